@@ -1,0 +1,57 @@
+# Thin wrapper: the README's two commands are `make run` and `make test`.
+# Each installs what is missing (scripts/bootstrap) and builds what it needs.
+
+BUILD_RELEASE := build/release
+BUILD_ASAN    := build/asan
+BUILD_FUZZ    := build/fuzz
+JOBS          ?= $(shell nproc)
+FUZZ_SECONDS  ?= 20
+FUZZ_LONG_SECONDS ?= 300
+
+.PHONY: run test build build-asan unit integration fuzz-smoke fuzz format lint clean bootstrap
+
+bootstrap:
+	@scripts/bootstrap
+
+build: bootstrap
+	@cmake -S . -B $(BUILD_RELEASE) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJB_TESTS=OFF >/dev/null
+	@cmake --build $(BUILD_RELEASE) -j $(JOBS)
+
+run: build
+	@scripts/run-local $(BUILD_RELEASE)
+
+build-asan: bootstrap
+	@cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DJB_SANITIZE=ON >/dev/null
+	@cmake --build $(BUILD_ASAN) -j $(JOBS)
+
+# The whole suite: sanitizer build, every CUnit suite (unit and integration, each
+# against its own real nats-server), after every fuzz target ran FUZZ_SECONDS.
+test: build-asan fuzz-smoke
+	@cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j 2
+
+unit: build-asan
+	@cd $(BUILD_ASAN) && ctest --output-on-failure -L unit
+
+integration: build-asan
+	@cd $(BUILD_ASAN) && ctest --output-on-failure -L integration
+
+build-fuzz: bootstrap
+	@CC=clang cmake -S . -B $(BUILD_FUZZ) -DCMAKE_BUILD_TYPE=Debug -DJB_SANITIZE=ON -DJB_FUZZ=ON -DJB_TESTS=ON >/dev/null
+	@cmake --build $(BUILD_FUZZ) -j $(JOBS) --target fuzzers
+
+fuzz-smoke: build-fuzz
+	@scripts/fuzz $(BUILD_FUZZ) $(FUZZ_SECONDS)
+
+fuzz: build-fuzz
+	@scripts/fuzz $(BUILD_FUZZ) $(FUZZ_LONG_SECONDS)
+
+format:
+	@clang-format -i $$(git ls-files '*.c' '*.h')
+
+lint:
+	@clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
+
+clean:
+	@rm -rf build

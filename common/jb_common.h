@@ -1,0 +1,127 @@
+/*
+ * common/: what every jetbridge command shares. Structured logging, a bounded
+ * Prometheus registry, the admin HTTP listener (/metrics, /healthz, /readyz), the
+ * NATS connection set-up, and small helpers (UUIDs, hashing, time).
+ */
+#ifndef JB_COMMON_H
+#define JB_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/jb_status.h"
+
+struct event_base;
+struct jb_cfg;
+typedef struct __natsConnection natsConnection;
+typedef struct __jsCtx jsCtx;
+
+/* ---------------------------------------------------------------- logging */
+
+typedef enum jb_log_level {
+    JB_LOG_DEBUG = 0,
+    JB_LOG_INFO,
+    JB_LOG_WARN,
+    JB_LOG_ERROR,
+} jb_log_level;
+
+/* Sets the minimum level and the format (json != 0: one JSON object per line,
+ * else "time level component event key=value ..."). Call once at start, before
+ * any thread exists; the setting is read-only afterwards. Default: info, json. */
+void jb_log_setup(jb_log_level min_level, bool json);
+
+/* Parses "debug", "info", "warn", "error"; returns false on anything else. */
+bool jb_log_level_parse(const char *s, jb_log_level *out);
+
+/* Writes one line to stderr: {"ts":"...","level":"info","component":"publisher",
+ * "msg":"listening","addr":"0.0.0.0:8080"}. After msg come key/value string pairs,
+ * terminated by NULL. Values are JSON-escaped; never pass secrets. Thread-safe: a
+ * line is written with one write(2). */
+void jb_log(jb_log_level level, const char *component, const char *msg, ...)
+    __attribute__((sentinel));
+
+/* ---------------------------------------------------------------- metrics */
+
+/* A registry of metric families. Thread-safe. Each family has a cap on label
+ * series; past it, new series are not created and
+ * jetbridge_metrics_series_dropped_total counts them, so no label set grows
+ * without bound. */
+typedef struct jb_metrics jb_metrics;
+typedef struct jb_metric jb_metric;
+
+/* Creates a registry whose families each hold at most max_series series. */
+jb_metrics *jb_metrics_create(size_t max_series);
+void jb_metrics_destroy(jb_metrics *m);
+
+/* Registers a family. label_names has nlabels entries (copied). For histograms,
+ * buckets are the upper bounds in increasing order (copied), without +Inf.
+ * Returns a pointer owned by the registry, valid until jb_metrics_destroy, or NULL
+ * when out of memory. Registering the same name twice returns the first family. */
+jb_metric *jb_metrics_counter(jb_metrics *m, const char *name, const char *help, size_t nlabels,
+                              const char *const *label_names);
+jb_metric *jb_metrics_gauge(jb_metrics *m, const char *name, const char *help, size_t nlabels,
+                            const char *const *label_names);
+jb_metric *jb_metrics_histogram(jb_metrics *m, const char *name, const char *help,
+                                size_t nlabels, const char *const *label_names,
+                                const double *buckets, size_t nbuckets);
+
+/* label_values has the family's nlabels entries (may be NULL when nlabels is 0). */
+void jb_metric_add(jb_metric *f, const char *const *label_values, double v); /* counter/gauge */
+void jb_metric_set(jb_metric *f, const char *const *label_values, double v); /* gauge */
+void jb_metric_observe(jb_metric *f, const char *const *label_values, double v); /* histogram */
+/* Drops every series of a gauge family (for gauges rebuilt from scratch, such as
+ * per-consumer pending counts). */
+void jb_metric_reset(jb_metric *f);
+
+/* Renders the Prometheus text exposition format (version 0.0.4). On success *out
+ * is a malloc'd buffer the caller frees, *len its length. */
+jb_status jb_metrics_render(jb_metrics *m, char **out, size_t *len);
+
+/* ------------------------------------------------------------ admin HTTP */
+
+/* The admin listener on METRICS_ADDR: GET /metrics, /healthz (always 200),
+ * /readyz (200 when ready(ud) returns true, else 503). Other paths 404. */
+typedef struct jb_admin jb_admin;
+typedef bool (*jb_ready_fn)(void *ud);
+
+/* addr is "host:port" or ":port". Binds on base's loop. Returns NULL and fills err
+ * when the address cannot be bound. The registry and ud must outlive the admin. */
+jb_admin *jb_admin_start(struct event_base *base, const char *addr, jb_metrics *metrics,
+                         jb_ready_fn ready, void *ud, jb_err *err);
+/* The port actually bound (useful with ":0"). */
+int jb_admin_port(const jb_admin *a);
+void jb_admin_stop(jb_admin *a);
+
+/* ------------------------------------------------------------------- NATS */
+
+/* Connects to cfg->nats_url with the reconnect settings of the configuration
+ * (MAX_RECONNECTS, RECONNECT_WAIT), logging disconnects and reconnects. When
+ * base is not NULL the connection's I/O runs on that libevent loop through
+ * nats.c's adapter; else nats.c uses its own threads. On success *nc and *js are
+ * set; the caller destroys them with jb_nats_close. The connection is usable even
+ * when the server is down at start only if retry_on_failed_connect is true: then
+ * nats.c keeps trying in the background and this returns JB_OK. */
+jb_status jb_nats_connect(const struct jb_cfg *cfg, struct event_base *base, const char *name,
+                          bool retry_on_failed_connect, natsConnection **nc, jsCtx **js,
+                          jb_err *err);
+void jb_nats_close(natsConnection *nc, jsCtx *js);
+
+/* True when the connection is currently connected. */
+bool jb_nats_connected(natsConnection *nc);
+
+/* ---------------------------------------------------------------- helpers */
+
+/* Writes a random (version 4) UUID in lower-case 8-4-4-4-12 form plus NUL into out. */
+void jb_uuid_v4(char out[37]);
+/* True when s[0..len) is 8-4-4-4-12 hex digits. */
+bool jb_uuid_valid(const char *s, size_t len);
+
+/* Writes the lower-case hex SHA-256 of data (64 chars plus NUL) into out. */
+void jb_sha256_hex(const void *data, size_t len, char out[65]);
+
+/* Monotonic and wall-clock time. */
+int64_t jb_now_monotonic_ns(void);
+int64_t jb_now_wall_ms(void);
+
+#endif

@@ -1,0 +1,112 @@
+/*
+ * Test environment: real parts, no mocks.
+ *  - jb_tnats: a real `nats-server -js` on a free loopback port with a temporary
+ *    store, stopped (and its store removed) by jb_tnats_stop even after a failed test.
+ *  - jb_tsink: an HTTP sink on a free loopback port, on its own thread, that records
+ *    every request and answers from a script of status codes.
+ *  - jb_tproc: the real `jetbridge` binary started with arguments and environment.
+ */
+#ifndef JB_TESTENV_H
+#define JB_TESTENV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ------------------------------------------------------------ nats-server */
+
+typedef struct jb_tnats jb_tnats;
+
+/* Starts nats-server -js on 127.0.0.1 with a free port and a fresh store directory;
+ * waits until it accepts connections (at most 10 s). NULL on failure (reason on
+ * stderr). */
+jb_tnats *jb_tnats_start(void);
+/* "nats://127.0.0.1:<port>" */
+const char *jb_tnats_url(const jb_tnats *n);
+int jb_tnats_port(const jb_tnats *n);
+/* Stops the server (SIGTERM then SIGKILL) and keeps the store; jb_tnats_restart
+ * starts it again on the same port and store. Both return true on success. */
+bool jb_tnats_kill(jb_tnats *n);
+bool jb_tnats_restart(jb_tnats *n);
+/* Stops the server and removes the store; NULL is fine. */
+void jb_tnats_stop(jb_tnats *n);
+
+/* ------------------------------------------------------------------- sink */
+
+typedef struct jb_tsink jb_tsink;
+
+/* One recorded request. Strings are NUL-terminated copies. */
+typedef struct jb_treq {
+    char method[8];
+    char *path;
+    char **header_names; /* lower-case */
+    char **header_values;
+    size_t nheaders;
+    unsigned char *body;
+    size_t body_len;
+    int64_t received_ns; /* monotonic */
+    int status;          /* what the sink answered */
+} jb_treq;
+
+/* Starts a sink. Answers 200 unless a script was set. */
+jb_tsink *jb_tsink_start(void);
+/* "http://127.0.0.1:<port>/" */
+const char *jb_tsink_url(const jb_tsink *s);
+int jb_tsink_port(const jb_tsink *s);
+/* Answers the next n requests with codes[0..n), then `then` forever. retry_after,
+ * when > 0, is sent as Retry-After (seconds) with 429/503 answers. delay_ms delays
+ * every answer (to test timeouts and concurrency); -1 never answers. */
+void jb_tsink_script(jb_tsink *s, const int *codes, size_t n, int then, int retry_after,
+                     int delay_ms);
+/* Number of requests recorded so far. */
+size_t jb_tsink_count(jb_tsink *s);
+/* Waits until at least n requests were recorded, at most timeout_ms; returns the count. */
+size_t jb_tsink_wait(jb_tsink *s, size_t n, int timeout_ms);
+/* Copy of request i (0-based) into *out; false when i is out of range. Free with
+ * jb_treq_free. */
+bool jb_tsink_get(jb_tsink *s, size_t i, jb_treq *out);
+void jb_treq_free(jb_treq *r);
+/* Header value of a recorded request (name lower-case), or NULL. */
+const char *jb_treq_header(const jb_treq *r, const char *name);
+/* Largest number of requests in progress at the same time so far. */
+size_t jb_tsink_max_concurrent(jb_tsink *s);
+void jb_tsink_stop(jb_tsink *s);
+
+/* ---------------------------------------------------------------- process */
+
+typedef struct jb_tproc jb_tproc;
+
+/* Starts JB_BINARY with argv (NULL-terminated, argv[0] is the subcommand) and extra
+ * environment entries env (NULL-terminated "K=V", added to the test's environment).
+ * stdout/stderr go to a temp log file. When wait_port > 0, waits until something
+ * listens on 127.0.0.1:wait_port (at most 15 s). NULL on failure. */
+jb_tproc *jb_tproc_start(const char *const *argv, const char *const *env, int wait_port);
+pid_t jb_tproc_pid(const jb_tproc *p);
+/* Sends sig; jb_tproc_wait waits for exit up to timeout_ms and returns the exit
+ * status (as from waitpid, decoded: exit code, or 128+signal), -1 on timeout. */
+void jb_tproc_signal(jb_tproc *p, int sig);
+int jb_tproc_wait(jb_tproc *p, int timeout_ms);
+/* The process's log so far (malloc'd, caller frees). */
+char *jb_tproc_log(jb_tproc *p);
+/* SIGTERM, wait up to 10 s, then SIGKILL; frees. NULL is fine. */
+void jb_tproc_stop(jb_tproc *p);
+
+/* Runs JB_BINARY to completion (argv as above), capturing stdout into *out (malloc'd)
+ * when out is not NULL. Returns the exit code. */
+int jb_trun(const char *const *argv, const char *const *env, char **out, int timeout_ms);
+
+/* ------------------------------------------------------------------ misc */
+
+/* A free TCP port on 127.0.0.1 (bind to 0, read, close). */
+int jb_free_port(void);
+/* Minimal HTTP/1.1 client for tests: sends one request to 127.0.0.1:port and
+ * reads the answer. headers is "Name: value\r\n..." or NULL. Returns the status
+ * code (or -1), with the body copied into *resp (malloc'd, may be NULL) and the
+ * raw response headers into *resp_headers when not NULL. */
+int jb_http(int port, const char *method, const char *path, const char *headers,
+            const void *body, size_t body_len, char **resp, size_t *resp_len,
+            char **resp_headers);
+void jb_sleep_ms(int ms);
+
+#endif
