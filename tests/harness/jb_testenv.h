@@ -31,6 +31,11 @@ bool jb_tnats_kill(jb_tnats *n);
 bool jb_tnats_restart(jb_tnats *n);
 /* Stops the server and removes the store; NULL is fine. */
 void jb_tnats_stop(jb_tnats *n);
+/* Kills the server with SIGKILL (no clean shutdown: a crash) and keeps the store;
+ * jb_tnats_restart brings it back. True when a server was running. */
+bool jb_tnats_crash(jb_tnats *n);
+/* The server's pid, or -1 while it is stopped. */
+pid_t jb_tnats_pid(const jb_tnats *n);
 
 /* ------------------------------------------------------------------- sink */
 
@@ -104,9 +109,8 @@ int jb_free_port(void);
  * reads the answer. headers is "Name: value\r\n..." or NULL. Returns the status
  * code (or -1), with the body copied into *resp (malloc'd, may be NULL) and the
  * raw response headers into *resp_headers when not NULL. */
-int jb_http(int port, const char *method, const char *path, const char *headers,
-            const void *body, size_t body_len, char **resp, size_t *resp_len,
-            char **resp_headers);
+int jb_http(int port, const char *method, const char *path, const char *headers, const void *body,
+            size_t body_len, char **resp, size_t *resp_len, char **resp_headers);
 void jb_sleep_ms(int ms);
 
 #endif
