@@ -22,6 +22,10 @@ typedef struct jb_tnats jb_tnats;
  * waits until it accepts connections (at most 10 s). NULL on failure (reason on
  * stderr). */
 jb_tnats *jb_tnats_start(void);
+/* The same with a nats-server configuration file whose text is conf (NULL: none),
+ * for limits such as "jetstream { max_file_store: 1MB }". The port, address and
+ * store directory are still the harness's (flags win over the file). */
+jb_tnats *jb_tnats_start_with(const char *conf);
 /* "nats://127.0.0.1:<port>" */
 const char *jb_tnats_url(const jb_tnats *n);
 int jb_tnats_port(const jb_tnats *n);

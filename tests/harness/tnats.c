@@ -25,6 +25,7 @@ struct jb_tnats {
     char dir[128];   /* mkdtemp: holds the store and the log */
     char store[192]; /* JetStream store directory (-sd) */
     char log[192];
+    char conf[192]; /* "" when started without a config file */
     char exe[512];
 };
 
@@ -78,7 +79,11 @@ static bool run_server(jb_tnats *n)
 {
     char port[16];
     snprintf(port, sizeof(port), "%d", n->port);
-    const char *argv[] = {n->exe, "-js", "-a", "127.0.0.1", "-p", port, "-sd", n->store, NULL};
+    /* Flags win over the config file, so the port and store are always ours. */
+    const char *argv[] = {n->exe,      "-js",    "-a",
+                          "127.0.0.1", "-p",     port,
+                          "-sd",       n->store, n->conf[0] != '\0' ? "-c" : NULL,
+                          n->conf,     NULL};
     jb_th_spawn sp = {
         .exe = n->exe, .argv = argv, .env_add = NULL, .out_path = NULL, .err_path = n->log};
     n->pid = jb_th_spawn_child(&sp);
@@ -108,7 +113,22 @@ static void set_port(jb_tnats *n, int port)
     snprintf(n->url, sizeof(n->url), "nats://127.0.0.1:%d", port);
 }
 
+static bool write_conf(jb_tnats *n, const char *conf)
+{
+    snprintf(n->conf, sizeof(n->conf), "%s/nats.conf", n->dir);
+    FILE *f = fopen(n->conf, "w");
+    if (f == NULL)
+        return false;
+    bool ok = fputs(conf, f) >= 0;
+    return fclose(f) == 0 && ok;
+}
+
 jb_tnats *jb_tnats_start(void)
+{
+    return jb_tnats_start_with(NULL);
+}
+
+jb_tnats *jb_tnats_start_with(const char *conf)
 {
     jb_tnats *n = calloc(1, sizeof(*n));
     if (n == NULL)
@@ -127,6 +147,10 @@ jb_tnats *jb_tnats_start(void)
     }
     snprintf(n->store, sizeof(n->store), "%s/store", n->dir);
     snprintf(n->log, sizeof(n->log), "%s/nats.log", n->dir);
+    if (conf != NULL && !write_conf(n, conf)) {
+        fprintf(stderr, "harness: cannot write %s\n", n->conf);
+        goto fail;
+    }
     /* Another process may take the free port between probe and bind: try again. */
     for (int i = 0; i < TNATS_START_ATTEMPTS; i++) {
         int port = jb_free_port();

@@ -155,6 +155,46 @@ static void test_nats_stop_removes_store(void)
     jb_tnats_stop(NULL);
 }
 
+/* A stream asking for more than the server may store is refused: proof that the
+ * configuration text reached the server. */
+static bool stream_with_max_bytes_ok(const char *url, int64_t max_bytes)
+{
+    natsConnection *nc = connect_to(url);
+    jsCtx *js = NULL;
+    jsStreamInfo *si = NULL;
+    bool ok = false;
+    if (nc != NULL && natsConnection_JetStream(&js, nc, NULL) == NATS_OK) {
+        jsStreamConfig cfg;
+        jsStreamConfig_Init(&cfg);
+        cfg.Name = "big";
+        const char *subjects[] = {"big.>"};
+        cfg.Subjects = subjects;
+        cfg.SubjectsLen = 1;
+        cfg.Storage = js_FileStorage;
+        cfg.MaxBytes = max_bytes;
+        ok = js_AddStream(&si, js, &cfg, NULL, NULL) == NATS_OK;
+    }
+    jsStreamInfo_Destroy(si);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    return ok;
+}
+
+static void test_nats_start_with_config(void)
+{
+    jb_tnats *n = jb_tnats_start_with("jetstream {\n  max_file_store: 1MB\n}\n");
+    CU_ASSERT_FATAL(n != NULL);
+    CU_ASSERT(!stream_with_max_bytes_ok(jb_tnats_url(n), 8 * 1024 * 1024));
+    CU_ASSERT(stream_with_max_bytes_ok(jb_tnats_url(n), 512 * 1024));
+    CU_ASSERT(jb_tnats_kill(n) && jb_tnats_restart(n)); /* the file is used again */
+    CU_ASSERT(!stream_with_max_bytes_ok(jb_tnats_url(n), 8 * 1024 * 1024));
+    jb_tnats_stop(n);
+    n = jb_tnats_start();
+    CU_ASSERT_FATAL(n != NULL);
+    CU_ASSERT(stream_with_max_bytes_ok(jb_tnats_url(n), 8 * 1024 * 1024));
+    jb_tnats_stop(n);
+}
+
 static void test_free_port_is_bindable(void)
 {
     int p = jb_free_port();
@@ -399,6 +439,7 @@ static const jb_test_case cases[] = {
     {"nats starts with JetStream on a free port", test_nats_starts_with_jetstream},
     {"nats kill/crash and restart keep stored messages", test_nats_restart_keeps_messages},
     {"nats stop kills the server and removes the store", test_nats_stop_removes_store},
+    {"nats starts with a configuration file", test_nats_start_with_config},
     {"free port is free", test_free_port_is_bindable},
     {"sink records a POST with headers and body", test_sink_records_post},
     {"sink answers scripted codes with Retry-After", test_sink_script_and_retry_after},
