@@ -63,8 +63,7 @@ jb_status jb_sub_parse(const char *buf, size_t len, const char *origin, const ch
 /* Reads a file (".yaml", ".yml", ".json" or anything else: content decides) or every
  * *.yaml|*.yml|*.json file of a directory (not recursive, sorted by name), as
  * jb_sub_parse. "-" reads stdin. Appends to out; on failure out is unchanged. */
-jb_status jb_sub_parse_path(const char *path, const char *default_ns, jb_sub_vec *out,
-                            jb_err *err);
+jb_status jb_sub_parse_path(const char *path, const char *default_ns, jb_sub_vec *out, jb_err *err);
 
 /* Parses the JSON form kept in the store (as produced by jb_sub_json). */
 jb_status jb_sub_from_json(const char *json, size_t len, jb_sub **out, jb_err *err);
@@ -112,20 +111,20 @@ typedef enum jb_sub_content_mode {
 
 /* The effective delivery settings of a subscription: spec.config values, else the
  * defaults below (max_in_flight from DEFAULT_MAX_IN_FLIGHT_MESSAGES). */
-#define JB_SUB_DEFAULT_MAX_DELIVER 100
-#define JB_SUB_DEFAULT_BACKOFF_DELAY_MS 1000
-#define JB_SUB_DEFAULT_BACKOFF_MAX_MS 30000
-#define JB_SUB_DEFAULT_TIMEOUT_MS 30000
+#define JB_SUB_DEFAULT_MAX_DELIVER        100
+#define JB_SUB_DEFAULT_BACKOFF_DELAY_MS   1000
+#define JB_SUB_DEFAULT_BACKOFF_MAX_MS     30000
+#define JB_SUB_DEFAULT_TIMEOUT_MS         30000
 #define JB_SUB_DEFAULT_RETRY_AFTER_MAX_MS 300000
 typedef struct jb_sub_delivery {
-    int max_in_flight;          /* maxInFlightMessages, >= 1 */
-    int max_deliver;            /* maxDeliver: HTTP attempts before dead-lettering, >= 1 */
-    jb_sub_backoff backoff;     /* backoffPolicy */
-    int64_t backoff_delay_ms;   /* backoffDelay */
-    int64_t backoff_max_ms;     /* backoffMax, >= backoff_delay_ms */
-    int64_t timeout_ms;         /* timeout: per HTTP request, > 0 */
-    int64_t retry_after_max_ms; /* retryAfterMax: 0 means ignore Retry-After */
-    char dead_letter_sink[2048]; /* deadLetterSink URL, "" when unset */
+    int max_in_flight;                /* maxInFlightMessages, >= 1 */
+    int max_deliver;                  /* maxDeliver: HTTP attempts before dead-lettering, >= 1 */
+    jb_sub_backoff backoff;           /* backoffPolicy */
+    int64_t backoff_delay_ms;         /* backoffDelay */
+    int64_t backoff_max_ms;           /* backoffMax, >= backoff_delay_ms */
+    int64_t timeout_ms;               /* timeout: per HTTP request, > 0 */
+    int64_t retry_after_max_ms;       /* retryAfterMax: 0 means ignore Retry-After */
+    char dead_letter_sink[2048];      /* deadLetterSink URL, "" when unset */
     jb_sub_content_mode content_mode; /* contentMode */
 } jb_sub_delivery;
 
@@ -170,8 +169,8 @@ size_t jb_sub_clean_type(const char *type, size_t len, char *out, size_t cap);
  * ("kyma" when cfg is NULL or the key is empty). On success *out is malloc'd
  * (caller frees). JB_ERR_INVALID when the subject would have an empty segment or a
  * character NATS forbids in subjects (whitespace, '*', '>' for exact types). */
-jb_status jb_sub_subject(const jb_sub *s, const struct jb_cfg *cfg, const char *type,
-                         char **out, jb_err *err);
+jb_status jb_sub_subject(const jb_sub *s, const struct jb_cfg *cfg, const char *type, char **out,
+                         jb_err *err);
 
 /* The durable consumer name: the first 32 hex characters of
  * SHA-256("<ns>/<name>/<subject>"), written with a NUL into out. */
@@ -207,15 +206,14 @@ void jb_sub_consumer_free(jb_sub_consumer *c); /* frees the strings, not c itsel
 
 /* -------------------------------------------------------------- the store */
 
-#define JB_SUB_BUCKET "jetbridge-subscriptions"
+#define JB_SUB_BUCKET        "jetbridge-subscriptions"
 #define JB_SUB_STATUS_BUCKET "jetbridge-status"
 
 typedef struct jb_sub_store jb_sub_store;
 
 /* Opens both KV buckets, creating them when missing (history 1, the stream's
  * storage type and replicas from cfg). js must outlive the store. */
-jb_status jb_sub_store_open(const struct jb_cfg *cfg, jsCtx *js, jb_sub_store **out,
-                            jb_err *err);
+jb_status jb_sub_store_open(const struct jb_cfg *cfg, jsCtx *js, jb_sub_store **out, jb_err *err);
 void jb_sub_store_close(jb_sub_store *st);
 
 typedef enum jb_sub_apply_result {
@@ -243,8 +241,8 @@ jb_status jb_sub_store_delete(jb_sub_store *st, const char *ns, const char *name
 /* Status JSON (Kyma's shape, see DESIGN.md 3). get: JB_ERR_NOT_FOUND when none;
  * *json is malloc'd. put: stores json unless it equals the stored value; *changed
  * (may be NULL) says whether it wrote. */
-jb_status jb_sub_store_get_status(jb_sub_store *st, const char *ns, const char *name,
-                                  char **json, jb_err *err);
+jb_status jb_sub_store_get_status(jb_sub_store *st, const char *ns, const char *name, char **json,
+                                  jb_err *err);
 jb_status jb_sub_store_put_status(jb_sub_store *st, const char *ns, const char *name,
                                   const char *json, bool *changed, jb_err *err);
 
@@ -252,12 +250,10 @@ jb_status jb_sub_store_put_status(jb_sub_store *st, const char *ns, const char *
  * `{"eventsInfo":[{"name":"order.created","version":"v1"}]}` for app[0..app_len),
  * computed from subs (pure: for tests and for callers with their own cache) or from
  * the store. *json is malloc'd, *json_len its length. */
-jb_status jb_sub_subscribed_json(const jb_sub_vec *subs, const struct jb_cfg *cfg,
-                                 const char *app, size_t app_len, char **json,
-                                 size_t *json_len);
-jb_status jb_sub_store_subscribed_json(jb_sub_store *st, const struct jb_cfg *cfg,
-                                       const char *app, size_t app_len, char **json,
-                                       size_t *json_len, jb_err *err);
+jb_status jb_sub_subscribed_json(const jb_sub_vec *subs, const struct jb_cfg *cfg, const char *app,
+                                 size_t app_len, char **json, size_t *json_len);
+jb_status jb_sub_store_subscribed_json(jb_sub_store *st, const struct jb_cfg *cfg, const char *app,
+                                       size_t app_len, char **json, size_t *json_len, jb_err *err);
 
 /* ------------------------------------------------------------- the stream */
 
@@ -298,8 +294,8 @@ typedef struct jb_sub_reconciler_callbacks {
  * never two at once, never on a nats.c thread. A callback must not call back into
  * the reconciler. */
 jb_status jb_sub_reconciler_create(const struct jb_cfg *cfg, natsConnection *nc, jsCtx *js,
-                                   const jb_sub_reconciler_callbacks *cb,
-                                   jb_sub_reconciler **out, jb_err *err);
+                                   const jb_sub_reconciler_callbacks *cb, jb_sub_reconciler **out,
+                                   jb_err *err);
 /* One full pass, blocking: ensures the stream and the buckets, reads every
  * subscription, creates/updates/deletes consumers, writes statuses; with
  * delete_unexplained, also deletes consumers of the stream that no subscription
