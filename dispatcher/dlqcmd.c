@@ -169,7 +169,7 @@ static bool find_target(replay_ctx *r, natsMsg *m, jb_sub_consumer *out, char *w
     jb_sub *s = NULL;
     jb_err err = {{0}};
     if (jb_sub_store_get(r->store, ref, slash + 1, &s, &err) != JB_OK) {
-        snprintf(why, cap, "subscription %s/%s: %s", ref, slash + 1, err.msg);
+        snprintf(why, cap, "subscription %.200s/%.200s: %.400s", ref, slash + 1, err.msg);
         return false;
     }
     jb_sub_consumer_list l = {0};
@@ -182,7 +182,7 @@ static bool find_target(replay_ctx *r, natsMsg *m, jb_sub_consumer *out, char *w
         jb_sub_consumer_list_free(&l);
     }
     if (!found)
-        snprintf(why, cap, "subscription %s/%s has no usable consumer", ref, slash + 1);
+        snprintf(why, cap, "subscription %.200s/%.200s has no usable consumer", ref, slash + 1);
     jb_sub_destroy(s);
     return found;
 }
