@@ -168,11 +168,7 @@ static void finish(inflight *f, settle how, int64_t delay_ms)
     free(f->errbody);
     free(f);
 
-    pthread_mutex_lock(&d->mu);
-    c->outstanding--;
-    d->global_outstanding--;
-    pthread_cond_broadcast(&d->slots_cv);
-    pthread_mutex_unlock(&d->mu);
+    jb_disp_release_slots(c, 1);
     reap(d, c);
     check_stopped(d);
 }
@@ -378,11 +374,7 @@ static void deliver(jb_disp *d, dconsumer *c, natsMsg *msg)
     if (f == NULL) {
         natsMsg_NakWithDelay(msg, 1000, NULL);
         natsMsg_Destroy(msg);
-        pthread_mutex_lock(&d->mu);
-        c->outstanding--;
-        d->global_outstanding--;
-        pthread_cond_broadcast(&d->slots_cv);
-        pthread_mutex_unlock(&d->mu);
+        jb_disp_release_slots(c, 1);
         return;
     }
     if (d->stopping) {
@@ -454,7 +446,7 @@ static void on_ready(jb_disp *d, jb_sub_consumer *info)
         memset(info, 0, sizeof(*info));
         pthread_mutex_lock(&d->mu);
         c->max_in_flight = c->info.delivery.max_in_flight;
-        pthread_cond_broadcast(&d->slots_cv);
+        jb_disp_wake_fetcher(c);
         pthread_mutex_unlock(&d->mu);
         return;
     }
@@ -467,12 +459,14 @@ static void on_ready(jb_disp *d, jb_sub_consumer *info)
     c->info = *info;
     memset(info, 0, sizeof(*info));
     c->max_in_flight = c->info.delivery.max_in_flight > 0 ? c->info.delivery.max_in_flight : 1;
+    pthread_cond_init(&c->cv, NULL);
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 256 * 1024);
     if (pthread_create(&c->thread, &attr, jb_disp_fetch_main, c) != 0) {
         pthread_attr_destroy(&attr);
         jb_sub_consumer_free(&c->info);
+        pthread_cond_destroy(&c->cv);
         free(c);
         return;
     }
@@ -488,7 +482,7 @@ static void stop_consumer(jb_disp *d, dconsumer *c)
 {
     pthread_mutex_lock(&d->mu);
     c->stop = true;
-    pthread_cond_broadcast(&d->slots_cv);
+    jb_disp_wake_fetcher(c);
     pthread_mutex_unlock(&d->mu);
 }
 
@@ -517,6 +511,7 @@ static void reap(jb_disp *d, dconsumer *c)
         pthread_join(c->thread, NULL);
     natsSubscription_Destroy(c->sub);
     jb_sub_consumer_free(&c->info);
+    pthread_cond_destroy(&c->cv);
     free(c);
 }
 
@@ -792,6 +787,7 @@ void jb_disp_destroy(jb_disp *d)
         d->consumers = c->next;
         natsSubscription_Destroy(c->sub);
         jb_sub_consumer_free(&c->info);
+        pthread_cond_destroy(&c->cv);
         free(c);
     }
     if (d->nc != NULL)

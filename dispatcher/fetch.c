@@ -28,11 +28,27 @@ static bool nap(dconsumer *c, int64_t ms)
     deadline_in(&ts, ms);
     pthread_mutex_lock(&d->mu);
     while (!c->stop)
-        if (pthread_cond_timedwait(&d->slots_cv, &d->mu, &ts) == ETIMEDOUT)
+        if (pthread_cond_timedwait(&c->cv, &d->mu, &ts) == ETIMEDOUT)
             break;
     bool go = !c->stop;
     pthread_mutex_unlock(&d->mu);
     return go;
+}
+
+/* How many slots c may fetch for now; 0 when it should wait. Every fetch is a
+ * round trip to the server, so wait for a quarter of the window to be free rather
+ * than fetching one message per completion; with nothing in flight, or when the
+ * process-wide cap is what limits, any free slot is enough. Caller holds d->mu. */
+static int usable(const dconsumer *c, bool *global_limited)
+{
+    const jb_disp *d = c->d;
+    int mine = c->max_in_flight - c->outstanding;
+    int all = d->global_max - d->global_outstanding;
+    int n = mine < all ? mine : all;
+    *global_limited = all <= 0;
+    if (n > 0 && (n >= c->max_in_flight / 4 || c->outstanding == 0 || n == all))
+        return n;
+    return 0;
 }
 
 /* Waits for free slots and reserves them; returns the number reserved (0 when
@@ -43,14 +59,22 @@ static int reserve(dconsumer *c)
     int n = 0;
     pthread_mutex_lock(&d->mu);
     while (!c->stop) {
-        int mine = c->max_in_flight - c->outstanding;
-        int all = d->global_max - d->global_outstanding;
-        n = mine < all ? mine : all;
+        bool global_limited = false;
+        n = usable(c, &global_limited);
         if (n > 0)
             break;
         struct timespec ts;
         deadline_in(&ts, 1000);
-        pthread_cond_timedwait(&d->slots_cv, &d->mu, &ts);
+        /* The timeout heals a missed wake-up between the two kinds of wait. */
+        if (global_limited) {
+            d->global_waiters++;
+            pthread_cond_timedwait(&d->slots_cv, &d->mu, &ts);
+            d->global_waiters--;
+        } else {
+            c->waiting = true;
+            pthread_cond_timedwait(&c->cv, &d->mu, &ts);
+            c->waiting = false;
+        }
     }
     if (c->stop)
         n = 0;
@@ -62,7 +86,13 @@ static int reserve(dconsumer *c)
     return n;
 }
 
-static void unreserve(dconsumer *c, int n)
+void jb_disp_wake_fetcher(dconsumer *c)
+{
+    pthread_cond_signal(&c->cv);
+    pthread_cond_broadcast(&c->d->slots_cv);
+}
+
+void jb_disp_release_slots(dconsumer *c, int n)
 {
     if (n <= 0)
         return;
@@ -70,8 +100,17 @@ static void unreserve(dconsumer *c, int n)
     pthread_mutex_lock(&d->mu);
     c->outstanding -= n;
     d->global_outstanding -= n;
-    pthread_cond_broadcast(&d->slots_cv);
+    bool g;
+    if (c->waiting && usable(c, &g) > 0)
+        pthread_cond_signal(&c->cv);
+    if (d->global_waiters > 0)
+        pthread_cond_broadcast(&d->slots_cv);
     pthread_mutex_unlock(&d->mu);
+}
+
+static void unreserve(dconsumer *c, int n)
+{
+    jb_disp_release_slots(c, n);
 }
 
 static natsSubscription *bind(dconsumer *c)
