@@ -62,13 +62,13 @@ jb_metric *jb_metrics_counter(jb_metrics *m, const char *name, const char *help,
                               const char *const *label_names);
 jb_metric *jb_metrics_gauge(jb_metrics *m, const char *name, const char *help, size_t nlabels,
                             const char *const *label_names);
-jb_metric *jb_metrics_histogram(jb_metrics *m, const char *name, const char *help,
-                                size_t nlabels, const char *const *label_names,
-                                const double *buckets, size_t nbuckets);
+jb_metric *jb_metrics_histogram(jb_metrics *m, const char *name, const char *help, size_t nlabels,
+                                const char *const *label_names, const double *buckets,
+                                size_t nbuckets);
 
 /* label_values has the family's nlabels entries (may be NULL when nlabels is 0). */
-void jb_metric_add(jb_metric *f, const char *const *label_values, double v); /* counter/gauge */
-void jb_metric_set(jb_metric *f, const char *const *label_values, double v); /* gauge */
+void jb_metric_add(jb_metric *f, const char *const *label_values, double v);     /* counter/gauge */
+void jb_metric_set(jb_metric *f, const char *const *label_values, double v);     /* gauge */
 void jb_metric_observe(jb_metric *f, const char *const *label_values, double v); /* histogram */
 /* Drops every series of a gauge family (for gauges rebuilt from scratch, such as
  * per-consumer pending counts). */
