@@ -161,7 +161,7 @@ jb_admin *jb_admin_start(struct event_base *base, const char *addr, jb_metrics *
     a->port = bound_port(bs);
     char portstr[8];
     snprintf(portstr, sizeof(portstr), "%d", a->port);
-    jb_log(JB_LOG_INFO, "admin", "listening", "addr", addr, "port", portstr, NULL);
+    jb_log(JB_LOG_INFO, "admin", "listening", "addr", addr, "port", portstr, (char *)NULL);
     return a;
 fail:
     jb_admin_stop(a);

@@ -61,7 +61,7 @@ static uint64_t hash_values(const char *const *values, size_t n)
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
     for (size_t i = 0; i < n; i++) {
         const unsigned char *p = (const unsigned char *)(values[i] ? values[i] : "");
-        for (size_t j = 0; p[j] != '\0' && j < LABEL_VALUE_MAX; j++) {
+        for (size_t j = 0; j < LABEL_VALUE_MAX && p[j] != '\0'; j++) {
             h ^= p[j];
             h *= 1099511628211ULL;
         }
