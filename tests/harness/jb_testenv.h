@@ -137,6 +137,10 @@ int jb_free_port(void);
  * raw response headers into *resp_headers when not NULL. */
 int jb_http(int port, const char *method, const char *path, const char *headers, const void *body,
             size_t body_len, char **resp, size_t *resp_len, char **resp_headers);
+/* Sends request (raw bytes, e.g. a malformed request or a lying Content-Length) to
+ * 127.0.0.1:port, half-closes, and parses the answer as jb_http does. */
+int jb_http_raw(int port, const void *request, size_t len, char **resp, size_t *resp_len,
+                char **resp_headers);
 void jb_sleep_ms(int ms);
 
 #endif

@@ -293,3 +293,25 @@ out:
     free(raw);
     return code;
 }
+
+int jb_http_raw(int port, const void *request, size_t len, char **resp, size_t *resp_len,
+                char **resp_headers)
+{
+    int code = -1;
+    char *raw = NULL;
+    size_t raw_len = 0;
+    int fd = loopback_socket(port, true);
+    if (fd < 0)
+        return -1;
+    struct timeval tv = {.tv_sec = HTTP_TIMEOUT_S, .tv_usec = 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    send_all(fd, request, len); /* an early answer is still read below */
+    shutdown(fd, SHUT_WR);      /* no more request bytes: a server waiting for them sees EOF */
+    raw = recv_response(fd, false, &raw_len);
+    if (raw != NULL)
+        code = parse_response(raw, raw_len, false, resp, resp_len, resp_headers);
+    close(fd);
+    free(raw);
+    return code;
+}

@@ -2,12 +2,15 @@
  * The harness itself, tested against the real things it drives: nats-server,
  * the HTTP sink, the jetbridge binary. Every other integration suite relies on it.
  */
+#include <arpa/inet.h>
 #include <nats/nats.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -201,6 +204,121 @@ static void test_free_port_is_bindable(void)
     CU_ASSERT(p > 1024 && p < 65536);
     /* Nothing listens there: the client reports -1, not a hang. */
     CU_ASSERT(jb_http(p, "GET", "/", NULL, NULL, 0, NULL, NULL, NULL) == -1);
+}
+
+/* ------------------------------------------------------------ HTTP client */
+
+/* A one-shot server: accepts one connection, reads the request head, writes a
+ * canned answer, closes. Tests jb_http's parsing against exact bytes. */
+struct canned {
+    int lfd;
+    const char *answer;
+    char request[4096];
+    pthread_t t;
+};
+
+static void *canned_run(void *arg)
+{
+    struct canned *c = arg;
+    int fd = accept(c->lfd, NULL, NULL);
+    if (fd < 0)
+        return NULL;
+    size_t n = 0;
+    while (n < sizeof(c->request) - 1) {
+        ssize_t r = recv(fd, c->request + n, sizeof(c->request) - 1 - n, 0);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        c->request[n] = '\0';
+        char *eoh = strstr(c->request, "\r\n\r\n");
+        if (eoh != NULL && strstr(c->request, "Content-Length: 3\r\n") == NULL)
+            break;
+        if (eoh != NULL && n >= (size_t)(eoh + 4 - c->request) + 3)
+            break;
+    }
+    send(fd, c->answer, strlen(c->answer), MSG_NOSIGNAL);
+    close(fd);
+    return NULL;
+}
+
+static int canned_start(struct canned *c, const char *answer)
+{
+    memset(c, 0, sizeof(*c));
+    c->answer = answer;
+    c->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof(sa);
+    if (c->lfd < 0 || bind(c->lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        listen(c->lfd, 4) != 0 || getsockname(c->lfd, (struct sockaddr *)&sa, &sl) != 0 ||
+        pthread_create(&c->t, NULL, canned_run, c) != 0)
+        return -1;
+    return ntohs(sa.sin_port);
+}
+
+static void canned_end(struct canned *c)
+{
+    pthread_join(c->t, NULL);
+    close(c->lfd);
+}
+
+static void test_http_client_parsing(void)
+{
+    static const struct {
+        const char *answer;
+        int code;
+        const char *body; /* NULL: no body expected (failure) */
+    } rows[] = {
+        {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", 200, "hello"},
+        {"HTTP/1.1 201 Created\r\nTransfer-Encoding: "
+         "chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+         201, "abcde"},
+        {"HTTP/1.0 503 Busy\r\nRetry-After: 3\r\n\r\nuntil close", 503, "until close"},
+        {"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n", 204, ""},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nshort", -1, NULL}, /* closed early */
+        {"garbage\r\n\r\n", -1, NULL},
+        {"", -1, NULL},
+    };
+    for (size_t i = 0; i < JB_CASES_N(rows); i++) {
+        struct canned c;
+        int port = canned_start(&c, rows[i].answer);
+        CU_ASSERT_FATAL(port > 0);
+        char *body = NULL, *rh = NULL;
+        size_t blen = 0;
+        int code = jb_http(port, "POST", "/p?q=1", "X-Test: yes\r\n", "abc", 3, &body, &blen, &rh);
+        canned_end(&c);
+        CU_ASSERT_EQUAL(code, rows[i].code);
+        if (rows[i].body != NULL) {
+            CU_ASSERT(body != NULL && blen == strlen(rows[i].body) &&
+                      memcmp(body, rows[i].body, blen) == 0);
+            CU_ASSERT(rh != NULL && strncmp(rh, rows[i].answer, 12) == 0);
+        } else {
+            CU_ASSERT(body == NULL && rh == NULL); /* out-params untouched on failure */
+        }
+        free(body);
+        free(rh);
+        /* What the server saw: our request line, headers and body. */
+        CU_ASSERT(strncmp(c.request, "POST /p?q=1 HTTP/1.1\r\n", 22) == 0);
+        CU_ASSERT(strstr(c.request, "\r\nX-Test: yes\r\n") != NULL);
+        CU_ASSERT(strstr(c.request, "\r\nContent-Length: 3\r\n") != NULL);
+        CU_ASSERT(strstr(c.request, "\r\nConnection: close\r\n") != NULL);
+        char *eoh = strstr(c.request, "\r\n\r\n");
+        CU_ASSERT(eoh != NULL && strcmp(eoh + 4, "abc") == 0);
+    }
+}
+
+static void test_http_raw(void)
+{
+    jb_tsink *s = jb_tsink_start();
+    CU_ASSERT_FATAL(s != NULL);
+    const char ok[] = "GET /raw HTTP/1.1\r\nHost: x\r\n\r\n";
+    CU_ASSERT(jb_http_raw(jb_tsink_port(s), ok, strlen(ok), NULL, NULL, NULL) == 200);
+    const char bad[] = "NOT HTTP AT ALL\r\n\r\n";
+    char *body = NULL;
+    CU_ASSERT(jb_http_raw(jb_tsink_port(s), bad, strlen(bad), &body, NULL, NULL) == 400);
+    CU_ASSERT(body != NULL && strstr(body, "Bad Request") != NULL);
+    free(body);
+    CU_ASSERT(jb_tsink_count(s) == 1);
+    jb_tsink_stop(s);
 }
 
 /* ------------------------------------------------------------------- sink */
@@ -441,6 +559,8 @@ static const jb_test_case cases[] = {
     {"nats stop kills the server and removes the store", test_nats_stop_removes_store},
     {"nats starts with a configuration file", test_nats_start_with_config},
     {"free port is free", test_free_port_is_bindable},
+    {"jb_http parses Content-Length, chunked and until-close answers", test_http_client_parsing},
+    {"jb_http_raw sends raw bytes", test_http_raw},
     {"sink records a POST with headers and body", test_sink_records_post},
     {"sink answers scripted codes with Retry-After", test_sink_script_and_retry_after},
     {"sink delays answers", test_sink_delay},
