@@ -38,6 +38,9 @@ void jb_tnats_stop(jb_tnats *n);
 /* Kills the server with SIGKILL (no clean shutdown: a crash) and keeps the store;
  * jb_tnats_restart brings it back. True when a server was running. */
 bool jb_tnats_crash(jb_tnats *n);
+/* The temporary directory holding the store ("store/") and the server's log
+ * ("nats.log"); removed by jb_tnats_stop. */
+const char *jb_tnats_dir(const jb_tnats *n);
 /* The server's pid, or -1 while it is stopped. */
 pid_t jb_tnats_pid(const jb_tnats *n);
 
@@ -142,5 +145,7 @@ int jb_http(int port, const char *method, const char *path, const char *headers,
 int jb_http_raw(int port, const void *request, size_t len, char **resp, size_t *resp_len,
                 char **resp_headers);
 void jb_sleep_ms(int ms);
+/* Removes a directory tree (nftw, no shell); a missing path is fine. */
+void jb_rm_tree(const char *path);
 
 #endif

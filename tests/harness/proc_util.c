@@ -196,6 +196,11 @@ void jb_th_rm_tree(const char *path)
     nftw(path, rm_entry, 32, FTW_DEPTH | FTW_PHYS);
 }
 
+void jb_rm_tree(const char *path)
+{
+    jb_th_rm_tree(path);
+}
+
 char *jb_th_read_file(const char *path, size_t max, size_t *len)
 {
     FILE *f = fopen(path, "rb");

@@ -180,6 +180,11 @@ int jb_tnats_port(const jb_tnats *n)
     return n->port;
 }
 
+const char *jb_tnats_dir(const jb_tnats *n)
+{
+    return n->dir;
+}
+
 pid_t jb_tnats_pid(const jb_tnats *n)
 {
     return n->pid;

@@ -198,6 +198,68 @@ static void test_nats_start_with_config(void)
     jb_tnats_stop(n);
 }
 
+/* A dead process can linger as a zombie until its new parent reaps it: count that
+ * as gone. */
+static bool process_gone(pid_t pid)
+{
+    char path[64], stat[256];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return true;
+    size_t n = fread(stat, 1, sizeof(stat) - 1, f);
+    fclose(f);
+    stat[n] = '\0';
+    const char *rp = strrchr(stat, ')');
+    return rp != NULL && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
+}
+
+/* The test program re-runs itself in this mode: start a server, print its pid, die
+ * by SIGKILL (no cleanup at all). */
+static int crash_with_nats(void)
+{
+    jb_tnats *n = jb_tnats_start();
+    if (n == NULL)
+        return 1;
+    printf("%d %s\n", (int)jb_tnats_pid(n), jb_tnats_dir(n));
+    fflush(stdout);
+    kill(getpid(), SIGKILL);
+    return 1;
+}
+
+static void test_nats_dies_with_crashed_test(void)
+{
+    char self[4096];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    CU_ASSERT_FATAL(len > 0);
+    self[len] = '\0';
+    const char *args[] = {"--crash-with-nats", NULL};
+    jb_tproc *p = jb_tproc_start_exe(self, args, NULL, 0);
+    CU_ASSERT_FATAL(p != NULL);
+    CU_ASSERT(jb_tproc_wait(p, 20000) == 128 + SIGKILL);
+    char *log = jb_tproc_log(p);
+    CU_ASSERT_FATAL(log != NULL);
+    char *end = NULL;
+    long pid = strtol(log, &end, 10);
+    CU_ASSERT_FATAL(pid > 1 && end != NULL && *end == ' ');
+    char dir[256];
+    snprintf(dir, sizeof(dir), "%.*s", (int)strcspn(end + 1, "\n"), end + 1);
+    free(log);
+    CU_ASSERT(dir_exists(dir)); /* a crashed test leaves its store; the server is gone */
+    bool gone = false;
+    for (int i = 0; i < 500 && !gone; i++) { /* generous: 10 s */
+        gone = process_gone((pid_t)pid);
+        if (!gone)
+            jb_sleep_ms(20);
+    }
+    CU_ASSERT(gone);
+    if (!gone)
+        kill((pid_t)pid, SIGKILL);
+    jb_rm_tree(dir);
+    CU_ASSERT(!dir_exists(dir));
+    jb_tproc_stop(p);
+}
+
 static void test_free_port_is_bindable(void)
 {
     int p = jb_free_port();
@@ -558,6 +620,7 @@ static const jb_test_case cases[] = {
     {"nats kill/crash and restart keep stored messages", test_nats_restart_keeps_messages},
     {"nats stop kills the server and removes the store", test_nats_stop_removes_store},
     {"nats starts with a configuration file", test_nats_start_with_config},
+    {"nats-server dies with a crashed test", test_nats_dies_with_crashed_test},
     {"free port is free", test_free_port_is_bindable},
     {"jb_http parses Content-Length, chunked and until-close answers", test_http_client_parsing},
     {"jb_http_raw sends raw bytes", test_http_raw},
@@ -572,8 +635,10 @@ static const jb_test_case cases[] = {
     {"jb_tproc waits for a port (example sink)", test_tproc_waits_for_port},
 };
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--crash-with-nats") == 0)
+        return crash_with_nats();
     int rc = jb_cunit_main("harness", NULL, NULL, cases, JB_CASES_N(cases));
     nats_Close();
     return rc;
