@@ -615,6 +615,59 @@ static void test_tproc_waits_for_port(void)
     CU_ASSERT(jb_tproc_start(help, NULL, jb_free_port()) == NULL);
 }
 
+/* The README's example sink: one readable line per event, in every content mode,
+ * and --fail-every answers 500 on every Nth request. */
+static void test_example_sink_output(void)
+{
+    char sink[4096];
+    CU_ASSERT_FATAL(jb_built_program("sink", sink, sizeof(sink)));
+    int port = jb_free_port();
+    char port_s[16];
+    snprintf(port_s, sizeof(port_s), "%d", port);
+    const char *args[] = {"--port", port_s, "--status", "202", "--fail-every", "3", NULL};
+    jb_tproc *p = jb_tproc_start_exe(sink, args, NULL, port);
+    CU_ASSERT_FATAL(p != NULL);
+    const char *bin = "ce-specversion: 1.0\r\nce-type: order.created.v1\r\nce-source: my%20app\r\n"
+                      "ce-id: id-1\r\nce-time: 2020-04-02T21:37:00Z\r\n";
+    CU_ASSERT(jb_http(port, "POST", "/", bin, "\x01\x1b[2J", 5, NULL, NULL, NULL) == 202);
+    const char *st = "{\"specversion\":\"1.0\",\"type\":\"t.v1\",\"source\":\"s\",\"id\":\"id-2\","
+                     "\"data\":{\"k\":[1,2]}}";
+    CU_ASSERT(jb_http(port, "POST", "/", "Content-Type: application/cloudevents+json\r\n", st,
+                      strlen(st), NULL, NULL, NULL) == 202);
+    const char *batch = "[{\"type\":\"a.v1\",\"source\":\"s\",\"id\":\"id-3\"},"
+                        "{\"type\":\"b.v1\",\"source\":\"s\",\"id\":\"id-4\"}]";
+    CU_ASSERT(jb_http(port, "POST", "/",
+                      "Content-Type: application/cloudevents-batch+json; charset=utf-8\r\n", batch,
+                      strlen(batch), NULL, NULL, NULL) == 500); /* the 3rd request */
+    char big[1000];
+    memset(big, 'x', sizeof(big));
+    CU_ASSERT(jb_http(port, "POST", "/", "ce-type: big.v1\r\n", big, sizeof(big), NULL, NULL,
+                      NULL) == 202);
+    jb_tproc_signal(p, SIGTERM);
+    CU_ASSERT(jb_tproc_wait(p, 10000) == 0);
+    char *log = jb_tproc_log(p);
+    CU_ASSERT_FATAL(log != NULL);
+    CU_ASSERT(strstr(log, "#1 -> 202 binary type=order.created.v1 source=my app id=id-1 "
+                          "time=2020-04-02T21:37:00Z data=\\x01\\x1b[2J") != NULL);
+    CU_ASSERT(strstr(log, "#2 -> 202 structured type=t.v1 source=s id=id-2 data={\"k\":[1,2]}") !=
+              NULL);
+    CU_ASSERT(strstr(log, "#3 -> 500 structured type=a.v1 source=s id=id-3") != NULL);
+    CU_ASSERT(strstr(log, "#3 -> 500 structured type=b.v1 source=s id=id-4") != NULL);
+    /* data is cut at 200 bytes */
+    const char *l4 = strstr(log, "#4 -> 202 binary type=big.v1 data=");
+    CU_ASSERT(l4 != NULL && strstr(l4, "...(1000 bytes)\n") != NULL);
+    CU_ASSERT(strchr(log, '\x1b') == NULL); /* no terminal escapes pass through */
+    CU_ASSERT(strstr(log, "sink: stopped after 4 requests") != NULL);
+    free(log);
+    jb_tproc_stop(p);
+    /* Bad arguments: usage error, exit 2. */
+    const char *bad[] = {"--port", "99999", NULL};
+    p = jb_tproc_start_exe(sink, bad, NULL, 0);
+    CU_ASSERT_FATAL(p != NULL);
+    CU_ASSERT(jb_tproc_wait(p, 10000) == 2);
+    jb_tproc_stop(p);
+}
+
 static const jb_test_case cases[] = {
     {"nats starts with JetStream on a free port", test_nats_starts_with_jetstream},
     {"nats kill/crash and restart keep stored messages", test_nats_restart_keeps_messages},
@@ -633,6 +686,8 @@ static const jb_test_case cases[] = {
     {"jb_tproc captures the log and the exit code", test_tproc_log_and_exit},
     {"jb_tproc adds/removes env and delivers signals", test_tproc_env_and_signal},
     {"jb_tproc waits for a port (example sink)", test_tproc_waits_for_port},
+    {"example sink prints binary, structured and batch events; --fail-every",
+     test_example_sink_output},
 };
 
 int main(int argc, char **argv)
