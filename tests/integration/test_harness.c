@@ -138,6 +138,7 @@ static void test_nats_stop_removes_store(void)
     CU_ASSERT_FATAL(f != NULL);
     cl = malloc(4096);
     cl_len = fread(cl, 1, 4095, f);
+    cl[cl_len] = '\0';
     fclose(f);
     /* argv: nats-server -js -a 127.0.0.1 -p PORT -sd STORE */
     const char *store = NULL;
@@ -148,6 +149,9 @@ static void test_nats_stop_removes_store(void)
     char dir[4096];
     snprintf(dir, sizeof(dir), "%s", store);
     free(cl);
+    char want[4096];
+    snprintf(want, sizeof(want), "%s/store", jb_tnats_dir(n));
+    CU_ASSERT_STRING_EQUAL(dir, want);
     CU_ASSERT(stream_msgs(jb_tnats_url(n), true, 1) == 1);
     CU_ASSERT(dir_exists(dir));
     int port = jb_tnats_port(n);
