@@ -375,7 +375,8 @@ jb_metrics *jb_metrics_create(size_t max_series)
     /* Every family needs room for at least its one unlabelled series. */
     m->max_series = max_series > 0 ? max_series : 1;
     m->dropped = jb_metrics_counter(
-        m, DROPPED_NAME, "Label series not created because their family was full.", 0, NULL);
+        m, DROPPED_NAME, "Updates dropped because their label series would pass the family's cap.",
+        0, NULL);
     if (m->dropped == NULL) {
         jb_metrics_destroy(m);
         return NULL;
