@@ -116,7 +116,7 @@ static bool split_addr(const char *addr, char *host, size_t hostlen, uint16_t *p
 
 static int bound_port(struct evhttp_bound_socket *bs)
 {
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = {0};
     socklen_t len = sizeof(ss);
     if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &len) != 0)
         return -1;

@@ -75,7 +75,7 @@ static uint64_t hash_values(const char *const *values, size_t n)
 static bool same_values(const series *s, const char *const *values, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (strncmp(s->values[i], values[i] ? values[i] : "", LABEL_VALUE_MAX) != 0)
+        if (strncmp(s->values[i], values && values[i] ? values[i] : "", LABEL_VALUE_MAX) != 0)
             return false;
     return true;
 }
@@ -101,7 +101,7 @@ static series *series_new(const jb_metric *f, uint64_t h, const char *const *val
     if (s->values == NULL)
         goto fail;
     for (size_t i = 0; i < f->nlabels; i++) {
-        s->values[i] = strndup(values[i] ? values[i] : "", LABEL_VALUE_MAX);
+        s->values[i] = strndup(values && values[i] ? values[i] : "", LABEL_VALUE_MAX);
         if (s->values[i] == NULL)
             goto fail;
     }
