@@ -146,11 +146,9 @@ static jb_status decode_binary(natsMsg *msg, const char **keys, int nkeys, const
     }
     /* A plain Content-Type stands in for a missing ce-datacontenttype. */
     if (ct != NULL && jb_ce_get(ce, "datacontenttype", NULL) == NULL) {
-        size_t cl = strlen(ct);
-        if (cl > JB_CE_MAX_ATTR_VALUE || jb_ce_set(ce, "datacontenttype", ct, cl) != JB_OK) {
-            st = jb_err_set(err, JB_ERR_INVALID, "datacontenttype: not accepted");
+        st = jb_ce_set_content_type(ce, ct, strlen(ct), err);
+        if (st != JB_OK)
             goto done;
-        }
     }
     int dl = natsMsg_GetDataLength(msg);
     if (dl > 0) {

@@ -39,7 +39,7 @@ static void test_decode(void)
     } cases[] = {
         /* JSON data is kept verbatim, inner whitespace and number precision included. */
         {"{" REQ ",\"datacontenttype\":\"application/json\",\"data\": {\"n\": 12345678901234567890 "
-                 ", \"s\":\"\\u20ac\"} }",
+         ", \"s\":\"\\u20ac\"} }",
          with_ct_json, "{\"n\": 12345678901234567890 , \"s\":\"\\u20ac\"}", 0, JB_CE_DATA_JSON},
         /* Absent datacontenttype counts as JSON: a string stays a JSON string. */
         {"{" REQ ",\"data\":\"hello\"}", base_kv, "\"hello\"", 0, JB_CE_DATA_JSON},
@@ -161,6 +161,9 @@ static void test_encode(void)
         {ct_text, JB_CE_DATA_TEXT, "a\0", 2,
          "{\"id\":\"1\",\"datacontenttype\":\"text/plain\",\"data_base64\":\"YQA=\"}"},
         {NULL, JB_CE_DATA_JSON, "[1]", 3, "{\"data\":[1]}"},
+        /* Empty text (a NULL data pointer) once passed NULL to memchr (fuzzer find). */
+        {ct_text, JB_CE_DATA_TEXT, NULL, 0,
+         "{\"id\":\"1\",\"datacontenttype\":\"text/plain\",\"data\":\"\"}"},
     };
     for (size_t i = 0; i < JB_CASES_N(cases); i++) {
         jb_ce *ce = t_mk(cases[i].kv);

@@ -158,6 +158,7 @@ static void test_decode_errors(void)
     static const char *const batch[] = {"Content-Type", "application/cloudevents-batch+json", NULL};
     static const char *const avro[] = {"content-type", "application/cloudevents+avro", NULL};
     static const char *const bad_json[] = {"Content-Type", "application/cloudevents+json", NULL};
+    static const char *const bad_ct[] = {"Content-Type", "applic\x9f\x8aion/json", NULL};
     static const struct {
         const char *const *h;
         jb_status st;
@@ -172,6 +173,9 @@ static void test_decode_errors(void)
         {avro, JB_ERR_UNSUPPORTED,
          "content type application/cloudevents+avro: not supported over NATS"},
         {bad_json, JB_ERR_INVALID, "invalid JSON at byte 0"},
+        /* A raw Content-Type must be UTF-8 too, or it could not travel as
+         * ce-datacontenttype (fuzzer find). */
+        {bad_ct, JB_ERR_INVALID, "datacontenttype: not valid UTF-8"},
     };
     for (size_t i = 0; i < JB_CASES_N(cases); i++) {
         natsMsg *m = mkmsg(cases[i].h, "{", 1);

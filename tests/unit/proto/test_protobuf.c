@@ -176,6 +176,9 @@ static void test_data_mapping(void)
          IO__CLOUDEVENTS__V1__CLOUD_EVENT__DATA_BINARY_DATA, JB_CE_DATA_BINARY},
         {NULL, JB_CE_DATA_NONE, NULL, 0, IO__CLOUDEVENTS__V1__CLOUD_EVENT__DATA__NOT_SET,
          JB_CE_DATA_NONE},
+        /* Empty text: NULL data pointer (fuzzer find). */
+        {"text/plain", JB_CE_DATA_TEXT, NULL, 0, IO__CLOUDEVENTS__V1__CLOUD_EVENT__DATA_TEXT_DATA,
+         JB_CE_DATA_TEXT},
     };
     for (size_t i = 0; i < JB_CASES_N(cases); i++) {
         jb_ce *ce = t_valid();
