@@ -278,6 +278,37 @@ static int suite_cleanup(void)
     return 0;
 }
 
+static void test_colliding_keys(void)
+{
+    /* nats.c 3.4 hashes "ce-id" and "ce-id31" alike and then loses one of them;
+     * the encoder spells the second key differently so both survive. */
+    CU_ASSERT_EQUAL(jb_ce_nats_key_hash("ce-id", 5), jb_ce_nats_key_hash("ce-id31", 7));
+    CU_ASSERT_NOT_EQUAL(jb_ce_nats_key_hash("ce-id", 5), jb_ce_nats_key_hash("Ce-id31", 7));
+    static const char *const kv[] = {"specversion", "1.0", "id",     "1",  "id31",     "2",
+                                     "idxy",        "3",   "source", "/s", "sourceab", "4",
+                                     "type",        "t",   "typexy", "5",  "x",        "6",
+                                     "xab",         "7",   NULL};
+    jb_ce *ce = t_mk(kv);
+    natsMsg *m = NULL;
+    CU_ASSERT_EQUAL_FATAL(jb_ce_to_nats(ce, "kyma.s", "dedup-id", &m), JB_OK);
+    const char **keys = NULL;
+    int nkeys = 0;
+    CU_ASSERT_EQUAL(natsMsgHeader_Keys(m, &keys, &nkeys), NATS_OK);
+    CU_ASSERT_EQUAL(nkeys, 11); /* ten attributes and Nats-Msg-Id */
+    free((void *)keys);
+    CU_ASSERT_STRING_EQUAL(hdr(m, "ce-id"), "1"); /* the first keeps the lower case */
+    CU_ASSERT_STRING_EQUAL(hdr(m, "Ce-id31"), "2");
+    CU_ASSERT_STRING_EQUAL(hdr(m, "cE-idxy"), "3");
+    CU_ASSERT_STRING_EQUAL(hdr(m, "Ce-sourceab"), "4");
+    jb_ce *back = NULL;
+    jb_err err;
+    CU_ASSERT_EQUAL_FATAL(jb_ce_from_nats(m, &back, &err), JB_OK);
+    CU_ASSERT(jb_ce_equal(ce, back));
+    jb_ce_destroy(back);
+    natsMsg_Destroy(m);
+    jb_ce_destroy(ce);
+}
+
 int main(void)
 {
     static const jb_test_case cases[] = {
@@ -287,6 +318,7 @@ int main(void)
         {"decode errors: duplicates, bad values, unsupported formats", test_decode_errors},
         {"structured mode both ways (JSON, protobuf)", test_structured},
         {"limits", test_limits},
+        {"header keys nats.c would merge are kept apart", test_colliding_keys},
     };
     return jb_cunit_main("proto_nats", suite_init, suite_cleanup, cases, JB_CASES_N(cases));
 }
