@@ -1,0 +1,29 @@
+/* cli/: commands that combine modules (run, stats) and the local nats-server child. */
+#ifndef JB_CLI_H
+#define JB_CLI_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "common/jb_status.h"
+
+struct jb_cfg;
+
+/* `jetbridge run`. */
+int jb_cli_run(const struct jb_cfg *cfg, int argc, char **argv);
+/* `jetbridge stats [--watch]`. */
+int jb_cli_stats(const struct jb_cfg *cfg, int argc, char **argv);
+
+/* A nats-server -js child with its store under data_dir/nats, listening on
+ * 127.0.0.1 (port 4222 when free, else a free port). */
+typedef struct jb_localnats jb_localnats;
+
+/* Starts the child and waits (at most 15 s) until it accepts connections. The child
+ * dies with us (PR_SET_PDEATHSIG). Returns NULL and fills err on failure. */
+jb_localnats *jb_localnats_start(const char *data_dir, jb_err *err);
+/* "nats://127.0.0.1:<port>"; valid until jb_localnats_stop. */
+const char *jb_localnats_url(const jb_localnats *ln);
+/* SIGTERM (lets JetStream flush its store), waits up to 10 s, then SIGKILL; frees. */
+void jb_localnats_stop(jb_localnats *ln);
+
+#endif
