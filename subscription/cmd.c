@@ -431,6 +431,13 @@ int jb_sub_cmd(const jb_cfg *cfg, int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    /* A CLI prints results, not connection chatter (closing the connection logs a
+     * "disconnected" warning): errors only, unless debug was asked for. No thread
+     * exists yet, so the logging set-up may still change. */
+    jb_log_level level = JB_LOG_INFO;
+    (void)jb_log_level_parse(cfg->log_level ? cfg->log_level : "info", &level);
+    if (level == JB_LOG_INFO)
+        jb_log_setup(JB_LOG_ERROR, cfg->log_json);
     const char *verb = argv[1];
     if (strcmp(verb, "apply") == 0)
         return cmd_apply(cfg, &o);
