@@ -105,7 +105,16 @@ void jb_admin_stop(jb_admin *a);
 jb_status jb_nats_connect(const struct jb_cfg *cfg, struct event_base *base, const char *name,
                           bool retry_on_failed_connect, natsConnection **nc, jsCtx **js,
                           jb_err *err);
+/* Closes and destroys both (either may be NULL). With a libevent loop, call it
+ * before the event_base is freed: the adapter removes its events from the base. */
 void jb_nats_close(natsConnection *nc, jsCtx *js);
+
+/* Makes libevent thread-safe (evthread_use_pthreads, through nats.c's adapter).
+ * Call once at process start, before creating any event_base that a NATS
+ * connection will use: bases created earlier have no locks, and nats.c touches
+ * the base from its own threads. Idempotent (pthread_once); jb_nats_connect calls
+ * it too, but by then it may be too late for an existing base. */
+void jb_event_threads_init(void);
 
 /* True when the connection is currently connected. */
 bool jb_nats_connected(natsConnection *nc);

@@ -13,63 +13,73 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "common/jb_status.h"
 
 typedef enum jb_cfg_storage { JB_STORAGE_FILE, JB_STORAGE_MEMORY } jb_cfg_storage;
-typedef enum jb_cfg_retention { JB_RETENTION_INTEREST, JB_RETENTION_LIMITS, JB_RETENTION_WORKQUEUE } jb_cfg_retention;
+typedef enum jb_cfg_retention {
+    JB_RETENTION_INTEREST,
+    JB_RETENTION_LIMITS,
+    JB_RETENTION_WORKQUEUE
+} jb_cfg_retention;
 typedef enum jb_cfg_discard { JB_DISCARD_NEW, JB_DISCARD_OLD } jb_cfg_discard;
 typedef enum jb_cfg_deliver { JB_DELIVER_NEW, JB_DELIVER_ALL } jb_cfg_deliver;
-typedef enum jb_cfg_sink_validation { JB_SINK_URL, JB_SINK_KUBERNETES, JB_SINK_ALLOWLIST } jb_cfg_sink_validation;
+typedef enum jb_cfg_sink_validation {
+    JB_SINK_URL,
+    JB_SINK_KUBERNETES,
+    JB_SINK_ALLOWLIST
+} jb_cfg_sink_validation;
 
 /* All durations are in milliseconds, all sizes in bytes. Strings are owned by the
  * jb_cfg and never NULL (empty when unset). */
 typedef struct jb_cfg {
     /* publisher */
-    int ingress_port;                 /* INGRESS_PORT 8080 */
-    int64_t max_request_size;         /* MAX_REQUEST_SIZE 65536 */
-    int64_t request_timeout_ms;       /* REQUEST_TIMEOUT 5s */
-    char *event_type_prefix;          /* EVENT_TYPE_PREFIX sap.kyma.custom */
-    char *legacy_namespace;           /* LEGACY_NAMESPACE kyma */
-    int publish_max_in_flight;        /* PUBLISH_MAX_IN_FLIGHT 4096: JetStream publishes awaiting ack */
-    int publisher_threads;            /* PUBLISHER_THREADS 0 = one per core */
-    int max_connections;              /* MAX_CONNECTIONS 10000 */
-    int64_t max_header_size;          /* MAX_HEADER_SIZE 16Ki */
-    int64_t http_read_timeout_ms;     /* HTTP_READ_TIMEOUT 30s */
-    int64_t http_idle_timeout_ms;     /* HTTP_IDLE_TIMEOUT 60s */
-    int retry_after_seconds;          /* RETRY_AFTER_SECONDS 1: Retry-After on 429/503 */
+    int ingress_port;             /* INGRESS_PORT 8080 */
+    int64_t max_request_size;     /* MAX_REQUEST_SIZE 65536 */
+    int64_t request_timeout_ms;   /* REQUEST_TIMEOUT 5s */
+    char *event_type_prefix;      /* EVENT_TYPE_PREFIX sap.kyma.custom */
+    char *legacy_namespace;       /* LEGACY_NAMESPACE kyma */
+    int publish_max_in_flight;    /* PUBLISH_MAX_IN_FLIGHT 4096: JetStream publishes awaiting ack */
+    int publisher_threads;        /* PUBLISHER_THREADS 0 = one per core */
+    int max_connections;          /* MAX_CONNECTIONS 10000 */
+    int64_t max_header_size;      /* MAX_HEADER_SIZE 16Ki */
+    int64_t http_read_timeout_ms; /* HTTP_READ_TIMEOUT 30s */
+    int64_t http_idle_timeout_ms; /* HTTP_IDLE_TIMEOUT 60s */
+    int retry_after_seconds;      /* RETRY_AFTER_SECONDS 1: Retry-After on 429/503 */
 
     /* NATS and the stream */
-    char *nats_url;                   /* NATS_URL "" (run starts a local server when empty) */
-    int max_reconnects;               /* MAX_RECONNECTS -1 (forever) */
-    int64_t reconnect_wait_ms;        /* RECONNECT_WAIT 5s */
-    char *stream_name;                /* JS_STREAM_NAME sap */
-    char *stream_subject_prefix;      /* JS_STREAM_SUBJECT_PREFIX kyma */
-    jb_cfg_storage stream_storage;    /* JS_STREAM_STORAGE_TYPE file */
-    int stream_replicas;              /* JS_STREAM_REPLICAS 1 */
-    jb_cfg_retention stream_retention;/* JS_STREAM_RETENTION_POLICY interest */
-    jb_cfg_discard stream_discard;    /* JS_STREAM_DISCARD_POLICY new */
-    int64_t stream_max_msgs;          /* JS_STREAM_MAX_MSGS -1 */
-    int64_t stream_max_bytes;         /* JS_STREAM_MAX_BYTES 700Mi */
-    int64_t stream_max_msgs_per_subject; /* JS_STREAM_MAX_MSGS_PER_TOPIC 1000000 */
-    int64_t stream_duplicate_window_ms;  /* JS_STREAM_DUPLICATE_WINDOW 2m */
+    char *nats_url;                         /* NATS_URL "" (run starts a local server when empty) */
+    int max_reconnects;                     /* MAX_RECONNECTS -1 (forever) */
+    int64_t reconnect_wait_ms;              /* RECONNECT_WAIT 5s */
+    char *stream_name;                      /* JS_STREAM_NAME sap */
+    char *stream_subject_prefix;            /* JS_STREAM_SUBJECT_PREFIX kyma */
+    jb_cfg_storage stream_storage;          /* JS_STREAM_STORAGE_TYPE file */
+    int stream_replicas;                    /* JS_STREAM_REPLICAS 1 */
+    jb_cfg_retention stream_retention;      /* JS_STREAM_RETENTION_POLICY interest */
+    jb_cfg_discard stream_discard;          /* JS_STREAM_DISCARD_POLICY new */
+    int64_t stream_max_msgs;                /* JS_STREAM_MAX_MSGS -1 */
+    int64_t stream_max_bytes;               /* JS_STREAM_MAX_BYTES 700Mi */
+    int64_t stream_max_msgs_per_subject;    /* JS_STREAM_MAX_MSGS_PER_TOPIC 1000000 */
+    int64_t stream_duplicate_window_ms;     /* JS_STREAM_DUPLICATE_WINDOW 2m */
     jb_cfg_deliver consumer_deliver_policy; /* JS_CONSUMER_DELIVER_POLICY new */
-    char *dlq_stream_name;            /* JS_DLQ_STREAM_NAME sap-dlq */
+    char *dlq_stream_name;                  /* JS_DLQ_STREAM_NAME sap-dlq */
 
     /* subscriptions and dispatcher */
-    int default_max_in_flight;        /* DEFAULT_MAX_IN_FLIGHT_MESSAGES 10 */
+    int default_max_in_flight;              /* DEFAULT_MAX_IN_FLIGHT_MESSAGES 10 */
     jb_cfg_sink_validation sink_validation; /* SINK_VALIDATION url */
-    char *sink_allowed_hosts;         /* SINK_ALLOWED_HOSTS "" comma-separated */
-    char *subscriptions_dir;          /* SUBSCRIPTIONS "" (--subscriptions DIR) */
-    int64_t ack_wait_ms;              /* JS_CONSUMER_ACK_WAIT 30s */
-    int dispatcher_max_concurrent;    /* DISPATCHER_MAX_CONCURRENT 1024: HTTP requests in flight per process */
-    int64_t shutdown_grace_ms;        /* SHUTDOWN_GRACE 25s */
+    char *sink_allowed_hosts;               /* SINK_ALLOWED_HOSTS "" comma-separated */
+    char *subscriptions_dir;                /* SUBSCRIPTIONS "" (--subscriptions DIR) */
+    int64_t ack_wait_ms;                    /* JS_CONSUMER_ACK_WAIT 30s */
+    int dispatcher_max_concurrent; /* DISPATCHER_MAX_CONCURRENT 1024: HTTP requests in flight per
+                                      process */
+    int64_t shutdown_grace_ms;     /* SHUTDOWN_GRACE 25s */
 
     /* process */
-    char *metrics_addr;               /* METRICS_ADDR :9090 */
-    bool log_json;                    /* APP_LOG_FORMAT json|text */
-    char *log_level;                  /* APP_LOG_LEVEL info */
-    char *data_dir;                   /* DATA_DIR ./.jetbridge (run's local nats-server store) */
+    char *metrics_addr; /* METRICS_ADDR :9090 */
+    bool log_json;      /* APP_LOG_FORMAT json|text */
+    char *log_level;    /* APP_LOG_LEVEL info */
+    char *data_dir;     /* DATA_DIR ./.jetbridge (run's local nats-server store) */
 } jb_cfg;
 
 /* One key of the table, for help texts and generated docs. */
@@ -94,6 +104,18 @@ const jb_cfg_key_info *jb_cfg_keys(size_t *n);
  * On success *out is a new configuration to free with jb_cfg_destroy. */
 jb_status jb_cfg_load(int argc, char **argv, char **envp, jb_cfg **out, int *rest, int *nrest,
                       jb_err *err);
+
+/* Applies a YAML document (a flat mapping of env-name keys to scalar values) from
+ * buf[0..len) onto cfg, the way --config FILE does; name is used in error messages
+ * ("name:LINE: KEY: invalid value ..."). Unknown keys, non-scalar values and
+ * duplicate keys are errors (JB_ERR_CONFIG). cfg may be partly updated on error.
+ * Exposed for the fuzz target and tests. */
+jb_status jb_cfg_apply_yaml(jb_cfg *cfg, const char *name, const void *buf, size_t len,
+                            jb_err *err);
+
+/* Writes the key table as a Markdown table (Environment | Flag | Default |
+ * Allowed | Meaning) to f: the reference in docs/configuration.md. */
+void jb_cfg_print_markdown(FILE *f);
 
 /* Defaults only (for tests and tools). */
 jb_cfg *jb_cfg_defaults(void);

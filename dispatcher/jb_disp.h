@@ -1,9 +1,25 @@
 /* dispatcher/: delivery to sinks with retry, backoff and dead letters (DESIGN.md
- * section 4). */
+ * section 4).
+ *
+ * Threading: a jb_disp lives on one libevent loop (the caller's). nats.c fetches run
+ * on worker threads of the dispatcher and hand messages to the loop through a
+ * bounded queue; HTTP runs on the loop through libcurl multi. Every jb_disp_*
+ * function below is called from the loop's thread unless it says otherwise. */
 #ifndef JB_DISP_H
 #define JB_DISP_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/jb_status.h"
+#include "subscription/jb_sub.h"
+
 struct jb_cfg;
+struct event_base;
+typedef struct jb_metrics jb_metrics;
+typedef struct __natsConnection natsConnection;
+typedef struct __jsCtx jsCtx;
 
 /* `jetbridge dispatcher`: runs until SIGTERM/SIGINT. Returns the exit code. */
 int jb_disp_cmd(const struct jb_cfg *cfg, int argc, char **argv);
@@ -14,5 +30,66 @@ int jb_dlq_cmd(const struct jb_cfg *cfg, int argc, char **argv);
 int jb_run_cmd(const struct jb_cfg *cfg, int argc, char **argv);
 /* `jetbridge stats [--watch]`. */
 int jb_stats_cmd(const struct jb_cfg *cfg, int argc, char **argv);
+
+/* ------------------------------------------------------- embeddable API */
+
+typedef struct jb_disp jb_disp;
+
+/* Creates a dispatcher on base. cfg, base, metrics, nc and js are borrowed and must
+ * outlive the dispatcher; metrics may be NULL (no metrics). nc must use nats.c's
+ * own threads (jb_nats_connect with base NULL): fetches block on worker threads.
+ * Nothing runs until jb_disp_start. On success *out is the caller's, freed with
+ * jb_disp_destroy. */
+jb_status jb_disp_create(const struct jb_cfg *cfg, struct event_base *base, jb_metrics *metrics,
+                         natsConnection *nc, jsCtx *js, jb_disp **out, jb_err *err);
+
+/* Ensures the dead-letter stream, starts the reconciler (which reports the
+ * consumers) and begins fetching and delivering. Blocking for the set-up calls to
+ * NATS (at most a few seconds); the first reconciler pass runs in the background. */
+jb_status jb_disp_start(jb_disp *d, jb_err *err);
+
+/* Readiness for /readyz (a jb_ready_fn: pass the jb_disp as ud): connected to NATS
+ * and the reconciler completed a pass. Thread-safe. */
+bool jb_disp_ready(void *d);
+
+/* Graceful stop: stops fetching, lets in-flight deliveries finish, and NAKs (with a
+ * short delay) whatever is still in flight after cfg->shutdown_grace_ms. done(ud)
+ * is called once on the loop when nothing is in flight any more and acks/NAKs were
+ * flushed to NATS; the caller then usually breaks the loop. */
+void jb_disp_stop_gracefully(jb_disp *d, void (*done)(void *ud), void *ud);
+
+/* Frees. Call after done ran (or without start). Blocks until the worker threads
+ * exited. NULL is fine. */
+void jb_disp_destroy(jb_disp *d);
+
+/* ----------------------------------------- pure rules (exposed for tests) */
+
+typedef enum jb_disp_verdict {
+    JB_DISP_ACK,   /* delivered: ack */
+    JB_DISP_RETRY, /* try again later with a delayed NAK */
+    JB_DISP_DEAD,  /* never retry: dead-letter at once */
+} jb_disp_verdict;
+
+/* The verdict for an HTTP status; 0 means a transport error or a timeout. 2xx ack;
+ * 0, 5xx, 404, 408, 409, 429 retry; every other status dead-letters. */
+jb_disp_verdict jb_disp_verdict_of(int status);
+
+/* The backoff before attempt `attempt + 1` after `attempt` (>= 1) failed, in ms.
+ * exponential: a uniformly random delay in [backoffDelay, min(backoffMax,
+ * backoffDelay * 2^(attempt-1))] ("full jitter" above a floor of backoffDelay, so
+ * that a retry never turns into an immediate redelivery); linear: min(backoffMax,
+ * backoffDelay * attempt); constant: backoffDelay. rnd is a random 64-bit value. */
+int64_t jb_disp_backoff_ms(const jb_sub_delivery *d, uint64_t attempt, uint64_t rnd);
+
+/* Parses a Retry-After value: delta-seconds or an HTTP date (IMF-fixdate, RFC 850,
+ * asctime), relative to now_wall_ms. A date in the past is 0. False when the
+ * value is neither. */
+bool jb_disp_parse_retry_after(const char *v, size_t len, int64_t now_wall_ms, int64_t *out_ms);
+
+/* The NAK delay after a retryable failure: the backoff, raised to Retry-After
+ * (retry_after_ms >= 0, only for 429 and 503) capped by retryAfterMax; when
+ * retryAfterMax is 0 Retry-After is ignored. */
+int64_t jb_disp_retry_delay_ms(const jb_sub_delivery *d, uint64_t attempt, int status,
+                               int64_t retry_after_ms, uint64_t rnd);
 
 #endif

@@ -22,6 +22,10 @@ typedef struct jb_tnats jb_tnats;
  * waits until it accepts connections (at most 10 s). NULL on failure (reason on
  * stderr). */
 jb_tnats *jb_tnats_start(void);
+/* The same with a nats-server configuration file whose text is conf (NULL: none),
+ * for limits such as "jetstream { max_file_store: 1MB }". The port, address and
+ * store directory are still the harness's (flags win over the file). */
+jb_tnats *jb_tnats_start_with(const char *conf);
 /* "nats://127.0.0.1:<port>" */
 const char *jb_tnats_url(const jb_tnats *n);
 int jb_tnats_port(const jb_tnats *n);
@@ -31,6 +35,11 @@ bool jb_tnats_kill(jb_tnats *n);
 bool jb_tnats_restart(jb_tnats *n);
 /* Stops the server and removes the store; NULL is fine. */
 void jb_tnats_stop(jb_tnats *n);
+/* Kills the server with SIGKILL (no clean shutdown: a crash) and keeps the store;
+ * jb_tnats_restart brings it back. True when a server was running. */
+bool jb_tnats_crash(jb_tnats *n);
+/* The server's pid, or -1 while it is stopped. */
+pid_t jb_tnats_pid(const jb_tnats *n);
 
 /* ------------------------------------------------------------------- sink */
 
@@ -59,8 +68,10 @@ int jb_tsink_port(const jb_tsink *s);
  * every answer (to test timeouts and concurrency); -1 never answers. */
 void jb_tsink_script(jb_tsink *s, const int *codes, size_t n, int then, int retry_after,
                      int delay_ms);
-/* Number of requests recorded so far. */
+/* Number of requests recorded so far. Recording stops at 1,000,000 requests (a
+ * memory bound); later requests are still answered and counted by jb_tsink_total. */
 size_t jb_tsink_count(jb_tsink *s);
+size_t jb_tsink_total(jb_tsink *s);
 /* Waits until at least n requests were recorded, at most timeout_ms; returns the count. */
 size_t jb_tsink_wait(jb_tsink *s, size_t n, int timeout_ms);
 /* Copy of request i (0-based) into *out; false when i is out of range. Free with
@@ -71,6 +82,13 @@ void jb_treq_free(jb_treq *r);
 const char *jb_treq_header(const jb_treq *r, const char *name);
 /* Largest number of requests in progress at the same time so far. */
 size_t jb_tsink_max_concurrent(jb_tsink *s);
+/* Answers every request held back by delay_ms (including -1) now, with its scripted
+ * code; the sink keeps running. Asynchronous: returns before the answers are sent. */
+void jb_tsink_release(jb_tsink *s);
+/* Requests received and not answered yet. */
+size_t jb_tsink_in_progress(jb_tsink *s);
+/* Stops the sink: requests still held back (delay) are answered 503 first. Frees
+ * every record. NULL is fine. */
 void jb_tsink_stop(jb_tsink *s);
 
 /* ---------------------------------------------------------------- process */
@@ -78,16 +96,24 @@ void jb_tsink_stop(jb_tsink *s);
 typedef struct jb_tproc jb_tproc;
 
 /* Starts JB_BINARY with argv (NULL-terminated, argv[0] is the subcommand) and extra
- * environment entries env (NULL-terminated "K=V", added to the test's environment).
+ * environment entries env (NULL-terminated "K=V", added to the test's environment;
+ * an entry "K" without '=' removes K, e.g. "NATS_URL").
  * stdout/stderr go to a temp log file. When wait_port > 0, waits until something
  * listens on 127.0.0.1:wait_port (at most 15 s). NULL on failure. */
 jb_tproc *jb_tproc_start(const char *const *argv, const char *const *env, int wait_port);
+/* The same for another program (absolute path exe; argv excludes the program name). */
+jb_tproc *jb_tproc_start_exe(const char *exe, const char *const *argv, const char *const *env,
+                             int wait_port);
+/* Path of a program built next to JB_BINARY (e.g. "sink" from examples/); false
+ * when it is not there. */
+bool jb_built_program(const char *name, char *out, size_t outsz);
 pid_t jb_tproc_pid(const jb_tproc *p);
 /* Sends sig; jb_tproc_wait waits for exit up to timeout_ms and returns the exit
  * status (as from waitpid, decoded: exit code, or 128+signal), -1 on timeout. */
 void jb_tproc_signal(jb_tproc *p, int sig);
 int jb_tproc_wait(jb_tproc *p, int timeout_ms);
-/* The process's log so far (malloc'd, caller frees). */
+/* The process's log so far: stdout and stderr interleaved (malloc'd, caller frees).
+ * The log file is removed by jb_tproc_stop; JB_TEST_LOGS=1 prints it there first. */
 char *jb_tproc_log(jb_tproc *p);
 /* SIGTERM, wait up to 10 s, then SIGKILL; frees. NULL is fine. */
 void jb_tproc_stop(jb_tproc *p);
@@ -95,6 +121,11 @@ void jb_tproc_stop(jb_tproc *p);
 /* Runs JB_BINARY to completion (argv as above), capturing stdout into *out (malloc'd)
  * when out is not NULL. Returns the exit code. */
 int jb_trun(const char *const *argv, const char *const *env, char **out, int timeout_ms);
+/* The same, capturing stderr separately into *err when err is not NULL (else it goes
+ * to the test's stderr). Returns the exit code, -1 when it did not finish in
+ * timeout_ms (it is then killed). */
+int jb_trun_capture(const char *const *argv, const char *const *env, char **out, char **err,
+                    int timeout_ms);
 
 /* ------------------------------------------------------------------ misc */
 
@@ -104,9 +135,8 @@ int jb_free_port(void);
  * reads the answer. headers is "Name: value\r\n..." or NULL. Returns the status
  * code (or -1), with the body copied into *resp (malloc'd, may be NULL) and the
  * raw response headers into *resp_headers when not NULL. */
-int jb_http(int port, const char *method, const char *path, const char *headers,
-            const void *body, size_t body_len, char **resp, size_t *resp_len,
-            char **resp_headers);
+int jb_http(int port, const char *method, const char *path, const char *headers, const void *body,
+            size_t body_len, char **resp, size_t *resp_len, char **resp_headers);
 void jb_sleep_ms(int ms);
 
 #endif

@@ -1,0 +1,182 @@
+/*
+ * The NATS connection every command uses: options from the configuration,
+ * reconnect forever by default, callbacks that log state changes, and a JetStream
+ * context. This is the only file that includes nats.c's libevent adapter: the
+ * adapter header defines non-static functions, so a second include would clash
+ * at link time.
+ */
+#include <nats/adapters/libevent.h>
+#include <nats/nats.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/jb_common.h"
+#include "config/jb_cfg.h"
+
+/* Published data buffered while reconnecting: bounded, publishes fail beyond it
+ * (and the publisher answers 502/503) instead of growing memory. */
+#define RECONNECT_BUF_BYTES (8 * 1024 * 1024)
+/* A dead server is noticed after PING_INTERVAL_MS * MAX_PINGS_OUT at most. */
+#define PING_INTERVAL_MS   10000
+#define MAX_PINGS_OUT      3
+#define CONNECT_TIMEOUT_MS 5000
+
+static pthread_once_t threads_once = PTHREAD_ONCE_INIT;
+
+static void threads_init(void)
+{
+    /* evthread_use_pthreads: event bases created afterwards have locks, which the
+     * adapter needs because nats.c calls it from its own threads. */
+    natsLibevent_Init();
+}
+
+void jb_event_threads_init(void)
+{
+    pthread_once(&threads_once, threads_init);
+}
+
+static void log_conn(jb_log_level lvl, natsConnection *nc, const char *msg)
+{
+    char url[256] = "";
+    const char *last = NULL;
+    if (natsConnection_GetConnectedUrl(nc, url, sizeof(url)) != NATS_OK)
+        url[0] = '\0';
+    (void)natsConnection_GetLastError(nc, &last);
+    jb_log(lvl, "nats", msg, "url", url, "last_error", last ? last : "", NULL);
+}
+
+static void on_connected(natsConnection *nc, void *closure)
+{
+    log_conn(JB_LOG_INFO, nc, "connected");
+}
+
+static void on_disconnected(natsConnection *nc, void *closure)
+{
+    log_conn(JB_LOG_WARN, nc, "disconnected");
+}
+
+static void on_reconnected(natsConnection *nc, void *closure)
+{
+    log_conn(JB_LOG_INFO, nc, "reconnected");
+}
+
+static void on_closed(natsConnection *nc, void *closure)
+{
+    log_conn(JB_LOG_INFO, nc, "connection closed");
+}
+
+static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus s, void *closure)
+{
+    const char *subj = sub != NULL ? natsSubscription_GetSubject(sub) : NULL;
+    jb_log(JB_LOG_ERROR, "nats", "asynchronous error", "error", natsStatus_GetText(s), "subject",
+           subj ? subj : "", NULL);
+}
+
+static natsStatus make_options(const jb_cfg *cfg, struct event_base *base, const char *name,
+                               bool retry, natsOptions **out)
+{
+    natsOptions *o = NULL;
+    natsStatus s = natsOptions_Create(&o);
+    if (s == NATS_OK)
+        s = natsOptions_SetURL(o, cfg->nats_url);
+    if (s == NATS_OK && name != NULL)
+        s = natsOptions_SetName(o, name);
+    if (s == NATS_OK)
+        s = natsOptions_SetTimeout(o, CONNECT_TIMEOUT_MS);
+    if (s == NATS_OK)
+        s = natsOptions_SetMaxReconnect(o, cfg->max_reconnects);
+    if (s == NATS_OK)
+        s = natsOptions_SetReconnectWait(o, cfg->reconnect_wait_ms);
+    if (s == NATS_OK)
+        s = natsOptions_SetReconnectBufSize(o, RECONNECT_BUF_BYTES);
+    if (s == NATS_OK)
+        s = natsOptions_SetPingInterval(o, PING_INTERVAL_MS);
+    if (s == NATS_OK)
+        s = natsOptions_SetMaxPingsOut(o, MAX_PINGS_OUT);
+    if (s == NATS_OK)
+        s = natsOptions_SetDisconnectedCB(o, on_disconnected, NULL);
+    if (s == NATS_OK)
+        s = natsOptions_SetReconnectedCB(o, on_reconnected, NULL);
+    if (s == NATS_OK)
+        s = natsOptions_SetClosedCB(o, on_closed, NULL);
+    if (s == NATS_OK)
+        s = natsOptions_SetErrorHandler(o, on_error, NULL);
+    if (s == NATS_OK && retry)
+        s = natsOptions_SetRetryOnFailedConnect(o, true, on_connected, NULL);
+    if (s == NATS_OK && base != NULL)
+        s = natsOptions_SetEventLoop(o, base, natsLibevent_Attach, natsLibevent_Read,
+                                     natsLibevent_Write, natsLibevent_Detach);
+    if (s != NATS_OK) {
+        natsOptions_Destroy(o);
+        return s;
+    }
+    *out = o;
+    return NATS_OK;
+}
+
+jb_status jb_nats_connect(const struct jb_cfg *cfg, struct event_base *base, const char *name,
+                          bool retry_on_failed_connect, natsConnection **nc, jsCtx **js,
+                          jb_err *err)
+{
+    natsOptions *opts = NULL;
+    natsConnection *conn = NULL;
+    jsCtx *ctx = NULL;
+    jsOptions jo;
+    jb_status st = JB_OK;
+    if (cfg->nats_url[0] == '\0')
+        return jb_err_set(err, JB_ERR_CONFIG, "NATS_URL is empty");
+    if (base != NULL)
+        jb_event_threads_init();
+    natsStatus s = make_options(cfg, base, name, retry_on_failed_connect, &opts);
+    if (s != NATS_OK) {
+        st = jb_err_set(err, s == NATS_NO_MEMORY ? JB_ERR_NOMEM : JB_ERR_CONFIG, "NATS options: %s",
+                        natsStatus_GetText(s));
+        goto done;
+    }
+    s = natsConnection_Connect(&conn, opts);
+    if (s == NATS_NOT_YET_CONNECTED) {
+        jb_log(JB_LOG_WARN, "nats", "not connected yet, retrying in the background", "url",
+               cfg->nats_url, NULL);
+    } else if (s != NATS_OK) {
+        st = jb_err_set(err, JB_ERR_NOT_CONNECTED, "cannot connect to NATS at %s: %s",
+                        cfg->nats_url, natsStatus_GetText(s));
+        goto done;
+    } else {
+        log_conn(JB_LOG_INFO, conn, "connected");
+    }
+    jsOptions_Init(&jo);
+    jo.Wait = cfg->request_timeout_ms;
+    /* The publisher's own window (PUBLISH_MAX_IN_FLIGHT) is the real bound; nats.c's
+     * matches it so that the library never stalls a publish the window allowed. */
+    jo.PublishAsync.MaxPending = cfg->publish_max_in_flight;
+    s = natsConnection_JetStream(&ctx, conn, &jo);
+    if (s != NATS_OK) {
+        st = jb_err_set(err, JB_ERR_NATS, "JetStream context: %s", natsStatus_GetText(s));
+        goto done;
+    }
+    *nc = conn;
+    *js = ctx;
+    conn = NULL;
+done:
+    if (conn != NULL)
+        natsConnection_Destroy(conn);
+    natsOptions_Destroy(opts);
+    return st;
+}
+
+void jb_nats_close(natsConnection *nc, jsCtx *js)
+{
+    /* The context refers to the connection: destroy it first. */
+    if (js != NULL)
+        jsCtx_Destroy(js);
+    if (nc != NULL) {
+        natsConnection_Close(nc);
+        natsConnection_Destroy(nc);
+    }
+}
+
+bool jb_nats_connected(natsConnection *nc)
+{
+    return nc != NULL && natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED;
+}

@@ -1,0 +1,811 @@
+/* The loop side of the dispatcher: takes fetched messages from the queue, delivers
+ * each by HTTP, and settles it with an ack, a delayed NAK or a dead letter. */
+#include <event2/event.h>
+#include <openssl/rand.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "dispatcher/disp_core.h"
+#include "proto/jb_ce.h"
+
+typedef enum stage { ST_SINK, ST_DLSINK, ST_DLQ } stage;
+
+struct inflight {
+    jb_disp *d;
+    dconsumer *c;
+    inflight *prev, *next;
+    natsMsg *msg;
+    jb_ce *ce; /* NULL for a poison message */
+    jb_dreq req;
+    jb_dhttp_req *http;
+    struct event *progress;
+    stage stage;
+    uint64_t attempt;
+    jb_sub_delivery delivery; /* a snapshot: settings may change meanwhile */
+    char *sink;
+    /* the dead letter being made */
+    int code;
+    char *errbody;
+    size_t errbody_len;
+};
+
+typedef enum settle { SETTLE_ACK, SETTLE_NAK, SETTLE_NONE } settle;
+
+static void deliver(jb_disp *d, dconsumer *c, natsMsg *msg);
+static void dead_letter(inflight *f, int code, const char *body, size_t len);
+static void check_stopped(jb_disp *d);
+
+/* ------------------------------------------------------------ queue */
+
+void jb_disp_post(jb_disp *d, qitem *it)
+{
+    it->next = NULL;
+    pthread_mutex_lock(&d->mu);
+    if (d->qtail != NULL)
+        d->qtail->next = it;
+    else
+        d->qhead = it;
+    d->qtail = it;
+    pthread_mutex_unlock(&d->mu);
+    /* One write per burst: the loop clears the flag before it drains the queue. */
+    if (!atomic_exchange(&d->wake_pending, true)) {
+        uint64_t one = 1;
+        ssize_t w = write(d->wakefd, &one, sizeof(one));
+        (void)w;
+    }
+}
+
+static uint64_t rnd64(jb_disp *d)
+{
+    /* xorshift64*: jitter needs spread, not secrecy. */
+    d->rng ^= d->rng >> 12;
+    d->rng ^= d->rng << 25;
+    d->rng ^= d->rng >> 27;
+    return d->rng * 0x2545F4914F6CDD1Dull;
+}
+
+/* ------------------------------------------------------------ metrics */
+
+static void register_metrics(jb_disp *d)
+{
+    jb_metrics *m = d->metrics;
+    if (m == NULL)
+        return;
+    static const char *const dl[] = {"subscription_name", "subscription_namespace",
+                                     "event_type",        "sink",
+                                     "response_code",     "consumer_name"};
+    static const double buckets[] = {0.002, 0.004, 0.008, 0.016, 0.032,
+                                     0.064, 0.128, 0.256, 0.512, 1.024};
+    static const char *const sl[] = {"subscription_namespace", "subscription_name", "event_type",
+                                     "consumer_name"};
+    static const char *const stl[] = {"subscription_name", "subscription_namespace",
+                                      "consumer_name", "eventing_backend", "stream_name"};
+    static const char *const cl[] = {"subscription_namespace", "subscription_name",
+                                     "consumer_name"};
+    static const char *const rl[] = {"subscription_namespace", "subscription_name",
+                                     "consumer_name", "reason"};
+    d->m.delivery = jb_metrics_counter(
+        m, "eventing_ec_nats_delivery_per_subscription_total",
+        "Number of dispatched events per subscription, by status code and sink", 6, dl);
+    d->m.duration = jb_metrics_histogram(
+        m, "eventing_ec_nats_subscriber_dispatch_duration_seconds",
+        "Duration of sending an event to its sink", 6, dl, buckets, 10);
+    d->m.subscribed = jb_metrics_gauge(m, "eventing_ec_event_type_subscribed_total",
+                                       "Event types subscribed by the subscriptions", 4, sl);
+    d->m.health = jb_metrics_gauge(m, "eventing_ec_health",
+                                   "1 when the dispatcher is connected to NATS", 0, NULL);
+    d->m.sub_status = jb_metrics_gauge(m, "eventing_ec_subscription_status",
+                                       "1 when the subscription's consumer is active", 5, stl);
+    d->m.retries = jb_metrics_counter(m, "jetbridge_dispatcher_retries_total",
+                                      "Deliveries NAKed for a later retry", 3, cl);
+    d->m.dead = jb_metrics_counter(m, "jetbridge_dispatcher_dead_letters_total",
+                                   "Events moved to the dead-letter stream", 4, rl);
+    d->m.pending = jb_metrics_gauge(m, "jetbridge_consumer_pending",
+                                    "Messages not yet delivered to the consumer", 3, cl);
+    d->m.ack_pending = jb_metrics_gauge(m, "jetbridge_consumer_ack_pending",
+                                        "Messages delivered and awaiting an ack", 3, cl);
+    d->m.in_flight = jb_metrics_gauge(m, "jetbridge_dispatcher_in_flight",
+                                      "HTTP deliveries in progress", 0, NULL);
+}
+
+static void count_delivery(inflight *f, int status, double seconds)
+{
+    jb_disp *d = f->d;
+    if (d->m.delivery == NULL)
+        return;
+    char code[16];
+    snprintf(code, sizeof(code), "%d", status);
+    const jb_sub_consumer *i = &f->c->info;
+    const char *labels[] = {i->name, i->ns, i->clean_type, f->sink, code, i->consumer};
+    jb_metric_add(d->m.delivery, labels, 1);
+    jb_metric_observe(d->m.duration, labels, seconds);
+}
+
+static void count_simple(jb_metric *m, inflight *f, const char *reason)
+{
+    if (m == NULL)
+        return;
+    const char *labels[] = {f->c->info.ns, f->c->info.name, f->c->info.consumer, reason};
+    jb_metric_add(m, labels, 1);
+}
+
+/* ---------------------------------------------------------- settling */
+
+static void reap(jb_disp *d, dconsumer *c);
+
+static void finish(inflight *f, settle how, int64_t delay_ms)
+{
+    jb_disp *d = f->d;
+    dconsumer *c = f->c;
+    natsStatus s = NATS_OK;
+    if (how == SETTLE_ACK)
+        s = natsMsg_Ack(f->msg, NULL);
+    else if (how == SETTLE_NAK)
+        s = natsMsg_NakWithDelay(f->msg, delay_ms > 0 ? delay_ms : 1, NULL);
+    if (s != NATS_OK)
+        /* Not connected: JetStream redelivers after AckWait, nothing is lost. */
+        jb_log(JB_LOG_WARN, "dispatcher", "cannot settle message", "consumer",
+               c->info.consumer, "error", natsStatus_GetText(s), NULL);
+    if (f->http != NULL)
+        jb_dhttp_cancel(d->http, f->http);
+    if (f->progress != NULL)
+        event_free(f->progress);
+    if (f->prev != NULL)
+        f->prev->next = f->next;
+    else
+        d->inflight_head = f->next;
+    if (f->next != NULL)
+        f->next->prev = f->prev;
+    d->ninflight--;
+    if (d->m.in_flight != NULL)
+        jb_metric_set(d->m.in_flight, NULL, (double)d->ninflight);
+    jb_dreq_free(&f->req);
+    jb_ce_destroy(f->ce);
+    natsMsg_Destroy(f->msg);
+    free(f->sink);
+    free(f->errbody);
+    free(f);
+
+    pthread_mutex_lock(&d->mu);
+    c->outstanding--;
+    d->global_outstanding--;
+    pthread_cond_broadcast(&d->slots_cv);
+    pthread_mutex_unlock(&d->mu);
+    reap(d, c);
+    check_stopped(d);
+}
+
+static void on_progress(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    inflight *f = arg;
+    /* The sink is slower than AckWait: keep the message ours. */
+    natsMsg_InProgress(f->msg, NULL);
+}
+
+static void retry_or_dead(inflight *f, int status, int64_t retry_after_ms, const char *body,
+                          size_t len)
+{
+    jb_disp *d = f->d;
+    if (f->attempt >= (uint64_t)f->delivery.max_deliver) {
+        dead_letter(f, status, body, len);
+        return;
+    }
+    int64_t delay = jb_disp_retry_delay_ms(&f->delivery, f->attempt, status, retry_after_ms,
+                                           rnd64(d));
+    count_simple(d->m.retries, f, NULL);
+    char a[24], ms[24], st[16];
+    snprintf(a, sizeof(a), "%llu", (unsigned long long)f->attempt);
+    snprintf(ms, sizeof(ms), "%lld", (long long)delay);
+    snprintf(st, sizeof(st), "%d", status);
+    jb_log(JB_LOG_DEBUG, "dispatcher", "retry later", "consumer", f->c->info.consumer, "status",
+           st, "attempt", a, "delay_ms", ms, NULL);
+    finish(f, SETTLE_NAK, delay);
+}
+
+static void on_sink_done(void *ud, const jb_dhttp_result *r)
+{
+    inflight *f = ud;
+    f->http = NULL;
+    count_delivery(f, r->status, r->seconds);
+    if (r->status == 0)
+        jb_log(JB_LOG_INFO, "dispatcher", "delivery failed", "consumer", f->c->info.consumer,
+               "sink", f->sink, "error", r->error, NULL);
+    switch (jb_disp_verdict_of(r->status)) {
+    case JB_DISP_ACK:
+        finish(f, SETTLE_ACK, 0);
+        return;
+    case JB_DISP_RETRY:
+        retry_or_dead(f, r->status, r->retry_after_ms, r->body, r->body_len);
+        return;
+    case JB_DISP_DEAD:
+        dead_letter(f, r->status, r->body, r->body_len);
+        return;
+    }
+}
+
+/* ------------------------------------------------------- dead letters */
+
+static void publish_dead_letter(inflight *f)
+{
+    jb_disp *d = f->d;
+    f->stage = ST_DLQ;
+    const jb_sub_consumer *i = &f->c->info;
+    natsMsg *m = jb_disp_dlq_msg(f->msg, i->consumer, i->ns, i->name, f->sink, f->code,
+                                 f->errbody, f->errbody_len, f->attempt);
+    dlqjob *job = m != NULL ? calloc(1, sizeof(*job)) : NULL;
+    if (job == NULL) {
+        natsMsg_Destroy(m);
+        finish(f, SETTLE_NAK, f->delivery.backoff_max_ms);
+        return;
+    }
+    job->f = f;
+    job->msg = m;
+    pthread_mutex_lock(&d->mu);
+    if (d->dlq_tail != NULL)
+        d->dlq_tail->next = job;
+    else
+        d->dlq_head = job;
+    d->dlq_tail = job;
+    pthread_cond_signal(&d->dlq_cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
+static void on_dlsink_done(void *ud, const jb_dhttp_result *r)
+{
+    inflight *f = ud;
+    f->http = NULL;
+    char st[16];
+    snprintf(st, sizeof(st), "%d", r->status);
+    /* One attempt: the dead-letter stream is the record, this is a notification. */
+    jb_log(r->status >= 200 && r->status < 300 ? JB_LOG_DEBUG : JB_LOG_WARN, "dispatcher",
+           "dead-letter sink answered", "consumer", f->c->info.consumer, "status", st, NULL);
+    publish_dead_letter(f);
+}
+
+static bool send_to_dlsink(inflight *f)
+{
+    jb_disp *d = f->d;
+    if (f->delivery.dead_letter_sink[0] == '\0' || f->ce == NULL)
+        return false;
+    char code[16], att[24];
+    char *b64 = NULL;
+    size_t b64len = 0;
+    snprintf(code, sizeof(code), "%d", f->code);
+    snprintf(att, sizeof(att), "%llu", (unsigned long long)f->attempt);
+    if (jb_base64_encode((const uint8_t *)f->errbody, f->errbody_len, &b64, &b64len) != JB_OK)
+        return false;
+    jb_ce_set_str(f->ce, "errordest", f->sink);
+    jb_ce_set_str(f->ce, "errorcode", code);
+    jb_ce_set(f->ce, "errordata", b64, b64len);
+    jb_ce_set_str(f->ce, "errorattempts", att);
+    free(b64);
+    jb_dreq_free(&f->req);
+    if (jb_dreq_build(f->ce, f->delivery.content_mode == JB_SUB_CONTENT_STRUCTURED, &f->req) !=
+        JB_OK)
+        return false;
+    f->stage = ST_DLSINK;
+    return jb_dhttp_post(d->http, f->delivery.dead_letter_sink, &f->req.headers, f->req.data,
+                         f->req.len, f->delivery.timeout_ms, on_dlsink_done, f,
+                         &f->http) == JB_OK;
+}
+
+static void dead_letter(inflight *f, int code, const char *body, size_t len)
+{
+    f->code = code;
+    free(f->errbody);
+    f->errbody = NULL;
+    f->errbody_len = 0;
+    if (len > 0) {
+        f->errbody = malloc(len);
+        if (f->errbody != NULL) {
+            memcpy(f->errbody, body, len);
+            f->errbody_len = len;
+        }
+    }
+    count_simple(f->d->m.dead, f, code == 0 ? "transport" : (f->ce == NULL ? "poison" : "http"));
+    char st[16];
+    snprintf(st, sizeof(st), "%d", code);
+    jb_log(JB_LOG_WARN, "dispatcher", "dead letter", "consumer", f->c->info.consumer, "sink",
+           f->sink, "code", st, NULL);
+    if (!send_to_dlsink(f))
+        publish_dead_letter(f);
+}
+
+static void on_dlq_done(jb_disp *d, inflight *f, bool ok)
+{
+    (void)d;
+    /* Stored in the dead-letter stream: now the original may go. When the publish
+     * failed, the original stays and comes back after a backoff. */
+    if (ok)
+        finish(f, SETTLE_ACK, 0);
+    else
+        finish(f, SETTLE_NAK, f->delivery.backoff_max_ms);
+}
+
+/* ------------------------------------------------------------ delivery */
+
+static inflight *inflight_new(jb_disp *d, dconsumer *c, natsMsg *msg)
+{
+    inflight *f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        return NULL;
+    f->sink = strdup(c->info.sink);
+    if (f->sink == NULL) {
+        free(f);
+        return NULL;
+    }
+    f->d = d;
+    f->c = c;
+    f->msg = msg;
+    f->delivery = c->info.delivery;
+    f->attempt = 1;
+    jsMsgMetaData *meta = NULL;
+    if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
+        f->attempt = meta->NumDelivered > 0 ? meta->NumDelivered : 1;
+        jsMsgMetaData_Destroy(meta);
+    }
+    f->next = d->inflight_head;
+    if (f->next != NULL)
+        f->next->prev = f;
+    d->inflight_head = f;
+    d->ninflight++;
+    if (d->m.in_flight != NULL)
+        jb_metric_set(d->m.in_flight, NULL, (double)d->ninflight);
+    return f;
+}
+
+static void arm_progress(inflight *f)
+{
+    jb_disp *d = f->d;
+    int64_t ack_wait = d->cfg->ack_wait_ms > 0 ? d->cfg->ack_wait_ms : 30000;
+    /* Only a request that may outlive AckWait needs it. */
+    if (f->delivery.timeout_ms < ack_wait / 2)
+        return;
+    f->progress = event_new(d->base, -1, EV_PERSIST, on_progress, f);
+    if (f->progress == NULL)
+        return;
+    int64_t every = ack_wait / 2;
+    struct timeval tv = {every / 1000, (every % 1000) * 1000};
+    event_add(f->progress, &tv);
+}
+
+static void deliver(jb_disp *d, dconsumer *c, natsMsg *msg)
+{
+    inflight *f = inflight_new(d, c, msg);
+    if (f == NULL) {
+        natsMsg_NakWithDelay(msg, 1000, NULL);
+        natsMsg_Destroy(msg);
+        pthread_mutex_lock(&d->mu);
+        c->outstanding--;
+        d->global_outstanding--;
+        pthread_cond_broadcast(&d->slots_cv);
+        pthread_mutex_unlock(&d->mu);
+        return;
+    }
+    if (d->stopping) {
+        /* Fetched after stop: give it back for another dispatcher. */
+        finish(f, SETTLE_NAK, 1);
+        return;
+    }
+    jb_err err = {{0}};
+    if (jb_ce_from_nats(msg, &f->ce, &err) != JB_OK) {
+        f->ce = NULL;
+        /* Poison: it will never parse, so no retry. errordata carries why. */
+        jb_log(JB_LOG_WARN, "dispatcher", "unparseable message", "consumer", c->info.consumer,
+               "error", err.msg, NULL);
+        dead_letter(f, 0, err.msg, strlen(err.msg));
+        return;
+    }
+    jb_ce *sent = jb_ce_clone(f->ce);
+    jb_status st = sent != NULL ? jb_dreq_build(sent, f->delivery.content_mode ==
+                                                          JB_SUB_CONTENT_STRUCTURED,
+                                                &f->req)
+                                : JB_ERR_NOMEM;
+    /* In binary mode the body points into the event: keep the delivered form. */
+    if (st == JB_OK) {
+        jb_ce_destroy(f->ce);
+        f->ce = sent;
+        sent = NULL;
+    }
+    jb_ce_destroy(sent);
+    if (st == JB_OK)
+        st = jb_dhttp_post(d->http, f->sink, &f->req.headers, f->req.data, f->req.len,
+                           f->delivery.timeout_ms, on_sink_done, f, &f->http);
+    if (st != JB_OK) {
+        finish(f, SETTLE_NAK, 1000);
+        return;
+    }
+    f->stage = ST_SINK;
+    arm_progress(f);
+}
+
+/* ------------------------------------------------------------ consumers */
+
+static dconsumer *find_consumer(jb_disp *d, const char *name)
+{
+    for (dconsumer *c = d->consumers; c != NULL; c = c->next)
+        if (!c->stop && strcmp(c->info.consumer, name) == 0)
+            return c;
+    return NULL;
+}
+
+static void set_sub_metrics(jb_disp *d, const jb_sub_consumer *i, double v)
+{
+    if (d->m.subscribed == NULL)
+        return;
+    const char *sl[] = {i->ns, i->name, i->clean_type, i->consumer};
+    jb_metric_set(d->m.subscribed, sl, v);
+    const char *stl[] = {i->name, i->ns, i->consumer, "nats", d->cfg->stream_name};
+    jb_metric_set(d->m.sub_status, stl, v);
+}
+
+static void on_ready(jb_disp *d, jb_sub_consumer *info)
+{
+    set_sub_metrics(d, info, 1);
+    dconsumer *c = find_consumer(d, info->consumer);
+    if (c != NULL) {
+        /* New settings: in-flight messages keep their snapshot. */
+        jb_sub_consumer_free(&c->info);
+        c->info = *info;
+        memset(info, 0, sizeof(*info));
+        pthread_mutex_lock(&d->mu);
+        c->max_in_flight = c->info.delivery.max_in_flight;
+        pthread_cond_broadcast(&d->slots_cv);
+        pthread_mutex_unlock(&d->mu);
+        return;
+    }
+    if (d->stopping)
+        return;
+    c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return;
+    c->d = d;
+    c->info = *info;
+    memset(info, 0, sizeof(*info));
+    c->max_in_flight = c->info.delivery.max_in_flight > 0 ? c->info.delivery.max_in_flight : 1;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    if (pthread_create(&c->thread, &attr, jb_disp_fetch_main, c) != 0) {
+        pthread_attr_destroy(&attr);
+        jb_sub_consumer_free(&c->info);
+        free(c);
+        return;
+    }
+    pthread_attr_destroy(&attr);
+    c->thread_started = true;
+    c->next = d->consumers;
+    d->consumers = c;
+    jb_log(JB_LOG_INFO, "dispatcher", "consumer ready", "consumer", c->info.consumer,
+           "subscription", c->info.name, "namespace", c->info.ns, "sink", c->info.sink, NULL);
+}
+
+static void stop_consumer(jb_disp *d, dconsumer *c)
+{
+    pthread_mutex_lock(&d->mu);
+    c->stop = true;
+    pthread_cond_broadcast(&d->slots_cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
+static void on_removed(jb_disp *d, jb_sub_consumer *info)
+{
+    set_sub_metrics(d, info, 0);
+    dconsumer *c = find_consumer(d, info->consumer);
+    if (c != NULL)
+        stop_consumer(d, c);
+}
+
+/* Frees a stopped consumer once its thread left and nothing of it is in flight. */
+static void reap(jb_disp *d, dconsumer *c)
+{
+    pthread_mutex_lock(&d->mu);
+    bool gone = c->stop && c->exited && c->outstanding == 0;
+    pthread_mutex_unlock(&d->mu);
+    if (!gone)
+        return;
+    for (dconsumer **p = &d->consumers; *p != NULL; p = &(*p)->next)
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
+    if (c->thread_started && !c->joined)
+        pthread_join(c->thread, NULL);
+    natsSubscription_Destroy(c->sub);
+    jb_sub_consumer_free(&c->info);
+    free(c);
+}
+
+/* ------------------------------------------------------------ the loop */
+
+static void handle(jb_disp *d, qitem *it)
+{
+    switch (it->kind) {
+    case Q_MSGS:
+        for (int i = 0; i < it->nmsgs; i++)
+            deliver(d, it->c, it->msgs[i]);
+        free(it->msgs);
+        break;
+    case Q_READY:
+        on_ready(d, &it->info);
+        break;
+    case Q_REMOVED:
+        on_removed(d, &it->info);
+        break;
+    case Q_FETCHER_EXIT:
+        it->c->exited = true;
+        reap(d, it->c);
+        check_stopped(d);
+        break;
+    case Q_DLQ_DONE:
+        on_dlq_done(d, it->f, it->ok);
+        break;
+    }
+    jb_sub_consumer_free(&it->info);
+    free(it);
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    jb_disp *d = arg;
+    uint64_t v;
+    ssize_t r = read(fd, &v, sizeof(v));
+    (void)r;
+    atomic_store(&d->wake_pending, false);
+    pthread_mutex_lock(&d->mu);
+    qitem *it = d->qhead;
+    d->qhead = d->qtail = NULL;
+    pthread_mutex_unlock(&d->mu);
+    while (it != NULL) {
+        qitem *next = it->next;
+        handle(d, it);
+        it = next;
+    }
+}
+
+/* Reconciler callbacks: its thread, never the loop. Copy and post. */
+static void post_consumer(jb_disp *d, qkind kind, const jb_sub_consumer *c)
+{
+    qitem *it = calloc(1, sizeof(*it));
+    if (it == NULL)
+        return;
+    it->kind = kind;
+    if (!jb_sub_consumer_copy(&it->info, c)) {
+        free(it);
+        return;
+    }
+    jb_disp_post(d, it);
+}
+
+static void cb_ready(const jb_sub_consumer *c, void *ud)
+{
+    post_consumer(ud, Q_READY, c);
+}
+
+static void cb_removed(const jb_sub_consumer *c, void *ud)
+{
+    post_consumer(ud, Q_REMOVED, c);
+}
+
+static void on_status_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    jb_disp *d = arg;
+    if (d->m.health != NULL)
+        jb_metric_set(d->m.health, NULL, jb_nats_connected(d->nc) ? 1 : 0);
+}
+
+/* ------------------------------------------------------------ public */
+
+jb_status jb_disp_create(const jb_cfg *cfg, struct event_base *base, jb_metrics *metrics,
+                         natsConnection *nc, jsCtx *js, jb_disp **out, jb_err *err)
+{
+    jb_status st = JB_ERR_NOMEM;
+    jb_disp *d = calloc(1, sizeof(*d));
+    if (d == NULL)
+        goto out;
+    d->cfg = cfg;
+    d->base = base;
+    d->metrics = metrics;
+    d->nc = nc;
+    d->js = js;
+    d->global_max = cfg->dispatcher_max_concurrent > 0 ? cfg->dispatcher_max_concurrent : 1024;
+    d->wakefd = -1;
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->slots_cv, NULL);
+    pthread_cond_init(&d->dlq_cv, NULL);
+    if (RAND_bytes((unsigned char *)&d->rng, sizeof(d->rng)) != 1 || d->rng == 0)
+        d->rng = (uint64_t)jb_now_monotonic_ns() | 1;
+    d->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (d->wakefd < 0) {
+        st = jb_err_set(err, JB_ERR_IO, "eventfd failed");
+        goto out;
+    }
+    d->wake_ev = event_new(base, d->wakefd, EV_READ | EV_PERSIST, on_wake, d);
+    d->http = jb_dhttp_create(base, d->global_max);
+    d->status_ev = event_new(base, -1, EV_PERSIST, on_status_tick, d);
+    if (d->wake_ev == NULL || d->http == NULL || d->status_ev == NULL) {
+        st = jb_err_set(err, JB_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    register_metrics(d);
+    jb_sub_reconciler_callbacks cb = {cb_ready, cb_removed, d};
+    st = jb_sub_reconciler_create(cfg, nc, js, &cb, &d->rec, err);
+    if (st != JB_OK)
+        goto out;
+    *out = d;
+    d = NULL;
+out:
+    jb_disp_destroy(d);
+    return st;
+}
+
+jb_status jb_disp_start(jb_disp *d, jb_err *err)
+{
+    jb_status st = jb_disp_ensure_dlq(d->cfg, d->js, err);
+    if (st != JB_OK) {
+        /* NATS may be down at start: the publish path retries; keep going. */
+        jb_log(JB_LOG_WARN, "dispatcher", "dead-letter stream not ensured yet", "error",
+               err != NULL ? err->msg : "", NULL);
+    }
+    if (event_add(d->wake_ev, NULL) != 0)
+        return jb_err_set(err, JB_ERR_INTERNAL, "cannot watch the wake-up descriptor");
+    struct timeval one = {1, 0};
+    event_add(d->status_ev, &one);
+    if (pthread_create(&d->dlq_thread, NULL, jb_disp_dlq_main, d) != 0)
+        return jb_err_set(err, JB_ERR_INTERNAL, "cannot start the dead-letter thread");
+    d->dlq_started = true;
+    st = jb_sub_reconciler_start(d->rec, 0, err);
+    if (st != JB_OK)
+        return st;
+    d->started = true;
+    return JB_OK;
+}
+
+bool jb_disp_ready(void *ud)
+{
+    jb_disp *d = ud;
+    return jb_nats_connected(d->nc) && jb_sub_reconciler_synced(d->rec);
+}
+
+static void on_grace(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    jb_disp *d = arg;
+    /* Past the grace period: give back what is still at a sink. Dead letters being
+     * published finish on their own (bounded by their timeout). */
+    inflight *f = d->inflight_head;
+    while (f != NULL) {
+        inflight *next = f->next;
+        if (f->stage != ST_DLQ)
+            finish(f, SETTLE_NAK, 1);
+        f = next;
+    }
+}
+
+static void check_stopped(jb_disp *d)
+{
+    if (!d->stopping || d->finished || d->ninflight > 0)
+        return;
+    for (dconsumer *c = d->consumers; c != NULL; c = c->next)
+        if (!c->exited)
+            return;
+    d->finished = true;
+    /* Acks and NAKs are buffered by nats.c: push them out before we go. */
+    natsConnection_FlushTimeout(d->nc, 2000);
+    if (d->grace_ev != NULL)
+        event_del(d->grace_ev);
+    if (d->done != NULL)
+        d->done(d->done_ud);
+}
+
+void jb_disp_stop_gracefully(jb_disp *d, void (*done)(void *ud), void *ud)
+{
+    if (d->stopping)
+        return;
+    d->stopping = true;
+    d->done = done;
+    d->done_ud = ud;
+    /* The reconciler first, so no consumer_ready arrives while we stop. */
+    jb_sub_reconciler_destroy(d->rec);
+    d->rec = NULL;
+    for (dconsumer *c = d->consumers; c != NULL; c = c->next)
+        stop_consumer(d, c);
+    int64_t g = d->cfg->shutdown_grace_ms > 0 ? d->cfg->shutdown_grace_ms : 25000;
+    d->grace_ev = evtimer_new(d->base, on_grace, d);
+    if (d->grace_ev != NULL) {
+        struct timeval tv = {g / 1000, (g % 1000) * 1000};
+        evtimer_add(d->grace_ev, &tv);
+    }
+    jb_log(JB_LOG_INFO, "dispatcher", "stopping", NULL);
+    check_stopped(d);
+}
+
+static void drain_queue(jb_disp *d)
+{
+    pthread_mutex_lock(&d->mu);
+    qitem *it = d->qhead;
+    d->qhead = d->qtail = NULL;
+    pthread_mutex_unlock(&d->mu);
+    while (it != NULL) {
+        qitem *next = it->next;
+        if (it->kind == Q_MSGS) {
+            for (int i = 0; i < it->nmsgs; i++) {
+                natsMsg_NakWithDelay(it->msgs[i], 1, NULL);
+                natsMsg_Destroy(it->msgs[i]);
+            }
+            pthread_mutex_lock(&d->mu);
+            it->c->outstanding -= it->nmsgs;
+            d->global_outstanding -= it->nmsgs;
+            pthread_mutex_unlock(&d->mu);
+            free(it->msgs);
+        } else if (it->kind == Q_DLQ_DONE) {
+            on_dlq_done(d, it->f, it->ok);
+        }
+        jb_sub_consumer_free(&it->info);
+        free(it);
+        it = next;
+    }
+}
+
+void jb_disp_destroy(jb_disp *d)
+{
+    if (d == NULL)
+        return;
+    d->finished = true; /* no done callback from here on */
+    d->stopping = true;
+    jb_sub_reconciler_destroy(d->rec);
+    d->rec = NULL;
+    for (dconsumer *c = d->consumers; c != NULL; c = c->next)
+        stop_consumer(d, c);
+    if (d->dlq_started) {
+        pthread_mutex_lock(&d->mu);
+        d->dlq_stop = true;
+        pthread_cond_signal(&d->dlq_cv);
+        pthread_mutex_unlock(&d->mu);
+        pthread_join(d->dlq_thread, NULL);
+    }
+    for (dlqjob *j = d->dlq_head; j != NULL;) {
+        dlqjob *next = j->next;
+        natsMsg_Destroy(j->msg);
+        free(j);
+        j = next;
+    }
+    d->dlq_head = d->dlq_tail = NULL;
+    for (dconsumer *c = d->consumers; c != NULL; c = c->next)
+        if (c->thread_started && !c->joined) {
+            pthread_join(c->thread, NULL);
+            c->joined = true;
+            c->exited = true;
+        }
+    /* Nothing posts any more: settle what was handed over but not delivered. */
+    drain_queue(d);
+    while (d->inflight_head != NULL)
+        finish(d->inflight_head, SETTLE_NAK, 1);
+    while (d->consumers != NULL) {
+        dconsumer *c = d->consumers;
+        d->consumers = c->next;
+        natsSubscription_Destroy(c->sub);
+        jb_sub_consumer_free(&c->info);
+        free(c);
+    }
+    if (d->nc != NULL)
+        natsConnection_FlushTimeout(d->nc, 1000);
+    jb_dhttp_destroy(d->http);
+    if (d->wake_ev != NULL)
+        event_free(d->wake_ev);
+    if (d->status_ev != NULL)
+        event_free(d->status_ev);
+    if (d->grace_ev != NULL)
+        event_free(d->grace_ev);
+    if (d->wakefd >= 0)
+        close(d->wakefd);
+    pthread_mutex_destroy(&d->mu);
+    pthread_cond_destroy(&d->slots_cv);
+    pthread_cond_destroy(&d->dlq_cv);
+    free(d);
+}

@@ -1,0 +1,75 @@
+/* dispatcher/ private interfaces shared between its .c files. */
+#ifndef JB_DISP_INTERNAL_H
+#define JB_DISP_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/jb_status.h"
+
+struct event_base;
+struct curl_slist;
+typedef struct jb_ce jb_ce;
+typedef struct __natsMsg natsMsg;
+
+/* ------------------------------------------------------- HTTP (http.c) */
+
+/* At most this many bytes of a sink's answer body are kept: base64 of 768 bytes is
+ * the 1024 characters `errordata` may hold. */
+#define JB_DHTTP_BODY_KEEP 768
+
+/* A libcurl multi handle driven by a libevent loop: every request is non-blocking,
+ * connections to the same sink are reused (curl's connection cache). Loop thread
+ * only. */
+typedef struct jb_dhttp jb_dhttp;
+typedef struct jb_dhttp_req jb_dhttp_req;
+
+typedef struct jb_dhttp_result {
+    int status;             /* HTTP status, 0 for a transport error or timeout */
+    bool timed_out;         /* the per-request timeout fired */
+    const char *error;      /* curl's message for a transport error, else "" */
+    int64_t retry_after_ms; /* parsed Retry-After, -1 when absent or invalid */
+    const char *body;       /* the first JB_DHTTP_BODY_KEEP bytes of the answer */
+    size_t body_len;
+    double seconds; /* from request start to the end of the answer */
+} jb_dhttp_result;
+
+/* Called on the loop once per request, unless it was cancelled. r is valid during
+ * the call only. The callback may start new requests. */
+typedef void (*jb_dhttp_done_fn)(void *ud, const jb_dhttp_result *r);
+
+/* max_idle: connections kept open for reuse. NULL when out of memory. */
+jb_dhttp *jb_dhttp_create(struct event_base *base, long max_idle);
+/* Cancels what is still running (without callbacks) and frees. NULL is fine. */
+void jb_dhttp_destroy(jb_dhttp *h);
+
+/* POSTs body[0..len) to url with headers (ownership passes: *headers is set to
+ * NULL, also on failure). body must stay valid until done runs or the request is
+ * cancelled. timeout_ms bounds the whole request. *out (may be NULL) identifies the
+ * request for jb_dhttp_cancel. */
+jb_status jb_dhttp_post(jb_dhttp *h, const char *url, struct curl_slist **headers,
+                        const void *body, size_t len, int64_t timeout_ms, jb_dhttp_done_fn done,
+                        void *ud, jb_dhttp_req **out);
+/* Aborts a request; its callback never runs. */
+void jb_dhttp_cancel(jb_dhttp *h, jb_dhttp_req *r);
+/* Requests in progress. */
+size_t jb_dhttp_active(const jb_dhttp *h);
+
+/* ----------------------------------------- CloudEvent -> HTTP (deliver.c) */
+
+typedef struct jb_dreq {
+    struct curl_slist *headers;
+    char *body; /* malloc'd copy only for structured mode, else NULL */
+    const uint8_t *data; /* what to send: body, or the event's data */
+    size_t len;
+} jb_dreq;
+
+/* Builds the request for ce (modified in place: type set back to originaltype,
+ * tracing extensions moved to headers). structured selects
+ * application/cloudevents+json. On success *out is filled; free with
+ * jb_dreq_free (ce must outlive it in binary mode: the body points into it). */
+jb_status jb_dreq_build(jb_ce *ce, bool structured, jb_dreq *out);
+void jb_dreq_free(jb_dreq *r);
+
+#endif

@@ -1,0 +1,181 @@
+/* Dead letters: the stream, the message kept there, and the thread that publishes
+ * them (a JetStream publish waits for its ack, so it never runs on the loop). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "dispatcher/disp_core.h"
+#include "proto/jb_ce.h"
+
+jb_status jb_disp_ensure_dlq(const jb_cfg *cfg, jsCtx *js, jb_err *err)
+{
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    const char *name = cfg->dlq_stream_name[0] != '\0' ? cfg->dlq_stream_name : "sap-dlq";
+    natsStatus s = js_GetStreamInfo(&si, js, name, NULL, &jerr);
+    if (s == NATS_OK) {
+        jsStreamInfo_Destroy(si);
+        return JB_OK;
+    }
+    if (s != NATS_NOT_FOUND && jerr != JSStreamNotFoundErr)
+        return jb_err_set(err, JB_ERR_NATS, "%s: stream info: %s", name, natsStatus_GetText(s));
+    jsStreamConfig sc;
+    jsStreamConfig_Init(&sc);
+    const char *subjects[] = {JB_DISP_DLQ_PREFIX ".>"};
+    sc.Name = name;
+    sc.Subjects = subjects;
+    sc.SubjectsLen = 1;
+    sc.Storage = cfg->stream_storage == JB_STORAGE_MEMORY ? js_MemoryStorage : js_FileStorage;
+    sc.Replicas = cfg->stream_replicas > 0 ? cfg->stream_replicas : 1;
+    sc.Retention = js_LimitsPolicy;
+    /* Full means the next dead letter fails to publish: its original then stays in
+     * the main stream (NAKed), instead of an older dead letter vanishing. */
+    sc.Discard = js_DiscardNew;
+    sc.MaxBytes = cfg->stream_max_bytes > 0 ? cfg->stream_max_bytes : -1;
+    sc.Duplicates = 120LL * 1000 * 1000 * 1000;
+    s = js_AddStream(&si, js, &sc, NULL, &jerr);
+    if (s != NATS_OK && jerr != JSStreamNameExistErr)
+        return jb_err_set(err, JB_ERR_NATS, "%s: create: %s", name, natsStatus_GetText(s));
+    jsStreamInfo_Destroy(si);
+    jb_log(JB_LOG_INFO, "dispatcher", "dead-letter stream created", "stream", name, NULL);
+    return JB_OK;
+}
+
+static bool copy_header(natsMsg *dst, natsMsg *src, const char *key)
+{
+    /* The original's deduplication id must not suppress its own dead letter. */
+    if (strcasecmp(key, "Nats-Msg-Id") == 0 || strncasecmp(key, "Nats-Expected", 13) == 0)
+        return true;
+    const char **vals = NULL;
+    int n = 0;
+    if (natsMsgHeader_Values(src, key, &vals, &n) != NATS_OK)
+        return true;
+    bool ok = true;
+    for (int i = 0; i < n && ok; i++)
+        ok = natsMsgHeader_Add(dst, key, vals[i]) == NATS_OK;
+    free((void *)vals);
+    return ok;
+}
+
+static bool set_pct(natsMsg *m, const char *key, const char *v, size_t len)
+{
+    char *enc = NULL;
+    size_t elen = 0;
+    if (jb_ce_pct_encode(v, len, &enc, &elen) != JB_OK)
+        return false;
+    bool ok = natsMsgHeader_Set(m, key, enc) == NATS_OK;
+    free(enc);
+    return ok;
+}
+
+static bool set_error_headers(natsMsg *m, const char *sink, int code, const char *body,
+                              size_t body_len, uint64_t attempts)
+{
+    char num[32];
+    char *b64 = NULL;
+    size_t b64len = 0;
+    if (body_len > JB_DHTTP_BODY_KEEP)
+        body_len = JB_DHTTP_BODY_KEEP;
+    if (jb_base64_encode((const uint8_t *)body, body_len, &b64, &b64len) != JB_OK)
+        return false;
+    bool ok = set_pct(m, "ce-errordest", sink, strlen(sink));
+    snprintf(num, sizeof(num), "%d", code);
+    ok = ok && natsMsgHeader_Set(m, "ce-errorcode", num) == NATS_OK;
+    ok = ok && natsMsgHeader_Set(m, "ce-errordata", b64) == NATS_OK;
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)attempts);
+    ok = ok && natsMsgHeader_Set(m, "ce-errorattempts", num) == NATS_OK;
+    free(b64);
+    return ok;
+}
+
+natsMsg *jb_disp_dlq_msg(natsMsg *orig, const char *consumer, const char *ns, const char *name,
+                         const char *sink, int code, const char *body, size_t body_len,
+                         uint64_t attempts)
+{
+    char subject[128], ref[600], id[128];
+    snprintf(subject, sizeof(subject), "%s.%s", JB_DISP_DLQ_PREFIX, consumer);
+    natsMsg *m = NULL;
+    if (natsMsg_Create(&m, subject, NULL, natsMsg_GetData(orig), natsMsg_GetDataLength(orig)) !=
+        NATS_OK)
+        return NULL;
+    const char **keys = NULL;
+    int nkeys = 0;
+    bool ok = true;
+    if (natsMsgHeader_Keys(orig, &keys, &nkeys) == NATS_OK) {
+        for (int i = 0; i < nkeys && ok; i++)
+            ok = copy_header(m, orig, keys[i]);
+        free((void *)keys);
+    }
+    ok = ok && set_error_headers(m, sink, code, body, body_len, attempts);
+    snprintf(ref, sizeof(ref), "%s/%s", ns, name);
+    ok = ok && natsMsgHeader_Set(m, "Jb-Subscription", ref) == NATS_OK;
+    ok = ok && natsMsgHeader_Set(m, "Jb-Subject", natsMsg_GetSubject(orig)) == NATS_OK;
+    ok = ok && natsMsgHeader_Set(m, "Jb-Consumer", consumer) == NATS_OK;
+    /* One dead letter per (consumer, message, delivery): a publish retried after a
+     * lost ack is stored once, and a later failure after a replay is stored again. */
+    jsMsgMetaData *meta = NULL;
+    if (ok && natsMsg_GetMetaData(&meta, orig) == NATS_OK) {
+        snprintf(id, sizeof(id), "%s-%llu-%llu", consumer,
+                 (unsigned long long)meta->Sequence.Stream,
+                 (unsigned long long)meta->NumDelivered);
+        ok = natsMsgHeader_Set(m, "Nats-Msg-Id", id) == NATS_OK;
+        jsMsgMetaData_Destroy(meta);
+    }
+    if (!ok) {
+        natsMsg_Destroy(m);
+        return NULL;
+    }
+    return m;
+}
+
+static bool publish_one(jb_disp *d, natsMsg *m)
+{
+    jsPubOptions o;
+    jsPubOptions_Init(&o);
+    o.MaxWait = JB_DISP_DLQ_TIMEOUT_MS;
+    jsErrCode jerr = 0;
+    jsPubAck *pa = NULL;
+    natsStatus s = js_PublishMsg(&pa, d->js, m, &o, &jerr);
+    if (s == NATS_NO_RESPONDERS || jerr == JSStreamNotFoundErr) {
+        /* The stream went away (server restarted without its store): recreate. */
+        jb_err err = {{0}};
+        if (jb_disp_ensure_dlq(d->cfg, d->js, &err) == JB_OK)
+            s = js_PublishMsg(&pa, d->js, m, &o, &jerr);
+    }
+    jsPubAck_Destroy(pa);
+    if (s != NATS_OK)
+        jb_log(JB_LOG_WARN, "dispatcher", "dead-letter publish failed", "subject",
+               natsMsg_GetSubject(m), "error", natsStatus_GetText(s), NULL);
+    return s == NATS_OK;
+}
+
+void *jb_disp_dlq_main(void *arg)
+{
+    jb_disp *d = arg;
+    pthread_mutex_lock(&d->mu);
+    while (true) {
+        while (d->dlq_head == NULL && !d->dlq_stop)
+            pthread_cond_wait(&d->dlq_cv, &d->mu);
+        if (d->dlq_stop)
+            break;
+        dlqjob *j = d->dlq_head;
+        d->dlq_head = j->next;
+        if (d->dlq_head == NULL)
+            d->dlq_tail = NULL;
+        pthread_mutex_unlock(&d->mu);
+        bool ok = publish_one(d, j->msg);
+        natsMsg_Destroy(j->msg);
+        qitem *it = calloc(1, sizeof(*it));
+        if (it != NULL) {
+            it->kind = Q_DLQ_DONE;
+            it->f = j->f;
+            it->ok = ok;
+            jb_disp_post(d, it);
+        }
+        free(j);
+        pthread_mutex_lock(&d->mu);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return NULL;
+}

@@ -1,0 +1,189 @@
+/* The fetch threads: one per consumer. nats.c's Fetch blocks, so it runs here and
+ * never on the loop. A thread reserves free in-flight slots first (per consumer and
+ * process-wide), fetches at most that many, and hands what arrived to the loop;
+ * the number of messages outside JetStream is thus bounded by the slots. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dispatcher/disp_core.h"
+
+static void deadline_in(struct timespec *ts, int64_t ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (ms % 1000) * 1000000;
+    if (ts->tv_nsec >= 1000000000) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000;
+    }
+}
+
+/* Sleeps up to ms or until stop. Returns false when stopping. */
+static bool nap(dconsumer *c, int64_t ms)
+{
+    jb_disp *d = c->d;
+    struct timespec ts;
+    deadline_in(&ts, ms);
+    pthread_mutex_lock(&d->mu);
+    while (!c->stop)
+        if (pthread_cond_timedwait(&d->slots_cv, &d->mu, &ts) == ETIMEDOUT)
+            break;
+    bool go = !c->stop;
+    pthread_mutex_unlock(&d->mu);
+    return go;
+}
+
+/* Waits for free slots and reserves them; returns the number reserved (0 when
+ * stopping). */
+static int reserve(dconsumer *c)
+{
+    jb_disp *d = c->d;
+    int n = 0;
+    pthread_mutex_lock(&d->mu);
+    while (!c->stop) {
+        int mine = c->max_in_flight - c->outstanding;
+        int all = d->global_max - d->global_outstanding;
+        n = mine < all ? mine : all;
+        if (n > 0)
+            break;
+        struct timespec ts;
+        deadline_in(&ts, 1000);
+        pthread_cond_timedwait(&d->slots_cv, &d->mu, &ts);
+    }
+    if (c->stop)
+        n = 0;
+    if (n > JB_DISP_FETCH_BATCH_MAX)
+        n = JB_DISP_FETCH_BATCH_MAX;
+    c->outstanding += n;
+    d->global_outstanding += n;
+    pthread_mutex_unlock(&d->mu);
+    return n;
+}
+
+static void unreserve(dconsumer *c, int n)
+{
+    if (n <= 0)
+        return;
+    jb_disp *d = c->d;
+    pthread_mutex_lock(&d->mu);
+    c->outstanding -= n;
+    d->global_outstanding -= n;
+    pthread_cond_broadcast(&d->slots_cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
+static natsSubscription *bind(dconsumer *c)
+{
+    jb_disp *d = c->d;
+    natsSubscription *sub = NULL;
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = d->cfg->stream_name;
+    so.Consumer = c->info.consumer;
+    jsErrCode jerr = 0;
+    natsStatus s = js_PullSubscribe(&sub, d->js, c->info.subject, c->info.consumer, NULL, &so,
+                                    &jerr);
+    if (s != NATS_OK) {
+        jb_log(JB_LOG_WARN, "dispatcher", "cannot bind to consumer", "consumer",
+               c->info.consumer, "error", natsStatus_GetText(s), NULL);
+        return NULL;
+    }
+    return sub;
+}
+
+static void report_pending(dconsumer *c, natsSubscription *sub)
+{
+    jb_disp *d = c->d;
+    if (d->m.pending == NULL)
+        return;
+    jsConsumerInfo *ci = NULL;
+    if (natsSubscription_GetConsumerInfo(&ci, sub, NULL, NULL) != NATS_OK)
+        return;
+    const char *labels[] = {c->info.ns, c->info.name, c->info.consumer};
+    jb_metric_set(d->m.pending, labels, (double)ci->NumPending);
+    jb_metric_set(d->m.ack_pending, labels, (double)ci->NumAckPending);
+    jsConsumerInfo_Destroy(ci);
+}
+
+static void hand_over(dconsumer *c, natsMsgList *list)
+{
+    qitem *it = calloc(1, sizeof(*it));
+    if (it == NULL) {
+        /* Without memory the messages go back to JetStream (redelivered after
+         * AckWait); their slots are freed here. */
+        int n = list->Count;
+        natsMsgList_Destroy(list);
+        unreserve(c, n);
+        return;
+    }
+    it->kind = Q_MSGS;
+    it->c = c;
+    it->msgs = list->Msgs;
+    it->nmsgs = list->Count;
+    list->Msgs = NULL;
+    list->Count = 0;
+    jb_disp_post(c->d, it);
+}
+
+static void on_fetch_error(dconsumer *c, natsStatus s, jsErrCode jerr, int64_t *last_kick)
+{
+    jb_disp *d = c->d;
+    bool lost = s == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr ||
+                jerr == JSStreamNotFoundErr;
+    int64_t now = jb_now_monotonic_ns();
+    /* The server lost the consumer (restart without its store, or deleted by
+     * hand): ask the reconciler for a pass, at most every 2 s. */
+    if (lost && d->rec != NULL && now - *last_kick > 2000000000LL) {
+        jb_sub_reconciler_kick(d->rec);
+        *last_kick = now;
+    }
+    nap(c, 500);
+}
+
+void *jb_disp_fetch_main(void *arg)
+{
+    dconsumer *c = arg;
+    jb_disp *d = c->d;
+    natsSubscription *sub = NULL;
+    int64_t last_info = 0, last_kick = 0;
+    while (true) {
+        if (sub == NULL) {
+            sub = bind(c);
+            if (sub == NULL && !nap(c, 1000))
+                break;
+            continue;
+        }
+        int n = reserve(c);
+        if (n == 0)
+            break;
+        natsMsgList list = {0};
+        jsErrCode jerr = 0;
+        natsStatus s = natsSubscription_Fetch(&list, sub, n, JB_DISP_FETCH_EXPIRY_MS, &jerr);
+        int got = list.Count;
+        unreserve(c, n - got);
+        if (got > 0)
+            hand_over(c, &list);
+        natsMsgList_Destroy(&list);
+        if (s != NATS_OK && s != NATS_TIMEOUT)
+            on_fetch_error(c, s, jerr, &last_kick);
+        int64_t now = jb_now_monotonic_ns();
+        if (now - last_info > 5000000000LL) {
+            report_pending(c, sub);
+            last_info = now;
+        }
+    }
+    qitem *it = calloc(1, sizeof(*it));
+    pthread_mutex_lock(&d->mu);
+    c->sub = sub;
+    pthread_mutex_unlock(&d->mu);
+    if (it != NULL) {
+        it->kind = Q_FETCHER_EXIT;
+        it->c = c;
+        jb_disp_post(d, it);
+    }
+    /* Without memory for the goodbye, the loop finds the thread at destroy. */
+    (void)d;
+    return NULL;
+}

@@ -1,0 +1,321 @@
+/* libcurl multi on a libevent loop (curl_multi_socket_action): curl tells us which
+ * sockets to watch and when its timer is due; we tell curl when a socket is ready.
+ * Nothing here blocks, and one multi handle keeps a cache of open connections, so
+ * requests to the same sink reuse them. */
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/jb_common.h"
+#include "dispatcher/disp_internal.h"
+#include "dispatcher/jb_disp.h"
+
+/* Finished easy handles kept for the next request (saves their set-up). */
+#define FREE_EASY_MAX 256
+
+struct jb_dhttp_req {
+    struct jb_dhttp *h;
+    struct jb_dhttp_req *prev, *next; /* the active list, for destroy */
+    CURL *easy;
+    struct curl_slist *headers;
+    jb_dhttp_done_fn done;
+    void *ud;
+    int64_t retry_after_ms;
+    int64_t start_ns;
+    size_t body_len;
+    char body[JB_DHTTP_BODY_KEEP];
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+struct jb_dhttp {
+    struct event_base *base;
+    CURLM *multi;
+    struct event *timer;
+    size_t active;
+    jb_dhttp_req *head;
+    CURL *free_easy[FREE_EASY_MAX];
+    size_t nfree;
+};
+
+/* One watched socket. */
+typedef struct sock_ctx {
+    struct event *ev;
+    curl_socket_t fd;
+} sock_ctx;
+
+static void check_done(jb_dhttp *h);
+
+static void on_socket_event(evutil_socket_t fd, short what, void *arg)
+{
+    jb_dhttp *h = arg;
+    int flags = 0;
+    if (what & EV_READ)
+        flags |= CURL_CSELECT_IN;
+    if (what & EV_WRITE)
+        flags |= CURL_CSELECT_OUT;
+    int running = 0;
+    curl_multi_socket_action(h->multi, fd, flags, &running);
+    check_done(h);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    jb_dhttp *h = arg;
+    int running = 0;
+    curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(h);
+}
+
+static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    (void)easy;
+    jb_dhttp *h = userp;
+    sock_ctx *sc = socketp;
+    if (what == CURL_POLL_REMOVE) {
+        if (sc != NULL) {
+            event_free(sc->ev);
+            free(sc);
+            curl_multi_assign(h->multi, s, NULL);
+        }
+        return 0;
+    }
+    short kind = EV_PERSIST;
+    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
+        kind |= EV_READ;
+    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
+        kind |= EV_WRITE;
+    if (sc == NULL) {
+        sc = calloc(1, sizeof(*sc));
+        if (sc == NULL)
+            return -1;
+        sc->fd = s;
+        curl_multi_assign(h->multi, s, sc);
+    } else {
+        event_free(sc->ev);
+    }
+    sc->ev = event_new(h->base, s, kind, on_socket_event, h);
+    if (sc->ev == NULL || event_add(sc->ev, NULL) != 0)
+        return -1;
+    return 0;
+}
+
+static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    jb_dhttp *h = userp;
+    if (timeout_ms < 0) {
+        evtimer_del(h->timer);
+        return 0;
+    }
+    /* Even a 0 timeout goes through the loop: calling socket_action from inside
+     * this callback would re-enter curl. */
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    evtimer_add(h->timer, &tv);
+    return 0;
+}
+
+static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    jb_dhttp_req *r = ud;
+    size_t n = size * nmemb;
+    size_t room = sizeof(r->body) - r->body_len;
+    size_t take = n < room ? n : room;
+    memcpy(r->body + r->body_len, ptr, take);
+    r->body_len += take;
+    return n; /* the rest is read and dropped: the body cap is ours, not an error */
+}
+
+static size_t header_cb(char *buf, size_t size, size_t nitems, void *ud)
+{
+    jb_dhttp_req *r = ud;
+    size_t n = size * nitems;
+    static const char name[] = "retry-after:";
+    if (n > sizeof(name) - 1 && strncasecmp(buf, name, sizeof(name) - 1) == 0) {
+        int64_t ms;
+        if (jb_disp_parse_retry_after(buf + sizeof(name) - 1, n - (sizeof(name) - 1),
+                                      jb_now_wall_ms(), &ms))
+            r->retry_after_ms = ms;
+    } else if (n > 5 && strncmp(buf, "HTTP/", 5) == 0) {
+        /* A new response (after a 100 Continue, say): forget the previous one. */
+        r->retry_after_ms = -1;
+        r->body_len = 0;
+    }
+    return n;
+}
+
+static void release_easy(jb_dhttp *h, CURL *easy)
+{
+    if (h->nfree < FREE_EASY_MAX) {
+        curl_easy_reset(easy);
+        h->free_easy[h->nfree++] = easy;
+    } else {
+        curl_easy_cleanup(easy);
+    }
+}
+
+static void req_free(jb_dhttp_req *r)
+{
+    if (r->prev != NULL)
+        r->prev->next = r->next;
+    else
+        r->h->head = r->next;
+    if (r->next != NULL)
+        r->next->prev = r->prev;
+    curl_multi_remove_handle(r->h->multi, r->easy);
+    release_easy(r->h, r->easy);
+    curl_slist_free_all(r->headers);
+    r->h->active--;
+    free(r);
+}
+
+static void finish(jb_dhttp_req *r, CURLcode code)
+{
+    jb_dhttp_result res = {0};
+    long status = 0;
+    if (code == CURLE_OK)
+        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    res.status = (int)status;
+    res.timed_out = code == CURLE_OPERATION_TIMEDOUT;
+    res.error = code == CURLE_OK ? "" : (r->errbuf[0] ? r->errbuf : curl_easy_strerror(code));
+    res.retry_after_ms = r->retry_after_ms;
+    res.body = r->body;
+    res.body_len = r->body_len;
+    res.seconds = (double)(jb_now_monotonic_ns() - r->start_ns) / 1e9;
+    jb_dhttp_done_fn done = r->done;
+    void *ud = r->ud;
+    /* The result points into r: call back first, free after. */
+    done(ud, &res);
+    req_free(r);
+}
+
+static void check_done(jb_dhttp *h)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(h->multi, &left)) != NULL) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        jb_dhttp_req *r = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+        if (r != NULL)
+            finish(r, m->data.result);
+    }
+}
+
+jb_dhttp *jb_dhttp_create(struct event_base *base, long max_idle)
+{
+    jb_dhttp *h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return NULL;
+    h->base = base;
+    h->multi = curl_multi_init();
+    h->timer = evtimer_new(base, on_timer, h);
+    if (h->multi == NULL || h->timer == NULL) {
+        jb_dhttp_destroy(h);
+        return NULL;
+    }
+    curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+    curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+    curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+    curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, max_idle > 0 ? max_idle : 64);
+    return h;
+}
+
+void jb_dhttp_destroy(jb_dhttp *h)
+{
+    if (h == NULL)
+        return;
+    /* Cancel whatever is still running; its owner was told to stop already. */
+    while (h->head != NULL)
+        req_free(h->head);
+    for (size_t i = 0; i < h->nfree; i++)
+        curl_easy_cleanup(h->free_easy[i]);
+    if (h->multi != NULL)
+        curl_multi_cleanup(h->multi);
+    if (h->timer != NULL)
+        event_free(h->timer);
+    free(h);
+}
+
+static void set_options(jb_dhttp_req *r, const char *url, const void *body, size_t len,
+                        int64_t timeout_ms)
+{
+    CURL *e = r->easy;
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    /* A NULL body would make curl read the request body from stdin. */
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body != NULL ? body : "");
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(timeout_ms > 0 ? timeout_ms : 30000));
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+}
+
+jb_status jb_dhttp_post(jb_dhttp *h, const char *url, struct curl_slist **headers,
+                        const void *body, size_t len, int64_t timeout_ms, jb_dhttp_done_fn done,
+                        void *ud, jb_dhttp_req **out)
+{
+    jb_status st = JB_ERR_NOMEM;
+    jb_dhttp_req *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        goto out;
+    r->h = h;
+    r->headers = *headers;
+    *headers = NULL;
+    r->done = done;
+    r->ud = ud;
+    r->retry_after_ms = -1;
+    r->start_ns = jb_now_monotonic_ns();
+    r->easy = h->nfree > 0 ? h->free_easy[--h->nfree] : curl_easy_init();
+    if (r->easy == NULL)
+        goto out;
+    set_options(r, url, body, len, timeout_ms);
+    if (curl_multi_add_handle(h->multi, r->easy) != CURLM_OK) {
+        st = JB_ERR_INTERNAL;
+        goto out;
+    }
+    h->active++;
+    r->next = h->head;
+    if (h->head != NULL)
+        h->head->prev = r;
+    h->head = r;
+    if (out != NULL)
+        *out = r;
+    r = NULL;
+    st = JB_OK;
+out:
+    if (r != NULL) {
+        if (r->easy != NULL)
+            release_easy(h, r->easy);
+        curl_slist_free_all(r->headers);
+        free(r);
+    }
+    if (*headers != NULL) {
+        curl_slist_free_all(*headers);
+        *headers = NULL;
+    }
+    return st;
+}
+
+void jb_dhttp_cancel(jb_dhttp *h, jb_dhttp_req *r)
+{
+    (void)h;
+    req_free(r);
+}
+
+size_t jb_dhttp_active(const jb_dhttp *h)
+{
+    return h->active;
+}

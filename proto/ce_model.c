@@ -1,0 +1,410 @@
+/*
+ * The CloudEvent model: attributes (name, canonical string value) in insertion
+ * order plus data bytes and their kind. Each attribute is one allocation holding
+ * "name\0value\0"; the first JB_CE_INLINE_ATTRS attribute slots live inside the
+ * event, so a typical event costs one allocation for itself, one per attribute
+ * and one for the data.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/ce_internal.h"
+#include "proto/jb_ce.h"
+
+#define JB_CE_INLINE_ATTRS 12
+
+typedef struct ce_attr {
+    char *name;  /* owns the allocation: name NUL value NUL */
+    char *value; /* points into name's allocation */
+    size_t name_len;
+    size_t len;
+} ce_attr;
+
+struct jb_ce {
+    ce_attr *attrs; /* inline_attrs until more are needed */
+    size_t n;
+    size_t cap;
+    uint8_t *data;
+    size_t data_len;
+    jb_ce_data_kind kind;
+    ce_attr inline_attrs[JB_CE_INLINE_ATTRS];
+};
+
+jb_ce *jb_ce_create(void)
+{
+    jb_ce *ce = calloc(1, sizeof(*ce));
+    if (ce == NULL)
+        return NULL;
+    ce->attrs = ce->inline_attrs;
+    ce->cap = JB_CE_INLINE_ATTRS;
+    return ce;
+}
+
+void jb_ce_destroy(jb_ce *ce)
+{
+    if (ce == NULL)
+        return;
+    for (size_t i = 0; i < ce->n; i++)
+        free(ce->attrs[i].name);
+    if (ce->attrs != ce->inline_attrs)
+        free(ce->attrs);
+    free(ce->data);
+    free(ce);
+}
+
+static ce_attr *find(const jb_ce *ce, const char *name, size_t name_len)
+{
+    for (size_t i = 0; i < ce->n; i++) {
+        ce_attr *a = &ce->attrs[i];
+        if (a->name_len == name_len && memcmp(a->name, name, name_len) == 0)
+            return a;
+    }
+    return NULL;
+}
+
+/* Makes room for one more attribute; never past JB_CE_MAX_ATTRS. */
+static jb_status grow(jb_ce *ce)
+{
+    if (ce->n < ce->cap)
+        return JB_OK;
+    if (ce->n >= JB_CE_MAX_ATTRS)
+        return JB_ERR_INVALID;
+    size_t ncap = ce->cap * 2 > JB_CE_MAX_ATTRS ? JB_CE_MAX_ATTRS : ce->cap * 2;
+    ce_attr *na = malloc(ncap * sizeof(*na));
+    if (na == NULL)
+        return JB_ERR_NOMEM;
+    memcpy(na, ce->attrs, ce->n * sizeof(*na));
+    if (ce->attrs != ce->inline_attrs)
+        free(ce->attrs);
+    ce->attrs = na;
+    ce->cap = ncap;
+    return JB_OK;
+}
+
+jb_status jb_ce_set_n(jb_ce *ce, const char *name, size_t name_len, const char *value, size_t len)
+{
+    /* A NUL inside a name would make it read differently as a C string. */
+    if (name_len == 0 || name_len > JB_CE_MAX_NAME || len > JB_CE_MAX_ATTR_VALUE ||
+        memchr(name, '\0', name_len) != NULL)
+        return JB_ERR_INVALID;
+    ce_attr *a = find(ce, name, name_len);
+    if (a == NULL) {
+        jb_status st = grow(ce);
+        if (st != JB_OK)
+            return st;
+    }
+    char *buf = malloc(name_len + len + 2);
+    if (buf == NULL)
+        return JB_ERR_NOMEM;
+    memcpy(buf, name, name_len);
+    buf[name_len] = '\0';
+    if (len > 0)
+        memcpy(buf + name_len + 1, value, len);
+    buf[name_len + 1 + len] = '\0';
+    if (a == NULL) {
+        a = &ce->attrs[ce->n++];
+    } else {
+        free(a->name);
+    }
+    a->name = buf;
+    a->value = buf + name_len + 1;
+    a->name_len = name_len;
+    a->len = len;
+    return JB_OK;
+}
+
+jb_status jb_ce_set(jb_ce *ce, const char *name, const char *value, size_t len)
+{
+    return jb_ce_set_n(ce, name, strlen(name), value, len);
+}
+
+jb_status jb_ce_set_str(jb_ce *ce, const char *name, const char *value)
+{
+    return jb_ce_set_n(ce, name, strlen(name), value, strlen(value));
+}
+
+const char *jb_ce_get_n(const jb_ce *ce, const char *name, size_t name_len, size_t *len)
+{
+    const ce_attr *a = find(ce, name, name_len);
+    if (a == NULL)
+        return NULL;
+    if (len != NULL)
+        *len = a->len;
+    return a->value;
+}
+
+const char *jb_ce_get(const jb_ce *ce, const char *name, size_t *len)
+{
+    return jb_ce_get_n(ce, name, strlen(name), len);
+}
+
+void jb_ce_unset(jb_ce *ce, const char *name)
+{
+    ce_attr *a = find(ce, name, strlen(name));
+    if (a == NULL)
+        return;
+    free(a->name);
+    size_t i = (size_t)(a - ce->attrs);
+    /* Shift rather than swap: insertion order is part of the model. */
+    memmove(&ce->attrs[i], &ce->attrs[i + 1], (ce->n - i - 1) * sizeof(*a));
+    ce->n--;
+}
+
+size_t jb_ce_attr_count(const jb_ce *ce)
+{
+    return ce->n;
+}
+
+void jb_ce_attr_at(const jb_ce *ce, size_t i, const char **name, const char **value, size_t *len)
+{
+    const ce_attr *a = &ce->attrs[i];
+    if (name != NULL)
+        *name = a->name;
+    if (value != NULL)
+        *value = a->value;
+    if (len != NULL)
+        *len = a->len;
+}
+
+jb_status jb_ce_set_data(jb_ce *ce, jb_ce_data_kind kind, const void *data, size_t len)
+{
+    uint8_t *copy = NULL;
+    if (len > 0) {
+        copy = malloc(len);
+        if (copy == NULL)
+            return JB_ERR_NOMEM;
+        memcpy(copy, data, len);
+    }
+    free(ce->data);
+    ce->data = copy;
+    ce->data_len = len;
+    ce->kind = kind;
+    return JB_OK;
+}
+
+void jb_ce_take_data(jb_ce *ce, jb_ce_data_kind kind, void **data, size_t len)
+{
+    free(ce->data);
+    ce->data = *data;
+    ce->data_len = ce->data == NULL ? 0 : len;
+    ce->kind = kind;
+    *data = NULL;
+}
+
+const uint8_t *jb_ce_data(const jb_ce *ce, size_t *len)
+{
+    if (len != NULL)
+        *len = ce->data_len;
+    return ce->data;
+}
+
+jb_ce_data_kind jb_ce_data_kind_of(const jb_ce *ce)
+{
+    return ce->kind;
+}
+
+jb_ce *jb_ce_clone(const jb_ce *ce)
+{
+    jb_ce *c = jb_ce_create();
+    if (c == NULL)
+        return NULL;
+    for (size_t i = 0; i < ce->n; i++) {
+        const ce_attr *a = &ce->attrs[i];
+        if (jb_ce_set_n(c, a->name, a->name_len, a->value, a->len) != JB_OK)
+            goto fail;
+    }
+    if (jb_ce_set_data(c, ce->kind, ce->data, ce->data_len) != JB_OK)
+        goto fail;
+    return c;
+fail:
+    jb_ce_destroy(c);
+    return NULL;
+}
+
+bool jb_ce_equal(const jb_ce *a, const jb_ce *b)
+{
+    if (a->n != b->n || a->data_len != b->data_len)
+        return false;
+    if (a->data_len > 0 && memcmp(a->data, b->data, a->data_len) != 0)
+        return false;
+    for (size_t i = 0; i < a->n; i++) {
+        const ce_attr *x = &a->attrs[i];
+        const ce_attr *y = find(b, x->name, x->name_len);
+        if (y == NULL || y->len != x->len || memcmp(x->value, y->value, x->len) != 0)
+            return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------ small helpers */
+
+bool jb_ce_utf8_valid(const uint8_t *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        uint8_t c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n;
+        uint32_t cp;
+        if (c >= 0xC2 && c <= 0xDF) {
+            n = 1;
+            cp = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            n = 2;
+            cp = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return false; /* continuation byte, overlong lead (C0/C1) or > F4 */
+        }
+        if (len - i <= n)
+            return false;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += n + 1;
+    }
+    return true;
+}
+
+static char lower(char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+}
+
+bool jb_ce_ieq(const char *s, size_t len, const char *lit)
+{
+    size_t n = strlen(lit);
+    if (n != len)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (lower(s[i]) != lower(lit[i]))
+            return false;
+    }
+    return true;
+}
+
+bool jb_ce_is_json_media(const char *ct, size_t len)
+{
+    size_t b = 0, e = 0;
+    while (b < len && (ct[b] == ' ' || ct[b] == '\t'))
+        b++;
+    e = b;
+    while (e < len && ct[e] != ';')
+        e++;
+    while (e > b && (ct[e - 1] == ' ' || ct[e - 1] == '\t'))
+        e--;
+    const char *m = ct + b;
+    size_t n = e - b;
+    if (jb_ce_ieq(m, n, "application/json") || jb_ce_ieq(m, n, "text/json"))
+        return true;
+    return n > 5 && memchr(m, '/', n - 5) != NULL && jb_ce_ieq(m + n - 5, 5, "+json");
+}
+
+bool jb_ce_name_valid(const char *name, size_t len)
+{
+    if (len == 0 || len > 20)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
+            return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------ base64 */
+
+static const char b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+jb_status jb_base64_encode(const uint8_t *in, size_t len, char **out, size_t *out_len)
+{
+    size_t n = 4 * ((len + 2) / 3);
+    char *o = malloc(n + 1);
+    if (o == NULL)
+        return JB_ERR_NOMEM;
+    size_t j = 0;
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        if (i + 1 < len)
+            v |= (uint32_t)in[i + 1] << 8;
+        if (i + 2 < len)
+            v |= in[i + 2];
+        o[j++] = b64_alphabet[(v >> 18) & 63];
+        o[j++] = b64_alphabet[(v >> 12) & 63];
+        o[j++] = i + 1 < len ? b64_alphabet[(v >> 6) & 63] : '=';
+        o[j++] = i + 2 < len ? b64_alphabet[v & 63] : '=';
+    }
+    o[j] = '\0';
+    *out = o;
+    if (out_len != NULL)
+        *out_len = j;
+    return JB_OK;
+}
+
+static int b64_val(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+/* Strict: padded, standard alphabet, no whitespace, zero bits after the last
+ * symbol (so that each byte string has exactly one encoding). */
+jb_status jb_base64_decode(const char *in, size_t len, uint8_t **out, size_t *out_len)
+{
+    if (len % 4 != 0)
+        return JB_ERR_INVALID;
+    size_t pad = 0;
+    if (len > 0 && in[len - 1] == '=')
+        pad = (len > 1 && in[len - 2] == '=') ? 2 : 1;
+    uint8_t *o = malloc(len / 4 * 3 + 1);
+    if (o == NULL)
+        return JB_ERR_NOMEM;
+    size_t j = 0;
+    for (size_t i = 0; i < len; i += 4) {
+        bool last = i + 4 == len;
+        int v[4];
+        for (size_t k = 0; k < 4; k++) {
+            bool is_pad = last && k >= 4 - pad;
+            v[k] = is_pad ? 0 : b64_val(in[i + k]);
+            if (v[k] < 0)
+                goto fail;
+        }
+        uint32_t w =
+            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        o[j++] = (uint8_t)(w >> 16);
+        if (!(last && pad == 2))
+            o[j++] = (uint8_t)(w >> 8);
+        else if ((w & 0xFFFF) != 0)
+            goto fail;
+        if (!(last && pad >= 1))
+            o[j++] = (uint8_t)w;
+        else if ((w & 0xFF) != 0)
+            goto fail;
+    }
+    *out = o;
+    *out_len = j;
+    return JB_OK;
+fail:
+    free(o);
+    return JB_ERR_INVALID;
+}

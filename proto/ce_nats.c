@@ -1,0 +1,221 @@
+/*
+ * NATS protocol binding. Binary mode is what jetbridge stores in JetStream: the
+ * payload is the data untouched and every attribute is a lower-case ce-<name>
+ * header with a percent-encoded value (datacontenttype too, as ce-datacontenttype).
+ * Structured mode carries the JSON format with Content-Type
+ * application/cloudevents+json. nats.c header keys are case-sensitive, so the
+ * decoder walks every key and compares without case.
+ */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nats/nats.h>
+
+#include "proto/ce_internal.h"
+#include "proto/jb_ce.h"
+
+static jb_status from_nats_status(natsStatus s)
+{
+    switch (s) {
+    case NATS_OK:
+        return JB_OK;
+    case NATS_NO_MEMORY:
+        return JB_ERR_NOMEM;
+    case NATS_INVALID_ARG:
+        return JB_ERR_INVALID;
+    default:
+        return JB_ERR_NATS;
+    }
+}
+
+static bool has_crlf(const char *s)
+{
+    return strpbrk(s, "\r\n") != NULL;
+}
+
+/* Adds every attribute as a ce- header; values percent-encoded. */
+static jb_status put_headers(const jb_ce *ce, natsMsg *m)
+{
+    char key[3 + JB_CE_MAX_NAME + 1];
+    char value[3 * JB_CE_MAX_ATTR_VALUE + 1];
+    size_t n = jb_ce_attr_count(ce);
+    for (size_t i = 0; i < n; i++) {
+        const char *an, *av;
+        size_t al;
+        jb_ce_attr_at(ce, i, &an, &av, &al);
+        size_t nl = strlen(an);
+        /* Only names that are safe as header names reach the wire. */
+        if (!jb_ce_name_valid(an, nl))
+            return JB_ERR_INVALID;
+        memcpy(key, "ce-", 3);
+        memcpy(key + 3, an, nl + 1);
+        jb_ce_pct_encode_into(av, al, value);
+        natsStatus s = natsMsgHeader_Set(m, key, value);
+        if (s != NATS_OK)
+            return from_nats_status(s);
+    }
+    return JB_OK;
+}
+
+jb_status jb_ce_to_nats(const jb_ce *ce, const char *subject, const char *msg_id, natsMsg **out)
+{
+    natsMsg *m = NULL;
+    size_t len;
+    const uint8_t *data = jb_ce_data(ce, &len);
+    if (subject == NULL || subject[0] == '\0' || len > INT_MAX ||
+        (msg_id != NULL && has_crlf(msg_id)))
+        return JB_ERR_INVALID;
+    jb_status st =
+        from_nats_status(natsMsg_Create(&m, subject, NULL, (const char *)data, (int)len));
+    if (st != JB_OK)
+        return st;
+    st = put_headers(ce, m);
+    if (st == JB_OK && msg_id != NULL)
+        st = from_nats_status(natsMsgHeader_Set(m, "Nats-Msg-Id", msg_id));
+    if (st != JB_OK) {
+        natsMsg_Destroy(m);
+        return st;
+    }
+    *out = m;
+    return JB_OK;
+}
+
+jb_status jb_ce_to_nats_structured(const jb_ce *ce, const char *subject, natsMsg **out)
+{
+    natsMsg *m = NULL;
+    char *json = NULL;
+    size_t len;
+    if (subject == NULL || subject[0] == '\0')
+        return JB_ERR_INVALID;
+    jb_status st = jb_ce_to_json(ce, &json, &len);
+    if (st != JB_OK)
+        return st;
+    if (len > INT_MAX) {
+        st = JB_ERR_TOO_LARGE;
+        goto done;
+    }
+    st = from_nats_status(natsMsg_Create(&m, subject, NULL, json, (int)len));
+    if (st == JB_OK)
+        st = from_nats_status(natsMsgHeader_Set(m, "Content-Type", "application/cloudevents+json"));
+done:
+    free(json);
+    if (st != JB_OK) {
+        natsMsg_Destroy(m);
+        return st;
+    }
+    *out = m;
+    return JB_OK;
+}
+
+/* The single value of header key; a repeated header is an error. */
+static jb_status one_value(natsMsg *msg, const char *key, const char **value, jb_err *err)
+{
+    const char **values = NULL;
+    int count = 0;
+    natsStatus s = natsMsgHeader_Values(msg, key, &values, &count);
+    if (s != NATS_OK)
+        return jb_err_set(err, from_nats_status(s), "header %.64s: %s", key, natsStatus_GetText(s));
+    jb_status st = JB_OK;
+    if (count != 1)
+        st = jb_err_set(err, JB_ERR_INVALID, "header %.64s: repeated", key);
+    else
+        *value = values[0] != NULL ? values[0] : "";
+    free((void *)values);
+    return st;
+}
+
+static jb_status decode_binary(natsMsg *msg, const char **keys, int nkeys, const char *ct,
+                               jb_ce **out, jb_err *err)
+{
+    jb_status st = JB_OK;
+    jb_ce *ce = jb_ce_create();
+    if (ce == NULL)
+        return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < nkeys; i++) {
+        size_t kl = strlen(keys[i]);
+        if (kl <= 3 || !jb_ce_ieq(keys[i], 3, "ce-"))
+            continue;
+        const char *v;
+        st = one_value(msg, keys[i], &v, err);
+        if (st != JB_OK)
+            goto done;
+        st = jb_ce_add_header_attr(ce, keys[i] + 3, kl - 3, v, strlen(v), err);
+        if (st != JB_OK)
+            goto done;
+    }
+    /* A plain Content-Type stands in for a missing ce-datacontenttype. */
+    if (ct != NULL && jb_ce_get(ce, "datacontenttype", NULL) == NULL) {
+        size_t cl = strlen(ct);
+        if (cl > JB_CE_MAX_ATTR_VALUE || jb_ce_set(ce, "datacontenttype", ct, cl) != JB_OK) {
+            st = jb_err_set(err, JB_ERR_INVALID, "datacontenttype: not accepted");
+            goto done;
+        }
+    }
+    int dl = natsMsg_GetDataLength(msg);
+    if (dl > 0) {
+        size_t ctl;
+        const char *ctv = jb_ce_get(ce, "datacontenttype", &ctl);
+        bool json = ctv != NULL && jb_ce_is_json_media(ctv, ctl);
+        st = jb_ce_set_data(ce, json ? JB_CE_DATA_JSON : JB_CE_DATA_BINARY, natsMsg_GetData(msg),
+                            (size_t)dl);
+        if (st != JB_OK)
+            jb_err_set(err, st, "out of memory");
+    }
+done:
+    if (st != JB_OK) {
+        jb_ce_destroy(ce);
+        return st;
+    }
+    *out = ce;
+    return JB_OK;
+}
+
+jb_status jb_ce_from_nats(natsMsg *msg, jb_ce **out, jb_err *err)
+{
+    const char **keys = NULL;
+    int nkeys = 0;
+    const char *ct = NULL;
+    natsStatus s = natsMsgHeader_Keys(msg, &keys, &nkeys);
+    if (s == NATS_NOT_FOUND) {
+        keys = NULL;
+        nkeys = 0;
+    } else if (s != NATS_OK) {
+        return jb_err_set(err, from_nats_status(s), "headers: %s", natsStatus_GetText(s));
+    }
+    jb_status st = JB_OK;
+    for (int i = 0; i < nkeys; i++) {
+        if (!jb_ce_ieq(keys[i], strlen(keys[i]), "content-type"))
+            continue;
+        if (ct != NULL) {
+            st = jb_err_set(err, JB_ERR_INVALID, "header Content-Type: repeated");
+            goto done;
+        }
+        st = one_value(msg, keys[i], &ct, err);
+        if (st != JB_OK)
+            goto done;
+    }
+    jb_ce_http_mode mode = jb_ce_http_detect(ct, ct != NULL ? strlen(ct) : 0);
+    const char *data = natsMsg_GetData(msg);
+    size_t dl = (size_t)natsMsg_GetDataLength(msg);
+    switch (mode) {
+    case JB_CE_HTTP_BINARY:
+        st = decode_binary(msg, keys, nkeys, ct, out, err);
+        break;
+    case JB_CE_HTTP_STRUCTURED_JSON:
+        st = jb_ce_from_json(data != NULL ? data : "", dl, out, err);
+        break;
+    case JB_CE_HTTP_STRUCTURED_PROTOBUF:
+        st = jb_ce_from_protobuf((const uint8_t *)data, dl, out, err);
+        break;
+    case JB_CE_HTTP_BATCH_JSON:
+    case JB_CE_HTTP_BATCH_PROTOBUF:
+    case JB_CE_HTTP_UNSUPPORTED:
+        st =
+            jb_err_set(err, JB_ERR_UNSUPPORTED, "content type %.100s: not supported over NATS", ct);
+        break;
+    }
+done:
+    free((void *)keys);
+    return st;
+}

@@ -1,0 +1,58 @@
+/* Private to subscription/: the body of jb_sub and helpers shared by its files. */
+#ifndef JB_SUB_INTERNAL_H
+#define JB_SUB_INTERNAL_H
+
+#include <cjson/cJSON.h>
+
+#include "subscription/jb_sub.h"
+
+struct jb_sub {
+    char *ns;
+    char *name;
+    char *key;    /* "<ns>.<name>" */
+    char *sink;   /* "" when absent */
+    char *source; /* "" when absent */
+    char *tm_raw; /* NULL when absent */
+    jb_sub_matching tm;
+    char **types;
+    size_t ntypes;
+    int64_t created_ms;
+    cJSON *doc; /* canonical manifest */
+    char *json; /* cJSON_PrintUnformatted(doc) */
+};
+
+/* Builds a jb_sub from one manifest object (not consumed). path names the document
+ * in errors, for example "f.yaml: document 2". */
+jb_status sub_from_cjson(const cJSON *obj, const char *path, const char *default_ns, jb_sub **out,
+                         jb_err *err);
+
+/* Appends to a vec, taking ownership of s (destroyed on failure). */
+jb_status sub_vec_push(jb_sub_vec *v, jb_sub *s);
+
+/* Returns a copy of s with metadata.creationTimestamp and/or an annotation set
+ * (value NULL removes it); NULL when out of memory. */
+jb_sub *sub_with_meta(const jb_sub *s, int64_t created_ms, const char *ann_key,
+                      const char *ann_value);
+
+/* True when a and b are the same manifest, creationTimestamp aside. */
+bool sub_equal_spec(const jb_sub *a, const jb_sub *b);
+
+/* Configuration strings with their defaults when the configuration leaves them empty. */
+const char *sub_cfg_prefix(const struct jb_cfg *cfg);      /* JS_STREAM_SUBJECT_PREFIX */
+const char *sub_cfg_type_prefix(const struct jb_cfg *cfg); /* EVENT_TYPE_PREFIX */
+const char *sub_cfg_stream(const struct jb_cfg *cfg);      /* JS_STREAM_NAME */
+
+/* RFC 3339 UTC formatting/parsing of ms timestamps ("2026-01-02T03:04:05Z"). */
+void sub_format_time(int64_t ms, char out[32]);
+bool sub_parse_time(const char *s, int64_t *out_ms);
+
+/* Maps a nats.c status to a jb_status, filling err with what and NATS's text. */
+jb_status sub_nats_err(int nats_status, const char *what, jb_err *err);
+
+/* Writes the status JSON for s given the consumer outcome: active_err NULL means
+ * every consumer exists. *out is malloc'd. prev (may be NULL) is the stored status,
+ * whose lastTransitionTime values are kept for conditions that did not change. */
+jb_status sub_status_json(const jb_sub *s, const struct jb_cfg *cfg, const char *prev,
+                          const char *active_err, char **out);
+
+#endif

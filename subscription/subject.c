@@ -1,0 +1,296 @@
+/* Cleaning, subjects, consumer names, the consumers a subscription needs, and the
+ * publisher's list of subscribed event types. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/jb_common.h"
+#include "config/jb_cfg.h"
+#include "subscription/sub_internal.h"
+
+static size_t clean(const char *in, size_t len, char *out, size_t cap, const char *drop)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)in[i];
+        if (isspace(ch) || (ch != 0 && strchr(drop, ch) != NULL))
+            continue;
+        if (n + 1 < cap)
+            out[n] = (char)ch;
+        n++;
+    }
+    if (cap > 0)
+        out[n < cap ? n : cap - 1] = '\0';
+    return n;
+}
+
+size_t jb_sub_clean_source(const char *src, size_t len, char *out, size_t cap)
+{
+    return clean(src, len, out, cap, ".>*/\\");
+}
+
+size_t jb_sub_clean_type(const char *type, size_t len, char *out, size_t cap)
+{
+    return clean(type, len, out, cap, ">*/\\");
+}
+
+/* Cleans into a malloc'd string. */
+static char *clean_dup(const char *s, bool source)
+{
+    size_t len = strlen(s);
+    char *out = malloc(len + 1);
+    if (out == NULL)
+        return NULL;
+    if (source)
+        jb_sub_clean_source(s, len, out, len + 1);
+    else
+        jb_sub_clean_type(s, len, out, len + 1);
+    return out;
+}
+
+/* A subject NATS accepts as a filter without wildcards: non-empty dot segments, no
+ * whitespace, control characters, '*' or '>'. */
+static bool subject_ok(const char *s)
+{
+    size_t seg = 0;
+    for (const unsigned char *p = (const unsigned char *)s;; p++) {
+        if (*p == '.' || *p == '\0') {
+            if (seg == 0)
+                return false;
+            if (*p == '\0')
+                return true;
+            seg = 0;
+            continue;
+        }
+        if (*p <= ' ' || *p == 0x7f || *p == '*' || *p == '>')
+            return false;
+        seg++;
+    }
+}
+
+/* The clean type for s (exact: the type itself); malloc'd. */
+static char *sub_clean_type(const jb_sub *s, const char *type)
+{
+    return s->tm == JB_SUB_MATCH_EXACT ? strdup(type) : clean_dup(type, false);
+}
+
+jb_status jb_sub_subject(const jb_sub *s, const jb_cfg *cfg, const char *type, char **out,
+                         jb_err *err)
+{
+    const char *prefix = sub_cfg_prefix(cfg);
+    char *src = s->tm == JB_SUB_MATCH_EXACT ? NULL : clean_dup(s->source, true);
+    char *ct = sub_clean_type(s, type);
+    char *subj = NULL;
+    jb_status st = JB_ERR_NOMEM;
+    if (ct == NULL || (s->tm != JB_SUB_MATCH_EXACT && src == NULL))
+        goto done;
+    size_t len = strlen(prefix) + (src ? strlen(src) + 1 : 0) + strlen(ct) + 2;
+    if ((subj = malloc(len)) == NULL)
+        goto done;
+    if (src != NULL)
+        snprintf(subj, len, "%s.%s.%s", prefix, src, ct);
+    else
+        snprintf(subj, len, "%s.%s", prefix, ct);
+    if (!subject_ok(subj)) {
+        st = jb_err_set(err, JB_ERR_INVALID,
+                        "subject \"%s\" has an empty segment or a "
+                        "character NATS forbids",
+                        subj);
+        goto done;
+    }
+    *out = subj;
+    subj = NULL;
+    st = JB_OK;
+done:
+    if (st == JB_ERR_NOMEM)
+        jb_err_set(err, st, "out of memory");
+    free(src);
+    free(ct);
+    free(subj);
+    return st;
+}
+
+void jb_sub_consumer_name(const char *ns, const char *name, const char *subject, char out[33])
+{
+    size_t len = strlen(ns) + strlen(name) + strlen(subject) + 3;
+    char *buf = malloc(len);
+    char hex[65];
+    if (buf == NULL) {
+        out[0] = '\0';
+        return;
+    }
+    snprintf(buf, len, "%s/%s/%s", ns, name, subject);
+    jb_sha256_hex(buf, len - 1, hex);
+    free(buf);
+    memcpy(out, hex, 32);
+    out[32] = '\0';
+}
+
+/* ------------------------------------------------------------- consumers */
+
+void jb_sub_consumer_free(jb_sub_consumer *c)
+{
+    if (c == NULL)
+        return;
+    free(c->ns);
+    free(c->name);
+    free(c->type);
+    free(c->clean_type);
+    free(c->subject);
+    free(c->sink);
+    memset(c, 0, sizeof(*c));
+}
+
+bool jb_sub_consumer_copy(jb_sub_consumer *dst, const jb_sub_consumer *src)
+{
+    jb_sub_consumer c = *src;
+    c.ns = strdup(src->ns);
+    c.name = strdup(src->name);
+    c.type = strdup(src->type);
+    c.clean_type = strdup(src->clean_type);
+    c.subject = strdup(src->subject);
+    c.sink = strdup(src->sink);
+    if (!c.ns || !c.name || !c.type || !c.clean_type || !c.subject || !c.sink) {
+        jb_sub_consumer_free(&c);
+        return false;
+    }
+    *dst = c;
+    return true;
+}
+
+void jb_sub_consumer_list_free(jb_sub_consumer_list *l)
+{
+    if (l == NULL)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        jb_sub_consumer_free(&l->items[i]);
+    free(l->items);
+    l->items = NULL;
+    l->n = 0;
+}
+
+static jb_status fill_consumer(const jb_sub *s, const jb_cfg *cfg, const char *type,
+                               const jb_sub_delivery *d, jb_sub_consumer *c, jb_err *err)
+{
+    jb_status st = jb_sub_subject(s, cfg, type, &c->subject, err);
+    if (st != JB_OK)
+        return st;
+    c->ns = strdup(s->ns);
+    c->name = strdup(s->name);
+    c->type = strdup(type);
+    c->clean_type = sub_clean_type(s, type);
+    c->sink = strdup(s->sink);
+    c->delivery = *d;
+    if (!c->ns || !c->name || !c->type || !c->clean_type || !c->sink)
+        return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
+    jb_sub_consumer_name(s->ns, s->name, c->subject, c->consumer);
+    return JB_OK;
+}
+
+jb_status jb_sub_consumers(const jb_sub *s, const jb_cfg *cfg, jb_sub_consumer_list *out,
+                           jb_err *err)
+{
+    jb_sub_errors ve = {0};
+    jb_status st = jb_sub_validate(s, cfg, &ve);
+    if (st != JB_OK)
+        return jb_err_set(err, st, "out of memory");
+    if (ve.n > 0) {
+        st = jb_err_set(err, JB_ERR_INVALID, "%s", ve.message);
+        jb_sub_errors_free(&ve);
+        return st;
+    }
+    jb_sub_delivery d;
+    if ((st = jb_sub_delivery_get(s, cfg, &d, err)) != JB_OK)
+        return st;
+    jb_sub_consumer_list l = {calloc(s->ntypes ? s->ntypes : 1, sizeof(jb_sub_consumer)), 0};
+    if (l.items == NULL)
+        return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; st == JB_OK && i < s->ntypes; i++)
+        st = fill_consumer(s, cfg, s->types[i], &d, &l.items[l.n++], err);
+    if (st != JB_OK) {
+        jb_sub_consumer_list_free(&l);
+        return st;
+    }
+    *out = l;
+    return JB_OK;
+}
+
+/* ------------------------------------------------ subscribed event types */
+
+static bool add_event(cJSON *arr, const char *type, size_t len)
+{
+    const char *dot = NULL;
+    for (size_t i = 0; i < len; i++)
+        if (type[i] == '.')
+            dot = type + i;
+    if (dot == NULL || dot == type || dot == type + len - 1)
+        return true; /* no name.version split possible: not listed */
+    size_t nlen = (size_t)(dot - type);
+    char *name = strndup(type, nlen);
+    char *ver = strndup(dot + 1, len - nlen - 1);
+    bool ok = name && ver;
+    for (cJSON *e = arr->child; ok && e != NULL; e = e->next) {
+        if (strcmp(cJSON_GetObjectItem(e, "name")->valuestring, name) == 0 &&
+            strcmp(cJSON_GetObjectItem(e, "version")->valuestring, ver) == 0) {
+            free(name);
+            free(ver);
+            return true;
+        }
+    }
+    cJSON *o = ok ? cJSON_CreateObject() : NULL;
+    ok = o && cJSON_AddStringToObject(o, "name", name) &&
+         cJSON_AddStringToObject(o, "version", ver) && cJSON_AddItemToArray(arr, o);
+    if (!ok)
+        cJSON_Delete(o);
+    free(name);
+    free(ver);
+    return ok;
+}
+
+static bool add_sub_events(const jb_sub *s, const char *tp, const char *app, size_t app_len,
+                           cJSON *arr)
+{
+    size_t tplen = strlen(tp);
+    for (size_t i = 0; i < s->ntypes; i++) {
+        const char *t = s->types[i];
+        size_t tl = strlen(t);
+        if (s->tm == JB_SUB_MATCH_EXACT) {
+            /* "<prefix>.<app>.rest" lists "rest". */
+            if (tl <= tplen + app_len + 2 || memcmp(t, tp, tplen) != 0 || t[tplen] != '.' ||
+                memcmp(t + tplen + 1, app, app_len) != 0 || t[tplen + 1 + app_len] != '.')
+                continue;
+            size_t off = tplen + app_len + 2;
+            if (!add_event(arr, t + off, tl - off))
+                return false;
+        } else if (s->tm == JB_SUB_MATCH_STANDARD && strlen(s->source) == app_len &&
+                   memcmp(s->source, app, app_len) == 0) {
+            if (!add_event(arr, t, tl))
+                return false;
+        }
+    }
+    return true;
+}
+
+jb_status jb_sub_subscribed_json(const jb_sub_vec *subs, const jb_cfg *cfg, const char *app,
+                                 size_t app_len, char **json, size_t *json_len)
+{
+    const char *tp = sub_cfg_type_prefix(cfg);
+    cJSON *root = cJSON_CreateObject();
+    cJSON *arr = root ? cJSON_AddArrayToObject(root, "eventsInfo") : NULL;
+    jb_status st = JB_ERR_NOMEM;
+    if (arr == NULL)
+        goto done;
+    for (size_t i = 0; subs != NULL && i < subs->n; i++)
+        if (!add_sub_events(subs->items[i], tp, app, app_len, arr))
+            goto done;
+    char *out = cJSON_PrintUnformatted(root);
+    if (out == NULL)
+        goto done;
+    *json = out;
+    *json_len = strlen(out);
+    st = JB_OK;
+done:
+    cJSON_Delete(root);
+    return st;
+}

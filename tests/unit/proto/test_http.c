@@ -1,0 +1,339 @@
+/* proto/: HTTP binding: mode detection, percent-encoding, binary mode. */
+#include <stdio.h>
+
+#include "ce_test_util.h"
+
+static void test_detect(void)
+{
+    static const struct {
+        const char *ct;
+        jb_ce_http_mode want;
+    } cases[] = {
+        {NULL, JB_CE_HTTP_BINARY},
+        {"", JB_CE_HTTP_BINARY},
+        {"application/json", JB_CE_HTTP_BINARY},
+        {"text/plain; charset=utf-8", JB_CE_HTTP_BINARY},
+        {"application/cloudevents+json", JB_CE_HTTP_STRUCTURED_JSON},
+        {"application/cloudevents+json; charset=utf-8", JB_CE_HTTP_STRUCTURED_JSON},
+        {"Application/CloudEvents+JSON", JB_CE_HTTP_STRUCTURED_JSON},
+        {"  application/cloudevents+json ;charset=UTF-8", JB_CE_HTTP_STRUCTURED_JSON},
+        {"application/cloudevents-batch+json", JB_CE_HTTP_BATCH_JSON},
+        {"APPLICATION/CLOUDEVENTS-BATCH+JSON; charset=utf-8", JB_CE_HTTP_BATCH_JSON},
+        {"application/cloudevents+protobuf", JB_CE_HTTP_STRUCTURED_PROTOBUF},
+        {"application/cloudevents-batch+protobuf", JB_CE_HTTP_BATCH_PROTOBUF},
+        {"application/cloudevents+avro", JB_CE_HTTP_UNSUPPORTED},
+        {"application/cloudevents-batch+avro", JB_CE_HTTP_UNSUPPORTED},
+        {"application/cloudevents", JB_CE_HTTP_UNSUPPORTED},
+        {"application/cloudevents-batch", JB_CE_HTTP_UNSUPPORTED},
+        {"application/cloudevents+", JB_CE_HTTP_UNSUPPORTED},
+        {"application/cloudevents+jsonx", JB_CE_HTTP_UNSUPPORTED},
+        {"application/cloudeventsx", JB_CE_HTTP_BINARY},
+        {"application/cloud", JB_CE_HTTP_BINARY},
+    };
+    for (size_t i = 0; i < JB_CASES_N(cases); i++) {
+        const char *ct = cases[i].ct;
+        jb_ce_http_mode got = jb_ce_http_detect(ct, ct != NULL ? strlen(ct) : 0);
+        if (got != cases[i].want)
+            printf("\n  detect(%s) = %d, want %d", ct ? ct : "NULL", got, cases[i].want);
+        CU_ASSERT_EQUAL(got, cases[i].want);
+    }
+    /* The length bounds the value: no reading past it. */
+    CU_ASSERT_EQUAL(jb_ce_http_detect("application/cloudevents+jsonGARBAGE", 28),
+                    JB_CE_HTTP_STRUCTURED_JSON);
+}
+
+static void test_pct_encode(void)
+{
+    static const struct {
+        const char *in;
+        const char *out;
+    } cases[] = {
+        {"Euro € 😀", "Euro%20%E2%82%AC%20%F0%9F%98%80"},
+        {"plain-ASCII_1.0~!#$&'()*+,/:;<=>?@[\\]^`{|}",
+         "plain-ASCII_1.0~!#$&'()*+,/:;<=>?@[\\]^`{|}"},
+        {"a \"quoted\" 100%", "a%20%22quoted%22%20100%25"},
+        {"tab\tnl\ncr\rdel\x7f", "tab%09nl%0Acr%0Ddel%7F"},
+        {"", ""},
+    };
+    for (size_t i = 0; i < JB_CASES_N(cases); i++) {
+        char *o;
+        size_t ol;
+        CU_ASSERT_EQUAL_FATAL(jb_ce_pct_encode(cases[i].in, strlen(cases[i].in), &o, &ol), JB_OK);
+        CU_ASSERT_STRING_EQUAL(o, cases[i].out);
+        CU_ASSERT_EQUAL(ol, strlen(cases[i].out));
+        free(o);
+        /* And back. */
+        CU_ASSERT_EQUAL_FATAL(
+            jb_ce_header_decode(cases[i].out, strlen(cases[i].out), &o, &ol, NULL), JB_OK);
+        CU_ASSERT_EQUAL(ol, strlen(cases[i].in));
+        CU_ASSERT_STRING_EQUAL(o, cases[i].in);
+        free(o);
+    }
+    char *o;
+    size_t ol;
+    CU_ASSERT_EQUAL(jb_ce_pct_encode("a\0b", 3, &o, &ol), JB_OK);
+    CU_ASSERT_STRING_EQUAL(o, "a%00b");
+    free(o);
+}
+
+static void test_header_decode(void)
+{
+    static const struct {
+        const char *in;
+        const char *out; /* NULL: rejected */
+        const char *err;
+    } cases[] = {
+        {"Euro%20%E2%82%AC%20%F0%9F%98%80", "Euro € 😀", NULL},
+        {"%e2%82%ac", "€", NULL}, /* lower-case hex */
+        {"\"quoted value\"", "quoted value", NULL},
+        {"\"with \\\"escapes\\\" \\\\\"", "with \"escapes\" \\", NULL},
+        {"\"%41\"", "A", NULL}, /* unquote, then one round of decoding */
+        {"%2541", "%41", NULL}, /* only one round */
+        {"  padded\t", "padded", NULL},
+        {"\"\"", "", NULL},
+        {"\"", "\"", NULL}, /* a lone quote is not a quoted-string */
+        {"%C0%A0", NULL, "not valid UTF-8 after percent-decoding"},       /* overlong */
+        {"%ED%A0%80", NULL, "not valid UTF-8 after percent-decoding"},    /* surrogate */
+        {"%F4%90%80%80", NULL, "not valid UTF-8 after percent-decoding"}, /* > U+10FFFF */
+        {"%E2%82", NULL, "not valid UTF-8 after percent-decoding"},       /* truncated */
+        {"\xC3", NULL, "not valid UTF-8 after percent-decoding"},         /* raw, too */
+        {"%zz", NULL, "invalid percent-encoding"},
+        {"abc%", NULL, "invalid percent-encoding"},
+        {"abc%4", NULL, "invalid percent-encoding"},
+        {"\"a\"b\"", NULL, "invalid quoted-string"},
+        {"\"ab\\\"", NULL, "invalid quoted-string"},
+    };
+    for (size_t i = 0; i < JB_CASES_N(cases); i++) {
+        char *o = NULL;
+        size_t ol;
+        jb_err err = {{0}};
+        jb_status st = jb_ce_header_decode(cases[i].in, strlen(cases[i].in), &o, &ol, &err);
+        if (cases[i].out != NULL) {
+            CU_ASSERT_EQUAL(st, JB_OK);
+            if (st == JB_OK) {
+                CU_ASSERT_STRING_EQUAL(o, cases[i].out);
+                CU_ASSERT_EQUAL(ol, strlen(cases[i].out));
+            } else {
+                printf("\n  decode(%s): %s", cases[i].in, err.msg);
+            }
+        } else {
+            CU_ASSERT_EQUAL(st, JB_ERR_INVALID);
+            CU_ASSERT_PTR_NULL(o);
+            CU_ASSERT_STRING_EQUAL(err.msg, cases[i].err);
+        }
+        free(o);
+    }
+}
+
+#define H(n, v)                                                                                    \
+    {                                                                                              \
+        n, sizeof(n) - 1, v, sizeof(v) - 1                                                         \
+    }
+
+static void test_binary_decode(void)
+{
+    static const jb_ce_header hdrs[] = {
+        H("Host", "example.com"),
+        H("ce-specversion", "1.0"),
+        H("CE-ID", "A234-1234-1234"),
+        H("Ce-Source", "%2Fmycontext"),
+        H("ce-type", "order.created.v1"),
+        H("Content-Type", "application/json; charset=utf-8"),
+        H("ce-comexampleextension", "\"Euro%20%E2%82%AC%20%F0%9F%98%80\""),
+        H("ce-time", "2018-04-05T17:31:00Z"),
+    };
+    static const char *const want[] = {"specversion",
+                                       "1.0",
+                                       "id",
+                                       "A234-1234-1234",
+                                       "source",
+                                       "/mycontext",
+                                       "type",
+                                       "order.created.v1",
+                                       "datacontenttype",
+                                       "application/json; charset=utf-8",
+                                       "comexampleextension",
+                                       "Euro € 😀",
+                                       "time",
+                                       "2018-04-05T17:31:00Z",
+                                       NULL};
+    jb_ce *ce = NULL;
+    jb_err err;
+    const char body[] = "{\"a\": 1}";
+    CU_ASSERT_EQUAL_FATAL(jb_ce_from_http_binary(hdrs, JB_CASES_N(hdrs), (const uint8_t *)body,
+                                                 strlen(body), &ce, &err),
+                          JB_OK);
+    CU_ASSERT(t_has(ce, want));
+    CU_ASSERT(t_data_is(ce, body, strlen(body)));
+    CU_ASSERT_EQUAL(jb_ce_data_kind_of(ce), JB_CE_DATA_JSON);
+    CU_ASSERT_EQUAL(jb_ce_validate(ce, &err), JB_OK);
+    jb_ce_destroy(ce);
+}
+
+static void test_binary_decode_kinds(void)
+{
+    static const struct {
+        const char *ct;
+        const char *body;
+        size_t len;
+        jb_ce_data_kind kind;
+    } cases[] = {
+        {"application/json", "[1]", 3, JB_CE_DATA_JSON},
+        {"application/vnd.foo+json", "{}", 2, JB_CE_DATA_JSON},
+        {"text/json", "1", 1, JB_CE_DATA_JSON},
+        {"text/plain", "hi", 2, JB_CE_DATA_BINARY},
+        {"application/octet-stream", "\0\1\0", 3, JB_CE_DATA_BINARY},
+        {NULL, "x", 1, JB_CE_DATA_BINARY},
+        {"application/json", "", 0, JB_CE_DATA_NONE},
+    };
+    for (size_t i = 0; i < JB_CASES_N(cases); i++) {
+        jb_ce_header h[2] = {H("ce-id", "1"), H("Content-Type", "")};
+        size_t n = 1;
+        if (cases[i].ct != NULL) {
+            h[1].value = cases[i].ct;
+            h[1].value_len = strlen(cases[i].ct);
+            n = 2;
+        }
+        jb_ce *ce = NULL;
+        jb_err err;
+        CU_ASSERT_EQUAL_FATAL(
+            jb_ce_from_http_binary(h, n, (const uint8_t *)cases[i].body, cases[i].len, &ce, &err),
+            JB_OK);
+        CU_ASSERT_EQUAL(jb_ce_data_kind_of(ce), cases[i].kind);
+        CU_ASSERT(t_data_is(ce, cases[i].body, cases[i].len));
+        CU_ASSERT_EQUAL(jb_ce_get(ce, "datacontenttype", NULL) != NULL, cases[i].ct != NULL);
+        jb_ce_destroy(ce);
+    }
+}
+
+static void test_binary_decode_errors(void)
+{
+    static char longv[JB_CE_MAX_ATTR_VALUE + 2];
+    memset(longv, 'x', sizeof(longv) - 1);
+    static const struct {
+        jb_ce_header h[2];
+        size_t n;
+        const char *err;
+    } cases[] = {
+        {{H("ce-id", "1"), H("CE-Id", "2")}, 2, "id: duplicate attribute"},
+        {{H("ce-x", "%C0%A0"), H("ce-id", "1")}, 1, "x: not valid UTF-8 after percent-decoding"},
+        {{H("ce-x", "%G1"), H("ce-id", "1")}, 1, "x: invalid percent-encoding"},
+        {{H("ce-x", ""), H("ce-id", "1")}, 2, NULL},
+        {{H("Content-Type", "a/b"), H("content-type", "c/d")},
+         2,
+         "datacontenttype: duplicate attribute"},
+    };
+    for (size_t i = 0; i < JB_CASES_N(cases); i++) {
+        jb_ce *ce = NULL;
+        jb_err err = {{0}};
+        jb_status st = jb_ce_from_http_binary(cases[i].h, cases[i].n, NULL, 0, &ce, &err);
+        if (cases[i].err == NULL) {
+            CU_ASSERT_EQUAL(st, JB_OK);
+        } else {
+            CU_ASSERT_EQUAL(st, JB_ERR_INVALID);
+            CU_ASSERT_PTR_NULL(ce);
+            CU_ASSERT_STRING_EQUAL(err.msg, cases[i].err);
+        }
+        jb_ce_destroy(ce);
+    }
+    /* Value limit: exactly the limit passes, one more byte fails. */
+    jb_ce_header h = {"ce-big", 6, longv, JB_CE_MAX_ATTR_VALUE};
+    jb_ce *ce = NULL;
+    jb_err err;
+    CU_ASSERT_EQUAL(jb_ce_from_http_binary(&h, 1, NULL, 0, &ce, &err), JB_OK);
+    jb_ce_destroy(ce);
+    ce = NULL;
+    h.value_len++;
+    CU_ASSERT_EQUAL(jb_ce_from_http_binary(&h, 1, NULL, 0, &ce, &err), JB_ERR_INVALID);
+    CU_ASSERT_PTR_NULL(ce);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "big: value longer than 4096 bytes"));
+    /* Attribute limit. */
+    static jb_ce_header many[JB_CE_MAX_ATTRS + 1];
+    static char names[JB_CE_MAX_ATTRS + 1][16];
+    for (int i = 0; i <= JB_CE_MAX_ATTRS; i++) {
+        int nl = snprintf(names[i], sizeof(names[i]), "ce-x%d", i);
+        many[i] = (jb_ce_header){names[i], (size_t)nl, "v", 1};
+    }
+    CU_ASSERT_EQUAL(jb_ce_from_http_binary(many, JB_CE_MAX_ATTRS, NULL, 0, &ce, &err), JB_OK);
+    jb_ce_destroy(ce);
+    ce = NULL;
+    CU_ASSERT_EQUAL(jb_ce_from_http_binary(many, JB_CE_MAX_ATTRS + 1, NULL, 0, &ce, &err),
+                    JB_ERR_INVALID);
+    CU_ASSERT_STRING_EQUAL(err.msg, "too many attributes (at most 64)");
+}
+
+typedef struct emitted {
+    char names[16][32];
+    char values[16][128];
+    size_t n;
+} emitted;
+
+static void emit(void *ud, const char *name, const char *value, size_t len)
+{
+    emitted *e = ud;
+    if (e->n >= 16)
+        return;
+    snprintf(e->names[e->n], sizeof(e->names[0]), "%s", name);
+    snprintf(e->values[e->n], sizeof(e->values[0]), "%.*s", (int)len, value);
+    e->n++;
+}
+
+static void test_binary_encode(void)
+{
+    static const char *const kv[] = {"specversion",
+                                     "1.0",
+                                     "id",
+                                     "1",
+                                     "source",
+                                     "/s",
+                                     "type",
+                                     "t",
+                                     "datacontenttype",
+                                     "text/plain; charset=utf-8",
+                                     "ext",
+                                     "Euro € 😀",
+                                     NULL};
+    jb_ce *ce = t_mk(kv);
+    emitted e = {.n = 0};
+    CU_ASSERT_EQUAL_FATAL(jb_ce_to_http_binary(ce, emit, &e), JB_OK);
+    static const char *const want[][2] = {
+        {"Content-Type", "text/plain; charset=utf-8"},
+        {"ce-specversion", "1.0"},
+        {"ce-id", "1"},
+        {"ce-source", "/s"},
+        {"ce-type", "t"},
+        {"ce-ext", "Euro%20%E2%82%AC%20%F0%9F%98%80"},
+    };
+    CU_ASSERT_EQUAL_FATAL(e.n, JB_CASES_N(want));
+    for (size_t i = 0; i < e.n; i++) {
+        CU_ASSERT_STRING_EQUAL(e.names[i], want[i][0]);
+        CU_ASSERT_STRING_EQUAL(e.values[i], want[i][1]);
+    }
+    /* Names that are not safe header names, and a content type that would split
+     * the header, are refused before anything is emitted. */
+    static const char *const bad1[] = {"bad name", "v", NULL};
+    static const char *const bad2[] = {"datacontenttype", "a/b\r\nX-Evil: 1", NULL};
+    const char *const *bads[] = {bad1, bad2};
+    for (size_t i = 0; i < 2; i++) {
+        jb_ce *b = t_mk(bads[i]);
+        emitted e2 = {.n = 0};
+        CU_ASSERT_EQUAL(jb_ce_to_http_binary(b, emit, &e2), JB_ERR_INVALID);
+        CU_ASSERT_EQUAL(e2.n, 0);
+        jb_ce_destroy(b);
+    }
+    jb_ce_destroy(ce);
+}
+
+int main(void)
+{
+    static const jb_test_case cases[] = {
+        {"mode detection (batch first, parameters, case)", test_detect},
+        {"percent-encoding on write (and back)", test_pct_encode},
+        {"header value decoding: quoted-string, one round, UTF-8", test_header_decode},
+        {"binary decode: case-insensitive ce- headers, Content-Type", test_binary_decode},
+        {"binary decode: data kind from the content type", test_binary_decode_kinds},
+        {"binary decode: duplicates, bad values, limits", test_binary_decode_errors},
+        {"binary encode: headers, percent-encoding, unsafe input", test_binary_encode},
+    };
+    return jb_cunit_main("proto_http", NULL, NULL, cases, JB_CASES_N(cases));
+}
