@@ -866,7 +866,7 @@ static void handle_subscribed(pub_thread *t, struct evhttp_request *req, int64_t
 }
 
 /* Matches the path (no query) to a route; for the two application routes,
- * *app/*app_len is the application segment. */
+ * app and app_len receive the application segment. */
 static route match_route(const char *path, size_t len, const char **app, size_t *app_len)
 {
     if (len == 8 && memcmp(path, "/publish", 8) == 0)
