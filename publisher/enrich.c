@@ -53,6 +53,13 @@ jb_status jb_pub_standard_subject(const char *subject_prefix, const char *source
     size_t ct = jb_sub_clean_type(type, tlen, buf + o, tlen + 1);
     o += ct;
     buf[o] = '\0';
+    /* NATS subjects cannot carry control bytes; cleaning keeps them, so refuse. */
+    for (size_t i = 0; i < o; i++) {
+        if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f) {
+            rc = jb_err_set(err, JB_ERR_INVALID, "type: control character in the subject");
+            goto done;
+        }
+    }
     if (ct == 0 || has_empty_segment(buf, o)) {
         rc = jb_err_set(err, JB_ERR_INVALID,
                         "type: \"%.*s\" gives the subject \"%.*s\" with an empty segment",

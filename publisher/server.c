@@ -801,7 +801,10 @@ static void handle_legacy(pub_thread *t, struct evhttp_request *req, int64_t sta
     }
     ces[0] = lg.ce;
     lg.ce = NULL;
-    jb_status rc = collect_headers(req, &h, &nh);
+    /* The application segment becomes the source: it must be a URI reference. */
+    jb_status rc = jb_ce_validate(ces[0], &err);
+    if (rc == JB_OK)
+        rc = collect_headers(req, &h, &nh);
     if (rc == JB_OK)
         rc = jb_pub_apply_tracing(ces[0], h, nh);
     /* The prefixed copy is built from the type as received, before enrichment. */

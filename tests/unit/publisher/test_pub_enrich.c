@@ -31,6 +31,9 @@ static void test_standard_subject(void)
         {"s", "a.", NULL},
         {"s", "*>", NULL},
         {"s", "a.* .b", NULL},
+        /* control bytes never reach a subject (found by fuzz_pub_legacy) */
+        {"s", "a\x01.b", NULL},
+        {"s\x7f", "a.b", NULL},
     };
     for (size_t i = 0; i < JB_CASES_N(cases); i++) {
         char *out = NULL;
