@@ -92,7 +92,7 @@ static char *readme_block(const char *name)
 /* Runs a README block with sh; returns its stdout+stderr. */
 static char *sh(const char *script)
 {
-    const char *argv[] = {"sh", "-ec", script, NULL};
+    const char *argv[] = {"-ec", script, NULL};
     const char *env[] = {env_nats, env_metrics, NULL};
     jb_tproc *p = jb_tproc_start_exe("/bin/sh", argv, env, 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
@@ -161,7 +161,7 @@ static int setup(void)
     if (!jb_built_program("sink", sink_bin, sizeof(sink_bin)))
         return 1;
     snprintf(sport, sizeof(sport), "%d", sink_port);
-    const char *sargv[] = {"sink", "--port", sport, NULL};
+    const char *sargv[] = {"--port", sport, NULL};
     sink = jb_tproc_start_exe(sink_bin, sargv, NULL, sink_port);
     return sink == NULL;
 }
