@@ -197,6 +197,16 @@ void *jb_disp_fetch_main(void *arg)
         int n = reserve(c);
         if (n == 0)
             break;
+        /* nats.c 3.4.1 overruns its result array when a fetch finds some (but
+         * fewer than batch) messages left in the subscription from an earlier,
+         * cut-off fetch (seen after a reconnect). One at a time while leftovers
+         * remain is safe. */
+        int pend_msgs = 0, pend_bytes = 0;
+        if (natsSubscription_GetPending(sub, &pend_msgs, &pend_bytes) == NATS_OK &&
+            pend_msgs > 0 && n > 1) {
+            unreserve(c, n - 1);
+            n = 1;
+        }
         natsMsgList list = {0};
         jsErrCode jerr = 0;
         natsStatus s = natsSubscription_Fetch(&list, sub, n, JB_DISP_FETCH_EXPIRY_MS, &jerr);
