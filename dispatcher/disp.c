@@ -665,7 +665,28 @@ jb_status jb_disp_start(jb_disp *d, jb_err *err)
 bool jb_disp_ready(void *ud)
 {
     jb_disp *d = ud;
-    return jb_nats_connected(d->nc) && jb_sub_reconciler_synced(d->rec);
+    pthread_mutex_lock(&d->mu);
+    bool synced = d->rec != NULL && jb_sub_reconciler_synced(d->rec);
+    pthread_mutex_unlock(&d->mu);
+    return synced && jb_nats_connected(d->nc);
+}
+
+void jb_disp_kick_reconciler(jb_disp *d)
+{
+    pthread_mutex_lock(&d->mu);
+    if (d->rec != NULL)
+        jb_sub_reconciler_kick(d->rec);
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* Takes the reconciler away from the other threads, then stops it. */
+static void stop_reconciler(jb_disp *d)
+{
+    pthread_mutex_lock(&d->mu);
+    jb_sub_reconciler *r = d->rec;
+    d->rec = NULL;
+    pthread_mutex_unlock(&d->mu);
+    jb_sub_reconciler_destroy(r);
 }
 
 static void on_grace(evutil_socket_t fd, short what, void *arg)
@@ -707,8 +728,7 @@ void jb_disp_stop_gracefully(jb_disp *d, void (*done)(void *ud), void *ud)
     d->done = done;
     d->done_ud = ud;
     /* The reconciler first, so no consumer_ready arrives while we stop. */
-    jb_sub_reconciler_destroy(d->rec);
-    d->rec = NULL;
+    stop_reconciler(d);
     for (dconsumer *c = d->consumers; c != NULL; c = c->next)
         stop_consumer(d, c);
     int64_t g = d->cfg->shutdown_grace_ms > 0 ? d->cfg->shutdown_grace_ms : 25000;
@@ -754,8 +774,7 @@ void jb_disp_destroy(jb_disp *d)
         return;
     d->finished = true; /* no done callback from here on */
     d->stopping = true;
-    jb_sub_reconciler_destroy(d->rec);
-    d->rec = NULL;
+    stop_reconciler(d);
     for (dconsumer *c = d->consumers; c != NULL; c = c->next)
         stop_consumer(d, c);
     if (d->dlq_started) {

@@ -88,7 +88,7 @@ struct jb_disp {
     disp_metrics m;
     natsConnection *nc;
     jsCtx *js;
-    jb_sub_reconciler *rec;
+    jb_sub_reconciler *rec; /* set before start; cleared under mu when stopping */
     jb_dhttp *http;
 
     pthread_mutex_t mu;      /* guards what the comments below say */
@@ -123,6 +123,8 @@ struct jb_disp {
 
 /* disp.c: queue an item for the loop (any thread; takes ownership of it). */
 void jb_disp_post(jb_disp *d, qitem *it);
+/* disp.c: asks the reconciler for a pass (any thread; nothing once stopping). */
+void jb_disp_kick_reconciler(jb_disp *d);
 /* fetch.c */
 void *jb_disp_fetch_main(void *arg);
 /* Returns n slots of c (any thread; takes d->mu) and wakes its fetch thread when

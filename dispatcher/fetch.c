@@ -135,14 +135,21 @@ static natsSubscription *bind(dconsumer *c)
 static void report_pending(dconsumer *c, natsSubscription *sub)
 {
     jb_disp *d = c->d;
-    if (d->m.pending == NULL)
-        return;
     jsConsumerInfo *ci = NULL;
-    if (natsSubscription_GetConsumerInfo(&ci, sub, NULL, NULL) != NATS_OK)
+    jsErrCode jerr = 0;
+    natsStatus s = natsSubscription_GetConsumerInfo(&ci, sub, NULL, &jerr);
+    if (s == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr || jerr == JSStreamNotFoundErr) {
+        /* The server lost the consumer: the reconciler re-creates it. */
+        jb_disp_kick_reconciler(d);
+        return;
+    }
+    if (s != NATS_OK)
         return;
     const char *labels[] = {c->info.ns, c->info.name, c->info.consumer};
-    jb_metric_set(d->m.pending, labels, (double)ci->NumPending);
-    jb_metric_set(d->m.ack_pending, labels, (double)ci->NumAckPending);
+    if (d->m.pending != NULL) {
+        jb_metric_set(d->m.pending, labels, (double)ci->NumPending);
+        jb_metric_set(d->m.ack_pending, labels, (double)ci->NumAckPending);
+    }
     jsConsumerInfo_Destroy(ci);
 }
 
@@ -166,16 +173,40 @@ static void hand_over(dconsumer *c, natsMsgList *list)
     jb_disp_post(c->d, it);
 }
 
+/* Fetches what is there now, up to n, without waiting; when nothing is, waits (up
+ * to the long-poll expiry) for the first message only. A waiting fetch of n would
+ * return only when all n arrived or it expired: at a low rate every event would
+ * wait for the expiry. */
+static natsStatus fetch_some(natsSubscription *sub, int n, natsMsgList *list, jsErrCode *jerr)
+{
+    if (n > 1) {
+        jsFetchRequest req;
+        jsFetchRequest_Init(&req);
+        req.Batch = n;
+        req.NoWait = true;
+        req.Expires = (int64_t)JB_DISP_FETCH_EXPIRY_MS * 1000000;
+        natsStatus s = natsSubscription_FetchRequest(list, sub, &req);
+        if (s == NATS_OK && list->Count > 0)
+            return s;
+        natsMsgList_Destroy(list);
+        memset(list, 0, sizeof(*list));
+        /* NOT_FOUND is the server's "no messages" for a no-wait request. */
+        if (s != NATS_OK && s != NATS_NOT_FOUND && s != NATS_TIMEOUT)
+            return s;
+    }
+    return natsSubscription_Fetch(list, sub, 1, JB_DISP_FETCH_EXPIRY_MS, jerr);
+}
+
 static void on_fetch_error(dconsumer *c, natsStatus s, jsErrCode jerr, int64_t *last_kick)
 {
     jb_disp *d = c->d;
-    bool lost = s == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr ||
-                jerr == JSStreamNotFoundErr;
+    bool lost = s == NATS_NOT_FOUND || s == NATS_NO_RESPONDERS ||
+                jerr == JSConsumerNotFoundErr || jerr == JSStreamNotFoundErr;
     int64_t now = jb_now_monotonic_ns();
     /* The server lost the consumer (restart without its store, or deleted by
      * hand): ask the reconciler for a pass, at most every 2 s. */
-    if (lost && d->rec != NULL && now - *last_kick > 2000000000LL) {
-        jb_sub_reconciler_kick(d->rec);
+    if (lost && now - *last_kick > 2000000000LL) {
+        jb_disp_kick_reconciler(d);
         *last_kick = now;
     }
     nap(c, 500);
@@ -209,7 +240,7 @@ void *jb_disp_fetch_main(void *arg)
         }
         natsMsgList list = {0};
         jsErrCode jerr = 0;
-        natsStatus s = natsSubscription_Fetch(&list, sub, n, JB_DISP_FETCH_EXPIRY_MS, &jerr);
+        natsStatus s = fetch_some(sub, n, &list, &jerr);
         int got = list.Count;
         unreserve(c, n - got);
         if (got > 0)
