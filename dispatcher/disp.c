@@ -135,12 +135,46 @@ static void count_simple(jb_metric *m, inflight *f, const char *reason)
 
 static void reap(jb_disp *d, dconsumer *c);
 
+/* Acks are collected during a loop turn and sent together at its end: nats.c
+ * wakes its flusher thread once per burst instead of once per ack. */
+static void flush_acks(jb_disp *d)
+{
+    for (size_t i = 0; i < d->nacks; i++) {
+        natsStatus s = natsMsg_Ack(d->acks[i], NULL);
+        if (s != NATS_OK)
+            /* Not connected: JetStream redelivers after AckWait, nothing is lost. */
+            jb_log(JB_LOG_WARN, "dispatcher", "cannot ack message", "error",
+                   natsStatus_GetText(s), NULL);
+        natsMsg_Destroy(d->acks[i]);
+    }
+    d->nacks = 0;
+}
+
+static void on_flush_acks(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    flush_acks(arg);
+}
+
+/* Takes msg for a deferred ack; false when the batch is full (ack it now). */
+static bool queue_ack(jb_disp *d, natsMsg *msg)
+{
+    if (d->nacks >= d->acks_cap || d->ack_ev == NULL)
+        return false;
+    if (d->nacks == 0)
+        event_active(d->ack_ev, 0, 0);
+    d->acks[d->nacks++] = msg;
+    return true;
+}
+
 static void finish(inflight *f, settle how, int64_t delay_ms)
 {
     jb_disp *d = f->d;
     dconsumer *c = f->c;
     natsStatus s = NATS_OK;
-    if (how == SETTLE_ACK)
+    if (how == SETTLE_ACK && queue_ack(d, f->msg))
+        f->msg = NULL; /* acked and destroyed at the end of this loop turn */
+    else if (how == SETTLE_ACK)
         s = natsMsg_Ack(f->msg, NULL);
     else if (how == SETTLE_NAK)
         s = natsMsg_NakWithDelay(f->msg, delay_ms > 0 ? delay_ms : 1, NULL);
@@ -392,18 +426,10 @@ static void deliver(jb_disp *d, dconsumer *c, natsMsg *msg)
         dead_letter(f, 0, err.msg, strlen(err.msg));
         return;
     }
-    jb_ce *sent = jb_ce_clone(f->ce);
-    jb_status st = sent != NULL ? jb_dreq_build(sent, f->delivery.content_mode ==
-                                                          JB_SUB_CONTENT_STRUCTURED,
-                                                &f->req)
-                                : JB_ERR_NOMEM;
-    /* In binary mode the body points into the event: keep the delivered form. */
-    if (st == JB_OK) {
-        jb_ce_destroy(f->ce);
-        f->ce = sent;
-        sent = NULL;
-    }
-    jb_ce_destroy(sent);
+    /* f->ce becomes the delivered form (the body points into it in binary mode);
+     * a dead letter is made from the stored message, not from f->ce. */
+    jb_status st =
+        jb_dreq_build(f->ce, f->delivery.content_mode == JB_SUB_CONTENT_STRUCTURED, &f->req);
     if (st == JB_OK)
         st = jb_dhttp_post(d->http, f->sink, &f->req.headers, f->req.data, f->req.len,
                            f->delivery.timeout_ms, on_sink_done, f, &f->http);
@@ -509,6 +535,7 @@ static void reap(jb_disp *d, dconsumer *c)
         }
     if (c->thread_started && !c->joined)
         pthread_join(c->thread, NULL);
+    flush_acks(d); /* acks of its messages go out before its subscription goes */
     natsSubscription_Destroy(c->sub);
     jb_sub_consumer_free(&c->info);
     pthread_cond_destroy(&c->cv);
@@ -624,6 +651,13 @@ jb_status jb_disp_create(const jb_cfg *cfg, struct event_base *base, jb_metrics 
     d->wake_ev = event_new(base, d->wakefd, EV_READ | EV_PERSIST, on_wake, d);
     d->http = jb_dhttp_create(base, d->global_max);
     d->status_ev = event_new(base, -1, EV_PERSIST, on_status_tick, d);
+    d->ack_ev = event_new(base, -1, 0, on_flush_acks, d);
+    d->acks_cap = (size_t)d->global_max;
+    d->acks = calloc(d->acks_cap, sizeof(*d->acks));
+    if (d->ack_ev == NULL || d->acks == NULL) {
+        st = jb_err_set(err, JB_ERR_NOMEM, "out of memory");
+        goto out;
+    }
     if (d->wake_ev == NULL || d->http == NULL || d->status_ev == NULL) {
         st = jb_err_set(err, JB_ERR_NOMEM, "out of memory");
         goto out;
@@ -713,6 +747,7 @@ static void check_stopped(jb_disp *d)
             return;
     d->finished = true;
     /* Acks and NAKs are buffered by nats.c: push them out before we go. */
+    flush_acks(d);
     natsConnection_FlushTimeout(d->nc, 2000);
     if (d->grace_ev != NULL)
         event_del(d->grace_ev);
@@ -801,6 +836,7 @@ void jb_disp_destroy(jb_disp *d)
     drain_queue(d);
     while (d->inflight_head != NULL)
         finish(d->inflight_head, SETTLE_NAK, 1);
+    flush_acks(d);
     while (d->consumers != NULL) {
         dconsumer *c = d->consumers;
         d->consumers = c->next;
@@ -816,6 +852,9 @@ void jb_disp_destroy(jb_disp *d)
         event_free(d->wake_ev);
     if (d->status_ev != NULL)
         event_free(d->status_ev);
+    if (d->ack_ev != NULL)
+        event_free(d->ack_ev);
+    free(d->acks);
     if (d->grace_ev != NULL)
         event_free(d->grace_ev);
     if (d->wakefd >= 0)

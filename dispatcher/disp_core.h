@@ -116,6 +116,9 @@ struct jb_disp {
     bool finished;
     struct event *grace_ev;
     struct event *status_ev;
+    struct event *ack_ev; /* runs flush_acks at the end of a loop turn */
+    natsMsg **acks;       /* messages whose ack is deferred to ack_ev */
+    size_t nacks, acks_cap;
     void (*done)(void *ud);
     void *done_ud;
     uint64_t rng;
