@@ -84,14 +84,14 @@ static void register_metrics(jb_disp *d)
                                       "consumer_name", "eventing_backend", "stream_name"};
     static const char *const cl[] = {"subscription_namespace", "subscription_name",
                                      "consumer_name"};
-    static const char *const rl[] = {"subscription_namespace", "subscription_name",
-                                     "consumer_name", "reason"};
+    static const char *const rl[] = {"subscription_namespace", "subscription_name", "consumer_name",
+                                     "reason"};
     d->m.delivery = jb_metrics_counter(
         m, "eventing_ec_nats_delivery_per_subscription_total",
         "Number of dispatched events per subscription, by status code and sink", 6, dl);
-    d->m.duration = jb_metrics_histogram(
-        m, "eventing_ec_nats_subscriber_dispatch_duration_seconds",
-        "Duration of sending an event to its sink", 6, dl, buckets, 10);
+    d->m.duration =
+        jb_metrics_histogram(m, "eventing_ec_nats_subscriber_dispatch_duration_seconds",
+                             "Duration of sending an event to its sink", 6, dl, buckets, 10);
     d->m.subscribed = jb_metrics_gauge(m, "eventing_ec_event_type_subscribed_total",
                                        "Event types subscribed by the subscriptions", 4, sl);
     d->m.health = jb_metrics_gauge(m, "eventing_ec_health",
@@ -143,8 +143,8 @@ static void flush_acks(jb_disp *d)
         natsStatus s = natsMsg_Ack(d->acks[i], NULL);
         if (s != NATS_OK)
             /* Not connected: JetStream redelivers after AckWait, nothing is lost. */
-            jb_log(JB_LOG_WARN, "dispatcher", "cannot ack message", "error",
-                   natsStatus_GetText(s), NULL);
+            jb_log(JB_LOG_WARN, "dispatcher", "cannot ack message", "error", natsStatus_GetText(s),
+                   NULL);
         natsMsg_Destroy(d->acks[i]);
     }
     d->nacks = 0;
@@ -180,8 +180,8 @@ static void finish(inflight *f, settle how, int64_t delay_ms)
         s = natsMsg_NakWithDelay(f->msg, delay_ms > 0 ? delay_ms : 1, NULL);
     if (s != NATS_OK)
         /* Not connected: JetStream redelivers after AckWait, nothing is lost. */
-        jb_log(JB_LOG_WARN, "dispatcher", "cannot settle message", "consumer",
-               c->info.consumer, "error", natsStatus_GetText(s), NULL);
+        jb_log(JB_LOG_WARN, "dispatcher", "cannot settle message", "consumer", c->info.consumer,
+               "error", natsStatus_GetText(s), NULL);
     if (f->http != NULL)
         jb_dhttp_cancel(d->http, f->http);
     if (f->progress != NULL)
@@ -223,15 +223,15 @@ static void retry_or_dead(inflight *f, int status, int64_t retry_after_ms, const
         dead_letter(f, status, body, len);
         return;
     }
-    int64_t delay = jb_disp_retry_delay_ms(&f->delivery, f->attempt, status, retry_after_ms,
-                                           rnd64(d));
+    int64_t delay =
+        jb_disp_retry_delay_ms(&f->delivery, f->attempt, status, retry_after_ms, rnd64(d));
     count_simple(d->m.retries, f, NULL);
     char a[24], ms[24], st[16];
     snprintf(a, sizeof(a), "%llu", (unsigned long long)f->attempt);
     snprintf(ms, sizeof(ms), "%lld", (long long)delay);
     snprintf(st, sizeof(st), "%d", status);
-    jb_log(JB_LOG_DEBUG, "dispatcher", "retry later", "consumer", f->c->info.consumer, "status",
-           st, "attempt", a, "delay_ms", ms, NULL);
+    jb_log(JB_LOG_DEBUG, "dispatcher", "retry later", "consumer", f->c->info.consumer, "status", st,
+           "attempt", a, "delay_ms", ms, NULL);
     finish(f, SETTLE_NAK, delay);
 }
 
@@ -263,8 +263,8 @@ static void publish_dead_letter(inflight *f)
     jb_disp *d = f->d;
     f->stage = ST_DLQ;
     const jb_sub_consumer *i = &f->c->info;
-    natsMsg *m = jb_disp_dlq_msg(f->msg, i->consumer, i->ns, i->name, f->sink, f->code,
-                                 f->errbody, f->errbody_len, f->attempt);
+    natsMsg *m = jb_disp_dlq_msg(f->msg, i->consumer, i->ns, i->name, f->sink, f->code, f->errbody,
+                                 f->errbody_len, f->attempt);
     dlqjob *job = m != NULL ? calloc(1, sizeof(*job)) : NULL;
     if (job == NULL) {
         natsMsg_Destroy(m);
@@ -318,8 +318,7 @@ static bool send_to_dlsink(inflight *f)
         return false;
     f->stage = ST_DLSINK;
     return jb_dhttp_post(d->http, f->delivery.dead_letter_sink, &f->req.headers, f->req.data,
-                         f->req.len, f->delivery.timeout_ms, on_dlsink_done, f,
-                         &f->http) == JB_OK;
+                         f->req.len, f->delivery.timeout_ms, on_dlsink_done, f, &f->http) == JB_OK;
 }
 
 static void dead_letter(inflight *f, int code, const char *body, size_t len)

@@ -43,8 +43,8 @@ struct dconsumer {
     pthread_t thread;
     bool thread_started;
     bool joined;
-    bool exited;            /* the fetch thread said goodbye (loop) */
-    natsSubscription *sub;  /* created by the fetch thread, destroyed by the loop */
+    bool exited;           /* the fetch thread said goodbye (loop) */
+    natsSubscription *sub; /* created by the fetch thread, destroyed by the loop */
 };
 
 typedef enum qkind { Q_MSGS, Q_READY, Q_REMOVED, Q_FETCHER_EXIT, Q_DLQ_DONE } qkind;
@@ -69,16 +69,16 @@ typedef struct dlqjob {
 } dlqjob;
 
 typedef struct disp_metrics {
-    jb_metric *delivery;      /* eventing_ec_nats_delivery_per_subscription_total */
-    jb_metric *duration;      /* eventing_ec_nats_subscriber_dispatch_duration_seconds */
-    jb_metric *subscribed;    /* eventing_ec_event_type_subscribed_total */
-    jb_metric *health;        /* eventing_ec_health */
-    jb_metric *sub_status;    /* eventing_ec_subscription_status */
-    jb_metric *retries;       /* jetbridge_dispatcher_retries_total */
-    jb_metric *dead;          /* jetbridge_dispatcher_dead_letters_total */
-    jb_metric *pending;       /* jetbridge_consumer_pending */
-    jb_metric *ack_pending;   /* jetbridge_consumer_ack_pending */
-    jb_metric *in_flight;     /* jetbridge_dispatcher_in_flight */
+    jb_metric *delivery;    /* eventing_ec_nats_delivery_per_subscription_total */
+    jb_metric *duration;    /* eventing_ec_nats_subscriber_dispatch_duration_seconds */
+    jb_metric *subscribed;  /* eventing_ec_event_type_subscribed_total */
+    jb_metric *health;      /* eventing_ec_health */
+    jb_metric *sub_status;  /* eventing_ec_subscription_status */
+    jb_metric *retries;     /* jetbridge_dispatcher_retries_total */
+    jb_metric *dead;        /* jetbridge_dispatcher_dead_letters_total */
+    jb_metric *pending;     /* jetbridge_consumer_pending */
+    jb_metric *ack_pending; /* jetbridge_consumer_ack_pending */
+    jb_metric *in_flight;   /* jetbridge_dispatcher_in_flight */
 } disp_metrics;
 
 struct jb_disp {
@@ -96,7 +96,7 @@ struct jb_disp {
     int global_waiters;      /* mu */
     int global_outstanding;  /* mu */
     int global_max;
-    qitem *qhead, *qtail;    /* mu */
+    qitem *qhead, *qtail; /* mu */
     atomic_bool wake_pending;
     int wakefd;
     struct event *wake_ev;

@@ -122,11 +122,11 @@ static natsSubscription *bind(dconsumer *c)
     so.Stream = d->cfg->stream_name;
     so.Consumer = c->info.consumer;
     jsErrCode jerr = 0;
-    natsStatus s = js_PullSubscribe(&sub, d->js, c->info.subject, c->info.consumer, NULL, &so,
-                                    &jerr);
+    natsStatus s =
+        js_PullSubscribe(&sub, d->js, c->info.subject, c->info.consumer, NULL, &so, &jerr);
     if (s != NATS_OK) {
-        jb_log(JB_LOG_WARN, "dispatcher", "cannot bind to consumer", "consumer",
-               c->info.consumer, "error", natsStatus_GetText(s), NULL);
+        jb_log(JB_LOG_WARN, "dispatcher", "cannot bind to consumer", "consumer", c->info.consumer,
+               "error", natsStatus_GetText(s), NULL);
         return NULL;
     }
     return sub;
@@ -200,8 +200,8 @@ static natsStatus fetch_some(natsSubscription *sub, int n, natsMsgList *list, js
 static void on_fetch_error(dconsumer *c, natsStatus s, jsErrCode jerr, int64_t *last_kick)
 {
     jb_disp *d = c->d;
-    bool lost = s == NATS_NOT_FOUND || s == NATS_NO_RESPONDERS ||
-                jerr == JSConsumerNotFoundErr || jerr == JSStreamNotFoundErr;
+    bool lost = s == NATS_NOT_FOUND || s == NATS_NO_RESPONDERS || jerr == JSConsumerNotFoundErr ||
+                jerr == JSStreamNotFoundErr;
     int64_t now = jb_now_monotonic_ns();
     /* The server lost the consumer (restart without its store, or deleted by
      * hand): ask the reconciler for a pass, at most every 2 s. */
@@ -233,8 +233,8 @@ void *jb_disp_fetch_main(void *arg)
          * cut-off fetch (seen after a reconnect). One at a time while leftovers
          * remain is safe. */
         int pend_msgs = 0, pend_bytes = 0;
-        if (natsSubscription_GetPending(sub, &pend_msgs, &pend_bytes) == NATS_OK &&
-            pend_msgs > 0 && n > 1) {
+        if (natsSubscription_GetPending(sub, &pend_msgs, &pend_bytes) == NATS_OK && pend_msgs > 0 &&
+            n > 1) {
             unreserve(c, n - 1);
             n = 1;
         }

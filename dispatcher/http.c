@@ -278,9 +278,9 @@ static void set_options(jb_dhttp_req *r, const char *url, const void *body, size
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 }
 
-jb_status jb_dhttp_post(jb_dhttp *h, const char *url, struct curl_slist **headers,
-                        const void *body, size_t len, int64_t timeout_ms, jb_dhttp_done_fn done,
-                        void *ud, jb_dhttp_req **out)
+jb_status jb_dhttp_post(jb_dhttp *h, const char *url, struct curl_slist **headers, const void *body,
+                        size_t len, int64_t timeout_ms, jb_dhttp_done_fn done, void *ud,
+                        jb_dhttp_req **out)
 {
     jb_status st = JB_ERR_NOMEM;
     jb_dhttp_req *r = h->nfree_req > 0 ? h->free_req[--h->nfree_req] : malloc(sizeof(*r));

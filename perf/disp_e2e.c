@@ -119,8 +119,8 @@ int main(int argc, char **argv)
     long rate = strtol(argv[3], NULL, 10), secs = strtol(argv[4], NULL, 10);
     long total = rate * secs;
     evthread_use_pthreads(); /* loopbreak comes from the main thread */
-    sink s = {PTHREAD_MUTEX_INITIALIZER, calloc((size_t)total, sizeof(int64_t)), 0,
-              (size_t)total, event_base_new()};
+    sink s = {PTHREAD_MUTEX_INITIALIZER, calloc((size_t)total, sizeof(int64_t)), 0, (size_t)total,
+              event_base_new()};
     struct evhttp *http = evhttp_new(s.base);
     evhttp_set_gencb(http, on_request, &s);
     if (evhttp_bind_socket(http, "127.0.0.1", (uint16_t)port) != 0) {

@@ -126,10 +126,8 @@ static void test_400_dead_letter(void)
     CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(d0, "id")->valuestring, "ev-bad");
     CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(d0, "errorcode")->valuestring, "400");
     CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(d0, "errorattempts")->valuestring, "1");
-    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(d0, "errordest")->valuestring,
-                           jb_tsink_url(e.sink));
-    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(d0, "subscription")->valuestring,
-                           "default/orders");
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(d0, "errordest")->valuestring, jb_tsink_url(e.sink));
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(d0, "subscription")->valuestring, "default/orders");
     cJSON_Delete(dlq);
     /* No retry of a 400: the sink saw it once. */
     jb_sleep_ms(1500);

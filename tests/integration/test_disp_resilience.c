@@ -5,7 +5,7 @@
 #include "test_disp_env.h"
 
 #define TYPE "order.created.v1"
-#define N 300
+#define N    300
 
 static const char *const short_ack[] = {"JS_CONSUMER_ACK_WAIT=2s", "SHUTDOWN_GRACE=5s", NULL};
 
@@ -139,8 +139,7 @@ static void test_poison_message_dead_lettered(void)
     jb_tproc *p = setup(&e, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
     /* Not a CloudEvent: no ce- headers at all. */
-    CU_ASSERT_EQUAL(js_Publish(NULL, e.js, "kyma.myapp." TYPE, "garbage", 7, NULL, NULL),
-                    NATS_OK);
+    CU_ASSERT_EQUAL(js_Publish(NULL, e.js, "kyma.myapp." TYPE, "garbage", 7, NULL, NULL), NATS_OK);
     CU_ASSERT_TRUE(denv_publish(&e, TYPE, "after-poison", "{}", NULL));
     CU_ASSERT_EQUAL(jb_tsink_wait(e.sink, 1, 15000), 1);
     cJSON *dlq = NULL;
@@ -154,8 +153,7 @@ static void test_poison_message_dead_lettered(void)
     CU_ASSERT_EQUAL_FATAL(cJSON_GetArraySize(dlq), 1);
     cJSON *d0 = cJSON_GetArrayItem(dlq, 0);
     CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(d0, "errorcode")->valuestring, "0");
-    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(d0, "subject")->valuestring,
-                           "kyma.myapp." TYPE);
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(d0, "subject")->valuestring, "kyma.myapp." TYPE);
     cJSON_Delete(dlq);
     /* Only the valid event reached the sink, and once. */
     jb_sleep_ms(1000);
