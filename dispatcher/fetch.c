@@ -3,6 +3,7 @@
  * process-wide), fetches at most that many, and hands what arrived to the loop;
  * the number of messages outside JetStream is thus bounded by the slots. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -132,16 +133,27 @@ static natsSubscription *bind(dconsumer *c)
     return sub;
 }
 
-static void report_pending(dconsumer *c, natsSubscription *sub)
+static void report_pending(dconsumer *c)
 {
     jb_disp *d = c->d;
     jsConsumerInfo *ci = NULL;
     jsErrCode jerr = 0;
-    natsStatus s = natsSubscription_GetConsumerInfo(&ci, sub, NULL, &jerr);
+    /* By name: natsSubscription_GetConsumerInfo rejects bound pull subscriptions in
+     * nats.c 3.4 ("Invalid Subscription"). */
+    natsStatus s =
+        js_GetConsumerInfo(&ci, d->js, d->cfg->stream_name, c->info.consumer, NULL, &jerr);
     if (s == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr || jerr == JSStreamNotFoundErr) {
         /* The server lost the consumer: the reconciler re-creates it. */
+        jb_log(JB_LOG_WARN, "dispatcher", "consumer lost, asking the reconciler", "consumer",
+               c->info.consumer, NULL);
         jb_disp_kick_reconciler(d);
         return;
+    }
+    if (s != NATS_OK) {
+        char code[16];
+        snprintf(code, sizeof(code), "%d", (int)jerr);
+        jb_log(JB_LOG_DEBUG, "dispatcher", "consumer info failed", "consumer", c->info.consumer,
+               "error", natsStatus_GetText(s), "jserr", code, NULL);
     }
     if (s != NATS_OK)
         return;
@@ -250,7 +262,7 @@ void *jb_disp_fetch_main(void *arg)
             on_fetch_error(c, s, jerr, &last_kick);
         int64_t now = jb_now_monotonic_ns();
         if (now - last_info > 5000000000LL) {
-            report_pending(c, sub);
+            report_pending(c);
             last_info = now;
         }
     }

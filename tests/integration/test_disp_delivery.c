@@ -345,6 +345,9 @@ static void test_metrics_and_health(void)
         strstr(body, "eventing_ec_nats_subscriber_dispatch_duration_seconds_bucket{"));
     CU_ASSERT_PTR_NOT_NULL(strstr(body, "le=\"1.024\""));
     CU_ASSERT_PTR_NOT_NULL(strstr(body, "jetbridge_dispatcher_in_flight"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(body, "jetbridge_consumer_pending{"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(body, "jetbridge_consumer_ack_pending{"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(body, "eventing_ec_subscription_status{"));
     free(body);
     /* NATS gone: not ready, still alive. */
     CU_ASSERT_TRUE(jb_tnats_kill(e.nats));

@@ -133,6 +133,32 @@ static void test_nats_restart_mid_load(void)
     denv_stop(&e);
 }
 
+static void test_consumer_deleted_recreated(void)
+{
+    denv e;
+    jb_tproc *p = setup(&e, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_TRUE(denv_publish(&e, TYPE, "before", "{}", NULL));
+    CU_ASSERT_EQUAL(jb_tsink_wait(e.sink, 1, 15000), 1);
+    /* Someone (or a server that lost its store) removes the consumer. */
+    char consumer[33];
+    denv_consumer("orders", TYPE, consumer);
+    CU_ASSERT_EQUAL_FATAL(js_DeleteConsumer(e.js, "sap", consumer, NULL, NULL), NATS_OK);
+    /* The dispatcher notices, the reconciler re-creates it (deliver policy new:
+     * only events stored after that are delivered), delivery resumes. */
+    CU_ASSERT_TRUE_FATAL(denv_wait_consumer(&e, "orders", TYPE, 40000));
+    jb_sleep_ms(1500);
+    CU_ASSERT_TRUE(denv_publish(&e, TYPE, "after", "{}", NULL));
+    CU_ASSERT_EQUAL(jb_tsink_wait(e.sink, 2, 20000), 2);
+    jb_treq r;
+    CU_ASSERT_TRUE_FATAL(jb_tsink_get(e.sink, 1, &r));
+    CU_ASSERT_STRING_EQUAL(jb_treq_header(&r, "ce-id"), "after");
+    jb_treq_free(&r);
+    denv_dump_log(p);
+    jb_tproc_stop(p);
+    denv_stop(&e);
+}
+
 static void test_poison_message_dead_lettered(void)
 {
     denv e;
@@ -169,6 +195,7 @@ int main(void)
         {"kill9_mid_load", test_kill9_mid_load},
         {"two_dispatchers_no_double", test_two_dispatchers_no_double},
         {"nats_restart_mid_load", test_nats_restart_mid_load},
+        {"consumer_deleted_recreated", test_consumer_deleted_recreated},
         {"poison_message_dead_lettered", test_poison_message_dead_lettered},
     };
     return denv_main("disp_resilience", cases, JB_CASES_N(cases));

@@ -27,8 +27,8 @@ static jb_ce *stored_event(const char *const *attrs, const char *data)
     return ce;
 }
 
-static const char *const base_attrs[] = {"specversion", "1.0", "id", "e1", "source", "app",
-                                         "type", "kyma.app.order.created.v1", NULL};
+static const char *const base_attrs[] = {
+    "specversion", "1.0", "id", "e1", "source", "app", "type", "kyma.app.order.created.v1", NULL};
 
 static void test_binary_cases(void)
 {
@@ -37,21 +37,29 @@ static void test_binary_cases(void)
         const char *const attrs[8];
         const char *want_header, *want_value; /* NULL value: must be absent */
     } cases[] = {
-        {"type back to originaltype", {"originaltype", "order.created.v1"}, "ce-type",
+        {"type back to originaltype",
+         {"originaltype", "order.created.v1"},
+         "ce-type",
          "order.created.v1"},
-        {"originaltype itself not sent", {"originaltype", "order.created.v1"}, "ce-originaltype",
+        {"originaltype itself not sent",
+         {"originaltype", "order.created.v1"},
+         "ce-originaltype",
          NULL},
         {"type kept without originaltype", {NULL}, "ce-type", "kyma.app.order.created.v1"},
         {"traceparent header", {"traceparent", "00-ab-cd-01"}, "traceparent", "00-ab-cd-01"},
         {"traceparent not as ce-", {"traceparent", "00-ab-cd-01"}, "ce-traceparent", NULL},
         {"b3 trace id", {"b3traceid", "463ac35c9f6413ad"}, "X-B3-TraceId", "463ac35c9f6413ad"},
-        {"b3 parent span", {"b3parentspanid", "0020000000000001"}, "X-B3-ParentSpanId",
+        {"b3 parent span",
+         {"b3parentspanid", "0020000000000001"},
+         "X-B3-ParentSpanId",
          "0020000000000001"},
         {"b3 span", {"b3spanid", "a2fb4a1d1a96d312"}, "X-B3-SpanId", "a2fb4a1d1a96d312"},
         {"b3 sampled", {"b3sampled", "1"}, "X-B3-Sampled", "1"},
         {"b3 flags", {"b3flags", "1"}, "X-B3-Flags", "1"},
-        {"content type from datacontenttype", {"datacontenttype", "application/json"},
-         "Content-Type", "application/json"},
+        {"content type from datacontenttype",
+         {"datacontenttype", "application/json"},
+         "Content-Type",
+         "application/json"},
         {"other extensions stay", {"myext", "v"}, "ce-myext", "v"},
         {"no 100-continue", {NULL}, "Expect", ""},
     };
@@ -93,9 +101,9 @@ static void test_no_content_type_means_none(void)
 
 static void test_structured(void)
 {
-    static const char *const attrs[] = {"specversion", "1.0", "id", "e2", "source", "app",
-                                        "type", "kyma.app.t.v1", "originaltype", "t.v1",
-                                        "b3spanid", "a2fb4a1d1a96d312", NULL};
+    static const char *const attrs[] = {
+        "specversion",   "1.0",          "id",   "e2",       "source",           "app", "type",
+        "kyma.app.t.v1", "originaltype", "t.v1", "b3spanid", "a2fb4a1d1a96d312", NULL};
     jb_ce *ce = stored_event(attrs, "{\"x\":[1,2]}");
     jb_dreq r = {0};
     CU_ASSERT_EQUAL_FATAL(jb_dreq_build(ce, true, &r), JB_OK);
