@@ -113,6 +113,7 @@ static void test_decode_errors(void)
         {"{\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\":\"v\"}",
          "attribute name longer than 64 bytes"},
         {big, "x: value longer than 4096 bytes"},
+        {"{" REQ ",\"x\":\"\xc0\xa0\"}", "x: MUST be valid UTF-8"},
         {many, "too many attributes (at most 64)"},
     };
     for (size_t i = 0; i < JB_CASES_N(cases); i++) {

@@ -284,22 +284,26 @@ static void test_colliding_keys(void)
      * the encoder spells the second key differently so both survive. */
     CU_ASSERT_EQUAL(jb_ce_nats_key_hash("ce-id", 5), jb_ce_nats_key_hash("ce-id31", 7));
     CU_ASSERT_NOT_EQUAL(jb_ce_nats_key_hash("ce-id", 5), jb_ce_nats_key_hash("Ce-id31", 7));
-    static const char *const kv[] = {"specversion", "1.0", "id",     "1",  "id31",     "2",
-                                     "idxy",        "3",   "source", "/s", "sourceab", "4",
-                                     "type",        "t",   "typexy", "5",  "x",        "6",
-                                     "xab",         "7",   NULL};
+    /* Equal lengths with equal hashes are told apart by nats.c: no change. */
+    CU_ASSERT_EQUAL(jb_ce_nats_key_hash("ce-x10", 6), jb_ce_nats_key_hash("ce-x11", 6));
+    static const char *const kv[] = {
+        "specversion", "1.0",      "id",  "1",    "id31", "2",      "idxy", "3", "source",
+        "/s",          "sourceab", "4",   "type", "t",    "typexy", "5",    "x", "6",
+        "xab",         "7",        "x10", "8",    "x11",  "9",      NULL};
     jb_ce *ce = t_mk(kv);
     natsMsg *m = NULL;
     CU_ASSERT_EQUAL_FATAL(jb_ce_to_nats(ce, "kyma.s", "dedup-id", &m), JB_OK);
     const char **keys = NULL;
     int nkeys = 0;
     CU_ASSERT_EQUAL(natsMsgHeader_Keys(m, &keys, &nkeys), NATS_OK);
-    CU_ASSERT_EQUAL(nkeys, 11); /* ten attributes and Nats-Msg-Id */
+    CU_ASSERT_EQUAL(nkeys, 13); /* twelve attributes and Nats-Msg-Id */
     free((void *)keys);
     CU_ASSERT_STRING_EQUAL(hdr(m, "ce-id"), "1"); /* the first keeps the lower case */
     CU_ASSERT_STRING_EQUAL(hdr(m, "Ce-id31"), "2");
-    CU_ASSERT_STRING_EQUAL(hdr(m, "cE-idxy"), "3");
+    CU_ASSERT_STRING_EQUAL(hdr(m, "Ce-idxy"), "3"); /* same length as Ce-id31: fine */
     CU_ASSERT_STRING_EQUAL(hdr(m, "Ce-sourceab"), "4");
+    CU_ASSERT_STRING_EQUAL(hdr(m, "Ce-x10"), "8"); /* ce-x10 would fold into ce-x */
+    CU_ASSERT_STRING_EQUAL(hdr(m, "Ce-x11"), "9"); /* same length as Ce-x10: fine */
     jb_ce *back = NULL;
     jb_err err;
     CU_ASSERT_EQUAL_FATAL(jb_ce_from_nats(m, &back, &err), JB_OK);
