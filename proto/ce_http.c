@@ -138,7 +138,7 @@ jb_status jb_ce_header_decode_into(const char *in, size_t len, char *out, size_t
     if (len > JB_CE_MAX_ENCODED_VALUE)
         return jb_err_set(err, JB_ERR_INVALID, "value longer than %d bytes", JB_CE_MAX_ATTR_VALUE);
     if (len >= 2 && in[0] == '"' && in[len - 1] == '"') {
-        size_t ql;
+        size_t ql = 0;
         jb_status st = unquote(in, len, qbuf, &ql, err);
         if (st != JB_OK)
             return st;
