@@ -207,7 +207,7 @@ jb_status jb_ce_add_header_attr(jb_ce *ce, const char *name, size_t nlen, const 
     }
     if (jb_ce_get_n(ce, lname, nlen, NULL) != NULL)
         return jb_err_set(err, JB_ERR_INVALID, "%.*s: duplicate attribute", (int)nlen, lname);
-    size_t len;
+    size_t len = 0;
     jb_err sub;
     if (jb_ce_header_decode_into(value, vlen, buf, sizeof(buf), &len, &sub) != JB_OK)
         return jb_err_set(err, JB_ERR_INVALID, "%.*s: %s", (int)nlen, lname, sub.msg);

@@ -253,33 +253,36 @@ done:
     return JB_OK;
 }
 
-static jb_status parse(const char *buf, size_t len, cJSON **root, jb_err *err)
+/* Parses exactly one JSON document; NULL (with err set) when it is not one. */
+static cJSON *parse(const char *buf, size_t len, jb_err *err)
 {
     const char *end = NULL;
-    if (len == 0)
-        return jb_err_set(err, JB_ERR_INVALID, "invalid JSON: empty body");
+    if (len == 0) {
+        jb_err_set(err, JB_ERR_INVALID, "invalid JSON: empty body");
+        return NULL;
+    }
     cJSON *r = cJSON_ParseWithLengthOpts(buf, len, &end, false);
     if (r == NULL) {
         size_t at = end != NULL && end >= buf ? (size_t)(end - buf) : 0;
-        return jb_err_set(err, JB_ERR_INVALID, "invalid JSON at byte %zu", at);
+        jb_err_set(err, JB_ERR_INVALID, "invalid JSON at byte %zu", at);
+        return NULL;
     }
     size_t rest = end != NULL ? (size_t)(end - buf) : len;
     if (js_ws(buf, len, rest) != len) {
         cJSON_Delete(r);
-        return jb_err_set(err, JB_ERR_INVALID, "invalid JSON: trailing bytes at byte %zu", rest);
+        jb_err_set(err, JB_ERR_INVALID, "invalid JSON: trailing bytes at byte %zu", rest);
+        return NULL;
     }
-    *root = r;
-    return JB_OK;
+    return r;
 }
 
 jb_status jb_ce_from_json(const char *buf, size_t len, jb_ce **out, jb_err *err)
 {
-    cJSON *root;
-    jb_status st = parse(buf, len, &root, err);
-    if (st != JB_OK)
-        return st;
+    cJSON *root = parse(buf, len, err);
+    if (root == NULL)
+        return JB_ERR_INVALID;
     size_t b = js_ws(buf, len, 0);
-    st = decode_obj(root, buf + b, len - b, out, err);
+    jb_status st = decode_obj(root, buf + b, len - b, out, err);
     cJSON_Delete(root);
     return st;
 }
@@ -295,12 +298,12 @@ void jb_ce_batch_free(jb_ce **ces, size_t n)
 
 jb_status jb_ce_batch_from_json(const char *buf, size_t len, jb_ce ***out, size_t *n, jb_err *err)
 {
-    cJSON *root;
     jb_ce **ces = NULL;
     size_t count = 0;
-    jb_status st = parse(buf, len, &root, err);
-    if (st != JB_OK)
-        return st;
+    jb_status st = JB_OK;
+    cJSON *root = parse(buf, len, err);
+    if (root == NULL)
+        return JB_ERR_INVALID;
     if (!cJSON_IsArray(root)) {
         st = jb_err_set(err, JB_ERR_INVALID, "batch: MUST be a JSON array");
         goto done;

@@ -223,7 +223,7 @@ static jb_status decode_binary(natsMsg *msg, const char **keys, int nkeys, const
         size_t kl = strlen(keys[i]);
         if (kl <= 3 || !jb_ce_ieq(keys[i], 3, "ce-"))
             continue;
-        const char *v;
+        const char *v = "";
         st = one_value(msg, keys[i], &v, err);
         if (st != JB_OK)
             goto done;
