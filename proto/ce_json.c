@@ -253,6 +253,29 @@ done:
     return JB_OK;
 }
 
+static bool hexdigit(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* cJSON turns a \u escape without four hex digits into U+0000 (cutting the
+ * string short) instead of failing. In a document cJSON accepted, a backslash
+ * only occurs inside strings, so one pass finds such an escape. Returns the
+ * offset of the first bad escape, or len when there is none. */
+static size_t bad_escape(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] != '\\')
+            continue;
+        if (i + 1 < len && s[i + 1] == 'u' &&
+            (i + 5 >= len || !hexdigit(s[i + 2]) || !hexdigit(s[i + 3]) || !hexdigit(s[i + 4]) ||
+             !hexdigit(s[i + 5])))
+            return i;
+        i++; /* the escaped character, a backslash included */
+    }
+    return len;
+}
+
 /* Parses exactly one JSON document; NULL (with err set) when it is not one. */
 static cJSON *parse(const char *buf, size_t len, jb_err *err)
 {
@@ -271,6 +294,12 @@ static cJSON *parse(const char *buf, size_t len, jb_err *err)
     if (js_ws(buf, len, rest) != len) {
         cJSON_Delete(r);
         jb_err_set(err, JB_ERR_INVALID, "invalid JSON: trailing bytes at byte %zu", rest);
+        return NULL;
+    }
+    size_t bad = bad_escape(buf, len);
+    if (bad != len) {
+        cJSON_Delete(r);
+        jb_err_set(err, JB_ERR_INVALID, "invalid JSON: bad \\u escape at byte %zu", bad);
         return NULL;
     }
     return r;
@@ -422,7 +451,8 @@ static bool valid_json(const uint8_t *d, size_t n, bool *is_string)
         return false;
     *is_string = cJSON_IsString(r);
     cJSON_Delete(r);
-    return js_ws((const char *)d, n, (size_t)(end - (const char *)d)) == n;
+    return js_ws((const char *)d, n, (size_t)(end - (const char *)d)) == n &&
+           bad_escape((const char *)d, n) == n;
 }
 
 /* Writes the data member so that decoding gives the same bytes back: verbatim
