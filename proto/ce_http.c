@@ -334,3 +334,62 @@ jb_status jb_ce_to_http_binary(const jb_ce *ce, jb_ce_emit_fn emit, void *ud)
     }
     return JB_OK;
 }
+
+/* ------------------------------------------------------------- any mode */
+
+/* Wraps one decoded event as a one-element batch. */
+static jb_status as_array(jb_status st, jb_ce *ce, jb_ce ***out, size_t *nout, jb_err *err)
+{
+    if (st != JB_OK)
+        return st;
+    jb_ce **arr = malloc(sizeof(*arr));
+    if (arr == NULL) {
+        jb_ce_destroy(ce);
+        return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
+    }
+    arr[0] = ce;
+    *out = arr;
+    *nout = 1;
+    return JB_OK;
+}
+
+jb_status jb_ce_from_http(const jb_ce_header *hdrs, size_t n, const uint8_t *body, size_t len,
+                          jb_ce ***out, size_t *nout, jb_ce_http_mode *mode, jb_err *err)
+{
+    const jb_ce_header *ct = NULL;
+    for (size_t i = 0; i < n && ct == NULL; i++) {
+        if (jb_ce_ieq(hdrs[i].name, hdrs[i].name_len, "content-type"))
+            ct = &hdrs[i];
+    }
+    jb_ce_http_mode m =
+        jb_ce_http_detect(ct != NULL ? ct->value : NULL, ct != NULL ? ct->value_len : 0);
+    jb_ce *ce = NULL;
+    jb_status st = JB_OK;
+    switch (m) {
+    case JB_CE_HTTP_BINARY:
+        st = jb_ce_from_http_binary(hdrs, n, body, len, &ce, err);
+        st = as_array(st, ce, out, nout, err);
+        break;
+    case JB_CE_HTTP_STRUCTURED_JSON:
+        st = jb_ce_from_json((const char *)body, len, &ce, err);
+        st = as_array(st, ce, out, nout, err);
+        break;
+    case JB_CE_HTTP_STRUCTURED_PROTOBUF:
+        st = jb_ce_from_protobuf(body, len, &ce, err);
+        st = as_array(st, ce, out, nout, err);
+        break;
+    case JB_CE_HTTP_BATCH_JSON:
+        st = jb_ce_batch_from_json((const char *)body, len, out, nout, err);
+        break;
+    case JB_CE_HTTP_BATCH_PROTOBUF:
+        st = jb_ce_batch_from_protobuf(body, len, out, nout, err);
+        break;
+    case JB_CE_HTTP_UNSUPPORTED:
+        st = jb_err_set(err, JB_ERR_UNSUPPORTED, "content type %.*s: not supported",
+                        (int)(ct->value_len > 100 ? 100 : ct->value_len), ct->value);
+        break;
+    }
+    if (st == JB_OK && mode != NULL)
+        *mode = m;
+    return st;
+}
