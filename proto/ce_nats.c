@@ -40,10 +40,10 @@ static bool has_crlf(const char *s)
  * "ce-id" and "ce-id31" hash alike; its header code then treats two such keys
  * of different lengths as one, losing a value when the message is built
  * (shorter key first) or when it is received (longer key first on the wire). Since no order is
- * safe, the encoder makes the keys hash apart: a key that would collide with an earlier one gets
- * another case for its "ce-" prefix ("Ce-", "cE-", "CE-"). Decoders compare header names without
- * case, ours included. jb_ce_nats_key_hash mirrors natsStrHash_Hash byte for byte (little-endian
- * reads).
+ * safe, the encoder makes the keys hash apart: a key that would be confused with an earlier
+ * one is written with the case of one or two letters flipped. Decoders compare header names
+ * without case, ours included. jb_ce_nats_key_hash mirrors natsStrHash_Hash byte for byte
+ * (little-endian reads).
  */
 uint32_t jb_ce_nats_key_hash(const char *data, size_t len)
 {
@@ -84,23 +84,53 @@ static bool confused(const nats_key *a, const nats_key *b)
     return a->hash == b->hash && a->len != b->len;
 }
 
-/* Writes "ce-<name>" into key with the first prefix spelling that nats.c will
- * not confuse with any of used[0..n); returns false when all four would be. */
+/* Is key (with its length) free of confusion with used[0..n)? */
+static bool try_key(const char *key, size_t kl, const nats_key *used, size_t n, nats_key *picked)
+{
+    nats_key k = {jb_ce_nats_key_hash(key, kl), kl};
+    for (size_t j = 0; j < n; j++) {
+        if (confused(&used[j], &k))
+            return false;
+    }
+    *picked = k;
+    return true;
+}
+
+/* Flips the case of key[i] when it is a letter. */
+static bool flip(char *key, size_t i)
+{
+    char c = key[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
+        return false;
+    key[i] = (char)(c ^ 0x20);
+    return true;
+}
+
+/* Writes "ce-<name>" into key, lower-case when nats.c will not confuse it with
+ * any of used[0..n), else with the case of one or two letters flipped (the
+ * hash ignores some bytes and ORs others together, so which letter helps
+ * depends on the key: search). False when no spelling works. */
 static bool pick_key(const char *name, size_t nl, const nats_key *used, size_t n, char *key,
                      nats_key *picked)
 {
-    static const char *const prefixes[] = {"ce-", "Ce-", "cE-", "CE-"};
+    size_t kl = nl + 3;
+    memcpy(key, "ce-", 3);
     memcpy(key + 3, name, nl + 1);
-    for (size_t p = 0; p < 4; p++) {
-        memcpy(key, prefixes[p], 3);
-        nats_key k = {jb_ce_nats_key_hash(key, nl + 3), nl + 3};
-        size_t j = 0;
-        while (j < n && !confused(&used[j], &k))
-            j++;
-        if (j == n) {
-            *picked = k;
+    if (try_key(key, kl, used, n, picked))
+        return true;
+    for (size_t i = kl; i-- > 0;) {
+        if (!flip(key, i))
+            continue;
+        if (try_key(key, kl, used, n, picked))
             return true;
+        for (size_t j = i; j-- > 0;) {
+            if (!flip(key, j))
+                continue;
+            if (try_key(key, kl, used, n, picked))
+                return true;
+            flip(key, j);
         }
+        flip(key, i);
     }
     return false;
 }

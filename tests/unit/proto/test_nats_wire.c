@@ -68,9 +68,29 @@ static natsMsg *over_jetstream(natsMsg *m)
     return r;
 }
 
-static const char *const colliding[] = {
-    "specversion", "1.0", "id",     "1", "id31", "2", "source", "/s", "sourceab", "3",
-    "type",        "t",   "typexy", "4", "x",    "5", "xab",    "6",  NULL};
+static const char *const colliding[] = {"specversion",
+                                        "1.0",
+                                        "id",
+                                        "1",
+                                        "id31",
+                                        "2",
+                                        "source",
+                                        "/s",
+                                        "sourceab",
+                                        "3",
+                                        "type",
+                                        "t",
+                                        "typexy",
+                                        "4",
+                                        "x",
+                                        "5",
+                                        "xab",
+                                        "6",
+                                        "datacontourcd",
+                                        "9",
+                                        "datacontenttype",
+                                        "application/x",
+                                        NULL};
 /* The same names, longer ones first: the order in which nats.c loses a value
  * on receipt rather than on sending. */
 static const char *const colliding_rev[] = {
