@@ -671,6 +671,37 @@ static void test_markdown(void)
     free(buf);
 }
 
+/* docs/configuration.md and README.md carry the generated table verbatim. */
+static void check_doc_has_table(const char *path)
+{
+    char *table = NULL, *doc = NULL;
+    size_t tlen = 0, dlen = 0;
+    FILE *f = open_memstream(&table, &tlen);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    jb_cfg_print_markdown(f);
+    fclose(f);
+    FILE *d = fopen(path, "rb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    doc = calloc(1, 1 << 20);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    dlen = fread(doc, 1, (1 << 20) - 1, d);
+    fclose(d);
+    CU_ASSERT_TRUE(dlen > 0);
+    bool found = strstr(doc, table) != NULL;
+    CU_ASSERT_TRUE(found);
+    if (!found)
+        fprintf(stderr, "%s: regenerate the key table (jetbridge help --markdown):\n%s", path,
+                table);
+    free(doc);
+    free(table);
+}
+
+static void test_docs_in_sync(void)
+{
+    check_doc_has_table(JB_SOURCE_DIR "/docs/configuration.md");
+    check_doc_has_table(JB_SOURCE_DIR "/README.md");
+}
+
 int main(void)
 {
     static const jb_test_case cases[] = {
@@ -688,6 +719,7 @@ int main(void)
         {"YAML buffer values", test_yaml_values},
         {"rest[]: arguments that are not configuration", test_rest},
         {"markdown reference lists every key", test_markdown},
+        {"docs/configuration.md and README.md have the current table", test_docs_in_sync},
     };
     return jb_cunit_main("config", NULL, NULL, cases, JB_CASES_N(cases));
 }
