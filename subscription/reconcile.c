@@ -124,7 +124,16 @@ static jb_status ensure_consumer(jb_sub_reconciler *r, const jb_sub_consumer *c,
     consumer_config(r, c, &cc, desc, sizeof(desc));
     jsConsumerInfo *ci = NULL;
     jsErrCode ec = 0;
-    natsStatus s = js_GetConsumerInfo(&ci, r->js, stream, c->consumer, NULL, &ec);
+    /* One request in the common cases: JetStream answers a create of an existing
+     * consumer with the same settings with that consumer. Anything else takes the
+     * careful path below. */
+    natsStatus s = js_AddConsumer(&ci, r->js, stream, &cc, NULL, &ec);
+    bool done = s == NATS_OK && !needs_recreate(ci->Config, &cc) && !needs_update(ci->Config, &cc);
+    jsConsumerInfo_Destroy(ci);
+    ci = NULL;
+    if (done)
+        return JB_OK;
+    s = js_GetConsumerInfo(&ci, r->js, stream, c->consumer, NULL, &ec);
     if (s == NATS_OK && needs_recreate(ci->Config, &cc)) {
         jsConsumerInfo_Destroy(ci);
         ci = NULL;
@@ -204,7 +213,9 @@ static jb_status write_status(jb_sub_reconciler *r, entry *e, const jb_sub *s,
         free(json);
         return JB_OK;
     }
-    jb_status st = jb_sub_store_put_status(r->store, s->ns, s->name, json, NULL, err);
+    jb_status st = e->status != NULL
+                       ? sub_store_write_status(r->store, s->key, json, err)
+                       : jb_sub_store_put_status(r->store, s->ns, s->name, json, NULL, err);
     free(e->status);
     e->status = st == JB_OK ? json : NULL;
     if (st != JB_OK)

@@ -308,6 +308,14 @@ jb_status jb_sub_store_put_status(jb_sub_store *st, const char *ns, const char *
     return JB_OK;
 }
 
+/* Writes a status without reading it first (the reconciler compared it with its
+ * cached copy already). */
+jb_status sub_store_write_status(jb_sub_store *st, const char *key, const char *json, jb_err *err)
+{
+    natsStatus s = kvStore_PutString(NULL, st->status, key, json);
+    return s == NATS_OK ? JB_OK : sub_nats_err(s, "writing the status", err);
+}
+
 /* Deletes a status only (for reconcilers cleaning up after a delete). */
 jb_status sub_store_delete_status(jb_sub_store *st, const char *key, jb_err *err)
 {

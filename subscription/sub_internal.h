@@ -62,6 +62,7 @@ void sub_print_yaml(const cJSON *j, int indent, FILE *f);
 /* store.c internals used by the reconciler. */
 typedef struct __kvStore kvStore;
 kvStore *sub_store_kv(jb_sub_store *st);
+jb_status sub_store_write_status(jb_sub_store *st, const char *key, const char *json, jb_err *err);
 jb_status sub_store_delete_status(jb_sub_store *st, const char *key, jb_err *err);
 
 #endif
