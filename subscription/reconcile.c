@@ -410,10 +410,12 @@ static jb_status full_pass(jb_sub_reconciler *r, bool unexplained, jb_err *err)
         goto done;
     jb_status first = JB_OK;
     jb_err e1;
-    /* Forget what this reconciler cached: a full pass checks everything again. */
+    /* Forget what this reconciler cached: a full pass checks everything again,
+     * statuses another reconciler may have written included. */
     for (size_t i = 0; i < r->n; i++) {
         free(r->entries[i].json);
-        r->entries[i].json = NULL;
+        free(r->entries[i].status);
+        r->entries[i].json = r->entries[i].status = NULL;
     }
     for (size_t i = 0; i < subs.n && !atomic_load(&r->stop); i++) {
         jb_status s1 = sync_sub(r, subs.items[i]->key, subs.items[i], &e1);
