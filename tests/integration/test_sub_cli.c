@@ -16,7 +16,7 @@
 #include "jb_testenv.h"
 #include "subscription/jb_sub.h"
 
-#define T 30000
+#define T    30000
 #define HEAD "apiVersion: eventing.kyma-project.io/v1alpha2\nkind: Subscription\n"
 
 static jb_tnats *nats;
