@@ -508,6 +508,7 @@ static void on_entry(jb_sub_reconciler *r, kvEntry *e)
 typedef struct loop_state {
     kvWatcher *w;
     bool was_connected;
+    uint64_t reconnects;
     bool unexplained_done;
     int64_t next_full_ms;
 } loop_state;
@@ -537,13 +538,27 @@ static void loop_full(jb_sub_reconciler *r, loop_state *ls)
     }
 }
 
+/* nats.c's reconnect count: a reconnect between two looks at the connection state
+ * still shows. */
+static uint64_t reconnects(natsConnection *nc)
+{
+    natsStatistics *st = NULL;
+    uint64_t n = 0;
+    if (natsStatistics_Create(&st) == NATS_OK && natsConnection_GetStats(nc, st) == NATS_OK)
+        natsStatistics_GetCounts(st, NULL, NULL, NULL, NULL, &n);
+    natsStatistics_Destroy(st);
+    return n;
+}
+
 static void *thread_main(void *arg)
 {
     jb_sub_reconciler *r = arg;
-    loop_state ls = {NULL, jb_nats_connected(r->nc), false, 0};
+    loop_state ls = {NULL, jb_nats_connected(r->nc), reconnects(r->nc), false, 0};
     while (!atomic_load(&r->stop)) {
         bool conn = jb_nats_connected(r->nc);
-        if (conn && !ls.was_connected) {
+        uint64_t rc = reconnects(r->nc);
+        if (conn && (!ls.was_connected || rc != ls.reconnects)) {
+            ls.reconnects = rc;
             /* After a reconnect the server may have lost consumers or the watch. */
             if (ls.w != NULL)
                 kvWatcher_Destroy(ls.w);
