@@ -190,6 +190,14 @@ static void test_errors(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "\"nope\" not found"));
     free(out);
     free(err);
+    /* A name that cannot exist is simply not found (not a NATS error). */
+    const char *odd[] = {"sub", "get", "a b>*", "-n", "shop", NULL};
+    CU_ASSERT_EQUAL(run(odd, &out, &err), 1);
+    CU_ASSERT_STRING_EQUAL(err, "Error from server (NotFound): "
+                                "subscriptions.eventing.kyma-project.io \"a b>*\" not found in "
+                                "namespace \"shop\"\n");
+    free(out);
+    free(err);
     const char *usage[] = {"sub", "frobnicate", NULL};
     CU_ASSERT_EQUAL(run(usage, &out, &err), 2);
     free(out);
