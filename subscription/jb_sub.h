@@ -324,10 +324,13 @@ void jb_sub_reconciler_destroy(jb_sub_reconciler *r);
 
 /* Applies every manifest of dir to the store now (creating/updating; deleting
  * subscriptions previously applied from this dir whose manifests are gone,
- * recognised by the annotation JB_SUB_ANNOTATION_DIR), then again whenever a file in
- * dir changes (inotify, changes within 200 ms batched), on a thread of its own.
- * A file that does not parse is logged and leaves its subscriptions as they are.
- * The first apply happens before this returns; its failure is returned. */
+ * recognised by the annotation JB_SUB_ANNOTATION_DIR whose value is the real path of
+ * the file a subscription came from), then again whenever a file in dir changes
+ * (inotify, changes within 200 ms batched), on a thread of its own; failed applies
+ * (NATS down) are retried every 2 s. A file that does not parse is logged and leaves
+ * its subscriptions as they are; subscriptions applied otherwise are never deleted.
+ * The first apply happens before this returns; its failure is returned. js must
+ * outlive the watcher. */
 #define JB_SUB_ANNOTATION_DIR "jetbridge.kyma-project.io/applied-from"
 typedef struct jb_sub_dirwatch jb_sub_dirwatch;
 jb_status jb_sub_dirwatch_start(const struct jb_cfg *cfg, jsCtx *js, const char *dir,
