@@ -3,6 +3,8 @@
  * endpoint, status code and body, and what is stored in the stream (subject,
  * headers, payload bytes, deduplication).
  */
+#include <pthread.h>
+
 #include "config/jb_cfg.h"
 #include "proto/jb_ce.h"
 #include "subscription/jb_sub.h"
@@ -21,8 +23,53 @@ static int suite_init(void)
 
 static int suite_cleanup(void)
 {
-    pe_stop(&env);
+    jb_tproc_stop(env.proc); /* normally already gone: see test_clean_exit */
+    env.proc = NULL;
+    if (env.js != NULL)
+        jsCtx_Destroy(env.js);
+    if (env.nc != NULL)
+        natsConnection_Destroy(env.nc);
+    jb_tnats_stop(env.nats);
     return 0;
+}
+
+typedef struct client_arg {
+    int idx, ok;
+} client_arg;
+
+static void *client_main(void *arg)
+{
+    client_arg *c = arg;
+    for (int i = 0; i < 50; i++) {
+        char hdrs[256], id[32];
+        snprintf(id, sizeof(id), "conc-%d-%d", c->idx, i);
+        pe_binary_headers(hdrs, sizeof(hdrs), id, "concsrc", "conc.event.v1");
+        c->ok += pe_post(&env, "/publish", hdrs, "{\"c\":1}", 7, NULL, NULL) == 204;
+    }
+    return NULL;
+}
+
+static void test_concurrent_clients(void)
+{
+    int64_t before = pe_stream_msgs(&env);
+    pthread_t th[8];
+    client_arg args[8];
+    for (int i = 0; i < 8; i++) {
+        args[i] = (client_arg){i, 0};
+        pthread_create(&th[i], NULL, client_main, &args[i]);
+    }
+    int ok = 0;
+    for (int i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        ok += args[i].ok;
+    }
+    CU_ASSERT_EQUAL(ok, 400);
+    CU_ASSERT_EQUAL(pe_stream_msgs(&env), before + 400);
+}
+
+static void test_clean_exit(void)
+{
+    CU_ASSERT_EQUAL(pe_terminate(&env), 0);
 }
 
 static void test_health_and_ready(void)
@@ -517,6 +564,8 @@ int main(void)
         {"legacy: validation order and bodies", test_legacy_errors},
         {"subscribed endpoint reads the store", test_subscribed},
         {"metrics text with route templates", test_metrics_text},
+        {"8 concurrent clients: every event stored once", test_concurrent_clients},
+        {"SIGTERM: exit 0 (no sanitizer findings)", test_clean_exit},
     };
     return jb_cunit_main("integration_pub_api", suite_init, suite_cleanup, cases,
                          JB_CASES_N(cases));
