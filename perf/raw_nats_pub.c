@@ -22,7 +22,7 @@
 
 extern char **environ;
 
-#define RING 65536
+#define RING        65536
 #define MAX_SAMPLES (8u << 20)
 
 static struct {
@@ -150,7 +150,8 @@ int main(int argc, char **argv)
     double elapsed = (double)(jb_now_monotonic_ns() - start) / 1e9;
     pthread_mutex_lock(&st.mu);
     qsort(st.lat_ms, st.nlat, sizeof(float), cmp_float);
-    double p50 = st.nlat ? st.lat_ms[st.nlat / 2] : 0, p99 = st.nlat ? st.lat_ms[st.nlat * 99 / 100] : 0;
+    double p50 = st.nlat ? st.lat_ms[st.nlat / 2] : 0,
+           p99 = st.nlat ? st.lat_ms[st.nlat * 99 / 100] : 0;
     printf("events_per_s=%.0f p50_ms=%.2f p99_ms=%.2f errors=%ld rss_kib=%ld\n",
            (double)st.acked / elapsed, p50, p99, st.errors, rss_kib());
     pthread_mutex_unlock(&st.mu);

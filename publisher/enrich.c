@@ -183,9 +183,9 @@ static const struct {
     const char *header;
     const char *ext;
 } tracing_map[] = {
-    {"traceparent", "traceparent"},    {"x-b3-traceid", "b3traceid"},
+    {"traceparent", "traceparent"},          {"x-b3-traceid", "b3traceid"},
     {"x-b3-parentspanid", "b3parentspanid"}, {"x-b3-spanid", "b3spanid"},
-    {"x-b3-sampled", "b3sampled"},     {"x-b3-flags", "b3flags"},
+    {"x-b3-sampled", "b3sampled"},           {"x-b3-flags", "b3flags"},
 };
 
 jb_status jb_pub_apply_tracing(jb_ce *ce, const jb_ce_header *hdrs, size_t n)
@@ -259,9 +259,9 @@ int jb_pub_ack_status(int nats_status, int err_code, const char *text)
      * is full. */
     if (err_code == 10077)
         return 507;
-    if (text != NULL && (strstr(text, "no space left") != NULL ||
-                         strstr(text, "maximum bytes exceeded") != NULL ||
-                         strstr(text, "insufficient resources") != NULL))
+    if (text != NULL &&
+        (strstr(text, "no space left") != NULL || strstr(text, "maximum bytes exceeded") != NULL ||
+         strstr(text, "insufficient resources") != NULL))
         return 507;
     if (err_code == 10039 || err_code == 10023) /* JetStream not enabled / resources */
         return 503;

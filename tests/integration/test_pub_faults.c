@@ -55,8 +55,8 @@ static void test_nats_down_and_back(void)
     CU_ASSERT_TRUE(pe_wait_status(e.port, "/readyz", 200, 30000));
     CU_ASSERT_TRUE(wait_post_status(&e, 204, 30000));
     char *m = pe_metrics(&e);
-    CU_ASSERT_PTR_NOT_NULL(m ? strstr(m, "jetbridge_publisher_rejected_total{reason=\"not_connected\"}")
-                             : NULL);
+    CU_ASSERT_PTR_NOT_NULL(
+        m ? strstr(m, "jetbridge_publisher_rejected_total{reason=\"not_connected\"}") : NULL);
     CU_ASSERT_PTR_NOT_NULL(m ? strstr(m, "eventing_epp_requests_total{code=\"502\"") : NULL);
     free(m);
     pe_stop(&e);
@@ -97,10 +97,11 @@ static void test_no_stream_504_then_recreated(void)
     jsErrCode jerr = 0;
     CU_ASSERT_EQUAL_FATAL(js_DeleteStream(e.js, "sap", NULL, &jerr), NATS_OK);
     char *resp = NULL;
-    CU_ASSERT_EQUAL(pe_post(&e, "/publish",
-                            "ce-specversion: 1.0\r\nce-id: ns-1\r\nce-source: s\r\nce-type: a.b\r\n",
-                            "x", 1, &resp, NULL),
-                    504);
+    CU_ASSERT_EQUAL(
+        pe_post(&e, "/publish",
+                "ce-specversion: 1.0\r\nce-id: ns-1\r\nce-source: s\r\nce-type: a.b\r\n", "x", 1,
+                &resp, NULL),
+        504);
     free(resp);
     /* The publisher notices (no responders) and creates the stream again. */
     CU_ASSERT_TRUE(wait_post_status(&e, 204, 15000));

@@ -101,8 +101,8 @@ static inline void pe_stop(pubenv *e)
 }
 
 /* POST with headers; returns the status, body in *resp (malloc'd, may be NULL). */
-static inline int pe_post(const pubenv *e, const char *path, const char *headers,
-                          const char *body, size_t len, char **resp, char **resp_headers)
+static inline int pe_post(const pubenv *e, const char *path, const char *headers, const char *body,
+                          size_t len, char **resp, char **resp_headers)
 {
     return jb_http(e->port, "POST", path, headers, body, len, resp, NULL, resp_headers);
 }

@@ -118,8 +118,7 @@ static void test_enrich_event(void)
         {"source1", "o-rder.creat ed.v1", "kyma.source1.o-rder.created.v1",
          "kyma.source1.o-rder.created.v1", "o-rder.creat ed.v1"},
         {"anything", "sap.kyma.custom.app.order.created.v1",
-         "kyma.sap.kyma.custom.app.order.created.v1", "sap.kyma.custom.app.order.created.v1",
-         NULL},
+         "kyma.sap.kyma.custom.app.order.created.v1", "sap.kyma.custom.app.order.created.v1", NULL},
     };
     for (size_t i = 0; i < JB_CASES_N(cases); i++) {
         jb_ce *ce = event(cases[i].source, cases[i].type);
@@ -152,15 +151,23 @@ static void test_tracing(void)
 {
     jb_ce *ce = event("s", "a.b");
     const jb_ce_header h[] = {
-        {"TraceParent", 11, "00-abc-def-01", 13}, {"X-B3-TraceId", 12, "t1", 2},
-        {"x-b3-parentspanid", 17, "p1", 2},       {"X-B3-SpanId", 11, "s1", 2},
-        {"X-B3-Sampled", 12, "1", 1},             {"X-B3-Flags", 10, "0", 1},
-        {"X-Other", 7, "no", 2},                  {"X-B3-SpanIdX", 12, "no", 2},
+        {"TraceParent", 11, "00-abc-def-01", 13},
+        {"X-B3-TraceId", 12, "t1", 2},
+        {"x-b3-parentspanid", 17, "p1", 2},
+        {"X-B3-SpanId", 11, "s1", 2},
+        {"X-B3-Sampled", 12, "1", 1},
+        {"X-B3-Flags", 10, "0", 1},
+        {"X-Other", 7, "no", 2},
+        {"X-B3-SpanIdX", 12, "no", 2},
     };
     CU_ASSERT_EQUAL(jb_pub_apply_tracing(ce, h, JB_CASES_N(h)), JB_OK);
     static const char *const want[][2] = {
-        {"traceparent", "00-abc-def-01"}, {"b3traceid", "t1"}, {"b3parentspanid", "p1"},
-        {"b3spanid", "s1"},               {"b3sampled", "1"},  {"b3flags", "0"},
+        {"traceparent", "00-abc-def-01"},
+        {"b3traceid", "t1"},
+        {"b3parentspanid", "p1"},
+        {"b3spanid", "s1"},
+        {"b3sampled", "1"},
+        {"b3flags", "0"},
     };
     for (size_t i = 0; i < JB_CASES_N(want); i++) {
         const char *v = jb_ce_get(ce, want[i][0], NULL);
@@ -210,8 +217,7 @@ static void test_ack_status(void)
         {NATS_ERR, 10039, "jetstream not enabled for account", 503},
     };
     for (size_t i = 0; i < JB_CASES_N(cases); i++)
-        CU_ASSERT_EQUAL(jb_pub_ack_status(cases[i].s, cases[i].code, cases[i].text),
-                        cases[i].want);
+        CU_ASSERT_EQUAL(jb_pub_ack_status(cases[i].s, cases[i].code, cases[i].text), cases[i].want);
 }
 
 int main(void)
