@@ -86,6 +86,8 @@ int main(int argc, char **argv, char **envp)
     jb_log_level level = JB_LOG_INFO;
     (void)jb_log_level_parse(cfg->log_level, &level);
     jb_log_setup(level, cfg->log_json);
+    /* Before the first event_base: nats.c's threads touch the loops' events. */
+    jb_event_threads_init();
 
     int rc = cmd->fn(cfg, sub_argc, sub_argv);
     jb_cfg_destroy(cfg);

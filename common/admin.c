@@ -116,7 +116,7 @@ static bool split_addr(const char *addr, char *host, size_t hostlen, uint16_t *p
 
 static int bound_port(struct evhttp_bound_socket *bs)
 {
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = {0};
     socklen_t len = sizeof(ss);
     if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &len) != 0)
         return -1;
@@ -161,7 +161,7 @@ jb_admin *jb_admin_start(struct event_base *base, const char *addr, jb_metrics *
     a->port = bound_port(bs);
     char portstr[8];
     snprintf(portstr, sizeof(portstr), "%d", a->port);
-    jb_log(JB_LOG_INFO, "admin", "listening", "addr", addr, "port", portstr, NULL);
+    jb_log(JB_LOG_INFO, "admin", "listening", "addr", addr, "port", portstr, (char *)NULL);
     return a;
 fail:
     jb_admin_stop(a);

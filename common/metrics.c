@@ -61,7 +61,7 @@ static uint64_t hash_values(const char *const *values, size_t n)
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
     for (size_t i = 0; i < n; i++) {
         const unsigned char *p = (const unsigned char *)(values[i] ? values[i] : "");
-        for (size_t j = 0; p[j] != '\0' && j < LABEL_VALUE_MAX; j++) {
+        for (size_t j = 0; j < LABEL_VALUE_MAX && p[j] != '\0'; j++) {
             h ^= p[j];
             h *= 1099511628211ULL;
         }
@@ -75,7 +75,7 @@ static uint64_t hash_values(const char *const *values, size_t n)
 static bool same_values(const series *s, const char *const *values, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (strncmp(s->values[i], values[i] ? values[i] : "", LABEL_VALUE_MAX) != 0)
+        if (strncmp(s->values[i], values && values[i] ? values[i] : "", LABEL_VALUE_MAX) != 0)
             return false;
     return true;
 }
@@ -101,7 +101,7 @@ static series *series_new(const jb_metric *f, uint64_t h, const char *const *val
     if (s->values == NULL)
         goto fail;
     for (size_t i = 0; i < f->nlabels; i++) {
-        s->values[i] = strndup(values[i] ? values[i] : "", LABEL_VALUE_MAX);
+        s->values[i] = strndup(values && values[i] ? values[i] : "", LABEL_VALUE_MAX);
         if (s->values[i] == NULL)
             goto fail;
     }
@@ -375,7 +375,8 @@ jb_metrics *jb_metrics_create(size_t max_series)
     /* Every family needs room for at least its one unlabelled series. */
     m->max_series = max_series > 0 ? max_series : 1;
     m->dropped = jb_metrics_counter(
-        m, DROPPED_NAME, "Label series not created because their family was full.", 0, NULL);
+        m, DROPPED_NAME, "Updates dropped because their label series would pass the family's cap.",
+        0, NULL);
     if (m->dropped == NULL) {
         jb_metrics_destroy(m);
         return NULL;

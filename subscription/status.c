@@ -6,7 +6,7 @@
 #include "config/jb_cfg.h"
 #include "subscription/sub_internal.h"
 
-#define COND_VALID "Subscription spec valid"
+#define COND_VALID  "Subscription spec valid"
 #define COND_ACTIVE "Subscription active"
 
 /* The previous lastTransitionTime of a condition whose status did not change. */

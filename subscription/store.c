@@ -58,8 +58,8 @@ static jb_status open_bucket(const jb_cfg *cfg, jsCtx *js, const char *name, kvS
         kvConfig_Init(&kc);
         kc.Bucket = name;
         kc.History = 1;
-        kc.StorageType = cfg && cfg->stream_storage == JB_STORAGE_MEMORY ? js_MemoryStorage
-                                                                          : js_FileStorage;
+        kc.StorageType =
+            cfg && cfg->stream_storage == JB_STORAGE_MEMORY ? js_MemoryStorage : js_FileStorage;
         kc.Replicas = cfg && cfg->stream_replicas > 0 ? cfg->stream_replicas : 1;
         /* Another process may create it at the same moment: same config, so the
          * server answers with the existing bucket. */
@@ -117,8 +117,7 @@ static void make_key(char *out, size_t cap, const char *ns, const char *name)
 }
 
 /* One attempt: reads the current value, then creates or updates on its revision. */
-static jb_status put_once(jb_sub_store *st, const jb_sub *s, jb_sub_apply_result *res,
-                          jb_err *err)
+static jb_status put_once(jb_sub_store *st, const jb_sub *s, jb_sub_apply_result *res, jb_err *err)
 {
     kvEntry *e = NULL;
     natsStatus ns = kvStore_Get(&e, st->subs, s->key);
@@ -159,8 +158,7 @@ done:
     return rc;
 }
 
-jb_status jb_sub_store_put(jb_sub_store *st, const jb_sub *s, jb_sub_apply_result *res,
-                           jb_err *err)
+jb_status jb_sub_store_put(jb_sub_store *st, const jb_sub *s, jb_sub_apply_result *res, jb_err *err)
 {
     jb_status rc = JB_ERR_CONFLICT;
     for (int i = 0; i < PUT_ATTEMPTS && rc == JB_ERR_CONFLICT; i++)
@@ -219,8 +217,7 @@ jb_status jb_sub_store_list(jb_sub_store *st, const char *ns, jb_sub_vec *out, j
         jb_sub *sub = NULL;
         jb_err perr;
         if (kvEntry_Operation(e) == kvOp_Put &&
-            jb_sub_from_json(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), &sub, &perr) ==
-                JB_OK) {
+            jb_sub_from_json(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), &sub, &perr) == JB_OK) {
             if (ns == NULL || strcmp(sub->ns, ns) == 0) {
                 if ((rc = sub_vec_push(&tmp, sub)) != JB_OK)
                     jb_err_set(err, rc, "out of memory");
@@ -270,8 +267,8 @@ jb_status jb_sub_store_delete(jb_sub_store *st, const char *ns, const char *name
     return JB_OK;
 }
 
-jb_status jb_sub_store_get_status(jb_sub_store *st, const char *ns, const char *name,
-                                  char **json, jb_err *err)
+jb_status jb_sub_store_get_status(jb_sub_store *st, const char *ns, const char *name, char **json,
+                                  jb_err *err)
 {
     char key[400];
     make_key(key, sizeof(key), ns, name);
@@ -325,13 +322,12 @@ jb_status sub_store_delete_status(jb_sub_store *st, const char *key, jb_err *err
 }
 
 jb_status jb_sub_store_subscribed_json(jb_sub_store *st, const jb_cfg *cfg, const char *app,
-                                       size_t app_len, char **json, size_t *json_len,
-                                       jb_err *err)
+                                       size_t app_len, char **json, size_t *json_len, jb_err *err)
 {
     jb_sub_vec v = {0};
     jb_status rc = jb_sub_store_list(st, NULL, &v, err);
-    if (rc == JB_OK && (rc = jb_sub_subscribed_json(&v, cfg, app, app_len, json, json_len)) !=
-                           JB_OK)
+    if (rc == JB_OK &&
+        (rc = jb_sub_subscribed_json(&v, cfg, app, app_len, json, json_len)) != JB_OK)
         jb_err_set(err, rc, "out of memory");
     jb_sub_vec_clear(&v);
     return rc;

@@ -8,12 +8,12 @@
 #include "config/jb_cfg.h"
 #include "subscription/sub_internal.h"
 
-#define DEFAULT_MAX_BYTES (700LL * 1024 * 1024)
+#define DEFAULT_MAX_BYTES       (700LL * 1024 * 1024)
 #define DEFAULT_MAX_PER_SUBJECT 1000000
-#define DEFAULT_DUP_WINDOW_MS (2 * 60 * 1000)
+#define DEFAULT_DUP_WINDOW_MS   (2 * 60 * 1000)
 
-static void stream_config(const jb_cfg *cfg, jsStreamConfig *sc, const char **subjects,
-                          char *subj, size_t cap)
+static void stream_config(const jb_cfg *cfg, jsStreamConfig *sc, const char **subjects, char *subj,
+                          size_t cap)
 {
     jsStreamConfig_Init(sc);
     snprintf(subj, cap, "%s.>", sub_cfg_prefix(cfg));
@@ -25,13 +25,12 @@ static void stream_config(const jb_cfg *cfg, jsStreamConfig *sc, const char **su
     sc->Replicas = cfg->stream_replicas > 0 ? cfg->stream_replicas : 1;
     sc->Retention = cfg->stream_retention == JB_RETENTION_LIMITS      ? js_LimitsPolicy
                     : cfg->stream_retention == JB_RETENTION_WORKQUEUE ? js_WorkQueuePolicy
-                                                                       : js_InterestPolicy;
+                                                                      : js_InterestPolicy;
     sc->Discard = cfg->stream_discard == JB_DISCARD_OLD ? js_DiscardOld : js_DiscardNew;
     sc->MaxMsgs = cfg->stream_max_msgs != 0 ? cfg->stream_max_msgs : -1;
     sc->MaxBytes = cfg->stream_max_bytes != 0 ? cfg->stream_max_bytes : DEFAULT_MAX_BYTES;
-    sc->MaxMsgsPerSubject = cfg->stream_max_msgs_per_subject != 0
-                                ? cfg->stream_max_msgs_per_subject
-                                : DEFAULT_MAX_PER_SUBJECT;
+    sc->MaxMsgsPerSubject = cfg->stream_max_msgs_per_subject != 0 ? cfg->stream_max_msgs_per_subject
+                                                                  : DEFAULT_MAX_PER_SUBJECT;
     int64_t dup = cfg->stream_duplicate_window_ms > 0 ? cfg->stream_duplicate_window_ms
                                                       : DEFAULT_DUP_WINDOW_MS;
     sc->Duplicates = dup * 1000000;
@@ -42,9 +41,8 @@ static bool differs(const jsStreamConfig *have, const jsStreamConfig *want)
 {
     return have->SubjectsLen != 1 || strcmp(have->Subjects[0], want->Subjects[0]) != 0 ||
            have->MaxMsgs != want->MaxMsgs || have->MaxBytes != want->MaxBytes ||
-           have->MaxMsgsPerSubject != want->MaxMsgsPerSubject ||
-           have->Discard != want->Discard || have->Duplicates != want->Duplicates ||
-           have->Replicas != want->Replicas;
+           have->MaxMsgsPerSubject != want->MaxMsgsPerSubject || have->Discard != want->Discard ||
+           have->Duplicates != want->Duplicates || have->Replicas != want->Replicas;
 }
 
 jb_status jb_sub_ensure_stream(const jb_cfg *cfg, jsCtx *js, jb_err *err)

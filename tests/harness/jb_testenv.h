@@ -19,8 +19,10 @@
 typedef struct jb_tnats jb_tnats;
 
 /* Starts nats-server -js on 127.0.0.1 with a free port and a fresh store directory;
- * waits until it accepts connections (at most 10 s). NULL on failure (reason on
- * stderr). */
+ * waits until it accepts connections and answers a JetStream request (at most
+ * 10 s). NULL on failure (reason and the server's log on stderr). The server gets
+ * PR_SET_PDEATHSIG(SIGKILL): it dies with the thread that started it, so start it
+ * from the test's main thread. */
 jb_tnats *jb_tnats_start(void);
 /* The same with a nats-server configuration file whose text is conf (NULL: none),
  * for limits such as "jetstream { max_file_store: 1MB }". The port, address and
@@ -38,6 +40,9 @@ void jb_tnats_stop(jb_tnats *n);
 /* Kills the server with SIGKILL (no clean shutdown: a crash) and keeps the store;
  * jb_tnats_restart brings it back. True when a server was running. */
 bool jb_tnats_crash(jb_tnats *n);
+/* The temporary directory holding the store ("store/") and the server's log
+ * ("nats.log"); removed by jb_tnats_stop. */
+const char *jb_tnats_dir(const jb_tnats *n);
 /* The server's pid, or -1 while it is stopped. */
 pid_t jb_tnats_pid(const jb_tnats *n);
 
@@ -95,11 +100,11 @@ void jb_tsink_stop(jb_tsink *s);
 
 typedef struct jb_tproc jb_tproc;
 
-/* Starts JB_BINARY with argv (NULL-terminated, argv[0] is the subcommand) and extra
- * environment entries env (NULL-terminated "K=V", added to the test's environment;
- * an entry "K" without '=' removes K, e.g. "NATS_URL").
- * stdout/stderr go to a temp log file. When wait_port > 0, waits until something
- * listens on 127.0.0.1:wait_port (at most 15 s). NULL on failure. */
+/* Starts JB_BINARY (PR_SET_PDEATHSIG as for jb_tnats) with argv (NULL-terminated, argv[0] is the
+ * subcommand) and extra environment entries env (NULL-terminated "K=V", added to the test's
+ * environment; an entry "K" without '=' removes K, e.g. "NATS_URL"). stdout/stderr go to a temp log
+ * file. When wait_port > 0, waits until something listens on 127.0.0.1:wait_port (at most 15 s).
+ * NULL on failure. */
 jb_tproc *jb_tproc_start(const char *const *argv, const char *const *env, int wait_port);
 /* The same for another program (absolute path exe; argv excludes the program name). */
 jb_tproc *jb_tproc_start_exe(const char *exe, const char *const *argv, const char *const *env,
@@ -132,11 +137,21 @@ int jb_trun_capture(const char *const *argv, const char *const *env, char **out,
 /* A free TCP port on 127.0.0.1 (bind to 0, read, close). */
 int jb_free_port(void);
 /* Minimal HTTP/1.1 client for tests: sends one request to 127.0.0.1:port and
- * reads the answer. headers is "Name: value\r\n..." or NULL. Returns the status
- * code (or -1), with the body copied into *resp (malloc'd, may be NULL) and the
- * raw response headers into *resp_headers when not NULL. */
+ * reads the answer. headers is "Name: value\r\n..." or NULL; Host, Connection:
+ * close and Content-Length (when there is a body or the method is not GET/HEAD)
+ * are added unless headers has them. Socket timeouts 10 s. Returns the status code
+ * (or -1: no connection, timeout, malformed or short answer), with the body
+ * (NUL-terminated, chunked decoded) copied into *resp (malloc'd) and its length
+ * into *resp_len, and the raw response head into *resp_headers (malloc'd), each
+ * when not NULL; they are set only on success. */
 int jb_http(int port, const char *method, const char *path, const char *headers, const void *body,
             size_t body_len, char **resp, size_t *resp_len, char **resp_headers);
+/* Sends request (raw bytes, e.g. a malformed request or a lying Content-Length) to
+ * 127.0.0.1:port, half-closes, and parses the answer as jb_http does. */
+int jb_http_raw(int port, const void *request, size_t len, char **resp, size_t *resp_len,
+                char **resp_headers);
 void jb_sleep_ms(int ms);
+/* Removes a directory tree (nftw, no shell); a missing path is fine. */
+void jb_rm_tree(const char *path);
 
 #endif

@@ -176,13 +176,32 @@ static bool send_all(int fd, const void *data, size_t len)
     return true;
 }
 
+/* True when buf[0..n) holds a complete answer by its Content-Length (or the head of
+ * a HEAD answer). *hdr_end caches where the head ends (0: not found yet). */
+static bool response_complete(const char *buf, size_t n, bool head, size_t *hdr_end)
+{
+    if (*hdr_end == 0) {
+        const char *eoh = strstr(buf, "\r\n\r\n");
+        if (eoh == NULL)
+            return false;
+        *hdr_end = (size_t)(eoh - buf) + 4;
+    }
+    if (head)
+        return true;
+    size_t vlen, cl;
+    const char *v = find_header(buf, *hdr_end, "content-length", &vlen);
+    return v != NULL && parse_num(v, vlen, 10, &cl) && n - *hdr_end >= cl;
+}
+
 /* Reads until the server closes, the answer is complete (Content-Length), the cap
  * or the timeout. Returns the bytes read (malloc'd, NUL-terminated) or NULL. */
 static char *recv_response(int fd, bool head, size_t *out_len)
 {
-    size_t cap = 8192, n = 0;
+    size_t cap = 8192, n = 0, hdr_end = 0;
     char *buf = malloc(cap + 1);
-    while (buf != NULL) {
+    if (buf == NULL)
+        return NULL;
+    for (;;) {
         if (n == cap) {
             char *nb = cap < HTTP_MAX_RESPONSE ? realloc(buf, cap * 2 + 1) : NULL;
             if (nb == NULL) {
@@ -195,25 +214,15 @@ static char *recv_response(int fd, bool head, size_t *out_len)
         ssize_t r = recv(fd, buf + n, cap - n, 0);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r < 0) { /* timeout or reset: what we have may still be a full answer */
-            break;
-        }
-        if (r == 0)
+        if (r <= 0) /* closed, timeout or reset: what we have may still be a full answer */
             break;
         n += (size_t)r;
         buf[n] = '\0';
-        const char *eoh = strstr(buf, "\r\n\r\n");
-        size_t cl_len, cl;
-        const char *clv =
-            eoh ? find_header(buf, (size_t)(eoh - buf), "content-length", &cl_len) : NULL;
-        if (eoh != NULL && (head || (clv != NULL && parse_num(clv, cl_len, 10, &cl) &&
-                                     n >= (size_t)(eoh + 4 - buf) + cl)))
+        if (response_complete(buf, n, head, &hdr_end))
             break;
     }
-    if (buf != NULL) {
-        buf[n] = '\0';
-        *out_len = n;
-    }
+    buf[n] = '\0';
+    *out_len = n;
     return buf;
 }
 
@@ -290,6 +299,28 @@ out:
     if (fd >= 0)
         close(fd);
     free(req);
+    free(raw);
+    return code;
+}
+
+int jb_http_raw(int port, const void *request, size_t len, char **resp, size_t *resp_len,
+                char **resp_headers)
+{
+    int code = -1;
+    char *raw = NULL;
+    size_t raw_len = 0;
+    int fd = loopback_socket(port, true);
+    if (fd < 0)
+        return -1;
+    struct timeval tv = {.tv_sec = HTTP_TIMEOUT_S, .tv_usec = 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    send_all(fd, request, len); /* an early answer is still read below */
+    shutdown(fd, SHUT_WR);      /* no more request bytes: a server waiting for them sees EOF */
+    raw = recv_response(fd, false, &raw_len);
+    if (raw != NULL)
+        code = parse_response(raw, raw_len, false, resp, resp_len, resp_headers);
+    close(fd);
     free(raw);
     return code;
 }

@@ -196,6 +196,11 @@ void jb_th_rm_tree(const char *path)
     nftw(path, rm_entry, 32, FTW_DEPTH | FTW_PHYS);
 }
 
+void jb_rm_tree(const char *path)
+{
+    jb_th_rm_tree(path);
+}
+
 char *jb_th_read_file(const char *path, size_t max, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -203,16 +208,15 @@ char *jb_th_read_file(const char *path, size_t max, size_t *len)
         return NULL;
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap + 1);
-    while (buf != NULL && n < max) {
+    if (buf == NULL)
+        goto fail;
+    while (n < max) {
         if (n == cap) {
-            cap *= 2;
-            char *nb = realloc(buf, cap + 1);
-            if (nb == NULL) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
+            char *nb = realloc(buf, cap * 2 + 1);
+            if (nb == NULL)
+                goto fail;
             buf = nb;
+            cap *= 2;
         }
         size_t want = cap - n < max - n ? cap - n : max - n;
         size_t got = fread(buf + n, 1, want, f);
@@ -221,12 +225,14 @@ char *jb_th_read_file(const char *path, size_t max, size_t *len)
         n += got;
     }
     fclose(f);
-    if (buf == NULL)
-        return NULL;
     buf[n] = '\0';
     if (len != NULL)
         *len = n;
     return buf;
+fail:
+    free(buf);
+    fclose(f);
+    return NULL;
 }
 
 bool jb_th_find_exe(const char *name, const char *const *fallbacks, char *out, size_t outsz)

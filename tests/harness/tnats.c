@@ -91,12 +91,15 @@ static bool run_server(jb_tnats *n)
         return false;
     int64_t deadline = jb_now_monotonic_ns() + (int64_t)TNATS_READY_MS * 1000000;
     while (jb_now_monotonic_ns() < deadline) {
+        bool answered = jb_th_port_open(n->port) && js_answers(n->url);
+        /* Checked after the probe: if our child died (port taken, bad flags), whoever
+         * answered on the port is another test's server. */
         int st;
-        if (jb_th_wait_pid(n->pid, 0, &st)) { /* exited: port taken, bad flags, ... */
+        if (jb_th_wait_pid(n->pid, 0, &st)) {
             n->pid = -1;
             return false;
         }
-        if (jb_th_port_open(n->port) && js_answers(n->url))
+        if (answered)
             return true;
         jb_sleep_ms(50);
     }
@@ -175,6 +178,11 @@ const char *jb_tnats_url(const jb_tnats *n)
 int jb_tnats_port(const jb_tnats *n)
 {
     return n->port;
+}
+
+const char *jb_tnats_dir(const jb_tnats *n)
+{
+    return n->dir;
 }
 
 pid_t jb_tnats_pid(const jb_tnats *n)

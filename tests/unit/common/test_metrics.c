@@ -8,8 +8,8 @@
 #include "jb_cunit.h"
 
 #define DROPPED_ZERO                                                                               \
-    "# HELP jetbridge_metrics_series_dropped_total Label series not created because their "        \
-    "family was full.\n"                                                                           \
+    "# HELP jetbridge_metrics_series_dropped_total Updates dropped because their label "           \
+    "series would pass the family's cap.\n"                                                        \
     "# TYPE jetbridge_metrics_series_dropped_total counter\n"                                      \
     "jetbridge_metrics_series_dropped_total 0\n"
 
@@ -185,8 +185,8 @@ static void test_series_cap(void)
     }
     assert_render(m, "# HELP cap_total Capped.\n# TYPE cap_total counter\n"
                      "cap_total{t=\"a\"} 2\ncap_total{t=\"b\"} 1\ncap_total{t=\"c\"} 1\n"
-                     "# HELP jetbridge_metrics_series_dropped_total Label series not created "
-                     "because their family was full.\n"
+                     "# HELP jetbridge_metrics_series_dropped_total Updates dropped because their "
+                     "label series would pass the family's cap.\n"
                      "# TYPE jetbridge_metrics_series_dropped_total counter\n"
                      "jetbridge_metrics_series_dropped_total 3\n");
     /* reset empties a gauge family and frees room under the cap. */
