@@ -267,3 +267,29 @@ int jb_pub_ack_status(int nats_status, int err_code, const char *text)
         return 503;
     return 500;
 }
+
+jb_pub_route jb_pub_match_route(const char *path, size_t len, const char **app, size_t *app_len)
+{
+    if (len == 8 && memcmp(path, "/publish", 8) == 0)
+        return R_PUBLISH;
+    if (len == 8 && memcmp(path, "/healthz", 8) == 0)
+        return R_HEALTHZ;
+    if (len == 7 && memcmp(path, "/readyz", 7) == 0)
+        return R_READYZ;
+    if (len < 2 || path[0] != '/')
+        return R_NONE;
+    const char *slash = memchr(path + 1, '/', len - 1);
+    if (slash == NULL || slash == path + 1)
+        return R_NONE;
+    size_t rest = len - (size_t)(slash - path);
+    jb_pub_route r = R_NONE;
+    if (rest == 10 && memcmp(slash, "/v1/events", 10) == 0)
+        r = R_LEGACY;
+    else if (rest == 21 && memcmp(slash, "/v1/events/subscribed", 21) == 0)
+        r = R_SUBSCRIBED;
+    if (r != R_NONE) {
+        *app = path + 1;
+        *app_len = (size_t)(slash - path - 1);
+    }
+    return r;
+}

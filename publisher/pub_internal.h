@@ -89,6 +89,22 @@ jb_status jb_pub_legacy_prefixed_copy(const jb_pub_names *n, const jb_ce *std_ce
 /* JSON-escapes s[0..len) into a malloc'd string (without quotes). */
 char *jb_pub_json_escape(const char *s, size_t len);
 
+/* ---------------------------------------------------------------- routes */
+
+typedef enum jb_pub_route {
+    R_NONE = 0,   /* 404 */
+    R_PUBLISH,    /* /publish */
+    R_LEGACY,     /* /{application}/v1/events */
+    R_SUBSCRIBED, /* /{application}/v1/events/subscribed */
+    R_HEALTHZ,    /* /healthz */
+    R_READYZ,     /* /readyz */
+} jb_pub_route;
+
+/* Matches the request path (path[0..len), query excluded) to a route; for the two
+ * application routes *app and *app_len receive the application segment (non-empty,
+ * without '/'). */
+jb_pub_route jb_pub_match_route(const char *path, size_t len, const char **app, size_t *app_len);
+
 /* ------------------------------------------------------ status mapping */
 
 /* HTTP status for one JetStream publish outcome: nats_status is a natsStatus

@@ -21,15 +21,6 @@
 
 #include "publisher/pub_server.h"
 
-typedef enum route {
-    R_NONE = 0,
-    R_PUBLISH,
-    R_LEGACY,
-    R_SUBSCRIBED,
-    R_HEALTHZ,
-    R_READYZ,
-} route;
-
 /* Metric path labels: route templates, never raw paths. */
 static const char *const route_label[] = {
     "unknown",  "/publish", "/{application}/v1/events", "/{application}/v1/events/subscribed",
@@ -40,7 +31,7 @@ static const char *const route_label[] = {
 typedef struct pub_req {
     pub_thread *t;
     struct evhttp_request *req;
-    route r;
+    jb_pub_route r;
     enum evhttp_cmd_type method;
     int64_t start_ns;
     size_t n, remaining;
@@ -254,7 +245,7 @@ typedef struct reply {
     const char *allow;
 } reply;
 
-static void send_reply(pub_thread *t, struct evhttp_request *req, route r,
+static void send_reply(pub_thread *t, struct evhttp_request *req, jb_pub_route r,
                        enum evhttp_cmd_type method, int64_t start_ns, reply rp)
 {
     const jb_pub *p = t->p;
@@ -285,14 +276,14 @@ static void send_reply(pub_thread *t, struct evhttp_request *req, route r,
     jb_metric_observe(p->m.req_dur, labels, (double)(jb_now_monotonic_ns() - start_ns) / 1e9);
 }
 
-static void send_text(pub_thread *t, struct evhttp_request *req, route r, int64_t start, int code,
-                      const char *text)
+static void send_text(pub_thread *t, struct evhttp_request *req, jb_pub_route r, int64_t start,
+                      int code, const char *text)
 {
     send_reply(t, req, r, evhttp_request_get_command(req), start,
                (reply){.code = code, .body = text, .len = strlen(text)});
 }
 
-static void reject(pub_thread *t, struct evhttp_request *req, route r, int64_t start,
+static void reject(pub_thread *t, struct evhttp_request *req, jb_pub_route r, int64_t start,
                    const char *reason, int code, const char *text)
 {
     const char *labels[] = {reason};
@@ -311,7 +302,7 @@ static void reject(pub_thread *t, struct evhttp_request *req, route r, int64_t s
 
 /* ------------------------------------------------------------- requests */
 
-static pub_req *pub_req_new(pub_thread *t, struct evhttp_request *req, route r, size_t n,
+static pub_req *pub_req_new(pub_thread *t, struct evhttp_request *req, jb_pub_route r, size_t n,
                             int64_t start)
 {
     pub_req *pr = calloc(1, sizeof(*pr) + n * (sizeof(int) + sizeof(char *)));
@@ -893,31 +884,6 @@ static void handle_subscribed(pub_thread *t, struct evhttp_request *req, int64_t
     t->pending_ctl++;
 }
 
-/* Matches the path (no query) to a route; for the two application routes,
- * app and app_len receive the application segment. */
-static route match_route(const char *path, size_t len, const char **app, size_t *app_len)
-{
-    if (len == 8 && memcmp(path, "/publish", 8) == 0)
-        return R_PUBLISH;
-    if (len == 8 && memcmp(path, "/healthz", 8) == 0)
-        return R_HEALTHZ;
-    if (len == 7 && memcmp(path, "/readyz", 7) == 0)
-        return R_READYZ;
-    if (len < 2 || path[0] != '/')
-        return R_NONE;
-    const char *slash = memchr(path + 1, '/', len - 1);
-    if (slash == NULL || slash == path + 1)
-        return R_NONE;
-    size_t rest = len - (size_t)(slash - path);
-    *app = path + 1;
-    *app_len = (size_t)(slash - path - 1);
-    if (rest == 10 && memcmp(slash, "/v1/events", 10) == 0)
-        return R_LEGACY;
-    if (rest == 21 && memcmp(slash, "/v1/events/subscribed", 21) == 0)
-        return R_SUBSCRIBED;
-    return R_NONE;
-}
-
 static void on_request(struct evhttp_request *req, void *arg)
 {
     pub_thread *t = arg;
@@ -926,7 +892,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     size_t plen = strcspn(uri, "?#");
     const char *app = NULL;
     size_t app_len = 0;
-    route r = match_route(uri, plen, &app, &app_len);
+    jb_pub_route r = jb_pub_match_route(uri, plen, &app, &app_len);
     enum evhttp_cmd_type m = evhttp_request_get_command(req);
     bool is_get = m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD;
     bool post_route = r == R_PUBLISH || r == R_LEGACY;

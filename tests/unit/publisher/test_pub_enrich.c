@@ -220,6 +220,45 @@ static void test_ack_status(void)
         CU_ASSERT_EQUAL(jb_pub_ack_status(cases[i].s, cases[i].code, cases[i].text), cases[i].want);
 }
 
+static void test_routes(void)
+{
+    static const struct {
+        const char *path;
+        jb_pub_route want;
+        const char *app;
+    } cases[] = {
+        {"/publish", R_PUBLISH, NULL},
+        {"/healthz", R_HEALTHZ, NULL},
+        {"/readyz", R_READYZ, NULL},
+        {"/myapp/v1/events", R_LEGACY, "myapp"},
+        {"/my-app.x/v1/events/subscribed", R_SUBSCRIBED, "my-app.x"},
+        {"/publish/v1/events", R_LEGACY, "publish"},
+        {"/publish/", R_NONE, NULL},
+        {"/publishx", R_NONE, NULL},
+        {"//v1/events", R_NONE, NULL},
+        {"/a/b/v1/events", R_NONE, NULL},
+        {"/app/v1/events/", R_NONE, NULL},
+        {"/app/v1/event", R_NONE, NULL},
+        {"/app/v2/events", R_NONE, NULL},
+        {"/", R_NONE, NULL},
+        {"", R_NONE, NULL},
+        {"publish", R_NONE, NULL},
+        {"http://h/publish", R_NONE, NULL},
+    };
+    for (size_t i = 0; i < JB_CASES_N(cases); i++) {
+        const char *app = NULL;
+        size_t al = 0;
+        jb_pub_route r = jb_pub_match_route(cases[i].path, strlen(cases[i].path), &app, &al);
+        CU_ASSERT_EQUAL(r, cases[i].want);
+        if (r != cases[i].want)
+            fprintf(stderr, "route case %zu: %s -> %d\n", i, cases[i].path, (int)r);
+        if (cases[i].app != NULL) {
+            CU_ASSERT_EQUAL(al, strlen(cases[i].app));
+            CU_ASSERT(app != NULL && strncmp(app, cases[i].app, al) == 0);
+        }
+    }
+}
+
 int main(void)
 {
     static const jb_test_case cases[] = {
@@ -229,6 +268,7 @@ int main(void)
         {"tracing headers become extensions", test_tracing},
         {"Nats-Msg-Id derivation", test_msg_id},
         {"JetStream outcome to HTTP status", test_ack_status},
+        {"route matching", test_routes},
     };
     return jb_cunit_main("unit_publisher_enrich", NULL, NULL, cases, JB_CASES_N(cases));
 }
