@@ -242,6 +242,36 @@ static void test_connection_limits(void)
     pe_stop(&e);
 }
 
+static void test_client_gone_before_ack(void)
+{
+    pubenv e;
+    static const char *const env[] = {"JS_STREAM_RETENTION_POLICY=limits", "REQUEST_TIMEOUT=2s",
+                                      NULL};
+    CU_ASSERT_TRUE_FATAL(pe_start(&e, env));
+    pid_t np = jb_tnats_pid(e.nats);
+    kill(np, SIGSTOP);
+    /* Requests whose clients hang up while their publish waits for an ack: the
+     * late answer must find a detached request, not freed memory. */
+    for (int i = 0; i < 5; i++) {
+        int fd = connect_raw(e.port);
+        CU_ASSERT_FATAL(fd >= 0);
+        char req[512];
+        int n = snprintf(req, sizeof(req),
+                         "POST /publish HTTP/1.1\r\nHost: x\r\nce-specversion: 1.0\r\n"
+                         "ce-id: gone-%d\r\nce-source: s\r\nce-type: a.b\r\n"
+                         "Content-Length: 2\r\n\r\n{}",
+                         i);
+        CU_ASSERT(send(fd, req, (size_t)n, 0) == n);
+        jb_sleep_ms(50);
+        close(fd);
+    }
+    CU_ASSERT_TRUE(wait_in_flight(&e, 0, 15000)); /* all timed out (504) meanwhile */
+    kill(np, SIGCONT);
+    CU_ASSERT_EQUAL(jb_http(e.port, "GET", "/healthz", NULL, NULL, 0, NULL, NULL, NULL), 200);
+    CU_ASSERT_TRUE(wait_post_status(&e, 204, 30000));
+    pe_stop(&e); /* exit 0: no sanitizer finding */
+}
+
 static void test_sigterm_exits_cleanly(void)
 {
     pubenv e;
@@ -260,6 +290,7 @@ int main(void)
         {"no stream: 504, then the stream is created again", test_no_stream_504_then_recreated},
         {"window full: 503 + Retry-After; no ack: 504", test_window_full_503_and_ack_timeout_504},
         {"connection limit, read timeout, header limit", test_connection_limits},
+        {"client gone before the ack", test_client_gone_before_ack},
         {"SIGTERM exits 0", test_sigterm_exits_cleanly},
     };
     return jb_cunit_main("integration_pub_faults", NULL, NULL, cases, JB_CASES_N(cases));
