@@ -251,37 +251,49 @@ static void ctl_subscribed(jb_pub *p, const pub_ctl_job *j)
     p->store = NULL;
 }
 
+/* What the control thread remembers between rounds about the stream. */
+typedef struct ctl_state {
+    bool was_connected;
+    int64_t next_try_ns; /* after a failure: not before */
+    int64_t last_warn_ns;
+} ctl_state;
+
 /* Creates or verifies the stream whenever the connection is (re)established or a
- * publish found no stream. */
-static void ctl_stream(jb_pub *p, bool *was_connected)
+ * publish found no stream; after a failure it retries every second and warns at
+ * most every 10 seconds. */
+static void ctl_stream(jb_pub *p, ctl_state *cs)
 {
-    bool connected = jb_nats_connected(p->nc);
-    if (!connected) {
-        *was_connected = false;
+    int64_t now = jb_now_monotonic_ns();
+    if (!jb_nats_connected(p->nc)) {
+        cs->was_connected = false;
         return;
     }
     bool recheck = atomic_exchange(&p->stream_recheck, false);
-    if (*was_connected && atomic_load(&p->stream_ok) && !recheck)
+    if ((cs->was_connected && atomic_load(&p->stream_ok) && !recheck) || now < cs->next_try_ns)
         return;
-    *was_connected = true;
+    cs->was_connected = true;
     jb_err err = {{0}};
-    jb_status rc = jb_sub_ensure_stream(p->cfg, p->ctl_js, &err);
-    bool ok = rc == JB_OK;
-    if (ok != atomic_load(&p->stream_ok) || !ok)
-        jb_log(ok ? JB_LOG_INFO : JB_LOG_WARN, "publisher",
-               ok ? "stream ready" : "stream not ready", "stream", p->cfg->stream_name, "error",
-               ok ? "" : err.msg, NULL);
-    atomic_store(&p->stream_ok, ok);
-    if (!ok)
-        *was_connected = false; /* try again on the next round */
+    bool ok = jb_sub_ensure_stream(p->cfg, p->ctl_js, &err) == JB_OK;
+    bool was_ok = atomic_exchange(&p->stream_ok, ok);
+    if (ok && !was_ok)
+        jb_log(JB_LOG_INFO, "publisher", "stream ready", "stream", p->cfg->stream_name, NULL);
+    if (!ok && now - cs->last_warn_ns > 10000000000LL) {
+        jb_log(JB_LOG_WARN, "publisher", "stream not ready", "stream", p->cfg->stream_name, "error",
+               err.msg, NULL);
+        cs->last_warn_ns = now;
+    }
+    if (!ok) {
+        cs->was_connected = false; /* try again */
+        cs->next_try_ns = now + 1000000000LL;
+    }
 }
 
 static void *ctl_main(void *arg)
 {
     jb_pub *p = arg;
-    bool was_connected = false;
+    ctl_state cs = {false, 0, INT64_MIN / 2};
     for (;;) {
-        ctl_stream(p, &was_connected);
+        ctl_stream(p, &cs);
         pub_ctl_job job;
         bool have = false;
         pthread_mutex_lock(&p->ctl_mu);
