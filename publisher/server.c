@@ -436,6 +436,15 @@ static void submit(pub_thread *t, pub_req *pr, jb_ce *const *ces, char *const *s
         pub_req_free(pr);
         return;
     }
+    if (pr->n > (size_t)p->cfg->publish_max_in_flight) {
+        /* Waiting cannot help: say so instead of a 503 the client would retry forever. */
+        char msg[160];
+        snprintf(msg, sizeof(msg), "batch of %zu events exceeds PUBLISH_MAX_IN_FLIGHT (%d)", pr->n,
+                 p->cfg->publish_max_in_flight);
+        reject(t, pr->req, pr->r, pr->start_ns, "batch_too_large", 413, msg);
+        pub_req_free(pr);
+        return;
+    }
     if (!window_acquire(p, (int)pr->n)) {
         reject(t, pr->req, pr->r, pr->start_ns, "in_flight_full", 503,
                "publisher busy: in-flight window full, retry later");

@@ -163,6 +163,16 @@ static void test_window_full_503_and_ack_timeout_504(void)
     CU_ASSERT_EQUAL(b.code, 504);
     kill(np, SIGCONT);
     CU_ASSERT_TRUE(wait_post_status(&e, 204, 30000));
+    /* A batch that can never fit the window is 413, not a 503 to retry forever. */
+    const char *batch =
+        "[{\"specversion\":\"1.0\",\"id\":\"w1\",\"source\":\"s\",\"type\":\"a.b\"},"
+        "{\"specversion\":\"1.0\",\"id\":\"w2\",\"source\":\"s\",\"type\":\"a.b\"}]";
+    char *resp = NULL;
+    CU_ASSERT_EQUAL(pe_post(&e, "/publish", "Content-Type: application/cloudevents-batch+json\r\n",
+                            batch, strlen(batch), &resp, NULL),
+                    413);
+    CU_ASSERT_PTR_NOT_NULL(resp ? strstr(resp, "PUBLISH_MAX_IN_FLIGHT") : NULL);
+    free(resp);
     char *m = pe_metrics(&e);
     CU_ASSERT_PTR_NOT_NULL(
         m ? strstr(m, "jetbridge_publisher_rejected_total{reason=\"in_flight_full\"} 1") : NULL);
