@@ -50,7 +50,12 @@ int main(int argc, char **argv, char **envp)
     }
     const char *name = argv[1];
     if (strcmp(name, "help") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
-        usage(stdout);
+        /* `help --markdown` regenerates the configuration tables of README.md and
+         * docs/configuration.md (a unit test fails when they drift). */
+        if (argc > 2 && strcmp(argv[2], "--markdown") == 0)
+            jb_cfg_print_markdown(stdout);
+        else
+            usage(stdout);
         return 0;
     }
     const struct command *cmd = NULL;
