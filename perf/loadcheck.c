@@ -640,8 +640,11 @@ static void set_phase(struct lc *lc, enum lc_phase p, int64_t now)
 {
     lc->phase = p;
     lc->t_phase = now;
-    if (p == PH_LOAD)
+    if (p == PH_LOAD) {
         lc->t_load = now;
+        if (!lc->o.quiet && !lc->o.sink_only)
+            fprintf(stderr, "loadcheck: load started\n"); /* scenario scripts wait for it */
+    }
     if (p == PH_DONE)
         event_base_loopexit(lc->base, NULL);
 }
