@@ -57,18 +57,25 @@ void jb_metrics_destroy(jb_metrics *m);
 /* Registers a family. label_names has nlabels entries (copied). For histograms,
  * buckets are the upper bounds in increasing order (copied), without +Inf.
  * Returns a pointer owned by the registry, valid until jb_metrics_destroy, or NULL
- * when out of memory. Registering the same name twice returns the first family. */
+ * when out of memory or when a name is not a valid Prometheus name (or a histogram
+ * label is "le"). Registering the same name twice returns the first family (NULL
+ * when the type differs). A family without labels shows its one series (0) from
+ * the start; a labelled family appears once it has a series. Output is ordered by
+ * family name, then label values. Label values are cut at 512 bytes. */
 jb_metric *jb_metrics_counter(jb_metrics *m, const char *name, const char *help, size_t nlabels,
                               const char *const *label_names);
 jb_metric *jb_metrics_gauge(jb_metrics *m, const char *name, const char *help, size_t nlabels,
                             const char *const *label_names);
-jb_metric *jb_metrics_histogram(jb_metrics *m, const char *name, const char *help,
-                                size_t nlabels, const char *const *label_names,
-                                const double *buckets, size_t nbuckets);
+jb_metric *jb_metrics_histogram(jb_metrics *m, const char *name, const char *help, size_t nlabels,
+                                const char *const *label_names, const double *buckets,
+                                size_t nbuckets);
 
-/* label_values has the family's nlabels entries (may be NULL when nlabels is 0). */
-void jb_metric_add(jb_metric *f, const char *const *label_values, double v); /* counter/gauge */
-void jb_metric_set(jb_metric *f, const char *const *label_values, double v); /* gauge */
+/* label_values has the family's nlabels entries (may be NULL when nlabels is 0;
+ * a NULL entry means ""). Calls on the wrong family type, negative counter adds and
+ * NaN observations are ignored. f may be NULL (no-op), so a failed registration
+ * does not need checks at every call site. */
+void jb_metric_add(jb_metric *f, const char *const *label_values, double v);     /* counter/gauge */
+void jb_metric_set(jb_metric *f, const char *const *label_values, double v);     /* gauge */
 void jb_metric_observe(jb_metric *f, const char *const *label_values, double v); /* histogram */
 /* Drops every series of a gauge family (for gauges rebuilt from scratch, such as
  * per-consumer pending counts). */
@@ -81,7 +88,10 @@ jb_status jb_metrics_render(jb_metrics *m, char **out, size_t *len);
 /* ------------------------------------------------------------ admin HTTP */
 
 /* The admin listener on METRICS_ADDR: GET /metrics, /healthz (always 200),
- * /readyz (200 when ready(ud) returns true, else 503). Other paths 404. */
+ * /readyz (200 when ready(ud) returns true, else 503; ready NULL means ready).
+ * HEAD works like GET; other methods on these paths 405; other paths 404.
+ * Limits: 8 KiB headers, 1 KiB body, 10 s timeout. ready is called on base's
+ * loop thread. jb_admin_stop must run on that thread or after the loop stopped. */
 typedef struct jb_admin jb_admin;
 typedef bool (*jb_ready_fn)(void *ud);
 

@@ -11,21 +11,21 @@
 
 typedef enum jb_status {
     JB_OK = 0,
-    JB_ERR_NOMEM,        /* allocation failed */
-    JB_ERR_INVALID,      /* input is malformed or violates a rule; jb_err says which */
-    JB_ERR_TOO_LARGE,    /* input exceeds a configured limit */
-    JB_ERR_UNSUPPORTED,  /* a format or feature we do not implement (for example avro) */
-    JB_ERR_NOT_FOUND,    /* the named object does not exist */
-    JB_ERR_FULL,         /* a bounded queue or window is full: try again later */
-    JB_ERR_TIMEOUT,      /* no answer in time */
-    JB_ERR_NOT_CONNECTED,/* no connection to NATS */
-    JB_ERR_NO_STREAM,    /* no JetStream stream answers for the subject */
-    JB_ERR_STORAGE_FULL, /* JetStream storage is full */
-    JB_ERR_NATS,         /* another NATS or JetStream error */
-    JB_ERR_IO,           /* a system call failed */
-    JB_ERR_CONFIG,       /* bad configuration value */
-    JB_ERR_CONFLICT,     /* the object changed under us, or already exists */
-    JB_ERR_INTERNAL,     /* a bug: a state that should not happen */
+    JB_ERR_NOMEM,         /* allocation failed */
+    JB_ERR_INVALID,       /* input is malformed or violates a rule; jb_err says which */
+    JB_ERR_TOO_LARGE,     /* input exceeds a configured limit */
+    JB_ERR_UNSUPPORTED,   /* a format or feature we do not implement (for example avro) */
+    JB_ERR_NOT_FOUND,     /* the named object does not exist */
+    JB_ERR_FULL,          /* a bounded queue or window is full: try again later */
+    JB_ERR_TIMEOUT,       /* no answer in time */
+    JB_ERR_NOT_CONNECTED, /* no connection to NATS */
+    JB_ERR_NO_STREAM,     /* no JetStream stream answers for the subject */
+    JB_ERR_STORAGE_FULL,  /* JetStream storage is full */
+    JB_ERR_NATS,          /* another NATS or JetStream error */
+    JB_ERR_IO,            /* a system call failed */
+    JB_ERR_CONFIG,        /* bad configuration value */
+    JB_ERR_CONFLICT,      /* the object changed under us, or already exists */
+    JB_ERR_INTERNAL,      /* a bug: a state that should not happen */
 } jb_status;
 
 /* Returns a constant, lower-case description of s; never NULL. */

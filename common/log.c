@@ -85,6 +85,22 @@ static void put_json_str(line *l, const char *s)
     put(l, "\"", 1);
 }
 
+/* Text format: a value with spaces, quotes, '=' or control bytes is written as a
+ * JSON string, so that a line still splits unambiguously into key=value pairs. */
+static void put_text_value(line *l, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p <= ' ' || *p == '"' || *p == '=' || *p == 0x7f) {
+            put_json_str(l, s);
+            return;
+        }
+    }
+    if (*s == '\0')
+        put(l, "\"\"", 2);
+    else
+        puts_(l, s);
+}
+
 void jb_log(jb_log_level level, const char *component, const char *msg, ...)
 {
     if (level < log_conf.min)
@@ -106,7 +122,7 @@ void jb_log(jb_log_level level, const char *component, const char *msg, ...)
         puts_(&l, "\",\"level\":\"");
         puts_(&l, level_name(level));
         puts_(&l, "\",\"component\":");
-        put_json_str(&l, component);
+        put_json_str(&l, component ? component : "");
         puts_(&l, ",\"msg\":");
         put_json_str(&l, msg);
         const char *k;
@@ -123,7 +139,7 @@ void jb_log(jb_log_level level, const char *component, const char *msg, ...)
         puts_(&l, " ");
         puts_(&l, level_name(level));
         puts_(&l, " ");
-        puts_(&l, component);
+        puts_(&l, component ? component : "");
         puts_(&l, " ");
         puts_(&l, msg);
         const char *k;
@@ -132,7 +148,7 @@ void jb_log(jb_log_level level, const char *component, const char *msg, ...)
             puts_(&l, " ");
             puts_(&l, k);
             puts_(&l, "=");
-            puts_(&l, v ? v : "");
+            put_text_value(&l, v ? v : "");
         }
     }
     va_end(ap);

@@ -43,7 +43,7 @@ static void log_conn(jb_log_level lvl, natsConnection *nc, const char *msg)
     if (natsConnection_GetConnectedUrl(nc, url, sizeof(url)) != NATS_OK)
         url[0] = '\0';
     (void)natsConnection_GetLastError(nc, &last);
-    jb_log(lvl, "nats", msg, "url", url, "last_error", last ? last : "", NULL);
+    jb_log(lvl, "nats", msg, "url", url, "last_error", last ? last : "", (char *)NULL);
 }
 
 static void on_connected(natsConnection *nc, void *closure)
@@ -70,7 +70,7 @@ static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus s, vo
 {
     const char *subj = sub != NULL ? natsSubscription_GetSubject(sub) : NULL;
     jb_log(JB_LOG_ERROR, "nats", "asynchronous error", "error", natsStatus_GetText(s), "subject",
-           subj ? subj : "", NULL);
+           subj ? subj : "", (char *)NULL);
 }
 
 static natsStatus make_options(const jb_cfg *cfg, struct event_base *base, const char *name,
@@ -137,7 +137,7 @@ jb_status jb_nats_connect(const struct jb_cfg *cfg, struct event_base *base, con
     s = natsConnection_Connect(&conn, opts);
     if (s == NATS_NOT_YET_CONNECTED) {
         jb_log(JB_LOG_WARN, "nats", "not connected yet, retrying in the background", "url",
-               cfg->nats_url, NULL);
+               cfg->nats_url, (char *)NULL);
     } else if (s != NATS_OK) {
         st = jb_err_set(err, JB_ERR_NOT_CONNECTED, "cannot connect to NATS at %s: %s",
                         cfg->nats_url, natsStatus_GetText(s));

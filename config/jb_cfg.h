@@ -121,10 +121,17 @@ void jb_cfg_print_markdown(FILE *f);
 jb_cfg *jb_cfg_defaults(void);
 void jb_cfg_destroy(jb_cfg *cfg);
 
-/* Parsers, exposed for tests and for spec.config values.
- * Durations: Go style ("5s", "1m30s", "250ms", "2h") or ISO 8601 ("PT5S", "PT1M30S",
- * "P1D"); a bare integer is seconds. Sizes: integer bytes or Kubernetes quantities
- * ("700Mi", "1Gi", "5k", "1M", "1e3"). Return false on anything else or overflow. */
+/* Parsers, exposed for tests and for spec.config values. Each reads exactly
+ * s[0..len) (no NUL needed), is overflow-safe, and sets *out only on success.
+ * jb_cfg_parse_duration_ms: Go style ("5s", "1m30s", "250ms", "1.5h", "0"), ISO 8601
+ *   ("PT5S", "PT1M30S", "P1D", "P1W", "PT0.5S"), or a bare integer = seconds. No sign.
+ *   Sub-millisecond parts are truncated; at most 2^63-1 ns.
+ * jb_cfg_parse_iso8601_duration_ms: ISO 8601 only (Go style and bare integers are
+ *   refused): P[nW][nD][T[nH][nM][nS]], fraction on the last part only, no Y/M.
+ * jb_cfg_parse_size: integer bytes or Kubernetes quantities ("700Mi", "1Gi", "5k",
+ *   "1M", "1e3", "1.5Gi" when the result is whole bytes); never negative.
+ * jb_cfg_parse_int: decimal with optional sign, within [min, max].
+ * jb_cfg_parse_bool: true/false, 1/0, yes/no, on/off, case-insensitive. */
 bool jb_cfg_parse_duration_ms(const char *s, size_t len, int64_t *out_ms);
 bool jb_cfg_parse_iso8601_duration_ms(const char *s, size_t len, int64_t *out_ms);
 bool jb_cfg_parse_size(const char *s, size_t len, int64_t *out_bytes);

@@ -154,23 +154,35 @@ static bool apply_number(const cfg_spec *sp, void *field, const char *v, size_t 
     return true;
 }
 
+static bool valid_text(cfg_kind k, const char *v, size_t len)
+{
+    switch (k) {
+    case CFG_NONEMPTY:
+        return len > 0;
+    case CFG_TOKEN:
+        return valid_token(v, len);
+    case CFG_ADDR:
+        return valid_addr(v, len);
+    default:
+        return true;
+    }
+}
+
 /* false with *oom set when memory ran out (the value itself was fine). */
 static bool apply_text(const cfg_spec *sp, void *field, const char *v, size_t len, bool *oom)
 {
     char canon[32];
     int idx;
-    bool ok;
     switch (sp->kind) {
     case CFG_STRING:
     case CFG_NONEMPTY:
     case CFG_TOKEN:
     case CFG_ADDR:
-        ok = sp->kind == CFG_STRING || (sp->kind == CFG_NONEMPTY && len > 0) ||
-             (sp->kind == CFG_TOKEN && valid_token(v, len)) ||
-             (sp->kind == CFG_ADDR && valid_addr(v, len));
-        if (ok && !set_string(field, v, len))
+        if (!valid_text(sp->kind, v, len))
+            return false;
+        if (!set_string(field, v, len))
             *oom = true;
-        return ok && !*oom;
+        return !*oom;
     case CFG_CHOICE:
         if (choice_index(sp->choices, v, len, canon) < 0)
             return false;

@@ -11,7 +11,8 @@
 
 typedef unsigned __int128 u128;
 
-#define NS_PER_MS INT64_C(1000000)
+#define NS_PER_MS  INT64_C(1000000)
+#define NS_PER_SEC INT64_C(1000000000)
 
 static bool is_digit(char c)
 {
@@ -154,14 +155,9 @@ static const struct {
     const char *name;
     int64_t ns;
 } go_units[] = {
-    {"ns", 1},
-    {"us", 1000},
-    {"\xc2\xb5s", 1000}, /* µs (micro sign) */
-    {"\xce\xbcs", 1000}, /* μs (Greek mu) */
-    {"ms", NS_PER_MS},
-    {"s", 1000 * NS_PER_MS},
-    {"m", 60 * 1000 * NS_PER_MS},
-    {"h", 3600 * 1000 * NS_PER_MS},
+    {"ns", 1},           {"us", 1000},      {"\xc2\xb5s", 1000}, /* µs (micro sign) */
+    {"\xce\xbcs", 1000},                                         /* μs (Greek mu) */
+    {"ms", NS_PER_MS},   {"s", NS_PER_SEC}, {"m", NS_PER_SEC * 60}, {"h", NS_PER_SEC * 3600},
 };
 
 static bool go_unit(const char *s, size_t len, size_t *pos, int64_t *unit_ns)
@@ -209,11 +205,11 @@ static const struct {
     bool time;
     int64_t ns;
 } iso_units[] = {
-    {'W', false, 7 * 86400 * 1000 * NS_PER_MS},
-    {'D', false, 86400 * 1000 * NS_PER_MS},
-    {'H', true, 3600 * 1000 * NS_PER_MS},
-    {'M', true, 60 * 1000 * NS_PER_MS},
-    {'S', true, 1000 * NS_PER_MS},
+    {'W', false, NS_PER_SEC * 86400 * 7},
+    {'D', false, NS_PER_SEC * 86400},
+    {'H', true, NS_PER_SEC * 3600},
+    {'M', true, NS_PER_SEC * 60},
+    {'S', true, NS_PER_SEC},
 };
 #define ISO_NUNITS (sizeof(iso_units) / sizeof(iso_units[0]))
 
@@ -262,7 +258,7 @@ bool jb_cfg_parse_duration_ms(const char *s, size_t len, int64_t *out_ms)
     if (all_digits) {
         int64_t secs;
         /* Same bound as the other forms: the duration fits in int64 nanoseconds. */
-        if (!jb_cfg_parse_int(s, len, 0, INT64_MAX / (1000 * NS_PER_MS), &secs))
+        if (!jb_cfg_parse_int(s, len, 0, INT64_MAX / NS_PER_SEC, &secs))
             return false;
         *out_ms = secs * 1000;
         return true;

@@ -49,7 +49,8 @@ bool jb_disp_parse_retry_after(const char *v, size_t len, int64_t now_wall_ms, i
 {
     while (len > 0 && (*v == ' ' || *v == '\t'))
         v++, len--;
-    while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t' || v[len - 1] == '\r'))
+    while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t' || v[len - 1] == '\r' ||
+                       v[len - 1] == '\n'))
         len--;
     if (len == 0 || len > 64)
         return false;

@@ -391,7 +391,8 @@ static void deliver(jb_disp *d, dconsumer *c, natsMsg *msg)
         return;
     }
     jb_err err = {{0}};
-    if (jb_ce_from_nats(msg, &f->ce, &err) != JB_OK) {
+    if (jb_ce_from_nats(msg, &f->ce, &err) != JB_OK || jb_ce_validate(f->ce, &err) != JB_OK) {
+        jb_ce_destroy(f->ce);
         f->ce = NULL;
         /* Poison: it will never parse, so no retry. errordata carries why. */
         jb_log(JB_LOG_WARN, "dispatcher", "unparseable message", "consumer", c->info.consumer,

@@ -168,6 +168,12 @@ static void on_request(struct evhttp_request *req, void *arg)
     int status = s->status;
     if (s->fail_every > 0 && nr % s->fail_every == 0)
         status = 500;
+    /* A sink URL ending in /status/NNN answers NNN: one sink process can play a
+     * healthy and a failing subscriber (the README's dead-letter demo). */
+    const char *st = strstr(path, "/status/");
+    if (st != NULL && strlen(st) == 11 && st[8] >= '1' && st[8] <= '5' && st[9] >= '0' &&
+        st[9] <= '9' && st[10] >= '0' && st[10] <= '9')
+        status = (st[8] - '0') * 100 + (st[9] - '0') * 10 + (st[10] - '0');
     struct evkeyvalq *h = evhttp_request_get_input_headers(req);
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);

@@ -219,7 +219,7 @@ jb_status jb_ce_add_header_attr(jb_ce *ce, const char *name, size_t nlen, const 
     return JB_OK;
 }
 
-static jb_status set_content_type(jb_ce *ce, const char *v, size_t len, jb_err *err)
+jb_status jb_ce_set_content_type(jb_ce *ce, const char *v, size_t len, jb_err *err)
 {
     while (len > 0 && (v[0] == ' ' || v[0] == '\t')) {
         v++;
@@ -230,6 +230,9 @@ static jb_status set_content_type(jb_ce *ce, const char *v, size_t len, jb_err *
     if (len > JB_CE_MAX_ATTR_VALUE)
         return jb_err_set(err, JB_ERR_INVALID, "datacontenttype: value longer than %d bytes",
                           JB_CE_MAX_ATTR_VALUE);
+    /* The same rule as for ce- values, so that the value can travel as one. */
+    if (!jb_ce_utf8_valid((const uint8_t *)v, len))
+        return jb_err_set(err, JB_ERR_INVALID, "datacontenttype: not valid UTF-8");
     jb_status st = jb_ce_set(ce, "datacontenttype", v, len);
     if (st == JB_ERR_INVALID)
         return limit_err(err);
@@ -264,7 +267,7 @@ jb_status jb_ce_from_http_binary(const jb_ce_header *hdrs, size_t n, const uint8
     /* Content-Type is where the binding carries datacontenttype; it wins over a
      * stray ce-datacontenttype header. */
     if (ct != NULL) {
-        st = set_content_type(ce, ct->value, ct->value_len, err);
+        st = jb_ce_set_content_type(ce, ct->value, ct->value_len, err);
         if (st != JB_OK)
             goto done;
     }

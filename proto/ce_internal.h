@@ -54,6 +54,10 @@ size_t jb_ce_pct_encode_into(const char *in, size_t len, char *out);
 jb_status jb_ce_add_header_attr(jb_ce *ce, const char *name, size_t nlen, const char *value,
                                 size_t vlen, jb_err *err);
 
+/* Sets datacontenttype from a Content-Type header value: trimmed, at most
+ * JB_CE_MAX_ATTR_VALUE bytes, UTF-8. */
+jb_status jb_ce_set_content_type(jb_ce *ce, const char *v, size_t len, jb_err *err);
+
 /* True when name is 1..20 characters of [a-z0-9] (safe as a header name suffix). */
 bool jb_ce_name_valid(const char *name, size_t len);
 

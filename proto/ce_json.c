@@ -350,7 +350,7 @@ typedef struct jbuf {
 
 static void put(jbuf *b, const void *s, size_t n)
 {
-    if (b->oom)
+    if (b->oom || n == 0) /* n == 0 may come with s == NULL (empty data) */
         return;
     if (b->len + n + 1 > b->cap) {
         size_t nc = b->cap == 0 ? 256 : b->cap;
@@ -399,7 +399,8 @@ static void put_string(jbuf *b, const char *s, size_t n)
             put(b, esc, 6);
         }
     }
-    put(b, s + run, n - run);
+    if (n > run)
+        put(b, s + run, n - run);
     put(b, "\"", 1);
 }
 
@@ -435,7 +436,7 @@ static void put_data(jbuf *b, const jb_ce *ce)
             put(b, d, n);
             return;
         }
-        bool text_ok = !json_ct && memchr(d, '\0', n) == NULL && jb_ce_utf8_valid(d, n);
+        bool text_ok = !json_ct && (n == 0 || memchr(d, '\0', n) == NULL) && jb_ce_utf8_valid(d, n);
         if (text_ok && kind == JB_CE_DATA_TEXT) {
             puts_lit(b, ",\"data\":");
             put_string(b, (const char *)d, n);

@@ -34,12 +34,75 @@ static bool has_crlf(const char *s)
     return strpbrk(s, "\r\n") != NULL;
 }
 
-/* Adds every attribute as a ce- header; values percent-encoded. */
-static jb_status put_headers(const jb_ce *ce, natsMsg *m)
+/*
+ * nats.c 3.4's header map hashes keys with a function that never reads the
+ * "2 bytes left" part of a key (it handles 8, 4 and 1 byte tails only), so
+ * "ce-id" and "ce-id31" hash alike; its header code then treats such keys as
+ * one, losing a value when the message is built (shorter key first) or when it
+ * is received (longer key first on the wire). Since no order is safe, the
+ * encoder makes the keys hash apart: a key that would collide with an earlier
+ * one gets another case for its "ce-" prefix ("Ce-", "cE-", "CE-"). Decoders
+ * compare header names without case, ours included. jb_ce_nats_key_hash mirrors
+ * natsStrHash_Hash byte for byte (little-endian reads).
+ */
+uint32_t jb_ce_nats_key_hash(const char *data, size_t len)
+{
+    size_t i = 0, dlen = len;
+    uint32_t h32 = 2166136261u;
+    uint64_t k1, k2;
+    uint32_t k3;
+    for (; dlen >= 16; dlen -= 16) {
+        memcpy(&k1, data + i, 8);
+        memcpy(&k2, data + i + 4, 8);
+        h32 = (uint32_t)(((uint64_t)h32 ^ ((k1 << 5 | k1 >> 27) ^ k2)) * 709607u);
+        i += 16;
+    }
+    if ((dlen & 8) != 0) {
+        memcpy(&k1, data + i, 8);
+        h32 = (uint32_t)(((uint64_t)h32 ^ k1) * 709607u);
+        i += 8;
+    }
+    if ((dlen & 4) != 0) {
+        memcpy(&k3, data + i, 4);
+        h32 = (uint32_t)(((uint64_t)h32 ^ (uint64_t)k3) * 709607u);
+        i += 4;
+    }
+    if ((dlen & 1) != 0)
+        h32 = (h32 ^ (uint32_t)(int32_t)(signed char)data[i]) * 709607u;
+    return h32 ^ (h32 >> 16);
+}
+
+/* Writes "ce-<name>" into key with the first prefix spelling whose hash differs
+ * from every hash in used[0..n); returns false when all four collide. */
+static bool pick_key(const char *name, size_t nl, const uint32_t *used, size_t n, char *key,
+                     uint32_t *hash)
+{
+    static const char *const prefixes[] = {"ce-", "Ce-", "cE-", "CE-"};
+    memcpy(key + 3, name, nl + 1);
+    for (size_t p = 0; p < 4; p++) {
+        memcpy(key, prefixes[p], 3);
+        uint32_t h = jb_ce_nats_key_hash(key, nl + 3);
+        size_t j = 0;
+        while (j < n && used[j] != h)
+            j++;
+        if (j == n) {
+            *hash = h;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Adds every attribute as a ce- header (values percent-encoded) and the message
+ * id, with keys that nats.c keeps apart; then checks that every key landed. */
+static jb_status put_headers(const jb_ce *ce, natsMsg *m, const char *msg_id)
 {
     char key[3 + JB_CE_MAX_NAME + 1];
     char value[3 * JB_CE_MAX_ATTR_VALUE + 1];
-    size_t n = jb_ce_attr_count(ce);
+    uint32_t used[JB_CE_MAX_ATTRS + 1];
+    size_t n = jb_ce_attr_count(ce), nused = 0;
+    if (msg_id != NULL)
+        used[nused++] = jb_ce_nats_key_hash("Nats-Msg-Id", 11);
     for (size_t i = 0; i < n; i++) {
         const char *an, *av;
         size_t al;
@@ -48,13 +111,27 @@ static jb_status put_headers(const jb_ce *ce, natsMsg *m)
         /* Only names that are safe as header names reach the wire. */
         if (!jb_ce_name_valid(an, nl))
             return JB_ERR_INVALID;
-        memcpy(key, "ce-", 3);
-        memcpy(key + 3, an, nl + 1);
+        if (!pick_key(an, nl, used, nused, key, &used[nused]))
+            return JB_ERR_UNSUPPORTED;
+        nused++;
         jb_ce_pct_encode_into(av, al, value);
         natsStatus s = natsMsgHeader_Set(m, key, value);
         if (s != NATS_OK)
             return from_nats_status(s);
     }
+    if (msg_id != NULL) {
+        natsStatus s = natsMsgHeader_Set(m, "Nats-Msg-Id", msg_id);
+        if (s != NATS_OK)
+            return from_nats_status(s);
+    }
+    /* Safety net should another nats.c build hash differently: a lost key shows
+     * as a smaller key count. */
+    const char **keys = NULL;
+    int nkeys = 0;
+    natsStatus s = natsMsgHeader_Keys(m, &keys, &nkeys);
+    free((void *)keys);
+    if (s != NATS_OK || (size_t)nkeys != nused)
+        return s == NATS_OK ? JB_ERR_INTERNAL : from_nats_status(s);
     return JB_OK;
 }
 
@@ -70,9 +147,7 @@ jb_status jb_ce_to_nats(const jb_ce *ce, const char *subject, const char *msg_id
         from_nats_status(natsMsg_Create(&m, subject, NULL, (const char *)data, (int)len));
     if (st != JB_OK)
         return st;
-    st = put_headers(ce, m);
-    if (st == JB_OK && msg_id != NULL)
-        st = from_nats_status(natsMsgHeader_Set(m, "Nats-Msg-Id", msg_id));
+    st = put_headers(ce, m, msg_id);
     if (st != JB_OK) {
         natsMsg_Destroy(m);
         return st;
@@ -146,11 +221,9 @@ static jb_status decode_binary(natsMsg *msg, const char **keys, int nkeys, const
     }
     /* A plain Content-Type stands in for a missing ce-datacontenttype. */
     if (ct != NULL && jb_ce_get(ce, "datacontenttype", NULL) == NULL) {
-        size_t cl = strlen(ct);
-        if (cl > JB_CE_MAX_ATTR_VALUE || jb_ce_set(ce, "datacontenttype", ct, cl) != JB_OK) {
-            st = jb_err_set(err, JB_ERR_INVALID, "datacontenttype: not accepted");
+        st = jb_ce_set_content_type(ce, ct, strlen(ct), err);
+        if (st != JB_OK)
             goto done;
-        }
     }
     int dl = natsMsg_GetDataLength(msg);
     if (dl > 0) {

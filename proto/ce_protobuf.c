@@ -255,7 +255,10 @@ static void build_value(pb_value *pv, pb_ts *ts, const char *name, const char *v
     int32_t nanos;
     io__cloudevents__v1__cloud_event__cloud_event_attribute_value__init(pv);
     io__cloudevents__v1__timestamp__init(ts);
-    if (strcmp(name, "time") == 0 && jb_ce_time_parse(v, len, &secs, &nanos)) {
+    /* A time outside years 0001..9999 (reachable through an offset) is not a
+     * valid Timestamp: it travels as a string instead. */
+    if (strcmp(name, "time") == 0 && jb_ce_time_parse(v, len, &secs, &nanos) &&
+        secs >= -62135596800LL && secs <= 253402300799LL) {
         ts->seconds = secs;
         ts->nanos = nanos;
         pv->attr_case = V(CE_TIMESTAMP);
@@ -278,8 +281,8 @@ static jb_status build_data(pb_build *b, const jb_ce *ce)
         return JB_OK;
     /* Text and JSON go to text_data (a proto3 string: UTF-8, and protobuf-c cannot
      * carry a NUL in it); anything else to binary_data. */
-    if ((kind == JB_CE_DATA_TEXT || kind == JB_CE_DATA_JSON) && memchr(d, '\0', n) == NULL &&
-        jb_ce_utf8_valid(d, n)) {
+    if ((kind == JB_CE_DATA_TEXT || kind == JB_CE_DATA_JSON) &&
+        (n == 0 || memchr(d, '\0', n) == NULL) && jb_ce_utf8_valid(d, n)) {
         b->text = malloc(n + 1);
         if (b->text == NULL)
             return JB_ERR_NOMEM;

@@ -21,9 +21,9 @@
 typedef struct __natsMsg natsMsg;
 
 /* Limits: enforced by every decoder; exceeding one is JB_ERR_INVALID with a message. */
-#define JB_CE_MAX_ATTRS 64          /* attributes + extensions per event */
-#define JB_CE_MAX_ATTR_VALUE 4096   /* bytes of one attribute value */
-#define JB_CE_MAX_BATCH 1000        /* events in one batch */
+#define JB_CE_MAX_ATTRS      64   /* attributes + extensions per event */
+#define JB_CE_MAX_ATTR_VALUE 4096 /* bytes of one attribute value */
+#define JB_CE_MAX_BATCH      1000 /* events in one batch */
 
 typedef struct jb_ce jb_ce;
 
@@ -85,8 +85,7 @@ bool jb_ce_is_absolute_uri(const char *s, size_t len);
  * (call jb_ce_validate). null members mean unset; extensions are top level. */
 jb_status jb_ce_from_json(const char *buf, size_t len, jb_ce **out, jb_err *err);
 /* Decodes a batch (a JSON array of events); *out is a malloc'd array of *n events. */
-jb_status jb_ce_batch_from_json(const char *buf, size_t len, jb_ce ***out, size_t *n,
-                                jb_err *err);
+jb_status jb_ce_batch_from_json(const char *buf, size_t len, jb_ce ***out, size_t *n, jb_err *err);
 /* Encodes; *out is malloc'd (caller frees), *len its length. */
 jb_status jb_ce_to_json(const jb_ce *ce, char **out, size_t *len);
 jb_status jb_ce_batch_to_json(jb_ce *const *ces, size_t n, char **out, size_t *len);
@@ -141,19 +140,24 @@ jb_status jb_ce_to_http_binary(const jb_ce *ce, jb_ce_emit_fn emit, void *ud);
 jb_status jb_ce_pct_encode(const char *in, size_t len, char **out, size_t *out_len);
 /* The reading side: optional quoted-string unescaping, then one round of
  * percent-decoding, then UTF-8 validation. *out is malloc'd and NUL-terminated. */
-jb_status jb_ce_header_decode(const char *in, size_t len, char **out, size_t *out_len,
-                              jb_err *err);
+jb_status jb_ce_header_decode(const char *in, size_t len, char **out, size_t *out_len, jb_err *err);
 
 /* ----------------------------------------------------------- NATS binding */
 
 /* Binary mode: a new message on subject whose payload is the data untouched and
  * whose headers are lower-case ce-<name> for every attribute and extension
  * (including ce-datacontenttype), values percent-encoded. msg_id, when not NULL,
- * becomes the Nats-Msg-Id header. *out is owned by the caller. */
+ * becomes the Nats-Msg-Id header. *out is owned by the caller.
+ * nats.c 3.4 merges header keys whose (flawed) hashes are equal, such as ce-id
+ * and ce-id31; such a key is written with another case of its prefix (Ce-id31),
+ * see docs/cloudevents.md. Add no further headers with jb_ce_nats_key_hash equal
+ * to one already present. */
 jb_status jb_ce_to_nats(const jb_ce *ce, const char *subject, const char *msg_id, natsMsg **out);
 /* Structured mode: payload is the JSON format, header Content-Type
  * application/cloudevents+json. */
 jb_status jb_ce_to_nats_structured(const jb_ce *ce, const char *subject, natsMsg **out);
+/* The hash nats.c 3.4 uses for header keys (see jb_ce_to_nats). */
+uint32_t jb_ce_nats_key_hash(const char *key, size_t len);
 /* Decodes either mode (structured when Content-Type is application/cloudevents+json,
  * else binary). Does not validate. */
 jb_status jb_ce_from_nats(natsMsg *msg, jb_ce **out, jb_err *err);

@@ -55,4 +55,13 @@ jb_status sub_nats_err(int nats_status, const char *what, jb_err *err);
 jb_status sub_status_json(const jb_sub *s, const struct jb_cfg *cfg, const char *prev,
                           const char *active_err, char **out);
 
+/* Writes j as block YAML, each line indented by indent spaces (yaml_out.c). */
+#include <stdio.h>
+void sub_print_yaml(const cJSON *j, int indent, FILE *f);
+
+/* store.c internals used by the reconciler. */
+typedef struct __kvStore kvStore;
+kvStore *sub_store_kv(jb_sub_store *st);
+jb_status sub_store_delete_status(jb_sub_store *st, const char *key, jb_err *err);
+
 #endif

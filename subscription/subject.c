@@ -195,11 +195,11 @@ jb_status jb_sub_consumers(const jb_sub *s, const jb_cfg *cfg, jb_sub_consumer_l
     jb_status st = jb_sub_validate(s, cfg, &ve);
     if (st != JB_OK)
         return jb_err_set(err, st, "out of memory");
-    if (ve.n > 0) {
+    if (ve.n > 0)
         st = jb_err_set(err, JB_ERR_INVALID, "%s", ve.message);
-        jb_sub_errors_free(&ve);
+    jb_sub_errors_free(&ve);
+    if (st != JB_OK)
         return st;
-    }
     jb_sub_delivery d;
     if ((st = jb_sub_delivery_get(s, cfg, &d, err)) != JB_OK)
         return st;

@@ -1,101 +1,19 @@
 /* common/: jb_nats_connect against a real nats-server -js on a free loopback port. */
-#include <arpa/inet.h>
 #include <event2/event.h>
 #include <nats/nats.h>
-#include <netinet/in.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "common/jb_common.h"
 #include "config/jb_cfg.h"
 #include "jb_cunit.h"
-
-/* Until tests/harness (jb_tnats_*) lands in main, this file runs its own server. */
-typedef struct server {
-    pid_t pid;
-    int port;
-    char dir[64];
-    char url[64];
-} server;
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    close(fd);
-    return ntohs(a.sin_port);
-}
+#include "jb_testenv.h"
 
 static void sleep_ms(int ms)
 {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
-static bool port_open(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-    if (fd >= 0)
-        close(fd);
-    return ok;
-}
-
-/* Starts nats-server -js on port (a free one when 0); waits up to 10 s. */
-static bool server_start(server *s, int port)
-{
-    s->port = port > 0 ? port : free_port();
-    snprintf(s->dir, sizeof(s->dir), "/tmp/jb-nats-test-XXXXXX");
-    if (s->port <= 0 || mkdtemp(s->dir) == NULL)
-        return false;
-    snprintf(s->url, sizeof(s->url), "nats://127.0.0.1:%d", s->port);
-    char portstr[16];
-    snprintf(portstr, sizeof(portstr), "%d", s->port);
-    s->pid = fork();
-    if (s->pid == 0) {
-        /* The server's banner would bury the test output. */
-        if (freopen("/dev/null", "w", stdout) == NULL || freopen("/dev/null", "w", stderr) == NULL)
-            _exit(126);
-        execlp("nats-server", "nats-server", "-js", "-a", "127.0.0.1", "-p", portstr, "-sd", s->dir,
-               (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 200; i++) {
-        if (port_open(s->port))
-            return true;
-        sleep_ms(50);
-    }
-    return false;
-}
-
-static void server_stop(server *s)
-{
-    if (s->pid > 0) {
-        kill(s->pid, SIGTERM);
-        waitpid(s->pid, NULL, 0);
-        s->pid = 0;
-    }
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s->dir);
-    if (s->dir[0] != '\0' && system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", s->dir);
+    jb_sleep_ms(ms);
 }
 
 static jb_cfg *cfg_for(const char *url)
@@ -121,9 +39,9 @@ static bool wait_connected(natsConnection *nc, bool want)
 
 static void test_connect_threads(void)
 {
-    server s = {0};
-    CU_ASSERT_FATAL(server_start(&s, 0));
-    jb_cfg *c = cfg_for(s.url);
+    jb_tnats *s = jb_tnats_start();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    jb_cfg *c = cfg_for(jb_tnats_url(s));
     natsConnection *nc = NULL;
     jsCtx *js = NULL;
     jb_err err = {{0}};
@@ -137,16 +55,12 @@ static void test_connect_threads(void)
 
     /* Killing the server shows as not connected; a restart on the same port
      * reconnects by itself. */
-    kill(s.pid, SIGKILL);
-    waitpid(s.pid, NULL, 0);
-    s.pid = 0;
+    CU_ASSERT_TRUE(jb_tnats_crash(s));
     CU_ASSERT_TRUE(wait_connected(nc, false));
-    server s2 = {0};
-    CU_ASSERT_FATAL(server_start(&s2, s.port));
+    CU_ASSERT_TRUE_FATAL(jb_tnats_restart(s));
     CU_ASSERT_TRUE(wait_connected(nc, true));
     jb_nats_close(nc, js);
-    server_stop(&s2);
-    server_stop(&s);
+    jb_tnats_stop(s);
     jb_cfg_destroy(c);
 }
 
@@ -161,7 +75,7 @@ static void test_connect_errors(void)
     CU_ASSERT_PTR_EQUAL(nc, (natsConnection *)1); /* untouched on failure */
     jb_cfg_destroy(c);
 
-    int port = free_port();
+    int port = jb_free_port();
     char url[64];
     snprintf(url, sizeof(url), "nats://127.0.0.1:%d", port);
     c = cfg_for(url);
@@ -175,20 +89,20 @@ static void test_connect_errors(void)
 /* With retry_on_failed_connect the connection exists before the server does. */
 static void test_connect_retry(void)
 {
-    int port = free_port();
-    char url[64];
-    snprintf(url, sizeof(url), "nats://127.0.0.1:%d", port);
-    jb_cfg *c = cfg_for(url);
+    /* A server that is down, on a port that is known. */
+    jb_tnats *s = jb_tnats_start();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    CU_ASSERT_TRUE_FATAL(jb_tnats_kill(s));
+    jb_cfg *c = cfg_for(jb_tnats_url(s));
     natsConnection *nc = NULL;
     jsCtx *js = NULL;
     jb_err err = {{0}};
     CU_ASSERT_EQUAL_FATAL(jb_nats_connect(c, NULL, "test", true, &nc, &js, &err), JB_OK);
     CU_ASSERT_FALSE(jb_nats_connected(nc));
-    server s = {0};
-    CU_ASSERT_FATAL(server_start(&s, port));
+    CU_ASSERT_TRUE_FATAL(jb_tnats_restart(s));
     CU_ASSERT_TRUE(wait_connected(nc, true));
     jb_nats_close(nc, js);
-    server_stop(&s);
+    jb_tnats_stop(s);
     jb_cfg_destroy(c);
 }
 
@@ -208,13 +122,13 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
 static void test_connect_libevent(void)
 {
     jb_event_threads_init();
-    server s = {0};
-    CU_ASSERT_FATAL(server_start(&s, 0));
+    jb_tnats *s = jb_tnats_start();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     struct event_base *base = event_base_new();
     CU_ASSERT_PTR_NOT_NULL_FATAL(base);
     pthread_t th;
     CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, loop_main, base), 0);
-    jb_cfg *c = cfg_for(s.url);
+    jb_cfg *c = cfg_for(jb_tnats_url(s));
     natsConnection *nc = NULL;
     jsCtx *js = NULL;
     jb_err err = {{0}};
@@ -233,7 +147,7 @@ static void test_connect_libevent(void)
     event_base_loopbreak(base);
     pthread_join(th, NULL);
     event_base_free(base);
-    server_stop(&s);
+    jb_tnats_stop(s);
     jb_cfg_destroy(c);
 }
 

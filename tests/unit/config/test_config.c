@@ -671,6 +671,30 @@ static void test_markdown(void)
     free(buf);
 }
 
+/* docs/configuration.md carries the generated table verbatim. */
+static void test_docs_in_sync(void)
+{
+    char *table = NULL, *doc = NULL;
+    size_t tlen = 0, dlen = 0;
+    FILE *f = open_memstream(&table, &tlen);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    jb_cfg_print_markdown(f);
+    fclose(f);
+    FILE *d = fopen(JB_SOURCE_DIR "/docs/configuration.md", "rb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    doc = calloc(1, 1 << 20);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    dlen = fread(doc, 1, (1 << 20) - 1, d);
+    fclose(d);
+    CU_ASSERT_TRUE(dlen > 0);
+    bool found = strstr(doc, table) != NULL;
+    CU_ASSERT_TRUE(found);
+    if (!found)
+        fprintf(stderr, "docs/configuration.md: regenerate the key table:\n%s", table);
+    free(doc);
+    free(table);
+}
+
 int main(void)
 {
     static const jb_test_case cases[] = {
@@ -688,6 +712,7 @@ int main(void)
         {"YAML buffer values", test_yaml_values},
         {"rest[]: arguments that are not configuration", test_rest},
         {"markdown reference lists every key", test_markdown},
+        {"docs/configuration.md has the current table", test_docs_in_sync},
     };
     return jb_cunit_main("config", NULL, NULL, cases, JB_CASES_N(cases));
 }

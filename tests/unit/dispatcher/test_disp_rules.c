@@ -100,6 +100,7 @@ static void test_retry_after_parse(void)
     } cases[] = {
         {"120", true, 120000},
         {" 5 ", true, 5000},
+        {" 2\r\n", true, 2000}, /* as a header callback sees it */
         {"0", true, 0},
         {"Wed, 21 Oct 2015 07:28:30 GMT", true, 30000},
         {"Wednesday, 21-Oct-15 07:29:00 GMT", true, 60000},

@@ -222,6 +222,9 @@ static void test_binary_decode_errors(void)
         {{H("Content-Type", "a/b"), H("content-type", "c/d")},
          2,
          "datacontenttype: duplicate attribute"},
+        {{H("Content-Type", "text/\xc0\xa0"), H("ce-id", "1")},
+         2,
+         "datacontenttype: not valid UTF-8"},
     };
     for (size_t i = 0; i < JB_CASES_N(cases); i++) {
         jb_ce *ce = NULL;

@@ -1,0 +1,348 @@
+/* `jetbridge dlq list|replay`: look at dead letters and send them again. */
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <inttypes.h>
+#include <nats/nats.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/jb_common.h"
+#include "config/jb_cfg.h"
+#include "dispatcher/disp_internal.h"
+#include "dispatcher/jb_disp.h"
+#include "proto/jb_ce.h"
+#include "subscription/jb_sub.h"
+
+/* A listing never reads more than this many messages. */
+#define DLQ_LIST_MAX 100000
+
+typedef struct dlq_opts {
+    const char *subscription; /* "ns/name" or NULL */
+    uint64_t seq;             /* 0: all */
+    bool json;
+    bool republish;
+    long limit;
+} dlq_opts;
+
+static void dlq_usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: jetbridge dlq list   [--subscription NS/NAME] [--seq N] [--limit N] [-o table|json]\n"
+            "       jetbridge dlq replay [--subscription NS/NAME] [--seq N] [--republish]\n\n"
+            "list shows the dead letters of stream JS_DLQ_STREAM_NAME. replay sends each one\n"
+            "again to its subscription's sink (or, with --republish, publishes it again on\n"
+            "its original subject, which reaches every subscription of that subject) and\n"
+            "deletes it from the dead-letter stream when that succeeded.\n");
+}
+
+static const char *hdr(natsMsg *m, const char *key)
+{
+    const char *v = NULL;
+    if (natsMsgHeader_Get(m, key, &v) != NATS_OK)
+        return "";
+    return v;
+}
+
+static bool selected(natsMsg *m, const dlq_opts *o)
+{
+    return o->subscription == NULL || strcmp(hdr(m, "Jb-Subscription"), o->subscription) == 0;
+}
+
+/* Calls fn for every selected dead letter; stops when fn returns false. */
+typedef bool (*visit_fn)(void *ud, uint64_t seq, natsMsg *m);
+static int visit(jsCtx *js, const char *stream, const dlq_opts *o, visit_fn fn, void *ud)
+{
+    jsStreamInfo *si = NULL;
+    natsStatus s = js_GetStreamInfo(&si, js, stream, NULL, NULL);
+    if (s != NATS_OK) {
+        fprintf(stderr, "jetbridge dlq: stream %s: %s\n", stream, natsStatus_GetText(s));
+        return 1;
+    }
+    uint64_t first = si->State.FirstSeq, last = si->State.LastSeq;
+    jsStreamInfo_Destroy(si);
+    if (o->seq != 0)
+        first = last = o->seq;
+    long seen = 0;
+    for (uint64_t seq = first; seq != 0 && seq <= last && seen < o->limit; seq++) {
+        natsMsg *m = NULL;
+        if (js_GetMsg(&m, js, stream, seq, NULL, NULL) != NATS_OK)
+            continue; /* deleted or purged */
+        bool go = true;
+        if (selected(m, o)) {
+            seen++;
+            go = fn(ud, seq, m);
+        }
+        natsMsg_Destroy(m);
+        if (!go)
+            break;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- list */
+
+static bool list_table(void *ud, uint64_t seq, natsMsg *m)
+{
+    (void)ud;
+    const char *type = hdr(m, "ce-originaltype");
+    if (type[0] == '\0')
+        type = hdr(m, "ce-type");
+    printf("%-6" PRIu64 " %-30s %-32s %-36s %-5s %-8s %s\n", seq, hdr(m, "Jb-Subscription"),
+           type, hdr(m, "ce-id"), hdr(m, "ce-errorcode"), hdr(m, "ce-errorattempts"),
+           hdr(m, "ce-errordest"));
+    return true;
+}
+
+static bool list_json(void *ud, uint64_t seq, natsMsg *m)
+{
+    cJSON *arr = ud;
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL)
+        return false;
+    cJSON_AddNumberToObject(o, "seq", (double)seq);
+    static const struct {
+        const char *key, *header;
+    } fields[] = {
+        {"subscription", "Jb-Subscription"}, {"consumer", "Jb-Consumer"},
+        {"subject", "Jb-Subject"},           {"id", "ce-id"},
+        {"type", "ce-type"},                 {"originaltype", "ce-originaltype"},
+        {"source", "ce-source"},             {"errordest", "ce-errordest"},
+        {"errorcode", "ce-errorcode"},       {"errordata", "ce-errordata"},
+        {"errorattempts", "ce-errorattempts"},
+    };
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+        cJSON_AddStringToObject(o, fields[i].key, hdr(m, fields[i].header));
+    cJSON_AddNumberToObject(o, "time_ms", (double)(natsMsg_GetTime(m) / 1000000));
+    cJSON_AddItemToArray(arr, o);
+    return true;
+}
+
+static int dlq_list(jsCtx *js, const char *stream, const dlq_opts *o)
+{
+    if (!o->json) {
+        printf("%-6s %-30s %-32s %-36s %-5s %-8s %s\n", "SEQ", "SUBSCRIPTION", "TYPE", "ID",
+               "CODE", "ATTEMPTS", "DEST");
+        return visit(js, stream, o, list_table, NULL);
+    }
+    cJSON *arr = cJSON_CreateArray();
+    if (arr == NULL)
+        return 1;
+    int rc = visit(js, stream, o, list_json, arr);
+    char *s = rc == 0 ? cJSON_Print(arr) : NULL;
+    if (s != NULL)
+        printf("%s\n", s);
+    free(s);
+    cJSON_Delete(arr);
+    return rc;
+}
+
+/* -------------------------------------------------------------- replay */
+
+typedef struct replay_ctx {
+    const jb_cfg *cfg;
+    jsCtx *js;
+    const char *stream;
+    jb_sub_store *store;
+    bool republish;
+    int ok, failed;
+} replay_ctx;
+
+static void strip_errors(jb_ce *ce)
+{
+    static const char *const ext[] = {"errordest", "errorcode", "errordata", "errorattempts"};
+    for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++)
+        jb_ce_unset(ce, ext[i]);
+}
+
+/* Finds the sink and delivery settings of the consumer the dead letter came from. */
+static bool find_target(replay_ctx *r, natsMsg *m, jb_sub_consumer *out, char *why, size_t cap)
+{
+    char ref[600];
+    snprintf(ref, sizeof(ref), "%s", hdr(m, "Jb-Subscription"));
+    char *slash = strchr(ref, '/');
+    if (slash == NULL) {
+        snprintf(why, cap, "no Jb-Subscription header");
+        return false;
+    }
+    *slash = '\0';
+    jb_sub *s = NULL;
+    jb_err err = {{0}};
+    if (jb_sub_store_get(r->store, ref, slash + 1, &s, &err) != JB_OK) {
+        snprintf(why, cap, "subscription %.200s/%.200s: %.400s", ref, slash + 1, err.msg);
+        return false;
+    }
+    jb_sub_consumer_list l = {0};
+    bool found = false;
+    if (jb_sub_consumers(s, r->cfg, &l, &err) == JB_OK) {
+        const char *want = hdr(m, "Jb-Consumer");
+        for (size_t i = 0; i < l.n && !found; i++)
+            if (strcmp(l.items[i].consumer, want) == 0 || i + 1 == l.n)
+                found = jb_sub_consumer_copy(out, &l.items[i]);
+        jb_sub_consumer_list_free(&l);
+    }
+    if (!found)
+        snprintf(why, cap, "subscription %.200s/%.200s has no usable consumer", ref, slash + 1);
+    jb_sub_destroy(s);
+    return found;
+}
+
+static size_t discard(char *p, size_t size, size_t n, void *ud)
+{
+    (void)p, (void)ud;
+    return size * n;
+}
+
+static int post_sync(const char *url, const jb_dreq *req, int64_t timeout_ms)
+{
+    CURL *e = curl_easy_init();
+    if (e == NULL)
+        return 0;
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->data != NULL ? (const char *)req->data : "");
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->len);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+    long status = 0;
+    if (curl_easy_perform(e) == CURLE_OK)
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(e);
+    return (int)status;
+}
+
+static bool replay_to_sink(replay_ctx *r, natsMsg *m, jb_ce *ce, char *why, size_t cap)
+{
+    jb_sub_consumer c = {0};
+    if (!find_target(r, m, &c, why, cap))
+        return false;
+    jb_dreq req = {0};
+    bool ok = false;
+    if (jb_dreq_build(ce, c.delivery.content_mode == JB_SUB_CONTENT_STRUCTURED, &req) == JB_OK) {
+        int status = post_sync(c.sink, &req, c.delivery.timeout_ms);
+        ok = status >= 200 && status < 300;
+        snprintf(why, cap, "%s answered %d", c.sink, status);
+    }
+    jb_dreq_free(&req);
+    jb_sub_consumer_free(&c);
+    return ok;
+}
+
+static bool replay_republish(replay_ctx *r, uint64_t seq, natsMsg *m, jb_ce *ce, char *why,
+                             size_t cap)
+{
+    const char *subject = hdr(m, "Jb-Subject");
+    char id[128];
+    snprintf(id, sizeof(id), "dlq-replay-%s-%" PRIu64, r->stream, seq);
+    natsMsg *out = NULL;
+    if (subject[0] == '\0' || jb_ce_to_nats(ce, subject, id, &out) != JB_OK) {
+        snprintf(why, cap, "no original subject");
+        return false;
+    }
+    jsErrCode jerr = 0;
+    natsStatus s = js_PublishMsg(NULL, r->js, out, NULL, &jerr);
+    natsMsg_Destroy(out);
+    snprintf(why, cap, "published to %s: %s", subject, natsStatus_GetText(s));
+    return s == NATS_OK;
+}
+
+static bool replay_one(void *ud, uint64_t seq, natsMsg *m)
+{
+    replay_ctx *r = ud;
+    char why[1024] = "";
+    jb_ce *ce = NULL;
+    jb_err err = {{0}};
+    bool ok = false;
+    if (jb_ce_from_nats(m, &ce, &err) != JB_OK) {
+        snprintf(why, sizeof(why), "not a CloudEvent: %s", err.msg);
+    } else {
+        strip_errors(ce);
+        ok = r->republish ? replay_republish(r, seq, m, ce, why, sizeof(why))
+                          : replay_to_sink(r, m, ce, why, sizeof(why));
+    }
+    jb_ce_destroy(ce);
+    if (ok && js_DeleteMsg(r->js, r->stream, seq, NULL, NULL) != NATS_OK)
+        snprintf(why + strlen(why), sizeof(why) - strlen(why), " (not deleted from DLQ)");
+    printf("%" PRIu64 ": %s: %s\n", seq, ok ? "replayed" : "failed", why);
+    if (ok)
+        r->ok++;
+    else
+        r->failed++;
+    return true;
+}
+
+static int dlq_replay(const jb_cfg *cfg, jsCtx *js, const char *stream, const dlq_opts *o)
+{
+    replay_ctx r = {cfg, js, stream, NULL, o->republish, 0, 0};
+    jb_err err = {{0}};
+    if (!o->republish && jb_sub_store_open(cfg, js, &r.store, &err) != JB_OK) {
+        fprintf(stderr, "jetbridge dlq: %s\n", err.msg);
+        return 1;
+    }
+    int rc = visit(js, stream, o, replay_one, &r);
+    jb_sub_store_close(r.store);
+    printf("replayed %d, failed %d\n", r.ok, r.failed);
+    return rc != 0 || r.failed > 0 ? 1 : 0;
+}
+
+static int parse_opts(int argc, char **argv, dlq_opts *o)
+{
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int64_t n;
+        if (strcmp(a, "--subscription") == 0 && v != NULL && strchr(v, '/') != NULL) {
+            o->subscription = v;
+            i++;
+        } else if (strcmp(a, "--seq") == 0 && v != NULL &&
+                   jb_cfg_parse_int(v, strlen(v), 1, INT64_MAX, &n)) {
+            o->seq = (uint64_t)n;
+            i++;
+        } else if (strcmp(a, "--limit") == 0 && v != NULL &&
+                   jb_cfg_parse_int(v, strlen(v), 1, DLQ_LIST_MAX, &n)) {
+            o->limit = (long)n;
+            i++;
+        } else if (strcmp(a, "-o") == 0 && v != NULL &&
+                   (strcmp(v, "json") == 0 || strcmp(v, "table") == 0)) {
+            o->json = strcmp(v, "json") == 0;
+            i++;
+        } else if (strcmp(a, "--republish") == 0) {
+            o->republish = true;
+        } else {
+            fprintf(stderr, "jetbridge dlq: bad argument \"%s\"\n", a);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+int jb_dlq_cmd(const jb_cfg *cfg, int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        dlq_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    bool list = strcmp(argv[1], "list") == 0;
+    if (!list && strcmp(argv[1], "replay") != 0) {
+        dlq_usage(stderr);
+        return 2;
+    }
+    dlq_opts o = {NULL, 0, false, false, DLQ_LIST_MAX};
+    int rc = parse_opts(argc, argv, &o);
+    if (rc != 0)
+        return rc;
+    natsConnection *nc = NULL;
+    jsCtx *js = NULL;
+    jb_err err = {{0}};
+    if (jb_nats_connect(cfg, NULL, "jetbridge-dlq", false, &nc, &js, &err) != JB_OK) {
+        fprintf(stderr, "jetbridge dlq: %s\n", err.msg);
+        return 1;
+    }
+    const char *stream = cfg->dlq_stream_name[0] != '\0' ? cfg->dlq_stream_name : "sap-dlq";
+    rc = list ? dlq_list(js, stream, &o) : dlq_replay(cfg, js, stream, &o);
+    jb_nats_close(nc, js);
+    return rc;
+}

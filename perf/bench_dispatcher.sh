@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Dispatcher benchmark, in one run:
+#  (a) raw nats.c pull-fetch-ack of N pre-stored events (the NATS ceiling),
+#  (b) raw libcurl multi posting N requests to the same trivial sink (the HTTP ceiling),
+#  (c) `jetbridge dispatcher` delivering N pre-stored events to that sink.
+# Prints events/s of each, dispatcher/ceiling with ceiling = 1/(1/a + 1/b), the
+# dispatcher's CPU time per event and its peak RSS.
+#
+# Usage: perf/bench_dispatcher.sh [N] [C]      (defaults N=20000, C=64 in flight)
+# Env:   BUILD=build/perf (built RelWithDebInfo if missing), KEEP=1 keeps the temp dir.
+set -euo pipefail
+
+N=${1:-20000}
+C=${2:-64}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-$ROOT/build/perf}
+
+if [[ ! -x $BUILD/jetbridge || ! -x $BUILD/raw_fetch ]]; then
+  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJB_TESTS=OFF >/dev/null
+  cmake --build "$BUILD" -j2 --target jetbridge raw_fetch raw_curl disp_sink disp_load >/dev/null
+fi
+
+TMP=$(mktemp -d /tmp/jb-bench-disp.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  [[ ${KEEP:-0} == 1 ]] || rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 1 100); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+sink_count() { curl -s "http://127.0.0.1:$SINK_PORT/stats" | awk '{print $1}'; }
+
+NATS_PORT=$(free_port)
+SINK_PORT=$(free_port)
+ADMIN_PORT=$(free_port)
+NATS_URL=nats://127.0.0.1:$NATS_PORT
+SINK_URL=http://127.0.0.1:$SINK_PORT/
+
+nats-server -js -a 127.0.0.1 -p "$NATS_PORT" -sd "$TMP/nats" >"$TMP/nats.log" 2>&1 &
+PIDS+=($!)
+"$BUILD/disp_sink" "$SINK_PORT" &
+PIDS+=($!)
+wait_port "$NATS_PORT"
+wait_port "$SINK_PORT"
+
+echo "N=$N in-flight=$C  (nats-server $(nats-server --version | awk '{print $2}'), $(nproc) cores)"
+
+# (a) NATS ceiling
+A_LINE=$("$BUILD/raw_fetch" "$NATS_URL" "$N" "$C")
+echo "(a) $A_LINE"
+A=$(awk '{print $4}' <<<"$A_LINE")
+
+# (b) HTTP ceiling
+B_LINE=$("$BUILD/raw_curl" "$SINK_URL" "$N" "$C")
+echo "(b) $B_LINE"
+B=$(awk '{print $4}' <<<"$B_LINE")
+
+# (c) the dispatcher: create the consumer, stop, pre-store N events, start again.
+export NATS_URL METRICS_ADDR=127.0.0.1:$ADMIN_PORT APP_LOG_LEVEL=warn
+"$BUILD/disp_load" apply "$NATS_URL" "$SINK_URL" "$C"
+"$BUILD/jetbridge" dispatcher >"$TMP/disp1.log" 2>&1 &
+D=$!
+"$BUILD/disp_load" wait "$NATS_URL"
+kill -TERM "$D"; wait "$D" || true
+"$BUILD/disp_load" publish "$NATS_URL" "$N"
+curl -s "http://127.0.0.1:$SINK_PORT/reset" >/dev/null
+"$BUILD/jetbridge" dispatcher >"$TMP/disp2.log" 2>&1 &
+D=$!
+PIDS+=($D)
+for _ in $(seq 1 2400); do
+  [[ $(sink_count) -ge $N ]] && break
+  sleep 0.05
+done
+read -r COUNT FIRST LAST < <(curl -s "http://127.0.0.1:$SINK_PORT/stats")
+CPU_TICKS=$(awk '{print $14+$15}' "/proc/$D/stat")
+HWM_KB=$(awk '/VmHWM/ {print $2}' "/proc/$D/status")
+kill -TERM "$D"; wait "$D" || true
+
+python3 - "$A" "$B" "$N" "$COUNT" "$FIRST" "$LAST" "$CPU_TICKS" "$(getconf CLK_TCK)" "$HWM_KB" <<'PY'
+import sys
+a, b, n, count, first, last, ticks, hz, hwm = sys.argv[1:]
+a, b, n, count = float(a), float(b), int(n), int(count)
+secs = (int(last) - int(first)) / 1e9 if count > 1 else float("nan")
+c = (count - 1) / secs if count > 1 else 0.0
+ceiling = 1.0 / (1.0 / a + 1.0 / b)
+cpu_us = int(ticks) / int(hz) * 1e6 / max(count, 1)
+print(f"(c) dispatcher {count} {secs:.3f} {c:.0f}  (sink clock: first to last delivery)")
+print(f"ceiling = 1/(1/a+1/b) = {ceiling:.0f} events/s")
+print(f"dispatcher/ceiling = {c / ceiling:.2f}")
+print(f"dispatcher CPU = {cpu_us:.1f} us/event (whole process, start-up included)")
+print(f"dispatcher peak RSS = {int(hwm) / 1024:.1f} MiB")
+if count < n:
+    print(f"WARNING: only {count} of {n} delivered")
+    sys.exit(1)
+PY

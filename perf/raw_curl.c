@@ -1,0 +1,101 @@
+/* Benchmark (b): the HTTP ceiling. libcurl multi posting N CloudEvents (binary
+ * mode, the same headers and body the dispatcher sends) to URL with at most C in
+ * flight, reusing connections. Prints "raw_curl N SECONDS EVENTS_PER_S CPU_US_PER_EVENT".
+ * Usage: raw_curl URL N C */
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+static const char body[] = "{\"order\":42,\"customer\":\"c-1\"}";
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static size_t discard(char *p, size_t s, size_t n, void *u)
+{
+    (void)p, (void)u;
+    return s * n;
+}
+
+static CURL *make(const char *url, long i)
+{
+    CURL *e = curl_easy_init();
+    char id[64];
+    snprintf(id, sizeof(id), "ce-id: ev-%ld", i);
+    struct curl_slist *h = NULL;
+    h = curl_slist_append(h, "ce-specversion: 1.0");
+    h = curl_slist_append(h, id);
+    h = curl_slist_append(h, "ce-source: myapp");
+    h = curl_slist_append(h, "ce-type: order.created.v1");
+    h = curl_slist_append(h, "Content-Type: application/json");
+    h = curl_slist_append(h, "Expect:");
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, h);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    return e;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: raw_curl URL N C\n");
+        return 2;
+    }
+    const char *url = argv[1];
+    long n = strtol(argv[2], NULL, 10), c = strtol(argv[3], NULL, 10);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    CURLM *m = curl_multi_init();
+    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, c);
+    long started = 0, done = 0, failed = 0;
+    double t0 = now_s(), c0 = cpu_s();
+    while (done < n) {
+        while (started < n && started - done < c)
+            curl_multi_add_handle(m, make(url, started++));
+        int running = 0;
+        curl_multi_perform(m, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            long code = 0;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &code);
+            if (msg->data.result != CURLE_OK || code / 100 != 2)
+                failed++;
+            struct curl_slist *h = NULL;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&h);
+            curl_multi_remove_handle(m, msg->easy_handle);
+            curl_easy_cleanup(msg->easy_handle);
+            curl_slist_free_all(h);
+            done++;
+        }
+        if (done < n)
+            curl_multi_poll(m, NULL, 0, 100, NULL);
+    }
+    double secs = now_s() - t0, cpu = cpu_s() - c0;
+    printf("raw_curl %ld %.3f %.0f %.1f failed=%ld\n", n, secs, (double)n / secs,
+           cpu * 1e6 / (double)n, failed);
+    curl_multi_cleanup(m);
+    curl_global_cleanup();
+    return failed == 0 ? 0 : 1;
+}

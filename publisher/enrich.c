@@ -1,0 +1,269 @@
+/*
+ * Enrichment (DESIGN.md 2.3): from an event's type and source to the NATS subject,
+ * plus tracing headers and the Nats-Msg-Id. Pure functions: no I/O, no globals, so
+ * they are table-tested and fuzzed directly.
+ */
+#include <nats/nats.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/jb_common.h"
+#include "publisher/pub_internal.h"
+#include "subscription/jb_sub.h"
+
+/* True when s[0..len) split at dots has an empty part (leading, trailing or "..").
+ * An empty string counts as one empty part. */
+static bool has_empty_segment(const char *s, size_t len)
+{
+    if (len == 0 || s[0] == '.' || s[len - 1] == '.')
+        return true;
+    for (size_t i = 1; i < len; i++)
+        if (s[i] == '.' && s[i - 1] == '.')
+            return true;
+    return false;
+}
+
+static bool is_alnum(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+jb_status jb_pub_standard_subject(const char *subject_prefix, const char *source, size_t slen,
+                                  const char *type, size_t tlen, char **out, jb_err *err)
+{
+    jb_status rc = JB_ERR_NOMEM;
+    size_t plen = strlen(subject_prefix);
+    char *buf = malloc(plen + slen + tlen + 3);
+    if (buf == NULL)
+        goto done;
+    memcpy(buf, subject_prefix, plen);
+    size_t o = plen;
+    buf[o++] = '.';
+    /* Cleaning only removes characters, so len + 1 is always room enough. */
+    size_t cs = jb_sub_clean_source(source, slen, buf + o, slen + 1);
+    if (cs == 0) {
+        rc = jb_err_set(err, JB_ERR_INVALID, "source: \"%.*s\" is empty after cleaning",
+                        (int)(slen > 200 ? 200 : slen), source);
+        goto done;
+    }
+    o += cs;
+    buf[o++] = '.';
+    size_t ct = jb_sub_clean_type(type, tlen, buf + o, tlen + 1);
+    o += ct;
+    buf[o] = '\0';
+    /* NATS subjects cannot carry control bytes; cleaning keeps them, so refuse. */
+    for (size_t i = 0; i < o; i++) {
+        if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f) {
+            rc = jb_err_set(err, JB_ERR_INVALID, "type: control character in the subject");
+            goto done;
+        }
+    }
+    if (ct == 0 || has_empty_segment(buf, o)) {
+        rc = jb_err_set(err, JB_ERR_INVALID,
+                        "type: \"%.*s\" gives the subject \"%.*s\" with an empty segment",
+                        (int)(tlen > 200 ? 200 : tlen), type, (int)(o > 300 ? 300 : o), buf);
+        goto done;
+    }
+    *out = buf;
+    buf = NULL;
+    rc = JB_OK;
+done:
+    free(buf);
+    return rc;
+}
+
+bool jb_pub_is_prefixed(const char *type_prefix, const char *type, size_t len)
+{
+    size_t pl = strlen(type_prefix);
+    return pl > 0 && len > pl && memcmp(type, type_prefix, pl) == 0 && type[pl] == '.';
+}
+
+/* Appends the characters of s[0..len) that keep() accepts. */
+static size_t append_kept(char *dst, const char *s, size_t len, bool dots)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++)
+        if (is_alnum(s[i]) || (dots && s[i] == '.'))
+            dst[o++] = s[i];
+    return o;
+}
+
+jb_status jb_pub_prefixed_type(const char *type_prefix, const char *type, size_t len, char **out,
+                               jb_err *err)
+{
+    size_t pl = strlen(type_prefix);
+    if (!jb_pub_is_prefixed(type_prefix, type, len))
+        return jb_err_set(err, JB_ERR_INVALID, "type: invalid format: missing prefix %s",
+                          type_prefix);
+    const char *rest = type + pl + 1;
+    size_t rlen = len - pl - 1;
+    if (jb_pub_is_prefixed(type_prefix, rest, rlen))
+        return jb_err_set(err, JB_ERR_INVALID, "type: invalid format: prefix %s repeated",
+                          type_prefix);
+    /* Parts after the prefix: app, event segments..., operation, version. */
+    size_t nparts = 1;
+    for (size_t i = 0; i < rlen; i++)
+        nparts += rest[i] == '.';
+    if (nparts < 4 || has_empty_segment(rest, rlen))
+        return jb_err_set(err, JB_ERR_INVALID,
+                          "type: invalid format: want %s.<app>.<event>.<operation>.<version>",
+                          type_prefix);
+    char *buf = malloc(len + 2);
+    if (buf == NULL)
+        return JB_ERR_NOMEM;
+    size_t o = append_kept(buf, type_prefix, pl, true);
+    buf[o++] = '.';
+    size_t dot_app = (size_t)((const char *)memchr(rest, '.', rlen) - rest);
+    o += append_kept(buf + o, rest, dot_app, false);
+    buf[o++] = '.';
+    /* The operation and version are the last two parts; everything between the app
+     * and them is joined without dots. */
+    size_t dots_seen = 0, last2 = 0;
+    for (size_t i = rlen; i-- > 0;)
+        if (rest[i] == '.' && ++dots_seen == 2) {
+            last2 = i;
+            break;
+        }
+    o += append_kept(buf + o, rest + dot_app + 1, last2 - dot_app - 1, false);
+    o += append_kept(buf + o, rest + last2, rlen - last2, true);
+    buf[o] = '\0';
+    if (has_empty_segment(buf, o)) {
+        free(buf);
+        return jb_err_set(err, JB_ERR_INVALID,
+                          "type: invalid format: a part is empty after cleaning");
+    }
+    *out = buf;
+    return JB_OK;
+}
+
+jb_status jb_pub_enrich(const jb_pub_names *n, jb_ce *ce, char **subject, jb_err *err)
+{
+    size_t tlen = 0, slen = 0;
+    const char *type = jb_ce_get(ce, "type", &tlen);
+    const char *source = jb_ce_get(ce, "source", &slen);
+    if (type == NULL || source == NULL)
+        return jb_err_set(err, JB_ERR_INVALID, "type: MUST be a non-empty string");
+    char *subj = NULL, *clean = NULL;
+    jb_status rc;
+    if (jb_pub_is_prefixed(n->type_prefix, type, tlen)) {
+        rc = jb_pub_prefixed_type(n->type_prefix, type, tlen, &clean, err);
+        if (rc != JB_OK)
+            goto done;
+        size_t pl = strlen(n->subject_prefix), cl = strlen(clean);
+        subj = malloc(pl + cl + 2);
+        rc = JB_ERR_NOMEM;
+        if (subj == NULL)
+            goto done;
+        memcpy(subj, n->subject_prefix, pl);
+        subj[pl] = '.';
+        memcpy(subj + pl + 1, clean, cl + 1);
+        rc = jb_ce_set(ce, "type", clean, cl);
+    } else {
+        rc = jb_pub_standard_subject(n->subject_prefix, source, slen, type, tlen, &subj, err);
+        if (rc != JB_OK)
+            goto done;
+        /* type points into ce: set originaltype before type is replaced. */
+        rc = jb_ce_set(ce, "originaltype", type, tlen);
+        if (rc == JB_OK)
+            rc = jb_ce_set_str(ce, "type", subj);
+    }
+    if (rc != JB_OK)
+        goto done;
+    *subject = subj;
+    subj = NULL;
+done:
+    free(subj);
+    free(clean);
+    return rc;
+}
+
+static const struct {
+    const char *header;
+    const char *ext;
+} tracing_map[] = {
+    {"traceparent", "traceparent"},    {"x-b3-traceid", "b3traceid"},
+    {"x-b3-parentspanid", "b3parentspanid"}, {"x-b3-spanid", "b3spanid"},
+    {"x-b3-sampled", "b3sampled"},     {"x-b3-flags", "b3flags"},
+};
+
+jb_status jb_pub_apply_tracing(jb_ce *ce, const jb_ce_header *hdrs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < sizeof(tracing_map) / sizeof(tracing_map[0]); k++) {
+            size_t hl = strlen(tracing_map[k].header);
+            if (hdrs[i].name_len != hl || strncasecmp(hdrs[i].name, tracing_map[k].header, hl))
+                continue;
+            if (hdrs[i].value_len == 0)
+                continue;
+            jb_status rc = jb_ce_set(ce, tracing_map[k].ext, hdrs[i].value, hdrs[i].value_len);
+            if (rc != JB_OK)
+                return rc;
+        }
+    }
+    return JB_OK;
+}
+
+void jb_pub_msg_id(const char *source, size_t slen, const char *id, size_t ilen,
+                   const char *subject, char out[JB_PUB_MSG_ID_LEN + 1])
+{
+    static const char hexdig[] = "0123456789abcdef";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    /* Streaming digest: the parts are separated by NUL so that ("ab","c") and
+     * ("a","bc") differ, and nothing is copied however long the parts are. */
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    bool ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+              EVP_DigestUpdate(ctx, source, slen) == 1 && EVP_DigestUpdate(ctx, "", 1) == 1 &&
+              EVP_DigestUpdate(ctx, id, ilen) == 1;
+    if (ok && subject != NULL)
+        ok = EVP_DigestUpdate(ctx, "", 1) == 1 &&
+             EVP_DigestUpdate(ctx, subject, strlen(subject)) == 1;
+    ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen * 2 >= JB_PUB_MSG_ID_LEN;
+    EVP_MD_CTX_free(ctx);
+    if (!ok) {
+        /* Only out of memory gets here: an empty id disables deduplication for this
+         * one event instead of failing the request. */
+        out[0] = '\0';
+        return;
+    }
+    for (size_t i = 0; i < JB_PUB_MSG_ID_LEN / 2; i++) {
+        out[2 * i] = hexdig[md[i] >> 4];
+        out[2 * i + 1] = hexdig[md[i] & 15];
+    }
+    out[JB_PUB_MSG_ID_LEN] = '\0';
+}
+
+int jb_pub_ack_status(int nats_status, int err_code, const char *text)
+{
+    switch ((natsStatus)nats_status) {
+    case NATS_OK:
+        return 204;
+    case NATS_TIMEOUT:
+    case NATS_NO_RESPONDERS:
+        return 504;
+    case NATS_CONNECTION_CLOSED:
+    case NATS_CONNECTION_DISCONNECTED:
+    case NATS_NOT_YET_CONNECTED:
+    case NATS_STALE_CONNECTION:
+    case NATS_CONNECTION_AUTH_FAILED:
+    case NATS_NO_SERVER:
+    case NATS_IO_ERROR:
+        return 502;
+    default:
+        break;
+    }
+    /* JetStream API errors. 10077 is JSStreamStoreFailedF: with discard policy "new"
+     * the server uses it for "maximum bytes/messages exceeded", that is, the stream
+     * is full. */
+    if (err_code == 10077)
+        return 507;
+    if (text != NULL && (strstr(text, "no space left") != NULL ||
+                         strstr(text, "maximum bytes exceeded") != NULL ||
+                         strstr(text, "insufficient resources") != NULL))
+        return 507;
+    if (err_code == 10039 || err_code == 10023) /* JetStream not enabled / resources */
+        return 503;
+    return 500;
+}

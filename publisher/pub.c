@@ -1,0 +1,313 @@
+/*
+ * The publisher object: HTTP threads sharing the ingress port, the metric
+ * families, readiness, and the control thread that does the blocking NATS work
+ * (creating the stream, reading the subscription store) off the HTTP loops.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <nats/nats.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "publisher/pub_server.h"
+#include "subscription/jb_sub.h"
+
+static const double req_buckets[] = {0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.05,
+                                     0.075, 0.1,   0.15,  0.2,   0.25,  0.3,   0.35,
+                                     0.4,   0.45,  0.5,   0.6,   0.7,   0.8,   0.9,
+                                     1,     1.5,   2,     3,     5};
+static const double backend_buckets[] = {2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
+
+static jb_status register_metrics(jb_pub *p, jb_err *err)
+{
+    jb_metrics *m = p->metrics;
+    static const char *const req_l[] = {"code", "method", "path"};
+    static const char *const be_l[] = {"code", "destination_service"};
+    static const char *const tp_l[] = {"event_type", "event_source", "code"};
+    static const char *const rj_l[] = {"reason"};
+    p->m.req_total = jb_metrics_counter(m, "eventing_epp_requests_total",
+                                        "Total number of HTTP requests", 3, req_l);
+    p->m.req_dur = jb_metrics_histogram(
+        m, "eventing_epp_requests_duration_seconds", "Duration of HTTP requests in seconds", 3,
+        req_l, req_buckets, sizeof(req_buckets) / sizeof(req_buckets[0]));
+    p->m.backend_dur = jb_metrics_histogram(
+        m, "eventing_epp_backend_duration_milliseconds",
+        "Duration of publishing to the backend (JetStream ack) in milliseconds", 2, be_l,
+        backend_buckets, sizeof(backend_buckets) / sizeof(backend_buckets[0]));
+    p->m.type_pub =
+        jb_metrics_counter(m, "eventing_epp_event_type_published_total",
+                           "Total number of events published per event type", 3, tp_l);
+    p->m.health = jb_metrics_gauge(m, "eventing_epp_health",
+                                   "1 while the publisher proxy is running", 0, NULL);
+    p->m.rejected = jb_metrics_counter(m, "jetbridge_publisher_rejected_total",
+                                       "Requests refused before publishing, by reason", 1, rj_l);
+    p->m.in_flight = jb_metrics_gauge(m, "jetbridge_publisher_in_flight",
+                                      "JetStream publishes awaiting their ack", 0, NULL);
+    if (!p->m.req_total || !p->m.req_dur || !p->m.backend_dur || !p->m.type_pub ||
+        !p->m.health || !p->m.rejected || !p->m.in_flight)
+        return jb_err_set(err, JB_ERR_NOMEM, "cannot register metrics");
+    jb_metric_set(p->m.health, NULL, 1);
+    jb_metric_set(p->m.in_flight, NULL, 0);
+    return JB_OK;
+}
+
+/* destination_service: the NATS URL without user information. */
+static void set_dest_service(jb_pub *p)
+{
+    const char *u = p->cfg->nats_url;
+    const char *at = strchr(u, '@');
+    const char *scheme = strstr(u, "://");
+    if (at != NULL && scheme != NULL && scheme < at)
+        snprintf(p->dest_service, sizeof(p->dest_service), "%.*s%s",
+                 (int)(scheme + 3 - u), u, at + 1);
+    else
+        snprintf(p->dest_service, sizeof(p->dest_service), "%s", u);
+}
+
+jb_status jb_pub_create(const jb_cfg *cfg, jb_metrics *metrics, natsConnection *nc, jb_pub **out,
+                        jb_err *err)
+{
+    if (cfg->publish_max_in_flight < 1 || cfg->max_request_size < 1)
+        return jb_err_set(err, JB_ERR_CONFIG, "PUBLISH_MAX_IN_FLIGHT and MAX_REQUEST_SIZE "
+                                              "must be positive");
+    jb_pub *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
+    p->cfg = cfg;
+    p->metrics = metrics;
+    p->nc = nc;
+    p->names = (jb_pub_names){cfg->event_type_prefix,
+                              cfg->stream_subject_prefix[0] ? cfg->stream_subject_prefix
+                                                            : "kyma",
+                              cfg->legacy_namespace};
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    p->nthreads = cfg->publisher_threads > 0 ? cfg->publisher_threads : (int)(ncpu > 0 ? ncpu : 1);
+    p->conns_per_thread = cfg->max_connections / p->nthreads;
+    if (p->conns_per_thread < 1)
+        p->conns_per_thread = 1;
+    set_dest_service(p);
+    pthread_mutex_init(&p->ctl_mu, NULL);
+    pthread_cond_init(&p->ctl_cv, NULL);
+    jb_status rc = register_metrics(p, err);
+    if (rc == JB_OK && natsConnection_JetStream(&p->ctl_js, nc, NULL) != NATS_OK)
+        rc = jb_err_set(err, JB_ERR_NATS, "cannot create a JetStream context");
+    if (rc != JB_OK) {
+        jb_pub_destroy(p);
+        return rc;
+    }
+    *out = p;
+    return JB_OK;
+}
+
+/* One listening socket per thread on the same port (SO_REUSEPORT): the kernel
+ * spreads connections evenly, which a shared socket with libevent's accept loop
+ * does not. */
+static int listen_socket(int port, jb_err *err)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        jb_err_set(err, JB_ERR_IO, "socket: %s", strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_ANY)};
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 1024) != 0) {
+        jb_err_set(err, JB_ERR_IO, "cannot listen on 0.0.0.0:%d: %s", port, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void *ctl_main(void *arg);
+
+jb_status jb_pub_start(jb_pub *p, jb_err *err)
+{
+    p->threads = calloc((size_t)p->nthreads, sizeof(*p->threads));
+    if (p->threads == NULL)
+        return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
+    p->port = p->cfg->ingress_port;
+    p->started = true;
+    for (int i = 0; i < p->nthreads; i++) {
+        int fd = listen_socket(p->port, err);
+        if (fd < 0)
+            return JB_ERR_IO;
+        jb_status rc = pub_thread_create(p, i, fd, &p->threads[i], err);
+        if (rc != JB_OK)
+            return rc;
+    }
+    if (pthread_create(&p->ctl_tid, NULL, ctl_main, p) != 0)
+        return jb_err_set(err, JB_ERR_IO, "cannot start the control thread");
+    p->ctl_started = true;
+    for (int i = 0; i < p->nthreads; i++)
+        if (pub_thread_start(p->threads[i]) != JB_OK)
+            return jb_err_set(err, JB_ERR_IO, "cannot start an HTTP thread");
+    char addr[32];
+    snprintf(addr, sizeof(addr), "0.0.0.0:%d", p->port);
+    char nth[16];
+    snprintf(nth, sizeof(nth), "%d", p->nthreads);
+    jb_log(JB_LOG_INFO, "publisher", "listening", "addr", addr, "threads", nth, NULL);
+    return JB_OK;
+}
+
+int jb_pub_port(const jb_pub *p)
+{
+    return p->port;
+}
+
+bool jb_pub_ready(void *ud)
+{
+    jb_pub *p = ud;
+    return jb_nats_connected(p->nc) && atomic_load(&p->stream_ok);
+}
+
+void jb_pub_stop(jb_pub *p)
+{
+    if (p == NULL || !p->started || p->stopped)
+        return;
+    p->stopped = true;
+    atomic_store(&p->stopping, true);
+    for (int i = 0; i < p->nthreads; i++)
+        if (p->threads[i] != NULL)
+            pub_thread_request_stop(p->threads[i]);
+    for (int i = 0; i < p->nthreads; i++)
+        if (p->threads[i] != NULL)
+            pub_thread_join(p->threads[i]);
+    pthread_mutex_lock(&p->ctl_mu);
+    p->ctl_stop = true;
+    pthread_cond_signal(&p->ctl_cv);
+    pthread_mutex_unlock(&p->ctl_mu);
+    if (p->ctl_started)
+        pthread_join(p->ctl_tid, NULL);
+    p->ctl_started = false;
+}
+
+void jb_pub_destroy(jb_pub *p)
+{
+    if (p == NULL)
+        return;
+    jb_pub_stop(p);
+    for (int i = 0; p->threads != NULL && i < p->nthreads; i++)
+        pub_thread_destroy(p->threads[i]);
+    free(p->threads);
+    jb_sub_store_close(p->store);
+    if (p->ctl_js != NULL)
+        jsCtx_Destroy(p->ctl_js);
+    pthread_mutex_destroy(&p->ctl_mu);
+    pthread_cond_destroy(&p->ctl_cv);
+    free(p);
+}
+
+/* ---------------------------------------------------------- control thread */
+
+bool pub_ctl_submit(jb_pub *p, pub_thread *t, void *token, const char *app, size_t app_len)
+{
+    bool ok = false;
+    pthread_mutex_lock(&p->ctl_mu);
+    if (!p->ctl_stop && p->jobs_len < PUB_CTL_JOBS_MAX && app_len < PUB_APP_MAX) {
+        pub_ctl_job *j = &p->jobs[(p->jobs_head + p->jobs_len) % PUB_CTL_JOBS_MAX];
+        j->t = t;
+        j->token = token;
+        memcpy(j->app, app, app_len);
+        j->app[app_len] = '\0';
+        j->app_len = app_len;
+        p->jobs_len++;
+        ok = true;
+        pthread_cond_signal(&p->ctl_cv);
+    }
+    pthread_mutex_unlock(&p->ctl_mu);
+    return ok;
+}
+
+static void ctl_subscribed(jb_pub *p, const pub_ctl_job *j)
+{
+    jb_err err = {{0}};
+    char *json = NULL;
+    size_t len = 0;
+    jb_status rc = JB_OK;
+    if (p->store == NULL)
+        rc = jb_sub_store_open(p->cfg, p->ctl_js, &p->store, &err);
+    if (rc == JB_OK)
+        rc = jb_sub_store_subscribed_json(p->store, p->cfg, j->app, j->app_len, &json, &len,
+                                          &err);
+    if (rc == JB_OK) {
+        pub_thread_post_ctl(j->t, j->token, 200, json, len);
+        return;
+    }
+    char *esc = jb_pub_json_escape(err.msg[0] ? err.msg : jb_status_str(rc),
+                                   strlen(err.msg[0] ? err.msg : jb_status_str(rc)));
+    char *body = NULL;
+    int n = asprintf(&body, "{\"code\":500,\"error\":\"%s\"}", esc ? esc : "");
+    free(esc);
+    pub_thread_post_ctl(j->t, j->token, 500, n > 0 ? body : NULL, n > 0 ? (size_t)n : 0);
+    /* A store that failed is opened again next time (the server may have restarted). */
+    jb_sub_store_close(p->store);
+    p->store = NULL;
+}
+
+/* Creates or verifies the stream whenever the connection is (re)established or a
+ * publish found no stream. */
+static void ctl_stream(jb_pub *p, bool *was_connected)
+{
+    bool connected = jb_nats_connected(p->nc);
+    if (!connected) {
+        *was_connected = false;
+        return;
+    }
+    bool recheck = atomic_exchange(&p->stream_recheck, false);
+    if (*was_connected && atomic_load(&p->stream_ok) && !recheck)
+        return;
+    *was_connected = true;
+    jb_err err = {{0}};
+    jb_status rc = jb_sub_ensure_stream(p->cfg, p->ctl_js, &err);
+    bool ok = rc == JB_OK;
+    if (ok != atomic_load(&p->stream_ok) || !ok)
+        jb_log(ok ? JB_LOG_INFO : JB_LOG_WARN, "publisher", ok ? "stream ready" : "stream not ready",
+               "stream", p->cfg->stream_name, "error", ok ? "" : err.msg, NULL);
+    atomic_store(&p->stream_ok, ok);
+    if (!ok)
+        *was_connected = false; /* try again on the next round */
+}
+
+static void *ctl_main(void *arg)
+{
+    jb_pub *p = arg;
+    bool was_connected = false;
+    for (;;) {
+        ctl_stream(p, &was_connected);
+        pub_ctl_job job;
+        bool have = false;
+        pthread_mutex_lock(&p->ctl_mu);
+        if (p->jobs_len == 0 && !p->ctl_stop) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 250 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&p->ctl_cv, &p->ctl_mu, &ts);
+        }
+        bool stop = p->ctl_stop;
+        if (p->jobs_len > 0) {
+            job = p->jobs[p->jobs_head];
+            p->jobs_head = (p->jobs_head + 1) % PUB_CTL_JOBS_MAX;
+            p->jobs_len--;
+            have = true;
+        }
+        pthread_mutex_unlock(&p->ctl_mu);
+        if (have)
+            ctl_subscribed(p, &job);
+        if (stop && !have)
+            break;
+    }
+    return NULL;
+}

@@ -1,0 +1,90 @@
+/*
+ * Private to publisher/: what pub.c (lifecycle, control thread) and server.c (HTTP
+ * threads, publishing) share.
+ */
+#ifndef JB_PUB_SERVER_H
+#define JB_PUB_SERVER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/jb_common.h"
+#include "config/jb_cfg.h"
+#include "publisher/jb_pub.h"
+#include "publisher/pub_internal.h"
+
+typedef struct pub_thread pub_thread;
+typedef struct jb_sub_store jb_sub_store;
+
+typedef struct pub_metric_set {
+    jb_metric *req_total;   /* eventing_epp_requests_total{code,method,path} */
+    jb_metric *req_dur;     /* eventing_epp_requests_duration_seconds{code,method,path} */
+    jb_metric *backend_dur; /* eventing_epp_backend_duration_milliseconds{code,destination_service} */
+    jb_metric *type_pub;    /* eventing_epp_event_type_published_total{event_type,event_source,code} */
+    jb_metric *health;      /* eventing_epp_health */
+    jb_metric *rejected;    /* jetbridge_publisher_rejected_total{reason} */
+    jb_metric *in_flight;   /* jetbridge_publisher_in_flight */
+} pub_metric_set;
+
+/* A request for the control thread: GET /{application}/v1/events/subscribed. */
+#define PUB_CTL_JOBS_MAX 64
+#define PUB_APP_MAX 256
+typedef struct pub_ctl_job {
+    pub_thread *t;
+    void *token; /* the waiting request, handed back untouched */
+    char app[PUB_APP_MAX];
+    size_t app_len;
+} pub_ctl_job;
+
+struct jb_pub {
+    const jb_cfg *cfg;
+    jb_metrics *metrics;
+    pub_metric_set m;
+    natsConnection *nc;
+    jb_pub_names names;
+    char dest_service[256]; /* destination_service label: NATS URL without userinfo */
+    int nthreads;
+    pub_thread **threads;
+    int port;
+    int conns_per_thread;
+    atomic_int in_flight;       /* JetStream publishes awaiting their ack, all threads */
+    atomic_bool stream_ok;      /* the stream was created/verified since the last connect */
+    atomic_bool stream_recheck; /* a publish saw "no responders": verify the stream */
+    atomic_bool stopping;
+    bool started, stopped;
+
+    /* control thread */
+    pthread_t ctl_tid;
+    bool ctl_started;
+    pthread_mutex_t ctl_mu;
+    pthread_cond_t ctl_cv;
+    pub_ctl_job jobs[PUB_CTL_JOBS_MAX];
+    size_t jobs_head, jobs_len;
+    bool ctl_stop;
+    jsCtx *ctl_js;
+    jb_sub_store *store;
+};
+
+/* ---- server.c */
+
+/* Creates thread idx's loop, evhttp (limits from cfg) on listen_fd (taken), and
+ * its JetStream context. */
+jb_status pub_thread_create(jb_pub *p, int idx, int listen_fd, pub_thread **out, jb_err *err);
+jb_status pub_thread_start(pub_thread *t);
+/* Asks the thread to stop accepting and exit once its requests are answered. */
+void pub_thread_request_stop(pub_thread *t);
+void pub_thread_join(pub_thread *t);
+void pub_thread_destroy(pub_thread *t);
+/* From the control thread: the answer to a subscribed query. body is malloc'd and
+ * taken. */
+void pub_thread_post_ctl(pub_thread *t, void *token, int status, char *body, size_t len);
+
+/* ---- pub.c */
+
+/* From an HTTP thread: queues a subscribed query. False when the queue is full. */
+bool pub_ctl_submit(jb_pub *p, pub_thread *t, void *token, const char *app, size_t app_len);
+
+#endif

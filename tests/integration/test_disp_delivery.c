@@ -1,0 +1,327 @@
+/* Dispatcher delivery: what the sink sees, verdicts, retry, backoff, Retry-After,
+ * timeout, dead letters, in-flight limit and ordering (DESIGN.md 4). */
+#include "test_disp_env.h"
+
+#define TYPE "order.created.v1"
+
+/* Starts NATS, the sink, stores the subscription, starts the dispatcher and waits
+ * until its consumer exists. */
+static jb_tproc *setup(denv *e, const char *config)
+{
+    if (!denv_start(e) || !denv_apply(e, "orders", TYPE, config, NULL))
+        return NULL;
+    jb_tproc *p = denv_dispatcher(e, NULL, NULL);
+    if (p == NULL || !denv_wait_consumer(e, "orders", TYPE, 15000)) {
+        denv_dump_log(p);
+        jb_tproc_stop(p);
+        return NULL;
+    }
+    return p;
+}
+
+static void test_2xx_delivery_as_sent(void)
+{
+    denv e;
+    jb_tproc *p = setup(&e, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    const char *tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    CU_ASSERT_TRUE(denv_publish(&e, TYPE, "ev-1", "{\"order\":42, \"x\": [1,2]}", tp));
+    CU_ASSERT_EQUAL(jb_tsink_wait(e.sink, 1, 15000), 1);
+    jb_treq r;
+    CU_ASSERT_TRUE_FATAL(jb_tsink_get(e.sink, 0, &r));
+    CU_ASSERT_STRING_EQUAL(r.method, "POST");
+    /* The producer's type, not the subject form. */
+    CU_ASSERT_STRING_EQUAL(jb_treq_header(&r, "ce-type"), TYPE);
+    CU_ASSERT_PTR_NULL(jb_treq_header(&r, "ce-originaltype"));
+    CU_ASSERT_STRING_EQUAL(jb_treq_header(&r, "ce-id"), "ev-1");
+    CU_ASSERT_STRING_EQUAL(jb_treq_header(&r, "ce-source"), "myapp");
+    CU_ASSERT_STRING_EQUAL(jb_treq_header(&r, "ce-specversion"), "1.0");
+    CU_ASSERT_STRING_EQUAL(jb_treq_header(&r, "content-type"), "application/json");
+    /* Tracing extension back as the header it came from. */
+    CU_ASSERT_STRING_EQUAL(jb_treq_header(&r, "traceparent"), tp);
+    CU_ASSERT_PTR_NULL(jb_treq_header(&r, "ce-traceparent"));
+    /* Data bytes untouched (spaces kept). */
+    const char *want = "{\"order\":42, \"x\": [1,2]}";
+    CU_ASSERT_EQUAL(r.body_len, strlen(want));
+    CU_ASSERT_TRUE(r.body_len == strlen(want) && memcmp(r.body, want, r.body_len) == 0);
+    jb_treq_free(&r);
+    /* Acked: nothing comes again. */
+    jb_sleep_ms(1500);
+    CU_ASSERT_EQUAL(jb_tsink_count(e.sink), 1);
+    jb_tproc_stop(p);
+    denv_stop(&e);
+}
+
+static void test_structured_mode(void)
+{
+    denv e;
+    jb_tproc *p = setup(&e, "\"contentMode\":\"STRUCTURED\"");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_TRUE(denv_publish(&e, TYPE, "ev-s", "{\"a\":1}", NULL));
+    CU_ASSERT_EQUAL(jb_tsink_wait(e.sink, 1, 15000), 1);
+    jb_treq r;
+    CU_ASSERT_TRUE_FATAL(jb_tsink_get(e.sink, 0, &r));
+    CU_ASSERT_STRING_EQUAL(jb_treq_header(&r, "content-type"), "application/cloudevents+json");
+    cJSON *j = cJSON_ParseWithLength((const char *)r.body, r.body_len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(j, "type")->valuestring, TYPE);
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(j, "id")->valuestring, "ev-s");
+    CU_ASSERT_EQUAL(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "data"), "a")->valueint, 1);
+    cJSON_Delete(j);
+    jb_treq_free(&r);
+    jb_tproc_stop(p);
+    denv_stop(&e);
+}
+
+static void test_5xx_then_2xx(void)
+{
+    denv e;
+    jb_tproc *p = setup(&e, "\"backoffDelay\":\"PT0.2S\",\"backoffMax\":\"PT0.5S\"");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    static const int codes[] = {500, 503};
+    jb_tsink_script(e.sink, codes, 2, 200, 0, 0);
+    CU_ASSERT_TRUE(denv_publish(&e, TYPE, "ev-r", "{}", NULL));
+    CU_ASSERT_EQUAL(jb_tsink_wait(e.sink, 3, 20000), 3);
+    jb_sleep_ms(1500);
+    CU_ASSERT_EQUAL(jb_tsink_count(e.sink), 3); /* acked after the 200 */
+    int want[] = {500, 503, 200};
+    for (size_t i = 0; i < 3; i++) {
+        jb_treq r;
+        CU_ASSERT_TRUE_FATAL(jb_tsink_get(e.sink, i, &r));
+        CU_ASSERT_EQUAL(r.status, want[i]);
+        CU_ASSERT_STRING_EQUAL(jb_treq_header(&r, "ce-id"), "ev-r");
+        jb_treq_free(&r);
+    }
+    cJSON *dlq = denv_dlq_list(&e);
+    CU_ASSERT_EQUAL(cJSON_GetArraySize(dlq), 0);
+    cJSON_Delete(dlq);
+    jb_tproc_stop(p);
+    denv_stop(&e);
+}
+
+static void test_400_dead_letter(void)
+{
+    denv e;
+    jb_tproc *p = setup(&e, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    static const int codes[] = {400};
+    jb_tsink_script(e.sink, codes, 1, 200, 0, 0);
+    CU_ASSERT_TRUE(denv_publish(&e, TYPE, "ev-bad", "{\"n\":1}", NULL));
+    CU_ASSERT_EQUAL(jb_tsink_wait(e.sink, 1, 15000), 1);
+    cJSON *dlq = NULL;
+    for (int i = 0; i < 50; i++) {
+        cJSON_Delete(dlq);
+        dlq = denv_dlq_list(&e);
+        if (cJSON_GetArraySize(dlq) > 0)
+            break;
+        jb_sleep_ms(200);
+    }
+    CU_ASSERT_EQUAL_FATAL(cJSON_GetArraySize(dlq), 1);
+    cJSON *d0 = cJSON_GetArrayItem(dlq, 0);
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(d0, "id")->valuestring, "ev-bad");
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(d0, "errorcode")->valuestring, "400");
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(d0, "errorattempts")->valuestring, "1");
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(d0, "errordest")->valuestring,
+                           jb_tsink_url(e.sink));
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(d0, "subscription")->valuestring,
+                           "default/orders");
+    cJSON_Delete(dlq);
+    /* No retry of a 400: the sink saw it once. */
+    jb_sleep_ms(1500);
+    CU_ASSERT_EQUAL(jb_tsink_count(e.sink), 1);
+
+    /* Replay sends it to the sink again (now answering 200) and removes it. */
+    const char *env[] = {e.url_env, NULL};
+    const char *argv[] = {"dlq", "replay", "--subscription", "default/orders", NULL};
+    CU_ASSERT_EQUAL(jb_trun(argv, env, NULL, 20000), 0);
+    CU_ASSERT_EQUAL(jb_tsink_wait(e.sink, 2, 5000), 2);
+    jb_treq r;
+    CU_ASSERT_TRUE_FATAL(jb_tsink_get(e.sink, 1, &r));
+    CU_ASSERT_STRING_EQUAL(jb_treq_header(&r, "ce-id"), "ev-bad");
+    CU_ASSERT_STRING_EQUAL(jb_treq_header(&r, "ce-type"), TYPE);
+    CU_ASSERT_PTR_NULL(jb_treq_header(&r, "ce-errorcode"));
+    CU_ASSERT_EQUAL(r.status, 200);
+    jb_treq_free(&r);
+    dlq = denv_dlq_list(&e);
+    CU_ASSERT_EQUAL(cJSON_GetArraySize(dlq), 0);
+    cJSON_Delete(dlq);
+    jb_tproc_stop(p);
+    denv_stop(&e);
+}
+
+static void test_max_deliver_dead_letter(void)
+{
+    denv e;
+    jb_tproc *p = setup(&e, "\"maxDeliver\":\"3\",\"backoffDelay\":\"PT0.1S\","
+                            "\"backoffMax\":\"PT0.2S\"");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    jb_tsink_script(e.sink, NULL, 0, 500, 0, 0);
+    CU_ASSERT_TRUE(denv_publish(&e, TYPE, "ev-500", "{}", NULL));
+    CU_ASSERT_EQUAL(jb_tsink_wait(e.sink, 3, 15000), 3);
+    cJSON *dlq = NULL;
+    for (int i = 0; i < 50; i++) {
+        cJSON_Delete(dlq);
+        dlq = denv_dlq_list(&e);
+        if (cJSON_GetArraySize(dlq) > 0)
+            break;
+        jb_sleep_ms(200);
+    }
+    CU_ASSERT_EQUAL_FATAL(cJSON_GetArraySize(dlq), 1);
+    cJSON *d0 = cJSON_GetArrayItem(dlq, 0);
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(d0, "errorcode")->valuestring, "500");
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(d0, "errorattempts")->valuestring, "3");
+    cJSON_Delete(dlq);
+    jb_sleep_ms(1000);
+    CU_ASSERT_EQUAL(jb_tsink_count(e.sink), 3); /* exactly maxDeliver attempts */
+    jb_tproc_stop(p);
+    denv_stop(&e);
+}
+
+static void test_429_retry_after(void)
+{
+    denv e;
+    jb_tproc *p = setup(&e, "\"backoffDelay\":\"PT0.1S\",\"backoffMax\":\"PT0.2S\"");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    static const int codes[] = {429};
+    jb_tsink_script(e.sink, codes, 1, 200, 2, 0); /* Retry-After: 2 */
+    CU_ASSERT_TRUE(denv_publish(&e, TYPE, "ev-429", "{}", NULL));
+    CU_ASSERT_EQUAL(jb_tsink_wait(e.sink, 2, 20000), 2);
+    jb_treq a, b;
+    CU_ASSERT_TRUE_FATAL(jb_tsink_get(e.sink, 0, &a));
+    CU_ASSERT_TRUE_FATAL(jb_tsink_get(e.sink, 1, &b));
+    CU_ASSERT_EQUAL(a.status, 429);
+    CU_ASSERT_EQUAL(b.status, 200);
+    /* The backoff alone is at most 0.2 s; Retry-After asked for 2 s. */
+    CU_ASSERT_TRUE(b.received_ns - a.received_ns >= 2000000000LL);
+    jb_treq_free(&a);
+    jb_treq_free(&b);
+    jb_tproc_stop(p);
+    denv_stop(&e);
+}
+
+static void test_timeout_retried(void)
+{
+    denv e;
+    jb_tproc *p = setup(&e, "\"timeout\":\"PT0.5S\",\"backoffDelay\":\"PT0.1S\","
+                            "\"backoffMax\":\"PT0.2S\"");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    /* The sink answers after 3 s: every attempt times out on our side. */
+    jb_tsink_script(e.sink, NULL, 0, 200, 0, 3000);
+    CU_ASSERT_TRUE(denv_publish(&e, TYPE, "ev-slow", "{}", NULL));
+    CU_ASSERT_TRUE(jb_tsink_wait(e.sink, 2, 15000) >= 2);
+    jb_treq a, b;
+    CU_ASSERT_TRUE_FATAL(jb_tsink_get(e.sink, 0, &a));
+    CU_ASSERT_TRUE_FATAL(jb_tsink_get(e.sink, 1, &b));
+    CU_ASSERT_STRING_EQUAL(jb_treq_header(&b, "ce-id"), "ev-slow");
+    /* The second attempt started before the first answer would have come. */
+    CU_ASSERT_TRUE(b.received_ns - a.received_ns < 3000000000LL);
+    jb_treq_free(&a);
+    jb_treq_free(&b);
+    jb_tproc_stop(p);
+    denv_stop(&e);
+}
+
+static void test_max_in_flight(void)
+{
+    denv e;
+    jb_tproc *p = setup(&e, "\"maxInFlightMessages\":\"3\"");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    jb_tsink_script(e.sink, NULL, 0, 200, 0, 150);
+    CU_ASSERT_EQUAL(denv_publish_n(&e, TYPE, "mif", 30), 30);
+    CU_ASSERT_EQUAL(denv_wait_distinct(&e, "mif", 30, 30000), 30);
+    CU_ASSERT_EQUAL(jb_tsink_max_concurrent(e.sink), 3);
+    jb_tproc_stop(p);
+    denv_stop(&e);
+}
+
+static void test_ordering_max_in_flight_1(void)
+{
+    denv e;
+    jb_tproc *p = setup(&e, "\"maxInFlightMessages\":\"1\"");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    const size_t n = 50;
+    CU_ASSERT_EQUAL(denv_publish_n(&e, TYPE, "ord", n), n);
+    CU_ASSERT_EQUAL(denv_wait_distinct(&e, "ord", n, 30000), n);
+    CU_ASSERT_EQUAL(jb_tsink_max_concurrent(e.sink), 1);
+    for (size_t i = 0; i < n; i++) {
+        jb_treq r;
+        CU_ASSERT_TRUE_FATAL(jb_tsink_get(e.sink, i, &r));
+        char want[32];
+        snprintf(want, sizeof(want), "ord-%zu", i);
+        CU_ASSERT_STRING_EQUAL(jb_treq_header(&r, "ce-id"), want);
+        jb_treq_free(&r);
+    }
+    jb_tproc_stop(p);
+    denv_stop(&e);
+}
+
+static void test_metrics_and_health(void)
+{
+    denv e;
+    if (!denv_start(&e) || !denv_apply(&e, "orders", TYPE, NULL, NULL)) {
+        CU_FAIL_FATAL("setup");
+    }
+    int admin = 0;
+    jb_tproc *p = denv_dispatcher(&e, &admin, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_TRUE(denv_wait_consumer(&e, "orders", TYPE, 15000));
+    int code = 0;
+    for (int i = 0; i < 50 && code != 200; i++) {
+        code = jb_http(admin, "GET", "/readyz", NULL, NULL, 0, NULL, NULL, NULL);
+        if (code != 200)
+            jb_sleep_ms(100);
+    }
+    CU_ASSERT_EQUAL(code, 200);
+    CU_ASSERT_EQUAL(jb_http(admin, "GET", "/healthz", NULL, NULL, 0, NULL, NULL, NULL), 200);
+    CU_ASSERT_TRUE(denv_publish(&e, TYPE, "ev-m", "{}", NULL));
+    CU_ASSERT_EQUAL(jb_tsink_wait(e.sink, 1, 15000), 1);
+    jb_sleep_ms(300);
+    char *body = NULL;
+    size_t len = 0;
+    CU_ASSERT_EQUAL(jb_http(admin, "GET", "/metrics", NULL, NULL, 0, &body, &len, NULL), 200);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(body);
+    CU_ASSERT_PTR_NOT_NULL(strstr(body, "eventing_ec_nats_delivery_per_subscription_total{"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(body, "response_code=\"200\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(body, "subscription_name=\"orders\""));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(body, "eventing_ec_nats_subscriber_dispatch_duration_seconds_bucket{"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(body, "le=\"1.024\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(body, "jetbridge_dispatcher_in_flight"));
+    free(body);
+    /* NATS gone: not ready, still alive. */
+    CU_ASSERT_TRUE(jb_tnats_kill(e.nats));
+    code = 200;
+    for (int i = 0; i < 100 && code == 200; i++) {
+        code = jb_http(admin, "GET", "/readyz", NULL, NULL, 0, NULL, NULL, NULL);
+        if (code == 200)
+            jb_sleep_ms(100);
+    }
+    CU_ASSERT_EQUAL(code, 503);
+    CU_ASSERT_EQUAL(jb_http(admin, "GET", "/healthz", NULL, NULL, 0, NULL, NULL, NULL), 200);
+    CU_ASSERT_TRUE(jb_tnats_restart(e.nats));
+    for (int i = 0; i < 150 && code != 200; i++) {
+        code = jb_http(admin, "GET", "/readyz", NULL, NULL, 0, NULL, NULL, NULL);
+        if (code != 200)
+            jb_sleep_ms(100);
+    }
+    CU_ASSERT_EQUAL(code, 200);
+    jb_tproc_stop(p);
+    denv_stop(&e);
+}
+
+int main(void)
+{
+    static const jb_test_case cases[] = {
+        {"2xx_delivery_as_sent", test_2xx_delivery_as_sent},
+        {"structured_mode", test_structured_mode},
+        {"5xx_then_2xx", test_5xx_then_2xx},
+        {"400_dead_letter_and_replay", test_400_dead_letter},
+        {"max_deliver_dead_letter", test_max_deliver_dead_letter},
+        {"429_retry_after", test_429_retry_after},
+        {"timeout_retried", test_timeout_retried},
+        {"max_in_flight", test_max_in_flight},
+        {"ordering_max_in_flight_1", test_ordering_max_in_flight_1},
+        {"metrics_and_health", test_metrics_and_health},
+    };
+    return denv_main("disp_delivery", cases, JB_CASES_N(cases));
+}

@@ -1,0 +1,523 @@
+/*
+ * The publisher's HTTP API (DESIGN.md section 2) against a real nats-server: every
+ * endpoint, status code and body, and what is stored in the stream (subject,
+ * headers, payload bytes, deduplication).
+ */
+#include "config/jb_cfg.h"
+#include "proto/jb_ce.h"
+#include "subscription/jb_sub.h"
+#include "test_pub_util.h"
+
+static pubenv env;
+
+static int suite_init(void)
+{
+    /* limits retention: an interest stream without consumers stores nothing, and
+     * these tests read back what was stored. */
+    static const char *const extra[] = {"JS_STREAM_RETENTION_POLICY=limits",
+                                        "MAX_REQUEST_SIZE=4096", "PUBLISHER_THREADS=2", NULL};
+    return pe_start(&env, extra) ? 0 : 1;
+}
+
+static int suite_cleanup(void)
+{
+    pe_stop(&env);
+    return 0;
+}
+
+static void test_health_and_ready(void)
+{
+    CU_ASSERT_EQUAL(jb_http(env.port, "GET", "/healthz", NULL, NULL, 0, NULL, NULL, NULL), 200);
+    CU_ASSERT_EQUAL(jb_http(env.port, "GET", "/readyz", NULL, NULL, 0, NULL, NULL, NULL), 200);
+    CU_ASSERT_EQUAL(jb_http(env.admin, "GET", "/readyz", NULL, NULL, 0, NULL, NULL, NULL), 200);
+    CU_ASSERT_EQUAL(jb_http(env.admin, "GET", "/healthz", NULL, NULL, 0, NULL, NULL, NULL), 200);
+    /* Metrics are not served on the ingress port. */
+    CU_ASSERT_EQUAL(jb_http(env.port, "GET", "/metrics", NULL, NULL, 0, NULL, NULL, NULL), 404);
+}
+
+static void test_not_found_and_method(void)
+{
+    static const struct {
+        const char *method, *path;
+        int want;
+        const char *allow;
+    } cases[] = {
+        {"GET", "/nope", 404, NULL},
+        {"POST", "/", 404, NULL},
+        {"GET", "/app/v2/events", 404, NULL},
+        {"POST", "/app/v1/events/x", 404, NULL},
+        {"GET", "/publish", 405, "Allow: POST"},
+        {"PUT", "/publish", 405, "Allow: POST"},
+        {"GET", "/app/v1/events", 405, "Allow: POST"},
+        {"POST", "/app/v1/events/subscribed", 405, "Allow: GET, HEAD"},
+        {"POST", "/healthz", 405, "Allow: GET, HEAD"},
+        {"DELETE", "/readyz", 405, "Allow: GET, HEAD"},
+    };
+    for (size_t i = 0; i < JB_CASES_N(cases); i++) {
+        char *hdrs = NULL;
+        int code = jb_http(env.port, cases[i].method, cases[i].path, NULL, NULL, 0, NULL, NULL,
+                           &hdrs);
+        CU_ASSERT_EQUAL(code, cases[i].want);
+        if (code != cases[i].want)
+            fprintf(stderr, "case %zu: %s %s -> %d\n", i, cases[i].method, cases[i].path, code);
+        if (cases[i].allow != NULL)
+            CU_ASSERT_PTR_NOT_NULL(hdrs ? strstr(hdrs, cases[i].allow) : NULL);
+        free(hdrs);
+    }
+}
+
+static void test_binary_stored(void)
+{
+    const char *data = "{\"order\":42,\"note\":\"binary\"}";
+    const char *hdrs = "ce-specversion: 1.0\r\nce-id: bin-1\r\nce-source: myapp\r\n"
+                       "ce-type: order.created.v1\r\nContent-Type: application/json\r\n"
+                       "ce-myext: caf%C3%A9\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-"
+                       "b7ad6b7169203331-01\r\nX-B3-TraceId: 80f198ee56343ba864fe8b2a57d3eff7\r\n"
+                       "X-B3-Sampled: 1\r\n";
+    char *resp = NULL;
+    CU_ASSERT_EQUAL(pe_post(&env, "/publish", hdrs, data, strlen(data), &resp, NULL), 204);
+    free(resp);
+    natsMsg *m = pe_last_msg(&env, "kyma.myapp.order.created.v1");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    CU_ASSERT_EQUAL(natsMsg_GetDataLength(m), (int)strlen(data));
+    CU_ASSERT_NSTRING_EQUAL(natsMsg_GetData(m), data, strlen(data));
+    CU_ASSERT_STRING_EQUAL(pe_hdr(m, "ce-specversion"), "1.0");
+    CU_ASSERT_STRING_EQUAL(pe_hdr(m, "ce-id"), "bin-1");
+    CU_ASSERT_STRING_EQUAL(pe_hdr(m, "ce-source"), "myapp");
+    CU_ASSERT_STRING_EQUAL(pe_hdr(m, "ce-type"), "kyma.myapp.order.created.v1");
+    CU_ASSERT_STRING_EQUAL(pe_hdr(m, "ce-originaltype"), "order.created.v1");
+    CU_ASSERT_STRING_EQUAL(pe_hdr(m, "ce-datacontenttype"), "application/json");
+    CU_ASSERT_STRING_EQUAL(pe_hdr(m, "ce-myext"), "caf%C3%A9");
+    CU_ASSERT_STRING_EQUAL(pe_hdr(m, "ce-traceparent"),
+                           "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    CU_ASSERT_STRING_EQUAL(pe_hdr(m, "ce-b3traceid"), "80f198ee56343ba864fe8b2a57d3eff7");
+    CU_ASSERT_STRING_EQUAL(pe_hdr(m, "ce-b3sampled"), "1");
+    char want[33];
+    pe_expected_msg_id("myapp", "bin-1", NULL, want);
+    CU_ASSERT_STRING_EQUAL(pe_hdr(m, "Nats-Msg-Id"), want);
+    natsMsg_Destroy(m);
+}
+
+static void test_binary_payload_bytes(void)
+{
+    /* Arbitrary bytes, NULs included, pass untouched. */
+    char data[300];
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (char)(i * 7);
+    char hdrs[512];
+    snprintf(hdrs, sizeof(hdrs), "ce-specversion: 1.0\r\nce-id: raw-1\r\nce-source: rawsrc\r\n"
+                                 "ce-type: blob.v1\r\nContent-Type: application/octet-stream\r\n");
+    CU_ASSERT_EQUAL(pe_post(&env, "/publish", hdrs, data, sizeof(data), NULL, NULL), 204);
+    natsMsg *m = pe_last_msg(&env, "kyma.rawsrc.blob.v1");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    CU_ASSERT_EQUAL(natsMsg_GetDataLength(m), (int)sizeof(data));
+    CU_ASSERT(memcmp(natsMsg_GetData(m), data, sizeof(data)) == 0);
+    CU_ASSERT_STRING_EQUAL(pe_hdr(m, "ce-datacontenttype"), "application/octet-stream");
+    natsMsg_Destroy(m);
+}
+
+static void test_structured_stored(void)
+{
+    const char *body = "{\"specversion\":\"1.0\",\"id\":\"st-1\",\"source\":\"/shop/orders\","
+                       "\"type\":\"o-rder.creat ed.v1\",\"datacontenttype\":\"application/json\","
+                       "\"data\":{\"a\":[1,2,3]}}";
+    CU_ASSERT_EQUAL(pe_post(&env, "/publish", "Content-Type: application/cloudevents+json\r\n",
+                            body, strlen(body), NULL, NULL),
+                    204);
+    /* Source "/shop/orders" cleans to "shoporders"; the type loses the space. */
+    natsMsg *m = pe_last_msg(&env, "kyma.shoporders.o-rder.created.v1");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    CU_ASSERT_NSTRING_EQUAL(natsMsg_GetData(m), "{\"a\":[1,2,3]}", 13);
+    CU_ASSERT_STRING_EQUAL(pe_hdr(m, "ce-originaltype"), "o-rder.creat%20ed.v1");
+    CU_ASSERT_STRING_EQUAL(pe_hdr(m, "ce-source"), "/shop/orders");
+    natsMsg_Destroy(m);
+}
+
+static void test_prefixed_path(void)
+{
+    char hdrs[512];
+    /* In a ce- header '%' is percent-encoded itself. */
+    pe_binary_headers(hdrs, sizeof(hdrs), "pfx-1", "anything",
+                      "sap.kyma.custom.te--s__t!!a@@p##p%25%25.Segment1-Part1.Segment2.v1");
+    CU_ASSERT_EQUAL(pe_post(&env, "/publish", hdrs, "{}", 2, NULL, NULL), 204);
+    natsMsg *m = pe_last_msg(&env, "kyma.sap.kyma.custom.testapp.Segment1Part1.Segment2.v1");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    CU_ASSERT_STRING_EQUAL(pe_hdr(m, "ce-type"),
+                           "sap.kyma.custom.testapp.Segment1Part1.Segment2.v1");
+    natsMsg_Destroy(m);
+    static const char *const bad[] = {"sap.kyma.custom.app.created.v1",
+                                      "sap.kyma.custom.sap.kyma.custom.app.order.created.v1",
+                                      "sap.kyma.custom.app..order.created.v1"};
+    for (size_t i = 0; i < JB_CASES_N(bad); i++) {
+        char *resp = NULL;
+        pe_binary_headers(hdrs, sizeof(hdrs), "pfx-bad", "src", bad[i]);
+        CU_ASSERT_EQUAL(pe_post(&env, "/publish", hdrs, "{}", 2, &resp, NULL), 400);
+        CU_ASSERT_PTR_NOT_NULL(resp ? strstr(resp, "invalid format") : NULL);
+        free(resp);
+    }
+}
+
+static void test_invalid_events(void)
+{
+    static const struct {
+        const char *ctype, *extra, *body, *want;
+        int code;
+    } cases[] = {
+        {"application/cloudevents+json", "", "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"s\"}",
+         "type", 400},
+        {"application/cloudevents+json", "", "{not json", "", 400},
+        {"application/cloudevents+json", "",
+         "{\"specversion\":\"0.3\",\"id\":\"1\",\"source\":\"s\",\"type\":\"a.b\"}", "specversion",
+         400},
+        {"application/json", "ce-specversion: 1.0\r\nce-source: s\r\nce-type: a.b\r\n", "{}", "id",
+         400},
+        {"application/cloudevents+avro", "", "x", "", 415},
+        {"application/cloudevents-batch+avro", "", "x", "", 415},
+        {"application/cloudevents+json", "",
+         "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"...\",\"type\":\"a.b\"}", "source", 400},
+        {"application/cloudevents+json", "",
+         "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"s\",\"type\":\"a..b\"}", "empty", 400},
+    };
+    for (size_t i = 0; i < JB_CASES_N(cases); i++) {
+        char hdrs[512];
+        snprintf(hdrs, sizeof(hdrs), "Content-Type: %s\r\n%s", cases[i].ctype, cases[i].extra);
+        char *resp = NULL;
+        int code = pe_post(&env, "/publish", hdrs, cases[i].body, strlen(cases[i].body), &resp,
+                           NULL);
+        CU_ASSERT_EQUAL(code, cases[i].code);
+        if (cases[i].want[0])
+            CU_ASSERT_PTR_NOT_NULL(resp ? strstr(resp, cases[i].want) : NULL);
+        if (code != cases[i].code || (cases[i].want[0] && (!resp || !strstr(resp, cases[i].want))))
+            fprintf(stderr, "case %zu: %d %s\n", i, code, resp ? resp : "");
+        free(resp);
+    }
+}
+
+static void test_batch(void)
+{
+    int64_t before = pe_stream_msgs(&env);
+    const char *ok = "[{\"specversion\":\"1.0\",\"id\":\"b-1\",\"source\":\"batchsrc\",\"type\":"
+                     "\"item.added.v1\",\"data\":1},{\"specversion\":\"1.0\",\"id\":\"b-2\","
+                     "\"source\":\"batchsrc\",\"type\":\"item.removed.v1\",\"data\":\"x\"}]";
+    CU_ASSERT_EQUAL(pe_post(&env, "/publish",
+                            "Content-Type: application/cloudevents-batch+json\r\n", ok,
+                            strlen(ok), NULL, NULL),
+                    204);
+    CU_ASSERT_EQUAL(pe_stream_msgs(&env), before + 2);
+    natsMsg *m = pe_last_msg(&env, "kyma.batchsrc.item.removed.v1");
+    CU_ASSERT_PTR_NOT_NULL(m);
+    CU_ASSERT_STRING_EQUAL(pe_hdr(m, "ce-id"), "b-2");
+    natsMsg_Destroy(m);
+    /* One invalid event: 400 naming it, nothing published. */
+    const char *bad = "[{\"specversion\":\"1.0\",\"id\":\"b-3\",\"source\":\"batchsrc\",\"type\":"
+                      "\"item.added.v1\"},{\"specversion\":\"1.0\",\"id\":\"b-4\",\"source\":"
+                      "\"batchsrc\"}]";
+    char *resp = NULL;
+    CU_ASSERT_EQUAL(pe_post(&env, "/publish",
+                            "Content-Type: application/cloudevents-batch+json\r\n", bad,
+                            strlen(bad), &resp, NULL),
+                    400);
+    CU_ASSERT_PTR_NOT_NULL(resp ? strstr(resp, "event 1") : NULL);
+    free(resp);
+    CU_ASSERT_EQUAL(pe_stream_msgs(&env), before + 2);
+}
+
+static jb_ce *make_event(const char *id, const char *type, const char *data)
+{
+    jb_ce *ce = jb_ce_create();
+    jb_ce_set_str(ce, "specversion", "1.0");
+    jb_ce_set_str(ce, "id", id);
+    jb_ce_set_str(ce, "source", "protosrc");
+    jb_ce_set_str(ce, "type", type);
+    jb_ce_set_str(ce, "datacontenttype", "text/plain");
+    jb_ce_set_data(ce, JB_CE_DATA_TEXT, data, strlen(data));
+    return ce;
+}
+
+static void test_protobuf(void)
+{
+    jb_ce *ces[2] = {make_event("pb-1", "proto.one.v1", "hello"),
+                     make_event("pb-2", "proto.two.v1", "world")};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    CU_ASSERT_EQUAL_FATAL(jb_ce_to_protobuf(ces[0], &buf, &len), JB_OK);
+    CU_ASSERT_EQUAL(pe_post(&env, "/publish", "Content-Type: application/cloudevents+protobuf\r\n",
+                            (const char *)buf, len, NULL, NULL),
+                    204);
+    free(buf);
+    natsMsg *m = pe_last_msg(&env, "kyma.protosrc.proto.one.v1");
+    CU_ASSERT_PTR_NOT_NULL(m);
+    if (m != NULL)
+        CU_ASSERT_NSTRING_EQUAL(natsMsg_GetData(m), "hello", 5);
+    natsMsg_Destroy(m);
+    CU_ASSERT_EQUAL_FATAL(jb_ce_batch_to_protobuf(ces, 2, &buf, &len), JB_OK);
+    CU_ASSERT_EQUAL(pe_post(&env, "/publish",
+                            "Content-Type: application/cloudevents-batch+protobuf\r\n",
+                            (const char *)buf, len, NULL, NULL),
+                    204);
+    free(buf);
+    m = pe_last_msg(&env, "kyma.protosrc.proto.two.v1");
+    CU_ASSERT_PTR_NOT_NULL(m);
+    if (m != NULL)
+        CU_ASSERT_NSTRING_EQUAL(natsMsg_GetData(m), "world", 5);
+    natsMsg_Destroy(m);
+    jb_ce_destroy(ces[0]);
+    jb_ce_destroy(ces[1]);
+}
+
+static void test_dedup(void)
+{
+    char hdrs[512];
+    pe_binary_headers(hdrs, sizeof(hdrs), "dup-1", "dupsrc", "dup.event.v1");
+    CU_ASSERT_EQUAL(pe_post(&env, "/publish", hdrs, "{\"n\":1}", 7, NULL, NULL), 204);
+    int64_t after_first = pe_stream_msgs(&env);
+    /* A client retry of the same event: acknowledged, stored once. */
+    CU_ASSERT_EQUAL(pe_post(&env, "/publish", hdrs, "{\"n\":1}", 7, NULL, NULL), 204);
+    CU_ASSERT_EQUAL(pe_stream_msgs(&env), after_first);
+    /* Another id is another event. */
+    pe_binary_headers(hdrs, sizeof(hdrs), "dup-2", "dupsrc", "dup.event.v1");
+    CU_ASSERT_EQUAL(pe_post(&env, "/publish", hdrs, "{\"n\":1}", 7, NULL, NULL), 204);
+    CU_ASSERT_EQUAL(pe_stream_msgs(&env), after_first + 1);
+}
+
+static void test_too_large(void)
+{
+    size_t len = 5000; /* MAX_REQUEST_SIZE=4096 */
+    char *big = malloc(len);
+    memset(big, 'a', len);
+    char hdrs[512];
+    pe_binary_headers(hdrs, sizeof(hdrs), "big-1", "bigsrc", "big.v1");
+    char *resp = NULL;
+    CU_ASSERT_EQUAL(pe_post(&env, "/publish", hdrs, big, len, &resp, NULL), 413);
+    free(resp);
+    resp = NULL;
+    CU_ASSERT_EQUAL(pe_post(&env, "/app/v1/events", NULL, big, len, &resp, NULL), 413);
+    CU_ASSERT_PTR_NOT_NULL(resp ? strstr(resp, "\"type\":\"request_body_too_large\"") : NULL);
+    free(resp);
+    /* Far over the limit: refused (libevent's own 413) without reading it all. */
+    size_t huge = 1 << 20;
+    char *hb = malloc(huge);
+    memset(hb, 'b', huge);
+    int code = pe_post(&env, "/publish", hdrs, hb, huge, NULL, NULL);
+    CU_ASSERT(code == 413 || code == -1);
+    free(hb);
+    free(big);
+    /* The limit is exact: 4096 bytes are accepted. */
+    char *edge = malloc(4096);
+    memset(edge, 'c', 4096);
+    CU_ASSERT_EQUAL(pe_post(&env, "/publish",
+                            "ce-specversion: 1.0\r\nce-id: edge\r\nce-source: s\r\nce-type: e.v1\r\n",
+                            edge, 4096, NULL, NULL),
+                    204);
+    free(edge);
+}
+
+static void test_legacy_success(void)
+{
+    const char *body = "{\"event-id\":\"8945ec08-256b-11eb-9928-acde48001122\",\"event-type\":"
+                       "\"order.created\",\"event-type-version\":\"v1\",\"event-time\":"
+                       "\"2020-04-02T21:37:00Z\",\"data\":{\"id\":7},\"ignored\":true}";
+    char *resp = NULL;
+    int64_t before = pe_stream_msgs(&env);
+    CU_ASSERT_EQUAL(pe_post(&env, "/legacyapp/v1/events", "Content-Type: application/json\r\n",
+                            body, strlen(body), &resp, NULL),
+                    200);
+    CU_ASSERT_STRING_EQUAL(resp ? resp : "", "{\"event-id\":\"8945ec08-256b-11eb-9928-acde48001122\","
+                                             "\"status\":\"\",\"reason\":\"\"}");
+    free(resp);
+    CU_ASSERT_EQUAL(pe_stream_msgs(&env), before + 2);
+    natsMsg *a = pe_last_msg(&env, "kyma.legacyapp.order.created.v1");
+    natsMsg *b = pe_last_msg(&env, "kyma.sap.kyma.custom.legacyapp.order.created.v1");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    CU_ASSERT_STRING_EQUAL(pe_hdr(a, "ce-id"), "8945ec08-256b-11eb-9928-acde48001122");
+    CU_ASSERT_STRING_EQUAL(pe_hdr(b, "ce-id"), "8945ec08-256b-11eb-9928-acde48001122");
+    CU_ASSERT_STRING_EQUAL(pe_hdr(a, "ce-source"), "legacyapp");
+    CU_ASSERT_STRING_EQUAL(pe_hdr(b, "ce-source"), "kyma");
+    CU_ASSERT_STRING_EQUAL(pe_hdr(a, "ce-originaltype"), "order.created.v1");
+    CU_ASSERT_STRING_EQUAL(pe_hdr(b, "ce-type"), "sap.kyma.custom.legacyapp.order.created.v1");
+    CU_ASSERT_STRING_EQUAL(pe_hdr(a, "ce-eventtypeversion"), "v1");
+    CU_ASSERT_STRING_EQUAL(pe_hdr(a, "ce-time"), "2020-04-02T21:37:00Z");
+    CU_ASSERT_STRING_EQUAL(pe_hdr(a, "ce-datacontenttype"), "application/json");
+    CU_ASSERT_NSTRING_EQUAL(natsMsg_GetData(a), "{\"id\":7}", 8);
+    CU_ASSERT_NSTRING_EQUAL(natsMsg_GetData(b), "{\"id\":7}", 8);
+    CU_ASSERT_STRING_NOT_EQUAL(pe_hdr(a, "Nats-Msg-Id"), pe_hdr(b, "Nats-Msg-Id"));
+    natsMsg_Destroy(a);
+    natsMsg_Destroy(b);
+    /* Without an id, a new UUID v4 is returned and stored. */
+    const char *noid = "{\"event-type\":\"order.created\",\"event-type-version\":\"v2\","
+                       "\"event-time\":\"2020-04-02T21:37:00Z\",\"data\":\"x\"}";
+    resp = NULL;
+    CU_ASSERT_EQUAL(pe_post(&env, "/legacyapp/v1/events", NULL, noid, strlen(noid), &resp, NULL),
+                    200);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(resp);
+    CU_ASSERT_EQUAL(strncmp(resp, "{\"event-id\":\"", 13), 0);
+    CU_ASSERT(strlen(resp) > 13 + 36 && jb_uuid_valid(resp + 13, 36));
+    a = pe_last_msg(&env, "kyma.legacyapp.order.created.v2");
+    CU_ASSERT_PTR_NOT_NULL(a);
+    if (a != NULL)
+        CU_ASSERT_NSTRING_EQUAL(pe_hdr(a, "ce-id"), resp + 13, 36);
+    natsMsg_Destroy(a);
+    free(resp);
+}
+
+#define MISSING(f)                                                                               \
+    "{\"status\":400,\"type\":\"validation_violation\",\"message\":\"Missing field\","           \
+    "\"details\":[{\"field\":\"" f "\",\"type\":\"missing_field\",\"message\":\"Missing field\"}]}"
+#define INVALID(f)                                                                               \
+    "{\"status\":400,\"type\":\"validation_violation\",\"message\":\"Invalid field\","           \
+    "\"details\":[{\"field\":\"" f "\",\"type\":\"invalid_field\",\"message\":\"Invalid field\"}]}"
+
+static void test_legacy_errors(void)
+{
+    static const struct {
+        const char *body, *want;
+    } cases[] = {
+        {"", "{\"status\":400,\"type\":\"bad_payload_syntax\",\"message\":\"Bad payload syntax\","
+             "\"moreInfo\":\"Bad payload syntax\"}"},
+        {"{\"event-type\":", NULL},
+        {"{\"event-type-version\":\"v1\",\"event-time\":\"2020-04-02T21:37:00Z\",\"data\":1}",
+         MISSING("event-type")},
+        {"{\"event-type\":\"a.b\",\"event-time\":\"2020-04-02T21:37:00Z\",\"data\":1}",
+         MISSING("event-type-version")},
+        {"{\"event-type\":\"a.b\",\"event-type-version\":\"v.1\",\"data\":1}",
+         INVALID("event-type-version")},
+        {"{\"event-type\":\"a.b\",\"event-type-version\":\"v1\",\"data\":1}", MISSING("event-time")},
+        {"{\"event-type\":\"a.b\",\"event-type-version\":\"v1\",\"event-time\":\"yesterday\","
+         "\"data\":1}",
+         INVALID("event-time")},
+        {"{\"event-id\":\"not-a-uuid\",\"event-type\":\"a.b\",\"event-type-version\":\"v1\","
+         "\"event-time\":\"2020-04-02T21:37:00Z\",\"data\":1}",
+         INVALID("event-id")},
+        {"{\"event-type\":\"a.b\",\"event-type-version\":\"v1\",\"event-time\":"
+         "\"2020-04-02T21:37:00Z\"}",
+         MISSING("data")},
+        {"{\"event-type\":\"a.b\",\"event-type-version\":\"v1\",\"event-time\":"
+         "\"2020-04-02T21:37:00Z\",\"data\":null}",
+         MISSING("data")},
+        {"{\"event-type\":\"a.b\",\"event-type-version\":\"v1\",\"event-time\":"
+         "\"2020-04-02T21:37:00Z\",\"data\":\"\"}",
+         MISSING("data")},
+        /* The order: the type is checked before the time. */
+        {"{\"event-time\":\"bad\"}", MISSING("event-type")},
+    };
+    int64_t before = pe_stream_msgs(&env);
+    for (size_t i = 0; i < JB_CASES_N(cases); i++) {
+        char *resp = NULL, *hdrs = NULL;
+        int code = pe_post(&env, "/errapp/v1/events", NULL, cases[i].body, strlen(cases[i].body),
+                           &resp, &hdrs);
+        CU_ASSERT_EQUAL(code, 400);
+        CU_ASSERT_PTR_NOT_NULL(hdrs ? strstr(hdrs, "application/json") : NULL);
+        if (cases[i].want != NULL) {
+            CU_ASSERT_STRING_EQUAL(resp ? resp : "", cases[i].want);
+        } else {
+            CU_ASSERT_PTR_NOT_NULL(resp ? strstr(resp, "\"type\":\"bad_payload_syntax\"") : NULL);
+            CU_ASSERT_PTR_NOT_NULL(resp ? strstr(resp, "\"moreInfo\":\"invalid JSON") : NULL);
+        }
+        if (code != 400 || (cases[i].want && (!resp || strcmp(resp, cases[i].want))))
+            fprintf(stderr, "legacy case %zu: %d %s\n", i, code, resp ? resp : "");
+        free(resp);
+        free(hdrs);
+    }
+    CU_ASSERT_EQUAL(pe_stream_msgs(&env), before);
+}
+
+static void put_subscription(const char *manifest)
+{
+    jb_cfg *cfg = jb_cfg_defaults();
+    jb_sub_store *st = NULL;
+    jb_sub_vec v = {0};
+    jb_err err = {{0}};
+    CU_ASSERT_EQUAL_FATAL(jb_sub_store_open(cfg, env.js, &st, &err), JB_OK);
+    CU_ASSERT_EQUAL_FATAL(jb_sub_parse(manifest, strlen(manifest), "test", NULL, &v, &err), JB_OK);
+    jb_sub_apply_result res;
+    for (size_t i = 0; i < v.n; i++)
+        CU_ASSERT_EQUAL(jb_sub_store_put(st, v.items[i], &res, &err), JB_OK);
+    jb_sub_vec_clear(&v);
+    jb_sub_store_close(st);
+    jb_cfg_destroy(cfg);
+}
+
+static void test_subscribed(void)
+{
+    char *resp = NULL;
+    CU_ASSERT_EQUAL(jb_http(env.port, "GET", "/subapp/v1/events/subscribed", NULL, NULL, 0, &resp,
+                            NULL, NULL),
+                    200);
+    CU_ASSERT_STRING_EQUAL(resp ? resp : "", "{\"eventsInfo\":[]}");
+    free(resp);
+    put_subscription("{\"apiVersion\":\"eventing.kyma-project.io/v1alpha2\",\"kind\":"
+                     "\"Subscription\",\"metadata\":{\"name\":\"s1\",\"namespace\":\"default\"},"
+                     "\"spec\":{\"sink\":\"http://sink.default.svc.cluster.local\",\"source\":"
+                     "\"subapp\",\"types\":[\"order.created.v1\",\"order.updated.v2\"]}}");
+    put_subscription("{\"apiVersion\":\"eventing.kyma-project.io/v1alpha2\",\"kind\":"
+                     "\"Subscription\",\"metadata\":{\"name\":\"s2\",\"namespace\":\"default\"},"
+                     "\"spec\":{\"sink\":\"http://sink.default.svc.cluster.local\",\"source\":\"\","
+                     "\"typeMatching\":\"exact\",\"types\":[\"sap.kyma.custom.subapp.invoice."
+                     "paid.v1\",\"sap.kyma.custom.other.x.v1\"]}}");
+    resp = NULL;
+    CU_ASSERT_EQUAL(jb_http(env.port, "GET", "/subapp/v1/events/subscribed", NULL, NULL, 0, &resp,
+                            NULL, NULL),
+                    200);
+    CU_ASSERT_PTR_NOT_NULL(resp ? strstr(resp, "{\"name\":\"order.created\",\"version\":\"v1\"}")
+                                : NULL);
+    CU_ASSERT_PTR_NOT_NULL(resp ? strstr(resp, "{\"name\":\"order.updated\",\"version\":\"v2\"}")
+                                : NULL);
+    CU_ASSERT_PTR_NOT_NULL(resp ? strstr(resp, "{\"name\":\"invoice.paid\",\"version\":\"v1\"}")
+                                : NULL);
+    CU_ASSERT_PTR_NULL(resp ? strstr(resp, "other") : NULL);
+    free(resp);
+}
+
+static void test_metrics_text(void)
+{
+    char *m = pe_metrics(&env);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    static const char *const want[] = {
+        "eventing_epp_requests_total{code=\"204\",method=\"POST\",path=\"/publish\"}",
+        "eventing_epp_requests_total{code=\"200\",method=\"POST\",path=\"/{application}/v1/events\"}",
+        "eventing_epp_requests_total{code=\"400\",method=\"POST\",path=\"/{application}/v1/events\"}",
+        "eventing_epp_requests_total{code=\"404\",method=\"GET\",path=\"unknown\"}",
+        "eventing_epp_requests_duration_seconds_bucket{code=\"204\",method=\"POST\",path=\"/"
+        "publish\",le=\"0.075\"}",
+        "eventing_epp_backend_duration_milliseconds_bucket{code=\"204\",destination_service=",
+        ",le=\"1024\"}",
+        "eventing_epp_event_type_published_total{event_type=\"kyma.myapp.order.created.v1\","
+        "event_source=\"myapp\",code=\"204\"} 1",
+        "eventing_epp_health 1",
+        "jetbridge_publisher_in_flight",
+        "# TYPE eventing_epp_requests_duration_seconds histogram",
+    };
+    for (size_t i = 0; i < JB_CASES_N(want); i++) {
+        CU_ASSERT_PTR_NOT_NULL(strstr(m, want[i]));
+        if (strstr(m, want[i]) == NULL)
+            fprintf(stderr, "metrics lack: %s\n", want[i]);
+    }
+    /* Raw paths never become labels. */
+    CU_ASSERT_PTR_NULL(strstr(m, "legacyapp/v1"));
+    CU_ASSERT_PTR_NULL(strstr(m, "path=\"/nope\""));
+    free(m);
+}
+
+int main(void)
+{
+    static const jb_test_case cases[] = {
+        {"healthz, readyz and the admin port", test_health_and_ready},
+        {"404 and 405 with Allow", test_not_found_and_method},
+        {"binary mode is stored with ce- headers, tracing and Nats-Msg-Id", test_binary_stored},
+        {"binary payload bytes pass untouched", test_binary_payload_bytes},
+        {"structured mode is stored in binary mode", test_structured_stored},
+        {"prefixed path and its invalid formats", test_prefixed_path},
+        {"invalid events: 400 naming the problem, 415", test_invalid_events},
+        {"batch: all stored, or 400 and none", test_batch},
+        {"protobuf single and batch", test_protobuf},
+        {"same source and id are stored once", test_dedup},
+        {"413 over MAX_REQUEST_SIZE, exact limit accepted", test_too_large},
+        {"legacy: 200, two copies with one id", test_legacy_success},
+        {"legacy: validation order and bodies", test_legacy_errors},
+        {"subscribed endpoint reads the store", test_subscribed},
+        {"metrics text with route templates", test_metrics_text},
+    };
+    return jb_cunit_main("integration_pub_api", suite_init, suite_cleanup, cases,
+                         JB_CASES_N(cases));
+}

@@ -1,0 +1,324 @@
+/* proto/: NATS binding, binary and structured mode, on natsMsg objects (no server). */
+#include <stdio.h>
+
+#include <nats/nats.h>
+
+#include "ce_test_util.h"
+
+static const char *hdr(natsMsg *m, const char *key)
+{
+    const char *v = NULL;
+    if (natsMsgHeader_Get(m, key, &v) != NATS_OK)
+        return NULL;
+    return v;
+}
+
+static void test_binary_encode(void)
+{
+    static const char *const kv[] = {"specversion",
+                                     "1.0",
+                                     "id",
+                                     "A 1",
+                                     "source",
+                                     "/s",
+                                     "type",
+                                     "t",
+                                     "datacontenttype",
+                                     "application/json",
+                                     "ext",
+                                     "Euro € 😀",
+                                     NULL};
+    jb_ce *ce = t_mk(kv);
+    jb_ce_set_data(ce, JB_CE_DATA_JSON, "{\"a\":1}", 7);
+    natsMsg *m = NULL;
+    CU_ASSERT_EQUAL_FATAL(jb_ce_to_nats(ce, "kyma.s.t", "src/A 1", &m), JB_OK);
+    CU_ASSERT_STRING_EQUAL(natsMsg_GetSubject(m), "kyma.s.t");
+    CU_ASSERT_EQUAL(natsMsg_GetDataLength(m), 7);
+    CU_ASSERT(memcmp(natsMsg_GetData(m), "{\"a\":1}", 7) == 0); /* payload untouched */
+    static const char *const want[][2] = {
+        {"ce-specversion", "1.0"},
+        {"ce-id", "A%201"},
+        {"ce-source", "/s"},
+        {"ce-type", "t"},
+        {"ce-datacontenttype", "application/json"},
+        {"ce-ext", "Euro%20%E2%82%AC%20%F0%9F%98%80"},
+        {"Nats-Msg-Id", "src/A 1"},
+    };
+    for (size_t i = 0; i < JB_CASES_N(want); i++) {
+        const char *v = hdr(m, want[i][0]);
+        CU_ASSERT_PTR_NOT_NULL(v);
+        if (v != NULL)
+            CU_ASSERT_STRING_EQUAL(v, want[i][1]);
+    }
+    const char **keys = NULL;
+    int nkeys = 0;
+    CU_ASSERT_EQUAL(natsMsgHeader_Keys(m, &keys, &nkeys), NATS_OK);
+    CU_ASSERT_EQUAL(nkeys, (int)JB_CASES_N(want)); /* nothing else, no Content-Type */
+    free((void *)keys);
+    jb_ce *back = NULL;
+    jb_err err;
+    CU_ASSERT_EQUAL_FATAL(jb_ce_from_nats(m, &back, &err), JB_OK);
+    CU_ASSERT(jb_ce_equal(ce, back));
+    CU_ASSERT_EQUAL(jb_ce_data_kind_of(back), JB_CE_DATA_JSON);
+    jb_ce_destroy(back);
+    natsMsg_Destroy(m);
+    /* Without msg id, no Nats-Msg-Id header. */
+    CU_ASSERT_EQUAL_FATAL(jb_ce_to_nats(ce, "kyma.s.t", NULL, &m), JB_OK);
+    CU_ASSERT_PTR_NULL(hdr(m, "Nats-Msg-Id"));
+    natsMsg_Destroy(m);
+    jb_ce_destroy(ce);
+}
+
+static void test_encode_refusals(void)
+{
+    static const char *const bad_name[] = {"Bad-Name", "v", NULL};
+    static const char *const ok[] = {"id", "1", NULL};
+    static const struct {
+        const char *const *kv;
+        const char *subject;
+        const char *msg_id;
+    } cases[] = {
+        {bad_name, "s", NULL},
+        {ok, "", NULL},
+        {ok, NULL, NULL},
+        {ok, "s", "id\r\nX: y"},
+    };
+    for (size_t i = 0; i < JB_CASES_N(cases); i++) {
+        jb_ce *ce = t_mk(cases[i].kv);
+        natsMsg *m = NULL;
+        CU_ASSERT_EQUAL(jb_ce_to_nats(ce, cases[i].subject, cases[i].msg_id, &m), JB_ERR_INVALID);
+        CU_ASSERT_PTR_NULL(m);
+        jb_ce_destroy(ce);
+    }
+}
+
+/* Builds a message with the given headers (NULL-terminated pairs). */
+static natsMsg *mkmsg(const char *const *h, const char *data, int len)
+{
+    natsMsg *m = NULL;
+    if (natsMsg_Create(&m, "subj", NULL, data, len) != NATS_OK)
+        return NULL;
+    for (size_t i = 0; h[i] != NULL; i += 2)
+        natsMsgHeader_Add(m, h[i], h[i + 1]);
+    return m;
+}
+
+static void test_decode_any_case(void)
+{
+    static const char *const h[] = {"CE-SPECVERSION",
+                                    "1.0",
+                                    "Ce-Id",
+                                    "%E2%82%AC",
+                                    "ce-source",
+                                    "/s",
+                                    "cE-type",
+                                    "t",
+                                    "Content-Type",
+                                    "text/plain",
+                                    "Nats-Msg-Id",
+                                    "x",
+                                    NULL};
+    natsMsg *m = mkmsg(h, "hi", 2);
+    jb_ce *ce = NULL;
+    jb_err err;
+    CU_ASSERT_EQUAL_FATAL(jb_ce_from_nats(m, &ce, &err), JB_OK);
+    static const char *const want[] = {"specversion",     "1.0",        "id",   "€",
+                                       "source",          "/s",         "type", "t",
+                                       "datacontenttype", "text/plain", NULL};
+    CU_ASSERT(t_has(ce, want));
+    CU_ASSERT(t_data_is(ce, "hi", 2));
+    CU_ASSERT_EQUAL(jb_ce_data_kind_of(ce), JB_CE_DATA_BINARY);
+    CU_ASSERT_EQUAL(jb_ce_validate(ce, &err), JB_OK);
+    jb_ce_destroy(ce);
+    natsMsg_Destroy(m);
+    /* ce-datacontenttype wins over Content-Type. */
+    static const char *const h2[] = {
+        "ce-id", "1", "ce-datacontenttype", "application/json", "Content-Type", "text/plain", NULL};
+    m = mkmsg(h2, "[]", 2);
+    CU_ASSERT_EQUAL_FATAL(jb_ce_from_nats(m, &ce, &err), JB_OK);
+    CU_ASSERT_STRING_EQUAL(jb_ce_get(ce, "datacontenttype", NULL), "application/json");
+    CU_ASSERT_EQUAL(jb_ce_data_kind_of(ce), JB_CE_DATA_JSON);
+    jb_ce_destroy(ce);
+    natsMsg_Destroy(m);
+    /* No headers at all: an empty event (validation will say what is missing). */
+    m = mkmsg((const char *const[]){NULL}, NULL, 0);
+    CU_ASSERT_EQUAL_FATAL(jb_ce_from_nats(m, &ce, &err), JB_OK);
+    CU_ASSERT_EQUAL(jb_ce_attr_count(ce), 0);
+    CU_ASSERT_EQUAL(jb_ce_data_kind_of(ce), JB_CE_DATA_NONE);
+    jb_ce_destroy(ce);
+    natsMsg_Destroy(m);
+}
+
+static void test_decode_errors(void)
+{
+    static const char *const dup_case[] = {"ce-id", "1", "CE-ID", "2", NULL};
+    static const char *const dup_add[] = {"ce-id", "1", "ce-id", "2", NULL};
+    static const char *const bad_utf8[] = {"ce-x", "%C0%A0", NULL};
+    static const char *const bad_pct[] = {"ce-x", "%", NULL};
+    static const char *const batch[] = {"Content-Type", "application/cloudevents-batch+json", NULL};
+    static const char *const avro[] = {"content-type", "application/cloudevents+avro", NULL};
+    static const char *const bad_json[] = {"Content-Type", "application/cloudevents+json", NULL};
+    static const char *const bad_ct[] = {"Content-Type", "applic\x9f\x8aion/json", NULL};
+    static const struct {
+        const char *const *h;
+        jb_status st;
+        const char *err;
+    } cases[] = {
+        {dup_case, JB_ERR_INVALID, "id: duplicate attribute"},
+        {dup_add, JB_ERR_INVALID, "header ce-id: repeated"},
+        {bad_utf8, JB_ERR_INVALID, "x: not valid UTF-8 after percent-decoding"},
+        {bad_pct, JB_ERR_INVALID, "x: invalid percent-encoding"},
+        {batch, JB_ERR_UNSUPPORTED,
+         "content type application/cloudevents-batch+json: not supported over NATS"},
+        {avro, JB_ERR_UNSUPPORTED,
+         "content type application/cloudevents+avro: not supported over NATS"},
+        {bad_json, JB_ERR_INVALID, "invalid JSON at byte 0"},
+        /* A raw Content-Type must be UTF-8 too, or it could not travel as
+         * ce-datacontenttype (fuzzer find). */
+        {bad_ct, JB_ERR_INVALID, "datacontenttype: not valid UTF-8"},
+    };
+    for (size_t i = 0; i < JB_CASES_N(cases); i++) {
+        natsMsg *m = mkmsg(cases[i].h, "{", 1);
+        jb_ce *ce = NULL;
+        jb_err err = {{0}};
+        CU_ASSERT_EQUAL(jb_ce_from_nats(m, &ce, &err), cases[i].st);
+        CU_ASSERT_PTR_NULL(ce);
+        if (strcmp(err.msg, cases[i].err) != 0)
+            printf("\n  case %zu: got \"%s\"", i, err.msg);
+        CU_ASSERT_STRING_EQUAL(err.msg, cases[i].err);
+        natsMsg_Destroy(m);
+    }
+}
+
+static void test_structured(void)
+{
+    jb_ce *ce = t_valid();
+    jb_ce_set_str(ce, "datacontenttype", "application/json");
+    jb_ce_set_data(ce, JB_CE_DATA_JSON, "{\"x\":[1,2]}", 11);
+    natsMsg *m = NULL;
+    CU_ASSERT_EQUAL_FATAL(jb_ce_to_nats_structured(ce, "kyma.x", &m), JB_OK);
+    CU_ASSERT_STRING_EQUAL(hdr(m, "Content-Type"), "application/cloudevents+json");
+    CU_ASSERT_PTR_NULL(hdr(m, "ce-id"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(natsMsg_GetData(m), "\"data\":{\"x\":[1,2]}"));
+    jb_ce *back = NULL;
+    jb_err err;
+    CU_ASSERT_EQUAL_FATAL(jb_ce_from_nats(m, &back, &err), JB_OK);
+    CU_ASSERT(jb_ce_equal(ce, back));
+    jb_ce_destroy(back);
+    natsMsg_Destroy(m);
+    /* Structured detection ignores case and parameters. */
+    static const char *const h[] = {"content-TYPE", "Application/CloudEvents+JSON; charset=utf-8",
+                                    NULL};
+    const char *json = "{\"specversion\":\"1.0\",\"id\":\"9\",\"source\":\"/s\",\"type\":\"t\"}";
+    m = mkmsg(h, json, (int)strlen(json));
+    CU_ASSERT_EQUAL_FATAL(jb_ce_from_nats(m, &back, &err), JB_OK);
+    CU_ASSERT_STRING_EQUAL(jb_ce_get(back, "id", NULL), "9");
+    jb_ce_destroy(back);
+    natsMsg_Destroy(m);
+    /* And the protobuf structured format. */
+    uint8_t *pb;
+    size_t pbl;
+    CU_ASSERT_EQUAL_FATAL(jb_ce_to_protobuf(ce, &pb, &pbl), JB_OK);
+    static const char *const hp[] = {"Content-Type", "application/cloudevents+protobuf", NULL};
+    m = mkmsg(hp, (const char *)pb, (int)pbl);
+    CU_ASSERT_EQUAL_FATAL(jb_ce_from_nats(m, &back, &err), JB_OK);
+    CU_ASSERT(jb_ce_equal(ce, back));
+    jb_ce_destroy(back);
+    natsMsg_Destroy(m);
+    free(pb);
+    jb_ce_destroy(ce);
+}
+
+static void test_limits(void)
+{
+    static char big[3 * JB_CE_MAX_ATTR_VALUE + 8];
+    memset(big, 'x', JB_CE_MAX_ATTR_VALUE + 1);
+    big[JB_CE_MAX_ATTR_VALUE + 1] = '\0';
+    const char *const h[] = {"ce-big", big, NULL};
+    natsMsg *m = mkmsg(h, NULL, 0);
+    jb_ce *ce = NULL;
+    jb_err err;
+    CU_ASSERT_EQUAL(jb_ce_from_nats(m, &ce, &err), JB_ERR_INVALID);
+    CU_ASSERT_STRING_EQUAL(err.msg, "big: value longer than 4096 bytes");
+    natsMsg_Destroy(m);
+    /* Exactly the limit, percent-encoded (3 bytes per byte on the wire), passes. */
+    for (int i = 0; i < JB_CE_MAX_ATTR_VALUE; i++)
+        memcpy(big + 3 * i, "%41", 3);
+    big[3 * JB_CE_MAX_ATTR_VALUE] = '\0';
+    m = mkmsg(h, NULL, 0);
+    CU_ASSERT_EQUAL(jb_ce_from_nats(m, &ce, &err), JB_OK);
+    size_t len = 0;
+    CU_ASSERT_PTR_NOT_NULL(jb_ce_get(ce, "big", &len));
+    CU_ASSERT_EQUAL(len, JB_CE_MAX_ATTR_VALUE);
+    jb_ce_destroy(ce);
+    natsMsg_Destroy(m);
+    /* Too many attributes. */
+    natsMsg_Create(&m, "s", NULL, NULL, 0);
+    for (int i = 0; i <= JB_CE_MAX_ATTRS; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "ce-x%d", i);
+        natsMsgHeader_Set(m, k, "v");
+    }
+    ce = NULL;
+    CU_ASSERT_EQUAL(jb_ce_from_nats(m, &ce, &err), JB_ERR_INVALID);
+    CU_ASSERT_STRING_EQUAL(err.msg, "too many attributes (at most 64)");
+    CU_ASSERT_PTR_NULL(ce);
+    natsMsg_Destroy(m);
+}
+
+/* natsMsg_Destroy needs the library opened (nats_Open), as any NATS program has. */
+static int suite_init(void)
+{
+    return nats_Open(-1) == NATS_OK ? 0 : 1;
+}
+
+static int suite_cleanup(void)
+{
+    nats_Close();
+    return 0;
+}
+
+static void test_colliding_keys(void)
+{
+    /* nats.c 3.4 hashes "ce-id" and "ce-id31" alike and then loses one of them;
+     * the encoder spells the second key differently so both survive. */
+    CU_ASSERT_EQUAL(jb_ce_nats_key_hash("ce-id", 5), jb_ce_nats_key_hash("ce-id31", 7));
+    CU_ASSERT_NOT_EQUAL(jb_ce_nats_key_hash("ce-id", 5), jb_ce_nats_key_hash("Ce-id31", 7));
+    static const char *const kv[] = {"specversion", "1.0", "id",     "1",  "id31",     "2",
+                                     "idxy",        "3",   "source", "/s", "sourceab", "4",
+                                     "type",        "t",   "typexy", "5",  "x",        "6",
+                                     "xab",         "7",   NULL};
+    jb_ce *ce = t_mk(kv);
+    natsMsg *m = NULL;
+    CU_ASSERT_EQUAL_FATAL(jb_ce_to_nats(ce, "kyma.s", "dedup-id", &m), JB_OK);
+    const char **keys = NULL;
+    int nkeys = 0;
+    CU_ASSERT_EQUAL(natsMsgHeader_Keys(m, &keys, &nkeys), NATS_OK);
+    CU_ASSERT_EQUAL(nkeys, 11); /* ten attributes and Nats-Msg-Id */
+    free((void *)keys);
+    CU_ASSERT_STRING_EQUAL(hdr(m, "ce-id"), "1"); /* the first keeps the lower case */
+    CU_ASSERT_STRING_EQUAL(hdr(m, "Ce-id31"), "2");
+    CU_ASSERT_STRING_EQUAL(hdr(m, "cE-idxy"), "3");
+    CU_ASSERT_STRING_EQUAL(hdr(m, "Ce-sourceab"), "4");
+    jb_ce *back = NULL;
+    jb_err err;
+    CU_ASSERT_EQUAL_FATAL(jb_ce_from_nats(m, &back, &err), JB_OK);
+    CU_ASSERT(jb_ce_equal(ce, back));
+    jb_ce_destroy(back);
+    natsMsg_Destroy(m);
+    jb_ce_destroy(ce);
+}
+
+int main(void)
+{
+    static const jb_test_case cases[] = {
+        {"binary encode: lower-case ce- headers, Nats-Msg-Id, payload", test_binary_encode},
+        {"encode refuses unsafe names, subjects, msg ids", test_encode_refusals},
+        {"binary decode: any header case, Content-Type fallback", test_decode_any_case},
+        {"decode errors: duplicates, bad values, unsupported formats", test_decode_errors},
+        {"structured mode both ways (JSON, protobuf)", test_structured},
+        {"limits", test_limits},
+        {"header keys nats.c would merge are kept apart", test_colliding_keys},
+    };
+    return jb_cunit_main("proto_nats", suite_init, suite_cleanup, cases, JB_CASES_N(cases));
+}
