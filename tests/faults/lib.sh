@@ -279,3 +279,10 @@ fx_load_started() {
     cat "$FX_WORK/$1.err" >&2
     return 1
 }
+
+# fx_kill9 PID: SIGKILL (a crash) and reap quietly.
+fx_kill9() {
+    kill -KILL "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+    return 0
+}
