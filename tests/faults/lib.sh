@@ -33,7 +33,8 @@ fx_stop_pid() { # pid: SIGTERM, wait up to 10 s, then SIGKILL
 
 # shellcheck disable=SC2317
 fx_cleanup() {
-    local i
+    local rc=$? i
+    [ "$rc" = 0 ] || FX_FAIL=1
     for ((i = ${#FX_PIDS[@]} - 1; i >= 0; i--)); do fx_stop_pid "${FX_PIDS[$i]}"; done
     if [ "${FX_KEEP:-0}" = 1 ] || [ "$FX_FAIL" != 0 ]; then
         fx_say "logs kept in $FX_WORK"
