@@ -266,12 +266,13 @@ fx_check_load() { # name loadcheck_rc min_acked
     fx_check "acked >= $min" [ "$(fx_json "$n" acked)" -ge "$min" ]
 }
 
-# fx_load_started NAME [SECONDS]: waits until loadcheck passed its probe and started
-# the load (the probe proves the subscription's consumer exists).
+# fx_load_started NAME [SECONDS] [WHAT]: waits until loadcheck passed its probe and
+# started the load (the probe proves the subscription's consumer exists); WHAT
+# "finished" waits for the end of the load instead.
 fx_load_started() {
     local i
     for ((i = 0; i < ${2:-60} * 10; i++)); do
-        grep -q '^loadcheck: load started' "$FX_WORK/$1.err" 2>/dev/null && return 0
+        grep -q "^loadcheck: load ${3:-started}" "$FX_WORK/$1.err" 2>/dev/null && return 0
         local pv="LC_PID_$1"
         kill -0 "${!pv}" 2>/dev/null || break
         sleep 0.1
