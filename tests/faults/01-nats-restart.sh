@@ -7,6 +7,8 @@
 # Usage: tests/faults/01-nats-restart.sh [BUILD_DIR]
 # Knobs (environment): RATE (200/s), DURATION (20 s), KILL_AT (6 s into the load),
 # DOWN (3 s), DRAIN (90 s at most).
+# Variables named NATS_PORT_<node>, PUB_PORT_<name>, JB_PID_<name> are set by lib.sh.
+# shellcheck disable=SC2154
 # shellcheck source=tests/faults/lib.sh
 . "$(dirname "$0")/lib.sh"
 fx_init nats-restart "${1:-}"
@@ -35,4 +37,5 @@ fx_check_load lc "$rc" $((RATE * KILL_AT / 2))
 fx_check "publisher still running" kill -0 "$JB_PID_pub"
 fx_check "dispatcher still running" kill -0 "$JB_PID_disp"
 FX_NOTES="nats down ${DOWN}s at t=${KILL_AT}s"
+FX_KNOBS="RATE=$RATE DURATION=$DURATION KILL_AT=$KILL_AT DOWN=$DOWN"
 fx_result lc "1. nats-server kill -9 + restart (file store)"

@@ -6,6 +6,8 @@
 #
 # Usage: tests/faults/02-dispatcher-kill.sh [BUILD_DIR]
 # Knobs: RATE (200/s), DURATION (20 s), KILL_AT (6 s), DOWN (3 s), DRAIN (90 s).
+# Variables named NATS_PORT_<node>, PUB_PORT_<name>, JB_PID_<name> are set by lib.sh.
+# shellcheck disable=SC2154
 # shellcheck source=tests/faults/lib.sh
 . "$(dirname "$0")/lib.sh"
 fx_init dispatcher-kill "${1:-}"
@@ -34,4 +36,5 @@ fx_check_load lc "$rc" $((RATE * DURATION * 9 / 10))
 fx_check "no publish failed (the publisher is not involved)" \
     [ "$(fx_json lc rejected_total)" = 0 -a "$(fx_json lc transport_errors)" = 0 ]
 FX_NOTES="dispatcher down ${DOWN}s at t=${KILL_AT}s"
+FX_KNOBS="RATE=$RATE DURATION=$DURATION KILL_AT=$KILL_AT DOWN=$DOWN"
 fx_result lc "2a. dispatcher kill -9 + restart"

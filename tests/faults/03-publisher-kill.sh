@@ -8,6 +8,8 @@
 #
 # Usage: tests/faults/03-publisher-kill.sh [BUILD_DIR]
 # Knobs: RATE (200/s), DURATION (20 s), KILL_AT (6 s), DOWN (2 s), DRAIN (90 s).
+# Variables named NATS_PORT_<node>, PUB_PORT_<name>, JB_PID_<name> are set by lib.sh.
+# shellcheck disable=SC2154
 # shellcheck source=tests/faults/lib.sh
 . "$(dirname "$0")/lib.sh"
 fx_init publisher-kill "${1:-}"
@@ -35,4 +37,5 @@ rc=$?
 fx_check_load lc "$rc" $((RATE * KILL_AT / 2))
 fx_check "clients saw errors while the publisher was down" [ "$(fx_json lc transport_errors)" -gt 0 ]
 FX_NOTES="publisher down ${DOWN}s at t=${KILL_AT}s; delivered but not acked: $(fx_json lc delivered_unacked)"
+FX_KNOBS="RATE=$RATE DURATION=$DURATION KILL_AT=$KILL_AT DOWN=$DOWN"
 fx_result lc "2b. publisher kill -9 + restart"

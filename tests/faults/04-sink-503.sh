@@ -8,6 +8,8 @@
 # Usage: tests/faults/04-sink-503.sh [BUILD_DIR]
 # Knobs: RATE (200/s), DURATION (30 s), FAIL_SECONDS (20), FAIL_AFTER (3 s into the
 # load), DRAIN (90 s).
+# Variables named NATS_PORT_<node>, PUB_PORT_<name>, JB_PID_<name> are set by lib.sh.
+# shellcheck disable=SC2154
 # shellcheck source=tests/faults/lib.sh
 . "$(dirname "$0")/lib.sh"
 fx_init sink-503 "${1:-}"
@@ -32,4 +34,5 @@ rc=$?
 fx_check_load lc "$rc" $((RATE * DURATION * 9 / 10))
 fx_check "the sink did answer 503" [ "$(fx_json lc sink_failed)" -gt 0 ]
 FX_NOTES="sink 50% 503 for ${FAIL_SECONDS}s: $(fx_json lc sink_failed) answers 503"
+FX_KNOBS="RATE=$RATE DURATION=$DURATION FAIL_SECONDS=$FAIL_SECONDS"
 fx_result lc "3. sink 50% 503 for ${FAIL_SECONDS}s, then healthy"

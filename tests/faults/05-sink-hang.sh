@@ -7,6 +7,8 @@
 # Usage: tests/faults/05-sink-hang.sh [BUILD_DIR]
 # Knobs: RATE (100/s), HANG_SECONDS (10), HANG_AFTER (3 s into the load),
 # DURATION (HANG_SECONDS + 10 s), DRAIN (90 s).
+# Variables named NATS_PORT_<node>, PUB_PORT_<name>, JB_PID_<name> are set by lib.sh.
+# shellcheck disable=SC2154
 # shellcheck source=tests/faults/lib.sh
 . "$(dirname "$0")/lib.sh"
 fx_init sink-hang "${1:-}"
@@ -33,4 +35,5 @@ fx_check_load lc "$rc" $((RATE * DURATION * 9 / 10))
 fx_check "the sink did hang some requests" [ "$(fx_json lc sink_hung)" -gt 0 ]
 fx_check "dispatcher still running" kill -0 "$JB_PID_disp"
 FX_NOTES="sink hung ${HANG_SECONDS}s, timeout PT2S: $(fx_json lc sink_hung) requests never answered"
+FX_KNOBS="RATE=$RATE DURATION=$DURATION HANG_SECONDS=$HANG_SECONDS"
 fx_result lc "4. sink hangs ${HANG_SECONDS}s (timeout PT2S)"

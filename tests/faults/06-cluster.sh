@@ -8,6 +8,8 @@
 #
 # Usage: tests/faults/06-cluster.sh [BUILD_DIR]
 # Knobs: RATE (200/s), DURATION (25 s), KILL_AT (8 s), DOWN (5 s), DRAIN (90 s).
+# Variables named NATS_PORT_<node>, PUB_PORT_<name>, JB_PID_<name> are set by lib.sh.
+# shellcheck disable=SC2154
 # shellcheck source=tests/faults/lib.sh
 . "$(dirname "$0")/lib.sh"
 fx_init cluster "${1:-}"
@@ -109,4 +111,5 @@ for p in pub1 pub2 disp1 disp2; do
 done
 fx_check "new stream leader after the restart" [ -n "$(stream_leader)" ]
 FX_NOTES="R3, killed $victim (stream leader) for ${DOWN}s at t=${KILL_AT}s; 2 publishers, 2 dispatchers"
+FX_KNOBS="RATE=$RATE DURATION=$DURATION KILL_AT=$KILL_AT DOWN=$DOWN"
 fx_result lc "5. 3-node cluster, R3, leader kill -9 + restart"

@@ -13,6 +13,8 @@
 # Usage: tests/faults/07-overload.sh [BUILD_DIR]
 # Knobs: WINDOW, CALIB_SECONDS (5), OVERLOAD_SECONDS (30), RECOVER_SECONDS (10),
 # RSS_LIMIT_MB, DRAIN (240 s: the dispatcher delivers the backlog after the load).
+# Variables named NATS_PORT_<node>, PUB_PORT_<name>, JB_PID_<name> are set by lib.sh.
+# shellcheck disable=SC2154
 # shellcheck source=tests/faults/lib.sh
 . "$(dirname "$0")/lib.sh"
 fx_init overload "${1:-}"
@@ -64,4 +66,5 @@ fx_check "recovery: every event acknowledged" \
 # the request rate that was really sent next to the one attempted.
 SENT_RATE=$(jq -r "(.sent / $OVERLOAD_SECONDS) | floor" "$FX_WORK/lc.json")
 FX_NOTES="S=$S/s, attempted $((3 * S))/s (sent $SENT_RATE/s) for ${OVERLOAD_SECONDS}s, window $WINDOW; publisher VmHWM ${RSS_IDLE} kB after calibration, ${RSS_PEAK} kB after overload; recovery at $((S / 3))/s: $(jq -r .acked "$FX_WORK/rec.json")/$(jq -r .sent "$FX_WORK/rec.json") acked"
+FX_KNOBS="WINDOW=$WINDOW OVERLOAD_SECONDS=$OVERLOAD_SECONDS"
 fx_result lc "6. overload 3x sustainable for ${OVERLOAD_SECONDS}s, then S/3"

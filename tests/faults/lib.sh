@@ -248,9 +248,11 @@ fx_result() {
     errs=$(fx_json "$n" transport_errors)
     verdict=pass
     [ "$FX_FAIL" = 0 ] || verdict=FAIL
+    fx_say "loadcheck command: $FX_LC_CMD"
     fx_say "$verdict: sent=$sent acked=$acked delivered=$delivered lost=$lost duplicated=$dup rejected=$rej transport_errors=$errs $FX_NOTES"
     if [ -n "${JB_FAULTS_RESULTS:-}" ]; then
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$title" "$FX_LC_CMD" "$sent" "$acked" \
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$title" \
+            "${FX_KNOBS:+$FX_KNOBS }tests/faults/$(basename "$0")" "$sent" "$acked" \
             "$delivered" "$lost" "$dup" "$verdict" "rejected $rej, transport errors $errs" \
             "$FX_NOTES" >>"$JB_FAULTS_RESULTS"
     fi
