@@ -55,3 +55,15 @@ lint:
 
 clean:
 	@rm -rf build
+
+# Proof under faults (docs/reliability.md): fault scenarios with loss accounting,
+# HTTP-level fuzz of a running publisher (asan build), valgrind memcheck runs.
+.PHONY: faults fuzz-http valgrind
+faults: build
+	@tests/faults/run-all.sh $(BUILD_RELEASE)
+
+fuzz-http: build-asan
+	@tests/fuzz/http/run.sh $(BUILD_ASAN)
+
+valgrind: build
+	@scripts/valgrind $(BUILD_RELEASE)
