@@ -288,8 +288,14 @@ static void fmt_last(char *out, size_t cap, const row *r)
 static void print_table(const row *rows, size_t n, const scrape *sc, size_t nsc)
 {
     bool known = any_ok(sc, nsc);
-    printf("%-32s %-28s %9s %7s %7s %6s %8s %9s  %s\n", "SUBSCRIPTION", "TYPE", "DELIVERED",
-           "FAILED", "RETRIED", "DEAD", "PENDING", "IN-FLIGHT", "LAST DEAD LETTER");
+    int wsub = (int)strlen("SUBSCRIPTION"), wtype = (int)strlen("TYPE");
+    for (size_t i = 0; i < n; i++) {
+        int a = (int)strlen(rows[i].sub), b = (int)strlen(rows[i].type);
+        wsub = a > wsub ? a : wsub;
+        wtype = b > wtype ? b : wtype;
+    }
+    printf("%-*s %-*s %9s %7s %7s %6s %8s %9s  %s\n", wsub, "SUBSCRIPTION", wtype, "TYPE",
+           "DELIVERED", "FAILED", "RETRIED", "DEAD", "PENDING", "IN-FLIGHT", "LAST DEAD LETTER");
     for (size_t i = 0; i < n; i++) {
         const row *r = &rows[i];
         char d[32], f[32], t[32], p[32], fl[32], last[64];
@@ -299,8 +305,8 @@ static void print_table(const row *rows, size_t n, const scrape *sc, size_t nsc)
         fmt_count(p, sizeof(p), (double)r->pending, r->pending >= 0);
         fmt_count(fl, sizeof(fl), (double)r->in_flight, r->in_flight >= 0);
         fmt_last(last, sizeof(last), r);
-        printf("%-32s %-28s %9s %7s %7s %6llu %8s %9s  %s\n", r->sub, r->type, d, f, t,
-               (unsigned long long)r->dead, p, fl, last);
+        printf("%-*s %-*s %9s %7s %7s %6llu %8s %9s  %s\n", wsub, r->sub, wtype, r->type, d, f,
+               t, (unsigned long long)r->dead, p, fl, last);
     }
     if (n == 0)
         printf("(no valid subscriptions)\n");
