@@ -127,12 +127,12 @@ static double sum_metric(const scrape *s, size_t ns, const char *name, const cha
                     while (le < eol && *le != '}')
                         le++;
                 char v[256];
-                bool match = key == NULL ||
-                             (label_value(lb, (size_t)(le - lb), key, v, sizeof(v)) &&
-                              strcmp(v, want) == 0);
+                bool match =
+                    key == NULL ||
+                    (label_value(lb, (size_t)(le - lb), key, v, sizeof(v)) && strcmp(v, want) == 0);
                 if (match && klass != 0 && code_label != NULL) {
-                    bool is2 = label_value(lb, (size_t)(le - lb), code_label, v, sizeof(v)) &&
-                               v[0] == '2';
+                    bool is2 =
+                        label_value(lb, (size_t)(le - lb), code_label, v, sizeof(v)) && v[0] == '2';
                     match = (klass == '2') == is2;
                 }
                 const char *sp = memchr(le, ' ', (size_t)(eol - le));
@@ -196,7 +196,8 @@ static void fill_row(const jb_cfg *cfg, jsCtx *js, const dlq_counts *dlq, const 
     r->dead = dlq_count(dlq, subject);
     r->last_code = -1;
     natsMsg *m = NULL;
-    if (r->dead > 0 && js_GetLastMsg(&m, js, cfg->dlq_stream_name, subject, NULL, NULL) == NATS_OK) {
+    if (r->dead > 0 &&
+        js_GetLastMsg(&m, js, cfg->dlq_stream_name, subject, NULL, NULL) == NATS_OK) {
         const char *code = NULL;
         if (natsMsgHeader_Get(m, "ce-errorcode", &code) == NATS_OK && code != NULL)
             r->last_code = (int)strtol(code, NULL, 10);
@@ -206,8 +207,8 @@ static void fill_row(const jb_cfg *cfg, jsCtx *js, const dlq_counts *dlq, const 
 }
 
 /* Every consumer row of every valid subscription; *rows malloc'd. */
-static jb_status collect(const jb_cfg *cfg, jsCtx *js, const stats_opts *o, scrape *sc,
-                         row **rows, size_t *nrows, jb_err *err)
+static jb_status collect(const jb_cfg *cfg, jsCtx *js, const stats_opts *o, scrape *sc, row **rows,
+                         size_t *nrows, jb_err *err)
 {
     jb_status rc;
     jb_sub_store *st = NULL;
@@ -305,8 +306,8 @@ static void print_table(const row *rows, size_t n, const scrape *sc, size_t nsc)
         fmt_count(p, sizeof(p), (double)r->pending, r->pending >= 0);
         fmt_count(fl, sizeof(fl), (double)r->in_flight, r->in_flight >= 0);
         fmt_last(last, sizeof(last), r);
-        printf("%-*s %-*s %9s %7s %7s %6llu %8s %9s  %s\n", wsub, r->sub, wtype, r->type, d, f,
-               t, (unsigned long long)r->dead, p, fl, last);
+        printf("%-*s %-*s %9s %7s %7s %6llu %8s %9s  %s\n", wsub, r->sub, wtype, r->type, d, f, t,
+               (unsigned long long)r->dead, p, fl, last);
     }
     if (n == 0)
         printf("(no valid subscriptions)\n");

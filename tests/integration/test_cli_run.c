@@ -51,10 +51,11 @@ static void write_sub(int sink_port)
     snprintf(path, sizeof(path), "%s/sub.yaml", subs_dir);
     FILE *f = fopen(path, "w");
     CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    fprintf(f, "apiVersion: eventing.kyma-project.io/v1alpha2\nkind: Subscription\n"
-               "metadata: {name: orders, namespace: shop}\n"
-               "spec:\n  sink: http://127.0.0.1:%d/\n  source: web\n"
-               "  types: [order.created.v1]\n",
+    fprintf(f,
+            "apiVersion: eventing.kyma-project.io/v1alpha2\nkind: Subscription\n"
+            "metadata: {name: orders, namespace: shop}\n"
+            "spec:\n  sink: http://127.0.0.1:%d/\n  source: web\n"
+            "  types: [order.created.v1]\n",
             sink_port);
     fclose(f);
 }
