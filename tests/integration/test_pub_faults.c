@@ -60,6 +60,7 @@ static void test_nats_down_and_back(void)
     CU_ASSERT_TRUE(jb_tnats_restart(e.nats));
     CU_ASSERT_TRUE(pe_wait_status(e.port, "/readyz", 200, 30000));
     CU_ASSERT_TRUE(wait_post_status(&e, 204, 30000));
+    CU_ASSERT_TRUE(pe_wait_status(e.port, "/app/v1/events/subscribed", 200, 30000));
     char *m = pe_metrics(&e);
     CU_ASSERT_PTR_NOT_NULL(
         m ? strstr(m, "jetbridge_publisher_rejected_total{reason=\"not_connected\"}") : NULL);
