@@ -48,7 +48,9 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
         if (st.nlat < MAX_SAMPLES)
             st.lat_ms[st.nlat++] = (float)((now - st.sent_ns[n % RING]) / 1e6);
     } else {
-        st.errors++;
+        if (st.errors++ == 0 && pae != NULL)
+            fprintf(stderr, "raw_nats_pub: first error: %s (%d)\n",
+                    pae->ErrText ? pae->ErrText : natsStatus_GetText(pae->Err), (int)pae->ErrCode);
     }
     st.in_flight--;
     pthread_cond_signal(&st.cv);
