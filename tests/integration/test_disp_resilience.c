@@ -45,6 +45,71 @@ static void test_sigterm_mid_load(void)
     denv_stop(&e);
 }
 
+static void test_sigterm_naks_after_grace(void)
+{
+    denv e;
+    static const char *const env[] = {"SHUTDOWN_GRACE=1s", NULL};
+    CU_ASSERT_TRUE_FATAL(denv_start(&e));
+    CU_ASSERT_TRUE_FATAL(denv_apply(&e, "orders", TYPE, NULL, NULL));
+    jb_tproc *p = denv_dispatcher(&e, NULL, env);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_TRUE_FATAL(denv_wait_consumer(&e, "orders", TYPE, 15000));
+    /* The sink never answers: the delivery is still in flight at SIGTERM. */
+    jb_tsink_script(e.sink, NULL, 0, 200, 0, -1);
+    CU_ASSERT_TRUE(denv_publish(&e, TYPE, "stuck", "{}", NULL));
+    CU_ASSERT_EQUAL(jb_tsink_wait(e.sink, 1, 15000), 1);
+    int64_t t0 = jb_now_monotonic_ns();
+    jb_tproc_signal(p, SIGTERM);
+    CU_ASSERT_EQUAL(jb_tproc_wait(p, 10000), 0);
+    /* Grace 1 s: out well before the 30 s request timeout ("does not hang"). */
+    CU_ASSERT_TRUE(jb_now_monotonic_ns() - t0 < 8000000000LL);
+    jb_tproc_stop(p);
+    /* It was NAKed, not left to AckWait (30 s): a new dispatcher gets it at once. */
+    jb_tsink_release(e.sink);
+    jb_tsink_script(e.sink, NULL, 0, 200, 0, 0);
+    jb_tproc *q = denv_dispatcher(&e, NULL, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(q);
+    size_t got = 0;
+    for (int i = 0; i < 100 && got == 0; i++) {
+        size_t n = jb_tsink_count(e.sink);
+        for (size_t k = 1; k < n && got == 0; k++) {
+            jb_treq r;
+            if (jb_tsink_get(e.sink, k, &r)) {
+                const char *id = jb_treq_header(&r, "ce-id");
+                got = id != NULL && strcmp(id, "stuck") == 0 && r.status == 200;
+                jb_treq_free(&r);
+            }
+        }
+        if (got == 0)
+            jb_sleep_ms(100);
+    }
+    CU_ASSERT_EQUAL(got, 1); /* within 10 s, far below AckWait */
+    jb_tproc_stop(q);
+    denv_stop(&e);
+}
+
+static void test_process_wide_cap(void)
+{
+    denv e;
+    static const char *const env[] = {"DISPATCHER_MAX_CONCURRENT=4", NULL};
+    CU_ASSERT_TRUE_FATAL(denv_start(&e));
+    CU_ASSERT_TRUE_FATAL(denv_apply(&e, "a", TYPE, "\"maxInFlightMessages\":\"10\"", NULL));
+    CU_ASSERT_TRUE_FATAL(denv_apply(&e, "b", TYPE, "\"maxInFlightMessages\":\"10\"", NULL));
+    jb_tproc *p = denv_dispatcher(&e, NULL, env);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_TRUE_FATAL(denv_wait_consumer(&e, "a", TYPE, 15000));
+    CU_ASSERT_TRUE_FATAL(denv_wait_consumer(&e, "b", TYPE, 15000));
+    jb_sleep_ms(1000);
+    jb_tsink_script(e.sink, NULL, 0, 200, 0, 100);
+    /* Both subscriptions get every event: 2 x 40 deliveries. */
+    CU_ASSERT_EQUAL(denv_publish_n(&e, TYPE, "cap", 40), 40);
+    CU_ASSERT_EQUAL(jb_tsink_wait(e.sink, 80, 40000), 80);
+    CU_ASSERT_TRUE(jb_tsink_max_concurrent(e.sink) <= 4);
+    CU_ASSERT_TRUE(jb_tsink_max_concurrent(e.sink) >= 2);
+    jb_tproc_stop(p);
+    denv_stop(&e);
+}
+
 static void test_kill9_mid_load(void)
 {
     denv e;
@@ -192,6 +257,8 @@ int main(void)
 {
     static const jb_test_case cases[] = {
         {"sigterm_mid_load", test_sigterm_mid_load},
+        {"sigterm_naks_after_grace", test_sigterm_naks_after_grace},
+        {"process_wide_cap", test_process_wide_cap},
         {"kill9_mid_load", test_kill9_mid_load},
         {"two_dispatchers_no_double", test_two_dispatchers_no_double},
         {"nats_restart_mid_load", test_nats_restart_mid_load},
