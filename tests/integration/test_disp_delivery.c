@@ -152,6 +152,57 @@ static void test_400_dead_letter(void)
     denv_stop(&e);
 }
 
+static void test_dlq_table_and_republish(void)
+{
+    denv e;
+    jb_tproc *p = setup(&e, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    static const int codes[] = {403};
+    jb_tsink_script(e.sink, codes, 1, 200, 0, 0);
+    CU_ASSERT_TRUE(denv_publish(&e, TYPE, "ev-rep", "{\"r\":1}", NULL));
+    CU_ASSERT_EQUAL(jb_tsink_wait(e.sink, 1, 15000), 1);
+    const char *env[] = {e.url_env, NULL};
+    const char *list[] = {"dlq", "list", "--subscription", "default/orders", NULL};
+    char *out = NULL;
+    for (int i = 0; i < 50; i++) {
+        free(out);
+        out = NULL;
+        CU_ASSERT_EQUAL(jb_trun(list, env, &out, 20000), 0);
+        if (out != NULL && strstr(out, "ev-rep") != NULL)
+            break;
+        jb_sleep_ms(200);
+    }
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "SEQ"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "default/orders"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "ev-rep"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "403"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, TYPE));
+    free(out);
+    /* Another subscription's filter does not list it. */
+    const char *other[] = {"dlq", "list", "--subscription", "default/other", NULL};
+    out = NULL;
+    CU_ASSERT_EQUAL(jb_trun(other, env, &out, 20000), 0);
+    CU_ASSERT_TRUE(out != NULL && strstr(out, "ev-rep") == NULL);
+    free(out);
+    /* Re-published on its original subject: the dispatcher delivers it again. */
+    const char *rep[] = {"dlq", "replay", "--republish", NULL};
+    CU_ASSERT_EQUAL(jb_trun(rep, env, NULL, 20000), 0);
+    CU_ASSERT_EQUAL(jb_tsink_wait(e.sink, 2, 15000), 2);
+    jb_treq r;
+    CU_ASSERT_TRUE_FATAL(jb_tsink_get(e.sink, 1, &r));
+    CU_ASSERT_STRING_EQUAL(jb_treq_header(&r, "ce-id"), "ev-rep");
+    CU_ASSERT_STRING_EQUAL(jb_treq_header(&r, "ce-type"), TYPE);
+    CU_ASSERT_PTR_NULL(jb_treq_header(&r, "ce-errorcode"));
+    CU_ASSERT_TRUE(r.body_len == 7 && memcmp(r.body, "{\"r\":1}", 7) == 0);
+    jb_treq_free(&r);
+    cJSON *dlq = denv_dlq_list(&e);
+    CU_ASSERT_EQUAL(cJSON_GetArraySize(dlq), 0);
+    cJSON_Delete(dlq);
+    jb_tproc_stop(p);
+    denv_stop(&e);
+}
+
 static void test_max_deliver_dead_letter(void)
 {
     denv e;
@@ -377,6 +428,7 @@ int main(void)
         {"structured_mode", test_structured_mode},
         {"5xx_then_2xx", test_5xx_then_2xx},
         {"400_dead_letter_and_replay", test_400_dead_letter},
+        {"dlq_table_and_republish", test_dlq_table_and_republish},
         {"max_deliver_dead_letter", test_max_deliver_dead_letter},
         {"429_retry_after", test_429_retry_after},
         {"timeout_retried", test_timeout_retried},
