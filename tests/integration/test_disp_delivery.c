@@ -275,6 +275,43 @@ static void test_timeout_retried(void)
     denv_stop(&e);
 }
 
+static void test_sink_down_then_moved(void)
+{
+    denv e;
+    char down[64];
+    snprintf(down, sizeof(down), "http://127.0.0.1:%d/", jb_free_port());
+    CU_ASSERT_TRUE_FATAL(denv_start(&e));
+    /* Nothing listens there: every attempt is a transport error, retried. */
+    CU_ASSERT_TRUE_FATAL(denv_apply(&e, "orders", TYPE,
+                                    "\"backoffDelay\":\"PT0.2S\",\"backoffMax\":\"PT0.5S\"", down));
+    int admin = 0;
+    jb_tproc *p = denv_dispatcher(&e, &admin, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_TRUE_FATAL(denv_wait_consumer(&e, "orders", TYPE, 15000));
+    CU_ASSERT_TRUE(denv_publish(&e, TYPE, "ev-wait", "{}", NULL));
+    jb_sleep_ms(2500);
+    char *body = NULL;
+    size_t len = 0;
+    CU_ASSERT_EQUAL(jb_http(admin, "GET", "/metrics", NULL, NULL, 0, &body, &len, NULL), 200);
+    CU_ASSERT_TRUE(body != NULL && strstr(body, "jetbridge_dispatcher_retries_total{") != NULL);
+    CU_ASSERT_TRUE(body != NULL && strstr(body, "response_code=\"0\"") != NULL);
+    free(body);
+    CU_ASSERT_EQUAL(jb_tsink_count(e.sink), 0);
+    /* The subscription now points at a live sink: the waiting event arrives. */
+    CU_ASSERT_TRUE_FATAL(denv_apply(&e, "orders", TYPE,
+                                    "\"backoffDelay\":\"PT0.2S\",\"backoffMax\":\"PT0.5S\"", NULL));
+    CU_ASSERT_EQUAL(jb_tsink_wait(e.sink, 1, 20000), 1);
+    jb_treq r;
+    CU_ASSERT_TRUE_FATAL(jb_tsink_get(e.sink, 0, &r));
+    CU_ASSERT_STRING_EQUAL(jb_treq_header(&r, "ce-id"), "ev-wait");
+    jb_treq_free(&r);
+    cJSON *dlq = denv_dlq_list(&e);
+    CU_ASSERT_EQUAL(cJSON_GetArraySize(dlq), 0);
+    cJSON_Delete(dlq);
+    jb_tproc_stop(p);
+    denv_stop(&e);
+}
+
 static void test_max_in_flight(void)
 {
     denv e;
@@ -432,6 +469,7 @@ int main(void)
         {"max_deliver_dead_letter", test_max_deliver_dead_letter},
         {"429_retry_after", test_429_retry_after},
         {"timeout_retried", test_timeout_retried},
+        {"sink_down_then_moved", test_sink_down_then_moved},
         {"max_in_flight", test_max_in_flight},
         {"ordering_max_in_flight_1", test_ordering_max_in_flight_1},
         {"dead_letter_sink", test_dead_letter_sink},
