@@ -484,6 +484,11 @@ static void on_ready(jb_disp *d, jb_sub_consumer *info)
     c->info = *info;
     memset(info, 0, sizeof(*info));
     c->max_in_flight = c->info.delivery.max_in_flight > 0 ? c->info.delivery.max_in_flight : 1;
+    if (!jb_sub_consumer_copy(&c->tinfo, &c->info)) {
+        jb_sub_consumer_free(&c->info);
+        free(c);
+        return;
+    }
     pthread_cond_init(&c->cv, NULL);
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -491,6 +496,7 @@ static void on_ready(jb_disp *d, jb_sub_consumer *info)
     if (pthread_create(&c->thread, &attr, jb_disp_fetch_main, c) != 0) {
         pthread_attr_destroy(&attr);
         jb_sub_consumer_free(&c->info);
+        jb_sub_consumer_free(&c->tinfo);
         pthread_cond_destroy(&c->cv);
         free(c);
         return;
@@ -537,6 +543,7 @@ static void reap(jb_disp *d, dconsumer *c)
     flush_acks(d); /* acks of its messages go out before its subscription goes */
     natsSubscription_Destroy(c->sub);
     jb_sub_consumer_free(&c->info);
+    jb_sub_consumer_free(&c->tinfo);
     pthread_cond_destroy(&c->cv);
     free(c);
 }
@@ -841,6 +848,7 @@ void jb_disp_destroy(jb_disp *d)
         d->consumers = c->next;
         natsSubscription_Destroy(c->sub);
         jb_sub_consumer_free(&c->info);
+        jb_sub_consumer_free(&c->tinfo);
         pthread_cond_destroy(&c->cv);
         free(c);
     }

@@ -34,7 +34,8 @@ typedef struct inflight inflight;
 struct dconsumer {
     jb_disp *d;
     dconsumer *next;
-    jb_sub_consumer info;
+    jb_sub_consumer info;  /* loop only: replaced when the settings change */
+    jb_sub_consumer tinfo; /* the fetch thread's copy, never changed while it runs */
     int outstanding; /* fetched and not finished: counts against max_in_flight */
     int max_in_flight;
     bool stop;
@@ -56,7 +57,8 @@ typedef struct qitem {
     dconsumer *c;
     natsMsg **msgs; /* Q_MSGS, malloc'd array */
     int nmsgs;
-    jb_sub_consumer info; /* Q_READY, Q_REMOVED */
+    jb_sub_consumer info;  /* loop only: replaced when the settings change */
+    jb_sub_consumer tinfo; /* the fetch thread's copy, never changed while it runs */ /* Q_READY, Q_REMOVED */
     inflight *f;          /* Q_DLQ_DONE */
     bool ok;
 } qitem;

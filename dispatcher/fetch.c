@@ -121,12 +121,12 @@ static natsSubscription *bind(dconsumer *c)
     jsSubOptions so;
     jsSubOptions_Init(&so);
     so.Stream = d->cfg->stream_name;
-    so.Consumer = c->info.consumer;
+    so.Consumer = c->tinfo.consumer;
     jsErrCode jerr = 0;
     natsStatus s =
-        js_PullSubscribe(&sub, d->js, c->info.subject, c->info.consumer, NULL, &so, &jerr);
+        js_PullSubscribe(&sub, d->js, c->tinfo.subject, c->tinfo.consumer, NULL, &so, &jerr);
     if (s != NATS_OK) {
-        jb_log(JB_LOG_WARN, "dispatcher", "cannot bind to consumer", "consumer", c->info.consumer,
+        jb_log(JB_LOG_WARN, "dispatcher", "cannot bind to consumer", "consumer", c->tinfo.consumer,
                "error", natsStatus_GetText(s), NULL);
         return NULL;
     }
@@ -141,23 +141,23 @@ static void report_pending(dconsumer *c)
     /* By name: natsSubscription_GetConsumerInfo rejects bound pull subscriptions in
      * nats.c 3.4 ("Invalid Subscription"). */
     natsStatus s =
-        js_GetConsumerInfo(&ci, d->js, d->cfg->stream_name, c->info.consumer, NULL, &jerr);
+        js_GetConsumerInfo(&ci, d->js, d->cfg->stream_name, c->tinfo.consumer, NULL, &jerr);
     if (s == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr || jerr == JSStreamNotFoundErr) {
         /* The server lost the consumer: the reconciler re-creates it. */
         jb_log(JB_LOG_WARN, "dispatcher", "consumer lost, asking the reconciler", "consumer",
-               c->info.consumer, NULL);
+               c->tinfo.consumer, NULL);
         jb_disp_kick_reconciler(d);
         return;
     }
     if (s != NATS_OK) {
         char code[16];
         snprintf(code, sizeof(code), "%d", (int)jerr);
-        jb_log(JB_LOG_DEBUG, "dispatcher", "consumer info failed", "consumer", c->info.consumer,
+        jb_log(JB_LOG_DEBUG, "dispatcher", "consumer info failed", "consumer", c->tinfo.consumer,
                "error", natsStatus_GetText(s), "jserr", code, NULL);
     }
     if (s != NATS_OK)
         return;
-    const char *labels[] = {c->info.ns, c->info.name, c->info.consumer};
+    const char *labels[] = {c->tinfo.ns, c->tinfo.name, c->tinfo.consumer};
     if (d->m.pending != NULL) {
         jb_metric_set(d->m.pending, labels, (double)ci->NumPending);
         jb_metric_set(d->m.ack_pending, labels, (double)ci->NumAckPending);
