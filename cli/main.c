@@ -17,11 +17,14 @@ static const struct command {
     cmd_fn fn;
     const char *summary;
 } commands[] = {
-    {"run", jb_cli_run, "publisher and dispatcher in one process (starts a local nats-server when NATS_URL is empty)"},
+    {"run", jb_cli_run,
+     "publisher and dispatcher in one process (starts a local nats-server when NATS_URL is empty)"},
     {"publisher", jb_pub_cmd, "HTTP ingress: validate, enrich and store events in JetStream"},
-    {"dispatcher", jb_disp_cmd, "deliver stored events to subscription sinks with retry and dead letters"},
+    {"dispatcher", jb_disp_cmd,
+     "deliver stored events to subscription sinks with retry and dead letters"},
     {"sub", jb_sub_cmd, "apply, get, describe and delete Subscription manifests"},
-    {"stats", jb_cli_stats, "delivered, pending, failing and dead-lettered events per subscription"},
+    {"stats", jb_cli_stats,
+     "delivered, pending, failing and dead-lettered events per subscription"},
     {"dlq", jb_dlq_cmd, "list and replay dead-lettered events"},
 };
 

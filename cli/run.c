@@ -20,16 +20,15 @@
 
 static void run_usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: jetbridge run [--subscriptions DIR] [--data-dir DIR] [config flags]\n\n"
-            "Runs the publisher and the dispatcher in one process. When NATS_URL is empty it\n"
-            "starts a local `nats-server -js` (store in DATA_DIR/nats, log in\n"
-            "DATA_DIR/nats-server.log) and stops it on exit. With --subscriptions DIR it\n"
-            "applies the Subscription manifests of DIR and re-applies them when files change.\n"
-            "SIGINT/SIGTERM stop it gracefully; a second signal stops at once.\n\n"
-            "Examples:\n"
-            "  jetbridge run --subscriptions examples/subscriptions\n"
-            "  NATS_URL=nats://127.0.0.1:4222 jetbridge run --ingress-port 8080\n");
+    fprintf(f, "Usage: jetbridge run [--subscriptions DIR] [--data-dir DIR] [config flags]\n\n"
+               "Runs the publisher and the dispatcher in one process. When NATS_URL is empty it\n"
+               "starts a local `nats-server -js` (store in DATA_DIR/nats, log in\n"
+               "DATA_DIR/nats-server.log) and stops it on exit. With --subscriptions DIR it\n"
+               "applies the Subscription manifests of DIR and re-applies them when files change.\n"
+               "SIGINT/SIGTERM stop it gracefully; a second signal stops at once.\n\n"
+               "Examples:\n"
+               "  jetbridge run --subscriptions examples/subscriptions\n"
+               "  NATS_URL=nats://127.0.0.1:4222 jetbridge run --ingress-port 8080\n");
 }
 
 typedef struct run_ctx {

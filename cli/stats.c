@@ -127,12 +127,12 @@ static double sum_metric(const scrape *s, size_t ns, const char *name, const cha
                     while (le < eol && *le != '}')
                         le++;
                 char v[256];
-                bool match = key == NULL ||
-                             (label_value(lb, (size_t)(le - lb), key, v, sizeof(v)) &&
-                              strcmp(v, want) == 0);
+                bool match =
+                    key == NULL ||
+                    (label_value(lb, (size_t)(le - lb), key, v, sizeof(v)) && strcmp(v, want) == 0);
                 if (match && klass != 0 && code_label != NULL) {
-                    bool is2 = label_value(lb, (size_t)(le - lb), code_label, v, sizeof(v)) &&
-                               v[0] == '2';
+                    bool is2 =
+                        label_value(lb, (size_t)(le - lb), code_label, v, sizeof(v)) && v[0] == '2';
                     match = (klass == '2') == is2;
                 }
                 const char *sp = memchr(le, ' ', (size_t)(eol - le));
@@ -196,7 +196,8 @@ static void fill_row(const jb_cfg *cfg, jsCtx *js, const dlq_counts *dlq, const 
     r->dead = dlq_count(dlq, subject);
     r->last_code = -1;
     natsMsg *m = NULL;
-    if (r->dead > 0 && js_GetLastMsg(&m, js, cfg->dlq_stream_name, subject, NULL, NULL) == NATS_OK) {
+    if (r->dead > 0 &&
+        js_GetLastMsg(&m, js, cfg->dlq_stream_name, subject, NULL, NULL) == NATS_OK) {
         const char *code = NULL;
         if (natsMsgHeader_Get(m, "ce-errorcode", &code) == NATS_OK && code != NULL)
             r->last_code = (int)strtol(code, NULL, 10);
@@ -206,8 +207,8 @@ static void fill_row(const jb_cfg *cfg, jsCtx *js, const dlq_counts *dlq, const 
 }
 
 /* Every consumer row of every valid subscription; *rows malloc'd. */
-static jb_status collect(const jb_cfg *cfg, jsCtx *js, const stats_opts *o, scrape *sc,
-                         row **rows, size_t *nrows, jb_err *err)
+static jb_status collect(const jb_cfg *cfg, jsCtx *js, const stats_opts *o, scrape *sc, row **rows,
+                         size_t *nrows, jb_err *err)
 {
     jb_status rc;
     jb_sub_store *st = NULL;
@@ -288,8 +289,14 @@ static void fmt_last(char *out, size_t cap, const row *r)
 static void print_table(const row *rows, size_t n, const scrape *sc, size_t nsc)
 {
     bool known = any_ok(sc, nsc);
-    printf("%-32s %-28s %9s %7s %7s %6s %8s %9s  %s\n", "SUBSCRIPTION", "TYPE", "DELIVERED",
-           "FAILED", "RETRIED", "DEAD", "PENDING", "IN-FLIGHT", "LAST DEAD LETTER");
+    int wsub = (int)strlen("SUBSCRIPTION"), wtype = (int)strlen("TYPE");
+    for (size_t i = 0; i < n; i++) {
+        int a = (int)strlen(rows[i].sub), b = (int)strlen(rows[i].type);
+        wsub = a > wsub ? a : wsub;
+        wtype = b > wtype ? b : wtype;
+    }
+    printf("%-*s %-*s %9s %7s %7s %6s %8s %9s  %s\n", wsub, "SUBSCRIPTION", wtype, "TYPE",
+           "DELIVERED", "FAILED", "RETRIED", "DEAD", "PENDING", "IN-FLIGHT", "LAST DEAD LETTER");
     for (size_t i = 0; i < n; i++) {
         const row *r = &rows[i];
         char d[32], f[32], t[32], p[32], fl[32], last[64];
@@ -299,7 +306,7 @@ static void print_table(const row *rows, size_t n, const scrape *sc, size_t nsc)
         fmt_count(p, sizeof(p), (double)r->pending, r->pending >= 0);
         fmt_count(fl, sizeof(fl), (double)r->in_flight, r->in_flight >= 0);
         fmt_last(last, sizeof(last), r);
-        printf("%-32s %-28s %9s %7s %7s %6llu %8s %9s  %s\n", r->sub, r->type, d, f, t,
+        printf("%-*s %-*s %9s %7s %7s %6llu %8s %9s  %s\n", wsub, r->sub, wtype, r->type, d, f, t,
                (unsigned long long)r->dead, p, fl, last);
     }
     if (n == 0)
