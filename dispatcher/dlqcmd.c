@@ -180,10 +180,15 @@ static bool find_target(replay_ctx *r, natsMsg *m, jb_sub_consumer *out, char *w
     jb_sub_consumer_list l = {0};
     bool found = false;
     if (jb_sub_consumers(s, r->cfg, &l, &err) == JB_OK) {
+        /* Sink and delivery settings belong to the subscription, so any of its
+         * consumers will do when the type that failed has since been removed. */
         const char *want = hdr(m, "Jb-Consumer");
-        for (size_t i = 0; i < l.n && !found; i++)
-            if (strcmp(l.items[i].consumer, want) == 0 || i + 1 == l.n)
-                found = jb_sub_consumer_copy(out, &l.items[i]);
+        size_t pick = 0;
+        for (size_t i = 0; i < l.n; i++)
+            if (strcmp(l.items[i].consumer, want) == 0)
+                pick = i;
+        if (l.n > 0)
+            found = jb_sub_consumer_copy(out, &l.items[pick]);
         jb_sub_consumer_list_free(&l);
     }
     if (!found)

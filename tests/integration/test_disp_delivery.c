@@ -1,5 +1,7 @@
 /* Dispatcher delivery: what the sink sees, verdicts, retry, backoff, Retry-After,
  * timeout, dead letters, in-flight limit and ordering (DESIGN.md 4). */
+#include <unistd.h>
+
 #include "test_disp_env.h"
 
 #define TYPE "order.created.v1"
@@ -401,6 +403,37 @@ static void test_in_progress_beyond_ack_wait(void)
     denv_stop(&e);
 }
 
+static void test_subscriptions_dir(void)
+{
+    denv e;
+    CU_ASSERT_TRUE_FATAL(denv_start(&e));
+    char dir[] = "/tmp/jb-disp-subs.XXXXXX";
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+    char path[128], yaml[1024];
+    snprintf(path, sizeof(path), "%s/orders.yaml", dir);
+    snprintf(yaml, sizeof(yaml),
+             "apiVersion: eventing.kyma-project.io/v1alpha2\nkind: Subscription\n"
+             "metadata: {name: fromdir, namespace: default}\n"
+             "spec:\n  sink: %s\n  source: myapp\n  types: [%s]\n",
+             jb_tsink_url(e.sink), TYPE);
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs(yaml, f);
+    fclose(f);
+    char flag[160];
+    snprintf(flag, sizeof(flag), "SUBSCRIPTIONS=%s", dir);
+    const char *env[] = {flag, NULL};
+    jb_tproc *p = denv_dispatcher(&e, NULL, env);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_TRUE_FATAL(denv_wait_consumer(&e, "fromdir", TYPE, 15000));
+    CU_ASSERT_TRUE(denv_publish(&e, TYPE, "ev-dir", "{}", NULL));
+    CU_ASSERT_EQUAL(jb_tsink_wait(e.sink, 1, 15000), 1);
+    jb_tproc_stop(p);
+    unlink(path);
+    rmdir(dir);
+    denv_stop(&e);
+}
+
 static void test_metrics_and_health(void)
 {
     denv e;
@@ -474,6 +507,7 @@ int main(void)
         {"ordering_max_in_flight_1", test_ordering_max_in_flight_1},
         {"dead_letter_sink", test_dead_letter_sink},
         {"in_progress_beyond_ack_wait", test_in_progress_beyond_ack_wait},
+        {"subscriptions_dir", test_subscriptions_dir},
         {"metrics_and_health", test_metrics_and_health},
     };
     return denv_main("disp_delivery", cases, JB_CASES_N(cases));
