@@ -565,10 +565,11 @@ static void handle(jb_disp *d, qitem *it)
         on_removed(d, &it->info);
         break;
     case Q_FETCHER_EXIT:
+        /* it is embedded in the consumer, which reap may free. */
         it->c->exited = true;
         reap(d, it->c);
         check_stopped(d);
-        break;
+        return;
     case Q_DLQ_DONE:
         on_dlq_done(d, it->f, it->ok);
         break;
@@ -802,6 +803,9 @@ static void drain_queue(jb_disp *d)
             free(it->msgs);
         } else if (it->kind == Q_DLQ_DONE) {
             on_dlq_done(d, it->f, it->ok);
+        } else if (it->kind == Q_FETCHER_EXIT) {
+            it = next; /* embedded in its consumer */
+            continue;
         }
         jb_sub_consumer_free(&it->info);
         free(it);

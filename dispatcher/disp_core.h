@@ -29,6 +29,20 @@ typedef struct jb_disp jb_disp;
 typedef struct dconsumer dconsumer;
 typedef struct inflight inflight;
 
+typedef enum qkind { Q_MSGS, Q_READY, Q_REMOVED, Q_FETCHER_EXIT, Q_DLQ_DONE } qkind;
+
+/* One item handed to the loop by another thread. */
+typedef struct qitem {
+    struct qitem *next;
+    qkind kind;
+    struct dconsumer *c;
+    natsMsg **msgs; /* Q_MSGS, malloc'd array */
+    int nmsgs;
+    jb_sub_consumer info; /* Q_READY, Q_REMOVED */
+    inflight *f;          /* Q_DLQ_DONE */
+    bool ok;
+} qitem;
+
 /* One consumer being fetched from. The loop owns the list and info; outstanding,
  * max_in_flight and stop are shared with the fetch thread under d->mu. */
 struct dconsumer {
@@ -36,7 +50,7 @@ struct dconsumer {
     dconsumer *next;
     jb_sub_consumer info;  /* loop only: replaced when the settings change */
     jb_sub_consumer tinfo; /* the fetch thread's copy, never changed while it runs */
-    int outstanding; /* fetched and not finished: counts against max_in_flight */
+    int outstanding;       /* fetched and not finished: counts against max_in_flight */
     int max_in_flight;
     bool stop;
     pthread_cond_t cv; /* d->mu: the fetch thread waits here for its own slots */
@@ -46,22 +60,8 @@ struct dconsumer {
     bool joined;
     bool exited;           /* the fetch thread said goodbye (loop) */
     natsSubscription *sub; /* created by the fetch thread, destroyed by the loop */
+    qitem goodbye;         /* the fetch thread's last post: needs no allocation */
 };
-
-typedef enum qkind { Q_MSGS, Q_READY, Q_REMOVED, Q_FETCHER_EXIT, Q_DLQ_DONE } qkind;
-
-/* One item handed to the loop by another thread. */
-typedef struct qitem {
-    struct qitem *next;
-    qkind kind;
-    dconsumer *c;
-    natsMsg **msgs; /* Q_MSGS, malloc'd array */
-    int nmsgs;
-    jb_sub_consumer info;  /* loop only: replaced when the settings change */
-    jb_sub_consumer tinfo; /* the fetch thread's copy, never changed while it runs */ /* Q_READY, Q_REMOVED */
-    inflight *f;          /* Q_DLQ_DONE */
-    bool ok;
-} qitem;
 
 /* A dead-letter publish for the DLQ thread. */
 typedef struct dlqjob {

@@ -266,16 +266,12 @@ void *jb_disp_fetch_main(void *arg)
             last_info = now;
         }
     }
-    qitem *it = calloc(1, sizeof(*it));
     pthread_mutex_lock(&d->mu);
     c->sub = sub;
     pthread_mutex_unlock(&d->mu);
-    if (it != NULL) {
-        it->kind = Q_FETCHER_EXIT;
-        it->c = c;
-        jb_disp_post(d, it);
-    }
-    /* Without memory for the goodbye, the loop finds the thread at destroy. */
-    (void)d;
+    memset(&c->goodbye, 0, sizeof(c->goodbye));
+    c->goodbye.kind = Q_FETCHER_EXIT;
+    c->goodbye.c = c;
+    jb_disp_post(d, &c->goodbye);
     return NULL;
 }
