@@ -114,7 +114,10 @@ jb_localnats *jb_localnats_start(const char *data_dir, jb_err *err)
         return NULL;
     }
     if (pid == 0) {
-        /* The server must not outlive us, even after kill -9. */
+        /* Its own process group: a Ctrl-C in the terminal reaches us, and we stop the
+         * server only after the dispatcher drained. It must not outlive us either,
+         * even after kill -9. */
+        setpgid(0, 0);
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (getppid() != parent)
             _exit(1);

@@ -17,11 +17,14 @@ static const struct command {
     cmd_fn fn;
     const char *summary;
 } commands[] = {
-    {"run", jb_cli_run, "publisher and dispatcher in one process (starts a local nats-server when NATS_URL is empty)"},
+    {"run", jb_cli_run,
+     "publisher and dispatcher in one process (starts a local nats-server when NATS_URL is empty)"},
     {"publisher", jb_pub_cmd, "HTTP ingress: validate, enrich and store events in JetStream"},
-    {"dispatcher", jb_disp_cmd, "deliver stored events to subscription sinks with retry and dead letters"},
+    {"dispatcher", jb_disp_cmd,
+     "deliver stored events to subscription sinks with retry and dead letters"},
     {"sub", jb_sub_cmd, "apply, get, describe and delete Subscription manifests"},
-    {"stats", jb_cli_stats, "delivered, pending, failing and dead-lettered events per subscription"},
+    {"stats", jb_cli_stats,
+     "delivered, pending, failing and dead-lettered events per subscription"},
     {"dlq", jb_dlq_cmd, "list and replay dead-lettered events"},
 };
 
@@ -50,7 +53,12 @@ int main(int argc, char **argv, char **envp)
     }
     const char *name = argv[1];
     if (strcmp(name, "help") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
-        usage(stdout);
+        /* `help --markdown` regenerates the configuration tables of README.md and
+         * docs/configuration.md (a unit test fails when they drift). */
+        if (argc > 2 && strcmp(argv[2], "--markdown") == 0)
+            jb_cfg_print_markdown(stdout);
+        else
+            usage(stdout);
         return 0;
     }
     const struct command *cmd = NULL;
@@ -86,6 +94,8 @@ int main(int argc, char **argv, char **envp)
     jb_log_level level = JB_LOG_INFO;
     (void)jb_log_level_parse(cfg->log_level, &level);
     jb_log_setup(level, cfg->log_json);
+    /* Before the first event_base: nats.c's threads touch the loops' events. */
+    jb_event_threads_init();
 
     int rc = cmd->fn(cfg, sub_argc, sub_argv);
     jb_cfg_destroy(cfg);

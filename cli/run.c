@@ -1,19 +1,194 @@
-/* `jetbridge run`: everything in one process, with a local nats-server when NATS_URL
- * is empty. */
+/* `jetbridge run`: publisher and dispatcher in one process, with a local nats-server
+ * when NATS_URL is empty. */
+#include <cjson/cJSON.h>
+#include <event2/event.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/jb_cli.h"
 #include "common/jb_common.h"
 #include "config/jb_cfg.h"
+#include "dispatcher/jb_disp.h"
+#include "publisher/jb_pub.h"
+#include "subscription/jb_sub.h"
+
+/* How long the start banner waits for the first reconciler pass before printing
+ * the subscriptions (it prints them anyway afterwards, as not yet ready). */
+#define BANNER_WAIT_MS 10000
 
 static void run_usage(FILE *f)
 {
     fprintf(f, "Usage: jetbridge run [--subscriptions DIR] [--data-dir DIR] [config flags]\n\n"
-               "Runs the publisher and the dispatcher in one process. When NATS_URL is empty,\n"
-               "starts a local `nats-server -js` with its store in DATA_DIR/nats and stops it\n"
-               "on exit.\n\nExample:\n  jetbridge run --subscriptions examples/subscriptions\n");
+               "Runs the publisher and the dispatcher in one process. When NATS_URL is empty it\n"
+               "starts a local `nats-server -js` (store in DATA_DIR/nats, log in\n"
+               "DATA_DIR/nats-server.log) and stops it on exit. With --subscriptions DIR it\n"
+               "applies the Subscription manifests of DIR and re-applies them when files change.\n"
+               "SIGINT/SIGTERM stop it gracefully; a second signal stops at once.\n\n"
+               "Examples:\n"
+               "  jetbridge run --subscriptions examples/subscriptions\n"
+               "  NATS_URL=nats://127.0.0.1:4222 jetbridge run --ingress-port 8080\n");
+}
+
+typedef struct run_ctx {
+    const jb_cfg *cfg;
+    struct event_base *base;
+    jsCtx *js;
+    jb_pub *pub;
+    jb_disp *disp;
+    struct event *banner_timer;
+    int64_t banner_deadline_ns;
+    int signals;
+} run_ctx;
+
+static bool run_ready(void *ud)
+{
+    run_ctx *r = ud;
+    return jb_pub_ready(r->pub) && jb_disp_ready(r->disp);
+}
+
+/* "yes" when the stored status says ready, "no" when it says not, "?" when there
+ * is none yet. */
+static const char *stored_ready(jb_sub_store *st, const jb_sub *s)
+{
+    char *json = NULL;
+    const char *res = "?";
+    if (jb_sub_store_get_status(st, jb_sub_namespace(s), jb_sub_name(s), &json, NULL) != JB_OK)
+        return res;
+    cJSON *doc = cJSON_ParseWithLength(json, strlen(json));
+    cJSON *ready = cJSON_GetObjectItemCaseSensitive(doc, "ready");
+    if (cJSON_IsBool(ready))
+        res = cJSON_IsTrue(ready) ? "yes" : "no";
+    cJSON_Delete(doc);
+    free(json);
+    return res;
+}
+
+static void print_subscriptions(run_ctx *r)
+{
+    jb_sub_store *st = NULL;
+    jb_sub_vec subs = {0};
+    jb_err err = {{0}};
+    if (jb_sub_store_open(r->cfg, r->js, &st, &err) != JB_OK ||
+        jb_sub_store_list(st, NULL, &subs, &err) != JB_OK) {
+        printf("  subscriptions: cannot read the store: %s\n", err.msg);
+        goto out;
+    }
+    if (subs.n == 0)
+        printf("  subscriptions: none yet (jetbridge sub apply -f FILE)\n");
+    for (size_t i = 0; i < subs.n; i++) {
+        const jb_sub *s = subs.items[i];
+        printf("  subscription %s/%s ready=%s sink=%s types=", jb_sub_namespace(s), jb_sub_name(s),
+               stored_ready(st, s), jb_sub_sink(s));
+        for (size_t t = 0; t < jb_sub_ntypes(s); t++)
+            printf("%s%s", t ? "," : "", jb_sub_type(s, t));
+        printf("\n");
+    }
+out:
+    jb_sub_vec_clear(&subs);
+    jb_sub_store_close(st);
+}
+
+static void print_banner(run_ctx *r)
+{
+    const char *maddr = r->cfg->metrics_addr;
+    printf("jetbridge is running\n");
+    printf("  publish:  curl -X POST http://127.0.0.1:%d/publish (CloudEvents), "
+           "http://127.0.0.1:%d/{application}/v1/events (legacy)\n",
+           jb_pub_port(r->pub), jb_pub_port(r->pub));
+    printf("  metrics:  http://%s%s/metrics\n", maddr[0] == ':' ? "127.0.0.1" : "", maddr);
+    printf("  NATS:     %s\n", r->cfg->nats_url);
+    print_subscriptions(r);
+    printf("  stop:     Ctrl-C\n");
+    fflush(stdout);
+}
+
+static void on_banner_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    run_ctx *r = arg;
+    if (!run_ready(r) && jb_now_monotonic_ns() < r->banner_deadline_ns) {
+        struct timeval tv = {0, 100 * 1000};
+        evtimer_add(r->banner_timer, &tv);
+        return;
+    }
+    print_banner(r);
+}
+
+static void on_disp_stopped(void *ud)
+{
+    run_ctx *r = ud;
+    event_base_loopbreak(r->base);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    run_ctx *r = arg;
+    if (++r->signals > 1) {
+        event_base_loopbreak(r->base);
+        return;
+    }
+    jb_log(JB_LOG_INFO, "run", "signal received", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+           NULL);
+    /* The publisher stops accepting first, so nothing new is acknowledged while the
+     * dispatcher drains. */
+    jb_pub_stop(r->pub);
+    jb_disp_stop_gracefully(r->disp, on_disp_stopped, r);
+}
+
+/* Everything after the NATS connections exist; returns the exit code. */
+static int serve(run_ctx *r, jb_metrics *metrics, natsConnection *pub_nc, natsConnection *disp_nc,
+                 jsCtx *disp_js)
+{
+    int rc = 1;
+    jb_err err = {{0}};
+    const jb_cfg *cfg = r->cfg;
+    jb_admin *admin = NULL;
+    jb_sub_dirwatch *dw = NULL;
+    struct event *sigterm = NULL, *sigint = NULL;
+    r->js = disp_js;
+    if (jb_pub_create(cfg, metrics, pub_nc, &r->pub, &err) != JB_OK ||
+        jb_disp_create(cfg, r->base, metrics, disp_nc, disp_js, &r->disp, &err) != JB_OK)
+        goto fail;
+    if ((admin = jb_admin_start(r->base, cfg->metrics_addr, metrics, run_ready, r, &err)) == NULL)
+        goto fail;
+    if (cfg->subscriptions_dir[0] != '\0' &&
+        jb_sub_dirwatch_start(cfg, disp_js, cfg->subscriptions_dir, &dw, &err) != JB_OK)
+        goto fail;
+    if (jb_pub_start(r->pub, &err) != JB_OK || jb_disp_start(r->disp, &err) != JB_OK)
+        goto fail;
+    sigterm = evsignal_new(r->base, SIGTERM, on_signal, r);
+    sigint = evsignal_new(r->base, SIGINT, on_signal, r);
+    r->banner_timer = evtimer_new(r->base, on_banner_timer, r);
+    if (sigterm == NULL || sigint == NULL || r->banner_timer == NULL ||
+        evsignal_add(sigterm, NULL) != 0 || evsignal_add(sigint, NULL) != 0)
+        goto out;
+    r->banner_deadline_ns = jb_now_monotonic_ns() + (int64_t)BANNER_WAIT_MS * 1000000;
+    struct timeval tv = {0, 0};
+    evtimer_add(r->banner_timer, &tv);
+    event_base_dispatch(r->base);
+    rc = 0;
+    goto out;
+fail:
+    fprintf(stderr, "jetbridge run: %s\n", err.msg[0] ? err.msg : "out of memory");
+out:
+    if (sigterm != NULL)
+        event_free(sigterm);
+    if (sigint != NULL)
+        event_free(sigint);
+    if (r->banner_timer != NULL)
+        event_free(r->banner_timer);
+    jb_sub_dirwatch_stop(dw);
+    if (r->pub != NULL)
+        jb_pub_stop(r->pub);
+    jb_disp_destroy(r->disp);
+    if (admin != NULL)
+        jb_admin_stop(admin);
+    /* The publisher is freed by the caller after its NATS connection is closed:
+     * nats.c may still be inside an ack callback until then. */
+    return rc;
 }
 
 int jb_cli_run(const jb_cfg *cfg, int argc, char **argv)
@@ -27,35 +202,43 @@ int jb_cli_run(const jb_cfg *cfg, int argc, char **argv)
         run_usage(stderr);
         return 2;
     }
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-
+    signal(SIGPIPE, SIG_IGN);
+    int rc = 1;
+    jb_err err = {{0}};
     jb_localnats *ln = NULL;
-    jb_cfg local = *cfg; /* shallow copy: only nats_url differs, owned by ln */
+    natsConnection *pub_nc = NULL, *disp_nc = NULL;
+    jsCtx *pub_js = NULL, *disp_js = NULL;
+    jb_cfg local = *cfg; /* shallow copy: only nats_url may differ, owned by ln */
+    run_ctx r = {.cfg = &local};
+    jb_metrics *metrics = jb_metrics_create(10000);
+    r.base = event_base_new();
+    if (metrics == NULL || r.base == NULL) {
+        fprintf(stderr, "jetbridge run: out of memory\n");
+        goto out;
+    }
     if (cfg->nats_url[0] == '\0') {
-        jb_err err = {{0}};
-        ln = jb_localnats_start(cfg->data_dir, &err);
-        if (ln == NULL) {
+        if ((ln = jb_localnats_start(cfg->data_dir, &err)) == NULL) {
             fprintf(stderr, "jetbridge run: %s\n", err.msg);
-            return 1;
+            goto out;
         }
         local.nats_url = (char *)jb_localnats_url(ln);
     }
-    printf("jetbridge run: NATS at %s\n", local.nats_url);
-    printf("jetbridge run: the publisher and dispatcher are not built yet; Ctrl-C stops.\n");
-    fflush(stdout);
-    int sig;
-    sigwait(&set, &sig);
+    /* Two connections: the dispatcher's fetches never delay the publisher's acks. */
+    if (jb_nats_connect(&local, NULL, "jetbridge-run-publisher", true, &pub_nc, &pub_js, &err) !=
+            JB_OK ||
+        jb_nats_connect(&local, NULL, "jetbridge-run-dispatcher", true, &disp_nc, &disp_js, &err) !=
+            JB_OK) {
+        fprintf(stderr, "jetbridge run: %s\n", err.msg);
+        goto out;
+    }
+    rc = serve(&r, metrics, pub_nc, disp_nc, disp_js);
+out:
+    jb_nats_close(disp_nc, disp_js);
+    jb_nats_close(pub_nc, pub_js);
+    jb_pub_destroy(r.pub);
+    jb_metrics_destroy(metrics);
+    if (r.base != NULL)
+        event_base_free(r.base);
     jb_localnats_stop(ln);
-    return 0;
-}
-
-int jb_cli_stats(const jb_cfg *cfg, int argc, char **argv)
-{
-    (void)cfg, (void)argc, (void)argv;
-    fprintf(stderr, "jetbridge stats: not built yet\n");
-    return 1;
+    return rc;
 }

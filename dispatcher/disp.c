@@ -168,11 +168,7 @@ static void finish(inflight *f, settle how, int64_t delay_ms)
     free(f->errbody);
     free(f);
 
-    pthread_mutex_lock(&d->mu);
-    c->outstanding--;
-    d->global_outstanding--;
-    pthread_cond_broadcast(&d->slots_cv);
-    pthread_mutex_unlock(&d->mu);
+    jb_disp_release_slots(c, 1);
     reap(d, c);
     check_stopped(d);
 }
@@ -378,11 +374,7 @@ static void deliver(jb_disp *d, dconsumer *c, natsMsg *msg)
     if (f == NULL) {
         natsMsg_NakWithDelay(msg, 1000, NULL);
         natsMsg_Destroy(msg);
-        pthread_mutex_lock(&d->mu);
-        c->outstanding--;
-        d->global_outstanding--;
-        pthread_cond_broadcast(&d->slots_cv);
-        pthread_mutex_unlock(&d->mu);
+        jb_disp_release_slots(c, 1);
         return;
     }
     if (d->stopping) {
@@ -454,7 +446,7 @@ static void on_ready(jb_disp *d, jb_sub_consumer *info)
         memset(info, 0, sizeof(*info));
         pthread_mutex_lock(&d->mu);
         c->max_in_flight = c->info.delivery.max_in_flight;
-        pthread_cond_broadcast(&d->slots_cv);
+        jb_disp_wake_fetcher(c);
         pthread_mutex_unlock(&d->mu);
         return;
     }
@@ -467,12 +459,14 @@ static void on_ready(jb_disp *d, jb_sub_consumer *info)
     c->info = *info;
     memset(info, 0, sizeof(*info));
     c->max_in_flight = c->info.delivery.max_in_flight > 0 ? c->info.delivery.max_in_flight : 1;
+    pthread_cond_init(&c->cv, NULL);
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 256 * 1024);
     if (pthread_create(&c->thread, &attr, jb_disp_fetch_main, c) != 0) {
         pthread_attr_destroy(&attr);
         jb_sub_consumer_free(&c->info);
+        pthread_cond_destroy(&c->cv);
         free(c);
         return;
     }
@@ -488,7 +482,7 @@ static void stop_consumer(jb_disp *d, dconsumer *c)
 {
     pthread_mutex_lock(&d->mu);
     c->stop = true;
-    pthread_cond_broadcast(&d->slots_cv);
+    jb_disp_wake_fetcher(c);
     pthread_mutex_unlock(&d->mu);
 }
 
@@ -517,6 +511,7 @@ static void reap(jb_disp *d, dconsumer *c)
         pthread_join(c->thread, NULL);
     natsSubscription_Destroy(c->sub);
     jb_sub_consumer_free(&c->info);
+    pthread_cond_destroy(&c->cv);
     free(c);
 }
 
@@ -670,7 +665,28 @@ jb_status jb_disp_start(jb_disp *d, jb_err *err)
 bool jb_disp_ready(void *ud)
 {
     jb_disp *d = ud;
-    return jb_nats_connected(d->nc) && jb_sub_reconciler_synced(d->rec);
+    pthread_mutex_lock(&d->mu);
+    bool synced = d->rec != NULL && jb_sub_reconciler_synced(d->rec);
+    pthread_mutex_unlock(&d->mu);
+    return synced && jb_nats_connected(d->nc);
+}
+
+void jb_disp_kick_reconciler(jb_disp *d)
+{
+    pthread_mutex_lock(&d->mu);
+    if (d->rec != NULL)
+        jb_sub_reconciler_kick(d->rec);
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* Takes the reconciler away from the other threads, then stops it. */
+static void stop_reconciler(jb_disp *d)
+{
+    pthread_mutex_lock(&d->mu);
+    jb_sub_reconciler *r = d->rec;
+    d->rec = NULL;
+    pthread_mutex_unlock(&d->mu);
+    jb_sub_reconciler_destroy(r);
 }
 
 static void on_grace(evutil_socket_t fd, short what, void *arg)
@@ -712,8 +728,7 @@ void jb_disp_stop_gracefully(jb_disp *d, void (*done)(void *ud), void *ud)
     d->done = done;
     d->done_ud = ud;
     /* The reconciler first, so no consumer_ready arrives while we stop. */
-    jb_sub_reconciler_destroy(d->rec);
-    d->rec = NULL;
+    stop_reconciler(d);
     for (dconsumer *c = d->consumers; c != NULL; c = c->next)
         stop_consumer(d, c);
     int64_t g = d->cfg->shutdown_grace_ms > 0 ? d->cfg->shutdown_grace_ms : 25000;
@@ -759,8 +774,7 @@ void jb_disp_destroy(jb_disp *d)
         return;
     d->finished = true; /* no done callback from here on */
     d->stopping = true;
-    jb_sub_reconciler_destroy(d->rec);
-    d->rec = NULL;
+    stop_reconciler(d);
     for (dconsumer *c = d->consumers; c != NULL; c = c->next)
         stop_consumer(d, c);
     if (d->dlq_started) {
@@ -792,6 +806,7 @@ void jb_disp_destroy(jb_disp *d)
         d->consumers = c->next;
         natsSubscription_Destroy(c->sub);
         jb_sub_consumer_free(&c->info);
+        pthread_cond_destroy(&c->cv);
         free(c);
     }
     if (d->nc != NULL)

@@ -38,6 +38,8 @@ struct dconsumer {
     int outstanding; /* fetched and not finished: counts against max_in_flight */
     int max_in_flight;
     bool stop;
+    pthread_cond_t cv; /* d->mu: the fetch thread waits here for its own slots */
+    bool waiting;      /* d->mu: ... and says so, so that only useful wake-ups happen */
     pthread_t thread;
     bool thread_started;
     bool joined;
@@ -86,11 +88,12 @@ struct jb_disp {
     disp_metrics m;
     natsConnection *nc;
     jsCtx *js;
-    jb_sub_reconciler *rec;
+    jb_sub_reconciler *rec; /* set before start; cleared under mu when stopping */
     jb_dhttp *http;
 
     pthread_mutex_t mu;      /* guards what the comments below say */
-    pthread_cond_t slots_cv; /* a slot was freed, or stop: fetch threads wait here */
+    pthread_cond_t slots_cv; /* fetch threads blocked by the process-wide cap wait here */
+    int global_waiters;      /* mu */
     int global_outstanding;  /* mu */
     int global_max;
     qitem *qhead, *qtail;    /* mu */
@@ -120,8 +123,15 @@ struct jb_disp {
 
 /* disp.c: queue an item for the loop (any thread; takes ownership of it). */
 void jb_disp_post(jb_disp *d, qitem *it);
+/* disp.c: asks the reconciler for a pass (any thread; nothing once stopping). */
+void jb_disp_kick_reconciler(jb_disp *d);
 /* fetch.c */
 void *jb_disp_fetch_main(void *arg);
+/* Returns n slots of c (any thread; takes d->mu) and wakes its fetch thread when
+ * that lets it fetch a useful batch. */
+void jb_disp_release_slots(dconsumer *c, int n);
+/* Wakes c's fetch thread (caller holds d->mu). */
+void jb_disp_wake_fetcher(dconsumer *c);
 /* dlq.c: ensure the dead-letter stream; the DLQ worker thread; the dead-letter
  * message built from the original. */
 jb_status jb_disp_ensure_dlq(const jb_cfg *cfg, jsCtx *js, jb_err *err);

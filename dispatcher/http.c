@@ -91,14 +91,18 @@ static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *s
         if (sc == NULL)
             return -1;
         sc->fd = s;
+        sc->ev = event_new(h->base, s, kind, on_socket_event, h);
+        if (sc->ev == NULL) {
+            free(sc);
+            return -1;
+        }
         curl_multi_assign(h->multi, s, sc);
     } else {
-        event_free(sc->ev);
+        /* Re-arm the same event: no allocation per change of interest. */
+        event_del(sc->ev);
+        event_assign(sc->ev, h->base, s, kind, on_socket_event, h);
     }
-    sc->ev = event_new(h->base, s, kind, on_socket_event, h);
-    if (sc->ev == NULL || event_add(sc->ev, NULL) != 0)
-        return -1;
-    return 0;
+    return event_add(sc->ev, NULL) == 0 ? 0 : -1;
 }
 
 static int timer_cb(CURLM *multi, long timeout_ms, void *userp)

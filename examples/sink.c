@@ -60,7 +60,7 @@ static void put_attr(const char *key, const char *value, bool percent_decode)
 {
     if (value == NULL)
         return;
-    char buf[SINK_VALUE_SHOWN + 1];
+    char buf[SINK_VALUE_SHOWN + 1] = {0};
     size_t n = 0, len = strlen(value);
     for (size_t i = 0; i < len && n < SINK_VALUE_SHOWN; i++) {
         if (percent_decode && value[i] == '%' && i + 2 < len &&

@@ -48,6 +48,18 @@ wait_port "$SINK_PORT"
 
 echo "N=$N in-flight=$C  (nats-server $(nats-server --version | awk '{print $2}'), $(nproc) cores)"
 
+ROUNDS=${ROUNDS:-3}
+export NATS_URL METRICS_ADDR=127.0.0.1:$ADMIN_PORT APP_LOG_LEVEL=warn
+# The dispatcher's consumer is created once: start, wait for it, stop.
+"$BUILD/disp_load" apply "$NATS_URL" "$SINK_URL" "$C"
+"$BUILD/jetbridge" dispatcher >"$TMP/disp0.log" 2>&1 &
+D=$!
+"$BUILD/disp_load" wait "$NATS_URL"
+kill -TERM "$D"; wait "$D" || true
+
+RATIOS=()
+for ROUND in $(seq 1 "$ROUNDS"); do
+echo "-- round $ROUND"
 # (a) NATS ceiling
 A_LINE=$("$BUILD/raw_fetch" "$NATS_URL" "$N" "$C")
 echo "(a) $A_LINE"
@@ -58,18 +70,11 @@ B_LINE=$("$BUILD/raw_curl" "$SINK_URL" "$N" "$C")
 echo "(b) $B_LINE"
 B=$(awk '{print $4}' <<<"$B_LINE")
 
-# (c) the dispatcher: create the consumer, stop, pre-store N events, start again.
-export NATS_URL METRICS_ADDR=127.0.0.1:$ADMIN_PORT APP_LOG_LEVEL=warn
-"$BUILD/disp_load" apply "$NATS_URL" "$SINK_URL" "$C"
-"$BUILD/jetbridge" dispatcher >"$TMP/disp1.log" 2>&1 &
-D=$!
-"$BUILD/disp_load" wait "$NATS_URL"
-kill -TERM "$D"; wait "$D" || true
-"$BUILD/disp_load" publish "$NATS_URL" "$N"
+# (c) the dispatcher on N pre-stored events
+"$BUILD/disp_load" publish "$NATS_URL" "$N" "r$ROUND-$$"
 curl -s "http://127.0.0.1:$SINK_PORT/reset" >/dev/null
-"$BUILD/jetbridge" dispatcher >"$TMP/disp2.log" 2>&1 &
+"$BUILD/jetbridge" dispatcher >"$TMP/disp$ROUND.log" 2>&1 &
 D=$!
-PIDS+=($D)
 for _ in $(seq 1 2400); do
   [[ $(sink_count) -ge $N ]] && break
   sleep 0.05
@@ -79,7 +84,7 @@ CPU_TICKS=$(awk '{print $14+$15}' "/proc/$D/stat")
 HWM_KB=$(awk '/VmHWM/ {print $2}' "/proc/$D/status")
 kill -TERM "$D"; wait "$D" || true
 
-python3 - "$A" "$B" "$N" "$COUNT" "$FIRST" "$LAST" "$CPU_TICKS" "$(getconf CLK_TCK)" "$HWM_KB" <<'PY'
+python3 - "$A" "$B" "$N" "$COUNT" "$FIRST" "$LAST" "$CPU_TICKS" "$(getconf CLK_TCK)" "$HWM_KB" 2>"$TMP/ratio.raw" <<'PY'
 import sys
 a, b, n, count, first, last, ticks, hz, hwm = sys.argv[1:]
 a, b, n, count = float(a), float(b), int(n), int(count)
@@ -90,9 +95,14 @@ cpu_us = int(ticks) / int(hz) * 1e6 / max(count, 1)
 print(f"(c) dispatcher {count} {secs:.3f} {c:.0f}  (sink clock: first to last delivery)")
 print(f"ceiling = 1/(1/a+1/b) = {ceiling:.0f} events/s")
 print(f"dispatcher/ceiling = {c / ceiling:.2f}")
+print(f"RATIO {c / ceiling:.2f}", file=sys.stderr)
 print(f"dispatcher CPU = {cpu_us:.1f} us/event (whole process, start-up included)")
 print(f"dispatcher peak RSS = {int(hwm) / 1024:.1f} MiB")
 if count < n:
     print(f"WARNING: only {count} of {n} delivered")
     sys.exit(1)
 PY
+sed -n 's/^RATIO //p' "$TMP/ratio.raw" >"$TMP/ratio"
+RATIOS+=("$(tail -1 "$TMP/ratio")")
+done
+echo "dispatcher/ceiling per round: ${RATIOS[*]}; median: $(printf '%s\n' "${RATIOS[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')"

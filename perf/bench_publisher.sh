@@ -22,6 +22,9 @@ CONNS=${CONNS:-64}
 SIZES=${SIZES:-"256 1024 16384"}
 THREADS=${THREADS:-2}
 RETENTION=${RETENTION:-limits}
+# Room for every event of a run (16 KiB x 10k/s x DUR): a full stream would turn
+# the run into a measurement of 507s.
+export JS_STREAM_MAX_BYTES=${JS_STREAM_MAX_BYTES:-8Gi}
 for exe in "$build/jetbridge" "$build/trivial_http" "$build/raw_nats_pub"; do
   [ -x "$exe" ] || { echo "missing $exe: build $build first" >&2; exit 2; }
 done

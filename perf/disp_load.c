@@ -2,7 +2,8 @@
  * consumer, and pre-stores N events as the publisher would.
  * Usage: disp_load apply NATS_URL SINK_URL MAX_IN_FLIGHT
  *        disp_load wait NATS_URL
- *        disp_load publish NATS_URL N */
+ *        disp_load publish NATS_URL N [ID_PREFIX]   (ids must differ between runs
+ *        inside the stream's 2-minute duplicate window) */
 #include <nats/nats.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,11 +57,11 @@ static int wait_consumer(jsCtx *js)
     return 1;
 }
 
-static int publish(jsCtx *js, long n)
+static int publish(jsCtx *js, long n, const char *prefix)
 {
     for (long i = 0; i < n; i++) {
         char id[64];
-        snprintf(id, sizeof(id), "ev-%ld", i);
+        snprintf(id, sizeof(id), "%s-%ld", prefix, i);
         jb_ce *ce = jb_ce_create();
         jb_ce_set_str(ce, "specversion", "1.0");
         jb_ce_set_str(ce, "id", id);
@@ -102,8 +103,8 @@ int main(int argc, char **argv)
         rc = apply(cfg, js, argv[3], argv[4]);
     else if (strcmp(argv[1], "wait") == 0)
         rc = wait_consumer(js);
-    else if (strcmp(argv[1], "publish") == 0 && argc == 4)
-        rc = publish(js, strtol(argv[3], NULL, 10));
+    else if (strcmp(argv[1], "publish") == 0 && (argc == 4 || argc == 5))
+        rc = publish(js, strtol(argv[3], NULL, 10), argc == 5 ? argv[4] : "ev");
     jsCtx_Destroy(js);
     natsConnection_Destroy(nc);
     jb_cfg_destroy(cfg);

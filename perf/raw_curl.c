@@ -32,27 +32,37 @@ static size_t discard(char *p, size_t s, size_t n, void *u)
     return s * n;
 }
 
-static CURL *make(const char *url, long i)
+/* One of C slots: an easy handle reused for request after request, as the
+ * dispatcher does. */
+typedef struct slot {
+    CURL *e;
+    struct curl_slist *h;
+} slot;
+
+static void start(CURLM *m, slot *sl, const char *url, long i)
 {
-    CURL *e = curl_easy_init();
     char id[64];
     snprintf(id, sizeof(id), "ce-id: ev-%ld", i);
-    struct curl_slist *h = NULL;
-    h = curl_slist_append(h, "ce-specversion: 1.0");
-    h = curl_slist_append(h, id);
-    h = curl_slist_append(h, "ce-source: myapp");
-    h = curl_slist_append(h, "ce-type: order.created.v1");
-    h = curl_slist_append(h, "Content-Type: application/json");
-    h = curl_slist_append(h, "Expect:");
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, h);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    return e;
+    curl_slist_free_all(sl->h);
+    sl->h = NULL;
+    sl->h = curl_slist_append(sl->h, "ce-specversion: 1.0");
+    sl->h = curl_slist_append(sl->h, id);
+    sl->h = curl_slist_append(sl->h, "ce-source: myapp");
+    sl->h = curl_slist_append(sl->h, "ce-type: order.created.v1");
+    sl->h = curl_slist_append(sl->h, "Content-Type: application/json");
+    sl->h = curl_slist_append(sl->h, "Expect:");
+    if (sl->e == NULL) {
+        sl->e = curl_easy_init();
+        curl_easy_setopt(sl->e, CURLOPT_URL, url);
+        curl_easy_setopt(sl->e, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(sl->e, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+        curl_easy_setopt(sl->e, CURLOPT_PRIVATE, sl);
+        curl_easy_setopt(sl->e, CURLOPT_WRITEFUNCTION, discard);
+        curl_easy_setopt(sl->e, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(sl->e, CURLOPT_TCP_NODELAY, 1L);
+    }
+    curl_easy_setopt(sl->e, CURLOPT_HTTPHEADER, sl->h);
+    curl_multi_add_handle(m, sl->e);
 }
 
 int main(int argc, char **argv)
@@ -67,10 +77,11 @@ int main(int argc, char **argv)
     CURLM *m = curl_multi_init();
     curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, c);
     long started = 0, done = 0, failed = 0;
+    slot *slots = calloc((size_t)c, sizeof(*slots));
     double t0 = now_s(), c0 = cpu_s();
+    for (long k = 0; k < c && started < n; k++)
+        start(m, &slots[k], url, started++);
     while (done < n) {
-        while (started < n && started - done < c)
-            curl_multi_add_handle(m, make(url, started++));
         int running = 0;
         curl_multi_perform(m, &running);
         CURLMsg *msg;
@@ -79,15 +90,17 @@ int main(int argc, char **argv)
             if (msg->msg != CURLMSG_DONE)
                 continue;
             long code = 0;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &code);
-            if (msg->data.result != CURLE_OK || code / 100 != 2)
+            CURL *e = msg->easy_handle;
+            CURLcode res = msg->data.result;
+            curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+            if (res != CURLE_OK || code / 100 != 2)
                 failed++;
-            struct curl_slist *h = NULL;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&h);
-            curl_multi_remove_handle(m, msg->easy_handle);
-            curl_easy_cleanup(msg->easy_handle);
-            curl_slist_free_all(h);
+            slot *sl = NULL;
+            curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&sl);
+            curl_multi_remove_handle(m, e);
             done++;
+            if (started < n)
+                start(m, sl, url, started++);
         }
         if (done < n)
             curl_multi_poll(m, NULL, 0, 100, NULL);
@@ -95,6 +108,11 @@ int main(int argc, char **argv)
     double secs = now_s() - t0, cpu = cpu_s() - c0;
     printf("raw_curl %ld %.3f %.0f %.1f failed=%ld\n", n, secs, (double)n / secs,
            cpu * 1e6 / (double)n, failed);
+    for (long k = 0; k < c; k++) {
+        curl_easy_cleanup(slots[k].e);
+        curl_slist_free_all(slots[k].h);
+    }
+    free(slots);
     curl_multi_cleanup(m);
     curl_global_cleanup();
     return failed == 0 ? 0 : 1;

@@ -22,7 +22,7 @@
 
 extern char **environ;
 
-#define RING 65536
+#define RING        65536
 #define MAX_SAMPLES (8u << 20)
 
 static struct {
@@ -48,7 +48,9 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
         if (st.nlat < MAX_SAMPLES)
             st.lat_ms[st.nlat++] = (float)((now - st.sent_ns[n % RING]) / 1e6);
     } else {
-        st.errors++;
+        if (st.errors++ == 0 && pae != NULL)
+            fprintf(stderr, "raw_nats_pub: first error: %s (%d)\n",
+                    pae->ErrText ? pae->ErrText : natsStatus_GetText(pae->Err), (int)pae->ErrCode);
     }
     st.in_flight--;
     pthread_cond_signal(&st.cv);
@@ -150,7 +152,8 @@ int main(int argc, char **argv)
     double elapsed = (double)(jb_now_monotonic_ns() - start) / 1e9;
     pthread_mutex_lock(&st.mu);
     qsort(st.lat_ms, st.nlat, sizeof(float), cmp_float);
-    double p50 = st.nlat ? st.lat_ms[st.nlat / 2] : 0, p99 = st.nlat ? st.lat_ms[st.nlat * 99 / 100] : 0;
+    double p50 = st.nlat ? st.lat_ms[st.nlat / 2] : 0,
+           p99 = st.nlat ? st.lat_ms[st.nlat * 99 / 100] : 0;
     printf("events_per_s=%.0f p50_ms=%.2f p99_ms=%.2f errors=%ld rss_kib=%ld\n",
            (double)st.acked / elapsed, p50, p99, st.errors, rss_kib());
     pthread_mutex_unlock(&st.mu);

@@ -138,7 +138,7 @@ jb_status jb_ce_header_decode_into(const char *in, size_t len, char *out, size_t
     if (len > JB_CE_MAX_ENCODED_VALUE)
         return jb_err_set(err, JB_ERR_INVALID, "value longer than %d bytes", JB_CE_MAX_ATTR_VALUE);
     if (len >= 2 && in[0] == '"' && in[len - 1] == '"') {
-        size_t ql;
+        size_t ql = 0;
         jb_status st = unquote(in, len, qbuf, &ql, err);
         if (st != JB_OK)
             return st;
@@ -207,7 +207,7 @@ jb_status jb_ce_add_header_attr(jb_ce *ce, const char *name, size_t nlen, const 
     }
     if (jb_ce_get_n(ce, lname, nlen, NULL) != NULL)
         return jb_err_set(err, JB_ERR_INVALID, "%.*s: duplicate attribute", (int)nlen, lname);
-    size_t len;
+    size_t len = 0;
     jb_err sub;
     if (jb_ce_header_decode_into(value, vlen, buf, sizeof(buf), &len, &sub) != JB_OK)
         return jb_err_set(err, JB_ERR_INVALID, "%.*s: %s", (int)nlen, lname, sub.msg);
@@ -333,4 +333,63 @@ jb_status jb_ce_to_http_binary(const jb_ce *ce, jb_ce_emit_fn emit, void *ud)
         emit(ud, name, value, vl);
     }
     return JB_OK;
+}
+
+/* ------------------------------------------------------------- any mode */
+
+/* Wraps one decoded event as a one-element batch. */
+static jb_status as_array(jb_status st, jb_ce *ce, jb_ce ***out, size_t *nout, jb_err *err)
+{
+    if (st != JB_OK)
+        return st;
+    jb_ce **arr = malloc(sizeof(*arr));
+    if (arr == NULL) {
+        jb_ce_destroy(ce);
+        return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
+    }
+    arr[0] = ce;
+    *out = arr;
+    *nout = 1;
+    return JB_OK;
+}
+
+jb_status jb_ce_from_http(const jb_ce_header *hdrs, size_t n, const uint8_t *body, size_t len,
+                          jb_ce ***out, size_t *nout, jb_ce_http_mode *mode, jb_err *err)
+{
+    const jb_ce_header *ct = NULL;
+    for (size_t i = 0; i < n && ct == NULL; i++) {
+        if (jb_ce_ieq(hdrs[i].name, hdrs[i].name_len, "content-type"))
+            ct = &hdrs[i];
+    }
+    jb_ce_http_mode m =
+        jb_ce_http_detect(ct != NULL ? ct->value : NULL, ct != NULL ? ct->value_len : 0);
+    jb_ce *ce = NULL;
+    jb_status st = JB_OK;
+    switch (m) {
+    case JB_CE_HTTP_BINARY:
+        st = jb_ce_from_http_binary(hdrs, n, body, len, &ce, err);
+        st = as_array(st, ce, out, nout, err);
+        break;
+    case JB_CE_HTTP_STRUCTURED_JSON:
+        st = jb_ce_from_json((const char *)body, len, &ce, err);
+        st = as_array(st, ce, out, nout, err);
+        break;
+    case JB_CE_HTTP_STRUCTURED_PROTOBUF:
+        st = jb_ce_from_protobuf(body, len, &ce, err);
+        st = as_array(st, ce, out, nout, err);
+        break;
+    case JB_CE_HTTP_BATCH_JSON:
+        st = jb_ce_batch_from_json((const char *)body, len, out, nout, err);
+        break;
+    case JB_CE_HTTP_BATCH_PROTOBUF:
+        st = jb_ce_batch_from_protobuf(body, len, out, nout, err);
+        break;
+    case JB_CE_HTTP_UNSUPPORTED:
+        st = jb_err_set(err, JB_ERR_UNSUPPORTED, "content type %.*s: not supported",
+                        (int)(ct->value_len > 100 ? 100 : ct->value_len), ct->value);
+        break;
+    }
+    if (st == JB_OK && mode != NULL)
+        *mode = m;
+    return st;
 }

@@ -113,6 +113,10 @@ static jb_status set_attr(jb_ce *ce, const char *name, const char *v, size_t len
     if (len > JB_CE_MAX_ATTR_VALUE)
         return jb_err_set(err, JB_ERR_INVALID, "%s: value longer than %d bytes", name,
                           JB_CE_MAX_ATTR_VALUE);
+    /* Every decoder yields UTF-8 values (JSON and proto3 strings must be), so an
+     * event can move to the header bindings, which require it. */
+    if (!jb_ce_utf8_valid((const uint8_t *)v, len))
+        return jb_err_set(err, JB_ERR_INVALID, "%s: MUST be valid UTF-8", name);
     jb_status st = jb_ce_set_n(ce, name, nlen, v, len);
     if (st == JB_ERR_INVALID)
         return jb_err_set(err, st, "too many attributes (at most %d)", JB_CE_MAX_ATTRS);
@@ -249,33 +253,65 @@ done:
     return JB_OK;
 }
 
-static jb_status parse(const char *buf, size_t len, cJSON **root, jb_err *err)
+static bool hexdigit(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* cJSON turns a \u escape without four hex digits into U+0000 (cutting the
+ * string short) instead of failing. In a document cJSON accepted, a backslash
+ * only occurs inside strings, so one pass finds such an escape. Returns the
+ * offset of the first bad escape, or len when there is none. */
+static size_t bad_escape(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] != '\\')
+            continue;
+        if (i + 1 < len && s[i + 1] == 'u' &&
+            (i + 5 >= len || !hexdigit(s[i + 2]) || !hexdigit(s[i + 3]) || !hexdigit(s[i + 4]) ||
+             !hexdigit(s[i + 5])))
+            return i;
+        i++; /* the escaped character, a backslash included */
+    }
+    return len;
+}
+
+/* Parses exactly one JSON document; NULL (with err set) when it is not one. */
+static cJSON *parse(const char *buf, size_t len, jb_err *err)
 {
     const char *end = NULL;
-    if (len == 0)
-        return jb_err_set(err, JB_ERR_INVALID, "invalid JSON: empty body");
+    if (len == 0) {
+        jb_err_set(err, JB_ERR_INVALID, "invalid JSON: empty body");
+        return NULL;
+    }
     cJSON *r = cJSON_ParseWithLengthOpts(buf, len, &end, false);
     if (r == NULL) {
         size_t at = end != NULL && end >= buf ? (size_t)(end - buf) : 0;
-        return jb_err_set(err, JB_ERR_INVALID, "invalid JSON at byte %zu", at);
+        jb_err_set(err, JB_ERR_INVALID, "invalid JSON at byte %zu", at);
+        return NULL;
     }
     size_t rest = end != NULL ? (size_t)(end - buf) : len;
     if (js_ws(buf, len, rest) != len) {
         cJSON_Delete(r);
-        return jb_err_set(err, JB_ERR_INVALID, "invalid JSON: trailing bytes at byte %zu", rest);
+        jb_err_set(err, JB_ERR_INVALID, "invalid JSON: trailing bytes at byte %zu", rest);
+        return NULL;
     }
-    *root = r;
-    return JB_OK;
+    size_t bad = bad_escape(buf, len);
+    if (bad != len) {
+        cJSON_Delete(r);
+        jb_err_set(err, JB_ERR_INVALID, "invalid JSON: bad \\u escape at byte %zu", bad);
+        return NULL;
+    }
+    return r;
 }
 
 jb_status jb_ce_from_json(const char *buf, size_t len, jb_ce **out, jb_err *err)
 {
-    cJSON *root;
-    jb_status st = parse(buf, len, &root, err);
-    if (st != JB_OK)
-        return st;
+    cJSON *root = parse(buf, len, err);
+    if (root == NULL)
+        return JB_ERR_INVALID;
     size_t b = js_ws(buf, len, 0);
-    st = decode_obj(root, buf + b, len - b, out, err);
+    jb_status st = decode_obj(root, buf + b, len - b, out, err);
     cJSON_Delete(root);
     return st;
 }
@@ -291,12 +327,12 @@ void jb_ce_batch_free(jb_ce **ces, size_t n)
 
 jb_status jb_ce_batch_from_json(const char *buf, size_t len, jb_ce ***out, size_t *n, jb_err *err)
 {
-    cJSON *root;
     jb_ce **ces = NULL;
     size_t count = 0;
-    jb_status st = parse(buf, len, &root, err);
-    if (st != JB_OK)
-        return st;
+    jb_status st = JB_OK;
+    cJSON *root = parse(buf, len, err);
+    if (root == NULL)
+        return JB_ERR_INVALID;
     if (!cJSON_IsArray(root)) {
         st = jb_err_set(err, JB_ERR_INVALID, "batch: MUST be a JSON array");
         goto done;
@@ -415,7 +451,8 @@ static bool valid_json(const uint8_t *d, size_t n, bool *is_string)
         return false;
     *is_string = cJSON_IsString(r);
     cJSON_Delete(r);
-    return js_ws((const char *)d, n, (size_t)(end - (const char *)d)) == n;
+    return js_ws((const char *)d, n, (size_t)(end - (const char *)d)) == n &&
+           bad_escape((const char *)d, n) == n;
 }
 
 /* Writes the data member so that decoding gives the same bytes back: verbatim

@@ -37,13 +37,13 @@ static bool has_crlf(const char *s)
 /*
  * nats.c 3.4's header map hashes keys with a function that never reads the
  * "2 bytes left" part of a key (it handles 8, 4 and 1 byte tails only), so
- * "ce-id" and "ce-id31" hash alike; its header code then treats such keys as
- * one, losing a value when the message is built (shorter key first) or when it
- * is received (longer key first on the wire). Since no order is safe, the
- * encoder makes the keys hash apart: a key that would collide with an earlier
- * one gets another case for its "ce-" prefix ("Ce-", "cE-", "CE-"). Decoders
- * compare header names without case, ours included. jb_ce_nats_key_hash mirrors
- * natsStrHash_Hash byte for byte (little-endian reads).
+ * "ce-id" and "ce-id31" hash alike; its header code then treats two such keys
+ * of different lengths as one, losing a value when the message is built
+ * (shorter key first) or when it is received (longer key first on the wire). Since no order is
+ * safe, the encoder makes the keys hash apart: a key that would be confused with an earlier
+ * one is written with the case of one or two letters flipped. Decoders compare header names
+ * without case, ours included. jb_ce_nats_key_hash mirrors natsStrHash_Hash byte for byte
+ * (little-endian reads).
  */
 uint32_t jb_ce_nats_key_hash(const char *data, size_t len)
 {
@@ -72,23 +72,65 @@ uint32_t jb_ce_nats_key_hash(const char *data, size_t len)
     return h32 ^ (h32 >> 16);
 }
 
-/* Writes "ce-<name>" into key with the first prefix spelling whose hash differs
- * from every hash in used[0..n); returns false when all four collide. */
-static bool pick_key(const char *name, size_t nl, const uint32_t *used, size_t n, char *key,
-                     uint32_t *hash)
+/* A key as nats.c's header map sees it. Two keys are confused when their hashes
+ * are equal and their lengths differ (equal lengths are told apart). */
+typedef struct nats_key {
+    uint32_t hash;
+    size_t len;
+} nats_key;
+
+static bool confused(const nats_key *a, const nats_key *b)
 {
-    static const char *const prefixes[] = {"ce-", "Ce-", "cE-", "CE-"};
+    return a->hash == b->hash && a->len != b->len;
+}
+
+/* Is key (with its length) free of confusion with used[0..n)? */
+static bool try_key(const char *key, size_t kl, const nats_key *used, size_t n, nats_key *picked)
+{
+    nats_key k = {jb_ce_nats_key_hash(key, kl), kl};
+    for (size_t j = 0; j < n; j++) {
+        if (confused(&used[j], &k))
+            return false;
+    }
+    *picked = k;
+    return true;
+}
+
+/* Flips the case of key[i] when it is a letter. */
+static bool flip(char *key, size_t i)
+{
+    char c = key[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
+        return false;
+    key[i] = (char)(c ^ 0x20);
+    return true;
+}
+
+/* Writes "ce-<name>" into key, lower-case when nats.c will not confuse it with
+ * any of used[0..n), else with the case of one or two letters flipped (the
+ * hash ignores some bytes and ORs others together, so which letter helps
+ * depends on the key: search). False when no spelling works. */
+static bool pick_key(const char *name, size_t nl, const nats_key *used, size_t n, char *key,
+                     nats_key *picked)
+{
+    size_t kl = nl + 3;
+    memcpy(key, "ce-", 3);
     memcpy(key + 3, name, nl + 1);
-    for (size_t p = 0; p < 4; p++) {
-        memcpy(key, prefixes[p], 3);
-        uint32_t h = jb_ce_nats_key_hash(key, nl + 3);
-        size_t j = 0;
-        while (j < n && used[j] != h)
-            j++;
-        if (j == n) {
-            *hash = h;
+    if (try_key(key, kl, used, n, picked))
+        return true;
+    for (size_t i = kl; i-- > 0;) {
+        if (!flip(key, i))
+            continue;
+        if (try_key(key, kl, used, n, picked))
             return true;
+        for (size_t j = i; j-- > 0;) {
+            if (!flip(key, j))
+                continue;
+            if (try_key(key, kl, used, n, picked))
+                return true;
+            flip(key, j);
         }
+        flip(key, i);
     }
     return false;
 }
@@ -99,10 +141,10 @@ static jb_status put_headers(const jb_ce *ce, natsMsg *m, const char *msg_id)
 {
     char key[3 + JB_CE_MAX_NAME + 1];
     char value[3 * JB_CE_MAX_ATTR_VALUE + 1];
-    uint32_t used[JB_CE_MAX_ATTRS + 1];
+    nats_key used[JB_CE_MAX_ATTRS + 1];
     size_t n = jb_ce_attr_count(ce), nused = 0;
     if (msg_id != NULL)
-        used[nused++] = jb_ce_nats_key_hash("Nats-Msg-Id", 11);
+        used[nused++] = (nats_key){jb_ce_nats_key_hash("Nats-Msg-Id", 11), 11};
     for (size_t i = 0; i < n; i++) {
         const char *an, *av;
         size_t al;
@@ -211,7 +253,7 @@ static jb_status decode_binary(natsMsg *msg, const char **keys, int nkeys, const
         size_t kl = strlen(keys[i]);
         if (kl <= 3 || !jb_ce_ieq(keys[i], 3, "ce-"))
             continue;
-        const char *v;
+        const char *v = "";
         st = one_value(msg, keys[i], &v, err);
         if (st != JB_OK)
             goto done;
@@ -244,6 +286,43 @@ done:
     return JB_OK;
 }
 
+/* A key the decoder reads: ce-* or Content-Type, in any case. */
+static bool key_matters(const char *k)
+{
+    size_t kl = strlen(k);
+    return (kl > 3 && jb_ce_ieq(k, 3, "ce-")) || jb_ce_ieq(k, kl, "content-type");
+}
+
+/* nats.c 3.4 folds two keys with equal hashes into one when it parses a received
+ * message (see jb_ce_nats_key_hash), so their values cannot be trusted: an error
+ * rather than a wrong event. jb_ce_to_nats never writes such keys. */
+static jb_status check_folded(const char **keys, int nkeys, jb_err *err)
+{
+    nats_key h[JB_CE_MAX_ATTRS + 2];
+    const char *k[JB_CE_MAX_ATTRS + 2];
+    size_t n = 0;
+    for (int i = 0; i < nkeys; i++) {
+        if (!key_matters(keys[i]))
+            continue;
+        if (n == JB_CE_MAX_ATTRS + 2)
+            return jb_err_set(err, JB_ERR_INVALID, "too many attributes (at most %d)",
+                              JB_CE_MAX_ATTRS);
+        size_t kl = strlen(keys[i]);
+        k[n] = keys[i];
+        h[n] = (nats_key){jb_ce_nats_key_hash(keys[i], kl), kl};
+        for (size_t j = 0; j < n; j++) {
+            if (!confused(&h[j], &h[n]))
+                continue;
+            bool lt = strcmp(k[j], k[n]) < 0;
+            return jb_err_set(err, JB_ERR_INVALID,
+                              "headers %.70s and %.70s: nats.c cannot keep these keys apart",
+                              lt ? k[j] : k[n], lt ? k[n] : k[j]);
+        }
+        n++;
+    }
+    return JB_OK;
+}
+
 jb_status jb_ce_from_nats(natsMsg *msg, jb_ce **out, jb_err *err)
 {
     const char **keys = NULL;
@@ -256,7 +335,9 @@ jb_status jb_ce_from_nats(natsMsg *msg, jb_ce **out, jb_err *err)
     } else if (s != NATS_OK) {
         return jb_err_set(err, from_nats_status(s), "headers: %s", natsStatus_GetText(s));
     }
-    jb_status st = JB_OK;
+    jb_status st = check_folded(keys, nkeys, err);
+    if (st != JB_OK)
+        goto done;
     for (int i = 0; i < nkeys; i++) {
         if (!jb_ce_ieq(keys[i], strlen(keys[i]), "content-type"))
             continue;

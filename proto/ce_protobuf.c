@@ -37,6 +37,10 @@ static jb_status set_attr(jb_ce *ce, const char *name, const char *v, size_t len
     if (len > JB_CE_MAX_ATTR_VALUE)
         return jb_err_set(err, JB_ERR_INVALID, "%s: value longer than %d bytes", name,
                           JB_CE_MAX_ATTR_VALUE);
+    /* Every decoder yields UTF-8 values (JSON and proto3 strings must be), so an
+     * event can move to the header bindings, which require it. */
+    if (!jb_ce_utf8_valid((const uint8_t *)v, len))
+        return jb_err_set(err, JB_ERR_INVALID, "%s: MUST be valid UTF-8", name);
     jb_status st = jb_ce_set_n(ce, name, nlen, v, len);
     if (st == JB_ERR_INVALID)
         return jb_err_set(err, st, "too many attributes (at most %d)", JB_CE_MAX_ATTRS);

@@ -278,6 +278,10 @@ static jb_status check_optional(const jb_ce *ce, jb_err *err)
     const char *v = jb_ce_get(ce, "datacontenttype", &len);
     if (v != NULL && len == 0)
         return jb_err_set(err, JB_ERR_INVALID, "datacontenttype: MUST be a non-empty string");
+    /* It travels as a raw Content-Type header, whose edges HTTP trims. */
+    if (v != NULL && (v[0] == ' ' || v[0] == '\t' || v[len - 1] == ' ' || v[len - 1] == '\t'))
+        return jb_err_set(err, JB_ERR_INVALID,
+                          "datacontenttype: MUST NOT begin or end with whitespace");
     v = jb_ce_get(ce, "dataschema", &len);
     if (v != NULL && !jb_ce_is_absolute_uri(v, len))
         return jb_err_set(err, JB_ERR_INVALID, "dataschema: MUST be an absolute URI");

@@ -135,6 +135,16 @@ jb_status jb_ce_from_http_binary(const jb_ce_header *hdrs, size_t n, const uint8
 typedef void (*jb_ce_emit_fn)(void *ud, const char *name, const char *value, size_t value_len);
 jb_status jb_ce_to_http_binary(const jb_ce *ce, jb_ce_emit_fn emit, void *ud);
 
+/* Any mode: finds Content-Type among hdrs (case-insensitive), detects the mode
+ * and decodes the body: binary (the headers), structured or batch, JSON or
+ * protobuf. In structured and batch mode ce- headers are ignored (HTTP binding
+ * 3.2). On success *out is a malloc'd array of *nout events (exactly 1 unless
+ * batch; free with jb_ce_batch_free) and *mode, when not NULL, is the mode.
+ * JB_ERR_UNSUPPORTED for another CloudEvents format (publisher: 415). Does not
+ * validate. */
+jb_status jb_ce_from_http(const jb_ce_header *hdrs, size_t n, const uint8_t *body, size_t len,
+                          jb_ce ***out, size_t *nout, jb_ce_http_mode *mode, jb_err *err);
+
 /* Percent-encoding as the HTTP binding writes it (space, '"', '%' and every byte
  * outside printable ASCII are encoded). *out is malloc'd and NUL-terminated. */
 jb_status jb_ce_pct_encode(const char *in, size_t len, char **out, size_t *out_len);

@@ -183,9 +183,9 @@ static const struct {
     const char *header;
     const char *ext;
 } tracing_map[] = {
-    {"traceparent", "traceparent"},    {"x-b3-traceid", "b3traceid"},
+    {"traceparent", "traceparent"},          {"x-b3-traceid", "b3traceid"},
     {"x-b3-parentspanid", "b3parentspanid"}, {"x-b3-spanid", "b3spanid"},
-    {"x-b3-sampled", "b3sampled"},     {"x-b3-flags", "b3flags"},
+    {"x-b3-sampled", "b3sampled"},           {"x-b3-flags", "b3flags"},
 };
 
 jb_status jb_pub_apply_tracing(jb_ce *ce, const jb_ce_header *hdrs, size_t n)
@@ -259,11 +259,37 @@ int jb_pub_ack_status(int nats_status, int err_code, const char *text)
      * is full. */
     if (err_code == 10077)
         return 507;
-    if (text != NULL && (strstr(text, "no space left") != NULL ||
-                         strstr(text, "maximum bytes exceeded") != NULL ||
-                         strstr(text, "insufficient resources") != NULL))
+    if (text != NULL &&
+        (strstr(text, "no space left") != NULL || strstr(text, "maximum bytes exceeded") != NULL ||
+         strstr(text, "insufficient resources") != NULL))
         return 507;
     if (err_code == 10039 || err_code == 10023) /* JetStream not enabled / resources */
         return 503;
     return 500;
+}
+
+jb_pub_route jb_pub_match_route(const char *path, size_t len, const char **app, size_t *app_len)
+{
+    if (len == 8 && memcmp(path, "/publish", 8) == 0)
+        return R_PUBLISH;
+    if (len == 8 && memcmp(path, "/healthz", 8) == 0)
+        return R_HEALTHZ;
+    if (len == 7 && memcmp(path, "/readyz", 7) == 0)
+        return R_READYZ;
+    if (len < 2 || path[0] != '/')
+        return R_NONE;
+    const char *slash = memchr(path + 1, '/', len - 1);
+    if (slash == NULL || slash == path + 1)
+        return R_NONE;
+    size_t rest = len - (size_t)(slash - path);
+    jb_pub_route r = R_NONE;
+    if (rest == 10 && memcmp(slash, "/v1/events", 10) == 0)
+        r = R_LEGACY;
+    else if (rest == 21 && memcmp(slash, "/v1/events/subscribed", 21) == 0)
+        r = R_SUBSCRIBED;
+    if (r != R_NONE) {
+        *app = path + 1;
+        *app_len = (size_t)(slash - path - 1);
+    }
+    return r;
 }

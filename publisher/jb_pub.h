@@ -28,8 +28,8 @@ typedef struct jb_pub jb_pub;
 
 /* Creates a publisher. cfg, metrics and nc are borrowed and must outlive it (nc
  * until jb_pub_destroy). The publisher registers its metric families (DESIGN 5)
- * in metrics. Nothing listens yet. On failure returns NULL-equivalent status and
- * fills err. */
+ * in metrics. Nothing listens yet. On success *out is the new publisher (free
+ * with jb_pub_destroy); on failure *out is untouched and err says why. */
 jb_status jb_pub_create(const struct jb_cfg *cfg, struct jb_metrics *metrics, natsConnection *nc,
                         jb_pub **out, jb_err *err);
 

@@ -142,8 +142,7 @@ static bool check_fields(const cJSON *root, jb_pub_legacy *out, jb_status *rc)
 }
 
 /* Builds the standard-path event from a validated body. */
-static jb_status build_event(const cJSON *root, const char *app, size_t app_len,
-                             jb_pub_legacy *out)
+static jb_status build_event(const cJSON *root, const char *app, size_t app_len, jb_pub_legacy *out)
 {
     jb_status rc = JB_ERR_NOMEM;
     bool wrong = false;
@@ -230,9 +229,8 @@ void jb_pub_legacy_free(jb_pub_legacy *l)
     l->ce = NULL;
 }
 
-jb_status jb_pub_legacy_prefixed_copy(const jb_pub_names *n, const jb_ce *std_ce,
-                                      const char *app, size_t app_len, jb_ce **out,
-                                      char **subject, jb_err *err)
+jb_status jb_pub_legacy_prefixed_copy(const jb_pub_names *n, const jb_ce *std_ce, const char *app,
+                                      size_t app_len, jb_ce **out, char **subject, jb_err *err)
 {
     if (n->type_prefix[0] == '\0')
         return JB_ERR_NOT_FOUND;

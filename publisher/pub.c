@@ -17,10 +17,9 @@
 #include "publisher/pub_server.h"
 #include "subscription/jb_sub.h"
 
-static const double req_buckets[] = {0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.05,
-                                     0.075, 0.1,   0.15,  0.2,   0.25,  0.3,   0.35,
-                                     0.4,   0.45,  0.5,   0.6,   0.7,   0.8,   0.9,
-                                     1,     1.5,   2,     3,     5};
+static const double req_buckets[] = {0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.05, 0.075, 0.1,
+                                     0.15,  0.2,   0.25,  0.3,   0.35,  0.4,   0.45, 0.5,   0.6,
+                                     0.7,   0.8,   0.9,   1,     1.5,   2,     3,    5};
 static const double backend_buckets[] = {2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
 
 static jb_status register_metrics(jb_pub *p, jb_err *err)
@@ -32,24 +31,23 @@ static jb_status register_metrics(jb_pub *p, jb_err *err)
     static const char *const rj_l[] = {"reason"};
     p->m.req_total = jb_metrics_counter(m, "eventing_epp_requests_total",
                                         "Total number of HTTP requests", 3, req_l);
-    p->m.req_dur = jb_metrics_histogram(
-        m, "eventing_epp_requests_duration_seconds", "Duration of HTTP requests in seconds", 3,
-        req_l, req_buckets, sizeof(req_buckets) / sizeof(req_buckets[0]));
+    p->m.req_dur = jb_metrics_histogram(m, "eventing_epp_requests_duration_seconds",
+                                        "Duration of HTTP requests in seconds", 3, req_l,
+                                        req_buckets, sizeof(req_buckets) / sizeof(req_buckets[0]));
     p->m.backend_dur = jb_metrics_histogram(
         m, "eventing_epp_backend_duration_milliseconds",
         "Duration of publishing to the backend (JetStream ack) in milliseconds", 2, be_l,
         backend_buckets, sizeof(backend_buckets) / sizeof(backend_buckets[0]));
-    p->m.type_pub =
-        jb_metrics_counter(m, "eventing_epp_event_type_published_total",
-                           "Total number of events published per event type", 3, tp_l);
+    p->m.type_pub = jb_metrics_counter(m, "eventing_epp_event_type_published_total",
+                                       "Total number of events published per event type", 3, tp_l);
     p->m.health = jb_metrics_gauge(m, "eventing_epp_health",
                                    "1 while the publisher proxy is running", 0, NULL);
     p->m.rejected = jb_metrics_counter(m, "jetbridge_publisher_rejected_total",
                                        "Requests refused before publishing, by reason", 1, rj_l);
     p->m.in_flight = jb_metrics_gauge(m, "jetbridge_publisher_in_flight",
                                       "JetStream publishes awaiting their ack", 0, NULL);
-    if (!p->m.req_total || !p->m.req_dur || !p->m.backend_dur || !p->m.type_pub ||
-        !p->m.health || !p->m.rejected || !p->m.in_flight)
+    if (!p->m.req_total || !p->m.req_dur || !p->m.backend_dur || !p->m.type_pub || !p->m.health ||
+        !p->m.rejected || !p->m.in_flight)
         return jb_err_set(err, JB_ERR_NOMEM, "cannot register metrics");
     jb_metric_set(p->m.health, NULL, 1);
     jb_metric_set(p->m.in_flight, NULL, 0);
@@ -63,8 +61,8 @@ static void set_dest_service(jb_pub *p)
     const char *at = strchr(u, '@');
     const char *scheme = strstr(u, "://");
     if (at != NULL && scheme != NULL && scheme < at)
-        snprintf(p->dest_service, sizeof(p->dest_service), "%.*s%s",
-                 (int)(scheme + 3 - u), u, at + 1);
+        snprintf(p->dest_service, sizeof(p->dest_service), "%.*s%s", (int)(scheme + 3 - u), u,
+                 at + 1);
     else
         snprintf(p->dest_service, sizeof(p->dest_service), "%s", u);
 }
@@ -73,8 +71,9 @@ jb_status jb_pub_create(const jb_cfg *cfg, jb_metrics *metrics, natsConnection *
                         jb_err *err)
 {
     if (cfg->publish_max_in_flight < 1 || cfg->max_request_size < 1)
-        return jb_err_set(err, JB_ERR_CONFIG, "PUBLISH_MAX_IN_FLIGHT and MAX_REQUEST_SIZE "
-                                              "must be positive");
+        return jb_err_set(err, JB_ERR_CONFIG,
+                          "PUBLISH_MAX_IN_FLIGHT and MAX_REQUEST_SIZE "
+                          "must be positive");
     jb_pub *p = calloc(1, sizeof(*p));
     if (p == NULL)
         return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
@@ -82,8 +81,7 @@ jb_status jb_pub_create(const jb_cfg *cfg, jb_metrics *metrics, natsConnection *
     p->metrics = metrics;
     p->nc = nc;
     p->names = (jb_pub_names){cfg->event_type_prefix,
-                              cfg->stream_subject_prefix[0] ? cfg->stream_subject_prefix
-                                                            : "kyma",
+                              cfg->stream_subject_prefix[0] ? cfg->stream_subject_prefix : "kyma",
                               cfg->legacy_namespace};
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     p->nthreads = cfg->publisher_threads > 0 ? cfg->publisher_threads : (int)(ncpu > 0 ? ncpu : 1);
@@ -117,7 +115,8 @@ static int listen_socket(int port, jb_err *err)
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
                              .sin_addr.s_addr = htonl(INADDR_ANY)};
     if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 1024) != 0) {
         jb_err_set(err, JB_ERR_IO, "cannot listen on 0.0.0.0:%d: %s", port, strerror(errno));
@@ -236,8 +235,7 @@ static void ctl_subscribed(jb_pub *p, const pub_ctl_job *j)
     if (p->store == NULL)
         rc = jb_sub_store_open(p->cfg, p->ctl_js, &p->store, &err);
     if (rc == JB_OK)
-        rc = jb_sub_store_subscribed_json(p->store, p->cfg, j->app, j->app_len, &json, &len,
-                                          &err);
+        rc = jb_sub_store_subscribed_json(p->store, p->cfg, j->app, j->app_len, &json, &len, &err);
     if (rc == JB_OK) {
         pub_thread_post_ctl(j->t, j->token, 200, json, len);
         return;
@@ -253,36 +251,49 @@ static void ctl_subscribed(jb_pub *p, const pub_ctl_job *j)
     p->store = NULL;
 }
 
+/* What the control thread remembers between rounds about the stream. */
+typedef struct ctl_state {
+    bool was_connected;
+    int64_t next_try_ns; /* after a failure: not before */
+    int64_t last_warn_ns;
+} ctl_state;
+
 /* Creates or verifies the stream whenever the connection is (re)established or a
- * publish found no stream. */
-static void ctl_stream(jb_pub *p, bool *was_connected)
+ * publish found no stream; after a failure it retries every second and warns at
+ * most every 10 seconds. */
+static void ctl_stream(jb_pub *p, ctl_state *cs)
 {
-    bool connected = jb_nats_connected(p->nc);
-    if (!connected) {
-        *was_connected = false;
+    int64_t now = jb_now_monotonic_ns();
+    if (!jb_nats_connected(p->nc)) {
+        cs->was_connected = false;
         return;
     }
     bool recheck = atomic_exchange(&p->stream_recheck, false);
-    if (*was_connected && atomic_load(&p->stream_ok) && !recheck)
+    if ((cs->was_connected && atomic_load(&p->stream_ok) && !recheck) || now < cs->next_try_ns)
         return;
-    *was_connected = true;
+    cs->was_connected = true;
     jb_err err = {{0}};
-    jb_status rc = jb_sub_ensure_stream(p->cfg, p->ctl_js, &err);
-    bool ok = rc == JB_OK;
-    if (ok != atomic_load(&p->stream_ok) || !ok)
-        jb_log(ok ? JB_LOG_INFO : JB_LOG_WARN, "publisher", ok ? "stream ready" : "stream not ready",
-               "stream", p->cfg->stream_name, "error", ok ? "" : err.msg, NULL);
-    atomic_store(&p->stream_ok, ok);
-    if (!ok)
-        *was_connected = false; /* try again on the next round */
+    bool ok = jb_sub_ensure_stream(p->cfg, p->ctl_js, &err) == JB_OK;
+    bool was_ok = atomic_exchange(&p->stream_ok, ok);
+    if (ok && !was_ok)
+        jb_log(JB_LOG_INFO, "publisher", "stream ready", "stream", p->cfg->stream_name, NULL);
+    if (!ok && now - cs->last_warn_ns > 10000000000LL) {
+        jb_log(JB_LOG_WARN, "publisher", "stream not ready", "stream", p->cfg->stream_name, "error",
+               err.msg, NULL);
+        cs->last_warn_ns = now;
+    }
+    if (!ok) {
+        cs->was_connected = false; /* try again */
+        cs->next_try_ns = now + 1000000000LL;
+    }
 }
 
 static void *ctl_main(void *arg)
 {
     jb_pub *p = arg;
-    bool was_connected = false;
+    ctl_state cs = {false, 0, INT64_MIN / 2};
     for (;;) {
-        ctl_stream(p, &was_connected);
+        ctl_stream(p, &cs);
         pub_ctl_job job;
         bool have = false;
         pthread_mutex_lock(&p->ctl_mu);

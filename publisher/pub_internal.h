@@ -61,12 +61,12 @@ void jb_pub_msg_id(const char *source, size_t slen, const char *id, size_t ilen,
 /* The outcome of parsing a legacy body: either an event (status 0) or the HTTP
  * status and JSON body to answer with. */
 typedef struct jb_pub_legacy {
-    int status;      /* 0 on success, else 400 or 413 */
-    char *err_body;  /* malloc'd JSON error body when status != 0 */
+    int status;     /* 0 on success, else 400 or 413 */
+    char *err_body; /* malloc'd JSON error body when status != 0 */
     size_t err_len;
-    jb_ce *ce;       /* on success: the standard-path event (type "<type>.<version>",
-                        source app, extension eventtypeversion); owned */
-    char id[37];     /* the event id (given or generated) */
+    jb_ce *ce;   /* on success: the standard-path event (type "<type>.<version>",
+                    source app, extension eventtypeversion); owned */
+    char id[37]; /* the event id (given or generated) */
 } jb_pub_legacy;
 
 /* Parses and validates body[0..len) in DESIGN 2.2's order for application
@@ -83,12 +83,27 @@ const char *jb_pub_legacy_too_large_body(void);
  * through the prefixed path, source LEGACY_NAMESPACE, same id and data. *out is a
  * new event and *subject its subject (both the caller's). JB_ERR_INVALID when the
  * type cannot be built; JB_ERR_NOT_FOUND when type_prefix is empty (no copy). */
-jb_status jb_pub_legacy_prefixed_copy(const jb_pub_names *n, const jb_ce *std_ce,
-                                      const char *app, size_t app_len, jb_ce **out,
-                                      char **subject, jb_err *err);
+jb_status jb_pub_legacy_prefixed_copy(const jb_pub_names *n, const jb_ce *std_ce, const char *app,
+                                      size_t app_len, jb_ce **out, char **subject, jb_err *err);
 
 /* JSON-escapes s[0..len) into a malloc'd string (without quotes). */
 char *jb_pub_json_escape(const char *s, size_t len);
+
+/* ---------------------------------------------------------------- routes */
+
+typedef enum jb_pub_route {
+    R_NONE = 0,   /* 404 */
+    R_PUBLISH,    /* /publish */
+    R_LEGACY,     /* /{application}/v1/events */
+    R_SUBSCRIBED, /* /{application}/v1/events/subscribed */
+    R_HEALTHZ,    /* /healthz */
+    R_READYZ,     /* /readyz */
+} jb_pub_route;
+
+/* Matches the request path (path[0..len), query excluded) to a route; for the two
+ * application routes *app and *app_len receive the application segment (non-empty,
+ * without '/'). */
+jb_pub_route jb_pub_match_route(const char *path, size_t len, const char **app, size_t *app_len);
 
 /* ------------------------------------------------------ status mapping */
 

@@ -20,18 +20,19 @@ typedef struct pub_thread pub_thread;
 typedef struct jb_sub_store jb_sub_store;
 
 typedef struct pub_metric_set {
-    jb_metric *req_total;   /* eventing_epp_requests_total{code,method,path} */
-    jb_metric *req_dur;     /* eventing_epp_requests_duration_seconds{code,method,path} */
-    jb_metric *backend_dur; /* eventing_epp_backend_duration_milliseconds{code,destination_service} */
-    jb_metric *type_pub;    /* eventing_epp_event_type_published_total{event_type,event_source,code} */
-    jb_metric *health;      /* eventing_epp_health */
-    jb_metric *rejected;    /* jetbridge_publisher_rejected_total{reason} */
-    jb_metric *in_flight;   /* jetbridge_publisher_in_flight */
+    jb_metric *req_total; /* eventing_epp_requests_total{code,method,path} */
+    jb_metric *req_dur;   /* eventing_epp_requests_duration_seconds{code,method,path} */
+    jb_metric
+        *backend_dur;    /* eventing_epp_backend_duration_milliseconds{code,destination_service} */
+    jb_metric *type_pub; /* eventing_epp_event_type_published_total{event_type,event_source,code} */
+    jb_metric *health;   /* eventing_epp_health */
+    jb_metric *rejected; /* jetbridge_publisher_rejected_total{reason} */
+    jb_metric *in_flight; /* jetbridge_publisher_in_flight */
 } pub_metric_set;
 
 /* A request for the control thread: GET /{application}/v1/events/subscribed. */
 #define PUB_CTL_JOBS_MAX 64
-#define PUB_APP_MAX 256
+#define PUB_APP_MAX      256
 typedef struct pub_ctl_job {
     pub_thread *t;
     void *token; /* the waiting request, handed back untouched */

@@ -21,18 +21,9 @@
 
 #include "publisher/pub_server.h"
 
-typedef enum route {
-    R_NONE = 0,
-    R_PUBLISH,
-    R_LEGACY,
-    R_SUBSCRIBED,
-    R_HEALTHZ,
-    R_READYZ,
-} route;
-
 /* Metric path labels: route templates, never raw paths. */
 static const char *const route_label[] = {
-    "unknown", "/publish", "/{application}/v1/events", "/{application}/v1/events/subscribed",
+    "unknown",  "/publish", "/{application}/v1/events", "/{application}/v1/events/subscribed",
     "/healthz", "/readyz",
 };
 
@@ -40,7 +31,7 @@ static const char *const route_label[] = {
 typedef struct pub_req {
     pub_thread *t;
     struct evhttp_request *req;
-    route r;
+    jb_pub_route r;
     enum evhttp_cmd_type method;
     int64_t start_ns;
     size_t n, remaining;
@@ -187,8 +178,8 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 
 void pub_thread_post_ctl(pub_thread *t, void *token, int status, char *body, size_t len)
 {
-    cq_post(t, (cq_entry){.kind = CQ_CTL, .token = token, .status = status, .text = body,
-                          .len = len});
+    cq_post(t,
+            (cq_entry){.kind = CQ_CTL, .token = token, .status = status, .text = body, .len = len});
 }
 
 /* ---------------------------------------------------------------- replies */
@@ -196,32 +187,52 @@ void pub_thread_post_ctl(pub_thread *t, void *token, int status, char *body, siz
 static const char *reason_of(int code)
 {
     switch (code) {
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 507: return "Insufficient Storage";
-    default: return code < 500 ? "Client Error" : "Server Error";
+    case 200:
+        return "OK";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 507:
+        return "Insufficient Storage";
+    default:
+        return code < 500 ? "Client Error" : "Server Error";
     }
 }
 
 static const char *method_name(enum evhttp_cmd_type m)
 {
     switch (m) {
-    case EVHTTP_REQ_GET: return "GET";
-    case EVHTTP_REQ_POST: return "POST";
-    case EVHTTP_REQ_HEAD: return "HEAD";
-    case EVHTTP_REQ_PUT: return "PUT";
-    case EVHTTP_REQ_DELETE: return "DELETE";
-    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
-    case EVHTTP_REQ_PATCH: return "PATCH";
-    default: return "OTHER";
+    case EVHTTP_REQ_GET:
+        return "GET";
+    case EVHTTP_REQ_POST:
+        return "POST";
+    case EVHTTP_REQ_HEAD:
+        return "HEAD";
+    case EVHTTP_REQ_PUT:
+        return "PUT";
+    case EVHTTP_REQ_DELETE:
+        return "DELETE";
+    case EVHTTP_REQ_OPTIONS:
+        return "OPTIONS";
+    case EVHTTP_REQ_PATCH:
+        return "PATCH";
+    default:
+        return "OTHER";
     }
 }
 
@@ -234,7 +245,7 @@ typedef struct reply {
     const char *allow;
 } reply;
 
-static void send_reply(pub_thread *t, struct evhttp_request *req, route r,
+static void send_reply(pub_thread *t, struct evhttp_request *req, jb_pub_route r,
                        enum evhttp_cmd_type method, int64_t start_ns, reply rp)
 {
     const jb_pub *p = t->p;
@@ -262,18 +273,17 @@ static void send_reply(pub_thread *t, struct evhttp_request *req, route r,
     snprintf(code, sizeof(code), "%d", rp.code);
     const char *labels[] = {code, method_name(method), route_label[r]};
     jb_metric_add(p->m.req_total, labels, 1);
-    jb_metric_observe(p->m.req_dur, labels,
-                      (double)(jb_now_monotonic_ns() - start_ns) / 1e9);
+    jb_metric_observe(p->m.req_dur, labels, (double)(jb_now_monotonic_ns() - start_ns) / 1e9);
 }
 
-static void send_text(pub_thread *t, struct evhttp_request *req, route r, int64_t start,
+static void send_text(pub_thread *t, struct evhttp_request *req, jb_pub_route r, int64_t start,
                       int code, const char *text)
 {
     send_reply(t, req, r, evhttp_request_get_command(req), start,
                (reply){.code = code, .body = text, .len = strlen(text)});
 }
 
-static void reject(pub_thread *t, struct evhttp_request *req, route r, int64_t start,
+static void reject(pub_thread *t, struct evhttp_request *req, jb_pub_route r, int64_t start,
                    const char *reason, int code, const char *text)
 {
     const char *labels[] = {reason};
@@ -292,7 +302,7 @@ static void reject(pub_thread *t, struct evhttp_request *req, route r, int64_t s
 
 /* ------------------------------------------------------------- requests */
 
-static pub_req *pub_req_new(pub_thread *t, struct evhttp_request *req, route r, size_t n,
+static pub_req *pub_req_new(pub_thread *t, struct evhttp_request *req, jb_pub_route r, size_t n,
                             int64_t start)
 {
     pub_req *pr = calloc(1, sizeof(*pr) + n * (sizeof(int) + sizeof(char *)));
@@ -426,6 +436,15 @@ static void submit(pub_thread *t, pub_req *pr, jb_ce *const *ces, char *const *s
         pub_req_free(pr);
         return;
     }
+    if (pr->n > (size_t)p->cfg->publish_max_in_flight) {
+        /* Waiting cannot help: say so instead of a 503 the client would retry forever. */
+        char msg[160];
+        snprintf(msg, sizeof(msg), "batch of %zu events exceeds PUBLISH_MAX_IN_FLIGHT (%d)", pr->n,
+                 p->cfg->publish_max_in_flight);
+        reject(t, pr->req, pr->r, pr->start_ns, "batch_too_large", 413, msg);
+        pub_req_free(pr);
+        return;
+    }
     if (!window_acquire(p, (int)pr->n)) {
         reject(t, pr->req, pr->r, pr->start_ns, "in_flight_full", 503,
                "publisher busy: in-flight window full, retry later");
@@ -491,9 +510,9 @@ static void complete_ctl(pub_thread *t, cq_entry *e)
 {
     pub_req *pr = e->token;
     t->pending_ctl--;
-    send_reply(t, pr->req, pr->r, pr->method, pr->start_ns,
-               (reply){.code = e->status, .ctype = "application/json", .body = e->text,
-                       .len = e->len});
+    send_reply(
+        t, pr->req, pr->r, pr->method, pr->start_ns,
+        (reply){.code = e->status, .ctype = "application/json", .body = e->text, .len = e->len});
     free(e->text);
     pub_req_free(pr);
 }
@@ -567,8 +586,7 @@ static void begin_stop(pub_thread *t)
     if (t->stopping)
         return;
     t->stopping = true;
-    t->stop_deadline_ns =
-        jb_now_monotonic_ns() + (t->p->cfg->request_timeout_ms + 1000) * 1000000;
+    t->stop_deadline_ns = jb_now_monotonic_ns() + (t->p->cfg->request_timeout_ms + 1000) * 1000000;
     if (t->bound != NULL) {
         evhttp_del_accept_socket(t->http, t->bound);
         t->bound = NULL;
@@ -704,7 +722,8 @@ static jb_status prepare_events(const jb_pub_names *names, jb_ce **ces, size_t n
             rc = jb_pub_enrich(names, ces[i], &subjects[i], &e);
         if (rc != JB_OK) {
             if (batch)
-                return jb_err_set(err, rc, "event %zu: %s", i, e.msg[0] ? e.msg : jb_status_str(rc));
+                return jb_err_set(err, rc, "event %zu: %s", i,
+                                  e.msg[0] ? e.msg : jb_status_str(rc));
             return jb_err_set(err, rc, "%s", e.msg[0] ? e.msg : jb_status_str(rc));
         }
     }
@@ -740,9 +759,9 @@ static void handle_publish(pub_thread *t, struct evhttp_request *req, int64_t st
     if (rc == JB_OK) {
         subjects = calloc(n, sizeof(*subjects));
         ids = calloc(n, sizeof(*ids));
-        rc = subjects && ids ? prepare_events(&t->p->names, ces, n, h, nh, subjects, ids, batch,
-                                              &err)
-                             : JB_ERR_NOMEM;
+        rc = subjects && ids
+                 ? prepare_events(&t->p->names, ces, n, h, nh, subjects, ids, batch, &err)
+                 : JB_ERR_NOMEM;
     }
     if (rc == JB_ERR_NOMEM) {
         send_text(t, req, R_PUBLISH, start, 500, "out of memory");
@@ -772,14 +791,16 @@ static void legacy_error(pub_thread *t, struct evhttp_request *req, int64_t star
     char *body = NULL;
     int n = asprintf(&body, "{\"status\":%d,\"message\":\"%s\"}", code, esc ? esc : "");
     send_reply(t, req, R_LEGACY, evhttp_request_get_command(req), start,
-               (reply){.code = code, .ctype = "application/json", .body = body ? body : "",
+               (reply){.code = code,
+                       .ctype = "application/json",
+                       .body = body ? body : "",
                        .len = n > 0 ? (size_t)n : 0});
     free(body);
     free(esc);
 }
 
-static void handle_legacy(pub_thread *t, struct evhttp_request *req, int64_t start,
-                          const char *app, size_t app_len, const uint8_t *body, size_t len)
+static void handle_legacy(pub_thread *t, struct evhttp_request *req, int64_t start, const char *app,
+                          size_t app_len, const uint8_t *body, size_t len)
 {
     jb_pub_legacy lg;
     jb_ce *ces[2] = {NULL, NULL};
@@ -794,7 +815,9 @@ static void handle_legacy(pub_thread *t, struct evhttp_request *req, int64_t sta
     }
     if (lg.status != 0) {
         send_reply(t, req, R_LEGACY, evhttp_request_get_command(req), start,
-                   (reply){.code = lg.status, .ctype = "application/json", .body = lg.err_body,
+                   (reply){.code = lg.status,
+                           .ctype = "application/json",
+                           .body = lg.err_body,
                            .len = lg.err_len});
         jb_pub_legacy_free(&lg);
         return;
@@ -809,8 +832,8 @@ static void handle_legacy(pub_thread *t, struct evhttp_request *req, int64_t sta
         rc = jb_pub_apply_tracing(ces[0], h, nh);
     /* The prefixed copy is built from the type as received, before enrichment. */
     if (rc == JB_OK) {
-        rc = jb_pub_legacy_prefixed_copy(&t->p->names, ces[0], app, app_len, &ces[1],
-                                         &subjects[1], &err);
+        rc = jb_pub_legacy_prefixed_copy(&t->p->names, ces[0], app, app_len, &ces[1], &subjects[1],
+                                         &err);
         if (rc == JB_OK)
             n = 2;
         else if (rc == JB_ERR_NOT_FOUND)
@@ -850,8 +873,10 @@ static void handle_subscribed(pub_thread *t, struct evhttp_request *req, int64_t
 {
     if (app_len >= PUB_APP_MAX) {
         send_reply(t, req, R_SUBSCRIBED, evhttp_request_get_command(req), start,
-                   (reply){.code = 200, .ctype = "application/json",
-                           .body = "{\"eventsInfo\":[]}", .len = 17});
+                   (reply){.code = 200,
+                           .ctype = "application/json",
+                           .body = "{\"eventsInfo\":[]}",
+                           .len = 17});
         return;
     }
     pub_req *pr = pub_req_new(t, req, R_SUBSCRIBED, 0, start);
@@ -868,31 +893,6 @@ static void handle_subscribed(pub_thread *t, struct evhttp_request *req, int64_t
     t->pending_ctl++;
 }
 
-/* Matches the path (no query) to a route; for the two application routes,
- * app and app_len receive the application segment. */
-static route match_route(const char *path, size_t len, const char **app, size_t *app_len)
-{
-    if (len == 8 && memcmp(path, "/publish", 8) == 0)
-        return R_PUBLISH;
-    if (len == 8 && memcmp(path, "/healthz", 8) == 0)
-        return R_HEALTHZ;
-    if (len == 7 && memcmp(path, "/readyz", 7) == 0)
-        return R_READYZ;
-    if (len < 2 || path[0] != '/')
-        return R_NONE;
-    const char *slash = memchr(path + 1, '/', len - 1);
-    if (slash == NULL || slash == path + 1)
-        return R_NONE;
-    size_t rest = len - (size_t)(slash - path);
-    *app = path + 1;
-    *app_len = (size_t)(slash - path - 1);
-    if (rest == 10 && memcmp(slash, "/v1/events", 10) == 0)
-        return R_LEGACY;
-    if (rest == 21 && memcmp(slash, "/v1/events/subscribed", 21) == 0)
-        return R_SUBSCRIBED;
-    return R_NONE;
-}
-
 static void on_request(struct evhttp_request *req, void *arg)
 {
     pub_thread *t = arg;
@@ -901,7 +901,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     size_t plen = strcspn(uri, "?#");
     const char *app = NULL;
     size_t app_len = 0;
-    route r = match_route(uri, plen, &app, &app_len);
+    jb_pub_route r = jb_pub_match_route(uri, plen, &app, &app_len);
     enum evhttp_cmd_type m = evhttp_request_get_command(req);
     bool is_get = m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD;
     bool post_route = r == R_PUBLISH || r == R_LEGACY;
@@ -911,7 +911,9 @@ static void on_request(struct evhttp_request *req, void *arg)
     }
     if (post_route ? m != EVHTTP_REQ_POST : !is_get) {
         send_reply(t, req, r, m, start,
-                   (reply){.code = 405, .body = "method not allowed", .len = 18,
+                   (reply){.code = 405,
+                           .body = "method not allowed",
+                           .len = 18,
                            .allow = post_route ? "POST" : "GET, HEAD"});
         return;
     }
@@ -978,8 +980,12 @@ static jb_status setup_http(pub_thread *t, int listen_fd, jb_err *err)
      * per connection stays bounded. */
     evhttp_set_max_body_size(t->http, (ev_ssize_t)(cfg->max_request_size * 2 + 1024));
     evhttp_set_max_headers_size(t->http, (ev_ssize_t)cfg->max_header_size);
-    struct timeval tv = {(time_t)(cfg->http_read_timeout_ms / 1000),
-                         (suseconds_t)(cfg->http_read_timeout_ms % 1000) * 1000};
+    /* libevent 2.1 has one timeout per connection for reading a request and for
+     * waiting on the next one: the stricter of the two keys applies to both. */
+    int64_t to = cfg->http_read_timeout_ms;
+    if (cfg->http_idle_timeout_ms > 0 && cfg->http_idle_timeout_ms < to)
+        to = cfg->http_idle_timeout_ms;
+    struct timeval tv = {(time_t)(to / 1000), (suseconds_t)(to % 1000) * 1000};
     evhttp_set_timeout_tv(t->http, &tv);
     evhttp_set_allowed_methods(t->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |

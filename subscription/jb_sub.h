@@ -116,16 +116,19 @@ typedef enum jb_sub_content_mode {
 #define JB_SUB_DEFAULT_BACKOFF_MAX_MS     30000
 #define JB_SUB_DEFAULT_TIMEOUT_MS         30000
 #define JB_SUB_DEFAULT_RETRY_AFTER_MAX_MS 300000
+/* deadLetterSink is at most JB_SUB_URL_MAX - 1 characters (a validation rule): the
+ * settings are copied per consumer and per delivery, so they stay small. */
+#define JB_SUB_URL_MAX 512
 typedef struct jb_sub_delivery {
-    int max_in_flight;                /* maxInFlightMessages, >= 1 */
-    int max_deliver;                  /* maxDeliver: HTTP attempts before dead-lettering, >= 1 */
-    jb_sub_backoff backoff;           /* backoffPolicy */
-    int64_t backoff_delay_ms;         /* backoffDelay */
-    int64_t backoff_max_ms;           /* backoffMax, >= backoff_delay_ms */
-    int64_t timeout_ms;               /* timeout: per HTTP request, > 0 */
-    int64_t retry_after_max_ms;       /* retryAfterMax: 0 means ignore Retry-After */
-    char dead_letter_sink[2048];      /* deadLetterSink URL, "" when unset */
-    jb_sub_content_mode content_mode; /* contentMode */
+    int max_in_flight;          /* maxInFlightMessages, >= 1 */
+    int max_deliver;            /* maxDeliver: HTTP attempts before dead-lettering, >= 1 */
+    jb_sub_backoff backoff;     /* backoffPolicy */
+    int64_t backoff_delay_ms;   /* backoffDelay */
+    int64_t backoff_max_ms;     /* backoffMax, >= backoff_delay_ms */
+    int64_t timeout_ms;         /* timeout: per HTTP request, > 0 */
+    int64_t retry_after_max_ms; /* retryAfterMax: 0 means ignore Retry-After */
+    char dead_letter_sink[JB_SUB_URL_MAX]; /* deadLetterSink URL, "" when unset */
+    jb_sub_content_mode content_mode;      /* contentMode */
 } jb_sub_delivery;
 
 /* Fills *out with the effective settings. JB_ERR_INVALID (err names the key) when a
@@ -321,10 +324,13 @@ void jb_sub_reconciler_destroy(jb_sub_reconciler *r);
 
 /* Applies every manifest of dir to the store now (creating/updating; deleting
  * subscriptions previously applied from this dir whose manifests are gone,
- * recognised by the annotation JB_SUB_ANNOTATION_DIR), then again whenever a file in
- * dir changes (inotify, changes within 200 ms batched), on a thread of its own.
- * A file that does not parse is logged and leaves its subscriptions as they are.
- * The first apply happens before this returns; its failure is returned. */
+ * recognised by the annotation JB_SUB_ANNOTATION_DIR whose value is the real path of
+ * the file a subscription came from), then again whenever a file in dir changes
+ * (inotify, changes within 200 ms batched), on a thread of its own; failed applies
+ * (NATS down) are retried every 2 s. A file that does not parse is logged and leaves
+ * its subscriptions as they are; subscriptions applied otherwise are never deleted.
+ * The first apply happens before this returns; its failure is returned. js must
+ * outlive the watcher. */
 #define JB_SUB_ANNOTATION_DIR "jetbridge.kyma-project.io/applied-from"
 typedef struct jb_sub_dirwatch jb_sub_dirwatch;
 jb_status jb_sub_dirwatch_start(const struct jb_cfg *cfg, jsCtx *js, const char *dir,

@@ -125,7 +125,7 @@ static cJSON *yaml_to_cjson(yconv *c, yaml_node_t *n, int depth)
 
 /* ------------------------------------------------------ field checks */
 
-static bool dns_label(const char *s, size_t max, bool dots)
+bool sub_dns_name(const char *s, size_t max, bool dots)
 {
     size_t len = strlen(s);
     if (len == 0 || len > max)
@@ -212,7 +212,7 @@ static jb_status check_head(const cJSON *obj, const char *path, const char *defa
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(m, "name");
     if (name == NULL || cJSON_IsNull(name))
         return field_err(err, path, "metadata.name", "missing");
-    if (!cJSON_IsString(name) || !dns_label(name->valuestring, 253, true))
+    if (!cJSON_IsString(name) || !sub_dns_name(name->valuestring, 253, true))
         return field_err(err, path, "metadata.name",
                          "must be a lower-case DNS-1123 subdomain (a-z, 0-9, '-', '.'; at "
                          "most 253 characters)");
@@ -223,7 +223,7 @@ static jb_status check_head(const cJSON *obj, const char *path, const char *defa
             return field_err(err, path, "metadata.namespace", "must be a string");
         nsv = ns->valuestring;
     }
-    if (!dns_label(nsv, 63, false))
+    if (!sub_dns_name(nsv, 63, false))
         return field_err(err, path, "metadata.namespace",
                          "must be a lower-case DNS-1123 label (a-z, 0-9, '-'; at most 63 "
                          "characters)");

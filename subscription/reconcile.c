@@ -124,7 +124,16 @@ static jb_status ensure_consumer(jb_sub_reconciler *r, const jb_sub_consumer *c,
     consumer_config(r, c, &cc, desc, sizeof(desc));
     jsConsumerInfo *ci = NULL;
     jsErrCode ec = 0;
-    natsStatus s = js_GetConsumerInfo(&ci, r->js, stream, c->consumer, NULL, &ec);
+    /* One request in the common cases: JetStream answers a create of an existing
+     * consumer with the same settings with that consumer. Anything else takes the
+     * careful path below. */
+    natsStatus s = js_AddConsumer(&ci, r->js, stream, &cc, NULL, &ec);
+    bool done = s == NATS_OK && !needs_recreate(ci->Config, &cc) && !needs_update(ci->Config, &cc);
+    jsConsumerInfo_Destroy(ci);
+    ci = NULL;
+    if (done)
+        return JB_OK;
+    s = js_GetConsumerInfo(&ci, r->js, stream, c->consumer, NULL, &ec);
     if (s == NATS_OK && needs_recreate(ci->Config, &cc)) {
         jsConsumerInfo_Destroy(ci);
         ci = NULL;
@@ -204,7 +213,9 @@ static jb_status write_status(jb_sub_reconciler *r, entry *e, const jb_sub *s,
         free(json);
         return JB_OK;
     }
-    jb_status st = jb_sub_store_put_status(r->store, s->ns, s->name, json, NULL, err);
+    jb_status st = e->status != NULL
+                       ? sub_store_write_status(r->store, s->key, json, err)
+                       : jb_sub_store_put_status(r->store, s->ns, s->name, json, NULL, err);
     free(e->status);
     e->status = st == JB_OK ? json : NULL;
     if (st != JB_OK)
@@ -399,10 +410,12 @@ static jb_status full_pass(jb_sub_reconciler *r, bool unexplained, jb_err *err)
         goto done;
     jb_status first = JB_OK;
     jb_err e1;
-    /* Forget what this reconciler cached: a full pass checks everything again. */
+    /* Forget what this reconciler cached: a full pass checks everything again,
+     * statuses another reconciler may have written included. */
     for (size_t i = 0; i < r->n; i++) {
         free(r->entries[i].json);
-        r->entries[i].json = NULL;
+        free(r->entries[i].status);
+        r->entries[i].json = r->entries[i].status = NULL;
     }
     for (size_t i = 0; i < subs.n && !atomic_load(&r->stop); i++) {
         jb_status s1 = sync_sub(r, subs.items[i]->key, subs.items[i], &e1);
@@ -495,6 +508,7 @@ static void on_entry(jb_sub_reconciler *r, kvEntry *e)
 typedef struct loop_state {
     kvWatcher *w;
     bool was_connected;
+    uint64_t reconnects;
     bool unexplained_done;
     int64_t next_full_ms;
 } loop_state;
@@ -524,13 +538,27 @@ static void loop_full(jb_sub_reconciler *r, loop_state *ls)
     }
 }
 
+/* nats.c's reconnect count: a reconnect between two looks at the connection state
+ * still shows. */
+static uint64_t reconnects(natsConnection *nc)
+{
+    natsStatistics *st = NULL;
+    uint64_t n = 0;
+    if (natsStatistics_Create(&st) == NATS_OK && natsConnection_GetStats(nc, st) == NATS_OK)
+        natsStatistics_GetCounts(st, NULL, NULL, NULL, NULL, &n);
+    natsStatistics_Destroy(st);
+    return n;
+}
+
 static void *thread_main(void *arg)
 {
     jb_sub_reconciler *r = arg;
-    loop_state ls = {NULL, jb_nats_connected(r->nc), false, 0};
+    loop_state ls = {NULL, jb_nats_connected(r->nc), reconnects(r->nc), false, 0};
     while (!atomic_load(&r->stop)) {
         bool conn = jb_nats_connected(r->nc);
-        if (conn && !ls.was_connected) {
+        uint64_t rc = reconnects(r->nc);
+        if (conn && (!ls.was_connected || rc != ls.reconnects)) {
+            ls.reconnects = rc;
             /* After a reconnect the server may have lost consumers or the watch. */
             if (ls.w != NULL)
                 kvWatcher_Destroy(ls.w);

@@ -111,9 +111,21 @@ const char *jb_sub_apply_result_str(jb_sub_apply_result r)
     return "?";
 }
 
-static void make_key(char *out, size_t cap, const char *ns, const char *name)
+/* False when ns/name cannot name a subscription (so nothing is stored under it). */
+static bool make_key(char *out, size_t cap, const char *ns, const char *name)
 {
+    if (!sub_dns_name(ns, 63, false) || !sub_dns_name(name, 253, true))
+        return false;
     snprintf(out, cap, "%s.%s", ns, name);
+    return true;
+}
+
+static jb_status not_found(jb_err *err, const char *ns, const char *name)
+{
+    return jb_err_set(err, JB_ERR_NOT_FOUND,
+                      "subscriptions.eventing.kyma-project.io \"%s\" not found in namespace "
+                      "\"%s\"",
+                      name, ns);
 }
 
 /* One attempt: reads the current value, then creates or updates on its revision. */
@@ -170,14 +182,12 @@ jb_status jb_sub_store_get(jb_sub_store *st, const char *ns, const char *name, j
                            jb_err *err)
 {
     char key[400];
-    make_key(key, sizeof(key), ns, name);
+    if (!make_key(key, sizeof(key), ns, name))
+        return not_found(err, ns, name);
     kvEntry *e = NULL;
     natsStatus s = kvStore_Get(&e, st->subs, key);
     if (s == NATS_NOT_FOUND)
-        return jb_err_set(err, JB_ERR_NOT_FOUND,
-                          "subscriptions.eventing.kyma-project.io \"%s\" not found in namespace "
-                          "\"%s\"",
-                          name, ns);
+        return not_found(err, ns, name);
     if (s != NATS_OK)
         return sub_nats_err(s, "reading the subscription", err);
     jb_status rc = jb_sub_from_json(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), out, err);
@@ -246,15 +256,13 @@ jb_status jb_sub_store_list(jb_sub_store *st, const char *ns, jb_sub_vec *out, j
 jb_status jb_sub_store_delete(jb_sub_store *st, const char *ns, const char *name, jb_err *err)
 {
     char key[400];
-    make_key(key, sizeof(key), ns, name);
+    if (!make_key(key, sizeof(key), ns, name))
+        return not_found(err, ns, name);
     kvEntry *e = NULL;
     natsStatus s = kvStore_Get(&e, st->subs, key);
     kvEntry_Destroy(e);
     if (s == NATS_NOT_FOUND)
-        return jb_err_set(err, JB_ERR_NOT_FOUND,
-                          "subscriptions.eventing.kyma-project.io \"%s\" not found in namespace "
-                          "\"%s\"",
-                          name, ns);
+        return not_found(err, ns, name);
     if (s == NATS_OK)
         s = kvStore_Delete(st->subs, key);
     if (s != NATS_OK)
@@ -271,7 +279,8 @@ jb_status jb_sub_store_get_status(jb_sub_store *st, const char *ns, const char *
                                   jb_err *err)
 {
     char key[400];
-    make_key(key, sizeof(key), ns, name);
+    if (!make_key(key, sizeof(key), ns, name))
+        return not_found(err, ns, name);
     kvEntry *e = NULL;
     natsStatus s = kvStore_Get(&e, st->status, key);
     if (s == NATS_NOT_FOUND)
@@ -290,7 +299,8 @@ jb_status jb_sub_store_put_status(jb_sub_store *st, const char *ns, const char *
                                   const char *json, bool *changed, jb_err *err)
 {
     char key[400];
-    make_key(key, sizeof(key), ns, name);
+    if (!make_key(key, sizeof(key), ns, name))
+        return not_found(err, ns, name);
     kvEntry *e = NULL;
     natsStatus s = kvStore_Get(&e, st->status, key);
     if (s != NATS_OK && s != NATS_NOT_FOUND)
@@ -306,6 +316,14 @@ jb_status jb_sub_store_put_status(jb_sub_store *st, const char *ns, const char *
     if (changed != NULL)
         *changed = !same;
     return JB_OK;
+}
+
+/* Writes a status without reading it first (the reconciler compared it with its
+ * cached copy already). */
+jb_status sub_store_write_status(jb_sub_store *st, const char *key, const char *json, jb_err *err)
+{
+    natsStatus s = kvStore_PutString(NULL, st->status, key, json);
+    return s == NATS_OK ? JB_OK : sub_nats_err(s, "writing the status", err);
 }
 
 /* Deletes a status only (for reconcilers cleaning up after a delete). */

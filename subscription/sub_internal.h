@@ -26,6 +26,9 @@ struct jb_sub {
 jb_status sub_from_cjson(const cJSON *obj, const char *path, const char *default_ns, jb_sub **out,
                          jb_err *err);
 
+/* DNS-1123: a label (dots false, max 63) or a subdomain (dots true, max 253). */
+bool sub_dns_name(const char *s, size_t max, bool dots);
+
 /* Appends to a vec, taking ownership of s (destroyed on failure). */
 jb_status sub_vec_push(jb_sub_vec *v, jb_sub *s);
 
@@ -62,6 +65,7 @@ void sub_print_yaml(const cJSON *j, int indent, FILE *f);
 /* store.c internals used by the reconciler. */
 typedef struct __kvStore kvStore;
 kvStore *sub_store_kv(jb_sub_store *st);
+jb_status sub_store_write_status(jb_sub_store *st, const char *key, const char *json, jb_err *err);
 jb_status sub_store_delete_status(jb_sub_store *st, const char *key, jb_err *err);
 
 #endif

@@ -416,6 +416,66 @@ static bool go_atoi(const char *s, int64_t *out)
     return true;
 }
 
+/* backoffDelay, backoffMax, timeout, retryAfterMax: ISO 8601 durations. */
+static void check_durations(const jb_sub *s, jb_sub_delivery *d, errs *x)
+{
+    const char *p = "spec.config";
+    const char *v;
+    int64_t n;
+    static const struct {
+        const char *key;
+        size_t off;
+        int64_t min;
+    } durs[] = {
+        {"backoffDelay", offsetof(jb_sub_delivery, backoff_delay_ms), 1},
+        {"backoffMax", offsetof(jb_sub_delivery, backoff_max_ms), 1},
+        {"timeout", offsetof(jb_sub_delivery, timeout_ms), 1},
+        {"retryAfterMax", offsetof(jb_sub_delivery, retry_after_max_ms), 0},
+    };
+    bool dur_ok = true;
+    for (size_t i = 0; i < sizeof(durs) / sizeof(durs[0]); i++) {
+        if ((v = jb_sub_config_value(s, durs[i].key)) == NULL)
+            continue;
+        if (!jb_cfg_parse_iso8601_duration_ms(v, strlen(v), &n)) {
+            add_err(x, p, v, "%s must be an ISO 8601 duration such as PT1S", durs[i].key);
+            dur_ok = false;
+        } else if (n < durs[i].min) {
+            add_err(x, p, v, "%s must be greater than zero", durs[i].key);
+            dur_ok = false;
+        } else {
+            *(int64_t *)(void *)((char *)d + durs[i].off) = n;
+        }
+    }
+    const char *max = jb_sub_config_value(s, "backoffMax");
+    /* Without backoffMax, a backoffDelay above its default raises the cap with it. */
+    if (max == NULL && d->backoff_max_ms < d->backoff_delay_ms)
+        d->backoff_max_ms = d->backoff_delay_ms;
+    if (dur_ok && d->backoff_max_ms < d->backoff_delay_ms)
+        add_err(x, p, max, "backoffMax must not be less than backoffDelay");
+}
+
+static void check_dead_letter(const jb_sub *s, const jb_cfg *cfg, jb_sub_delivery *d, errs *x)
+{
+    const char *p = "spec.config";
+    const char *v;
+    if ((v = jb_sub_config_value(s, "deadLetterSink")) != NULL) {
+        char host[256];
+        const char *why = NULL;
+        if (!http_scheme(v))
+            add_err(x, p, v, "deadLetterSink must have URL scheme 'http' or 'https'");
+        else if (strlen(v) >= sizeof(d->dead_letter_sink))
+            add_err(x, p, v, "deadLetterSink must be shorter than %zu characters",
+                    sizeof(d->dead_letter_sink));
+        else if ((why = parse_http_url(v, host, sizeof(host))) != NULL)
+            add_err(x, p, v, "deadLetterSink: failed to parse URL: %s", why);
+        else if (cfg && cfg->sink_validation == JB_SINK_ALLOWLIST &&
+                 !host_allowed(cfg->sink_allowed_hosts, host))
+            add_err(x, p, v, "deadLetterSink must have a host listed in SINK_ALLOWED_HOSTS");
+        else
+            memcpy(d->dead_letter_sink, v, strlen(v) + 1);
+    }
+}
+
 /* Checks spec.config and fills d (defaults first). One error per bad key. */
 static void check_config(const jb_sub *s, const jb_cfg *cfg, jb_sub_delivery *d, errs *x)
 {
@@ -457,51 +517,8 @@ static void check_config(const jb_sub *s, const jb_cfg *cfg, jb_sub_delivery *d,
         else
             add_err(x, p, v, "backoffPolicy must be exponential, linear or constant");
     }
-    static const struct {
-        const char *key;
-        size_t off;
-        int64_t min;
-    } durs[] = {
-        {"backoffDelay", offsetof(jb_sub_delivery, backoff_delay_ms), 1},
-        {"backoffMax", offsetof(jb_sub_delivery, backoff_max_ms), 1},
-        {"timeout", offsetof(jb_sub_delivery, timeout_ms), 1},
-        {"retryAfterMax", offsetof(jb_sub_delivery, retry_after_max_ms), 0},
-    };
-    bool dur_ok = true;
-    for (size_t i = 0; i < sizeof(durs) / sizeof(durs[0]); i++) {
-        if ((v = jb_sub_config_value(s, durs[i].key)) == NULL)
-            continue;
-        if (!jb_cfg_parse_iso8601_duration_ms(v, strlen(v), &n)) {
-            add_err(x, p, v, "%s must be an ISO 8601 duration such as PT1S", durs[i].key);
-            dur_ok = false;
-        } else if (n < durs[i].min) {
-            add_err(x, p, v, "%s must be greater than zero", durs[i].key);
-            dur_ok = false;
-        } else {
-            *(int64_t *)(void *)((char *)d + durs[i].off) = n;
-        }
-    }
-    if (dur_ok && d->backoff_max_ms < d->backoff_delay_ms)
-        add_err(x, p,
-                jb_sub_config_value(s, "backoffMax") ? jb_sub_config_value(s, "backoffMax")
-                                                     : "PT30S",
-                "backoffMax must not be less than backoffDelay");
-    if ((v = jb_sub_config_value(s, "deadLetterSink")) != NULL) {
-        char host[256];
-        const char *why = NULL;
-        if (!http_scheme(v))
-            add_err(x, p, v, "deadLetterSink must have URL scheme 'http' or 'https'");
-        else if (strlen(v) >= sizeof(d->dead_letter_sink))
-            add_err(x, p, v, "deadLetterSink must be shorter than %zu characters",
-                    sizeof(d->dead_letter_sink));
-        else if ((why = parse_http_url(v, host, sizeof(host))) != NULL)
-            add_err(x, p, v, "deadLetterSink: failed to parse URL: %s", why);
-        else if (cfg && cfg->sink_validation == JB_SINK_ALLOWLIST &&
-                 !host_allowed(cfg->sink_allowed_hosts, host))
-            add_err(x, p, v, "deadLetterSink must have a host listed in SINK_ALLOWED_HOSTS");
-        else
-            memcpy(d->dead_letter_sink, v, strlen(v) + 1);
-    }
+    check_durations(s, d, x);
+    check_dead_letter(s, cfg, d, x);
     if ((v = jb_sub_config_value(s, "contentMode")) != NULL) {
         if (strcasecmp(v, "BINARY") == 0)
             d->content_mode = JB_SUB_CONTENT_BINARY;

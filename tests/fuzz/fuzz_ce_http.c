@@ -1,6 +1,6 @@
-/* libFuzzer: HTTP binding: header value decoding, mode detection, and binary mode
- * decoding from a synthetic header list. Input: "name:value" lines, an empty line,
- * then the body. */
+/* libFuzzer: HTTP binding: header value decoding, mode detection, binary mode
+ * decoding and any-mode decoding (jb_ce_from_http) from a synthetic header list. Input:
+ * "name:value" lines, an empty line, then the body. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -134,8 +134,10 @@ static void check_event(const jb_ce *ce)
     CHECK(jb_ce_attr_count(ce) <= JB_CE_MAX_ATTRS);
     for (size_t i = 0; i < jb_ce_attr_count(ce); i++) {
         size_t len;
-        jb_ce_attr_at(ce, i, NULL, NULL, &len);
+        const char *v;
+        jb_ce_attr_at(ce, i, NULL, &v, &len);
         CHECK(len <= JB_CE_MAX_ATTR_VALUE);
+        CHECK(jb_ce_utf8_valid((const uint8_t *)v, len)); /* every decoder promises it */
     }
     if (jb_ce_validate(ce, &err) != JB_OK)
         return;
@@ -206,6 +208,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rt_http(ce);
         check_event(ce);
         jb_ce_destroy(ce);
+    }
+    /* Whatever mode the Content-Type selects. */
+    jb_ce **ces = NULL;
+    size_t nces = 0;
+    if (jb_ce_from_http(hdrs, n, data + i, size - i, &ces, &nces, NULL, &err) == JB_OK) {
+        CHECK(nces <= JB_CE_MAX_BATCH);
+        for (size_t k = 0; k < nces; k++)
+            check_event(ces[k]);
+        jb_ce_batch_free(ces, nces);
     }
     return 0;
 }

@@ -132,8 +132,10 @@ static void check_event(const jb_ce *ce)
     CHECK(jb_ce_attr_count(ce) <= JB_CE_MAX_ATTRS);
     for (size_t i = 0; i < jb_ce_attr_count(ce); i++) {
         size_t len;
-        jb_ce_attr_at(ce, i, NULL, NULL, &len);
+        const char *v;
+        jb_ce_attr_at(ce, i, NULL, &v, &len);
         CHECK(len <= JB_CE_MAX_ATTR_VALUE);
+        CHECK(jb_ce_utf8_valid((const uint8_t *)v, len)); /* every decoder promises it */
     }
     if (jb_ce_validate(ce, &err) != JB_OK)
         return;

@@ -12,8 +12,7 @@
 
 #include "publisher/pub_internal.h"
 
-static void enrich_both(const jb_pub_names *n, jb_pub_legacy *lg, const char *app,
-                        size_t app_len)
+static void enrich_both(const jb_pub_names *n, jb_pub_legacy *lg, const char *app, size_t app_len)
 {
     jb_ce *copy = NULL;
     char *subj = NULL, *subj2 = NULL;

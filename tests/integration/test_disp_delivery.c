@@ -6,17 +6,22 @@
 
 /* Starts NATS, the sink, stores the subscription, starts the dispatcher and waits
  * until its consumer exists. */
-static jb_tproc *setup(denv *e, const char *config)
+static jb_tproc *setup_env(denv *e, const char *config, const char *const *env)
 {
     if (!denv_start(e) || !denv_apply(e, "orders", TYPE, config, NULL))
         return NULL;
-    jb_tproc *p = denv_dispatcher(e, NULL, NULL);
+    jb_tproc *p = denv_dispatcher(e, NULL, env);
     if (p == NULL || !denv_wait_consumer(e, "orders", TYPE, 15000)) {
         denv_dump_log(p);
         jb_tproc_stop(p);
         return NULL;
     }
     return p;
+}
+
+static jb_tproc *setup(denv *e, const char *config)
+{
+    return setup_env(e, config, NULL);
 }
 
 static void test_2xx_delivery_as_sent(void)
@@ -255,6 +260,61 @@ static void test_ordering_max_in_flight_1(void)
     denv_stop(&e);
 }
 
+static void test_dead_letter_sink(void)
+{
+    denv e;
+    jb_tsink *dls = jb_tsink_start();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(dls);
+    char config[256];
+    snprintf(config, sizeof(config), "\"deadLetterSink\":\"%s\"", jb_tsink_url(dls));
+    jb_tproc *p = setup(&e, config);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    static const int codes[] = {422};
+    jb_tsink_script(e.sink, codes, 1, 200, 0, 0);
+    CU_ASSERT_TRUE(denv_publish(&e, TYPE, "ev-dls", "{\"k\":1}", NULL));
+    CU_ASSERT_EQUAL(jb_tsink_wait(dls, 1, 15000), 1);
+    jb_treq r;
+    CU_ASSERT_TRUE_FATAL(jb_tsink_get(dls, 0, &r));
+    CU_ASSERT_STRING_EQUAL(jb_treq_header(&r, "ce-id"), "ev-dls");
+    CU_ASSERT_STRING_EQUAL(jb_treq_header(&r, "ce-type"), TYPE);
+    CU_ASSERT_STRING_EQUAL(jb_treq_header(&r, "ce-errorcode"), "422");
+    CU_ASSERT_STRING_EQUAL(jb_treq_header(&r, "ce-errorattempts"), "1");
+    CU_ASSERT_PTR_NOT_NULL(jb_treq_header(&r, "ce-errordest"));
+    CU_ASSERT_TRUE(r.body_len == 7 && memcmp(r.body, "{\"k\":1}", 7) == 0);
+    jb_treq_free(&r);
+    /* The dead-letter stream has it too. */
+    cJSON *dlq = NULL;
+    for (int i = 0; i < 50; i++) {
+        cJSON_Delete(dlq);
+        dlq = denv_dlq_list(&e);
+        if (cJSON_GetArraySize(dlq) > 0)
+            break;
+        jb_sleep_ms(200);
+    }
+    CU_ASSERT_EQUAL(cJSON_GetArraySize(dlq), 1);
+    cJSON_Delete(dlq);
+    jb_tproc_stop(p);
+    jb_tsink_stop(dls);
+    denv_stop(&e);
+}
+
+static void test_in_progress_beyond_ack_wait(void)
+{
+    denv e;
+    static const char *const env[] = {"JS_CONSUMER_ACK_WAIT=2s", NULL};
+    jb_tproc *p = setup_env(&e, "\"timeout\":\"PT10S\"", env);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    /* The sink takes 5 s, over twice AckWait: without InProgress JetStream would
+     * redeliver it (to us or another dispatcher) while the first request runs. */
+    jb_tsink_script(e.sink, NULL, 0, 200, 0, 5000);
+    CU_ASSERT_TRUE(denv_publish(&e, TYPE, "ev-long", "{}", NULL));
+    CU_ASSERT_EQUAL(jb_tsink_wait(e.sink, 1, 15000), 1);
+    jb_sleep_ms(7000);
+    CU_ASSERT_EQUAL(jb_tsink_count(e.sink), 1);
+    jb_tproc_stop(p);
+    denv_stop(&e);
+}
+
 static void test_metrics_and_health(void)
 {
     denv e;
@@ -321,6 +381,8 @@ int main(void)
         {"timeout_retried", test_timeout_retried},
         {"max_in_flight", test_max_in_flight},
         {"ordering_max_in_flight_1", test_ordering_max_in_flight_1},
+        {"dead_letter_sink", test_dead_letter_sink},
+        {"in_progress_beyond_ack_wait", test_in_progress_beyond_ack_wait},
         {"metrics_and_health", test_metrics_and_health},
     };
     return denv_main("disp_delivery", cases, JB_CASES_N(cases));

@@ -3,6 +3,8 @@
  * endpoint, status code and body, and what is stored in the stream (subject,
  * headers, payload bytes, deduplication).
  */
+#include <pthread.h>
+
 #include "config/jb_cfg.h"
 #include "proto/jb_ce.h"
 #include "subscription/jb_sub.h"
@@ -21,8 +23,53 @@ static int suite_init(void)
 
 static int suite_cleanup(void)
 {
-    pe_stop(&env);
+    jb_tproc_stop(env.proc); /* normally already gone: see test_clean_exit */
+    env.proc = NULL;
+    if (env.js != NULL)
+        jsCtx_Destroy(env.js);
+    if (env.nc != NULL)
+        natsConnection_Destroy(env.nc);
+    jb_tnats_stop(env.nats);
     return 0;
+}
+
+typedef struct client_arg {
+    int idx, ok;
+} client_arg;
+
+static void *client_main(void *arg)
+{
+    client_arg *c = arg;
+    for (int i = 0; i < 50; i++) {
+        char hdrs[256], id[32];
+        snprintf(id, sizeof(id), "conc-%d-%d", c->idx, i);
+        pe_binary_headers(hdrs, sizeof(hdrs), id, "concsrc", "conc.event.v1");
+        c->ok += pe_post(&env, "/publish", hdrs, "{\"c\":1}", 7, NULL, NULL) == 204;
+    }
+    return NULL;
+}
+
+static void test_concurrent_clients(void)
+{
+    int64_t before = pe_stream_msgs(&env);
+    pthread_t th[8];
+    client_arg args[8];
+    for (int i = 0; i < 8; i++) {
+        args[i] = (client_arg){i, 0};
+        pthread_create(&th[i], NULL, client_main, &args[i]);
+    }
+    int ok = 0;
+    for (int i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        ok += args[i].ok;
+    }
+    CU_ASSERT_EQUAL(ok, 400);
+    CU_ASSERT_EQUAL(pe_stream_msgs(&env), before + 400);
+}
+
+static void test_clean_exit(void)
+{
+    CU_ASSERT_EQUAL(pe_terminate(&env), 0);
 }
 
 static void test_health_and_ready(void)
@@ -55,8 +102,8 @@ static void test_not_found_and_method(void)
     };
     for (size_t i = 0; i < JB_CASES_N(cases); i++) {
         char *hdrs = NULL;
-        int code = jb_http(env.port, cases[i].method, cases[i].path, NULL, NULL, 0, NULL, NULL,
-                           &hdrs);
+        int code =
+            jb_http(env.port, cases[i].method, cases[i].path, NULL, NULL, 0, NULL, NULL, &hdrs);
         CU_ASSERT_EQUAL(code, cases[i].want);
         if (code != cases[i].want)
             fprintf(stderr, "case %zu: %s %s -> %d\n", i, cases[i].method, cases[i].path, code);
@@ -105,8 +152,9 @@ static void test_binary_payload_bytes(void)
     for (size_t i = 0; i < sizeof(data); i++)
         data[i] = (char)(i * 7);
     char hdrs[512];
-    snprintf(hdrs, sizeof(hdrs), "ce-specversion: 1.0\r\nce-id: raw-1\r\nce-source: rawsrc\r\n"
-                                 "ce-type: blob.v1\r\nContent-Type: application/octet-stream\r\n");
+    snprintf(hdrs, sizeof(hdrs),
+             "ce-specversion: 1.0\r\nce-id: raw-1\r\nce-source: rawsrc\r\n"
+             "ce-type: blob.v1\r\nContent-Type: application/octet-stream\r\n");
     CU_ASSERT_EQUAL(pe_post(&env, "/publish", hdrs, data, sizeof(data), NULL, NULL), 204);
     natsMsg *m = pe_last_msg(&env, "kyma.rawsrc.blob.v1");
     CU_ASSERT_PTR_NOT_NULL_FATAL(m);
@@ -163,8 +211,8 @@ static void test_invalid_events(void)
         const char *ctype, *extra, *body, *want;
         int code;
     } cases[] = {
-        {"application/cloudevents+json", "", "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"s\"}",
-         "type", 400},
+        {"application/cloudevents+json", "",
+         "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"s\"}", "type", 400},
         {"application/cloudevents+json", "", "{not json", "", 400},
         {"application/cloudevents+json", "",
          "{\"specversion\":\"0.3\",\"id\":\"1\",\"source\":\"s\",\"type\":\"a.b\"}", "specversion",
@@ -174,7 +222,8 @@ static void test_invalid_events(void)
         {"application/cloudevents+avro", "", "x", "", 415},
         {"application/cloudevents-batch+avro", "", "x", "", 415},
         {"application/cloudevents+json", "",
-         "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"...\",\"type\":\"a.b\"}", "source", 400},
+         "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"...\",\"type\":\"a.b\"}", "source",
+         400},
         {"application/cloudevents+json", "",
          "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"s\",\"type\":\"a..b\"}", "empty", 400},
     };
@@ -182,8 +231,8 @@ static void test_invalid_events(void)
         char hdrs[512];
         snprintf(hdrs, sizeof(hdrs), "Content-Type: %s\r\n%s", cases[i].ctype, cases[i].extra);
         char *resp = NULL;
-        int code = pe_post(&env, "/publish", hdrs, cases[i].body, strlen(cases[i].body), &resp,
-                           NULL);
+        int code =
+            pe_post(&env, "/publish", hdrs, cases[i].body, strlen(cases[i].body), &resp, NULL);
         CU_ASSERT_EQUAL(code, cases[i].code);
         if (cases[i].want[0])
             CU_ASSERT_PTR_NOT_NULL(resp ? strstr(resp, cases[i].want) : NULL);
@@ -200,8 +249,8 @@ static void test_batch(void)
                      "\"item.added.v1\",\"data\":1},{\"specversion\":\"1.0\",\"id\":\"b-2\","
                      "\"source\":\"batchsrc\",\"type\":\"item.removed.v1\",\"data\":\"x\"}]";
     CU_ASSERT_EQUAL(pe_post(&env, "/publish",
-                            "Content-Type: application/cloudevents-batch+json\r\n", ok,
-                            strlen(ok), NULL, NULL),
+                            "Content-Type: application/cloudevents-batch+json\r\n", ok, strlen(ok),
+                            NULL, NULL),
                     204);
     CU_ASSERT_EQUAL(pe_stream_msgs(&env), before + 2);
     natsMsg *m = pe_last_msg(&env, "kyma.batchsrc.item.removed.v1");
@@ -305,10 +354,11 @@ static void test_too_large(void)
     /* The limit is exact: 4096 bytes are accepted. */
     char *edge = malloc(4096);
     memset(edge, 'c', 4096);
-    CU_ASSERT_EQUAL(pe_post(&env, "/publish",
-                            "ce-specversion: 1.0\r\nce-id: edge\r\nce-source: s\r\nce-type: e.v1\r\n",
-                            edge, 4096, NULL, NULL),
-                    204);
+    CU_ASSERT_EQUAL(
+        pe_post(&env, "/publish",
+                "ce-specversion: 1.0\r\nce-id: edge\r\nce-source: s\r\nce-type: e.v1\r\n", edge,
+                4096, NULL, NULL),
+        204);
     free(edge);
 }
 
@@ -322,8 +372,9 @@ static void test_legacy_success(void)
     CU_ASSERT_EQUAL(pe_post(&env, "/legacyapp/v1/events", "Content-Type: application/json\r\n",
                             body, strlen(body), &resp, NULL),
                     200);
-    CU_ASSERT_STRING_EQUAL(resp ? resp : "", "{\"event-id\":\"8945ec08-256b-11eb-9928-acde48001122\","
-                                             "\"status\":\"\",\"reason\":\"\"}");
+    CU_ASSERT_STRING_EQUAL(resp ? resp : "",
+                           "{\"event-id\":\"8945ec08-256b-11eb-9928-acde48001122\","
+                           "\"status\":\"\",\"reason\":\"\"}");
     free(resp);
     CU_ASSERT_EQUAL(pe_stream_msgs(&env), before + 2);
     natsMsg *a = pe_last_msg(&env, "kyma.legacyapp.order.created.v1");
@@ -361,12 +412,14 @@ static void test_legacy_success(void)
     free(resp);
 }
 
-#define MISSING(f)                                                                               \
-    "{\"status\":400,\"type\":\"validation_violation\",\"message\":\"Missing field\","           \
-    "\"details\":[{\"field\":\"" f "\",\"type\":\"missing_field\",\"message\":\"Missing field\"}]}"
-#define INVALID(f)                                                                               \
-    "{\"status\":400,\"type\":\"validation_violation\",\"message\":\"Invalid field\","           \
-    "\"details\":[{\"field\":\"" f "\",\"type\":\"invalid_field\",\"message\":\"Invalid field\"}]}"
+#define MISSING(f)                                                                                 \
+    "{\"status\":400,\"type\":\"validation_violation\",\"message\":\"Missing field\","             \
+    "\"details\":[{\"field\":\"" f                                                                 \
+    "\",\"type\":\"missing_field\",\"message\":\"Missing field\"}]}"
+#define INVALID(f)                                                                                 \
+    "{\"status\":400,\"type\":\"validation_violation\",\"message\":\"Invalid field\","             \
+    "\"details\":[{\"field\":\"" f                                                                 \
+    "\",\"type\":\"invalid_field\",\"message\":\"Invalid field\"}]}"
 
 static void test_legacy_errors(void)
 {
@@ -382,7 +435,8 @@ static void test_legacy_errors(void)
          MISSING("event-type-version")},
         {"{\"event-type\":\"a.b\",\"event-type-version\":\"v.1\",\"data\":1}",
          INVALID("event-type-version")},
-        {"{\"event-type\":\"a.b\",\"event-type-version\":\"v1\",\"data\":1}", MISSING("event-time")},
+        {"{\"event-type\":\"a.b\",\"event-type-version\":\"v1\",\"data\":1}",
+         MISSING("event-time")},
         {"{\"event-type\":\"a.b\",\"event-type-version\":\"v1\",\"event-time\":\"yesterday\","
          "\"data\":1}",
          INVALID("event-time")},
@@ -441,9 +495,9 @@ static void put_subscription(const char *manifest)
 static void test_subscribed(void)
 {
     char *resp = NULL;
-    CU_ASSERT_EQUAL(jb_http(env.port, "GET", "/subapp/v1/events/subscribed", NULL, NULL, 0, &resp,
-                            NULL, NULL),
-                    200);
+    CU_ASSERT_EQUAL(
+        jb_http(env.port, "GET", "/subapp/v1/events/subscribed", NULL, NULL, 0, &resp, NULL, NULL),
+        200);
     CU_ASSERT_STRING_EQUAL(resp ? resp : "", "{\"eventsInfo\":[]}");
     free(resp);
     put_subscription("{\"apiVersion\":\"eventing.kyma-project.io/v1alpha2\",\"kind\":"
@@ -456,9 +510,9 @@ static void test_subscribed(void)
                      "\"typeMatching\":\"exact\",\"types\":[\"sap.kyma.custom.subapp.invoice."
                      "paid.v1\",\"sap.kyma.custom.other.x.v1\"]}}");
     resp = NULL;
-    CU_ASSERT_EQUAL(jb_http(env.port, "GET", "/subapp/v1/events/subscribed", NULL, NULL, 0, &resp,
-                            NULL, NULL),
-                    200);
+    CU_ASSERT_EQUAL(
+        jb_http(env.port, "GET", "/subapp/v1/events/subscribed", NULL, NULL, 0, &resp, NULL, NULL),
+        200);
     CU_ASSERT_PTR_NOT_NULL(resp ? strstr(resp, "{\"name\":\"order.created\",\"version\":\"v1\"}")
                                 : NULL);
     CU_ASSERT_PTR_NOT_NULL(resp ? strstr(resp, "{\"name\":\"order.updated\",\"version\":\"v2\"}")
@@ -475,8 +529,10 @@ static void test_metrics_text(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(m);
     static const char *const want[] = {
         "eventing_epp_requests_total{code=\"204\",method=\"POST\",path=\"/publish\"}",
-        "eventing_epp_requests_total{code=\"200\",method=\"POST\",path=\"/{application}/v1/events\"}",
-        "eventing_epp_requests_total{code=\"400\",method=\"POST\",path=\"/{application}/v1/events\"}",
+        "eventing_epp_requests_total{code=\"200\",method=\"POST\",path=\"/{application}/v1/"
+        "events\"}",
+        "eventing_epp_requests_total{code=\"400\",method=\"POST\",path=\"/{application}/v1/"
+        "events\"}",
         "eventing_epp_requests_total{code=\"404\",method=\"GET\",path=\"unknown\"}",
         "eventing_epp_requests_duration_seconds_bucket{code=\"204\",method=\"POST\",path=\"/"
         "publish\",le=\"0.075\"}",
@@ -517,6 +573,8 @@ int main(void)
         {"legacy: validation order and bodies", test_legacy_errors},
         {"subscribed endpoint reads the store", test_subscribed},
         {"metrics text with route templates", test_metrics_text},
+        {"8 concurrent clients: every event stored once", test_concurrent_clients},
+        {"SIGTERM: exit 0 (no sanitizer findings)", test_clean_exit},
     };
     return jb_cunit_main("integration_pub_api", suite_init, suite_cleanup, cases,
                          JB_CASES_N(cases));

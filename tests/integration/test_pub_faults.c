@@ -55,8 +55,8 @@ static void test_nats_down_and_back(void)
     CU_ASSERT_TRUE(pe_wait_status(e.port, "/readyz", 200, 30000));
     CU_ASSERT_TRUE(wait_post_status(&e, 204, 30000));
     char *m = pe_metrics(&e);
-    CU_ASSERT_PTR_NOT_NULL(m ? strstr(m, "jetbridge_publisher_rejected_total{reason=\"not_connected\"}")
-                             : NULL);
+    CU_ASSERT_PTR_NOT_NULL(
+        m ? strstr(m, "jetbridge_publisher_rejected_total{reason=\"not_connected\"}") : NULL);
     CU_ASSERT_PTR_NOT_NULL(m ? strstr(m, "eventing_epp_requests_total{code=\"502\"") : NULL);
     free(m);
     pe_stop(&e);
@@ -97,10 +97,11 @@ static void test_no_stream_504_then_recreated(void)
     jsErrCode jerr = 0;
     CU_ASSERT_EQUAL_FATAL(js_DeleteStream(e.js, "sap", NULL, &jerr), NATS_OK);
     char *resp = NULL;
-    CU_ASSERT_EQUAL(pe_post(&e, "/publish",
-                            "ce-specversion: 1.0\r\nce-id: ns-1\r\nce-source: s\r\nce-type: a.b\r\n",
-                            "x", 1, &resp, NULL),
-                    504);
+    CU_ASSERT_EQUAL(
+        pe_post(&e, "/publish",
+                "ce-specversion: 1.0\r\nce-id: ns-1\r\nce-source: s\r\nce-type: a.b\r\n", "x", 1,
+                &resp, NULL),
+        504);
     free(resp);
     /* The publisher notices (no responders) and creates the stream again. */
     CU_ASSERT_TRUE(wait_post_status(&e, 204, 15000));
@@ -162,6 +163,16 @@ static void test_window_full_503_and_ack_timeout_504(void)
     CU_ASSERT_EQUAL(b.code, 504);
     kill(np, SIGCONT);
     CU_ASSERT_TRUE(wait_post_status(&e, 204, 30000));
+    /* A batch that can never fit the window is 413, not a 503 to retry forever. */
+    const char *batch =
+        "[{\"specversion\":\"1.0\",\"id\":\"w1\",\"source\":\"s\",\"type\":\"a.b\"},"
+        "{\"specversion\":\"1.0\",\"id\":\"w2\",\"source\":\"s\",\"type\":\"a.b\"}]";
+    char *resp = NULL;
+    CU_ASSERT_EQUAL(pe_post(&e, "/publish", "Content-Type: application/cloudevents-batch+json\r\n",
+                            batch, strlen(batch), &resp, NULL),
+                    413);
+    CU_ASSERT_PTR_NOT_NULL(resp ? strstr(resp, "PUBLISH_MAX_IN_FLIGHT") : NULL);
+    free(resp);
     char *m = pe_metrics(&e);
     CU_ASSERT_PTR_NOT_NULL(
         m ? strstr(m, "jetbridge_publisher_rejected_total{reason=\"in_flight_full\"} 1") : NULL);
@@ -241,6 +252,36 @@ static void test_connection_limits(void)
     pe_stop(&e);
 }
 
+static void test_client_gone_before_ack(void)
+{
+    pubenv e;
+    static const char *const env[] = {"JS_STREAM_RETENTION_POLICY=limits", "REQUEST_TIMEOUT=2s",
+                                      NULL};
+    CU_ASSERT_TRUE_FATAL(pe_start(&e, env));
+    pid_t np = jb_tnats_pid(e.nats);
+    kill(np, SIGSTOP);
+    /* Requests whose clients hang up while their publish waits for an ack: the
+     * late answer must find a detached request, not freed memory. */
+    for (int i = 0; i < 5; i++) {
+        int fd = connect_raw(e.port);
+        CU_ASSERT_FATAL(fd >= 0);
+        char req[512];
+        int n = snprintf(req, sizeof(req),
+                         "POST /publish HTTP/1.1\r\nHost: x\r\nce-specversion: 1.0\r\n"
+                         "ce-id: gone-%d\r\nce-source: s\r\nce-type: a.b\r\n"
+                         "Content-Length: 2\r\n\r\n{}",
+                         i);
+        CU_ASSERT(send(fd, req, (size_t)n, 0) == n);
+        jb_sleep_ms(50);
+        close(fd);
+    }
+    CU_ASSERT_TRUE(wait_in_flight(&e, 0, 15000)); /* all timed out (504) meanwhile */
+    kill(np, SIGCONT);
+    CU_ASSERT_EQUAL(jb_http(e.port, "GET", "/healthz", NULL, NULL, 0, NULL, NULL, NULL), 200);
+    CU_ASSERT_TRUE(wait_post_status(&e, 204, 30000));
+    pe_stop(&e); /* exit 0: no sanitizer finding */
+}
+
 static void test_sigterm_exits_cleanly(void)
 {
     pubenv e;
@@ -259,6 +300,7 @@ int main(void)
         {"no stream: 504, then the stream is created again", test_no_stream_504_then_recreated},
         {"window full: 503 + Retry-After; no ack: 504", test_window_full_503_and_ack_timeout_504},
         {"connection limit, read timeout, header limit", test_connection_limits},
+        {"client gone before the ack", test_client_gone_before_ack},
         {"SIGTERM exits 0", test_sigterm_exits_cleanly},
     };
     return jb_cunit_main("integration_pub_faults", NULL, NULL, cases, JB_CASES_N(cases));

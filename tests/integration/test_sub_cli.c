@@ -16,7 +16,7 @@
 #include "jb_testenv.h"
 #include "subscription/jb_sub.h"
 
-#define T 30000
+#define T    30000
 #define HEAD "apiVersion: eventing.kyma-project.io/v1alpha2\nkind: Subscription\n"
 
 static jb_tnats *nats;
@@ -188,6 +188,14 @@ static void test_errors(void)
     const char *missing[] = {"sub", "describe", "nope", "-n", "shop", NULL};
     CU_ASSERT_EQUAL(run(missing, &out, &err), 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "\"nope\" not found"));
+    free(out);
+    free(err);
+    /* A name that cannot exist is simply not found (not a NATS error). */
+    const char *odd[] = {"sub", "get", "a b>*", "-n", "shop", NULL};
+    CU_ASSERT_EQUAL(run(odd, &out, &err), 1);
+    CU_ASSERT_STRING_EQUAL(err, "Error from server (NotFound): "
+                                "subscriptions.eventing.kyma-project.io \"a b>*\" not found in "
+                                "namespace \"shop\"\n");
     free(out);
     free(err);
     const char *usage[] = {"sub", "frobnicate", NULL};

@@ -671,8 +671,8 @@ static void test_markdown(void)
     free(buf);
 }
 
-/* docs/configuration.md carries the generated table verbatim. */
-static void test_docs_in_sync(void)
+/* docs/configuration.md and README.md carry the generated table verbatim. */
+static void check_doc_has_table(const char *path)
 {
     char *table = NULL, *doc = NULL;
     size_t tlen = 0, dlen = 0;
@@ -680,7 +680,7 @@ static void test_docs_in_sync(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(f);
     jb_cfg_print_markdown(f);
     fclose(f);
-    FILE *d = fopen(JB_SOURCE_DIR "/docs/configuration.md", "rb");
+    FILE *d = fopen(path, "rb");
     CU_ASSERT_PTR_NOT_NULL_FATAL(d);
     doc = calloc(1, 1 << 20);
     CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
@@ -690,9 +690,16 @@ static void test_docs_in_sync(void)
     bool found = strstr(doc, table) != NULL;
     CU_ASSERT_TRUE(found);
     if (!found)
-        fprintf(stderr, "docs/configuration.md: regenerate the key table:\n%s", table);
+        fprintf(stderr, "%s: regenerate the key table (jetbridge help --markdown):\n%s", path,
+                table);
     free(doc);
     free(table);
+}
+
+static void test_docs_in_sync(void)
+{
+    check_doc_has_table(JB_SOURCE_DIR "/docs/configuration.md");
+    check_doc_has_table(JB_SOURCE_DIR "/README.md");
 }
 
 int main(void)
@@ -712,7 +719,7 @@ int main(void)
         {"YAML buffer values", test_yaml_values},
         {"rest[]: arguments that are not configuration", test_rest},
         {"markdown reference lists every key", test_markdown},
-        {"docs/configuration.md has the current table", test_docs_in_sync},
+        {"docs/configuration.md and README.md have the current table", test_docs_in_sync},
     };
     return jb_cunit_main("config", NULL, NULL, cases, JB_CASES_N(cases));
 }

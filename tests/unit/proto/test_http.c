@@ -327,6 +327,76 @@ static void test_binary_encode(void)
     jb_ce_destroy(ce);
 }
 
+static void test_any_mode(void)
+{
+    static const char single[] =
+        "{\"specversion\":\"1.0\",\"id\":\"body\",\"source\":\"/s\",\"type\":\"t\"}";
+    static const char batch[] = "[{\"specversion\":\"1.0\",\"id\":\"b1\",\"source\":\"/s\","
+                                "\"type\":\"t\"},{\"id\":\"b2\"}]";
+    jb_ce *pe = t_valid();
+    jb_ce_set_str(pe, "id", "proto");
+    uint8_t *pb, *pbb;
+    size_t pbl, pbbl;
+    jb_ce *two[2] = {pe, pe};
+    CU_ASSERT_EQUAL_FATAL(jb_ce_to_protobuf(pe, &pb, &pbl), JB_OK);
+    CU_ASSERT_EQUAL_FATAL(jb_ce_batch_to_protobuf(two, 2, &pbb, &pbbl), JB_OK);
+    const struct {
+        const char *ct; /* NULL: no Content-Type */
+        const void *body;
+        size_t len;
+        jb_status st;
+        jb_ce_http_mode mode;
+        size_t n;
+        const char *id; /* of the first event, or the error message */
+    } cases[] = {
+        {NULL, "x", 1, JB_OK, JB_CE_HTTP_BINARY, 1, "hdr"},
+        {"text/plain", "x", 1, JB_OK, JB_CE_HTTP_BINARY, 1, "hdr"},
+        /* Structured: the ce- header is ignored, the body wins. */
+        {"application/cloudevents+json; charset=utf-8", single, sizeof(single) - 1, JB_OK,
+         JB_CE_HTTP_STRUCTURED_JSON, 1, "body"},
+        {"application/cloudevents-batch+json", batch, sizeof(batch) - 1, JB_OK,
+         JB_CE_HTTP_BATCH_JSON, 2, "b1"},
+        {"application/cloudevents-batch+json", "[]", 2, JB_OK, JB_CE_HTTP_BATCH_JSON, 0, NULL},
+        {"application/cloudevents+protobuf", pb, pbl, JB_OK, JB_CE_HTTP_STRUCTURED_PROTOBUF, 1,
+         "proto"},
+        {"application/cloudevents-batch+protobuf", pbb, pbbl, JB_OK, JB_CE_HTTP_BATCH_PROTOBUF, 2,
+         "proto"},
+        {"application/cloudevents+avro", "x", 1, JB_ERR_UNSUPPORTED, 0, 0,
+         "content type application/cloudevents+avro: not supported"},
+        {"application/cloudevents+json", "{", 1, JB_ERR_INVALID, 0, 0, "invalid JSON at byte 0"},
+    };
+    for (size_t i = 0; i < JB_CASES_N(cases); i++) {
+        jb_ce_header h[3] = {H("ce-id", "hdr"), H("ce-type", "t"), H("Content-Type", "")};
+        size_t nh = 2;
+        if (cases[i].ct != NULL) {
+            h[2].value = cases[i].ct;
+            h[2].value_len = strlen(cases[i].ct);
+            nh = 3;
+        }
+        jb_ce **ces = NULL;
+        size_t n = 99;
+        jb_ce_http_mode mode = JB_CE_HTTP_UNSUPPORTED;
+        jb_err err = {{0}};
+        jb_status st = jb_ce_from_http(h, nh, cases[i].body, cases[i].len, &ces, &n, &mode, &err);
+        CU_ASSERT_EQUAL(st, cases[i].st);
+        if (st != JB_OK) {
+            if (strcmp(err.msg, cases[i].id) != 0)
+                printf("\n  case %zu: got \"%s\"", i, err.msg);
+            CU_ASSERT_STRING_EQUAL(err.msg, cases[i].id);
+            CU_ASSERT_EQUAL(n, 99);
+            continue;
+        }
+        CU_ASSERT_EQUAL(mode, cases[i].mode);
+        CU_ASSERT_EQUAL(n, cases[i].n);
+        if (n > 0 && cases[i].id != NULL)
+            CU_ASSERT_STRING_EQUAL(jb_ce_get(ces[0], "id", NULL), cases[i].id);
+        jb_ce_batch_free(ces, n);
+    }
+    free(pb);
+    free(pbb);
+    jb_ce_destroy(pe);
+}
+
 int main(void)
 {
     static const jb_test_case cases[] = {
@@ -337,6 +407,7 @@ int main(void)
         {"binary decode: data kind from the content type", test_binary_decode_kinds},
         {"binary decode: duplicates, bad values, limits", test_binary_decode_errors},
         {"binary encode: headers, percent-encoding, unsafe input", test_binary_encode},
+        {"any mode: binary, structured, batch; JSON and protobuf", test_any_mode},
     };
     return jb_cunit_main("proto_http", NULL, NULL, cases, JB_CASES_N(cases));
 }

@@ -113,6 +113,11 @@ static void test_decode_errors(void)
         {"{\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\":\"v\"}",
          "attribute name longer than 64 bytes"},
         {big, "x: value longer than 4096 bytes"},
+        {"{" REQ ",\"x\":\"\xc0\xa0\"}", "x: MUST be valid UTF-8"},
+        /* cJSON reads a bad \u escape as U+0000 and cuts the string (fuzzer find). */
+        {"{\"x\":\"ab \\ud8\\ud3de00\"}", "invalid JSON: bad \\u escape at byte 9"},
+        {"{\"x\":\"\\u12\"}", "invalid JSON at byte 6"}, /* cJSON catches this one */
+        {"{\"data\":\"\\uzzzz\"}", "invalid JSON: bad \\u escape at byte 9"},
         {many, "too many attributes (at most 64)"},
     };
     for (size_t i = 0; i < JB_CASES_N(cases); i++) {
@@ -157,6 +162,10 @@ static void test_encode(void)
         /* JSON kind that is not valid JSON (an HTTP body that lied): base64. */
         {ct_json, JB_CE_DATA_JSON, "{oops", 5,
          "{\"id\":\"1\",\"datacontenttype\":\"application/json\",\"data_base64\":\"e29vcHM=\"}"},
+        /* JSON data with an escape cJSON would misread: base64 keeps the bytes. */
+        {ct_json, JB_CE_DATA_JSON, "\"\\u00zz\"", 8,
+         "{\"id\":\"1\",\"datacontenttype\":\"application/"
+         "json\",\"data_base64\":\"Ilx1MDB6eiI=\"}"},
         /* Text with a zero byte cannot be a JSON string. */
         {ct_text, JB_CE_DATA_TEXT, "a\0", 2,
          "{\"id\":\"1\",\"datacontenttype\":\"text/plain\",\"data_base64\":\"YQA=\"}"},

@@ -250,6 +250,7 @@ static void test_proto_data_and_errors(void)
         {"x", V(_NOT_SET), "x: attribute value not set"},
         {"", V(CE_STRING), ": attribute names MUST be 1 to 20 lower-case letters or digits"},
         {"id", V(CE_STRING), "id: duplicate attribute"},
+        {"bad", V(CE_URI), "bad: MUST be valid UTF-8"},
     };
     ev2.id = "1";
     for (size_t i = 0; i < JB_CASES_N(cases); i++) {
@@ -257,6 +258,8 @@ static void test_proto_data_and_errors(void)
         v.attr_case = cases[i].kind;
         if (cases[i].kind == V(CE_STRING))
             v.ce_string = "s";
+        else if (cases[i].kind == V(CE_URI))
+            v.ce_uri = "http://x/\xff";
         else
             v.ce_timestamp = &ts;
         buf = pack(&ev2, &len);

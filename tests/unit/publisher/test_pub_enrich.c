@@ -118,8 +118,7 @@ static void test_enrich_event(void)
         {"source1", "o-rder.creat ed.v1", "kyma.source1.o-rder.created.v1",
          "kyma.source1.o-rder.created.v1", "o-rder.creat ed.v1"},
         {"anything", "sap.kyma.custom.app.order.created.v1",
-         "kyma.sap.kyma.custom.app.order.created.v1", "sap.kyma.custom.app.order.created.v1",
-         NULL},
+         "kyma.sap.kyma.custom.app.order.created.v1", "sap.kyma.custom.app.order.created.v1", NULL},
     };
     for (size_t i = 0; i < JB_CASES_N(cases); i++) {
         jb_ce *ce = event(cases[i].source, cases[i].type);
@@ -152,15 +151,23 @@ static void test_tracing(void)
 {
     jb_ce *ce = event("s", "a.b");
     const jb_ce_header h[] = {
-        {"TraceParent", 11, "00-abc-def-01", 13}, {"X-B3-TraceId", 12, "t1", 2},
-        {"x-b3-parentspanid", 17, "p1", 2},       {"X-B3-SpanId", 11, "s1", 2},
-        {"X-B3-Sampled", 12, "1", 1},             {"X-B3-Flags", 10, "0", 1},
-        {"X-Other", 7, "no", 2},                  {"X-B3-SpanIdX", 12, "no", 2},
+        {"TraceParent", 11, "00-abc-def-01", 13},
+        {"X-B3-TraceId", 12, "t1", 2},
+        {"x-b3-parentspanid", 17, "p1", 2},
+        {"X-B3-SpanId", 11, "s1", 2},
+        {"X-B3-Sampled", 12, "1", 1},
+        {"X-B3-Flags", 10, "0", 1},
+        {"X-Other", 7, "no", 2},
+        {"X-B3-SpanIdX", 12, "no", 2},
     };
     CU_ASSERT_EQUAL(jb_pub_apply_tracing(ce, h, JB_CASES_N(h)), JB_OK);
     static const char *const want[][2] = {
-        {"traceparent", "00-abc-def-01"}, {"b3traceid", "t1"}, {"b3parentspanid", "p1"},
-        {"b3spanid", "s1"},               {"b3sampled", "1"},  {"b3flags", "0"},
+        {"traceparent", "00-abc-def-01"},
+        {"b3traceid", "t1"},
+        {"b3parentspanid", "p1"},
+        {"b3spanid", "s1"},
+        {"b3sampled", "1"},
+        {"b3flags", "0"},
     };
     for (size_t i = 0; i < JB_CASES_N(want); i++) {
         const char *v = jb_ce_get(ce, want[i][0], NULL);
@@ -210,8 +217,46 @@ static void test_ack_status(void)
         {NATS_ERR, 10039, "jetstream not enabled for account", 503},
     };
     for (size_t i = 0; i < JB_CASES_N(cases); i++)
-        CU_ASSERT_EQUAL(jb_pub_ack_status(cases[i].s, cases[i].code, cases[i].text),
-                        cases[i].want);
+        CU_ASSERT_EQUAL(jb_pub_ack_status(cases[i].s, cases[i].code, cases[i].text), cases[i].want);
+}
+
+static void test_routes(void)
+{
+    static const struct {
+        const char *path;
+        jb_pub_route want;
+        const char *app;
+    } cases[] = {
+        {"/publish", R_PUBLISH, NULL},
+        {"/healthz", R_HEALTHZ, NULL},
+        {"/readyz", R_READYZ, NULL},
+        {"/myapp/v1/events", R_LEGACY, "myapp"},
+        {"/my-app.x/v1/events/subscribed", R_SUBSCRIBED, "my-app.x"},
+        {"/publish/v1/events", R_LEGACY, "publish"},
+        {"/publish/", R_NONE, NULL},
+        {"/publishx", R_NONE, NULL},
+        {"//v1/events", R_NONE, NULL},
+        {"/a/b/v1/events", R_NONE, NULL},
+        {"/app/v1/events/", R_NONE, NULL},
+        {"/app/v1/event", R_NONE, NULL},
+        {"/app/v2/events", R_NONE, NULL},
+        {"/", R_NONE, NULL},
+        {"", R_NONE, NULL},
+        {"publish", R_NONE, NULL},
+        {"http://h/publish", R_NONE, NULL},
+    };
+    for (size_t i = 0; i < JB_CASES_N(cases); i++) {
+        const char *app = NULL;
+        size_t al = 0;
+        jb_pub_route r = jb_pub_match_route(cases[i].path, strlen(cases[i].path), &app, &al);
+        CU_ASSERT_EQUAL(r, cases[i].want);
+        if (r != cases[i].want)
+            fprintf(stderr, "route case %zu: %s -> %d\n", i, cases[i].path, (int)r);
+        if (cases[i].app != NULL) {
+            CU_ASSERT_EQUAL(al, strlen(cases[i].app));
+            CU_ASSERT(app != NULL && strncmp(app, cases[i].app, al) == 0);
+        }
+    }
 }
 
 int main(void)
@@ -223,6 +268,7 @@ int main(void)
         {"tracing headers become extensions", test_tracing},
         {"Nats-Msg-Id derivation", test_msg_id},
         {"JetStream outcome to HTTP status", test_ack_status},
+        {"route matching", test_routes},
     };
     return jb_cunit_main("unit_publisher_enrich", NULL, NULL, cases, JB_CASES_N(cases));
 }

@@ -6,8 +6,8 @@
 #include "jb_cunit.h"
 #include "publisher/pub_internal.h"
 
-#define OKBODY(extra)                                                                            \
-    "{\"event-type\":\"order.created\",\"event-type-version\":\"v1\",\"event-time\":"            \
+#define OKBODY(extra)                                                                              \
+    "{\"event-type\":\"order.created\",\"event-type-version\":\"v1\",\"event-time\":"              \
     "\"2020-04-02T21:37:00Z\",\"data\":{\"a\":1}" extra "}"
 
 static void test_parse_errors(void)
@@ -104,7 +104,8 @@ static void test_prefixed_copy(void)
     } cases[] = {
         {"pre1.pre2.pre3", "no-app", "too.many.dots.object.do", "v1",
          "pre1.pre2.pre3.noapp.toomanydotsobject.do.v1"},
-        {"sap.kyma.custom", "myapp", "order.created", "v1", "sap.kyma.custom.myapp.order.created.v1"},
+        {"sap.kyma.custom", "myapp", "order.created", "v1",
+         "sap.kyma.custom.myapp.order.created.v1"},
         {"sap.kyma.custom", "my.app", "order.created", "v2",
          "sap.kyma.custom.myapp.order.created.v2"},
         {"sap.kyma.custom", "myapp", "created", "v1", NULL}, /* too few parts */

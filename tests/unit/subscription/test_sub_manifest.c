@@ -214,6 +214,27 @@ static void test_parse_dir(void)
     CU_ASSERT_EQUAL(system(cmd), 0);
 }
 
+/* Every manifest in examples/subscriptions parses and is valid. */
+static void test_examples(void)
+{
+    jb_sub_vec v = {0};
+    jb_err err = {{0}};
+    CU_ASSERT_EQUAL_FATAL(
+        jb_sub_parse_path(JB_SOURCE_DIR "/examples/subscriptions", NULL, &v, &err), JB_OK);
+    CU_ASSERT_TRUE(v.n >= 3);
+    jb_cfg *cfg = jb_cfg_defaults();
+    for (size_t i = 0; i < v.n; i++) {
+        jb_sub_errors e = {0};
+        CU_ASSERT_EQUAL(jb_sub_validate(v.items[i], cfg, &e), JB_OK);
+        if (e.n > 0)
+            fprintf(stderr, "%s: %s\n", jb_sub_name(v.items[i]), e.message);
+        CU_ASSERT_EQUAL(e.n, 0);
+        jb_sub_errors_free(&e);
+    }
+    jb_cfg_destroy(cfg);
+    jb_sub_vec_clear(&v);
+}
+
 int main(void)
 {
     static const jb_test_case cases[] = {
@@ -223,6 +244,7 @@ int main(void)
         {"invalid json", test_invalid_json},
         {"invalid spec values still parse", test_invalid_spec_parses},
         {"directory", test_parse_dir},
+        {"examples/subscriptions are valid", test_examples},
     };
     return jb_cunit_main("sub_manifest", NULL, NULL, cases, JB_CASES_N(cases));
 }

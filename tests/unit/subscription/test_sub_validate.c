@@ -225,6 +225,12 @@ static void test_delivery_values(void)
     CU_ASSERT_EQUAL(jb_sub_delivery_get(s, cfg, &d, &err), JB_OK);
     CU_ASSERT_EQUAL(d.max_in_flight, 42);
     jb_sub_destroy(s);
+    /* A backoffDelay above the default cap, without backoffMax, raises the cap. */
+    s = parse1("test", OK_SINK STD TYPES "  config: {backoffDelay: PT1M}\n");
+    CU_ASSERT_EQUAL(jb_sub_delivery_get(s, cfg, &d, &err), JB_OK);
+    CU_ASSERT_EQUAL(d.backoff_delay_ms, 60000);
+    CU_ASSERT_EQUAL(d.backoff_max_ms, 60000);
+    jb_sub_destroy(s);
     s = parse1("test", OK_SINK STD TYPES "  config: {timeout: x}\n");
     CU_ASSERT_EQUAL(jb_sub_delivery_get(s, cfg, &d, &err), JB_ERR_INVALID);
     CU_ASSERT_STRING_EQUAL(err.msg, "spec.config: Invalid value: \"x\": timeout must be an ISO "

@@ -1,0 +1,260 @@
+/*
+ * The README cannot rot: this suite runs the README's own commands (the blocks
+ * marked <!-- readme-e2e:NAME -->) against `jetbridge run` with the example
+ * subscriptions and the example sink, and checks that the sink received the events,
+ * that `jetbridge stats` shows the subscription and that the dead letter is listed.
+ * Only ports and the binary's path are substituted.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "jb_cunit.h"
+#include "jb_testenv.h"
+
+static jb_tnats *nats;
+static jb_tproc *sink, *run;
+static int ingress_port, metrics_port, sink_port;
+static char subs_dir[256];
+static char env_nats[128], env_metrics[64];
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    if (buf != NULL && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (buf != NULL) {
+        buf[n] = '\0';
+        if (len != NULL)
+            *len = (size_t)n;
+    }
+    return buf;
+}
+
+/* Replaces every occurrence of from with to; returns a new string. */
+static char *replace_all(const char *s, const char *from, const char *to)
+{
+    size_t fl = strlen(from), tl = strlen(to), n = 0;
+    for (const char *p = s; (p = strstr(p, from)) != NULL; p += fl)
+        n++;
+    char *out = malloc(strlen(s) + n * (tl + 1) + 1);
+    char *o = out;
+    for (const char *p = s;;) {
+        const char *q = strstr(p, from);
+        if (q == NULL) {
+            memcpy(o, p, strlen(p) + 1);
+            break;
+        }
+        memcpy(o, p, (size_t)(q - p));
+        o += q - p;
+        memcpy(o, to, tl);
+        o += tl;
+        p = q + fl;
+    }
+    return out;
+}
+
+/* The shell block after the marker, with ports and paths of this test. */
+static char *readme_block(const char *name)
+{
+    char *readme = read_file(JB_SOURCE_DIR "/README.md", NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(readme);
+    char marker[128];
+    snprintf(marker, sizeof(marker), "<!-- readme-e2e:%s -->", name);
+    char *m = strstr(readme, marker);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    char *start = strstr(m, "```sh\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(start);
+    start += 6;
+    char *end = strstr(start, "```");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(end);
+    *end = '\0';
+    char addr[32];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", ingress_port);
+    char *a = replace_all(start, "127.0.0.1:8080", addr);
+    char *b = replace_all(a, "build/release/jetbridge", JB_BINARY);
+    free(readme);
+    free(a);
+    return b;
+}
+
+/* Runs a README block with sh; returns its stdout+stderr. */
+static char *sh(const char *script)
+{
+    const char *argv[] = {"-ec", script, NULL};
+    const char *env[] = {env_nats, env_metrics, NULL};
+    jb_tproc *p = jb_tproc_start_exe("/bin/sh", argv, env, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    int rc = jb_tproc_wait(p, 30000);
+    char *log = jb_tproc_log(p);
+    if (rc != 0)
+        fprintf(stderr, "README block failed (%d):\n%s\n%s\n", rc, script, log);
+    CU_ASSERT_EQUAL(rc, 0);
+    jb_tproc_stop(p);
+    return log;
+}
+
+static bool sink_saw(const char *needle, int timeout_ms)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 100) {
+        char *log = jb_tproc_log(sink);
+        bool found = log != NULL && strstr(log, needle) != NULL;
+        free(log);
+        if (found)
+            return true;
+        jb_sleep_ms(100);
+    }
+    return false;
+}
+
+/* Copies the example manifests with the sink's port in place of 8081. */
+static void copy_examples(void)
+{
+    snprintf(subs_dir, sizeof(subs_dir), "/tmp/jb-readme-subs-XXXXXX");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(subs_dir));
+    DIR *d = opendir(JB_SOURCE_DIR "/examples/subscriptions");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    char addr[32];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", sink_port);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char src[512], dst[512];
+        snprintf(src, sizeof(src), "%s/examples/subscriptions/%s", JB_SOURCE_DIR, e->d_name);
+        snprintf(dst, sizeof(dst), "%s/%s", subs_dir, e->d_name);
+        char *text = read_file(src, NULL);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+        char *fixed = replace_all(text, "127.0.0.1:8081", addr);
+        FILE *f = fopen(dst, "w");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+        fputs(fixed, f);
+        fclose(f);
+        free(text);
+        free(fixed);
+    }
+    closedir(d);
+}
+
+static int setup(void)
+{
+    nats = jb_tnats_start();
+    if (nats == NULL)
+        return 1;
+    ingress_port = jb_free_port();
+    metrics_port = jb_free_port();
+    sink_port = jb_free_port();
+    snprintf(env_nats, sizeof(env_nats), "NATS_URL=%s", jb_tnats_url(nats));
+    snprintf(env_metrics, sizeof(env_metrics), "METRICS_ADDR=127.0.0.1:%d", metrics_port);
+    char sink_bin[512], sport[16];
+    if (!jb_built_program("sink", sink_bin, sizeof(sink_bin)))
+        return 1;
+    snprintf(sport, sizeof(sport), "%d", sink_port);
+    const char *sargv[] = {"--port", sport, NULL};
+    sink = jb_tproc_start_exe(sink_bin, sargv, NULL, sink_port);
+    return sink == NULL;
+}
+
+static int teardown(void)
+{
+    jb_tproc_stop(run);
+    jb_tproc_stop(sink);
+    jb_tnats_stop(nats);
+    if (subs_dir[0] != '\0')
+        jb_rm_tree(subs_dir);
+    return 0;
+}
+
+static void test_run_starts_with_examples(void)
+{
+    copy_examples();
+    char port[16];
+    snprintf(port, sizeof(port), "%d", ingress_port);
+    char ingress[32];
+    snprintf(ingress, sizeof(ingress), "INGRESS_PORT=%s", port);
+    const char *argv[] = {"run", "--subscriptions", subs_dir, NULL};
+    const char *env[] = {env_nats, env_metrics, ingress, NULL};
+    run = jb_tproc_start(argv, env, ingress_port);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(run);
+    /* The banner names where to publish and the example subscription. */
+    bool banner = false;
+    for (int i = 0; i < 150 && !banner; i++) {
+        char *log = jb_tproc_log(run);
+        banner = log != NULL && strstr(log, "subscription default/order-processor") != NULL;
+        free(log);
+        if (!banner)
+            jb_sleep_ms(100);
+    }
+    CU_ASSERT_TRUE(banner);
+}
+
+static void test_publish_three_ways(void)
+{
+    CU_ASSERT_PTR_NOT_NULL_FATAL(run);
+    static const struct {
+        const char *block, *status, *sink_sees;
+    } cases[] = {
+        {"publish-binary", "HTTP/1.1 204", "\"orderId\":\"42\""},
+        {"publish-structured", "HTTP/1.1 204", "\"orderId\":\"43\""},
+        {"publish-legacy", "HTTP/1.1 200", "\"orderId\":\"44\""},
+    };
+    for (size_t i = 0; i < JB_CASES_N(cases); i++) {
+        char *script = readme_block(cases[i].block);
+        char *out = sh(script);
+        CU_ASSERT_PTR_NOT_NULL(strstr(out, cases[i].status));
+        CU_ASSERT_TRUE(sink_saw(cases[i].sink_sees, 15000));
+        free(out);
+        free(script);
+    }
+}
+
+static void test_stats_shows_deliveries(void)
+{
+    CU_ASSERT_PTR_NOT_NULL_FATAL(run);
+    char *script = readme_block("stats");
+    char *out = sh(script);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "default/order-processor"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "order.created.v1"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "publisher:"));
+    free(out);
+    free(script);
+}
+
+static void test_dead_letter_listed(void)
+{
+    CU_ASSERT_PTR_NOT_NULL_FATAL(run);
+    char *script = readme_block("dead-letter");
+    bool listed = false;
+    for (int attempt = 0; attempt < 10 && !listed; attempt++) {
+        char *out = sh(script);
+        CU_ASSERT_PTR_NOT_NULL(strstr(out, "HTTP/1.1 204"));
+        listed = strstr(out, "dead-letter-demo") != NULL && strstr(out, "400") != NULL;
+        free(out);
+        if (!listed)
+            jb_sleep_ms(1000);
+    }
+    CU_ASSERT_TRUE(listed);
+    free(script);
+}
+
+int main(void)
+{
+    static const jb_test_case cases[] = {
+        {"run starts with the example subscriptions", test_run_starts_with_examples},
+        {"README publish commands reach the example sink", test_publish_three_ways},
+        {"README stats command shows the subscription", test_stats_shows_deliveries},
+        {"README dead-letter command lists the dead letter", test_dead_letter_listed},
+    };
+    return jb_cunit_main("readme", setup, teardown, cases, JB_CASES_N(cases));
+}
