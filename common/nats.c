@@ -53,7 +53,11 @@ static void on_connected(natsConnection *nc, void *closure)
 
 static void on_disconnected(natsConnection *nc, void *closure)
 {
-    log_conn(JB_LOG_WARN, nc, "disconnected");
+    /* A close we asked for is not worth a warning. */
+    if (natsConnection_IsClosed(nc))
+        log_conn(JB_LOG_DEBUG, nc, "disconnected");
+    else
+        log_conn(JB_LOG_WARN, nc, "disconnected");
 }
 
 static void on_reconnected(natsConnection *nc, void *closure)

@@ -49,8 +49,8 @@ bool jb_disp_parse_retry_after(const char *v, size_t len, int64_t now_wall_ms, i
 {
     while (len > 0 && (*v == ' ' || *v == '\t'))
         v++, len--;
-    while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t' || v[len - 1] == '\r' ||
-                       v[len - 1] == '\n'))
+    while (len > 0 &&
+           (v[len - 1] == ' ' || v[len - 1] == '\t' || v[len - 1] == '\r' || v[len - 1] == '\n'))
         len--;
     if (len == 0 || len > 64)
         return false;
@@ -88,8 +88,8 @@ int64_t jb_disp_retry_delay_ms(const jb_sub_delivery *d, uint64_t attempt, int s
 {
     int64_t delay = jb_disp_backoff_ms(d, attempt, rnd);
     if ((status == 429 || status == 503) && retry_after_ms >= 0 && d->retry_after_max_ms > 0) {
-        int64_t ra = retry_after_ms < d->retry_after_max_ms ? retry_after_ms
-                                                             : d->retry_after_max_ms;
+        int64_t ra =
+            retry_after_ms < d->retry_after_max_ms ? retry_after_ms : d->retry_after_max_ms;
         if (ra > delay)
             delay = ra;
     }

@@ -77,8 +77,8 @@ static int serve(const jb_cfg *cfg, struct event_base *base, natsConnection *nc,
     if (sigterm == NULL || sigint == NULL || evsignal_add(sigterm, NULL) != 0 ||
         evsignal_add(sigint, NULL) != 0)
         goto out;
-    jb_log(JB_LOG_INFO, "dispatcher", "started", "nats", cfg->nats_url, "admin",
-           cfg->metrics_addr, NULL);
+    jb_log(JB_LOG_INFO, "dispatcher", "started", "nats", cfg->nats_url, "admin", cfg->metrics_addr,
+           NULL);
     event_base_dispatch(base);
     rc = 0;
 out:

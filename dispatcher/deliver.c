@@ -14,9 +14,9 @@ static const struct {
     const char *ext;
     const char *header;
 } tracing[] = {
-    {"traceparent", "traceparent"},       {"b3traceid", "X-B3-TraceId"},
+    {"traceparent", "traceparent"},          {"b3traceid", "X-B3-TraceId"},
     {"b3parentspanid", "X-B3-ParentSpanId"}, {"b3spanid", "X-B3-SpanId"},
-    {"b3sampled", "X-B3-Sampled"},       {"b3flags", "X-B3-Flags"},
+    {"b3sampled", "X-B3-Sampled"},           {"b3flags", "X-B3-Flags"},
 };
 
 typedef struct hdr_ctx {

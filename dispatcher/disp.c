@@ -84,14 +84,14 @@ static void register_metrics(jb_disp *d)
                                       "consumer_name", "eventing_backend", "stream_name"};
     static const char *const cl[] = {"subscription_namespace", "subscription_name",
                                      "consumer_name"};
-    static const char *const rl[] = {"subscription_namespace", "subscription_name",
-                                     "consumer_name", "reason"};
+    static const char *const rl[] = {"subscription_namespace", "subscription_name", "consumer_name",
+                                     "reason"};
     d->m.delivery = jb_metrics_counter(
         m, "eventing_ec_nats_delivery_per_subscription_total",
         "Number of dispatched events per subscription, by status code and sink", 6, dl);
-    d->m.duration = jb_metrics_histogram(
-        m, "eventing_ec_nats_subscriber_dispatch_duration_seconds",
-        "Duration of sending an event to its sink", 6, dl, buckets, 10);
+    d->m.duration =
+        jb_metrics_histogram(m, "eventing_ec_nats_subscriber_dispatch_duration_seconds",
+                             "Duration of sending an event to its sink", 6, dl, buckets, 10);
     d->m.subscribed = jb_metrics_gauge(m, "eventing_ec_event_type_subscribed_total",
                                        "Event types subscribed by the subscriptions", 4, sl);
     d->m.health = jb_metrics_gauge(m, "eventing_ec_health",
@@ -135,19 +135,53 @@ static void count_simple(jb_metric *m, inflight *f, const char *reason)
 
 static void reap(jb_disp *d, dconsumer *c);
 
+/* Acks are collected during a loop turn and sent together at its end: nats.c
+ * wakes its flusher thread once per burst instead of once per ack. */
+static void flush_acks(jb_disp *d)
+{
+    for (size_t i = 0; i < d->nacks; i++) {
+        natsStatus s = natsMsg_Ack(d->acks[i], NULL);
+        if (s != NATS_OK)
+            /* Not connected: JetStream redelivers after AckWait, nothing is lost. */
+            jb_log(JB_LOG_WARN, "dispatcher", "cannot ack message", "error", natsStatus_GetText(s),
+                   NULL);
+        natsMsg_Destroy(d->acks[i]);
+    }
+    d->nacks = 0;
+}
+
+static void on_flush_acks(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    flush_acks(arg);
+}
+
+/* Takes msg for a deferred ack; false when the batch is full (ack it now). */
+static bool queue_ack(jb_disp *d, natsMsg *msg)
+{
+    if (d->nacks >= d->acks_cap || d->ack_ev == NULL)
+        return false;
+    if (d->nacks == 0)
+        event_active(d->ack_ev, 0, 0);
+    d->acks[d->nacks++] = msg;
+    return true;
+}
+
 static void finish(inflight *f, settle how, int64_t delay_ms)
 {
     jb_disp *d = f->d;
     dconsumer *c = f->c;
     natsStatus s = NATS_OK;
-    if (how == SETTLE_ACK)
+    if (how == SETTLE_ACK && queue_ack(d, f->msg))
+        f->msg = NULL; /* acked and destroyed at the end of this loop turn */
+    else if (how == SETTLE_ACK)
         s = natsMsg_Ack(f->msg, NULL);
     else if (how == SETTLE_NAK)
         s = natsMsg_NakWithDelay(f->msg, delay_ms > 0 ? delay_ms : 1, NULL);
     if (s != NATS_OK)
         /* Not connected: JetStream redelivers after AckWait, nothing is lost. */
-        jb_log(JB_LOG_WARN, "dispatcher", "cannot settle message", "consumer",
-               c->info.consumer, "error", natsStatus_GetText(s), NULL);
+        jb_log(JB_LOG_WARN, "dispatcher", "cannot settle message", "consumer", c->info.consumer,
+               "error", natsStatus_GetText(s), NULL);
     if (f->http != NULL)
         jb_dhttp_cancel(d->http, f->http);
     if (f->progress != NULL)
@@ -189,15 +223,15 @@ static void retry_or_dead(inflight *f, int status, int64_t retry_after_ms, const
         dead_letter(f, status, body, len);
         return;
     }
-    int64_t delay = jb_disp_retry_delay_ms(&f->delivery, f->attempt, status, retry_after_ms,
-                                           rnd64(d));
+    int64_t delay =
+        jb_disp_retry_delay_ms(&f->delivery, f->attempt, status, retry_after_ms, rnd64(d));
     count_simple(d->m.retries, f, NULL);
     char a[24], ms[24], st[16];
     snprintf(a, sizeof(a), "%llu", (unsigned long long)f->attempt);
     snprintf(ms, sizeof(ms), "%lld", (long long)delay);
     snprintf(st, sizeof(st), "%d", status);
-    jb_log(JB_LOG_DEBUG, "dispatcher", "retry later", "consumer", f->c->info.consumer, "status",
-           st, "attempt", a, "delay_ms", ms, NULL);
+    jb_log(JB_LOG_DEBUG, "dispatcher", "retry later", "consumer", f->c->info.consumer, "status", st,
+           "attempt", a, "delay_ms", ms, NULL);
     finish(f, SETTLE_NAK, delay);
 }
 
@@ -229,8 +263,8 @@ static void publish_dead_letter(inflight *f)
     jb_disp *d = f->d;
     f->stage = ST_DLQ;
     const jb_sub_consumer *i = &f->c->info;
-    natsMsg *m = jb_disp_dlq_msg(f->msg, i->consumer, i->ns, i->name, f->sink, f->code,
-                                 f->errbody, f->errbody_len, f->attempt);
+    natsMsg *m = jb_disp_dlq_msg(f->msg, i->consumer, i->ns, i->name, f->sink, f->code, f->errbody,
+                                 f->errbody_len, f->attempt);
     dlqjob *job = m != NULL ? calloc(1, sizeof(*job)) : NULL;
     if (job == NULL) {
         natsMsg_Destroy(m);
@@ -284,8 +318,7 @@ static bool send_to_dlsink(inflight *f)
         return false;
     f->stage = ST_DLSINK;
     return jb_dhttp_post(d->http, f->delivery.dead_letter_sink, &f->req.headers, f->req.data,
-                         f->req.len, f->delivery.timeout_ms, on_dlsink_done, f,
-                         &f->http) == JB_OK;
+                         f->req.len, f->delivery.timeout_ms, on_dlsink_done, f, &f->http) == JB_OK;
 }
 
 static void dead_letter(inflight *f, int code, const char *body, size_t len)
@@ -392,18 +425,10 @@ static void deliver(jb_disp *d, dconsumer *c, natsMsg *msg)
         dead_letter(f, 0, err.msg, strlen(err.msg));
         return;
     }
-    jb_ce *sent = jb_ce_clone(f->ce);
-    jb_status st = sent != NULL ? jb_dreq_build(sent, f->delivery.content_mode ==
-                                                          JB_SUB_CONTENT_STRUCTURED,
-                                                &f->req)
-                                : JB_ERR_NOMEM;
-    /* In binary mode the body points into the event: keep the delivered form. */
-    if (st == JB_OK) {
-        jb_ce_destroy(f->ce);
-        f->ce = sent;
-        sent = NULL;
-    }
-    jb_ce_destroy(sent);
+    /* f->ce becomes the delivered form (the body points into it in binary mode);
+     * a dead letter is made from the stored message, not from f->ce. */
+    jb_status st =
+        jb_dreq_build(f->ce, f->delivery.content_mode == JB_SUB_CONTENT_STRUCTURED, &f->req);
     if (st == JB_OK)
         st = jb_dhttp_post(d->http, f->sink, &f->req.headers, f->req.data, f->req.len,
                            f->delivery.timeout_ms, on_sink_done, f, &f->http);
@@ -459,6 +484,11 @@ static void on_ready(jb_disp *d, jb_sub_consumer *info)
     c->info = *info;
     memset(info, 0, sizeof(*info));
     c->max_in_flight = c->info.delivery.max_in_flight > 0 ? c->info.delivery.max_in_flight : 1;
+    if (!jb_sub_consumer_copy(&c->tinfo, &c->info)) {
+        jb_sub_consumer_free(&c->info);
+        free(c);
+        return;
+    }
     pthread_cond_init(&c->cv, NULL);
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -466,6 +496,7 @@ static void on_ready(jb_disp *d, jb_sub_consumer *info)
     if (pthread_create(&c->thread, &attr, jb_disp_fetch_main, c) != 0) {
         pthread_attr_destroy(&attr);
         jb_sub_consumer_free(&c->info);
+        jb_sub_consumer_free(&c->tinfo);
         pthread_cond_destroy(&c->cv);
         free(c);
         return;
@@ -509,8 +540,10 @@ static void reap(jb_disp *d, dconsumer *c)
         }
     if (c->thread_started && !c->joined)
         pthread_join(c->thread, NULL);
+    flush_acks(d); /* acks of its messages go out before its subscription goes */
     natsSubscription_Destroy(c->sub);
     jb_sub_consumer_free(&c->info);
+    jb_sub_consumer_free(&c->tinfo);
     pthread_cond_destroy(&c->cv);
     free(c);
 }
@@ -532,10 +565,11 @@ static void handle(jb_disp *d, qitem *it)
         on_removed(d, &it->info);
         break;
     case Q_FETCHER_EXIT:
+        /* it is embedded in the consumer, which reap may free. */
         it->c->exited = true;
         reap(d, it->c);
         check_stopped(d);
-        break;
+        return;
     case Q_DLQ_DONE:
         on_dlq_done(d, it->f, it->ok);
         break;
@@ -624,6 +658,13 @@ jb_status jb_disp_create(const jb_cfg *cfg, struct event_base *base, jb_metrics 
     d->wake_ev = event_new(base, d->wakefd, EV_READ | EV_PERSIST, on_wake, d);
     d->http = jb_dhttp_create(base, d->global_max);
     d->status_ev = event_new(base, -1, EV_PERSIST, on_status_tick, d);
+    d->ack_ev = event_new(base, -1, 0, on_flush_acks, d);
+    d->acks_cap = (size_t)d->global_max;
+    d->acks = calloc(d->acks_cap, sizeof(*d->acks));
+    if (d->ack_ev == NULL || d->acks == NULL) {
+        st = jb_err_set(err, JB_ERR_NOMEM, "out of memory");
+        goto out;
+    }
     if (d->wake_ev == NULL || d->http == NULL || d->status_ev == NULL) {
         st = jb_err_set(err, JB_ERR_NOMEM, "out of memory");
         goto out;
@@ -713,6 +754,7 @@ static void check_stopped(jb_disp *d)
             return;
     d->finished = true;
     /* Acks and NAKs are buffered by nats.c: push them out before we go. */
+    flush_acks(d);
     natsConnection_FlushTimeout(d->nc, 2000);
     if (d->grace_ev != NULL)
         event_del(d->grace_ev);
@@ -761,6 +803,9 @@ static void drain_queue(jb_disp *d)
             free(it->msgs);
         } else if (it->kind == Q_DLQ_DONE) {
             on_dlq_done(d, it->f, it->ok);
+        } else if (it->kind == Q_FETCHER_EXIT) {
+            it = next; /* embedded in its consumer */
+            continue;
         }
         jb_sub_consumer_free(&it->info);
         free(it);
@@ -801,11 +846,13 @@ void jb_disp_destroy(jb_disp *d)
     drain_queue(d);
     while (d->inflight_head != NULL)
         finish(d->inflight_head, SETTLE_NAK, 1);
+    flush_acks(d);
     while (d->consumers != NULL) {
         dconsumer *c = d->consumers;
         d->consumers = c->next;
         natsSubscription_Destroy(c->sub);
         jb_sub_consumer_free(&c->info);
+        jb_sub_consumer_free(&c->tinfo);
         pthread_cond_destroy(&c->cv);
         free(c);
     }
@@ -816,6 +863,9 @@ void jb_disp_destroy(jb_disp *d)
         event_free(d->wake_ev);
     if (d->status_ev != NULL)
         event_free(d->status_ev);
+    if (d->ack_ev != NULL)
+        event_free(d->ack_ev);
+    free(d->acks);
     if (d->grace_ev != NULL)
         event_free(d->grace_ev);
     if (d->wakefd >= 0)

@@ -29,13 +29,28 @@ typedef struct jb_disp jb_disp;
 typedef struct dconsumer dconsumer;
 typedef struct inflight inflight;
 
+typedef enum qkind { Q_MSGS, Q_READY, Q_REMOVED, Q_FETCHER_EXIT, Q_DLQ_DONE } qkind;
+
+/* One item handed to the loop by another thread. */
+typedef struct qitem {
+    struct qitem *next;
+    qkind kind;
+    struct dconsumer *c;
+    natsMsg **msgs; /* Q_MSGS, malloc'd array */
+    int nmsgs;
+    jb_sub_consumer info; /* Q_READY, Q_REMOVED */
+    inflight *f;          /* Q_DLQ_DONE */
+    bool ok;
+} qitem;
+
 /* One consumer being fetched from. The loop owns the list and info; outstanding,
  * max_in_flight and stop are shared with the fetch thread under d->mu. */
 struct dconsumer {
     jb_disp *d;
     dconsumer *next;
-    jb_sub_consumer info;
-    int outstanding; /* fetched and not finished: counts against max_in_flight */
+    jb_sub_consumer info;  /* loop only: replaced when the settings change */
+    jb_sub_consumer tinfo; /* the fetch thread's copy, never changed while it runs */
+    int outstanding;       /* fetched and not finished: counts against max_in_flight */
     int max_in_flight;
     bool stop;
     pthread_cond_t cv; /* d->mu: the fetch thread waits here for its own slots */
@@ -43,23 +58,10 @@ struct dconsumer {
     pthread_t thread;
     bool thread_started;
     bool joined;
-    bool exited;            /* the fetch thread said goodbye (loop) */
-    natsSubscription *sub;  /* created by the fetch thread, destroyed by the loop */
+    bool exited;           /* the fetch thread said goodbye (loop) */
+    natsSubscription *sub; /* created by the fetch thread, destroyed by the loop */
+    qitem goodbye;         /* the fetch thread's last post: needs no allocation */
 };
-
-typedef enum qkind { Q_MSGS, Q_READY, Q_REMOVED, Q_FETCHER_EXIT, Q_DLQ_DONE } qkind;
-
-/* One item handed to the loop by another thread. */
-typedef struct qitem {
-    struct qitem *next;
-    qkind kind;
-    dconsumer *c;
-    natsMsg **msgs; /* Q_MSGS, malloc'd array */
-    int nmsgs;
-    jb_sub_consumer info; /* Q_READY, Q_REMOVED */
-    inflight *f;          /* Q_DLQ_DONE */
-    bool ok;
-} qitem;
 
 /* A dead-letter publish for the DLQ thread. */
 typedef struct dlqjob {
@@ -69,16 +71,16 @@ typedef struct dlqjob {
 } dlqjob;
 
 typedef struct disp_metrics {
-    jb_metric *delivery;      /* eventing_ec_nats_delivery_per_subscription_total */
-    jb_metric *duration;      /* eventing_ec_nats_subscriber_dispatch_duration_seconds */
-    jb_metric *subscribed;    /* eventing_ec_event_type_subscribed_total */
-    jb_metric *health;        /* eventing_ec_health */
-    jb_metric *sub_status;    /* eventing_ec_subscription_status */
-    jb_metric *retries;       /* jetbridge_dispatcher_retries_total */
-    jb_metric *dead;          /* jetbridge_dispatcher_dead_letters_total */
-    jb_metric *pending;       /* jetbridge_consumer_pending */
-    jb_metric *ack_pending;   /* jetbridge_consumer_ack_pending */
-    jb_metric *in_flight;     /* jetbridge_dispatcher_in_flight */
+    jb_metric *delivery;    /* eventing_ec_nats_delivery_per_subscription_total */
+    jb_metric *duration;    /* eventing_ec_nats_subscriber_dispatch_duration_seconds */
+    jb_metric *subscribed;  /* eventing_ec_event_type_subscribed_total */
+    jb_metric *health;      /* eventing_ec_health */
+    jb_metric *sub_status;  /* eventing_ec_subscription_status */
+    jb_metric *retries;     /* jetbridge_dispatcher_retries_total */
+    jb_metric *dead;        /* jetbridge_dispatcher_dead_letters_total */
+    jb_metric *pending;     /* jetbridge_consumer_pending */
+    jb_metric *ack_pending; /* jetbridge_consumer_ack_pending */
+    jb_metric *in_flight;   /* jetbridge_dispatcher_in_flight */
 } disp_metrics;
 
 struct jb_disp {
@@ -96,7 +98,7 @@ struct jb_disp {
     int global_waiters;      /* mu */
     int global_outstanding;  /* mu */
     int global_max;
-    qitem *qhead, *qtail;    /* mu */
+    qitem *qhead, *qtail; /* mu */
     atomic_bool wake_pending;
     int wakefd;
     struct event *wake_ev;
@@ -116,6 +118,9 @@ struct jb_disp {
     bool finished;
     struct event *grace_ev;
     struct event *status_ev;
+    struct event *ack_ev; /* runs flush_acks at the end of a loop turn */
+    natsMsg **acks;       /* messages whose ack is deferred to ack_ev */
+    size_t nacks, acks_cap;
     void (*done)(void *ud);
     void *done_ud;
     uint64_t rng;

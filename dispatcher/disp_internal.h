@@ -48,9 +48,9 @@ void jb_dhttp_destroy(jb_dhttp *h);
  * NULL, also on failure). body must stay valid until done runs or the request is
  * cancelled. timeout_ms bounds the whole request. *out (may be NULL) identifies the
  * request for jb_dhttp_cancel. */
-jb_status jb_dhttp_post(jb_dhttp *h, const char *url, struct curl_slist **headers,
-                        const void *body, size_t len, int64_t timeout_ms, jb_dhttp_done_fn done,
-                        void *ud, jb_dhttp_req **out);
+jb_status jb_dhttp_post(jb_dhttp *h, const char *url, struct curl_slist **headers, const void *body,
+                        size_t len, int64_t timeout_ms, jb_dhttp_done_fn done, void *ud,
+                        jb_dhttp_req **out);
 /* Aborts a request; its callback never runs. */
 void jb_dhttp_cancel(jb_dhttp *h, jb_dhttp_req *r);
 /* Requests in progress. */
@@ -60,7 +60,7 @@ size_t jb_dhttp_active(const jb_dhttp *h);
 
 typedef struct jb_dreq {
     struct curl_slist *headers;
-    char *body; /* malloc'd copy only for structured mode, else NULL */
+    char *body;          /* malloc'd copy only for structured mode, else NULL */
     const uint8_t *data; /* what to send: body, or the event's data */
     size_t len;
 } jb_dreq;

@@ -117,8 +117,7 @@ natsMsg *jb_disp_dlq_msg(natsMsg *orig, const char *consumer, const char *ns, co
     jsMsgMetaData *meta = NULL;
     if (ok && natsMsg_GetMetaData(&meta, orig) == NATS_OK) {
         snprintf(id, sizeof(id), "%s-%llu-%llu", consumer,
-                 (unsigned long long)meta->Sequence.Stream,
-                 (unsigned long long)meta->NumDelivered);
+                 (unsigned long long)meta->Sequence.Stream, (unsigned long long)meta->NumDelivered);
         ok = natsMsgHeader_Set(m, "Nats-Msg-Id", id) == NATS_OK;
         jsMsgMetaData_Destroy(meta);
     }

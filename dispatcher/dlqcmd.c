@@ -27,13 +27,13 @@ typedef struct dlq_opts {
 
 static void dlq_usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: jetbridge dlq list   [--subscription NS/NAME] [--seq N] [--limit N] [-o table|json]\n"
-            "       jetbridge dlq replay [--subscription NS/NAME] [--seq N] [--republish]\n\n"
-            "list shows the dead letters of stream JS_DLQ_STREAM_NAME. replay sends each one\n"
-            "again to its subscription's sink (or, with --republish, publishes it again on\n"
-            "its original subject, which reaches every subscription of that subject) and\n"
-            "deletes it from the dead-letter stream when that succeeded.\n");
+    fprintf(f, "Usage: jetbridge dlq list   [--subscription NS/NAME] [--seq N] [--limit N] [-o "
+               "table|json]\n"
+               "       jetbridge dlq replay [--subscription NS/NAME] [--seq N] [--republish]\n\n"
+               "list shows the dead letters of stream JS_DLQ_STREAM_NAME. replay sends each one\n"
+               "again to its subscription's sink (or, with --republish, publishes it again on\n"
+               "its original subject, which reaches every subscription of that subject) and\n"
+               "deletes it from the dead-letter stream when that succeeded.\n");
 }
 
 static const char *hdr(natsMsg *m, const char *key)
@@ -88,8 +88,8 @@ static bool list_table(void *ud, uint64_t seq, natsMsg *m)
     const char *type = hdr(m, "ce-originaltype");
     if (type[0] == '\0')
         type = hdr(m, "ce-type");
-    printf("%-6" PRIu64 " %-30s %-32s %-36s %-5s %-8s %s\n", seq, hdr(m, "Jb-Subscription"),
-           type, hdr(m, "ce-id"), hdr(m, "ce-errorcode"), hdr(m, "ce-errorattempts"),
+    printf("%-6" PRIu64 " %-30s %-32s %-36s %-5s %-8s %s\n", seq, hdr(m, "Jb-Subscription"), type,
+           hdr(m, "ce-id"), hdr(m, "ce-errorcode"), hdr(m, "ce-errorattempts"),
            hdr(m, "ce-errordest"));
     return true;
 }
@@ -104,11 +104,16 @@ static bool list_json(void *ud, uint64_t seq, natsMsg *m)
     static const struct {
         const char *key, *header;
     } fields[] = {
-        {"subscription", "Jb-Subscription"}, {"consumer", "Jb-Consumer"},
-        {"subject", "Jb-Subject"},           {"id", "ce-id"},
-        {"type", "ce-type"},                 {"originaltype", "ce-originaltype"},
-        {"source", "ce-source"},             {"errordest", "ce-errordest"},
-        {"errorcode", "ce-errorcode"},       {"errordata", "ce-errordata"},
+        {"subscription", "Jb-Subscription"},
+        {"consumer", "Jb-Consumer"},
+        {"subject", "Jb-Subject"},
+        {"id", "ce-id"},
+        {"type", "ce-type"},
+        {"originaltype", "ce-originaltype"},
+        {"source", "ce-source"},
+        {"errordest", "ce-errordest"},
+        {"errorcode", "ce-errorcode"},
+        {"errordata", "ce-errordata"},
         {"errorattempts", "ce-errorattempts"},
     };
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
@@ -121,8 +126,8 @@ static bool list_json(void *ud, uint64_t seq, natsMsg *m)
 static int dlq_list(jsCtx *js, const char *stream, const dlq_opts *o)
 {
     if (!o->json) {
-        printf("%-6s %-30s %-32s %-36s %-5s %-8s %s\n", "SEQ", "SUBSCRIPTION", "TYPE", "ID",
-               "CODE", "ATTEMPTS", "DEST");
+        printf("%-6s %-30s %-32s %-36s %-5s %-8s %s\n", "SEQ", "SUBSCRIPTION", "TYPE", "ID", "CODE",
+               "ATTEMPTS", "DEST");
         return visit(js, stream, o, list_table, NULL);
     }
     cJSON *arr = cJSON_CreateArray();
@@ -175,10 +180,15 @@ static bool find_target(replay_ctx *r, natsMsg *m, jb_sub_consumer *out, char *w
     jb_sub_consumer_list l = {0};
     bool found = false;
     if (jb_sub_consumers(s, r->cfg, &l, &err) == JB_OK) {
+        /* Sink and delivery settings belong to the subscription, so any of its
+         * consumers will do when the type that failed has since been removed. */
         const char *want = hdr(m, "Jb-Consumer");
-        for (size_t i = 0; i < l.n && !found; i++)
-            if (strcmp(l.items[i].consumer, want) == 0 || i + 1 == l.n)
-                found = jb_sub_consumer_copy(out, &l.items[i]);
+        size_t pick = 0;
+        for (size_t i = 0; i < l.n; i++)
+            if (strcmp(l.items[i].consumer, want) == 0)
+                pick = i;
+        if (l.n > 0)
+            found = jb_sub_consumer_copy(out, &l.items[pick]);
         jb_sub_consumer_list_free(&l);
     }
     if (!found)

@@ -3,6 +3,7 @@
  * process-wide), fetches at most that many, and hands what arrived to the loop;
  * the number of messages outside JetStream is thus bounded by the slots. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -120,32 +121,43 @@ static natsSubscription *bind(dconsumer *c)
     jsSubOptions so;
     jsSubOptions_Init(&so);
     so.Stream = d->cfg->stream_name;
-    so.Consumer = c->info.consumer;
+    so.Consumer = c->tinfo.consumer;
     jsErrCode jerr = 0;
-    natsStatus s = js_PullSubscribe(&sub, d->js, c->info.subject, c->info.consumer, NULL, &so,
-                                    &jerr);
+    natsStatus s =
+        js_PullSubscribe(&sub, d->js, c->tinfo.subject, c->tinfo.consumer, NULL, &so, &jerr);
     if (s != NATS_OK) {
-        jb_log(JB_LOG_WARN, "dispatcher", "cannot bind to consumer", "consumer",
-               c->info.consumer, "error", natsStatus_GetText(s), NULL);
+        jb_log(JB_LOG_WARN, "dispatcher", "cannot bind to consumer", "consumer", c->tinfo.consumer,
+               "error", natsStatus_GetText(s), NULL);
         return NULL;
     }
     return sub;
 }
 
-static void report_pending(dconsumer *c, natsSubscription *sub)
+static void report_pending(dconsumer *c)
 {
     jb_disp *d = c->d;
     jsConsumerInfo *ci = NULL;
     jsErrCode jerr = 0;
-    natsStatus s = natsSubscription_GetConsumerInfo(&ci, sub, NULL, &jerr);
+    /* By name: natsSubscription_GetConsumerInfo rejects bound pull subscriptions in
+     * nats.c 3.4 ("Invalid Subscription"). */
+    natsStatus s =
+        js_GetConsumerInfo(&ci, d->js, d->cfg->stream_name, c->tinfo.consumer, NULL, &jerr);
     if (s == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr || jerr == JSStreamNotFoundErr) {
         /* The server lost the consumer: the reconciler re-creates it. */
+        jb_log(JB_LOG_WARN, "dispatcher", "consumer lost, asking the reconciler", "consumer",
+               c->tinfo.consumer, NULL);
         jb_disp_kick_reconciler(d);
         return;
     }
+    if (s != NATS_OK) {
+        char code[16];
+        snprintf(code, sizeof(code), "%d", (int)jerr);
+        jb_log(JB_LOG_DEBUG, "dispatcher", "consumer info failed", "consumer", c->tinfo.consumer,
+               "error", natsStatus_GetText(s), "jserr", code, NULL);
+    }
     if (s != NATS_OK)
         return;
-    const char *labels[] = {c->info.ns, c->info.name, c->info.consumer};
+    const char *labels[] = {c->tinfo.ns, c->tinfo.name, c->tinfo.consumer};
     if (d->m.pending != NULL) {
         jb_metric_set(d->m.pending, labels, (double)ci->NumPending);
         jb_metric_set(d->m.ack_pending, labels, (double)ci->NumAckPending);
@@ -200,8 +212,8 @@ static natsStatus fetch_some(natsSubscription *sub, int n, natsMsgList *list, js
 static void on_fetch_error(dconsumer *c, natsStatus s, jsErrCode jerr, int64_t *last_kick)
 {
     jb_disp *d = c->d;
-    bool lost = s == NATS_NOT_FOUND || s == NATS_NO_RESPONDERS ||
-                jerr == JSConsumerNotFoundErr || jerr == JSStreamNotFoundErr;
+    bool lost = s == NATS_NOT_FOUND || s == NATS_NO_RESPONDERS || jerr == JSConsumerNotFoundErr ||
+                jerr == JSStreamNotFoundErr;
     int64_t now = jb_now_monotonic_ns();
     /* The server lost the consumer (restart without its store, or deleted by
      * hand): ask the reconciler for a pass, at most every 2 s. */
@@ -233,8 +245,8 @@ void *jb_disp_fetch_main(void *arg)
          * cut-off fetch (seen after a reconnect). One at a time while leftovers
          * remain is safe. */
         int pend_msgs = 0, pend_bytes = 0;
-        if (natsSubscription_GetPending(sub, &pend_msgs, &pend_bytes) == NATS_OK &&
-            pend_msgs > 0 && n > 1) {
+        if (natsSubscription_GetPending(sub, &pend_msgs, &pend_bytes) == NATS_OK && pend_msgs > 0 &&
+            n > 1) {
             unreserve(c, n - 1);
             n = 1;
         }
@@ -250,20 +262,16 @@ void *jb_disp_fetch_main(void *arg)
             on_fetch_error(c, s, jerr, &last_kick);
         int64_t now = jb_now_monotonic_ns();
         if (now - last_info > 5000000000LL) {
-            report_pending(c, sub);
+            report_pending(c);
             last_info = now;
         }
     }
-    qitem *it = calloc(1, sizeof(*it));
     pthread_mutex_lock(&d->mu);
     c->sub = sub;
     pthread_mutex_unlock(&d->mu);
-    if (it != NULL) {
-        it->kind = Q_FETCHER_EXIT;
-        it->c = c;
-        jb_disp_post(d, it);
-    }
-    /* Without memory for the goodbye, the loop finds the thread at destroy. */
-    (void)d;
+    memset(&c->goodbye, 0, sizeof(c->goodbye));
+    c->goodbye.kind = Q_FETCHER_EXIT;
+    c->goodbye.c = c;
+    jb_disp_post(d, &c->goodbye);
     return NULL;
 }

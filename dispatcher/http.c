@@ -4,6 +4,7 @@
  * requests to the same sink reuse them. */
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,7 +12,9 @@
 #include "dispatcher/disp_internal.h"
 #include "dispatcher/jb_disp.h"
 
-/* Finished easy handles kept for the next request (saves their set-up). */
+/* Finished easy handles and request records kept for the next request: saves
+ * their set-up, and a record is over 1 KiB, the size at which glibc consolidates
+ * its free lists on every allocation. */
 #define FREE_EASY_MAX 256
 
 struct jb_dhttp_req {
@@ -36,6 +39,8 @@ struct jb_dhttp {
     jb_dhttp_req *head;
     CURL *free_easy[FREE_EASY_MAX];
     size_t nfree;
+    jb_dhttp_req *free_req[FREE_EASY_MAX];
+    size_t nfree_req;
 };
 
 /* One watched socket. */
@@ -171,7 +176,11 @@ static void req_free(jb_dhttp_req *r)
     release_easy(r->h, r->easy);
     curl_slist_free_all(r->headers);
     r->h->active--;
-    free(r);
+    jb_dhttp *h = r->h;
+    if (h->nfree_req < FREE_EASY_MAX)
+        h->free_req[h->nfree_req++] = r;
+    else
+        free(r);
 }
 
 static void finish(jb_dhttp_req *r, CURLcode code)
@@ -237,6 +246,8 @@ void jb_dhttp_destroy(jb_dhttp *h)
         req_free(h->head);
     for (size_t i = 0; i < h->nfree; i++)
         curl_easy_cleanup(h->free_easy[i]);
+    for (size_t i = 0; i < h->nfree_req; i++)
+        free(h->free_req[i]);
     if (h->multi != NULL)
         curl_multi_cleanup(h->multi);
     if (h->timer != NULL)
@@ -267,14 +278,17 @@ static void set_options(jb_dhttp_req *r, const char *url, const void *body, size
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 }
 
-jb_status jb_dhttp_post(jb_dhttp *h, const char *url, struct curl_slist **headers,
-                        const void *body, size_t len, int64_t timeout_ms, jb_dhttp_done_fn done,
-                        void *ud, jb_dhttp_req **out)
+jb_status jb_dhttp_post(jb_dhttp *h, const char *url, struct curl_slist **headers, const void *body,
+                        size_t len, int64_t timeout_ms, jb_dhttp_done_fn done, void *ud,
+                        jb_dhttp_req **out)
 {
     jb_status st = JB_ERR_NOMEM;
-    jb_dhttp_req *r = calloc(1, sizeof(*r));
+    jb_dhttp_req *r = h->nfree_req > 0 ? h->free_req[--h->nfree_req] : malloc(sizeof(*r));
     if (r == NULL)
         goto out;
+    /* Only the header part: body and errbuf are written before they are read. */
+    memset(r, 0, offsetof(jb_dhttp_req, body));
+    r->errbuf[0] = '\0';
     r->h = h;
     r->headers = *headers;
     *headers = NULL;

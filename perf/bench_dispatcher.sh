@@ -2,12 +2,15 @@
 # Dispatcher benchmark, in one run:
 #  (a) raw nats.c pull-fetch-ack of N pre-stored events (the NATS ceiling),
 #  (b) raw libcurl multi posting N requests to the same trivial sink (the HTTP ceiling),
-#  (c) `jetbridge dispatcher` delivering N pre-stored events to that sink.
+#  (c) `jetbridge dispatcher` delivering N pre-stored events to that sink,
+#  (d) end to end: `jetbridge publisher` + `jetbridge dispatcher`, events POSTed at a
+#      fixed RATE for E2E_SECONDS, latency from POST to arrival at the sink.
 # Prints events/s of each, dispatcher/ceiling with ceiling = 1/(1/a + 1/b), the
-# dispatcher's CPU time per event and its peak RSS.
+# dispatcher's CPU time per event and its peak RSS, and p50/p90/p99 latency of (d).
 #
 # Usage: perf/bench_dispatcher.sh [N] [C]      (defaults N=20000, C=64 in flight)
-# Env:   BUILD=build/perf (built RelWithDebInfo if missing), KEEP=1 keeps the temp dir.
+# Env:   BUILD=build/perf (built RelWithDebInfo if missing), ROUNDS=3, RATE=1000,
+#        E2E_SECONDS=10 (0 skips (d)), KEEP=1 keeps the temp dir.
 set -euo pipefail
 
 N=${1:-20000}
@@ -15,9 +18,9 @@ C=${2:-64}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build/perf}
 
-if [[ ! -x $BUILD/jetbridge || ! -x $BUILD/raw_fetch ]]; then
+if [[ ! -x $BUILD/jetbridge || ! -x $BUILD/raw_fetch || ! -x $BUILD/disp_e2e ]]; then
   cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJB_TESTS=OFF >/dev/null
-  cmake --build "$BUILD" -j2 --target jetbridge raw_fetch raw_curl disp_sink disp_load >/dev/null
+  cmake --build "$BUILD" -j2 --target jetbridge raw_fetch raw_curl disp_sink disp_load disp_e2e >/dev/null
 fi
 
 TMP=$(mktemp -d /tmp/jb-bench-disp.XXXXXX)
@@ -106,3 +109,21 @@ sed -n 's/^RATIO //p' "$TMP/ratio.raw" >"$TMP/ratio"
 RATIOS+=("$(tail -1 "$TMP/ratio")")
 done
 echo "dispatcher/ceiling per round: ${RATIOS[*]}; median: $(printf '%s\n' "${RATIOS[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')"
+
+# (d) end to end at a fixed rate: publisher and dispatcher as two processes.
+E2E_SECONDS=${E2E_SECONDS:-10}
+RATE=${RATE:-1000}
+if [[ $E2E_SECONDS -gt 0 ]]; then
+  E2E_PORT=$(free_port)
+  INGRESS=$(free_port)
+  "$BUILD/disp_load" apply "$NATS_URL" "http://127.0.0.1:$E2E_PORT/" "$C"
+  METRICS_ADDR=127.0.0.1:$(free_port) INGRESS_PORT=$INGRESS "$BUILD/jetbridge" publisher >"$TMP/pub.log" 2>&1 &
+  PIDS+=($!)
+  "$BUILD/jetbridge" dispatcher >"$TMP/disp_e2e.log" 2>&1 &
+  PIDS+=($!)
+  wait_port "$INGRESS"
+  sleep 1 # the dispatcher's reconciler applies the new sink
+  E_LINE=$("$BUILD/disp_e2e" "http://127.0.0.1:$INGRESS/publish" "$E2E_PORT" "$RATE" "$E2E_SECONDS" || true)
+  read -r _ R SENT RECV P50 P90 P99 MAX ERRS <<<"$E_LINE"
+  echo "(d) end to end at $R ev/s for ${E2E_SECONDS}s: sent $SENT, received $RECV, publish errors $ERRS; latency p50 ${P50} ms, p90 ${P90} ms, p99 ${P99} ms, max ${MAX} ms"
+fi

@@ -72,7 +72,8 @@ static int publish(jsCtx *js, long n, const char *prefix)
         const char *data = "{\"order\":42,\"customer\":\"c-1\"}";
         jb_ce_set_data(ce, JB_CE_DATA_JSON, data, strlen(data));
         natsMsg *m = NULL;
-        if (jb_ce_to_nats(ce, SUBJECT, id, &m) != JB_OK || js_PublishMsgAsync(js, &m, NULL) != NATS_OK)
+        if (jb_ce_to_nats(ce, SUBJECT, id, &m) != JB_OK ||
+            js_PublishMsgAsync(js, &m, NULL) != NATS_OK)
             return 1;
         jb_ce_destroy(ce);
     }

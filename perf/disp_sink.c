@@ -1,7 +1,7 @@
 /* Benchmark sink: answers every POST with 204 at once and counts them. GET /stats
  * answers "<count> <first_ns> <last_ns>" (monotonic clock of the first and last
- * POST); GET /reset starts counting again. So a benchmark measures delivery rate at the receiving end.
- * Usage: disp_sink PORT */
+ * POST); GET /reset starts counting again. So a benchmark measures delivery rate at the receiving
+ * end. Usage: disp_sink PORT */
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>

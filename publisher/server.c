@@ -451,14 +451,33 @@ static void submit(pub_thread *t, pub_req *pr, jb_ce *const *ces, char *const *s
         pub_req_free(pr);
         return;
     }
+    /* Encode every event before publishing any, so that an event NATS headers
+     * cannot carry is a 400 with nothing stored, as for any other invalid event. */
+    natsMsg **msgs = calloc(pr->n, sizeof(*msgs));
+    if (msgs == NULL) {
+        window_release(p, (int)pr->n);
+        reject(t, pr->req, pr->r, pr->start_ns, "internal", 500, "out of memory");
+        pub_req_free(pr);
+        return;
+    }
     for (size_t i = 0; i < pr->n; i++) {
-        natsMsg *msg = NULL;
-        jb_status rc = jb_ce_to_nats(ces[i], subjects[i], ids[i][0] ? ids[i] : NULL, &msg);
+        jb_status rc = jb_ce_to_nats(ces[i], subjects[i], ids[i][0] ? ids[i] : NULL, &msgs[i]);
         if (rc != JB_OK) {
-            record_outcome(pr, i, 500, strdup(jb_status_str(rc)));
-            window_release(p, 1);
-            continue;
+            for (size_t k = 0; k < i; k++)
+                natsMsg_Destroy(msgs[k]);
+            free(msgs);
+            window_release(p, (int)pr->n);
+            bool bad = rc == JB_ERR_UNSUPPORTED || rc == JB_ERR_INVALID;
+            reject(t, pr->req, pr->r, pr->start_ns, bad ? "unencodable" : "internal",
+                   bad ? 400 : 500,
+                   bad ? "event cannot be stored: two attribute names collide in NATS headers"
+                       : jb_status_str(rc));
+            pub_req_free(pr);
+            return;
         }
+    }
+    for (size_t i = 0; i < pr->n; i++) {
+        natsMsg *msg = msgs[i];
         natsMsg *key = msg;
         natsStatus s = js_PublishMsgAsync(t->js, &msg, &t->popts);
         if (s != NATS_OK) {
@@ -472,6 +491,7 @@ static void submit(pub_thread *t, pub_req *pr, jb_ce *const *ces, char *const *s
         map_put(t, key, pr, i, jb_now_monotonic_ns());
         pr->remaining++;
     }
+    free(msgs);
     if (pr->remaining == 0)
         pub_req_finish(pr);
 }

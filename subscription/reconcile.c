@@ -116,7 +116,10 @@ static bool needs_recreate(const jsConsumerConfig *have, const jsConsumerConfig 
            (have->DeliverSubject != NULL && have->DeliverSubject[0] != '\0');
 }
 
-static jb_status ensure_consumer(jb_sub_reconciler *r, const jb_sub_consumer *c, jb_err *err)
+/* known: this reconciler created or checked c with these settings before, so it most
+ * likely exists as wanted and a read is the cheapest check; otherwise a create. */
+static jb_status ensure_consumer(jb_sub_reconciler *r, const jb_sub_consumer *c, bool known,
+                                 jb_err *err)
 {
     const char *stream = sub_cfg_stream(r->cfg);
     jsConsumerConfig cc;
@@ -127,7 +130,8 @@ static jb_status ensure_consumer(jb_sub_reconciler *r, const jb_sub_consumer *c,
     /* One request in the common cases: JetStream answers a create of an existing
      * consumer with the same settings with that consumer. Anything else takes the
      * careful path below. */
-    natsStatus s = js_AddConsumer(&ci, r->js, stream, &cc, NULL, &ec);
+    natsStatus s = known ? js_GetConsumerInfo(&ci, r->js, stream, c->consumer, NULL, &ec)
+                         : js_AddConsumer(&ci, r->js, stream, &cc, NULL, &ec);
     bool done = s == NATS_OK && !needs_recreate(ci->Config, &cc) && !needs_update(ci->Config, &cc);
     jsConsumerInfo_Destroy(ci);
     ci = NULL;
@@ -283,7 +287,9 @@ static jb_status sync_sub(jb_sub_reconciler *r, const char *key, const jb_sub *s
         return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
     }
     for (size_t i = 0; i < want.n; i++) {
-        jb_status st = ensure_consumer(r, &want.items[i], &cerr);
+        const jb_sub_consumer *was = find_consumer(&e->l, want.items[i].consumer);
+        bool known = was != NULL && same_consumer(was, &want.items[i]);
+        jb_status st = ensure_consumer(r, &want.items[i], known, &cerr);
         if (st != JB_OK) {
             if (first == JB_OK)
                 first = jb_err_set(err, st, "%s", cerr.msg);
@@ -291,8 +297,7 @@ static jb_status sync_sub(jb_sub_reconciler *r, const char *key, const jb_sub *s
                 break;
             continue;
         }
-        const jb_sub_consumer *was = find_consumer(&e->l, want.items[i].consumer);
-        if ((was == NULL || !same_consumer(was, &want.items[i])) && r->cb.consumer_ready)
+        if (!known && r->cb.consumer_ready)
             r->cb.consumer_ready(&want.items[i], r->cb.ud);
         ready.items[ready.n++] = want.items[i];
         memset(&want.items[i], 0, sizeof(want.items[i]));

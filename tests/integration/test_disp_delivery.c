@@ -1,5 +1,7 @@
 /* Dispatcher delivery: what the sink sees, verdicts, retry, backoff, Retry-After,
  * timeout, dead letters, in-flight limit and ordering (DESIGN.md 4). */
+#include <unistd.h>
+
 #include "test_disp_env.h"
 
 #define TYPE "order.created.v1"
@@ -126,10 +128,8 @@ static void test_400_dead_letter(void)
     CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(d0, "id")->valuestring, "ev-bad");
     CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(d0, "errorcode")->valuestring, "400");
     CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(d0, "errorattempts")->valuestring, "1");
-    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(d0, "errordest")->valuestring,
-                           jb_tsink_url(e.sink));
-    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(d0, "subscription")->valuestring,
-                           "default/orders");
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(d0, "errordest")->valuestring, jb_tsink_url(e.sink));
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(d0, "subscription")->valuestring, "default/orders");
     cJSON_Delete(dlq);
     /* No retry of a 400: the sink saw it once. */
     jb_sleep_ms(1500);
@@ -148,6 +148,57 @@ static void test_400_dead_letter(void)
     CU_ASSERT_EQUAL(r.status, 200);
     jb_treq_free(&r);
     dlq = denv_dlq_list(&e);
+    CU_ASSERT_EQUAL(cJSON_GetArraySize(dlq), 0);
+    cJSON_Delete(dlq);
+    jb_tproc_stop(p);
+    denv_stop(&e);
+}
+
+static void test_dlq_table_and_republish(void)
+{
+    denv e;
+    jb_tproc *p = setup(&e, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    static const int codes[] = {403};
+    jb_tsink_script(e.sink, codes, 1, 200, 0, 0);
+    CU_ASSERT_TRUE(denv_publish(&e, TYPE, "ev-rep", "{\"r\":1}", NULL));
+    CU_ASSERT_EQUAL(jb_tsink_wait(e.sink, 1, 15000), 1);
+    const char *env[] = {e.url_env, NULL};
+    const char *list[] = {"dlq", "list", "--subscription", "default/orders", NULL};
+    char *out = NULL;
+    for (int i = 0; i < 50; i++) {
+        free(out);
+        out = NULL;
+        CU_ASSERT_EQUAL(jb_trun(list, env, &out, 20000), 0);
+        if (out != NULL && strstr(out, "ev-rep") != NULL)
+            break;
+        jb_sleep_ms(200);
+    }
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "SEQ"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "default/orders"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "ev-rep"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "403"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, TYPE));
+    free(out);
+    /* Another subscription's filter does not list it. */
+    const char *other[] = {"dlq", "list", "--subscription", "default/other", NULL};
+    out = NULL;
+    CU_ASSERT_EQUAL(jb_trun(other, env, &out, 20000), 0);
+    CU_ASSERT_TRUE(out != NULL && strstr(out, "ev-rep") == NULL);
+    free(out);
+    /* Re-published on its original subject: the dispatcher delivers it again. */
+    const char *rep[] = {"dlq", "replay", "--republish", NULL};
+    CU_ASSERT_EQUAL(jb_trun(rep, env, NULL, 20000), 0);
+    CU_ASSERT_EQUAL(jb_tsink_wait(e.sink, 2, 15000), 2);
+    jb_treq r;
+    CU_ASSERT_TRUE_FATAL(jb_tsink_get(e.sink, 1, &r));
+    CU_ASSERT_STRING_EQUAL(jb_treq_header(&r, "ce-id"), "ev-rep");
+    CU_ASSERT_STRING_EQUAL(jb_treq_header(&r, "ce-type"), TYPE);
+    CU_ASSERT_PTR_NULL(jb_treq_header(&r, "ce-errorcode"));
+    CU_ASSERT_TRUE(r.body_len == 7 && memcmp(r.body, "{\"r\":1}", 7) == 0);
+    jb_treq_free(&r);
+    cJSON *dlq = denv_dlq_list(&e);
     CU_ASSERT_EQUAL(cJSON_GetArraySize(dlq), 0);
     cJSON_Delete(dlq);
     jb_tproc_stop(p);
@@ -222,6 +273,43 @@ static void test_timeout_retried(void)
     CU_ASSERT_TRUE(b.received_ns - a.received_ns < 3000000000LL);
     jb_treq_free(&a);
     jb_treq_free(&b);
+    jb_tproc_stop(p);
+    denv_stop(&e);
+}
+
+static void test_sink_down_then_moved(void)
+{
+    denv e;
+    char down[64];
+    snprintf(down, sizeof(down), "http://127.0.0.1:%d/", jb_free_port());
+    CU_ASSERT_TRUE_FATAL(denv_start(&e));
+    /* Nothing listens there: every attempt is a transport error, retried. */
+    CU_ASSERT_TRUE_FATAL(denv_apply(&e, "orders", TYPE,
+                                    "\"backoffDelay\":\"PT0.2S\",\"backoffMax\":\"PT0.5S\"", down));
+    int admin = 0;
+    jb_tproc *p = denv_dispatcher(&e, &admin, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_TRUE_FATAL(denv_wait_consumer(&e, "orders", TYPE, 15000));
+    CU_ASSERT_TRUE(denv_publish(&e, TYPE, "ev-wait", "{}", NULL));
+    jb_sleep_ms(2500);
+    char *body = NULL;
+    size_t len = 0;
+    CU_ASSERT_EQUAL(jb_http(admin, "GET", "/metrics", NULL, NULL, 0, &body, &len, NULL), 200);
+    CU_ASSERT_TRUE(body != NULL && strstr(body, "jetbridge_dispatcher_retries_total{") != NULL);
+    CU_ASSERT_TRUE(body != NULL && strstr(body, "response_code=\"0\"") != NULL);
+    free(body);
+    CU_ASSERT_EQUAL(jb_tsink_count(e.sink), 0);
+    /* The subscription now points at a live sink: the waiting event arrives. */
+    CU_ASSERT_TRUE_FATAL(denv_apply(&e, "orders", TYPE,
+                                    "\"backoffDelay\":\"PT0.2S\",\"backoffMax\":\"PT0.5S\"", NULL));
+    CU_ASSERT_EQUAL(jb_tsink_wait(e.sink, 1, 20000), 1);
+    jb_treq r;
+    CU_ASSERT_TRUE_FATAL(jb_tsink_get(e.sink, 0, &r));
+    CU_ASSERT_STRING_EQUAL(jb_treq_header(&r, "ce-id"), "ev-wait");
+    jb_treq_free(&r);
+    cJSON *dlq = denv_dlq_list(&e);
+    CU_ASSERT_EQUAL(cJSON_GetArraySize(dlq), 0);
+    cJSON_Delete(dlq);
     jb_tproc_stop(p);
     denv_stop(&e);
 }
@@ -315,6 +403,37 @@ static void test_in_progress_beyond_ack_wait(void)
     denv_stop(&e);
 }
 
+static void test_subscriptions_dir(void)
+{
+    denv e;
+    CU_ASSERT_TRUE_FATAL(denv_start(&e));
+    char dir[] = "/tmp/jb-disp-subs.XXXXXX";
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+    char path[128], yaml[1024];
+    snprintf(path, sizeof(path), "%s/orders.yaml", dir);
+    snprintf(yaml, sizeof(yaml),
+             "apiVersion: eventing.kyma-project.io/v1alpha2\nkind: Subscription\n"
+             "metadata: {name: fromdir, namespace: default}\n"
+             "spec:\n  sink: %s\n  source: myapp\n  types: [%s]\n",
+             jb_tsink_url(e.sink), TYPE);
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs(yaml, f);
+    fclose(f);
+    char flag[160];
+    snprintf(flag, sizeof(flag), "SUBSCRIPTIONS=%s", dir);
+    const char *env[] = {flag, NULL};
+    jb_tproc *p = denv_dispatcher(&e, NULL, env);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_TRUE_FATAL(denv_wait_consumer(&e, "fromdir", TYPE, 15000));
+    CU_ASSERT_TRUE(denv_publish(&e, TYPE, "ev-dir", "{}", NULL));
+    CU_ASSERT_EQUAL(jb_tsink_wait(e.sink, 1, 15000), 1);
+    jb_tproc_stop(p);
+    unlink(path);
+    rmdir(dir);
+    denv_stop(&e);
+}
+
 static void test_metrics_and_health(void)
 {
     denv e;
@@ -347,6 +466,9 @@ static void test_metrics_and_health(void)
         strstr(body, "eventing_ec_nats_subscriber_dispatch_duration_seconds_bucket{"));
     CU_ASSERT_PTR_NOT_NULL(strstr(body, "le=\"1.024\""));
     CU_ASSERT_PTR_NOT_NULL(strstr(body, "jetbridge_dispatcher_in_flight"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(body, "jetbridge_consumer_pending{"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(body, "jetbridge_consumer_ack_pending{"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(body, "eventing_ec_subscription_status{"));
     free(body);
     /* NATS gone: not ready, still alive. */
     CU_ASSERT_TRUE(jb_tnats_kill(e.nats));
@@ -376,13 +498,16 @@ int main(void)
         {"structured_mode", test_structured_mode},
         {"5xx_then_2xx", test_5xx_then_2xx},
         {"400_dead_letter_and_replay", test_400_dead_letter},
+        {"dlq_table_and_republish", test_dlq_table_and_republish},
         {"max_deliver_dead_letter", test_max_deliver_dead_letter},
         {"429_retry_after", test_429_retry_after},
         {"timeout_retried", test_timeout_retried},
+        {"sink_down_then_moved", test_sink_down_then_moved},
         {"max_in_flight", test_max_in_flight},
         {"ordering_max_in_flight_1", test_ordering_max_in_flight_1},
         {"dead_letter_sink", test_dead_letter_sink},
         {"in_progress_beyond_ack_wait", test_in_progress_beyond_ack_wait},
+        {"subscriptions_dir", test_subscriptions_dir},
         {"metrics_and_health", test_metrics_and_health},
     };
     return denv_main("disp_delivery", cases, JB_CASES_N(cases));

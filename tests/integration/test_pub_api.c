@@ -164,6 +164,24 @@ static void test_binary_payload_bytes(void)
     natsMsg_Destroy(m);
 }
 
+/* nats.c 3.4's header map treats some keys as one (ce-id and ce-id31): both
+ * attributes must still be stored and read back with their own values. */
+static void test_header_key_collision(void)
+{
+    const char *hdrs = "ce-specversion: 1.0\r\nce-id: collide-1\r\nce-source: myapp\r\n"
+                       "ce-type: collide.created.v1\r\nce-id31: other\r\n";
+    CU_ASSERT_EQUAL(pe_post(&env, "/publish", hdrs, "x", 1, NULL, NULL), 204);
+    natsMsg *m = pe_last_msg(&env, "kyma.myapp.collide.created.v1");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    jb_ce *ce = NULL;
+    jb_err err = {{0}};
+    CU_ASSERT_EQUAL_FATAL(jb_ce_from_nats(m, &ce, &err), JB_OK);
+    CU_ASSERT_STRING_EQUAL(jb_ce_get(ce, "id", NULL), "collide-1");
+    CU_ASSERT_STRING_EQUAL(jb_ce_get(ce, "id31", NULL), "other");
+    jb_ce_destroy(ce);
+    natsMsg_Destroy(m);
+}
+
 static void test_structured_stored(void)
 {
     const char *body = "{\"specversion\":\"1.0\",\"id\":\"st-1\",\"source\":\"/shop/orders\","
@@ -562,6 +580,7 @@ int main(void)
         {"404 and 405 with Allow", test_not_found_and_method},
         {"binary mode is stored with ce- headers, tracing and Nats-Msg-Id", test_binary_stored},
         {"binary payload bytes pass untouched", test_binary_payload_bytes},
+        {"attributes whose NATS header keys collide are both stored", test_header_key_collision},
         {"structured mode is stored in binary mode", test_structured_stored},
         {"prefixed path and its invalid formats", test_prefixed_path},
         {"invalid events: 400 naming the problem, 415", test_invalid_events},

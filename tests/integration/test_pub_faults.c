@@ -51,9 +51,16 @@ static void test_nats_down_and_back(void)
     CU_ASSERT_TRUE(pe_wait_status(e.port, "/readyz", 503, 15000));
     CU_ASSERT_TRUE(pe_wait_status(e.admin, "/readyz", 503, 15000));
     CU_ASSERT_EQUAL(jb_http(e.port, "GET", "/healthz", NULL, NULL, 0, NULL, NULL, NULL), 200);
+    /* The subscription store is unreachable: 500 in Kyma's shape. */
+    char *resp = NULL;
+    CU_ASSERT_EQUAL(
+        jb_http(e.port, "GET", "/app/v1/events/subscribed", NULL, NULL, 0, &resp, NULL, NULL), 500);
+    CU_ASSERT_PTR_NOT_NULL(resp ? strstr(resp, "{\"code\":500,\"error\":\"") : NULL);
+    free(resp);
     CU_ASSERT_TRUE(jb_tnats_restart(e.nats));
     CU_ASSERT_TRUE(pe_wait_status(e.port, "/readyz", 200, 30000));
     CU_ASSERT_TRUE(wait_post_status(&e, 204, 30000));
+    CU_ASSERT_TRUE(pe_wait_status(e.port, "/app/v1/events/subscribed", 200, 30000));
     char *m = pe_metrics(&e);
     CU_ASSERT_PTR_NOT_NULL(
         m ? strstr(m, "jetbridge_publisher_rejected_total{reason=\"not_connected\"}") : NULL);

@@ -55,7 +55,7 @@ static void test_backoff_fixed(void)
         {JB_SUB_BACKOFF_LINEAR, 1000, 30000, 31, 30000},
         {JB_SUB_BACKOFF_LINEAR, 1000, 30000, UINT64_MAX, 30000},
         {JB_SUB_BACKOFF_EXPONENTIAL, 1000, 30000, 1, 1000}, /* the span is 0 */
-        {JB_SUB_BACKOFF_LINEAR, 0, 0, 5, 1},                 /* never a zero delay */
+        {JB_SUB_BACKOFF_LINEAR, 0, 0, 5, 1},                /* never a zero delay */
     };
     for (size_t i = 0; i < JB_CASES_N(cases); i++) {
         jb_sub_delivery d = delivery(cases[i].b, cases[i].delay, cases[i].max, 0);
@@ -69,8 +69,8 @@ static void test_backoff_exponential_bounds(void)
     static const struct {
         uint64_t attempt;
         int64_t cap;
-    } cases[] = {{1, 100}, {2, 200}, {3, 400}, {6, 3200}, {9, 25600}, {10, 30000}, {64, 30000},
-                 {1000, 30000}, {UINT64_MAX, 30000}};
+    } cases[] = {{1, 100},    {2, 200},    {3, 400},      {6, 3200},          {9, 25600},
+                 {10, 30000}, {64, 30000}, {1000, 30000}, {UINT64_MAX, 30000}};
     for (size_t i = 0; i < JB_CASES_N(cases); i++) {
         int64_t lo = INT64_MAX, hi = 0;
         for (uint64_t r = 0; r < 2000; r++) {
@@ -131,20 +131,19 @@ static void test_retry_delay(void)
         int64_t retry_after;
         int64_t want;
     } cases[] = {
-        {300000, 429, 5000, 5000},     /* Retry-After above the backoff wins */
+        {300000, 429, 5000, 5000}, /* Retry-After above the backoff wins */
         {300000, 503, 5000, 5000},
-        {300000, 500, 5000, 1000},     /* only 429 and 503 carry Retry-After */
-        {300000, 429, -1, 1000},       /* no header */
-        {300000, 429, 200, 1000},      /* below the backoff: the backoff stays */
-        {2000, 429, 5000, 2000},       /* capped by retryAfterMax */
-        {0, 429, 5000, 1000},          /* retryAfterMax 0 ignores it */
+        {300000, 500, 5000, 1000}, /* only 429 and 503 carry Retry-After */
+        {300000, 429, -1, 1000},   /* no header */
+        {300000, 429, 200, 1000},  /* below the backoff: the backoff stays */
+        {2000, 429, 5000, 2000},   /* capped by retryAfterMax */
+        {0, 429, 5000, 1000},      /* retryAfterMax 0 ignores it */
         {300000, 429, 600000, 300000},
     };
     for (size_t i = 0; i < JB_CASES_N(cases); i++) {
         jb_sub_delivery d = delivery(JB_SUB_BACKOFF_CONSTANT, 1000, 30000, cases[i].ra_max);
-        CU_ASSERT_EQUAL(
-            jb_disp_retry_delay_ms(&d, 3, cases[i].status, cases[i].retry_after, 42),
-            cases[i].want);
+        CU_ASSERT_EQUAL(jb_disp_retry_delay_ms(&d, 3, cases[i].status, cases[i].retry_after, 42),
+                        cases[i].want);
     }
 }
 

@@ -284,6 +284,76 @@ static void test_limits(void)
     natsMsg_Destroy(m);
 }
 
+/* A deterministic pseudo-random generator (LCG). */
+static uint32_t rnd(uint32_t *x, uint32_t n)
+{
+    *x = *x * 1103515245u + 12345u;
+    return (*x >> 16) % n;
+}
+
+/* Encodes and decodes 2000 events whose up to 64 names share a random base
+ * (first character a letter when letter_first); counts refusals and wrong results. */
+static void random_names(bool letter_first, int *refused, int *wrong)
+{
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    uint32_t x = letter_first ? 12345 : 54321;
+    *refused = *wrong = 0;
+    for (int e = 0; e < 2000; e++) {
+        jb_ce *ce = jb_ce_create();
+        char name[21];
+        size_t bl = 1 + rnd(&x, 8);
+        for (size_t k = 0; k < bl; k++)
+            name[k] = alphabet[rnd(&x, (k == 0 && letter_first) ? 26 : 36)];
+        size_t nattrs = 1 + rnd(&x, JB_CE_MAX_ATTRS);
+        for (size_t a = 0; a < nattrs; a++) {
+            size_t extra = rnd(&x, (uint32_t)(21 - bl));
+            for (size_t k = 0; k < extra; k++)
+                name[bl + k] = alphabet[rnd(&x, 36)];
+            name[bl + extra] = '\0';
+            jb_ce_set_str(ce, name, name);
+        }
+        natsMsg *m = NULL;
+        jb_ce *back = NULL;
+        jb_err err;
+        jb_status st = jb_ce_to_nats(ce, "kyma.r", "id", &m);
+        if (st == JB_ERR_UNSUPPORTED)
+            (*refused)++;
+        else if (st != JB_OK || jb_ce_from_nats(m, &back, &err) != JB_OK || !jb_ce_equal(ce, back))
+            (*wrong)++;
+        jb_ce_destroy(back);
+        natsMsg_Destroy(m);
+        jb_ce_destroy(ce);
+    }
+}
+
+static void test_unavoidable_collision(void)
+{
+    /* 16- and 18-byte keys whose first eight bytes are "ce-" and five digits hash
+     * alike in every spelling: refused (JB_ERR_UNSUPPORTED), never stored wrong. */
+    static const char *const kv[] = {"id", "1", "60195jk8wudws", "a", "60195jmkjlcmwnm", "b", NULL};
+    jb_ce *ce = t_mk(kv);
+    natsMsg *m = NULL;
+    CU_ASSERT_EQUAL(jb_ce_to_nats(ce, "kyma.s", NULL, &m), JB_ERR_UNSUPPORTED);
+    CU_ASSERT_PTR_NULL(m);
+    jb_ce_destroy(ce);
+}
+
+static void test_random_names(void)
+{
+    /* What a publisher sees: an event is stored exactly, or refused, never
+     * changed. Names that start with a letter always find a spelling; names
+     * whose first five characters are digits can leave none (the hash ORs away
+     * the case of "ce-" for keys of 16+ bytes), so a few are refused. */
+    int refused, wrong;
+    random_names(true, &refused, &wrong);
+    CU_ASSERT_EQUAL(wrong, 0);
+    CU_ASSERT_EQUAL(refused, 0);
+    random_names(false, &refused, &wrong);
+    CU_ASSERT_EQUAL(wrong, 0);
+    CU_ASSERT(refused <= 20); /* 1% */
+    printf(" (refused %d of 2000 with digit-first names) ", refused);
+}
+
 /* natsMsg_Destroy needs the library opened (nats_Open), as any NATS program has. */
 static int suite_init(void)
 {
@@ -378,6 +448,8 @@ int main(void)
         {"structured mode both ways (JSON, protobuf)", test_structured},
         {"limits", test_limits},
         {"header keys nats.c would merge are kept apart", test_colliding_keys},
+        {"random names sharing prefixes: stored exactly or refused", test_random_names},
+        {"a collision no spelling avoids is refused", test_unavoidable_collision},
     };
     return jb_cunit_main("proto_nats", suite_init, suite_cleanup, cases, JB_CASES_N(cases));
 }

@@ -1,0 +1,185 @@
+/* End-to-end latency: posts CloudEvents to the publisher at a fixed rate and
+ * receives them on its own sink (the subscription's), recording for each the time
+ * from just before the POST to its arrival at the sink (both on this machine's
+ * monotonic clock; the send time travels in ce-id). Prints
+ * "e2e RATE SENT RECEIVED p50_ms p90_ms p99_ms max_ms publish_errors".
+ * Usage: disp_e2e PUBLISH_URL SINK_PORT RATE SECONDS */
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/thread.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+typedef struct sink {
+    pthread_mutex_t mu;
+    int64_t *lat;
+    size_t n, cap;
+    struct event_base *base;
+} sink;
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    sink *s = arg;
+    int64_t t = now_ns();
+    const char *id = evhttp_find_header(evhttp_request_get_input_headers(req), "ce-id");
+    if (id != NULL && id[0] == 't') {
+        int64_t sent = strtoll(id + 1, NULL, 10);
+        pthread_mutex_lock(&s->mu);
+        if (s->n < s->cap)
+            s->lat[s->n++] = t - sent;
+        pthread_mutex_unlock(&s->mu);
+    }
+    evhttp_send_reply(req, 204, "No Content", NULL);
+}
+
+static void *sink_main(void *arg)
+{
+    sink *s = arg;
+    event_base_dispatch(s->base);
+    return NULL;
+}
+
+static size_t discard(char *p, size_t sz, size_t n, void *u)
+{
+    (void)p, (void)u;
+    return sz * n;
+}
+
+static void post(CURLM *m, const char *url)
+{
+    CURL *e = curl_easy_init();
+    char id[64];
+    snprintf(id, sizeof(id), "ce-id: t%lld", (long long)now_ns());
+    struct curl_slist *h = NULL;
+    h = curl_slist_append(h, "ce-specversion: 1.0");
+    h = curl_slist_append(h, id);
+    h = curl_slist_append(h, "ce-source: myapp");
+    h = curl_slist_append(h, "ce-type: order.created.v1");
+    h = curl_slist_append(h, "Content-Type: application/json");
+    h = curl_slist_append(h, "Expect:");
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, "{\"order\":42}");
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, h);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_multi_add_handle(m, e);
+}
+
+static long reap(CURLM *m, long *errors)
+{
+    long done = 0;
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        long code = 0;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &code);
+        if (msg->data.result != CURLE_OK || code / 100 != 2)
+            (*errors)++;
+        struct curl_slist *h = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&h);
+        curl_multi_remove_handle(m, msg->easy_handle);
+        curl_easy_cleanup(msg->easy_handle);
+        curl_slist_free_all(h);
+        done++;
+    }
+    return done;
+}
+
+static int cmp(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 5) {
+        fprintf(stderr, "usage: disp_e2e PUBLISH_URL SINK_PORT RATE SECONDS\n");
+        return 2;
+    }
+    const char *url = argv[1];
+    int port = atoi(argv[2]);
+    long rate = strtol(argv[3], NULL, 10), secs = strtol(argv[4], NULL, 10);
+    long total = rate * secs;
+    evthread_use_pthreads(); /* loopbreak comes from the main thread */
+    sink s = {PTHREAD_MUTEX_INITIALIZER, calloc((size_t)total, sizeof(int64_t)), 0, (size_t)total,
+              event_base_new()};
+    struct evhttp *http = evhttp_new(s.base);
+    evhttp_set_gencb(http, on_request, &s);
+    if (evhttp_bind_socket(http, "127.0.0.1", (uint16_t)port) != 0) {
+        fprintf(stderr, "disp_e2e: cannot bind %d\n", port);
+        return 1;
+    }
+    pthread_t t;
+    pthread_create(&t, NULL, sink_main, &s);
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    CURLM *m = curl_multi_init();
+    long sent = 0, done = 0, errors = 0;
+    int64_t start = now_ns(), gap = 1000000000LL / rate;
+    while (sent < total) {
+        int64_t due = start + sent * gap, now = now_ns();
+        if (now >= due && sent - done < 256) {
+            post(m, url);
+            sent++;
+        }
+        int running = 0;
+        curl_multi_perform(m, &running);
+        done += reap(m, &errors);
+        now = now_ns();
+        due = start + sent * gap;
+        int wait_ms = due > now ? (int)((due - now) / 1000000) : 0;
+        if (wait_ms > 0)
+            curl_multi_poll(m, NULL, 0, wait_ms, NULL);
+    }
+    for (int i = 0; i < 1000 && done < sent; i++) {
+        int running = 0;
+        curl_multi_perform(m, &running);
+        done += reap(m, &errors);
+        curl_multi_poll(m, NULL, 0, 10, NULL);
+    }
+    /* Wait (at most 10 s) for the last deliveries. */
+    for (int i = 0; i < 1000; i++) {
+        pthread_mutex_lock(&s.mu);
+        size_t n = s.n;
+        pthread_mutex_unlock(&s.mu);
+        if ((long)n >= sent - errors)
+            break;
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    event_base_loopbreak(s.base);
+    pthread_join(t, NULL);
+    qsort(s.lat, s.n, sizeof(int64_t), cmp);
+    double p50 = 0, p90 = 0, p99 = 0, max = 0;
+    if (s.n > 0) {
+        p50 = (double)s.lat[s.n / 2] / 1e6;
+        p90 = (double)s.lat[s.n * 9 / 10] / 1e6;
+        p99 = (double)s.lat[s.n * 99 / 100] / 1e6;
+        max = (double)s.lat[s.n - 1] / 1e6;
+    }
+    printf("e2e %ld %ld %zu %.2f %.2f %.2f %.2f %ld\n", rate, sent, s.n, p50, p90, p99, max,
+           errors);
+    curl_multi_cleanup(m);
+    evhttp_free(http);
+    event_base_free(s.base);
+    free(s.lat);
+    return s.n == (size_t)sent && errors == 0 ? 0 : 1;
+}

@@ -1,0 +1,149 @@
+/* dispatcher/: the HTTP request a sink receives for a stored event (deliver.c). */
+#include <curl/curl.h>
+#include <string.h>
+#include <strings.h>
+
+#include "dispatcher/disp_internal.h"
+#include "jb_cunit.h"
+#include "proto/jb_ce.h"
+
+/* The value of header name in list ("Name: value"), or NULL. */
+static const char *header(const struct curl_slist *l, const char *name)
+{
+    size_t n = strlen(name);
+    for (; l != NULL; l = l->next)
+        if (strncasecmp(l->data, name, n) == 0 && l->data[n] == ':')
+            return l->data[n + 1] == ' ' ? l->data + n + 2 : l->data + n + 1;
+    return NULL;
+}
+
+static jb_ce *stored_event(const char *const *attrs, const char *data)
+{
+    jb_ce *ce = jb_ce_create();
+    for (size_t i = 0; attrs[i] != NULL; i += 2)
+        jb_ce_set_str(ce, attrs[i], attrs[i + 1]);
+    if (data != NULL)
+        jb_ce_set_data(ce, JB_CE_DATA_JSON, data, strlen(data));
+    return ce;
+}
+
+static const char *const base_attrs[] = {
+    "specversion", "1.0", "id", "e1", "source", "app", "type", "kyma.app.order.created.v1", NULL};
+
+static void test_binary_cases(void)
+{
+    static const struct {
+        const char *name;
+        const char *const attrs[8];
+        const char *want_header, *want_value; /* NULL value: must be absent */
+    } cases[] = {
+        {"type back to originaltype",
+         {"originaltype", "order.created.v1"},
+         "ce-type",
+         "order.created.v1"},
+        {"originaltype itself not sent",
+         {"originaltype", "order.created.v1"},
+         "ce-originaltype",
+         NULL},
+        {"type kept without originaltype", {NULL}, "ce-type", "kyma.app.order.created.v1"},
+        {"traceparent header", {"traceparent", "00-ab-cd-01"}, "traceparent", "00-ab-cd-01"},
+        {"traceparent not as ce-", {"traceparent", "00-ab-cd-01"}, "ce-traceparent", NULL},
+        {"b3 trace id", {"b3traceid", "463ac35c9f6413ad"}, "X-B3-TraceId", "463ac35c9f6413ad"},
+        {"b3 parent span",
+         {"b3parentspanid", "0020000000000001"},
+         "X-B3-ParentSpanId",
+         "0020000000000001"},
+        {"b3 span", {"b3spanid", "a2fb4a1d1a96d312"}, "X-B3-SpanId", "a2fb4a1d1a96d312"},
+        {"b3 sampled", {"b3sampled", "1"}, "X-B3-Sampled", "1"},
+        {"b3 flags", {"b3flags", "1"}, "X-B3-Flags", "1"},
+        {"content type from datacontenttype",
+         {"datacontenttype", "application/json"},
+         "Content-Type",
+         "application/json"},
+        {"other extensions stay", {"myext", "v"}, "ce-myext", "v"},
+        {"no 100-continue", {NULL}, "Expect", ""},
+    };
+    for (size_t i = 0; i < JB_CASES_N(cases); i++) {
+        jb_ce *ce = stored_event(base_attrs, "{\"a\": 1}");
+        for (size_t k = 0; cases[i].attrs[k] != NULL; k += 2)
+            jb_ce_set_str(ce, cases[i].attrs[k], cases[i].attrs[k + 1]);
+        jb_dreq r = {0};
+        CU_ASSERT_EQUAL_FATAL(jb_dreq_build(ce, false, &r), JB_OK);
+        const char *v = header(r.headers, cases[i].want_header);
+        if (cases[i].want_value == NULL ? v != NULL
+                                        : (v == NULL || strcmp(v, cases[i].want_value) != 0))
+            fprintf(stderr, "case \"%s\": %s = %s\n", cases[i].name, cases[i].want_header,
+                    v ? v : "(absent)");
+        if (cases[i].want_value == NULL) {
+            CU_ASSERT_PTR_NULL(v);
+        } else {
+            CU_ASSERT_TRUE(v != NULL && strcmp(v, cases[i].want_value) == 0);
+        }
+        /* Data bytes untouched. */
+        CU_ASSERT_EQUAL(r.len, 8);
+        CU_ASSERT_TRUE(r.len == 8 && memcmp(r.data, "{\"a\": 1}", 8) == 0);
+        jb_dreq_free(&r);
+        jb_ce_destroy(ce);
+    }
+}
+
+static void test_no_content_type_means_none(void)
+{
+    jb_ce *ce = stored_event(base_attrs, NULL);
+    jb_dreq r = {0};
+    CU_ASSERT_EQUAL_FATAL(jb_dreq_build(ce, false, &r), JB_OK);
+    /* "Content-Type:" with nothing after it tells curl to send none at all. */
+    CU_ASSERT_STRING_EQUAL(header(r.headers, "Content-Type"), "");
+    CU_ASSERT_EQUAL(r.len, 0);
+    jb_dreq_free(&r);
+    jb_ce_destroy(ce);
+}
+
+static void test_structured(void)
+{
+    static const char *const attrs[] = {
+        "specversion",   "1.0",          "id",   "e2",       "source",           "app", "type",
+        "kyma.app.t.v1", "originaltype", "t.v1", "b3spanid", "a2fb4a1d1a96d312", NULL};
+    jb_ce *ce = stored_event(attrs, "{\"x\":[1,2]}");
+    jb_dreq r = {0};
+    CU_ASSERT_EQUAL_FATAL(jb_dreq_build(ce, true, &r), JB_OK);
+    CU_ASSERT_STRING_EQUAL(header(r.headers, "Content-Type"), "application/cloudevents+json");
+    CU_ASSERT_STRING_EQUAL(header(r.headers, "X-B3-SpanId"), "a2fb4a1d1a96d312");
+    CU_ASSERT_PTR_NULL(header(r.headers, "ce-id"));
+    jb_ce *back = NULL;
+    jb_err err = {{0}};
+    CU_ASSERT_EQUAL_FATAL(jb_ce_from_json((const char *)r.data, r.len, &back, &err), JB_OK);
+    CU_ASSERT_STRING_EQUAL(jb_ce_get(back, "type", NULL), "t.v1");
+    CU_ASSERT_PTR_NULL(jb_ce_get(back, "originaltype", NULL));
+    CU_ASSERT_PTR_NULL(jb_ce_get(back, "b3spanid", NULL));
+    size_t len = 0;
+    const uint8_t *d = jb_ce_data(back, &len);
+    CU_ASSERT_TRUE(len == 11 && memcmp(d, "{\"x\":[1,2]}", 11) == 0);
+    jb_ce_destroy(back);
+    jb_dreq_free(&r);
+    jb_ce_destroy(ce);
+}
+
+static void test_header_injection_dropped(void)
+{
+    jb_ce *ce = stored_event(base_attrs, "{}");
+    /* Tracing values go out verbatim as headers: a line break must never pass. */
+    jb_ce_set_str(ce, "traceparent", "00-ab\r\nX-Evil: 1");
+    jb_dreq r = {0};
+    CU_ASSERT_EQUAL_FATAL(jb_dreq_build(ce, false, &r), JB_OK);
+    CU_ASSERT_PTR_NULL(header(r.headers, "traceparent"));
+    CU_ASSERT_PTR_NULL(header(r.headers, "X-Evil"));
+    jb_dreq_free(&r);
+    jb_ce_destroy(ce);
+}
+
+int main(void)
+{
+    static const jb_test_case cases[] = {
+        {"binary_cases", test_binary_cases},
+        {"no_content_type_means_none", test_no_content_type_means_none},
+        {"structured", test_structured},
+        {"header_injection_dropped", test_header_injection_dropped},
+    };
+    return jb_cunit_main("dispatcher_request", NULL, NULL, cases, JB_CASES_N(cases));
+}
