@@ -754,7 +754,6 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 struct lc_pct {
     double p50, p99, max; /* milliseconds */
-    size_t n;
 };
 
 struct lc_sum {
@@ -774,7 +773,7 @@ static int cmp_u32(const void *a, const void *b)
 /* Percentiles of v[0..n) (microseconds); sorts v. */
 static struct lc_pct percentiles(uint32_t *v, size_t n)
 {
-    struct lc_pct p = {0, 0, 0, n};
+    struct lc_pct p = {0, 0, 0};
     if (n == 0)
         return p;
     qsort(v, n, sizeof(*v), cmp_u32);

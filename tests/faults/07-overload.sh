@@ -54,7 +54,10 @@ fx_load_wait rec
 fx_load_wait lc
 rc=$?
 
-fx_check_load lc "$rc" $((S * OVERLOAD_SECONDS / 2))
+# The guard against a vacuous run is low on purpose: during the overload the
+# publisher shares 2 cores with loadcheck, nats-server and the dispatcher, so its
+# goodput is well below S (reported in the notes), which is not what this checks.
+fx_check_load lc "$rc" $((S * OVERLOAD_SECONDS / 10))
 fx_check "overload answered 429/503" \
     [ "$(jq -r '(.rejected["429"] // 0) + (.rejected["503"] // 0)' "$FX_WORK/lc.json")" -gt 0 ]
 fx_check "publisher peak RSS ${RSS_PEAK} kB < ${RSS_LIMIT_MB} MB" [ "$RSS_PEAK" -lt $((RSS_LIMIT_MB * 1024)) ]
@@ -65,6 +68,7 @@ fx_check "recovery: every event acknowledged" \
 # A closed-loop client cannot offer more requests than the machine answers: report
 # the request rate that was really sent next to the one attempted.
 SENT_RATE=$(jq -r "(.sent / $OVERLOAD_SECONDS) | floor" "$FX_WORK/lc.json")
-FX_NOTES="S=$S/s, attempted $((3 * S))/s (sent $SENT_RATE/s) for ${OVERLOAD_SECONDS}s, window $WINDOW; publisher VmHWM ${RSS_IDLE} kB after calibration, ${RSS_PEAK} kB after overload; recovery at $((S / 3))/s: $(jq -r .acked "$FX_WORK/rec.json")/$(jq -r .sent "$FX_WORK/rec.json") acked"
+GOODPUT=$(jq -r "(.acked / $OVERLOAD_SECONDS) | floor" "$FX_WORK/lc.json")
+FX_NOTES="S=$S/s, attempted $((3 * S))/s (sent $SENT_RATE/s, acked $GOODPUT/s) for ${OVERLOAD_SECONDS}s, window $WINDOW; publisher VmHWM ${RSS_IDLE} kB after calibration, ${RSS_PEAK} kB after overload; recovery at $((S / 3))/s: $(jq -r .acked "$FX_WORK/rec.json")/$(jq -r .sent "$FX_WORK/rec.json") acked"
 FX_KNOBS="WINDOW=$WINDOW OVERLOAD_SECONDS=$OVERLOAD_SECONDS"
 fx_result lc "6. overload 3x sustainable for ${OVERLOAD_SECONDS}s, then S/3"

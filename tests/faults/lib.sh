@@ -14,6 +14,8 @@ FX_PIDS=()          # every process we started, for the trap
 FX_PORTS=" "        # ports handed out by fx_port in this run
 FX_FAIL=0           # set by fx_check
 FX_NOTES=""         # free text for the result row
+FX_WRAP=()          # command put in front of the jetbridge binary (valgrind)
+FX_START_WAIT=${FX_START_WAIT:-30} # seconds a process may take to listen / be ready
 
 fx_say() { printf '[%s %s] %s\n' "$(date +%H:%M:%S)" "${FX_NAME:-faults}" "$*" >&2; }
 
@@ -131,11 +133,12 @@ fx_env_base() {
 fx_jb() {
     local name=$1 wait_port=$2 cmd=$3
     shift 3
-    env "${FX_ENV[@]}" "$@" "$FX_BIN" "$cmd" >>"$FX_WORK/$name.log" 2>&1 &
+    # FX_WRAP (an array, e.g. valgrind and its options) runs in front of the binary.
+    env "${FX_ENV[@]}" "$@" "${FX_WRAP[@]}" "$FX_BIN" "$cmd" >>"$FX_WORK/$name.log" 2>&1 &
     local pid=$!
     FX_PIDS+=("$pid")
     printf -v "JB_PID_$name" '%s' "$pid"
-    if [ "$wait_port" != 0 ] && ! fx_wait_port "$wait_port" 20; then
+    if [ "$wait_port" != 0 ] && ! fx_wait_port "$wait_port" "$FX_START_WAIT"; then
         fx_say "$name ($cmd) did not listen on :$wait_port"
         tail -20 "$FX_WORK/$name.log" >&2
         return 1
@@ -154,7 +157,7 @@ fx_publisher() {
     [ -n "${!av:-}" ] || printf -v "$av" '%s' "$(fx_port)"
     fx_jb "$name" "${!pv}" publisher NATS_URL="$url" INGRESS_PORT="${!pv}" \
         METRICS_ADDR="127.0.0.1:${!av}" "$@" || return 1
-    fx_wait_http "http://127.0.0.1:${!av}/readyz" 30 ||
+    fx_wait_http "http://127.0.0.1:${!av}/readyz" "$FX_START_WAIT" ||
         { fx_say "$name not ready"; tail -20 "$FX_WORK/$name.log" >&2; return 1; }
 }
 

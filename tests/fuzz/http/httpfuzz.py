@@ -67,7 +67,10 @@ def statuses(resp):
             if len(parts) < 2 or not parts[1].isdigit() or len(parts[1]) != 3:
                 raise ValueError("malformed status line %r" % line[:80])
             codes.append(int(parts[1]))
-    if resp and not resp.startswith(b"HTTP/1."):
+    # libevent echoes the request's version ("HTTP/0.1 400" to "GET / HTTP/0.1"), so any
+    # HTTP/<digit>.<digit> is accepted here; the status line itself must be well formed.
+    if resp and not (resp.startswith(b"HTTP/") and resp[5:6].isdigit() and resp[6:7] == b"."
+                     and resp[7:8].isdigit()):
         raise ValueError("answer does not start with a status line: %r" % resp[:80])
     return codes
 
