@@ -58,6 +58,29 @@ static bool copy_header(natsMsg *dst, natsMsg *src, const char *key)
     return ok;
 }
 
+/* The error extensions DESIGN.md section 4 names, on a decoded event. */
+static bool set_error_exts(jb_ce *ce, const char *sink, int code, const char *body, size_t body_len,
+                           uint64_t attempts)
+{
+    char num[32];
+    char *b64 = NULL;
+    size_t b64len = 0;
+    if (body_len > JB_DHTTP_BODY_KEEP)
+        body_len = JB_DHTTP_BODY_KEEP;
+    if (jb_base64_encode((const uint8_t *)body, body_len, &b64, &b64len) != JB_OK)
+        return false;
+    bool ok = jb_ce_set_str(ce, "errordest", sink) == JB_OK;
+    snprintf(num, sizeof(num), "%d", code);
+    ok = ok && jb_ce_set_str(ce, "errorcode", num) == JB_OK;
+    ok = ok && jb_ce_set(ce, "errordata", b64, b64len) == JB_OK;
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)attempts);
+    ok = ok && jb_ce_set_str(ce, "errorattempts", num) == JB_OK;
+    free(b64);
+    return ok;
+}
+
+/* The same, as headers on a message that is not a CloudEvent (poison): its own
+ * headers are copied as they are, so they cannot be respelled. */
 static bool set_pct(natsMsg *m, const char *key, const char *v, size_t len)
 {
     char *enc = NULL;
@@ -89,12 +112,75 @@ static bool set_error_headers(natsMsg *m, const char *sink, int code, const char
     return ok;
 }
 
-natsMsg *jb_disp_dlq_msg(natsMsg *orig, const char *consumer, const char *ns, const char *name,
-                         const char *sink, int code, const char *body, size_t body_len,
-                         uint64_t attempts)
+/* Would nats.c 3.4 confuse key with a header m already has (equal hash, other
+ * length: see jb_ce_to_nats)? */
+static bool clashes(natsMsg *m, const char *key)
 {
-    char subject[128], ref[600], id[128];
-    snprintf(subject, sizeof(subject), "%s.%s", JB_DISP_DLQ_PREFIX, consumer);
+    const char **keys = NULL;
+    int n = 0;
+    if (natsMsgHeader_Keys(m, &keys, &n) != NATS_OK)
+        return false; /* no headers yet */
+    size_t kl = strlen(key);
+    uint32_t h = jb_ce_nats_key_hash(key, kl);
+    bool hit = false;
+    for (int i = 0; i < n && !hit; i++) {
+        size_t ol = strlen(keys[i]);
+        hit = ol != kl && jb_ce_nats_key_hash(keys[i], ol) == h;
+    }
+    free((void *)keys);
+    return hit;
+}
+
+/* Adds one of our Jb-* headers. When an event's own (respelled) key would be
+ * confused with it, the case of one letter is flipped until it is not; readers
+ * (jetbridge dlq) compare names without case. */
+static bool add_jb_header(natsMsg *m, const char *key, const char *value)
+{
+    char k[32];
+    size_t kl = strlen(key);
+    if (kl >= sizeof(k))
+        return false;
+    memcpy(k, key, kl + 1);
+    for (size_t i = 0; i <= kl; i++) {
+        if (i > 0) {
+            char c = key[i - 1];
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
+                continue;
+            memcpy(k, key, kl + 1);
+            k[i - 1] = (char)(c ^ 0x20);
+        }
+        if (!clashes(m, k))
+            return natsMsgHeader_Set(m, k, value) == NATS_OK;
+    }
+    return false;
+}
+
+/* The dead letter of a message that decodes as a CloudEvent: the event with the
+ * error extensions, encoded by jb_ce_to_nats, which spells keys so that nats.c
+ * keeps them apart. NULL when it does not decode or cannot be encoded. */
+static natsMsg *dlq_from_event(natsMsg *orig, const char *subject, const char *msg_id,
+                               const char *sink, int code, const char *body, size_t body_len,
+                               uint64_t attempts)
+{
+    jb_ce *ce = NULL;
+    natsMsg *m = NULL;
+    jb_err err = {{0}};
+    if (jb_ce_from_nats(orig, &ce, &err) != JB_OK)
+        goto out;
+    if (!set_error_exts(ce, sink, code, body, body_len, attempts))
+        goto out;
+    if (jb_ce_to_nats(ce, subject, msg_id, &m) != JB_OK)
+        m = NULL;
+out:
+    jb_ce_destroy(ce);
+    return m;
+}
+
+/* A message that is not a CloudEvent: its headers copied as they are. */
+static natsMsg *dlq_from_raw(natsMsg *orig, const char *subject, const char *msg_id,
+                             const char *sink, int code, const char *body, size_t body_len,
+                             uint64_t attempts)
+{
     natsMsg *m = NULL;
     if (natsMsg_Create(&m, subject, NULL, natsMsg_GetData(orig), natsMsg_GetDataLength(orig)) !=
         NATS_OK)
@@ -108,19 +194,40 @@ natsMsg *jb_disp_dlq_msg(natsMsg *orig, const char *consumer, const char *ns, co
         free((void *)keys);
     }
     ok = ok && set_error_headers(m, sink, code, body, body_len, attempts);
-    snprintf(ref, sizeof(ref), "%s/%s", ns, name);
-    ok = ok && natsMsgHeader_Set(m, "Jb-Subscription", ref) == NATS_OK;
-    ok = ok && natsMsgHeader_Set(m, "Jb-Subject", natsMsg_GetSubject(orig)) == NATS_OK;
-    ok = ok && natsMsgHeader_Set(m, "Jb-Consumer", consumer) == NATS_OK;
+    if (ok && msg_id != NULL)
+        ok = natsMsgHeader_Set(m, "Nats-Msg-Id", msg_id) == NATS_OK;
+    if (!ok) {
+        natsMsg_Destroy(m);
+        return NULL;
+    }
+    return m;
+}
+
+natsMsg *jb_disp_dlq_msg(natsMsg *orig, const char *consumer, const char *ns, const char *name,
+                         const char *sink, int code, const char *body, size_t body_len,
+                         uint64_t attempts)
+{
+    char subject[128], ref[600], id[128];
+    const char *msg_id = NULL;
+    snprintf(subject, sizeof(subject), "%s.%s", JB_DISP_DLQ_PREFIX, consumer);
     /* One dead letter per (consumer, message, delivery): a publish retried after a
      * lost ack is stored once, and a later failure after a replay is stored again. */
     jsMsgMetaData *meta = NULL;
-    if (ok && natsMsg_GetMetaData(&meta, orig) == NATS_OK) {
+    if (natsMsg_GetMetaData(&meta, orig) == NATS_OK) {
         snprintf(id, sizeof(id), "%s-%llu-%llu", consumer,
                  (unsigned long long)meta->Sequence.Stream, (unsigned long long)meta->NumDelivered);
-        ok = natsMsgHeader_Set(m, "Nats-Msg-Id", id) == NATS_OK;
+        msg_id = id;
         jsMsgMetaData_Destroy(meta);
     }
+    natsMsg *m = dlq_from_event(orig, subject, msg_id, sink, code, body, body_len, attempts);
+    if (m == NULL)
+        m = dlq_from_raw(orig, subject, msg_id, sink, code, body, body_len, attempts);
+    if (m == NULL)
+        return NULL;
+    snprintf(ref, sizeof(ref), "%s/%s", ns, name);
+    bool ok = add_jb_header(m, "Jb-Subscription", ref);
+    ok = ok && add_jb_header(m, "Jb-Subject", natsMsg_GetSubject(orig));
+    ok = ok && add_jb_header(m, "Jb-Consumer", consumer);
     if (!ok) {
         natsMsg_Destroy(m);
         return NULL;
