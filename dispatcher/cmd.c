@@ -125,17 +125,3 @@ int jb_disp_cmd(const jb_cfg *cfg, int argc, char **argv)
     event_base_free(base);
     return rc;
 }
-
-int jb_run_cmd(const jb_cfg *cfg, int argc, char **argv)
-{
-    (void)cfg, (void)argc, (void)argv;
-    fprintf(stderr, "jetbridge run: see cli/\n");
-    return 1;
-}
-
-int jb_stats_cmd(const jb_cfg *cfg, int argc, char **argv)
-{
-    (void)cfg, (void)argc, (void)argv;
-    fprintf(stderr, "jetbridge stats: not built yet\n");
-    return 1;
-}

@@ -25,11 +25,6 @@ typedef struct __jsCtx jsCtx;
 int jb_disp_cmd(const struct jb_cfg *cfg, int argc, char **argv);
 /* `jetbridge dlq list|replay`. */
 int jb_dlq_cmd(const struct jb_cfg *cfg, int argc, char **argv);
-/* `jetbridge run`: publisher and dispatcher in one process (local nats-server when
- * NATS_URL is empty). */
-int jb_run_cmd(const struct jb_cfg *cfg, int argc, char **argv);
-/* `jetbridge stats [--watch]`. */
-int jb_stats_cmd(const struct jb_cfg *cfg, int argc, char **argv);
 
 /* ------------------------------------------------------- embeddable API */
 
