@@ -11,10 +11,16 @@
 
 static void disp_usage(FILE *f)
 {
-    fprintf(f, "Usage: jetbridge dispatcher [--subscriptions DIR] [config flags]\n\n"
-               "Delivers stored events to the sinks of the subscriptions, with retry, backoff\n"
-               "and dead letters. Several dispatchers may share one NATS: each event is\n"
-               "delivered once per subscription. SIGTERM stops it gracefully.\n");
+    fprintf(f,
+            "Usage: jetbridge dispatcher [--subscriptions DIR] [config flags]\n\n"
+            "Delivers stored events to the sinks of the subscriptions, with retry, backoff\n"
+            "and dead letters. Several dispatchers may share one NATS: each event is\n"
+            "delivered once per subscription. SIGTERM stops it gracefully.\n\n"
+            "Examples:\n"
+            "  NATS_URL=nats://127.0.0.1:4222 jetbridge dispatcher\n"
+            "  jetbridge dispatcher --subscriptions examples/subscriptions --metrics-addr :9091\n\n"
+            "Exit codes: 0 stopped by SIGTERM/SIGINT, 1 runtime error (for example NATS\n"
+            "unreachable at start), 2 usage error.\n");
 }
 
 typedef struct run_ctx {

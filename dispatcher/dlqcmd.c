@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/jb_common.h"
 #include "config/jb_cfg.h"
@@ -33,15 +34,32 @@ static void dlq_usage(FILE *f)
                "list shows the dead letters of stream JS_DLQ_STREAM_NAME. replay sends each one\n"
                "again to its subscription's sink (or, with --republish, publishes it again on\n"
                "its original subject, which reaches every subscription of that subject) and\n"
-               "deletes it from the dead-letter stream when that succeeded.\n");
+               "deletes it from the dead-letter stream when that succeeded.\n\n"
+               "Examples:\n"
+               "  jetbridge dlq list --subscription default/order-processor -o json\n"
+               "  jetbridge dlq replay --seq 42\n"
+               "  jetbridge dlq replay --subscription default/order-processor --republish\n\n"
+               "Exit codes: 0 ok, 1 runtime error (NATS or the stream unreachable, or a\n"
+               "replay failed), 2 usage error.\n");
 }
 
+/* A header by name without case: nats.c's lookup is case-sensitive, and keys that
+ * nats.c 3.4 would confuse are stored with some letters' case flipped (jb_ce_to_nats,
+ * and the Jb-* headers of a dead letter). */
 static const char *hdr(natsMsg *m, const char *key)
 {
     const char *v = NULL;
-    if (natsMsgHeader_Get(m, key, &v) != NATS_OK)
+    if (natsMsgHeader_Get(m, key, &v) == NATS_OK)
+        return v;
+    const char **keys = NULL;
+    int n = 0;
+    if (natsMsgHeader_Keys(m, &keys, &n) != NATS_OK)
         return "";
-    return v;
+    for (int i = 0; i < n && v == NULL; i++)
+        if (strcasecmp(keys[i], key) == 0 && natsMsgHeader_Get(m, keys[i], &v) != NATS_OK)
+            v = NULL;
+    free((void *)keys);
+    return v != NULL ? v : "";
 }
 
 static bool selected(natsMsg *m, const dlq_opts *o)
