@@ -78,7 +78,15 @@ bool jb_disp_parse_retry_after(const char *v, size_t len, int64_t now_wall_ms, i
     time_t t = curl_getdate(buf, NULL);
     if (t == (time_t)-1)
         return false;
-    int64_t ms = (int64_t)t * 1000 - now_wall_ms;
+    /* A date in year 300 million is valid syntax: clamp before scaling (found by
+     * fuzz_disp_retry_after), as for absurd delta-seconds the cap decides. */
+    int64_t secs = (int64_t)t;
+    if (secs > INT64_MAX / 1000 - 1)
+        secs = INT64_MAX / 1000 - 1;
+    if (secs < 0)
+        secs = 0;
+    int64_t now = now_wall_ms > 0 ? now_wall_ms : 0;
+    int64_t ms = secs * 1000 - now;
     *out_ms = ms > 0 ? ms : 0;
     return true;
 }

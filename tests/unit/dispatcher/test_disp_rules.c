@@ -111,6 +111,8 @@ static void test_retry_after_parse(void)
         {"1.5", false, 0},
         {"soon", false, 0},
         {"99999999999999999999999", true, (INT64_MAX / 1000) * 1000},
+        /* a date past what milliseconds hold: clamped, never an overflow */
+        {"1 Oct 299993999", true, (INT64_MAX / 1000 - 1) * 1000 - now},
     };
     for (size_t i = 0; i < JB_CASES_N(cases); i++) {
         int64_t ms = -1;
