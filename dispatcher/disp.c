@@ -34,6 +34,11 @@ struct inflight {
 typedef enum settle { SETTLE_ACK, SETTLE_NAK, SETTLE_NONE } settle;
 
 static void deliver(jb_disp *d, dconsumer *c, natsMsg *msg);
+
+void jb_disp_deliver(jb_disp *d, dconsumer *c, natsMsg *msg)
+{
+    deliver(d, c, msg);
+}
 static void dead_letter(inflight *f, int code, const char *body, size_t len);
 static void check_stopped(jb_disp *d);
 
@@ -140,7 +145,7 @@ static void reap(jb_disp *d, dconsumer *c);
 static void flush_acks(jb_disp *d)
 {
     for (size_t i = 0; i < d->nacks; i++) {
-        natsStatus s = natsMsg_Ack(d->acks[i], NULL);
+        natsStatus s = jb_disp_settle(d, d->acks[i], "+ACK");
         if (s != NATS_OK)
             /* Not connected: JetStream redelivers after AckWait, nothing is lost. */
             jb_log(JB_LOG_WARN, "dispatcher", "cannot ack message", "error", natsStatus_GetText(s),
@@ -175,9 +180,9 @@ static void finish(inflight *f, settle how, int64_t delay_ms)
     if (how == SETTLE_ACK && queue_ack(d, f->msg))
         f->msg = NULL; /* acked and destroyed at the end of this loop turn */
     else if (how == SETTLE_ACK)
-        s = natsMsg_Ack(f->msg, NULL);
+        s = jb_disp_settle(d, f->msg, "+ACK");
     else if (how == SETTLE_NAK)
-        s = natsMsg_NakWithDelay(f->msg, delay_ms > 0 ? delay_ms : 1, NULL);
+        s = jb_disp_nak(d, f->msg, delay_ms > 0 ? delay_ms : 1);
     if (s != NATS_OK)
         /* Not connected: JetStream redelivers after AckWait, nothing is lost. */
         jb_log(JB_LOG_WARN, "dispatcher", "cannot settle message", "consumer", c->info.consumer,
@@ -202,7 +207,7 @@ static void finish(inflight *f, settle how, int64_t delay_ms)
     free(f->errbody);
     free(f);
 
-    jb_disp_release_slots(c, 1);
+    jb_disp_release_slot(c);
     reap(d, c);
     check_stopped(d);
 }
@@ -212,7 +217,7 @@ static void on_progress(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     inflight *f = arg;
     /* The sink is slower than AckWait: keep the message ours. */
-    natsMsg_InProgress(f->msg, NULL);
+    jb_disp_settle(f->d, f->msg, "+WPI");
 }
 
 static void retry_or_dead(inflight *f, int status, int64_t retry_after_ms, const char *body,
@@ -371,11 +376,10 @@ static inflight *inflight_new(jb_disp *d, dconsumer *c, natsMsg *msg)
     f->msg = msg;
     f->delivery = c->info.delivery;
     f->attempt = 1;
-    jsMsgMetaData *meta = NULL;
-    if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
-        f->attempt = meta->NumDelivered > 0 ? meta->NumDelivered : 1;
-        jsMsgMetaData_Destroy(meta);
-    }
+    const char *reply = natsMsg_GetReply(msg);
+    jb_disp_meta meta;
+    if (reply != NULL && jb_disp_parse_ack_subject(reply, strlen(reply), &meta))
+        f->attempt = meta.delivered;
     f->next = d->inflight_head;
     if (f->next != NULL)
         f->next->prev = f;
@@ -405,9 +409,9 @@ static void deliver(jb_disp *d, dconsumer *c, natsMsg *msg)
 {
     inflight *f = inflight_new(d, c, msg);
     if (f == NULL) {
-        natsMsg_NakWithDelay(msg, 1000, NULL);
+        jb_disp_nak(d, msg, 1000);
         natsMsg_Destroy(msg);
-        jb_disp_release_slots(c, 1);
+        jb_disp_release_slot(c);
         return;
     }
     if (d->stopping) {
@@ -469,10 +473,10 @@ static void on_ready(jb_disp *d, jb_sub_consumer *info)
         jb_sub_consumer_free(&c->info);
         c->info = *info;
         memset(info, 0, sizeof(*info));
-        pthread_mutex_lock(&d->mu);
-        c->max_in_flight = c->info.delivery.max_in_flight;
-        jb_disp_wake_fetcher(c);
-        pthread_mutex_unlock(&d->mu);
+        c->max_in_flight = c->info.delivery.max_in_flight > 0 ? c->info.delivery.max_in_flight : 1;
+        /* A consumer re-created by the reconciler may come back at once. */
+        c->retry_at_ns = 0;
+        jb_disp_pump_later(d, c);
         return;
     }
     if (d->stopping)
@@ -484,79 +488,79 @@ static void on_ready(jb_disp *d, jb_sub_consumer *info)
     c->info = *info;
     memset(info, 0, sizeof(*info));
     c->max_in_flight = c->info.delivery.max_in_flight > 0 ? c->info.delivery.max_in_flight : 1;
-    if (!jb_sub_consumer_copy(&c->tinfo, &c->info)) {
-        jb_sub_consumer_free(&c->info);
-        free(c);
-        return;
-    }
-    pthread_cond_init(&c->cv, NULL);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 256 * 1024);
-    if (pthread_create(&c->thread, &attr, jb_disp_fetch_main, c) != 0) {
-        pthread_attr_destroy(&attr);
-        jb_sub_consumer_free(&c->info);
-        jb_sub_consumer_free(&c->tinfo);
-        pthread_cond_destroy(&c->cv);
-        free(c);
-        return;
-    }
-    pthread_attr_destroy(&attr);
-    c->thread_started = true;
     c->next = d->consumers;
     d->consumers = c;
+    jb_disp_hash_add(d, c);
+    jb_disp_pump_later(d, c);
+    jb_disp_info_soon(d);
     jb_log(JB_LOG_INFO, "dispatcher", "consumer ready", "consumer", c->info.consumer,
            "subscription", c->info.name, "namespace", c->info.ns, "sink", c->info.sink, NULL);
 }
 
 static void stop_consumer(jb_disp *d, dconsumer *c)
 {
-    pthread_mutex_lock(&d->mu);
+    (void)d;
+    /* No new request; what the open one still brings is NAKed (deliver). */
     c->stop = true;
-    jb_disp_wake_fetcher(c);
-    pthread_mutex_unlock(&d->mu);
+    jb_disp_close_request(c);
 }
 
 static void on_removed(jb_disp *d, jb_sub_consumer *info)
 {
     set_sub_metrics(d, info, 0);
     dconsumer *c = find_consumer(d, info->consumer);
-    if (c != NULL)
+    if (c != NULL) {
         stop_consumer(d, c);
+        reap(d, c);
+    }
 }
 
-/* Frees a stopped consumer once its thread left and nothing of it is in flight. */
+static void free_consumer(jb_disp *d, dconsumer *c)
+{
+    jb_disp_forget(d, c);
+    jb_sub_consumer_free(&c->info);
+    free(c);
+}
+
+/* Frees a stopped consumer once nothing of it is in flight. */
 static void reap(jb_disp *d, dconsumer *c)
 {
-    pthread_mutex_lock(&d->mu);
-    bool gone = c->stop && c->exited && c->outstanding == 0;
-    pthread_mutex_unlock(&d->mu);
-    if (!gone)
+    if (!c->stop || c->outstanding > 0)
         return;
     for (dconsumer **p = &d->consumers; *p != NULL; p = &(*p)->next)
         if (*p == c) {
             *p = c->next;
             break;
         }
-    if (c->thread_started && !c->joined)
-        pthread_join(c->thread, NULL);
-    flush_acks(d); /* acks of its messages go out before its subscription goes */
-    natsSubscription_Destroy(c->sub);
-    jb_sub_consumer_free(&c->info);
-    jb_sub_consumer_free(&c->tinfo);
-    pthread_cond_destroy(&c->cv);
-    free(c);
+    free_consumer(d, c);
 }
 
 /* ------------------------------------------------------------ the loop */
 
+static void on_arrival(jb_disp *d, natsMsg *msg)
+{
+    dconsumer *c = NULL;
+    int r = jb_disp_arrived(d, msg, &c);
+    if (r == 0)
+        return; /* parked */
+    if (r < 0) {
+        /* Its consumer is gone, or it would exceed the in-flight bounds: give it
+         * back at once for whoever may take it. */
+        jb_disp_nak(d, msg, 1);
+        natsMsg_Destroy(msg);
+        return;
+    }
+    deliver(d, c, msg);
+}
+
 static void handle(jb_disp *d, qitem *it)
 {
     switch (it->kind) {
-    case Q_MSGS:
-        for (int i = 0; i < it->nmsgs; i++)
-            deliver(d, it->c, it->msgs[i]);
-        free(it->msgs);
+    case Q_MSG:
+        on_arrival(d, it->msg);
+        break;
+    case Q_STATUS:
+        jb_disp_on_status(d, it->msg);
         break;
     case Q_READY:
         on_ready(d, &it->info);
@@ -564,12 +568,6 @@ static void handle(jb_disp *d, qitem *it)
     case Q_REMOVED:
         on_removed(d, &it->info);
         break;
-    case Q_FETCHER_EXIT:
-        /* it is embedded in the consumer, which reap may free. */
-        it->c->exited = true;
-        reap(d, it->c);
-        check_stopped(d);
-        return;
     case Q_DLQ_DONE:
         on_dlq_done(d, it->f, it->ok);
         break;
@@ -627,6 +625,7 @@ static void on_status_tick(evutil_socket_t fd, short what, void *arg)
     jb_disp *d = arg;
     if (d->m.health != NULL)
         jb_metric_set(d->m.health, NULL, jb_nats_connected(d->nc) ? 1 : 0);
+    jb_disp_pull_tick(d);
 }
 
 /* ------------------------------------------------------------ public */
@@ -646,7 +645,6 @@ jb_status jb_disp_create(const jb_cfg *cfg, struct event_base *base, jb_metrics 
     d->global_max = cfg->dispatcher_max_concurrent > 0 ? cfg->dispatcher_max_concurrent : 1024;
     d->wakefd = -1;
     pthread_mutex_init(&d->mu, NULL);
-    pthread_cond_init(&d->slots_cv, NULL);
     pthread_cond_init(&d->dlq_cv, NULL);
     if (RAND_bytes((unsigned char *)&d->rng, sizeof(d->rng)) != 1 || d->rng == 0)
         d->rng = (uint64_t)jb_now_monotonic_ns() | 1;
@@ -669,6 +667,9 @@ jb_status jb_disp_create(const jb_cfg *cfg, struct event_base *base, jb_metrics 
         st = jb_err_set(err, JB_ERR_NOMEM, "out of memory");
         goto out;
     }
+    st = jb_disp_pull_init(d, err);
+    if (st != JB_OK)
+        goto out;
     register_metrics(d);
     jb_sub_reconciler_callbacks cb = {cb_ready, cb_removed, d};
     st = jb_sub_reconciler_create(cfg, nc, js, &cb, &d->rec, err);
@@ -696,6 +697,9 @@ jb_status jb_disp_start(jb_disp *d, jb_err *err)
     if (pthread_create(&d->dlq_thread, NULL, jb_disp_dlq_main, d) != 0)
         return jb_err_set(err, JB_ERR_INTERNAL, "cannot start the dead-letter thread");
     d->dlq_started = true;
+    st = jb_disp_pull_start(d, err);
+    if (st != JB_OK)
+        return st;
     st = jb_sub_reconciler_start(d->rec, 0, err);
     if (st != JB_OK)
         return st;
@@ -749,9 +753,6 @@ static void check_stopped(jb_disp *d)
 {
     if (!d->stopping || d->finished || d->ninflight > 0)
         return;
-    for (dconsumer *c = d->consumers; c != NULL; c = c->next)
-        if (!c->exited)
-            return;
     d->finished = true;
     /* Acks and NAKs are buffered by nats.c: push them out before we go. */
     flush_acks(d);
@@ -773,6 +774,7 @@ void jb_disp_stop_gracefully(jb_disp *d, void (*done)(void *ud), void *ud)
     stop_reconciler(d);
     for (dconsumer *c = d->consumers; c != NULL; c = c->next)
         stop_consumer(d, c);
+    jb_disp_unpark_all(d);
     int64_t g = d->cfg->shutdown_grace_ms > 0 ? d->cfg->shutdown_grace_ms : 25000;
     d->grace_ev = evtimer_new(d->base, on_grace, d);
     if (d->grace_ev != NULL) {
@@ -791,21 +793,14 @@ static void drain_queue(jb_disp *d)
     pthread_mutex_unlock(&d->mu);
     while (it != NULL) {
         qitem *next = it->next;
-        if (it->kind == Q_MSGS) {
-            for (int i = 0; i < it->nmsgs; i++) {
-                natsMsg_NakWithDelay(it->msgs[i], 1, NULL);
-                natsMsg_Destroy(it->msgs[i]);
-            }
-            pthread_mutex_lock(&d->mu);
-            it->c->outstanding -= it->nmsgs;
-            d->global_outstanding -= it->nmsgs;
-            pthread_mutex_unlock(&d->mu);
-            free(it->msgs);
+        if (it->kind == Q_MSG) {
+            /* Never delivered: straight back to JetStream for another dispatcher. */
+            jb_disp_nak(d, it->msg, 1);
+            natsMsg_Destroy(it->msg);
+        } else if (it->kind == Q_STATUS) {
+            natsMsg_Destroy(it->msg);
         } else if (it->kind == Q_DLQ_DONE) {
             on_dlq_done(d, it->f, it->ok);
-        } else if (it->kind == Q_FETCHER_EXIT) {
-            it = next; /* embedded in its consumer */
-            continue;
         }
         jb_sub_consumer_free(&it->info);
         free(it);
@@ -836,28 +831,23 @@ void jb_disp_destroy(jb_disp *d)
         j = next;
     }
     d->dlq_head = d->dlq_tail = NULL;
-    for (dconsumer *c = d->consumers; c != NULL; c = c->next)
-        if (c->thread_started && !c->joined) {
-            pthread_join(c->thread, NULL);
-            c->joined = true;
-            c->exited = true;
-        }
+    /* The inbox closes (what the server sent before reaches the queue) and the info
+     * thread stops. */
+    jb_disp_pull_stop(d);
     /* Nothing posts any more: settle what was handed over but not delivered. */
     drain_queue(d);
+    jb_disp_unpark_all(d);
     while (d->inflight_head != NULL)
         finish(d->inflight_head, SETTLE_NAK, 1);
     flush_acks(d);
     while (d->consumers != NULL) {
         dconsumer *c = d->consumers;
         d->consumers = c->next;
-        natsSubscription_Destroy(c->sub);
-        jb_sub_consumer_free(&c->info);
-        jb_sub_consumer_free(&c->tinfo);
-        pthread_cond_destroy(&c->cv);
-        free(c);
+        free_consumer(d, c);
     }
     if (d->nc != NULL)
         natsConnection_FlushTimeout(d->nc, 1000);
+    jb_disp_pull_free(d);
     jb_dhttp_destroy(d->http);
     if (d->wake_ev != NULL)
         event_free(d->wake_ev);
@@ -871,7 +861,6 @@ void jb_disp_destroy(jb_disp *d)
     if (d->wakefd >= 0)
         close(d->wakefd);
     pthread_mutex_destroy(&d->mu);
-    pthread_cond_destroy(&d->slots_cv);
     pthread_cond_destroy(&d->dlq_cv);
     free(d);
 }

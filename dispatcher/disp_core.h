@@ -15,11 +15,18 @@
 
 struct event;
 
-/* Fetch long-poll: how long one fetch waits on an idle consumer. Bounds how fast a
- * fetch thread notices stop. */
-#define JB_DISP_FETCH_EXPIRY_MS 1000
-/* Most messages one fetch asks for. */
+/* How long one pull request waits on the server for messages. An idle consumer
+ * costs one request per this period. */
+#define JB_DISP_PULL_EXPIRES_MS 30000
+/* A request with no end seen (no status, not filled) this long after its expiry
+ * is taken as lost (the 408 went missing). */
+#define JB_DISP_PULL_GRACE_MS 5000
+/* Most messages one pull request asks for. */
 #define JB_DISP_FETCH_BATCH_MAX 256
+/* Buckets of the consumer-name hash (chained: any number of consumers fits). */
+#define JB_DISP_BUCKETS 1024
+/* Consumer info for the pending metrics and lost-consumer detection: this often. */
+#define JB_DISP_INFO_EVERY_MS 5000
 /* Dead-letter publish timeout. */
 #define JB_DISP_DLQ_TIMEOUT_MS 5000
 /* The subject prefix of the dead-letter stream. */
@@ -29,39 +36,44 @@ typedef struct jb_disp jb_disp;
 typedef struct dconsumer dconsumer;
 typedef struct inflight inflight;
 
-typedef enum qkind { Q_MSGS, Q_READY, Q_REMOVED, Q_FETCHER_EXIT, Q_DLQ_DONE } qkind;
+typedef enum qkind { Q_MSG, Q_STATUS, Q_READY, Q_REMOVED, Q_DLQ_DONE } qkind;
 
 /* One item handed to the loop by another thread. */
 typedef struct qitem {
     struct qitem *next;
     qkind kind;
-    struct dconsumer *c;
-    natsMsg **msgs; /* Q_MSGS, malloc'd array */
-    int nmsgs;
+    natsMsg *msg;         /* Q_MSG (a message), Q_STATUS (a pull request's end) */
+    struct dconsumer *c;  /* a parked message's consumer */
     jb_sub_consumer info; /* Q_READY, Q_REMOVED */
     inflight *f;          /* Q_DLQ_DONE */
     bool ok;
 } qitem;
 
-/* One consumer being fetched from. The loop owns the list and info; outstanding,
- * max_in_flight and stop are shared with the fetch thread under d->mu. */
+/* One consumer pulled from. Loop only: no thread but the loop touches it. */
 struct dconsumer {
     jb_disp *d;
-    dconsumer *next;
-    jb_sub_consumer info;  /* loop only: replaced when the settings change */
-    jb_sub_consumer tinfo; /* the fetch thread's copy, never changed while it runs */
-    int outstanding;       /* fetched and not finished: counts against max_in_flight */
+    dconsumer *next;  /* d->consumers */
+    dconsumer *hnext; /* d->buckets */
+    dconsumer *pnext; /* d->pump or d->starved */
+    bool in_pump, in_starved;
+    jb_sub_consumer info; /* replaced when the settings change */
+    int outstanding;      /* arrived and not settled: counts against max_in_flight */
+    int requested;        /* asked for by the open pull request and not arrived */
     int max_in_flight;
     bool stop;
-    pthread_cond_t cv; /* d->mu: the fetch thread waits here for its own slots */
-    bool waiting;      /* d->mu: ... and says so, so that only useful wake-ups happen */
-    pthread_t thread;
-    bool thread_started;
-    bool joined;
-    bool exited;           /* the fetch thread said goodbye (loop) */
-    natsSubscription *sub; /* created by the fetch thread, destroyed by the loop */
-    qitem goodbye;         /* the fetch thread's last post: needs no allocation */
+    bool req_open;           /* a pull request is waiting on the server */
+    bool req_long;           /* ... waiting for one message (the consumer was idle) */
+    bool last_empty;         /* the last request brought nothing */
+    int req_got;             /* messages the open request brought */
+    uint32_t req_id;         /* in the request's reply subject: tells stale ends apart */
+    int64_t req_deadline_ns; /* past this the open request is taken as lost */
+    int64_t retry_at_ns;     /* no request before this (after an error) */
 };
+
+/* A consumer whose info the info thread reads. */
+typedef struct infojob {
+    char *ns, *name, *consumer;
+} infojob;
 
 /* A dead-letter publish for the DLQ thread. */
 typedef struct dlqjob {
@@ -93,15 +105,40 @@ struct jb_disp {
     jb_sub_reconciler *rec; /* set before start; cleared under mu when stopping */
     jb_dhttp *http;
 
-    pthread_mutex_t mu;      /* guards what the comments below say */
-    pthread_cond_t slots_cv; /* fetch threads blocked by the process-wide cap wait here */
-    int global_waiters;      /* mu */
-    int global_outstanding;  /* mu */
-    int global_max;
+    pthread_mutex_t mu;   /* guards what the comments below say */
     qitem *qhead, *qtail; /* mu */
     atomic_bool wake_pending;
     int wakefd;
     struct event *wake_ev;
+
+    /* Pulling: one inbox subscription for every consumer (nats.c calls its callback
+     * on one thread of its own), requests published from the loop. */
+    natsSubscription *inbox_sub;
+    char inbox[64];  /* _INBOX.<nuid>; replies go to <inbox>.<consumer>.<req id> */
+    bool inbox_done; /* mu: nats.c finished with the subscription's callback */
+    pthread_cond_t inbox_cv;
+    natsStatistics *stats;
+    uint64_t reconnects;
+    int global_outstanding; /* loop */
+    int global_requested;   /* loop */
+    int global_max;
+    dconsumer *buckets[JB_DISP_BUCKETS]; /* loop: by consumer name */
+    dconsumer *pump, *pump_tail;         /* loop: to look at, in order */
+    dconsumer *starved;                  /* loop: waiting for process-wide slots */
+    qitem *parked, *parked_tail;         /* loop: long-poll arrivals waiting for a slot */
+    int nparked;
+    struct event *pump_ev;
+    int64_t last_kick_ns;
+
+    /* The info thread: one, whatever the number of consumers. */
+    pthread_t info_thread;
+    bool info_started;
+    pthread_cond_t info_cv;
+    infojob *info_jobs; /* mu: the next pass, replaced by a newer one */
+    size_t info_n;
+    bool info_stop; /* mu */
+    struct event *info_ev;
+    struct event *info_soon_ev; /* a pass shortly after new consumers came */
 
     pthread_t dlq_thread;
     bool dlq_started;
@@ -130,13 +167,49 @@ struct jb_disp {
 void jb_disp_post(jb_disp *d, qitem *it);
 /* disp.c: asks the reconciler for a pass (any thread; nothing once stopping). */
 void jb_disp_kick_reconciler(jb_disp *d);
-/* fetch.c */
-void *jb_disp_fetch_main(void *arg);
-/* Returns n slots of c (any thread; takes d->mu) and wakes its fetch thread when
- * that lets it fetch a useful batch. */
-void jb_disp_release_slots(dconsumer *c, int n);
-/* Wakes c's fetch thread (caller holds d->mu). */
-void jb_disp_wake_fetcher(dconsumer *c);
+
+/* pull.c (loop thread unless said otherwise). */
+/* Creates the pulling state's events (jb_disp_create). */
+jb_status jb_disp_pull_init(jb_disp *d, jb_err *err);
+/* Frees it (after jb_disp_pull_stop). */
+void jb_disp_pull_free(jb_disp *d);
+/* Subscribes the inbox and starts the info thread; JB_ERR_NATS when it cannot. */
+jb_status jb_disp_pull_start(jb_disp *d, jb_err *err);
+/* Unsubscribes the inbox and waits (bounded) until nats.c stopped calling back. */
+void jb_disp_pull_stop(jb_disp *d);
+/* The consumer named name (not stopped), or NULL. */
+dconsumer *jb_disp_lookup(jb_disp *d, const char *name, size_t len);
+void jb_disp_hash_add(jb_disp *d, dconsumer *c);
+/* Takes c out of the hash and the pump lists (before it is freed). */
+void jb_disp_forget(jb_disp *d, dconsumer *c);
+/* c may be able to ask for messages: look at it at the end of this loop turn. */
+void jb_disp_pump_later(jb_disp *d, dconsumer *c);
+/* A message arrived: counts it against its consumer. 1: deliver it now (*out is
+ * its consumer); 0: parked until a process-wide slot frees (taken); -1: it must go
+ * back (no consumer, or over the bounds): the caller NAKs it. */
+int jb_disp_arrived(jb_disp *d, natsMsg *msg, dconsumer **out);
+/* NAKs the parked messages (stop, destroy). */
+void jb_disp_unpark_all(jb_disp *d);
+/* disp.c: delivers msg of c (a slot of c and a process-wide one are counted). */
+void jb_disp_deliver(jb_disp *d, dconsumer *c, natsMsg *msg);
+/* Returns one slot of c (its message was settled). */
+void jb_disp_release_slot(dconsumer *c);
+/* A pull request ended with a status message (takes msg). */
+void jb_disp_on_status(jb_disp *d, natsMsg *msg);
+/* Ends c's open request (it stops, or the request was lost). */
+void jb_disp_close_request(dconsumer *c);
+/* Every second: reconnects, lost requests, retries. */
+void jb_disp_pull_tick(jb_disp *d);
+/* A new consumer: an info pass soon (coalesced), so its metrics appear. */
+void jb_disp_info_soon(jb_disp *d);
+/* The info thread. */
+void *jb_disp_info_main(void *arg);
+/* Settling by publishing to the message's reply subject: nats.c 3.4.1's natsMsg_Ack
+ * and friends need a JetStream subscription (they dereference it). what: "+ACK",
+ * "+WPI", "+TERM". */
+natsStatus jb_disp_settle(jb_disp *d, natsMsg *msg, const char *what);
+natsStatus jb_disp_nak(jb_disp *d, natsMsg *msg, int64_t delay_ms);
+
 /* dlq.c: ensure the dead-letter stream; the DLQ worker thread; the dead-letter
  * message built from the original. */
 jb_status jb_disp_ensure_dlq(const jb_cfg *cfg, jsCtx *js, jb_err *err);

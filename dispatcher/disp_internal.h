@@ -72,4 +72,19 @@ typedef struct jb_dreq {
 jb_status jb_dreq_build(jb_ce *ce, bool structured, jb_dreq *out);
 void jb_dreq_free(jb_dreq *r);
 
+/* ---------------------------------------- JetStream ack subjects (pull.c) */
+
+/* What the reply subject of a JetStream message says about it. */
+typedef struct jb_disp_meta {
+    const char *consumer; /* points into the subject, not NUL-terminated */
+    size_t consumer_len;
+    uint64_t delivered;  /* delivery count, >= 1 */
+    uint64_t stream_seq; /* sequence in the stream */
+} jb_disp_meta;
+
+/* Parses reply[0..len): `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.
+ * <pending>` or the newer form with `<domain>.<account hash>` after `$JS.ACK.` and
+ * an optional trailing token. False (and *out untouched) for anything else. */
+bool jb_disp_parse_ack_subject(const char *reply, size_t len, jb_disp_meta *out);
+
 #endif

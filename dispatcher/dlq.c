@@ -212,12 +212,12 @@ natsMsg *jb_disp_dlq_msg(natsMsg *orig, const char *consumer, const char *ns, co
     snprintf(subject, sizeof(subject), "%s.%s", JB_DISP_DLQ_PREFIX, consumer);
     /* One dead letter per (consumer, message, delivery): a publish retried after a
      * lost ack is stored once, and a later failure after a replay is stored again. */
-    jsMsgMetaData *meta = NULL;
-    if (natsMsg_GetMetaData(&meta, orig) == NATS_OK) {
-        snprintf(id, sizeof(id), "%s-%llu-%llu", consumer,
-                 (unsigned long long)meta->Sequence.Stream, (unsigned long long)meta->NumDelivered);
+    const char *reply = natsMsg_GetReply(orig);
+    jb_disp_meta meta;
+    if (reply != NULL && jb_disp_parse_ack_subject(reply, strlen(reply), &meta)) {
+        snprintf(id, sizeof(id), "%s-%llu-%llu", consumer, (unsigned long long)meta.stream_seq,
+                 (unsigned long long)meta.delivered);
         msg_id = id;
-        jsMsgMetaData_Destroy(meta);
     }
     natsMsg *m = dlq_from_event(orig, subject, msg_id, sink, code, body, body_len, attempts);
     if (m == NULL)

@@ -1,10 +1,13 @@
 /* dispatcher/: delivery to sinks with retry, backoff and dead letters (DESIGN.md
  * section 4).
  *
- * Threading: a jb_disp lives on one libevent loop (the caller's). nats.c fetches run
- * on worker threads of the dispatcher and hand messages to the loop through a
- * bounded queue; HTTP runs on the loop through libcurl multi. Every jb_disp_*
- * function below is called from the loop's thread unless it says otherwise. */
+ * Threading: a jb_disp lives on one libevent loop (the caller's). The loop publishes
+ * pull requests; one inbox subscription (its callback on a nats.c thread) hands the
+ * messages to the loop through a queue bounded by the in-flight slots; HTTP runs on
+ * the loop through libcurl multi. Besides, one dead-letter thread and one
+ * consumer-info thread: the thread count does not depend on the number of
+ * consumers. Every jb_disp_* function below is called from the loop's thread
+ * unless it says otherwise. */
 #ifndef JB_DISP_H
 #define JB_DISP_H
 
@@ -32,7 +35,8 @@ typedef struct jb_disp jb_disp;
 
 /* Creates a dispatcher on base. cfg, base, metrics, nc and js are borrowed and must
  * outlive the dispatcher; metrics may be NULL (no metrics). nc must use nats.c's
- * own threads (jb_nats_connect with base NULL): fetches block on worker threads.
+ * own threads (jb_nats_connect with base NULL): the dead-letter and info threads
+ * make blocking requests.
  * Nothing runs until jb_disp_start. On success *out is the caller's, freed with
  * jb_disp_destroy. */
 jb_status jb_disp_create(const struct jb_cfg *cfg, struct event_base *base, jb_metrics *metrics,
@@ -54,7 +58,8 @@ bool jb_disp_ready(void *d);
 void jb_disp_stop_gracefully(jb_disp *d, void (*done)(void *ud), void *ud);
 
 /* Frees. Call after done ran (or without start). Blocks until the worker threads
- * exited. NULL is fine. */
+ * exited and the inbox subscription closed (at most a few seconds); messages that
+ * arrived and were not delivered are NAKed. NULL is fine. */
 void jb_disp_destroy(jb_disp *d);
 
 /* ----------------------------------------- pure rules (exposed for tests) */

@@ -1,0 +1,67 @@
+/* dispatcher/: reading a JetStream message's reply subject (pull.c), which the
+ * dispatcher parses itself since it pulls through a plain subscription. */
+#include <string.h>
+
+#include "dispatcher/disp_internal.h"
+#include "jb_cunit.h"
+
+static void test_ack_subjects(void)
+{
+    static const struct {
+        const char *subject;
+        bool ok;
+        const char *consumer;
+        uint64_t delivered, sseq;
+    } cases[] = {
+        /* the form nats-server 2.9 sends */
+        {"$JS.ACK.sap.5ddf41966d8084724770dca95a2f7452.3.1042.17.1700000000000000000.9", true,
+         "5ddf41966d8084724770dca95a2f7452", 3, 1042},
+        /* newer servers: domain and account hash in front, and a random token */
+        {"$JS.ACK.hub.ACCHASH.sap.c1.1.7.7.1700000000000000000.0", true, "c1", 1, 7},
+        {"$JS.ACK.hub.ACCHASH.sap.c1.2.8.8.1700000000000000000.0.xyz", true, "c1", 2, 8},
+        {"$JS.ACK.sap.c1.18446744073709551615.1.1.1.0", false, NULL, 0, 0}, /* 20 digits */
+        {"$JS.ACK.sap.c1.0.1.1.1.0", false, NULL, 0, 0},                    /* delivered 0 */
+        {"$JS.ACK.sap.c1.x.1.1.1.0", false, NULL, 0, 0},
+        {"$JS.ACK.sap.c1.1.1.1.1", false, NULL, 0, 0}, /* too few tokens */
+        {"$JS.ACK.sap..1.1.1.1.0", false, NULL, 0, 0}, /* empty token */
+        {"$JS.ACK.sap.c1.1.1.1.1.0.", false, NULL, 0, 0},
+        {"$JS.ACK.a.b.c.d.1.1.1.1.0.e.f.g.h", false, NULL, 0, 0},
+        {"_INBOX.abc.c1.1", false, NULL, 0, 0},
+        {"$JS.ACK.", false, NULL, 0, 0},
+        {"", false, NULL, 0, 0},
+    };
+    for (size_t i = 0; i < JB_CASES_N(cases); i++) {
+        jb_disp_meta m = {"untouched", 9, 77, 77};
+        bool ok = jb_disp_parse_ack_subject(cases[i].subject, strlen(cases[i].subject), &m);
+        CU_ASSERT_EQUAL(ok, cases[i].ok);
+        if (ok != cases[i].ok)
+            fprintf(stderr, "case %zu: %s\n", i, cases[i].subject);
+        if (!cases[i].ok) {
+            CU_ASSERT_EQUAL(m.delivered, 77); /* out-param untouched */
+            continue;
+        }
+        CU_ASSERT_TRUE(m.consumer_len == strlen(cases[i].consumer) &&
+                       memcmp(m.consumer, cases[i].consumer, m.consumer_len) == 0);
+        CU_ASSERT_EQUAL(m.delivered, cases[i].delivered);
+        CU_ASSERT_EQUAL(m.stream_seq, cases[i].sseq);
+    }
+}
+
+/* The length bounds the parse: bytes past it are never read. */
+static void test_length_bounds(void)
+{
+    const char *s = "$JS.ACK.sap.c1.4.5.6.7.8.junk";
+    jb_disp_meta m;
+    CU_ASSERT_TRUE(jb_disp_parse_ack_subject(s, strlen(s) - 5, &m));
+    CU_ASSERT_EQUAL(m.delivered, 4);
+    CU_ASSERT_FALSE(jb_disp_parse_ack_subject(s, strlen(s) - 7, &m));
+}
+
+int main(void)
+{
+    static const jb_test_case cases[] = {
+        {"ack_subjects", test_ack_subjects},
+        {"length_bounds", test_length_bounds},
+    };
+    return jb_cunit_main("dispatcher_pull", NULL, NULL, cases, JB_CASES_N(cases));
+}
