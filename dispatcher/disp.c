@@ -646,6 +646,8 @@ jb_status jb_disp_create(const jb_cfg *cfg, struct event_base *base, jb_metrics 
     d->wakefd = -1;
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->dlq_cv, NULL);
+    pthread_cond_init(&d->inbox_cv, NULL);
+    pthread_cond_init(&d->info_cv, NULL);
     if (RAND_bytes((unsigned char *)&d->rng, sizeof(d->rng)) != 1 || d->rng == 0)
         d->rng = (uint64_t)jb_now_monotonic_ns() | 1;
     d->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

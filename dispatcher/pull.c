@@ -447,8 +447,6 @@ jb_status jb_disp_pull_init(jb_disp *d, jb_err *err)
         return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
     snprintf(d->inbox, sizeof(d->inbox), "%s", inbox);
     natsInbox_Destroy(inbox);
-    pthread_cond_init(&d->inbox_cv, NULL);
-    pthread_cond_init(&d->info_cv, NULL);
     d->pump_ev = event_new(d->base, -1, 0, on_pump, d);
     d->info_ev = event_new(d->base, -1, EV_PERSIST, on_info_tick, d);
     d->info_soon_ev = evtimer_new(d->base, on_info_tick, d);
