@@ -62,11 +62,15 @@ fx_init() {
 
 fx_port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# A free loopback port not handed out before in this run.
+# A free loopback port not handed out before in this run. Taken below the kernel's
+# ephemeral range (ip_local_port_range, 32768-60999 here): a port there can be in use
+# as the local end of some outgoing connection, which a connect probe cannot see but
+# which makes bind fail.
 fx_port() {
-    local p
+    local p lo
+    lo=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
     while :; do
-        p=$((20000 + RANDOM % 40000))
+        p=$((10000 + RANDOM % (lo - 10000)))
         case "$FX_PORTS" in *" $p "*) continue ;; esac
         fx_port_busy "$p" && continue
         FX_PORTS="$FX_PORTS$p "
