@@ -55,6 +55,9 @@ fx_init() {
     for f in "$FX_BIN" "$FX_LOADCHECK" "$FX_NATS_BIN"; do
         [ -x "$f" ] || { fx_say "missing $f (build first: make build)"; exit 2; }
     done
+    for f in jq curl; do
+        command -v "$f" >/dev/null || { fx_say "missing $f (apt-get install $f)"; exit 2; }
+    done
     FX_WORK=$(mktemp -d "${TMPDIR:-/tmp}/jb-fault-$FX_NAME-XXXXXX")
     trap fx_cleanup EXIT
     trap 'exit 130' INT TERM
