@@ -15,6 +15,7 @@ FX_PORTS=" "        # ports handed out by fx_port in this run
 FX_FAIL=0           # set by fx_check
 FX_NOTES=""         # free text for the result row
 FX_WRAP=()          # command put in front of the jetbridge binary (valgrind)
+FX_JB_PIDS=()       # the jetbridge processes among FX_PIDS
 FX_START_WAIT=${FX_START_WAIT:-30} # seconds a process may take to listen / be ready
 
 fx_say() { printf '[%s %s] %s\n' "$(date +%H:%M:%S)" "${FX_NAME:-faults}" "$*" >&2; }
@@ -144,6 +145,7 @@ fx_jb() {
     env "${FX_ENV[@]}" "$@" "${FX_WRAP[@]}" "$FX_BIN" "$cmd" >>"$FX_WORK/$name.log" 2>&1 &
     local pid=$!
     FX_PIDS+=("$pid")
+    FX_JB_PIDS+=("$pid")
     printf -v "JB_PID_$name" '%s' "$pid"
     if [ "$wait_port" != 0 ] && ! fx_wait_port "$wait_port" "$FX_START_WAIT"; then
         fx_say "$name ($cmd) did not listen on :$wait_port"
@@ -244,11 +246,28 @@ fx_check() {
     fi
 }
 
+# Stops every jetbridge process of the scenario with SIGTERM (so a sanitizer build
+# runs its leak check) and fails the scenario when a log has a sanitizer report.
+# With a build without sanitizers this only stops the processes.
+fx_sanitizer_check() {
+    local pid log
+    for pid in "${FX_JB_PIDS[@]}"; do fx_stop_pid "$pid"; done
+    for log in "$FX_WORK"/*.log; do
+        [ -f "$log" ] || continue
+        if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$log"; then
+            fx_say "FAIL: sanitizer report in $(basename "$log"):"
+            grep -m1 -A25 -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$log" >&2
+            FX_FAIL=1
+        fi
+    done
+}
+
 # fx_result NAME [SCENARIO_TITLE]: prints the result and appends a row to
 # $JB_FAULTS_RESULTS (tab-separated) when set. Exit status: 0 pass, 1 fail.
 fx_result() {
     local n=$1 title=${2:-$FX_NAME}
     local sent acked delivered lost dup rej errs verdict
+    fx_sanitizer_check
     sent=$(fx_json "$n" sent)
     acked=$(fx_json "$n" acked)
     delivered=$(fx_json "$n" delivered)
