@@ -27,6 +27,10 @@ const char *jb_ce_get_n(const jb_ce *ce, const char *name, size_t name_len, size
 
 /* Strict UTF-8 (no overlongs, no surrogates, at most U+10FFFF). */
 bool jb_ce_utf8_valid(const uint8_t *s, size_t len);
+/* Sets a decoded attribute after the checks every structured decoder applies: a
+ * name of 1..JB_CE_MAX_NAME bytes, not yet set, a value within
+ * JB_CE_MAX_ATTR_VALUE bytes and valid UTF-8, room for one more attribute. */
+jb_status jb_ce_set_decoded(jb_ce *ce, const char *name, const char *v, size_t len, jb_err *err);
 
 /* True when the media type (parameters ignored, case-insensitive) is JSON:
  * application/json, text/json or any type with a +json suffix. */

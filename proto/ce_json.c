@@ -99,32 +99,6 @@ static bool js_next(const char *s, size_t n, size_t *pos, bool obj, js_span *sp)
 
 /* ---------------------------------------------------------------- decoding */
 
-static jb_status set_attr(jb_ce *ce, const char *name, const char *v, size_t len, jb_err *err)
-{
-    size_t nlen = strlen(name);
-    if (nlen > JB_CE_MAX_NAME)
-        return jb_err_set(err, JB_ERR_INVALID, "attribute name longer than %d bytes",
-                          JB_CE_MAX_NAME);
-    if (nlen == 0)
-        return jb_err_set(err, JB_ERR_INVALID,
-                          ": attribute names MUST be 1 to 20 lower-case letters or digits");
-    if (jb_ce_get_n(ce, name, nlen, NULL) != NULL)
-        return jb_err_set(err, JB_ERR_INVALID, "%s: duplicate attribute", name);
-    if (len > JB_CE_MAX_ATTR_VALUE)
-        return jb_err_set(err, JB_ERR_INVALID, "%s: value longer than %d bytes", name,
-                          JB_CE_MAX_ATTR_VALUE);
-    /* Every decoder yields UTF-8 values (JSON and proto3 strings must be), so an
-     * event can move to the header bindings, which require it. */
-    if (!jb_ce_utf8_valid((const uint8_t *)v, len))
-        return jb_err_set(err, JB_ERR_INVALID, "%s: MUST be valid UTF-8", name);
-    jb_status st = jb_ce_set_n(ce, name, nlen, v, len);
-    if (st == JB_ERR_INVALID)
-        return jb_err_set(err, st, "too many attributes (at most %d)", JB_CE_MAX_ATTRS);
-    if (st != JB_OK)
-        return jb_err_set(err, st, "out of memory");
-    return JB_OK;
-}
-
 /* One member that is an attribute or extension: strings as they are; integers
  * and booleans in their canonical string form; null means unset. */
 static jb_status decode_attr(jb_ce *ce, const cJSON *m, const js_span *sp, jb_err *err)
@@ -135,10 +109,11 @@ static jb_status decode_attr(jb_ce *ce, const cJSON *m, const js_span *sp, jb_er
     if (cJSON_IsString(m)) {
         if (sp->nul)
             return jb_err_set(err, JB_ERR_INVALID, "%.64s: MUST NOT contain U+0000", name);
-        return set_attr(ce, name, m->valuestring, strlen(m->valuestring), err);
+        return jb_ce_set_decoded(ce, name, m->valuestring, strlen(m->valuestring), err);
     }
     if (cJSON_IsBool(m))
-        return set_attr(ce, name, cJSON_IsTrue(m) ? "true" : "false", cJSON_IsTrue(m) ? 4 : 5, err);
+        return jb_ce_set_decoded(ce, name, cJSON_IsTrue(m) ? "true" : "false",
+                                 cJSON_IsTrue(m) ? 4 : 5, err);
     if (cJSON_IsNumber(m)) {
         double d = m->valuedouble;
         if (d >= -2147483648.0 && d <= 2147483647.0 && (double)(int32_t)d == d) {
@@ -156,7 +131,7 @@ static jb_status decode_attr(jb_ce *ce, const cJSON *m, const js_span *sp, jb_er
                 buf[j++] = '-';
             while (k > 0)
                 buf[j++] = tmp[--k];
-            return set_attr(ce, name, buf, j, err);
+            return jb_ce_set_decoded(ce, name, buf, j, err);
         }
     }
     return jb_err_set(err, JB_ERR_INVALID, "%.64s: MUST be a string, a boolean or an integer",

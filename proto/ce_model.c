@@ -408,3 +408,31 @@ fail:
     free(o);
     return JB_ERR_INVALID;
 }
+
+/* The checks every structured decoder (JSON, protobuf) applies to an attribute it
+ * read, with the messages the publisher returns in its 400 body. */
+jb_status jb_ce_set_decoded(jb_ce *ce, const char *name, const char *v, size_t len, jb_err *err)
+{
+    size_t nlen = strlen(name);
+    if (nlen == 0)
+        return jb_err_set(err, JB_ERR_INVALID,
+                          ": attribute names MUST be 1 to 20 lower-case letters or digits");
+    if (nlen > JB_CE_MAX_NAME)
+        return jb_err_set(err, JB_ERR_INVALID, "attribute name longer than %d bytes",
+                          JB_CE_MAX_NAME);
+    if (jb_ce_get_n(ce, name, nlen, NULL) != NULL)
+        return jb_err_set(err, JB_ERR_INVALID, "%s: duplicate attribute", name);
+    if (len > JB_CE_MAX_ATTR_VALUE)
+        return jb_err_set(err, JB_ERR_INVALID, "%s: value longer than %d bytes", name,
+                          JB_CE_MAX_ATTR_VALUE);
+    /* Every decoder yields UTF-8 values (JSON and proto3 strings must be), so an
+     * event can move to the header bindings, which require it. */
+    if (!jb_ce_utf8_valid((const uint8_t *)v, len))
+        return jb_err_set(err, JB_ERR_INVALID, "%s: MUST be valid UTF-8", name);
+    jb_status st = jb_ce_set_n(ce, name, nlen, v, len);
+    if (st == JB_ERR_INVALID)
+        return jb_err_set(err, st, "too many attributes (at most %d)", JB_CE_MAX_ATTRS);
+    if (st != JB_OK)
+        return jb_err_set(err, st, "out of memory");
+    return JB_OK;
+}

@@ -23,32 +23,6 @@ typedef Io__Cloudevents__V1__Timestamp pb_ts;
 
 /* ---------------------------------------------------------------- decoding */
 
-static jb_status set_attr(jb_ce *ce, const char *name, const char *v, size_t len, jb_err *err)
-{
-    size_t nlen = strlen(name);
-    if (nlen == 0)
-        return jb_err_set(err, JB_ERR_INVALID,
-                          ": attribute names MUST be 1 to 20 lower-case letters or digits");
-    if (nlen > JB_CE_MAX_NAME)
-        return jb_err_set(err, JB_ERR_INVALID, "attribute name longer than %d bytes",
-                          JB_CE_MAX_NAME);
-    if (jb_ce_get_n(ce, name, nlen, NULL) != NULL)
-        return jb_err_set(err, JB_ERR_INVALID, "%s: duplicate attribute", name);
-    if (len > JB_CE_MAX_ATTR_VALUE)
-        return jb_err_set(err, JB_ERR_INVALID, "%s: value longer than %d bytes", name,
-                          JB_CE_MAX_ATTR_VALUE);
-    /* Every decoder yields UTF-8 values (JSON and proto3 strings must be), so an
-     * event can move to the header bindings, which require it. */
-    if (!jb_ce_utf8_valid((const uint8_t *)v, len))
-        return jb_err_set(err, JB_ERR_INVALID, "%s: MUST be valid UTF-8", name);
-    jb_status st = jb_ce_set_n(ce, name, nlen, v, len);
-    if (st == JB_ERR_INVALID)
-        return jb_err_set(err, st, "too many attributes (at most %d)", JB_CE_MAX_ATTRS);
-    if (st != JB_OK)
-        return jb_err_set(err, st, "out of memory");
-    return JB_OK;
-}
-
 static jb_status decode_value(jb_ce *ce, const char *name, const pb_value *v, jb_err *err)
 {
     char buf[40];
@@ -57,7 +31,8 @@ static jb_status decode_value(jb_ce *ce, const char *name, const pb_value *v, jb
         return jb_err_set(err, JB_ERR_INVALID, "%s: attribute value not set", name);
     switch (v->attr_case) {
     case V(CE_BOOLEAN):
-        return set_attr(ce, name, v->ce_boolean ? "true" : "false", v->ce_boolean ? 4 : 5, err);
+        return jb_ce_set_decoded(ce, name, v->ce_boolean ? "true" : "false", v->ce_boolean ? 4 : 5,
+                                 err);
     case V(CE_INTEGER): {
         int64_t w = v->ce_integer < 0 ? -(int64_t)v->ce_integer : v->ce_integer;
         char tmp[12];
@@ -71,14 +46,14 @@ static jb_status decode_value(jb_ce *ce, const char *name, const pb_value *v, jb
             buf[n++] = '-';
         while (k > 0)
             buf[n++] = tmp[--k];
-        return set_attr(ce, name, buf, n, err);
+        return jb_ce_set_decoded(ce, name, buf, n, err);
     }
     case V(CE_STRING):
-        return set_attr(ce, name, v->ce_string, strlen(v->ce_string), err);
+        return jb_ce_set_decoded(ce, name, v->ce_string, strlen(v->ce_string), err);
     case V(CE_URI):
-        return set_attr(ce, name, v->ce_uri, strlen(v->ce_uri), err);
+        return jb_ce_set_decoded(ce, name, v->ce_uri, strlen(v->ce_uri), err);
     case V(CE_URI_REF):
-        return set_attr(ce, name, v->ce_uri_ref, strlen(v->ce_uri_ref), err);
+        return jb_ce_set_decoded(ce, name, v->ce_uri_ref, strlen(v->ce_uri_ref), err);
     case V(CE_BYTES): {
         if (v->ce_bytes.len > JB_CE_MAX_ATTR_VALUE)
             return jb_err_set(err, JB_ERR_INVALID, "%s: value longer than %d bytes", name,
@@ -87,7 +62,7 @@ static jb_status decode_value(jb_ce *ce, const char *name, const pb_value *v, jb
         size_t el;
         if (jb_base64_encode(v->ce_bytes.data, v->ce_bytes.len, &enc, &el) != JB_OK)
             return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
-        jb_status st = set_attr(ce, name, enc, el, err);
+        jb_status st = jb_ce_set_decoded(ce, name, enc, el, err);
         free(enc);
         return st;
     }
@@ -97,7 +72,7 @@ static jb_status decode_value(jb_ce *ce, const char *name, const pb_value *v, jb
                 : jb_ce_time_format(v->ce_timestamp->seconds, v->ce_timestamp->nanos, buf);
         if (n == 0)
             return jb_err_set(err, JB_ERR_INVALID, "%s: timestamp out of range", name);
-        return set_attr(ce, name, buf, n, err);
+        return jb_ce_set_decoded(ce, name, buf, n, err);
     case V(_NOT_SET):
     default:
         return jb_err_set(err, JB_ERR_INVALID, "%s: attribute value not set", name);
@@ -145,7 +120,7 @@ static jb_status decode_event(const pb_event *pe, jb_ce **out, jb_err *err)
     for (size_t i = 0; i < 4; i++) {
         /* proto3: an empty string is an unset field. */
         if (fields[i] != NULL && fields[i][0] != '\0') {
-            st = set_attr(ce, names[i], fields[i], strlen(fields[i]), err);
+            st = jb_ce_set_decoded(ce, names[i], fields[i], strlen(fields[i]), err);
             if (st != JB_OK)
                 goto done;
         }
