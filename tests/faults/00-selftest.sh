@@ -57,4 +57,5 @@ fx_check "sink-only: 3 delivered, 1 duplicated, 1 out of order" \
     [ "$(jq -r '[.delivered, .duplicated, .out_of_order] | map(tostring) | join(" ")' "$FX_WORK/so.json")" = "3 1 1" ]
 
 FX_KNOBS=""
+FX_NOTES="also: acked-but-undelivered events reported lost ($(fx_json loss lost) of $(fx_json loss acked), exit 1); duplicate and disorder counted"
 fx_result self "0. loadcheck self-test (no jetbridge)"
