@@ -24,10 +24,12 @@ build-asan: bootstrap
 	@cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DJB_SANITIZE=ON >/dev/null
 	@cmake --build $(BUILD_ASAN) -j $(JOBS)
 
-# The whole suite: sanitizer build, every CUnit suite (unit and integration, each
-# against its own real nats-server), after every fuzz target ran FUZZ_SECONDS.
-# The release build (what `make run` uses) is built too, so it cannot break unseen.
+# The whole suite: every fuzz target for FUZZ_SECONDS, the fault scenarios with loss
+# accounting (tests/faults, about 4 minutes, on the release build that `make run`
+# uses), then every CUnit suite (unit and integration, each against its own real
+# nats-server) on the ASan+UBSan build.
 test: build build-asan fuzz-smoke
+	@tests/faults/run-all.sh $(BUILD_RELEASE)
 	@cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j 2

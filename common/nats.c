@@ -9,6 +9,7 @@
 #include <nats/nats.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/jb_common.h"
@@ -77,13 +78,43 @@ static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus s, vo
            subj ? subj : "", (char *)NULL);
 }
 
+/* At most this many servers in a comma-separated NATS_URL. */
+#define MAX_SERVERS 32
+
+/* NATS_URL is one URL or a comma-separated list (a cluster's seed nodes):
+ * natsOptions_SetURL takes only one, natsOptions_SetServers the list. */
+static natsStatus set_servers(natsOptions *o, const char *urls)
+{
+    if (strchr(urls, ',') == NULL)
+        return natsOptions_SetURL(o, urls);
+    char *copy = strdup(urls);
+    if (copy == NULL)
+        return NATS_NO_MEMORY;
+    const char *list[MAX_SERVERS];
+    int n = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(copy, ",", &save); t != NULL && n < MAX_SERVERS;
+         t = strtok_r(NULL, ",", &save)) {
+        while (*t == ' ')
+            t++;
+        size_t len = strlen(t);
+        while (len > 0 && t[len - 1] == ' ')
+            t[--len] = '\0';
+        if (len > 0)
+            list[n++] = t;
+    }
+    natsStatus s = n > 0 ? natsOptions_SetServers(o, list, n) : NATS_INVALID_ARG;
+    free(copy);
+    return s;
+}
+
 static natsStatus make_options(const jb_cfg *cfg, struct event_base *base, const char *name,
                                bool retry, natsOptions **out)
 {
     natsOptions *o = NULL;
     natsStatus s = natsOptions_Create(&o);
     if (s == NATS_OK)
-        s = natsOptions_SetURL(o, cfg->nats_url);
+        s = set_servers(o, cfg->nats_url);
     if (s == NATS_OK && name != NULL)
         s = natsOptions_SetName(o, name);
     if (s == NATS_OK)

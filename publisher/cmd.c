@@ -12,10 +12,17 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: jetbridge publisher [config flags]\n\n"
-               "Serves the Kyma publisher API on INGRESS_PORT and stores every event in the\n"
-               "JetStream stream JS_STREAM_NAME (created or updated at start). Metrics on\n"
-               "METRICS_ADDR. `jetbridge help` lists every configuration key.\n");
+    fprintf(
+        f, "Usage: jetbridge publisher [config flags]\n\n"
+           "Serves the Kyma publisher API on INGRESS_PORT and stores every event in the\n"
+           "JetStream stream JS_STREAM_NAME (created or updated at start). Metrics on\n"
+           "METRICS_ADDR. `jetbridge help` lists every configuration key.\n\n"
+           "Examples:\n"
+           "  NATS_URL=nats://127.0.0.1:4222 jetbridge publisher\n"
+           "  jetbridge publisher --nats-url nats://n1:4222,nats://n2:4222 --ingress-port 8080 \\\n"
+           "      --publish-max-in-flight 8192 --metrics-addr 127.0.0.1:9090\n\n"
+           "Exit codes: 0 stopped by SIGTERM/SIGINT, 1 runtime error (port in use, ...),\n"
+           "2 usage or configuration error.\n");
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)

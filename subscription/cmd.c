@@ -30,7 +30,15 @@ static void usage(FILE *f)
                "  jetbridge sub delete NAME [-n NAMESPACE] | -f FILE|DIR\n\n"
                "Manifests are Kyma Subscriptions (eventing.kyma-project.io/v1alpha2), YAML or\n"
                "JSON, several per file. The store is the NATS KV bucket " JB_SUB_BUCKET " at\n"
-               "NATS_URL (default " DEFAULT_URL "). The namespace defaults to \"default\".\n");
+               "NATS_URL (default " DEFAULT_URL "). The namespace defaults to \"default\".\n\n"
+               "Examples:\n"
+               "  jetbridge sub apply -f examples/subscriptions/\n"
+               "  jetbridge sub get -A\n"
+               "  jetbridge sub get order-processor -n default -o yaml\n"
+               "  jetbridge sub describe order-processor -n default\n"
+               "  jetbridge sub delete -f examples/subscriptions/order-processor.yaml\n\n"
+               "Exit codes: 0 ok; 1 runtime error (NATS unreachable, not found, a file that\n"
+               "cannot be read or does not parse: nothing of it is applied); 2 usage error.\n");
 }
 
 /* Returns 0, or 2 after printing what is wrong. */

@@ -6,7 +6,8 @@
 #  2. overload: 3 x S offered for OVERLOAD_SECONDS (30) over CONNECTIONS (768), with
 #     the dispatcher delivering to loadcheck's sink: the publisher must answer
 #     429/503 (with Retry-After) for what it cannot take, lose nothing it
-#     acknowledged, and keep its peak RSS (VmHWM) under RSS_LIMIT_MB (256);
+#     acknowledged, and keep its peak RSS (VmHWM) under RSS_LIMIT_MB (256; 1024
+#     for a sanitizer build);
 #  3. recovery: right when the overload stops, S/3 for RECOVER_SECONDS (10): every
 #     event must be acknowledged at once (no 429/503).
 #
@@ -19,7 +20,14 @@
 . "$(dirname "$0")/lib.sh"
 fx_init overload "${1:-}"
 WINDOW=${WINDOW:-64} CALIB_SECONDS=${CALIB_SECONDS:-5} OVERLOAD_SECONDS=${OVERLOAD_SECONDS:-30}
-RECOVER_SECONDS=${RECOVER_SECONDS:-10} RSS_LIMIT_MB=${RSS_LIMIT_MB:-256} DRAIN=${DRAIN:-240}
+RECOVER_SECONDS=${RECOVER_SECONDS:-10} DRAIN=${DRAIN:-240}
+# AddressSanitizer's shadow memory and quarantine (256 MB of freed blocks kept by
+# default) count in RSS: a sanitizer build gets a larger bound.
+if grep -q __asan_init "$FX_BIN" 2>/dev/null; then
+    RSS_LIMIT_MB=${RSS_LIMIT_MB:-1024}
+else
+    RSS_LIMIT_MB=${RSS_LIMIT_MB:-256}
+fi
 
 fx_env_base
 fx_nats n1 || exit 1

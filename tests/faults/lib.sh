@@ -15,6 +15,7 @@ FX_PORTS=" "        # ports handed out by fx_port in this run
 FX_FAIL=0           # set by fx_check
 FX_NOTES=""         # free text for the result row
 FX_WRAP=()          # command put in front of the jetbridge binary (valgrind)
+FX_JB_PIDS=()       # the jetbridge processes among FX_PIDS
 FX_START_WAIT=${FX_START_WAIT:-30} # seconds a process may take to listen / be ready
 
 fx_say() { printf '[%s %s] %s\n' "$(date +%H:%M:%S)" "${FX_NAME:-faults}" "$*" >&2; }
@@ -55,6 +56,9 @@ fx_init() {
     for f in "$FX_BIN" "$FX_LOADCHECK" "$FX_NATS_BIN"; do
         [ -x "$f" ] || { fx_say "missing $f (build first: make build)"; exit 2; }
     done
+    for f in jq curl; do
+        command -v "$f" >/dev/null || { fx_say "missing $f (apt-get install $f)"; exit 2; }
+    done
     FX_WORK=$(mktemp -d "${TMPDIR:-/tmp}/jb-fault-$FX_NAME-XXXXXX")
     trap fx_cleanup EXIT
     trap 'exit 130' INT TERM
@@ -62,11 +66,15 @@ fx_init() {
 
 fx_port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# A free loopback port not handed out before in this run.
+# A free loopback port not handed out before in this run. Taken below the kernel's
+# ephemeral range (ip_local_port_range, 32768-60999 here): a port there can be in use
+# as the local end of some outgoing connection, which a connect probe cannot see but
+# which makes bind fail.
 fx_port() {
-    local p
+    local p lo
+    lo=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
     while :; do
-        p=$((20000 + RANDOM % 40000))
+        p=$((10000 + RANDOM % (lo - 10000)))
         case "$FX_PORTS" in *" $p "*) continue ;; esac
         fx_port_busy "$p" && continue
         FX_PORTS="$FX_PORTS$p "
@@ -137,6 +145,7 @@ fx_jb() {
     env "${FX_ENV[@]}" "$@" "${FX_WRAP[@]}" "$FX_BIN" "$cmd" >>"$FX_WORK/$name.log" 2>&1 &
     local pid=$!
     FX_PIDS+=("$pid")
+    FX_JB_PIDS+=("$pid")
     printf -v "JB_PID_$name" '%s' "$pid"
     if [ "$wait_port" != 0 ] && ! fx_wait_port "$wait_port" "$FX_START_WAIT"; then
         fx_say "$name ($cmd) did not listen on :$wait_port"
@@ -237,11 +246,28 @@ fx_check() {
     fi
 }
 
+# Stops every jetbridge process of the scenario with SIGTERM (so a sanitizer build
+# runs its leak check) and fails the scenario when a log has a sanitizer report.
+# With a build without sanitizers this only stops the processes.
+fx_sanitizer_check() {
+    local pid log
+    for pid in "${FX_JB_PIDS[@]}"; do fx_stop_pid "$pid"; done
+    for log in "$FX_WORK"/*.log; do
+        [ -f "$log" ] || continue
+        if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$log"; then
+            fx_say "FAIL: sanitizer report in $(basename "$log"):"
+            grep -m1 -A25 -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$log" >&2
+            FX_FAIL=1
+        fi
+    done
+}
+
 # fx_result NAME [SCENARIO_TITLE]: prints the result and appends a row to
 # $JB_FAULTS_RESULTS (tab-separated) when set. Exit status: 0 pass, 1 fail.
 fx_result() {
     local n=$1 title=${2:-$FX_NAME}
     local sent acked delivered lost dup rej errs verdict
+    fx_sanitizer_check
     sent=$(fx_json "$n" sent)
     acked=$(fx_json "$n" acked)
     delivered=$(fx_json "$n" delivered)

@@ -64,6 +64,24 @@ static void test_connect_threads(void)
     jb_cfg_destroy(c);
 }
 
+/* NATS_URL may list a cluster's seed nodes; a dead first entry is skipped. */
+static void test_connect_url_list(void)
+{
+    jb_tnats *s = jb_tnats_start();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    char urls[256];
+    snprintf(urls, sizeof(urls), "nats://127.0.0.1:%d, %s", jb_free_port(), jb_tnats_url(s));
+    jb_cfg *c = cfg_for(urls);
+    natsConnection *nc = NULL;
+    jsCtx *js = NULL;
+    jb_err err = {{0}};
+    CU_ASSERT_EQUAL_FATAL(jb_nats_connect(c, NULL, "test", false, &nc, &js, &err), JB_OK);
+    CU_ASSERT_TRUE(jb_nats_connected(nc));
+    jb_nats_close(nc, js);
+    jb_tnats_stop(s);
+    jb_cfg_destroy(c);
+}
+
 static void test_connect_errors(void)
 {
     jb_cfg *c = cfg_for("");
@@ -163,6 +181,7 @@ int main(void)
     static const jb_test_case cases[] = {
         {"connect, JetStream answers, reconnect after server restart", test_connect_threads},
         {"connect errors: empty URL, nothing listening", test_connect_errors},
+        {"a comma-separated NATS_URL lists servers", test_connect_url_list},
         {"retry_on_failed_connect connects when the server appears", test_connect_retry},
         {"libevent adapter: publish and receive on the loop", test_connect_libevent},
     };
