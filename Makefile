@@ -24,11 +24,11 @@ build-asan: bootstrap
 	@cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DJB_SANITIZE=ON >/dev/null
 	@cmake --build $(BUILD_ASAN) -j $(JOBS)
 
-# The whole suite: every fuzz target for FUZZ_SECONDS, the fault scenarios with loss
+# The whole suite: lint (clang-format, cppcheck), every fuzz target for FUZZ_SECONDS, the fault scenarios with loss
 # accounting (tests/faults, about 4 minutes, on the release build that `make run`
 # uses), then every CUnit suite (unit and integration, each against its own real
 # nats-server) on the ASan+UBSan build.
-test: build build-asan fuzz-smoke
+test: lint build build-asan fuzz-smoke
 	@tests/faults/run-all.sh $(BUILD_RELEASE)
 	@cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
