@@ -24,7 +24,8 @@ build-asan: bootstrap
 	@cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DJB_SANITIZE=ON >/dev/null
 	@cmake --build $(BUILD_ASAN) -j $(JOBS)
 
-# The whole suite: lint (clang-format, cppcheck), every fuzz target for FUZZ_SECONDS, the fault scenarios with loss
+# The whole suite: lint (clang-format, cppcheck), every fuzz target for
+# FUZZ_SECONDS, the fault scenarios with loss
 # accounting (tests/faults, about 4 minutes, on the release build that `make run`
 # uses), then every CUnit suite (unit and integration, each against its own real
 # nats-server) on the ASan+UBSan build.
