@@ -214,10 +214,10 @@ static void request(jb_disp *d, dconsumer *c, int64_t now)
             return;
         }
         n = mine < all ? mine : all;
-        /* Every request is a round trip: wait for a quarter of the window to be
+        /* Every request is a round trip: wait for an eighth of the window to be
          * free rather than asking for one message per completion, unless nothing
          * is in flight or the process-wide cap is what limits. */
-        if (n <= 0 || !(n >= c->max_in_flight / 4 || c->outstanding == 0 || n == all))
+        if (n <= 0 || !(n >= c->max_in_flight / 8 || c->outstanding == 0 || n == all))
             return;
         if (n > JB_DISP_FETCH_BATCH_MAX)
             n = JB_DISP_FETCH_BATCH_MAX;
