@@ -115,14 +115,7 @@ static void test_400_dead_letter(void)
     jb_tsink_script(e.sink, codes, 1, 200, 0, 0);
     CU_ASSERT_TRUE(denv_publish(&e, TYPE, "ev-bad", "{\"n\":1}", NULL));
     CU_ASSERT_EQUAL(jb_tsink_wait(e.sink, 1, 15000), 1);
-    cJSON *dlq = NULL;
-    for (int i = 0; i < 50; i++) {
-        cJSON_Delete(dlq);
-        dlq = denv_dlq_list(&e);
-        if (cJSON_GetArraySize(dlq) > 0)
-            break;
-        jb_sleep_ms(200);
-    }
+    cJSON *dlq = denv_dlq_wait(&e);
     CU_ASSERT_EQUAL_FATAL(cJSON_GetArraySize(dlq), 1);
     cJSON *d0 = cJSON_GetArrayItem(dlq, 0);
     CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(d0, "id")->valuestring, "ev-bad");
@@ -214,14 +207,7 @@ static void test_max_deliver_dead_letter(void)
     jb_tsink_script(e.sink, NULL, 0, 500, 0, 0);
     CU_ASSERT_TRUE(denv_publish(&e, TYPE, "ev-500", "{}", NULL));
     CU_ASSERT_EQUAL(jb_tsink_wait(e.sink, 3, 15000), 3);
-    cJSON *dlq = NULL;
-    for (int i = 0; i < 50; i++) {
-        cJSON_Delete(dlq);
-        dlq = denv_dlq_list(&e);
-        if (cJSON_GetArraySize(dlq) > 0)
-            break;
-        jb_sleep_ms(200);
-    }
+    cJSON *dlq = denv_dlq_wait(&e);
     CU_ASSERT_EQUAL_FATAL(cJSON_GetArraySize(dlq), 1);
     cJSON *d0 = cJSON_GetArrayItem(dlq, 0);
     CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(d0, "errorcode")->valuestring, "500");
@@ -371,14 +357,7 @@ static void test_dead_letter_sink(void)
     CU_ASSERT_TRUE(r.body_len == 7 && memcmp(r.body, "{\"k\":1}", 7) == 0);
     jb_treq_free(&r);
     /* The dead-letter stream has it too. */
-    cJSON *dlq = NULL;
-    for (int i = 0; i < 50; i++) {
-        cJSON_Delete(dlq);
-        dlq = denv_dlq_list(&e);
-        if (cJSON_GetArraySize(dlq) > 0)
-            break;
-        jb_sleep_ms(200);
-    }
+    cJSON *dlq = denv_dlq_wait(&e);
     CU_ASSERT_EQUAL(cJSON_GetArraySize(dlq), 1);
     cJSON_Delete(dlq);
     jb_tproc_stop(p);

@@ -240,6 +240,21 @@ static cJSON *denv_dlq_list(denv *e)
     return j;
 }
 
+/* The dead-letter list once it has entries (dead-lettering is asynchronous to the
+ * sink's answer), or what it is after 10 s. */
+static cJSON *denv_dlq_wait(denv *e)
+{
+    cJSON *dlq = NULL;
+    for (int i = 0; i < 50; i++) {
+        cJSON_Delete(dlq);
+        dlq = denv_dlq_list(e);
+        if (cJSON_GetArraySize(dlq) > 0)
+            break;
+        jb_sleep_ms(200);
+    }
+    return dlq;
+}
+
 static void denv_dump_log(jb_tproc *p)
 {
     char *log = jb_tproc_log(p);

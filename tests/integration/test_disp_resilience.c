@@ -233,14 +233,7 @@ static void test_poison_message_dead_lettered(void)
     CU_ASSERT_EQUAL(js_Publish(NULL, e.js, "kyma.myapp." TYPE, "garbage", 7, NULL, NULL), NATS_OK);
     CU_ASSERT_TRUE(denv_publish(&e, TYPE, "after-poison", "{}", NULL));
     CU_ASSERT_EQUAL(jb_tsink_wait(e.sink, 1, 15000), 1);
-    cJSON *dlq = NULL;
-    for (int i = 0; i < 50; i++) {
-        cJSON_Delete(dlq);
-        dlq = denv_dlq_list(&e);
-        if (cJSON_GetArraySize(dlq) > 0)
-            break;
-        jb_sleep_ms(200);
-    }
+    cJSON *dlq = denv_dlq_wait(&e);
     CU_ASSERT_EQUAL_FATAL(cJSON_GetArraySize(dlq), 1);
     cJSON *d0 = cJSON_GetArrayItem(dlq, 0);
     CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(d0, "errorcode")->valuestring, "0");

@@ -96,6 +96,7 @@ int main(void)
     /* Shared helpers this suite does not need. */
     (void)denv_publish_n;
     (void)denv_dlq_list;
+    (void)denv_dlq_wait;
     static const jb_test_case cases[] = {
         {"threads_flat_with_200_subscriptions", test_threads_flat_with_200_subscriptions},
     };
