@@ -27,6 +27,8 @@ struct event;
 #define JB_DISP_BUCKETS 1024
 /* Consumer info for the pending metrics and lost-consumer detection: this often. */
 #define JB_DISP_INFO_EVERY_MS 5000
+/* Consumer info requests per second, at most (pending gauges, lost consumers). */
+#define JB_DISP_INFO_MAX_PER_S 200
 /* Dead-letter publish timeout. */
 #define JB_DISP_DLQ_TIMEOUT_MS 5000
 /* The subject prefix of the dead-letter stream. */

@@ -647,6 +647,11 @@ void *jb_disp_info_main(void *arg)
                 break;
             if (!report_one(d, &jobs[i]))
                 lost = true;
+            /* At most JB_DISP_INFO_MAX_PER_S requests a second: with thousands of
+             * consumers a pass takes longer than JB_DISP_INFO_EVERY_MS (the gauges are
+             * older) instead of keeping nats-server busy with info requests. */
+            struct timespec gap = {0, 1000000000L / JB_DISP_INFO_MAX_PER_S};
+            nanosleep(&gap, NULL);
         }
         if (lost)
             jb_disp_kick_reconciler(d);
