@@ -40,7 +40,7 @@ static void stats_usage(FILE *f)
 {
     fprintf(f, "Usage: jetbridge stats [--watch] [--interval S] [--metrics URL]... [-o json]\n\n"
                "Per subscription and type: delivered, failed, retried, dead-lettered, pending\n"
-               "in the stream, in flight, and the last dead-letter error; plus publisher\n"
+               "in the stream, in flight, and the last error and when; plus publisher\n"
                "totals. Pending, in flight and dead letters come from JetStream (all\n"
                "processes); delivered, failed, retried and publisher totals from the\n"
                "Prometheus endpoints given with --metrics (default: this host's METRICS_ADDR),\n"
@@ -155,6 +155,8 @@ typedef struct row {
     int64_t pending, in_flight; /* -1: consumer not found */
     int last_code;              /* last dead letter's errorcode, -1 when none */
     int64_t last_ms;            /* its time */
+    int err_code;               /* last failed delivery's status (metrics), -1 when none */
+    int64_t err_ms;             /* its time */
 } row;
 
 typedef struct dlq_counts {
@@ -184,6 +186,17 @@ static void fill_row(const jb_cfg *cfg, jsCtx *js, const dlq_counts *dlq, const 
                            "consumer_name", c->consumer, "response_code", '!');
     r->retried = sum_metric(sc, nsc, "jetbridge_dispatcher_retries_total", "consumer_name",
                             c->consumer, NULL, 0);
+    /* The last failed delivery: the newest over every endpoint that saw one. */
+    r->err_code = -1;
+    for (size_t k = 0; k < nsc; k++) {
+        double ts = sum_metric(&sc[k], 1, "jetbridge_dispatcher_last_error_timestamp_seconds",
+                               "consumer_name", c->consumer, NULL, 0);
+        if (ts > 0 && (int64_t)(ts * 1000) > r->err_ms) {
+            r->err_ms = (int64_t)(ts * 1000);
+            r->err_code = (int)sum_metric(&sc[k], 1, "jetbridge_dispatcher_last_error_code",
+                                          "consumer_name", c->consumer, NULL, 0);
+        }
+    }
     r->pending = r->in_flight = -1;
     jsConsumerInfo *ci = NULL;
     if (js_GetConsumerInfo(&ci, js, cfg->stream_name, c->consumer, NULL, NULL) == NATS_OK) {
@@ -273,17 +286,23 @@ static void fmt_count(char *out, size_t cap, double v, bool known)
         snprintf(out, cap, "%.0f", v);
 }
 
+/* "503, 12s ago": the last failed delivery the processes report, else the last
+ * dead letter's error. */
 static void fmt_last(char *out, size_t cap, const row *r)
 {
-    if (r->last_code < 0) {
+    int code = r->err_code >= 0 ? r->err_code : r->last_code;
+    int64_t when = r->err_code >= 0 ? r->err_ms : r->last_ms;
+    if (code < 0) {
         snprintf(out, cap, "-");
         return;
     }
-    int64_t ago = (jb_now_wall_ms() - r->last_ms) / 1000;
+    int64_t ago = (jb_now_wall_ms() - when) / 1000;
     if (ago < 0)
         ago = 0;
-    snprintf(out, cap, "%d %s, %llds ago", r->last_code,
-             r->last_code == 0 ? "(transport)" : "(http)", (long long)ago);
+    if (code == 0)
+        snprintf(out, cap, "transport error or timeout, %llds ago", (long long)ago);
+    else
+        snprintf(out, cap, "HTTP %d, %llds ago", code, (long long)ago);
 }
 
 static void print_table(const row *rows, size_t n, const scrape *sc, size_t nsc)
@@ -296,7 +315,7 @@ static void print_table(const row *rows, size_t n, const scrape *sc, size_t nsc)
         wtype = b > wtype ? b : wtype;
     }
     printf("%-*s %-*s %9s %7s %7s %6s %8s %9s  %s\n", wsub, "SUBSCRIPTION", wtype, "TYPE",
-           "DELIVERED", "FAILED", "RETRIED", "DEAD", "PENDING", "IN-FLIGHT", "LAST DEAD LETTER");
+           "DELIVERED", "FAILED", "RETRIED", "DEAD", "PENDING", "IN-FLIGHT", "LAST ERROR");
     for (size_t i = 0; i < n; i++) {
         const row *r = &rows[i];
         char d[32], f[32], t[32], p[32], fl[32], last[64];
@@ -346,9 +365,10 @@ static void print_json(const row *rows, size_t n, const scrape *sc, size_t nsc)
             cJSON_AddNumberToObject(o, "pending", (double)r->pending);
             cJSON_AddNumberToObject(o, "inFlight", (double)r->in_flight);
         }
-        if (r->last_code >= 0) {
-            cJSON_AddNumberToObject(o, "lastErrorCode", r->last_code);
-            cJSON_AddNumberToObject(o, "lastErrorTimeMs", (double)r->last_ms);
+        if (r->err_code >= 0 || r->last_code >= 0) {
+            bool m = r->err_code >= 0;
+            cJSON_AddNumberToObject(o, "lastErrorCode", m ? r->err_code : r->last_code);
+            cJSON_AddNumberToObject(o, "lastErrorTimeMs", (double)(m ? r->err_ms : r->last_ms));
         }
         cJSON_AddItemToArray(arr, o);
     }

@@ -113,6 +113,12 @@ static void register_metrics(jb_disp *d)
                                         "Messages delivered and awaiting an ack", 3, cl);
     d->m.in_flight = jb_metrics_gauge(m, "jetbridge_dispatcher_in_flight",
                                       "HTTP deliveries in progress", 0, NULL);
+    d->m.last_err_ts = jb_metrics_gauge(
+        m, "jetbridge_dispatcher_last_error_timestamp_seconds",
+        "When a delivery of the consumer last failed (Unix time)", 3, cl);
+    d->m.last_err_code = jb_metrics_gauge(
+        m, "jetbridge_dispatcher_last_error_code",
+        "The sink's status of the last failed delivery (0: transport error or timeout)", 3, cl);
 }
 
 static void count_delivery(inflight *f, int status, double seconds)
@@ -126,6 +132,12 @@ static void count_delivery(inflight *f, int status, double seconds)
     const char *labels[] = {i->name, i->ns, i->clean_type, f->sink, code, i->consumer};
     jb_metric_add(d->m.delivery, labels, 1);
     jb_metric_observe(d->m.duration, labels, seconds);
+    if (status >= 200 && status < 300)
+        return;
+    /* The last error and when, per consumer: what `jetbridge stats` shows. */
+    const char *cl[] = {i->ns, i->name, i->consumer};
+    jb_metric_set(d->m.last_err_ts, cl, (double)jb_now_wall_ms() / 1000.0);
+    jb_metric_set(d->m.last_err_code, cl, (double)status);
 }
 
 static void count_simple(jb_metric *m, inflight *f, const char *reason)

@@ -95,6 +95,8 @@ typedef struct disp_metrics {
     jb_metric *pending;     /* jetbridge_consumer_pending */
     jb_metric *ack_pending; /* jetbridge_consumer_ack_pending */
     jb_metric *in_flight;   /* jetbridge_dispatcher_in_flight */
+    jb_metric *last_err_ts;   /* jetbridge_dispatcher_last_error_timestamp_seconds */
+    jb_metric *last_err_code; /* jetbridge_dispatcher_last_error_code */
 } disp_metrics;
 
 struct jb_disp {

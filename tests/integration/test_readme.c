@@ -246,6 +246,16 @@ static void test_dead_letter_listed(void)
     }
     CU_ASSERT_TRUE(listed);
     free(script);
+    /* stats names the last error of that subscription: the sink's 400. */
+    script = readme_block("stats");
+    char *out = sh(script);
+    const char *row = strstr(out, "default/dead-letter-demo");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(row);
+    const char *eol = strchr(row, '\n');
+    const char *err400 = strstr(row, "HTTP 400, ");
+    CU_ASSERT_TRUE(err400 != NULL && (eol == NULL || err400 < eol));
+    free(out);
+    free(script);
 }
 
 int main(void)
