@@ -113,9 +113,9 @@ static void register_metrics(jb_disp *d)
                                         "Messages delivered and awaiting an ack", 3, cl);
     d->m.in_flight = jb_metrics_gauge(m, "jetbridge_dispatcher_in_flight",
                                       "HTTP deliveries in progress", 0, NULL);
-    d->m.last_err_ts = jb_metrics_gauge(
-        m, "jetbridge_dispatcher_last_error_timestamp_seconds",
-        "When a delivery of the consumer last failed (Unix time)", 3, cl);
+    d->m.last_err_ts =
+        jb_metrics_gauge(m, "jetbridge_dispatcher_last_error_timestamp_seconds",
+                         "When a delivery of the consumer last failed (Unix time)", 3, cl);
     d->m.last_err_code = jb_metrics_gauge(
         m, "jetbridge_dispatcher_last_error_code",
         "The sink's status of the last failed delivery (0: transport error or timeout)", 3, cl);

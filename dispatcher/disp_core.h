@@ -85,16 +85,16 @@ typedef struct dlqjob {
 } dlqjob;
 
 typedef struct disp_metrics {
-    jb_metric *delivery;    /* eventing_ec_nats_delivery_per_subscription_total */
-    jb_metric *duration;    /* eventing_ec_nats_subscriber_dispatch_duration_seconds */
-    jb_metric *subscribed;  /* eventing_ec_event_type_subscribed_total */
-    jb_metric *health;      /* eventing_ec_health */
-    jb_metric *sub_status;  /* eventing_ec_subscription_status */
-    jb_metric *retries;     /* jetbridge_dispatcher_retries_total */
-    jb_metric *dead;        /* jetbridge_dispatcher_dead_letters_total */
-    jb_metric *pending;     /* jetbridge_consumer_pending */
-    jb_metric *ack_pending; /* jetbridge_consumer_ack_pending */
-    jb_metric *in_flight;   /* jetbridge_dispatcher_in_flight */
+    jb_metric *delivery;      /* eventing_ec_nats_delivery_per_subscription_total */
+    jb_metric *duration;      /* eventing_ec_nats_subscriber_dispatch_duration_seconds */
+    jb_metric *subscribed;    /* eventing_ec_event_type_subscribed_total */
+    jb_metric *health;        /* eventing_ec_health */
+    jb_metric *sub_status;    /* eventing_ec_subscription_status */
+    jb_metric *retries;       /* jetbridge_dispatcher_retries_total */
+    jb_metric *dead;          /* jetbridge_dispatcher_dead_letters_total */
+    jb_metric *pending;       /* jetbridge_consumer_pending */
+    jb_metric *ack_pending;   /* jetbridge_consumer_ack_pending */
+    jb_metric *in_flight;     /* jetbridge_dispatcher_in_flight */
     jb_metric *last_err_ts;   /* jetbridge_dispatcher_last_error_timestamp_seconds */
     jb_metric *last_err_code; /* jetbridge_dispatcher_last_error_code */
 } disp_metrics;
