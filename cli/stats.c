@@ -104,11 +104,10 @@ static bool label_value(const char *labels, size_t len, const char *key, char *o
     return false;
 }
 
-/* Sums samples of metric `name` whose label `key` equals `want` (any when key is
- * NULL) and whose response code class matches `klass` ('2' for 2xx, '!' for not
- * 2xx, 0 for any; read from label code_label). */
-static double sum_metric(const scrape *s, size_t ns, const char *name, const char *key,
-                         const char *want, const char *code_label, char klass)
+/* Sums samples of metric `name` whose response code class matches `klass` ('2'
+ * for 2xx, '!' for not 2xx, 0 for any; read from label code_label). */
+static double sum_metric(const scrape *s, size_t ns, const char *name, const char *code_label,
+                         char klass)
 {
     double total = 0;
     size_t nlen = strlen(name);
@@ -127,9 +126,7 @@ static double sum_metric(const scrape *s, size_t ns, const char *name, const cha
                     while (le < eol && *le != '}')
                         le++;
                 char v[256];
-                bool match =
-                    key == NULL ||
-                    (label_value(lb, (size_t)(le - lb), key, v, sizeof(v)) && strcmp(v, want) == 0);
+                bool match = true;
                 if (match && klass != 0 && code_label != NULL) {
                     bool is2 =
                         label_value(lb, (size_t)(le - lb), code_label, v, sizeof(v)) && v[0] == '2';
@@ -173,30 +170,14 @@ static uint64_t dlq_count(const dlq_counts *d, const char *subject)
     return 0;
 }
 
-static void fill_row(const jb_cfg *cfg, jsCtx *js, const dlq_counts *dlq, const scrape *sc,
-                     size_t nsc, const jb_sub_consumer *c, row *r)
+static void fill_row(const jb_cfg *cfg, jsCtx *js, const dlq_counts *dlq, const jb_sub_consumer *c,
+                     row *r)
 {
     memset(r, 0, sizeof(*r));
     snprintf(r->sub, sizeof(r->sub), "%s/%s", c->ns, c->name);
     snprintf(r->type, sizeof(r->type), "%s", c->type);
     memcpy(r->consumer, c->consumer, sizeof(r->consumer));
-    r->delivered = sum_metric(sc, nsc, "eventing_ec_nats_delivery_per_subscription_total",
-                              "consumer_name", c->consumer, "response_code", '2');
-    r->failed = sum_metric(sc, nsc, "eventing_ec_nats_delivery_per_subscription_total",
-                           "consumer_name", c->consumer, "response_code", '!');
-    r->retried = sum_metric(sc, nsc, "jetbridge_dispatcher_retries_total", "consumer_name",
-                            c->consumer, NULL, 0);
-    /* The last failed delivery: the newest over every endpoint that saw one. */
     r->err_code = -1;
-    for (size_t k = 0; k < nsc; k++) {
-        double ts = sum_metric(&sc[k], 1, "jetbridge_dispatcher_last_error_timestamp_seconds",
-                               "consumer_name", c->consumer, NULL, 0);
-        if (ts > 0 && (int64_t)(ts * 1000) > r->err_ms) {
-            r->err_ms = (int64_t)(ts * 1000);
-            r->err_code = (int)sum_metric(&sc[k], 1, "jetbridge_dispatcher_last_error_code",
-                                          "consumer_name", c->consumer, NULL, 0);
-        }
-    }
     r->pending = r->in_flight = -1;
     jsConsumerInfo *ci = NULL;
     if (js_GetConsumerInfo(&ci, js, cfg->stream_name, c->consumer, NULL, NULL) == NATS_OK) {
@@ -217,6 +198,100 @@ static void fill_row(const jb_cfg *cfg, jsCtx *js, const dlq_counts *dlq, const 
         r->last_ms = natsMsg_GetTime(m) / 1000000;
         natsMsg_Destroy(m);
     }
+}
+
+static int cmp_row_ptr(const void *a, const void *b)
+{
+    return strcmp((*(row *const *)a)->consumer, (*(row *const *)b)->consumer);
+}
+
+static int cmp_key_row(const void *key, const void *elem)
+{
+    return strcmp(key, (*(row *const *)elem)->consumer);
+}
+
+/* Adds one sample line of an endpoint to its consumer's row (index: rows sorted by
+ * consumer name). Counters are summed over endpoints; the endpoint's last-error
+ * gauges go to err_ts/err_code, indexed like index, whatever their order. */
+static void apply_sample(row **index, size_t n, const char *line, const char *eol, double *err_ts,
+                         double *err_code)
+{
+    static const char deliv[] = "eventing_ec_nats_delivery_per_subscription_total{";
+    static const char retr[] = "jetbridge_dispatcher_retries_total{";
+    static const char ets[] = "jetbridge_dispatcher_last_error_timestamp_seconds{";
+    static const char ecode[] = "jetbridge_dispatcher_last_error_code{";
+    size_t len = (size_t)(eol - line);
+    int which = len > sizeof(deliv) && memcmp(line, deliv, sizeof(deliv) - 1) == 0   ? 1
+                : len > sizeof(retr) && memcmp(line, retr, sizeof(retr) - 1) == 0    ? 2
+                : len > sizeof(ets) && memcmp(line, ets, sizeof(ets) - 1) == 0       ? 3
+                : len > sizeof(ecode) && memcmp(line, ecode, sizeof(ecode) - 1) == 0 ? 4
+                                                                                     : 0;
+    if (which == 0)
+        return;
+    const char *lb = memchr(line, '{', len), *le = memchr(line, '}', len);
+    char consumer[64], code[16];
+    if (lb == NULL || le == NULL ||
+        !label_value(lb, (size_t)(le - lb), "consumer_name", consumer, sizeof(consumer)))
+        return;
+    row **hit = bsearch(consumer, index, n, sizeof(*index), cmp_key_row);
+    const char *sp = memchr(le, ' ', (size_t)(eol - le));
+    if (hit == NULL || sp == NULL)
+        return;
+    row *r = *hit;
+    double v = strtod(sp + 1, NULL);
+    size_t i = (size_t)(hit - index);
+    if (which == 1) {
+        bool ok = label_value(lb, (size_t)(le - lb), "response_code", code, sizeof(code)) &&
+                  code[0] == '2';
+        *(ok ? &r->delivered : &r->failed) += v;
+    } else if (which == 2) {
+        r->retried += v;
+    } else {
+        (which == 3 ? err_ts : err_code)[i] = v;
+    }
+}
+
+/* Reads every scraped endpoint once and adds what it says to the rows. */
+static jb_status apply_metrics(row *rows, size_t n, const scrape *sc, size_t nsc)
+{
+    row **index = malloc((n ? n : 1) * sizeof(*index));
+    double *err_ts = malloc((n ? n : 1) * sizeof(*err_ts));
+    double *err_code = malloc((n ? n : 1) * sizeof(*err_code));
+    if (index == NULL || err_ts == NULL || err_code == NULL) {
+        free(index);
+        free(err_ts);
+        free(err_code);
+        return JB_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        index[i] = &rows[i];
+    qsort(index, n, sizeof(*index), cmp_row_ptr);
+    for (size_t k = 0; k < nsc; k++) {
+        if (!sc[k].ok)
+            continue;
+        memset(err_ts, 0, n * sizeof(*err_ts));
+        memset(err_code, 0, n * sizeof(*err_code));
+        const char *p = sc[k].buf, *end = sc[k].buf + sc[k].len;
+        while (p < end) {
+            const char *eol = memchr(p, '\n', (size_t)(end - p));
+            if (eol == NULL)
+                eol = end;
+            apply_sample(index, n, p, eol, err_ts, err_code);
+            p = eol + 1;
+        }
+        /* The newest last error over the endpoints. */
+        for (size_t i = 0; i < n; i++) {
+            int64_t ms = (int64_t)(err_ts[i] * 1000);
+            if (err_ts[i] > 0 && ms > index[i]->err_ms) {
+                index[i]->err_ms = ms;
+                index[i]->err_code = (int)err_code[i];
+            }
+        }
+    }
+    free(index);
+    free(err_ts);
+    free(err_code);
+    return JB_OK;
 }
 
 /* Every consumer row of every valid subscription; *rows malloc'd. */
@@ -254,9 +329,13 @@ static jb_status collect(const jb_cfg *cfg, jsCtx *js, const stats_opts *o, scra
                 out = nr;
                 cap = ncap;
             }
-            fill_row(cfg, js, &dlq, sc, o->nurls, &cl.items[k], &out[n++]);
+            fill_row(cfg, js, &dlq, &cl.items[k], &out[n++]);
         }
         jb_sub_consumer_list_free(&cl);
+    }
+    if (apply_metrics(out, n, sc, o->nurls) != JB_OK) {
+        rc = jb_err_set(err, JB_ERR_NOMEM, "out of memory");
+        goto out;
     }
     *rows = out;
     *nrows = n;
@@ -334,10 +413,9 @@ static void print_table(const row *rows, size_t n, const scrape *sc, size_t nsc)
         const char *m = "eventing_epp_requests_total";
         printf("\npublisher: %.0f requests, %.0f stored (2xx), %.0f refused; %.0f rejected for "
                "overload\n",
-               sum_metric(sc, nsc, m, NULL, NULL, "code", 0),
-               sum_metric(sc, nsc, m, NULL, NULL, "code", '2'),
-               sum_metric(sc, nsc, m, NULL, NULL, "code", '!'),
-               sum_metric(sc, nsc, "jetbridge_publisher_rejected_total", NULL, NULL, NULL, 0));
+               sum_metric(sc, nsc, m, "code", 0), sum_metric(sc, nsc, m, "code", '2'),
+               sum_metric(sc, nsc, m, "code", '!'),
+               sum_metric(sc, nsc, "jetbridge_publisher_rejected_total", NULL, 0));
     } else {
         printf("\n(no metrics endpoint answered: delivered, failed, retried and publisher totals "
                "unknown)\n");
@@ -375,9 +453,9 @@ static void print_json(const row *rows, size_t n, const scrape *sc, size_t nsc)
     if (known) {
         cJSON *p = cJSON_AddObjectToObject(doc, "publisher");
         const char *m = "eventing_epp_requests_total";
-        cJSON_AddNumberToObject(p, "requests", sum_metric(sc, nsc, m, NULL, NULL, "code", 0));
-        cJSON_AddNumberToObject(p, "stored", sum_metric(sc, nsc, m, NULL, NULL, "code", '2'));
-        cJSON_AddNumberToObject(p, "refused", sum_metric(sc, nsc, m, NULL, NULL, "code", '!'));
+        cJSON_AddNumberToObject(p, "requests", sum_metric(sc, nsc, m, "code", 0));
+        cJSON_AddNumberToObject(p, "stored", sum_metric(sc, nsc, m, "code", '2'));
+        cJSON_AddNumberToObject(p, "refused", sum_metric(sc, nsc, m, "code", '!'));
     }
     char *s = cJSON_PrintUnformatted(doc);
     if (s != NULL)
