@@ -251,6 +251,21 @@ static size_t bad_escape(const char *s, size_t len)
     return len;
 }
 
+/* cJSON also takes any byte below 0x20 as whitespace between tokens and leaves raw
+ * control bytes in strings. JSON allows neither (only tab, LF, CR and space are
+ * whitespace; control characters in strings must be escaped), and a document read
+ * that way would not read back the same. Returns the offset of the first such byte,
+ * or len. */
+static size_t bad_control(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+            return i;
+    }
+    return len;
+}
+
 /* Parses exactly one JSON document; NULL (with err set) when it is not one. */
 static cJSON *parse(const char *buf, size_t len, jb_err *err)
 {
@@ -275,6 +290,12 @@ static cJSON *parse(const char *buf, size_t len, jb_err *err)
     if (bad != len) {
         cJSON_Delete(r);
         jb_err_set(err, JB_ERR_INVALID, "invalid JSON: bad \\u escape at byte %zu", bad);
+        return NULL;
+    }
+    bad = bad_control(buf, len);
+    if (bad != len) {
+        cJSON_Delete(r);
+        jb_err_set(err, JB_ERR_INVALID, "invalid JSON: control character at byte %zu", bad);
         return NULL;
     }
     return r;
@@ -427,7 +448,7 @@ static bool valid_json(const uint8_t *d, size_t n, bool *is_string)
     *is_string = cJSON_IsString(r);
     cJSON_Delete(r);
     return js_ws((const char *)d, n, (size_t)(end - (const char *)d)) == n &&
-           bad_escape((const char *)d, n) == n;
+           bad_escape((const char *)d, n) == n && bad_control((const char *)d, n) == n;
 }
 
 /* Writes the data member so that decoding gives the same bytes back: verbatim

@@ -118,6 +118,9 @@ static void test_decode_errors(void)
         {"{\"x\":\"ab \\ud8\\ud3de00\"}", "invalid JSON: bad \\u escape at byte 9"},
         {"{\"x\":\"\\u12\"}", "invalid JSON at byte 6"}, /* cJSON catches this one */
         {"{\"data\":\"\\uzzzz\"}", "invalid JSON: bad \\u escape at byte 9"},
+        /* cJSON reads control bytes as whitespace; JSON does not. */
+        {"{" REQ ",\"x\":\"a\x01b\"}", "invalid JSON: control character at byte 61"},
+        {"\x01{" REQ "}", "invalid JSON: control character at byte 0"},
         {many, "too many attributes (at most 64)"},
     };
     for (size_t i = 0; i < JB_CASES_N(cases); i++) {
@@ -166,6 +169,10 @@ static void test_encode(void)
         {ct_json, JB_CE_DATA_JSON, "\"\\u00zz\"", 8,
          "{\"id\":\"1\",\"datacontenttype\":\"application/"
          "json\",\"data_base64\":\"Ilx1MDB6eiI=\"}"},
+        /* JSON after zero bytes: cJSON skips them as whitespace, JSON does not
+         * (fuzzer find): base64 keeps the bytes. */
+        {ct_json, JB_CE_DATA_JSON, "\0\0[1]", 5,
+         "{\"id\":\"1\",\"datacontenttype\":\"application/json\",\"data_base64\":\"AABbMV0=\"}"},
         /* Text with a zero byte cannot be a JSON string. */
         {ct_text, JB_CE_DATA_TEXT, "a\0", 2,
          "{\"id\":\"1\",\"datacontenttype\":\"text/plain\",\"data_base64\":\"YQA=\"}"},
