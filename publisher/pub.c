@@ -92,6 +92,8 @@ jb_status jb_pub_create(const jb_cfg *cfg, jb_metrics *metrics, natsConnection *
     pthread_mutex_init(&p->ctl_mu, NULL);
     pthread_cond_init(&p->ctl_cv, NULL);
     jb_status rc = register_metrics(p, err);
+    p->guard = (pub_guard_cfg){cfg->max_request_size, cfg->max_header_size,
+                               cfg->http_read_timeout_ms, p->m.rejected};
     if (rc == JB_OK && natsConnection_JetStream(&p->ctl_js, nc, NULL) != NATS_OK)
         rc = jb_err_set(err, JB_ERR_NATS, "cannot create a JetStream context");
     if (rc != JB_OK) {

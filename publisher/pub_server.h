@@ -14,6 +14,7 @@
 #include "common/jb_common.h"
 #include "config/jb_cfg.h"
 #include "publisher/jb_pub.h"
+#include "publisher/pub_guard.h"
 #include "publisher/pub_internal.h"
 
 typedef struct pub_thread pub_thread;
@@ -44,6 +45,7 @@ struct jb_pub {
     const jb_cfg *cfg;
     jb_metrics *metrics;
     pub_metric_set m;
+    pub_guard_cfg guard; /* framing limits of every ingress connection */
     natsConnection *nc;
     jb_pub_names names;
     char dest_service[256]; /* destination_service label: NATS URL without userinfo */

@@ -19,6 +19,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "publisher/pub_guard.h"
 #include "publisher/pub_server.h"
 
 /* Metric path labels: route templates, never raw paths. */
@@ -260,6 +261,8 @@ static void send_reply(pub_thread *t, struct evhttp_request *req, jb_pub_route r
     }
     if (rp.allow != NULL)
         evhttp_add_header(out, "Allow", rp.allow);
+    if (rp.code >= 400)
+        evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
     struct evbuffer *buf = NULL;
     if (rp.len > 0 && rp.code != 204) {
         buf = evbuffer_new();
@@ -618,8 +621,8 @@ static void begin_stop(pub_thread *t)
 
 static void on_conn_close(struct evhttp_connection *evcon, void *arg)
 {
-    (void)evcon;
     pub_thread *t = arg;
+    pub_guard_flush(evhttp_connection_get_bufferevent(evcon));
     t->nconns--;
     if (t->paused && t->nconns < t->p->conns_per_thread && t->bound != NULL) {
         evconnlistener_enable(evhttp_bound_socket_get_listener(t->bound));
@@ -648,7 +651,8 @@ static void on_new_conns(evutil_socket_t fd, short what, void *arg)
 static struct bufferevent *on_new_bev(struct event_base *base, void *arg)
 {
     pub_thread *t = arg;
-    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    struct bufferevent *bev =
+        pub_guard_wrap(bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE), &t->p->guard);
     if (bev == NULL || t->n_new_bevs == t->new_bevs_cap)
         return bev; /* not counted: only possible past the cap, while paused */
     t->new_bevs[t->n_new_bevs++] = bev;
