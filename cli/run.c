@@ -154,6 +154,7 @@ static int serve(run_ctx *r, jb_metrics *metrics, natsConnection *pub_nc, natsCo
         goto fail;
     if ((admin = jb_admin_start(r->base, cfg->metrics_addr, metrics, run_ready, r, &err)) == NULL)
         goto fail;
+    jb_admin_set_token(admin, cfg->admin_token);
     if (cfg->subscriptions_dir[0] != '\0' &&
         jb_sub_dirwatch_start(cfg, disp_js, cfg->subscriptions_dir, &dw, &err) != JB_OK)
         goto fail;

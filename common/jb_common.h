@@ -44,9 +44,10 @@ void jb_log(jb_log_level level, const char *component, const char *msg, ...)
 /* ---------------------------------------------------------------- metrics */
 
 /* A registry of metric families. Thread-safe. Each family has a cap on label
- * series; past it, new series are not created and
- * jetbridge_metrics_series_dropped_total counts them, so no label set grows
- * without bound. */
+ * series; past it, no new series is created: the update counts into the family's
+ * one overflow series, whose every label value is "other", and
+ * jetbridge_metrics_series_dropped_total counts it, so no label set grows without
+ * bound and totals stay right. */
 typedef struct jb_metrics jb_metrics;
 typedef struct jb_metric jb_metric;
 
@@ -90,7 +91,9 @@ jb_status jb_metrics_render(jb_metrics *m, char **out, size_t *len);
 /* The admin listener on METRICS_ADDR: GET /metrics, /healthz (always 200),
  * /readyz (200 when ready(ud) returns true, else 503; ready NULL means ready).
  * HEAD works like GET; other methods on these paths 405; other paths 404.
- * Limits: 8 KiB headers, 1 KiB body, 10 s timeout. ready is called on base's
+ * Limits: 8 KiB headers, 1 KiB body, 10 s timeout, 16 connections at once (more
+ * wait in the backlog), at most 4 rendered /metrics pages alive (concurrent
+ * scrapes share one page by reference). ready is called on base's
  * loop thread. jb_admin_stop must run on that thread or after the loop stopped. */
 typedef struct jb_admin jb_admin;
 typedef bool (*jb_ready_fn)(void *ud);
@@ -101,6 +104,10 @@ jb_admin *jb_admin_start(struct event_base *base, const char *addr, jb_metrics *
                          jb_ready_fn ready, void *ud, jb_err *err);
 /* The port actually bound (useful with ":0"). */
 int jb_admin_port(const jb_admin *a);
+/* With a non-empty token (copied), GET /metrics needs "Authorization: Bearer
+ * <token>", else 401 with WWW-Authenticate: Bearer; /healthz and /readyz stay
+ * open. NULL or "" opens /metrics again. */
+void jb_admin_set_token(jb_admin *a, const char *token);
 void jb_admin_stop(jb_admin *a);
 
 /* ------------------------------------------------------------------- NATS */

@@ -4,8 +4,9 @@
  * updates to different families never contend and an update costs one hash, one
  * probe and one short critical section. The number of series per family is
  * capped: label values can come from users (event types, sinks), and an
- * unbounded label set is a memory denial of service. Series past the cap are
- * dropped and counted in jetbridge_metrics_series_dropped_total.
+ * unbounded label set is a memory denial of service. Updates past the cap count
+ * into the family's one `other` series (every label value "other") and in
+ * jetbridge_metrics_series_dropped_total.
  */
 #include <math.h>
 #include <pthread.h>
@@ -19,6 +20,10 @@
 #define LABEL_VALUE_MAX 512
 #define TABLE_MIN       16
 #define DROPPED_NAME    "jetbridge_metrics_series_dropped_total"
+/* Past a family's cap, updates count into one series whose every label value is
+ * this, so totals stay right while the label set stays bounded. */
+#define OTHER_VALUE      "other"
+#define OTHER_LABELS_MAX 16
 
 typedef enum kind { KIND_COUNTER, KIND_GAUGE, KIND_HISTOGRAM } kind;
 
@@ -137,19 +142,9 @@ static bool grow(jb_metric *f)
     return true;
 }
 
-/* The series for values, created when missing and under the cap; NULL when it
- * was dropped (*dropped set) or memory ran out. The caller holds f->mu. */
-static series *lookup(jb_metric *f, const char *const *values, uint64_t h, bool *dropped)
+/* Inserts a new series for values; the caller holds f->mu and checked the cap. */
+static series *insert(jb_metric *f, const char *const *values, uint64_t h)
 {
-    if (f->cap > 0) {
-        for (size_t j = h & (f->cap - 1); f->table[j] != NULL; j = (j + 1) & (f->cap - 1))
-            if (f->table[j]->hash == h && same_values(f->table[j], values, f->nlabels))
-                return f->table[j];
-    }
-    if (f->n >= f->reg->max_series) {
-        *dropped = true;
-        return NULL;
-    }
     /* Keep the load factor at most 1/2 so probes stay short. */
     if ((f->n + 1) * 2 > f->cap && !grow(f))
         return NULL;
@@ -162,6 +157,36 @@ static series *lookup(jb_metric *f, const char *const *values, uint64_t h, bool 
     f->table[j] = s;
     f->n++;
     return s;
+}
+
+static series *find(const jb_metric *f, const char *const *values, uint64_t h)
+{
+    if (f->cap == 0)
+        return NULL;
+    for (size_t j = h & (f->cap - 1); f->table[j] != NULL; j = (j + 1) & (f->cap - 1))
+        if (f->table[j]->hash == h && same_values(f->table[j], values, f->nlabels))
+            return f->table[j];
+    return NULL;
+}
+
+/* The series for values, created when missing. Past the cap, the family's one
+ * overflow series (every label value OTHER_VALUE, allowed beyond the cap) takes
+ * the update instead and *overflow is set; NULL only when memory ran out. The
+ * caller holds f->mu. */
+static series *lookup(jb_metric *f, const char *const *values, uint64_t h, bool *overflow)
+{
+    series *s = find(f, values, h);
+    if (s != NULL || f->n < f->reg->max_series)
+        return s != NULL ? s : insert(f, values, h);
+    *overflow = true;
+    const char *other[OTHER_LABELS_MAX];
+    if (f->nlabels > OTHER_LABELS_MAX)
+        return NULL;
+    for (size_t i = 0; i < f->nlabels; i++)
+        other[i] = OTHER_VALUE;
+    uint64_t oh = hash_values(other, f->nlabels);
+    s = find(f, other, oh);
+    return s != NULL ? s : insert(f, other, oh);
 }
 
 typedef enum op { OP_ADD, OP_SET, OP_OBSERVE } op;
@@ -375,8 +400,8 @@ jb_metrics *jb_metrics_create(size_t max_series)
     /* Every family needs room for at least its one unlabelled series. */
     m->max_series = max_series > 0 ? max_series : 1;
     m->dropped = jb_metrics_counter(
-        m, DROPPED_NAME, "Updates dropped because their label series would pass the family's cap.",
-        0, NULL);
+        m, DROPPED_NAME,
+        "Updates counted into a family's other series because it reached its series cap.", 0, NULL);
     if (m->dropped == NULL) {
         jb_metrics_destroy(m);
         return NULL;

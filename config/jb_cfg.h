@@ -47,6 +47,15 @@ typedef struct jb_cfg {
     int64_t http_read_timeout_ms; /* HTTP_READ_TIMEOUT 30s */
     int64_t http_idle_timeout_ms; /* HTTP_IDLE_TIMEOUT 60s */
     int retry_after_seconds;      /* RETRY_AFTER_SECONDS 1: Retry-After on 429/503 */
+    char *ingress_tls_cert;       /* INGRESS_TLS_CERT "" */
+    char *ingress_tls_key;        /* INGRESS_TLS_KEY "" */
+    char *ingress_tls_client_ca;  /* INGRESS_TLS_CLIENT_CA "" */
+    char *ingress_auth;           /* INGRESS_AUTH none|required */
+    char *ingress_jwks;           /* INGRESS_JWKS "" (file or https URL) */
+    char *ingress_jwt_issuer;     /* INGRESS_JWT_ISSUER "" */
+    char *ingress_jwt_audience;   /* INGRESS_JWT_AUDIENCE "" */
+    char *ingress_jwt_app_claim;  /* INGRESS_JWT_APP_CLAIM sub */
+    char *admin_token;            /* ADMIN_TOKEN "": /metrics needs it when set */
 
     /* NATS and the stream */
     char *nats_url;                         /* NATS_URL "" (run starts a local server when empty) */

@@ -58,6 +58,32 @@
     X("RETRY_AFTER_SECONDS", "--retry-after-seconds", "1", "integer 1..3600",                      \
       "Retry-After sent with 429/503 when the publisher is overloaded.", CFG_INT,                  \
       retry_after_seconds, 1, 3600, NULL)                                                          \
+    X("INGRESS_TLS_CERT", "--ingress-tls-cert", "", "PEM file path",                               \
+      "Server certificate (chain) of the ingress; with INGRESS_TLS_KEY it serves HTTPS only.",     \
+      CFG_STRING, ingress_tls_cert, 0, 0, NULL)                                                    \
+    X("INGRESS_TLS_KEY", "--ingress-tls-key", "", "PEM file path",                                 \
+      "Private key of INGRESS_TLS_CERT; both files are re-read when they change.", CFG_STRING,     \
+      ingress_tls_key, 0, 0, NULL)                                                                 \
+    X("INGRESS_TLS_CLIENT_CA", "--ingress-tls-client-ca", "", "PEM file path",                     \
+      "CA bundle that client certificates must chain to; asks clients for one (optional).",        \
+      CFG_STRING, ingress_tls_client_ca, 0, 0, NULL)                                               \
+    X("INGRESS_AUTH", "--ingress-auth", "none", "none|required",                                   \
+      "required: every publish must identify an application (client certificate, token or JWT).",  \
+      CFG_CHOICE, ingress_auth, 0, 0, "none|required")                                             \
+    X("INGRESS_JWKS", "--ingress-jwks", "", "file path or https URL",                              \
+      "JSON Web Key Set that verifies JWT bearer tokens (RS256, ES256); empty disables JWTs.",     \
+      CFG_STRING, ingress_jwks, 0, 0, NULL)                                                        \
+    X("INGRESS_JWT_ISSUER", "--ingress-jwt-issuer", "", "string",                                  \
+      "Required iss claim of JWTs (empty: not checked).", CFG_STRING, ingress_jwt_issuer, 0, 0,    \
+      NULL)                                                                                        \
+    X("INGRESS_JWT_AUDIENCE", "--ingress-jwt-audience", "", "string",                              \
+      "Required aud claim of JWTs (string or array; empty: not checked).", CFG_STRING,             \
+      ingress_jwt_audience, 0, 0, NULL)                                                            \
+    X("INGRESS_JWT_APP_CLAIM", "--ingress-jwt-app-claim", "sub", "claim name",                     \
+      "JWT claim that names the application.", CFG_NONEMPTY, ingress_jwt_app_claim, 0, 0, NULL)    \
+    X("ADMIN_TOKEN", "--admin-token", "", "string (a secret)",                                     \
+      "When set, /metrics on METRICS_ADDR needs Authorization: Bearer <token>.", CFG_STRING,       \
+      admin_token, 0, 0, NULL)                                                                     \
     X("NATS_URL", "--nats-url", "", "NATS URL(s), comma-separated",                                \
       "NATS server(s) to use; empty makes `run` start a local nats-server.", CFG_STRING, nats_url, \
       0, 0, NULL)                                                                                  \

@@ -69,6 +69,7 @@ static int serve(const jb_cfg *cfg, struct event_base *base, natsConnection *nc,
         fprintf(stderr, "jetbridge dispatcher: %s\n", err.msg);
         goto out;
     }
+    jb_admin_set_token(admin, cfg->admin_token);
     if (cfg->subscriptions_dir[0] != '\0' &&
         jb_sub_dirwatch_start(cfg, js, cfg->subscriptions_dir, &dw, &err) != JB_OK) {
         fprintf(stderr, "jetbridge dispatcher: %s\n", err.msg);

@@ -43,6 +43,7 @@ static int serve(const jb_cfg *cfg, jb_metrics *metrics, jb_pub *pub, struct eve
                NULL);
         return 1;
     }
+    jb_admin_set_token(admin, cfg->admin_token);
     struct event *sint = evsignal_new(base, SIGINT, on_signal, base);
     struct event *sterm = evsignal_new(base, SIGTERM, on_signal, base);
     if (sint != NULL)

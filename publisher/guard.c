@@ -158,8 +158,8 @@ static void check_field(const char *l, size_t len, head_counts *c, pub_guard_hea
 static void check_request_line(const char *l, size_t len, bool *v11, bool *bodyless,
                                const char **target, size_t *tlen, pub_guard_head *h)
 {
-    static const char *const methods[] = {"GET",     "POST",  "PUT",  "DELETE", "OPTIONS",
-                                          "PATCH",   "HEAD",  "TRACE", "CONNECT"};
+    static const char *const methods[] = {"GET",   "POST", "PUT",   "DELETE", "OPTIONS",
+                                          "PATCH", "HEAD", "TRACE", "CONNECT"};
     const char *sp1 = memchr(l, ' ', len);
     const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(l + len - sp1 - 1)) : NULL;
     if (sp1 == NULL || sp2 == NULL || sp2 == sp1 + 1 ||
@@ -175,7 +175,8 @@ static void check_request_line(const char *l, size_t len, bool *v11, bool *bodyl
         refuse(h, 501, "method not implemented");
         return;
     }
-    *bodyless = (mlen == 4 && memcmp(l, "HEAD", 4) == 0) || (mlen == 5 && memcmp(l, "TRACE", 5) == 0);
+    *bodyless =
+        (mlen == 4 && memcmp(l, "HEAD", 4) == 0) || (mlen == 5 && memcmp(l, "TRACE", 5) == 0);
     *target = sp1 + 1;
     *tlen = (size_t)(sp2 - sp1 - 1);
     for (size_t i = 0; i < *tlen; i++) {
@@ -576,7 +577,8 @@ void pub_guard_flush(struct bufferevent *bev)
     /* The TLS connection is going away: nothing else uses the SSL object. */
     while (evbuffer_get_length(out) > 0) {
         size_t n = evbuffer_get_contiguous_space(out);
-        int w = SSL_write(ssl, evbuffer_pullup(out, (ev_ssize_t)n), n > INT32_MAX ? INT32_MAX : (int)n);
+        int w =
+            SSL_write(ssl, evbuffer_pullup(out, (ev_ssize_t)n), n > INT32_MAX ? INT32_MAX : (int)n);
         if (w <= 0)
             break;
         evbuffer_drain(out, (size_t)w);
@@ -608,7 +610,8 @@ struct bufferevent *pub_guard_wrap(struct bufferevent *under, const pub_guard_cf
     g->kick = event_new(base, -1, 0, on_kick, g);
     if (g->timer == NULL || g->kick == NULL)
         goto fail;
-    g->bev = bufferevent_filter_new(under, guard_in, guard_out, BEV_OPT_CLOSE_ON_FREE, guard_free, g);
+    g->bev =
+        bufferevent_filter_new(under, guard_in, guard_out, BEV_OPT_CLOSE_ON_FREE, guard_free, g);
     if (g->bev == NULL)
         goto fail;
     evbuffer_add_cb(bufferevent_get_output(g->bev), on_output_added, g);

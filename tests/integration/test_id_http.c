@@ -54,8 +54,8 @@ static void test_smuggling_shapes(void)
                            "Content-Length: %zu\r\n\r\n%s",
                            400);
     /* A space before the colon: libevent alone ignores this header. */
-    expect_smuggle_refused(&e, "POST /publish HTTP/1.1\r\nHost: x\r\nContent-Length : %zu\r\n\r\n%s",
-                           400);
+    expect_smuggle_refused(
+        &e, "POST /publish HTTP/1.1\r\nHost: x\r\nContent-Length : %zu\r\n\r\n%s", 400);
     /* Transfer-Encoding other than exactly chunked. */
     expect_smuggle_refused(&e,
                            "POST /publish HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n"

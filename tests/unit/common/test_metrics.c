@@ -8,8 +8,8 @@
 #include "jb_cunit.h"
 
 #define DROPPED_ZERO                                                                               \
-    "# HELP jetbridge_metrics_series_dropped_total Updates dropped because their label "           \
-    "series would pass the family's cap.\n"                                                        \
+    "# HELP jetbridge_metrics_series_dropped_total Updates counted into a family's other "         \
+    "series because it reached its series cap.\n"                                                  \
     "# TYPE jetbridge_metrics_series_dropped_total counter\n"                                      \
     "jetbridge_metrics_series_dropped_total 0\n"
 
@@ -185,8 +185,9 @@ static void test_series_cap(void)
     }
     assert_render(m, "# HELP cap_total Capped.\n# TYPE cap_total counter\n"
                      "cap_total{t=\"a\"} 2\ncap_total{t=\"b\"} 1\ncap_total{t=\"c\"} 1\n"
-                     "# HELP jetbridge_metrics_series_dropped_total Updates dropped because their "
-                     "label series would pass the family's cap.\n"
+                     "cap_total{t=\"other\"} 3\n"
+                     "# HELP jetbridge_metrics_series_dropped_total Updates counted into a "
+                     "family's other series because it reached its series cap.\n"
                      "# TYPE jetbridge_metrics_series_dropped_total counter\n"
                      "jetbridge_metrics_series_dropped_total 3\n");
     /* reset empties a gauge family and frees room under the cap. */
@@ -293,7 +294,7 @@ int main(void)
         {"invalid metric and label names are refused", test_invalid_families},
         {"escaping of label values and help", test_escaping},
         {"number formatting", test_numbers},
-        {"series cap drops and counts; reset frees room", test_series_cap},
+        {"series cap: the rest counts into other; reset frees room", test_series_cap},
         {"long label values are bounded", test_long_label_value},
         {"concurrent updates from several threads", test_concurrent},
     };
