@@ -94,6 +94,8 @@ jb_status jb_pub_create(const jb_cfg *cfg, jb_metrics *metrics, natsConnection *
     jb_status rc = register_metrics(p, err);
     p->guard = (pub_guard_cfg){cfg->max_request_size, cfg->max_header_size,
                                cfg->http_read_timeout_ms, p->m.rejected};
+    if (rc == JB_OK)
+        rc = pub_tls_create(cfg, &p->tls, err);
     if (rc == JB_OK && natsConnection_JetStream(&p->ctl_js, nc, NULL) != NATS_OK)
         rc = jb_err_set(err, JB_ERR_NATS, "cannot create a JetStream context");
     if (rc != JB_OK) {
@@ -151,8 +153,8 @@ jb_status jb_pub_start(jb_pub *p, jb_err *err)
     for (int i = 0; i < p->nthreads; i++)
         if (pub_thread_start(p->threads[i]) != JB_OK)
             return jb_err_set(err, JB_ERR_IO, "cannot start an HTTP thread");
-    char addr[32];
-    snprintf(addr, sizeof(addr), "0.0.0.0:%d", p->port);
+    char addr[48];
+    snprintf(addr, sizeof(addr), "%s0.0.0.0:%d", p->tls != NULL ? "https://" : "", p->port);
     char nth[16];
     snprintf(nth, sizeof(nth), "%d", p->nthreads);
     jb_log(JB_LOG_INFO, "publisher", "listening", "addr", addr, "threads", nth, NULL);
@@ -200,6 +202,7 @@ void jb_pub_destroy(jb_pub *p)
         pub_thread_destroy(p->threads[i]);
     free(p->threads);
     jb_sub_store_close(p->store);
+    pub_tls_destroy(p->tls);
     if (p->ctl_js != NULL)
         jsCtx_Destroy(p->ctl_js);
     pthread_mutex_destroy(&p->ctl_mu);
@@ -296,6 +299,7 @@ static void *ctl_main(void *arg)
     ctl_state cs = {false, 0, INT64_MIN / 2};
     for (;;) {
         ctl_stream(p, &cs);
+        pub_tls_reload(p->tls);
         pub_ctl_job job;
         bool have = false;
         pthread_mutex_lock(&p->ctl_mu);

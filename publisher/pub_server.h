@@ -15,6 +15,7 @@
 #include "config/jb_cfg.h"
 #include "publisher/jb_pub.h"
 #include "publisher/pub_guard.h"
+#include "publisher/pub_tls.h"
 #include "publisher/pub_internal.h"
 
 typedef struct pub_thread pub_thread;
@@ -46,6 +47,7 @@ struct jb_pub {
     jb_metrics *metrics;
     pub_metric_set m;
     pub_guard_cfg guard; /* framing limits of every ingress connection */
+    pub_tls *tls;        /* NULL: plain HTTP */
     natsConnection *nc;
     jb_pub_names names;
     char dest_service[256]; /* destination_service label: NATS URL without userinfo */

@@ -651,8 +651,10 @@ static void on_new_conns(evutil_socket_t fd, short what, void *arg)
 static struct bufferevent *on_new_bev(struct event_base *base, void *arg)
 {
     pub_thread *t = arg;
-    struct bufferevent *bev =
-        pub_guard_wrap(bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE), &t->p->guard);
+    struct bufferevent *under = t->p->tls != NULL
+                                    ? pub_tls_bev(t->p->tls, base)
+                                    : bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    struct bufferevent *bev = pub_guard_wrap(under, &t->p->guard);
     if (bev == NULL || t->n_new_bevs == t->new_bevs_cap)
         return bev; /* not counted: only possible past the cap, while paused */
     t->new_bevs[t->n_new_bevs++] = bev;

@@ -22,8 +22,8 @@ static void test_admin_token(void)
                     401);
     char *body = NULL;
     CU_ASSERT_EQUAL(jb_http(e.admin, "GET", "/metrics",
-                            "Authorization: Bearer " ADMIN_TOKEN_VALUE "\r\n", NULL, 0, &body,
-                            NULL, NULL),
+                            "Authorization: Bearer " ADMIN_TOKEN_VALUE "\r\n", NULL, 0, &body, NULL,
+                            NULL),
                     200);
     CU_ASSERT_PTR_NOT_NULL(body ? strstr(body, "eventing_epp_health 1") : NULL);
     free(body);
