@@ -16,7 +16,7 @@ typedef struct app_strs {
 struct jb_app {
     atomic_uint refs; /* jb_app_dup / registry lookups add one, release drops one */
     char *name;
-    char *label;      /* application-type, "" when absent */
+    char *label; /* application-type, "" when absent */
     app_strs client_ids;
     app_strs sources; /* allowed-sources */
     app_strs types;   /* allowed-types */
