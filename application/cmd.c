@@ -24,33 +24,32 @@ typedef struct opts {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "Usage:\n"
-            "  jetbridge app apply -f FILE|DIR [-f ...]\n"
-            "  jetbridge app get [NAME] [-o json|yaml]\n"
-            "  jetbridge app describe NAME\n"
-            "  jetbridge app delete NAME | -f FILE|DIR\n"
-            "  jetbridge app token create NAME [-o json]\n"
-            "  jetbridge app token revoke NAME\n\n"
-            "Manifests are Kyma Applications (" JB_APP_API_VERSION ", kind Application,\n"
-            "cluster-scoped), YAML or JSON, several per file. jetbridge's settings are the\n"
-            "annotations " JB_APP_ANN_SOURCES ", " JB_APP_ANN_TYPES " and\n" JB_APP_ANN_RATE
-            "; the label " JB_APP_LABEL_TYPE " replaces the name in event types.\n"
-            "The store is the NATS KV bucket " JB_APP_BUCKET " (tokens: only their SHA-256,\n"
-            "in " JB_APP_TOKEN_BUCKET ") at NATS_URL (default " DEFAULT_URL ").\n\n"
-            "`token create` prints a new bearer token once, alone on the last line of stdout\n"
-            "(with -o json: the field \"token\"); it cannot be shown again. `token revoke`\n"
-            "revokes every token of the application; `delete` does too. Applications\n"
-            "mirrored from Kubernetes (" JB_APP_ANN_MANAGED_BY ": kubernetes) are changed\n"
-            "there: apply and delete refuse them.\n\n"
-            "Examples:\n"
-            "  jetbridge app apply -f examples/applications/\n"
-            "  jetbridge app get\n"
-            "  jetbridge app get commerce -o yaml\n"
-            "  jetbridge app token create commerce\n\n"
-            "Exit codes: 0 ok; 1 runtime error (NATS unreachable, not found, Kubernetes-owned,\n"
-            "a file that cannot be read or does not parse: nothing of it is applied); 2 usage\n"
-            "error.\n");
+    fprintf(f, "Usage:\n"
+               "  jetbridge app apply -f FILE|DIR [-f ...]\n"
+               "  jetbridge app get [NAME] [-o json|yaml]\n"
+               "  jetbridge app describe NAME\n"
+               "  jetbridge app delete NAME | -f FILE|DIR\n"
+               "  jetbridge app token create NAME [-o json]\n"
+               "  jetbridge app token revoke NAME\n\n"
+               "Manifests are Kyma Applications (" JB_APP_API_VERSION ", kind Application,\n"
+               "cluster-scoped), YAML or JSON, several per file. jetbridge's settings are the\n"
+               "annotations " JB_APP_ANN_SOURCES ", " JB_APP_ANN_TYPES " and\n" JB_APP_ANN_RATE
+               "; the label " JB_APP_LABEL_TYPE " replaces the name in event types.\n"
+               "The store is the NATS KV bucket " JB_APP_BUCKET " (tokens: only their SHA-256,\n"
+               "in " JB_APP_TOKEN_BUCKET ") at NATS_URL (default " DEFAULT_URL ").\n\n"
+               "`token create` prints a new bearer token once, alone on the last line of stdout\n"
+               "(with -o json: the field \"token\"); it cannot be shown again. `token revoke`\n"
+               "revokes every token of the application; `delete` does too. Applications\n"
+               "mirrored from Kubernetes (" JB_APP_ANN_MANAGED_BY ": kubernetes) are changed\n"
+               "there: apply and delete refuse them.\n\n"
+               "Examples:\n"
+               "  jetbridge app apply -f examples/applications/\n"
+               "  jetbridge app get\n"
+               "  jetbridge app get commerce -o yaml\n"
+               "  jetbridge app token create commerce\n\n"
+               "Exit codes: 0 ok; 1 runtime error (NATS unreachable, not found, Kubernetes-owned,\n"
+               "a file that cannot be read or does not parse: nothing of it is applied); 2 usage\n"
+               "error.\n");
 }
 
 /* Returns 0, or 2 after printing what is wrong. */
@@ -174,8 +173,9 @@ static int delete_one(conn *c, const char *name)
     jb_status st = jb_app_store_get(c->st, name, &a, &err);
     if (st == JB_OK && a->k8s_owned) {
         jb_app_destroy(a);
-        fprintf(stderr, "error: " RESOURCE " \"%s\" is managed by Kubernetes: delete it there "
-                        "(kubectl)\n",
+        fprintf(stderr,
+                "error: " RESOURCE " \"%s\" is managed by Kubernetes: delete it there "
+                "(kubectl)\n",
                 name);
         return 1;
     }
@@ -242,8 +242,8 @@ static void join(const app_strs *l, char *out, size_t cap)
 
 static void print_table(const jb_app_vec *v)
 {
-    printf("%-30s %-20s %-10s %-30s %-30s %-20s %-10s %s\n", "NAME", "APPLICATION-TYPE", "CLIENT-IDS",
-           "ALLOWED-SOURCES", "ALLOWED-TYPES", "RATE-LIMIT", "MANAGED-BY", "AGE");
+    printf("%-30s %-20s %-10s %-30s %-30s %-20s %-10s %s\n", "NAME", "APPLICATION-TYPE",
+           "CLIENT-IDS", "ALLOWED-SOURCES", "ALLOWED-TYPES", "RATE-LIMIT", "MANAGED-BY", "AGE");
     for (size_t i = 0; i < v->n; i++) {
         const jb_app *a = v->items[i];
         char age[32], rate[64], src[256], typ[256];

@@ -111,8 +111,7 @@ static void test_apply_get_describe(void)
     cJSON *j = cJSON_Parse(out);
     CU_ASSERT_PTR_NOT_NULL_FATAL(j);
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(j, "metadata");
-    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItemCaseSensitive(meta, "name")->valuestring,
-                           "commerce");
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItemCaseSensitive(meta, "name")->valuestring, "commerce");
     CU_ASSERT_TRUE(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(meta, "creationTimestamp")));
     cJSON_Delete(j);
     free(out);
