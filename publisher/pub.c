@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "publisher/pub_server.h"
+#include "application/jb_app.h"
 #include "subscription/jb_sub.h"
 
 static const double req_buckets[] = {0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.05, 0.075, 0.1,
@@ -96,6 +97,8 @@ jb_status jb_pub_create(const jb_cfg *cfg, jb_metrics *metrics, natsConnection *
                                cfg->http_read_timeout_ms, p->m.rejected};
     if (rc == JB_OK)
         rc = pub_tls_create(cfg, &p->tls, err);
+    if (rc == JB_OK)
+        rc = pub_authz_create(cfg, metrics, &p->authz, err);
     if (rc == JB_OK && natsConnection_JetStream(&p->ctl_js, nc, NULL) != NATS_OK)
         rc = jb_err_set(err, JB_ERR_NATS, "cannot create a JetStream context");
     if (rc != JB_OK) {
@@ -203,6 +206,7 @@ void jb_pub_destroy(jb_pub *p)
     free(p->threads);
     jb_sub_store_close(p->store);
     pub_tls_destroy(p->tls);
+    pub_authz_destroy(p->authz);
     if (p->ctl_js != NULL)
         jsCtx_Destroy(p->ctl_js);
     pthread_mutex_destroy(&p->ctl_mu);
@@ -293,6 +297,28 @@ static void ctl_stream(jb_pub *p, ctl_state *cs)
     }
 }
 
+/* INGRESS_AUTH=required: loads the application registry once NATS answers;
+ * until then publishes get 503. Retries every second, warns every 10. */
+static void ctl_registry(jb_pub *p)
+{
+    int64_t now = jb_now_monotonic_ns();
+    if (!pub_authz_wants_registry(p->authz) || !jb_nats_connected(p->nc) ||
+        now < p->reg_next_try_ns)
+        return;
+    jb_app_registry *r = NULL;
+    jb_err err = {{0}};
+    if (jb_app_registry_start(p->cfg, p->nc, p->ctl_js, &r, &err) == JB_OK) {
+        pub_authz_set_registry(p->authz, r);
+        jb_log(JB_LOG_INFO, "publisher", "application registry loaded", NULL);
+        return;
+    }
+    p->reg_next_try_ns = now + 1000000000LL;
+    if (now - p->reg_last_warn_ns > 10000000000LL) {
+        jb_log(JB_LOG_WARN, "publisher", "application registry not loaded", "error", err.msg, NULL);
+        p->reg_last_warn_ns = now;
+    }
+}
+
 static void *ctl_main(void *arg)
 {
     jb_pub *p = arg;
@@ -300,6 +326,7 @@ static void *ctl_main(void *arg)
     for (;;) {
         ctl_stream(p, &cs);
         pub_tls_reload(p->tls);
+        ctl_registry(p);
         pub_ctl_job job;
         bool have = false;
         pthread_mutex_lock(&p->ctl_mu);

@@ -14,6 +14,7 @@
 #include "common/jb_common.h"
 #include "config/jb_cfg.h"
 #include "publisher/jb_pub.h"
+#include "publisher/pub_authz.h"
 #include "publisher/pub_guard.h"
 #include "publisher/pub_tls.h"
 #include "publisher/pub_internal.h"
@@ -48,6 +49,8 @@ struct jb_pub {
     pub_metric_set m;
     pub_guard_cfg guard; /* framing limits of every ingress connection */
     pub_tls *tls;        /* NULL: plain HTTP */
+    pub_authz *authz;    /* NULL: INGRESS_AUTH=none */
+    int64_t reg_next_try_ns, reg_last_warn_ns;
     natsConnection *nc;
     jb_pub_names names;
     char dest_service[256]; /* destination_service label: NATS URL without userinfo */

@@ -19,6 +19,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "application/jb_app.h"
 #include "publisher/pub_guard.h"
 #include "publisher/pub_server.h"
 
@@ -244,6 +245,8 @@ typedef struct reply {
     size_t len;
     bool retry_after;
     const char *allow;
+    int retry_after_s;    /* > 0: this Retry-After instead of RETRY_AFTER_SECONDS */
+    const char *www_auth; /* WWW-Authenticate */
 } reply;
 
 static void send_reply(pub_thread *t, struct evhttp_request *req, jb_pub_route r,
@@ -254,11 +257,14 @@ static void send_reply(pub_thread *t, struct evhttp_request *req, jb_pub_route r
     if (rp.code != 204)
         evhttp_add_header(out, "Content-Type",
                           rp.ctype != NULL ? rp.ctype : "text/plain; charset=utf-8");
-    if (rp.retry_after) {
+    if (rp.retry_after || rp.retry_after_s > 0) {
         char ra[16];
-        snprintf(ra, sizeof(ra), "%d", p->cfg->retry_after_seconds);
+        snprintf(ra, sizeof(ra), "%d",
+                 rp.retry_after_s > 0 ? rp.retry_after_s : p->cfg->retry_after_seconds);
         evhttp_add_header(out, "Retry-After", ra);
     }
+    if (rp.www_auth != NULL)
+        evhttp_add_header(out, "WWW-Authenticate", rp.www_auth);
     if (rp.allow != NULL)
         evhttp_add_header(out, "Allow", rp.allow);
     if (rp.code >= 400)
@@ -756,8 +762,57 @@ static jb_status prepare_events(const jb_pub_names *names, jb_ce **ces, size_t n
     return JB_OK;
 }
 
+/* INGRESS_AUTH=required, after decoding: every event's source and type must be
+ * the caller's, and the caller's rate limit must allow n more events. False when
+ * the request was answered (403, 413 or 429). */
+static bool check_events(pub_thread *t, struct evhttp_request *req, jb_pub_route r, int64_t start,
+                         const jb_app *app, jb_ce *const *ces, size_t n)
+{
+    pub_authz *z = t->p->authz;
+    const char *attr = NULL;
+    size_t idx = 0;
+    int retry = 0, code = pub_authz_events(app, ces, n, &attr, &idx);
+    char msg[512];
+    if (code != 0) {
+        size_t vl = 0;
+        const char *v = jb_ce_get(ces[idx], attr, &vl);
+        char *esc = jb_pub_json_escape(v != NULL ? v : "", v != NULL ? vl : 0);
+        char where[32] = "";
+        if (n > 1)
+            snprintf(where, sizeof(where), "event %zu: ", idx);
+        snprintf(msg, sizeof(msg), "%s%s: \"%.200s\" is not allowed for application %s", where,
+                 attr, esc != NULL ? esc : "", jb_app_name(app));
+        free(esc);
+        pub_authz_count(z, app, "forbidden");
+    } else if ((code = pub_authz_rate(z, app, n, &retry)) != 0) {
+        snprintf(msg, sizeof(msg),
+                 code == 429 ? "rate limit of application %s reached"
+                             : "batch larger than the rate-limit burst of "
+                               "application %s",
+                 jb_app_name(app));
+        pub_authz_count(z, app, code == 429 ? "rate_limited" : "batch_too_large");
+    } else {
+        pub_authz_count(z, app, "accepted");
+        return true;
+    }
+    char *esc = jb_pub_json_escape(msg, strlen(msg));
+    char *body = NULL;
+    int bl = r == R_LEGACY ? asprintf(&body, "{\"status\":%d,\"message\":\"%s\"}", code,
+                                      esc != NULL ? esc : "")
+                           : -1;
+    send_reply(t, req, r, evhttp_request_get_command(req), start,
+               (reply){.code = code,
+                       .ctype = bl > 0 ? "application/json" : NULL,
+                       .body = bl > 0 ? body : msg,
+                       .len = bl > 0 ? (size_t)bl : strlen(msg),
+                       .retry_after_s = code == 429 ? retry : 0});
+    free(body);
+    free(esc);
+    return false;
+}
+
 static void handle_publish(pub_thread *t, struct evhttp_request *req, int64_t start,
-                           const uint8_t *body, size_t len)
+                           const uint8_t *body, size_t len, const jb_app *app)
 {
     const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
     jb_ce_http_mode mode = jb_ce_http_detect(ct, ct != NULL ? strlen(ct) : 0);
@@ -782,6 +837,8 @@ static void handle_publish(pub_thread *t, struct evhttp_request *req, int64_t st
         send_text(t, req, R_PUBLISH, start, 204, "");
         goto done;
     }
+    if (rc == JB_OK && app != NULL && !check_events(t, req, R_PUBLISH, start, app, ces, n))
+        goto done;
     if (rc == JB_OK) {
         subjects = calloc(n, sizeof(*subjects));
         ids = calloc(n, sizeof(*ids));
@@ -826,7 +883,7 @@ static void legacy_error(pub_thread *t, struct evhttp_request *req, int64_t star
 }
 
 static void handle_legacy(pub_thread *t, struct evhttp_request *req, int64_t start, const char *app,
-                          size_t app_len, const uint8_t *body, size_t len)
+                          size_t app_len, const uint8_t *body, size_t len, const jb_app *caller)
 {
     jb_pub_legacy lg;
     jb_ce *ces[2] = {NULL, NULL};
@@ -850,6 +907,8 @@ static void handle_legacy(pub_thread *t, struct evhttp_request *req, int64_t sta
     }
     ces[0] = lg.ce;
     lg.ce = NULL;
+    if (caller != NULL && !check_events(t, req, R_LEGACY, start, caller, ces, 1))
+        goto done;
     /* The application segment becomes the source: it must be a URI reference. */
     jb_status rc = jb_ce_validate(ces[0], &err);
     if (rc == JB_OK)
@@ -919,6 +978,11 @@ static void handle_subscribed(pub_thread *t, struct evhttp_request *req, int64_t
     t->pending_ctl++;
 }
 
+static bool authorize(pub_thread *t, struct evhttp_request *req, jb_pub_route r, int64_t start,
+                      const char *app, size_t app_len, const jb_app **caller);
+static void handle_body(pub_thread *t, struct evhttp_request *req, jb_pub_route r, int64_t start,
+                        const char *app, size_t app_len, const jb_app *caller);
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     pub_thread *t = arg;
@@ -952,10 +1016,63 @@ static void on_request(struct evhttp_request *req, void *arg)
         send_text(t, req, r, start, ok ? 200 : 503, ok ? "ready" : "not ready");
         return;
     }
+    const jb_app *caller = NULL;
+    if (t->p->authz != NULL && !authorize(t, req, r, start, app, app_len, &caller))
+        return;
     if (r == R_SUBSCRIBED) {
         handle_subscribed(t, req, start, app, app_len);
+        jb_app_release(caller);
         return;
     }
+    handle_body(t, req, r, start, app, app_len, caller);
+    jb_app_release(caller);
+}
+
+/* INGRESS_AUTH=required: identifies the caller and checks the path's application.
+ * False when the request was answered (401, 403, 404 or 503). */
+static bool authorize(pub_thread *t, struct evhttp_request *req, jb_pub_route r, int64_t start,
+                      const char *app, size_t app_len, const jb_app **caller)
+{
+    pub_authz *z = t->p->authz;
+    const jb_app *a = NULL;
+    int code = pub_authz_identify(z, req, &a);
+    if (code == 0 && r != R_PUBLISH) {
+        code = pub_authz_path(z, a, app, app_len);
+        if (code == 403) {
+            pub_authz_count(z, a, "forbidden");
+            send_reply(t, req, r, evhttp_request_get_command(req), start,
+                       (reply){.code = 403,
+                               .ctype = "application/json",
+                               .body = PUB_AUTHZ_PATH_BODY,
+                               .len = strlen(PUB_AUTHZ_PATH_BODY)});
+            jb_app_release(a);
+            return false;
+        }
+        if (code != 0)
+            jb_app_release(a);
+    }
+    if (code == 0) {
+        *caller = a;
+        return true;
+    }
+    pub_authz_count(z, NULL, code == 401 ? "unauthenticated" : "unknown_application");
+    const char *text = code == 401   ? "missing or invalid credentials"
+                       : code == 404 ? "unknown application"
+                                     : "application registry not loaded yet, retry later";
+    send_reply(t, req, r, evhttp_request_get_command(req), start,
+               (reply){.code = code,
+                       .body = text,
+                       .len = strlen(text),
+                       .retry_after = code == 503,
+                       .www_auth = code == 401 ? "Bearer" : NULL});
+    return false;
+}
+
+/* POST /publish and /{application}/v1/events: the body, then its handler. */
+static void handle_body(pub_thread *t, struct evhttp_request *req, jb_pub_route r, int64_t start,
+                        const char *app, size_t app_len, const jb_app *caller)
+{
+    enum evhttp_cmd_type m = evhttp_request_get_command(req);
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
     if ((int64_t)len > t->p->cfg->max_request_size) {
@@ -973,9 +1090,9 @@ static void on_request(struct evhttp_request *req, void *arg)
         return;
     }
     if (r == R_PUBLISH)
-        handle_publish(t, req, start, body, len);
+        handle_publish(t, req, start, body, len, caller);
     else
-        handle_legacy(t, req, start, app, app_len, body, len);
+        handle_legacy(t, req, start, app, app_len, body, len, caller);
 }
 
 /* ------------------------------------------------------------- lifecycle */

@@ -66,7 +66,8 @@ static jb_status build_ctx(const pub_tls *t, SSL_CTX **out, jb_err *err)
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, t->key, SSL_FILETYPE_PEM) != 1 ||
         SSL_CTX_check_private_key(ctx) != 1) {
-        jb_err_set(err, rc, "INGRESS_TLS_KEY: cannot load a PEM key matching the certificate from %s",
+        jb_err_set(err, rc,
+                   "INGRESS_TLS_KEY: cannot load a PEM key matching the certificate from %s",
                    t->key);
         goto fail;
     }
@@ -174,8 +175,8 @@ struct bufferevent *pub_tls_bev(pub_tls *t, struct event_base *base)
     pthread_mutex_unlock(&t->mu);
     if (ssl == NULL)
         return NULL;
-    struct bufferevent *bev =
-        bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    struct bufferevent *bev = bufferevent_openssl_socket_new(
+        base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
     if (bev == NULL) {
         SSL_free(ssl);
         return NULL;

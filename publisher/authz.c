@@ -1,0 +1,236 @@
+/*
+ * Who may publish (see pub_authz.h).
+ *
+ * Rate limits: one token bucket per application per process, refilled at the
+ * application's rate up to its burst. The buckets live in one table of at most
+ * RATE_MAX_BUCKETS entries; when it is full, the bucket idle for the longest time
+ * is evicted (a bucket idle for burst/rate seconds is full again, so evicting it
+ * changes nothing; evicting a busier one can only let its application through a
+ * little early, never slow another down).
+ */
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "application/jb_app.h"
+#include "common/jb_common.h"
+#include "config/jb_cfg.h"
+#include "proto/jb_ce.h"
+#include "publisher/pub_authz.h"
+#include "publisher/pub_tls.h"
+
+#define RATE_MAX_BUCKETS 4096
+#define NAME_MAX_LEN     254
+
+typedef struct bucket {
+    char name[NAME_MAX_LEN];
+    bool used;
+    double tokens;
+    int64_t last_ns;
+} bucket;
+
+struct pub_authz {
+    _Atomic(jb_app_registry *) reg;
+    jb_metric *auth_total; /* jetbridge_publisher_auth_total{application,result} */
+    pthread_mutex_t mu;    /* guards buckets */
+    bucket *buckets;
+    size_t nbuckets;
+};
+
+jb_status pub_authz_create(const jb_cfg *cfg, jb_metrics *metrics, pub_authz **out, jb_err *err)
+{
+    if (strcmp(cfg->ingress_auth, "required") != 0) {
+        *out = NULL;
+        return JB_OK;
+    }
+    pub_authz *z = calloc(1, sizeof(*z));
+    if (z != NULL)
+        z->buckets = calloc(RATE_MAX_BUCKETS, sizeof(*z->buckets));
+    if (z == NULL || z->buckets == NULL) {
+        free(z);
+        return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
+    }
+    pthread_mutex_init(&z->mu, NULL);
+    static const char *const labels[] = {"application", "result"};
+    z->auth_total = jb_metrics_counter(
+        metrics, "jetbridge_publisher_auth_total",
+        "Requests by identified application and outcome (accepted, forbidden, rate_limited, "
+        "unauthenticated, unknown_application)",
+        2, labels);
+    *out = z;
+    return JB_OK;
+}
+
+void pub_authz_destroy(pub_authz *z)
+{
+    if (z == NULL)
+        return;
+    jb_app_registry_stop(atomic_load(&z->reg));
+    pthread_mutex_destroy(&z->mu);
+    free(z->buckets);
+    free(z);
+}
+
+void pub_authz_set_registry(pub_authz *z, jb_app_registry *r)
+{
+    atomic_store(&z->reg, r);
+}
+
+bool pub_authz_has_registry(pub_authz *z)
+{
+    return atomic_load(&z->reg) != NULL;
+}
+
+bool pub_authz_wants_registry(pub_authz *z)
+{
+    return z != NULL && atomic_load(&z->reg) == NULL;
+}
+
+void pub_authz_count(pub_authz *z, const jb_app *app, const char *result)
+{
+    const char *labels[] = {app != NULL ? jb_app_name(app) : "", result};
+    jb_metric_add(z->auth_total, labels, 1);
+}
+
+int pub_authz_identify(pub_authz *z, struct evhttp_request *req, const jb_app **app)
+{
+    jb_app_registry *r = atomic_load(&z->reg);
+    if (r == NULL)
+        return 503;
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    const jb_app *a = NULL;
+    if (h != NULL) {
+        /* A credential that is sent must be good: no falling back to the certificate. */
+        if (strncasecmp(h, "Bearer ", 7) != 0)
+            return 401;
+        const char *tok = h + 7;
+        while (*tok == ' ')
+            tok++;
+        size_t len = strlen(tok);
+        if (len == 0 || len > 4096)
+            return 401;
+        a = jb_app_registry_find_by_token(r, tok, len);
+        if (a == NULL)
+            return 401;
+    } else {
+        char cn[NAME_MAX_LEN];
+        size_t cl = 0;
+        if (!pub_tls_peer_cn(req, cn, sizeof(cn), &cl))
+            return 401;
+        a = jb_app_registry_find_by_client_id(r, cn, cl);
+        if (a == NULL)
+            return 404;
+    }
+    *app = a;
+    return 0;
+}
+
+int pub_authz_path(pub_authz *z, const jb_app *app, const char *path_app, size_t len)
+{
+    const char *name = jb_app_name(app);
+    if (strlen(name) == len && memcmp(name, path_app, len) == 0)
+        return 0;
+    const jb_app *other = jb_app_registry_find(atomic_load(&z->reg), path_app, len);
+    if (other == NULL)
+        return 404;
+    jb_app_release(other);
+    return 403;
+}
+
+static bool source_allowed(const jb_app *app, const char *s, size_t len)
+{
+    const char *name = jb_app_name(app);
+    if (strlen(name) == len && memcmp(name, s, len) == 0)
+        return true;
+    for (size_t i = 0; i < jb_app_allowed_source_count(app); i++) {
+        const char *a = jb_app_allowed_source(app, i);
+        if (strlen(a) == len && memcmp(a, s, len) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool type_allowed(const jb_app *app, const char *t, size_t len)
+{
+    size_t n = jb_app_allowed_type_count(app);
+    if (n == 0)
+        return true;
+    for (size_t i = 0; i < n; i++) {
+        const char *p = jb_app_allowed_type(app, i);
+        size_t pl = strlen(p);
+        if (pl <= len && memcmp(p, t, pl) == 0)
+            return true;
+    }
+    return false;
+}
+
+int pub_authz_events(const jb_app *app, jb_ce *const *ces, size_t n, const char **attr,
+                     size_t *index)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t sl = 0, tl = 0;
+        const char *s = jb_ce_get(ces[i], "source", &sl);
+        const char *t = jb_ce_get(ces[i], "type", &tl);
+        if (s == NULL || !source_allowed(app, s, sl)) {
+            *attr = "source";
+            *index = i;
+            return 403;
+        }
+        if (t == NULL || !type_allowed(app, t, tl)) {
+            *attr = "type";
+            *index = i;
+            return 403;
+        }
+    }
+    return 0;
+}
+
+/* The bucket of name, created (evicting the longest idle one when full). Caller
+ * holds z->mu. */
+static bucket *bucket_for(pub_authz *z, const char *name, double burst, int64_t now)
+{
+    bucket *idle = NULL;
+    for (size_t i = 0; i < z->nbuckets; i++) {
+        bucket *b = &z->buckets[i];
+        if (strcmp(b->name, name) == 0)
+            return b;
+        if (idle == NULL || b->last_ns < idle->last_ns)
+            idle = b;
+    }
+    bucket *b = z->nbuckets < RATE_MAX_BUCKETS ? &z->buckets[z->nbuckets++] : idle;
+    snprintf(b->name, sizeof(b->name), "%s", name);
+    b->used = true;
+    b->tokens = burst;
+    b->last_ns = now;
+    return b;
+}
+
+int pub_authz_rate(pub_authz *z, const jb_app *app, size_t n, int *retry_after)
+{
+    double rate = 0;
+    uint32_t burst = 0;
+    if (!jb_app_rate_limit(app, &rate, &burst) || !(rate > 0))
+        return 0;
+    if (n > burst)
+        return 413; /* waiting cannot help */
+    int64_t now = jb_now_monotonic_ns();
+    int rc = 0;
+    pthread_mutex_lock(&z->mu);
+    bucket *b = bucket_for(z, jb_app_name(app), (double)burst, now);
+    b->tokens = fmin((double)burst, b->tokens + rate * (double)(now - b->last_ns) / 1e9);
+    b->last_ns = now;
+    if (b->tokens >= (double)n) {
+        b->tokens -= (double)n;
+    } else {
+        double wait = ((double)n - b->tokens) / rate;
+        *retry_after = wait > 3600 ? 3600 : (int)ceil(wait > 1 ? wait : 1);
+        rc = 429;
+    }
+    pthread_mutex_unlock(&z->mu);
+    return rc;
+}
