@@ -53,8 +53,8 @@ static int setup(void)
     snprintf(cert, sizeof(cert), "INGRESS_TLS_CERT=%s", c);
     snprintf(key, sizeof(key), "INGRESS_TLS_KEY=%s", k);
     snprintf(ca, sizeof(ca), "INGRESS_TLS_CLIENT_CA=%s", a);
-    const char *env[] = {"INGRESS_AUTH=required", "JS_STREAM_RETENTION_POLICY=limits", cert, key,
-                         ca, NULL};
+    const char *env[] = {
+        "INGRESS_AUTH=required", "JS_STREAM_RETENTION_POLICY=limits", cert, key, ca, NULL};
     /* Readiness over HTTPS is checked below; the port is enough here. */
     static char envbuf[3][128];
     E.port = jb_free_port();
@@ -87,15 +87,15 @@ static int teardown(void)
 }
 
 /* A binary-mode publish of one event. */
-static void publish(CURL *h, const char *cert, const char *auth, const char *id,
-                    const char *source, const char *type, id_resp *r)
+static void publish(CURL *h, const char *cert, const char *auth, const char *id, const char *source,
+                    const char *type, id_resp *r)
 {
     char hid[128], hsrc[256], htype[256];
     snprintf(hid, sizeof(hid), "ce-id: %s", id);
     snprintf(hsrc, sizeof(hsrc), "ce-source: %s", source);
     snprintf(htype, sizeof(htype), "ce-type: %s", type);
-    const char *hdrs[] = {"ce-specversion: 1.0", hid, hsrc, htype, "Content-Type: application/json",
-                          auth, NULL};
+    const char *hdrs[] = {
+        "ce-specversion: 1.0", hid, hsrc, htype, "Content-Type: application/json", auth, NULL};
     id_https(h, E.port, "/publish", cert, hdrs, "{}", r);
 }
 
