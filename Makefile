@@ -66,7 +66,7 @@ lint: bootstrap
 	@clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
 	@cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 -I . \
 	  --suppress=missingIncludeSystem --suppress=varFuncNullUB \
-	  common config proto subscription publisher dispatcher cli
+	  common config proto subscription auth publisher dispatcher cli
 	@echo 'lint: clean'
 
 clean:

@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "application/jb_app.h"
+#include "auth/jb_auth.h"
 #include "common/jb_common.h"
 #include "config/jb_cfg.h"
 #include "proto/jb_ce.h"
@@ -35,6 +36,8 @@ typedef struct bucket {
 } bucket;
 
 struct pub_authz {
+    const jb_cfg *cfg;
+    jb_auth_source *jwks; /* NULL: JWTs are not accepted */
     _Atomic(jb_app_registry *) reg;
     jb_metric *auth_total; /* jetbridge_publisher_auth_total{application,result} */
     pthread_mutex_t mu;    /* guards buckets */
@@ -56,6 +59,14 @@ jb_status pub_authz_create(const jb_cfg *cfg, jb_metrics *metrics, pub_authz **o
         return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
     }
     pthread_mutex_init(&z->mu, NULL);
+    z->cfg = cfg;
+    if (cfg->ingress_jwks[0] != '\0') {
+        jb_status rc = jb_auth_source_create(cfg->ingress_jwks, &z->jwks, err);
+        if (rc != JB_OK) {
+            pub_authz_destroy(z);
+            return rc;
+        }
+    }
     static const char *const labels[] = {"application", "result"};
     z->auth_total = jb_metrics_counter(
         metrics, "jetbridge_publisher_auth_total",
@@ -71,6 +82,7 @@ void pub_authz_destroy(pub_authz *z)
     if (z == NULL)
         return;
     jb_app_registry_stop(atomic_load(&z->reg));
+    jb_auth_source_destroy(z->jwks);
     pthread_mutex_destroy(&z->mu);
     free(z->buckets);
     free(z);
@@ -84,6 +96,33 @@ void pub_authz_set_registry(pub_authz *z, jb_app_registry *r)
 bool pub_authz_has_registry(pub_authz *z)
 {
     return atomic_load(&z->reg) != NULL;
+}
+
+void pub_authz_refresh(pub_authz *z)
+{
+    if (z != NULL)
+        jb_auth_source_refresh(z->jwks);
+}
+
+/* A JWT: verified, then its application claim looked up. 401 or 404 on failure. */
+static int identify_jwt(pub_authz *z, jb_app_registry *r, const char *tok, size_t len,
+                        const jb_app **out)
+{
+    jb_auth_jwks *keys = jb_auth_source_get(z->jwks);
+    if (keys == NULL)
+        return 401;
+    char name[NAME_MAX_LEN];
+    size_t nl = 0;
+    jb_auth_rules rules = {z->cfg->ingress_jwt_issuer, z->cfg->ingress_jwt_audience,
+                           z->cfg->ingress_jwt_app_claim, jb_now_wall_ms() / 1000};
+    jb_auth_result res = jb_auth_jwt_verify(keys, tok, len, &rules, name, sizeof(name), &nl);
+    jb_auth_jwks_unref(keys);
+    if (res == JB_AUTH_UNKNOWN_KID)
+        jb_auth_source_kid_missed(z->jwks);
+    if (res != JB_AUTH_OK)
+        return 401;
+    *out = jb_app_registry_find(r, name, nl);
+    return *out != NULL ? 0 : 404;
 }
 
 bool pub_authz_wants_registry(pub_authz *z)
@@ -112,8 +151,10 @@ int pub_authz_identify(pub_authz *z, struct evhttp_request *req, const jb_app **
         while (*tok == ' ')
             tok++;
         size_t len = strlen(tok);
-        if (len == 0 || len > 4096)
+        if (len == 0 || len > JB_AUTH_JWT_MAX)
             return 401;
+        if (z->jwks != NULL && jb_auth_looks_like_jwt(tok, len))
+            return identify_jwt(z, r, tok, len, app);
         a = jb_app_registry_find_by_token(r, tok, len);
         if (a == NULL)
             return 401;

@@ -327,6 +327,7 @@ static void *ctl_main(void *arg)
         ctl_stream(p, &cs);
         pub_tls_reload(p->tls);
         ctl_registry(p);
+        pub_authz_refresh(p->authz);
         pub_ctl_job job;
         bool have = false;
         pthread_mutex_lock(&p->ctl_mu);

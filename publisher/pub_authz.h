@@ -33,6 +33,8 @@ void pub_authz_destroy(pub_authz *z);
 /* The control thread hands over the registry once loaded (taken). */
 void pub_authz_set_registry(pub_authz *z, jb_app_registry *r);
 bool pub_authz_has_registry(pub_authz *z);
+/* For the control thread: refreshes the JWT key set when due (blocking I/O). */
+void pub_authz_refresh(pub_authz *z);
 /* For the control thread: what pub_authz_set_registry needs next, if anything. */
 bool pub_authz_wants_registry(pub_authz *z);
 

@@ -72,7 +72,8 @@ static void test_https_and_reload(void)
     CU_ASSERT_EQUAL(jb_http(e.port, "GET", "/healthz", NULL, NULL, 0, NULL, NULL, NULL), -1);
     id_resp r;
     CURL *old = curl_easy_init();
-    curl_easy_setopt(old, CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_0 | CURL_SSLVERSION_MAX_TLSv1_1);
+    curl_easy_setopt(old, CURLOPT_SSLVERSION,
+                     CURL_SSLVERSION_TLSv1_0 | CURL_SSLVERSION_MAX_TLSv1_1);
     id_https(old, e.port, "/healthz", NULL, NULL, NULL, &r);
     CU_ASSERT_EQUAL(r.code, -1);
     curl_easy_cleanup(old);
