@@ -16,10 +16,10 @@
 
 #include "common/jb_status.h"
 
-#define JB_AUTH_JWT_MAX       8192     /* bytes of a token */
-#define JB_AUTH_JWKS_MAX      262144   /* bytes of a key set document */
-#define JB_AUTH_JWKS_KEYS_MAX 64       /* keys in a set (more: refused) */
-#define JB_AUTH_LEEWAY_S      60       /* clock skew allowed on exp and nbf */
+#define JB_AUTH_JWT_MAX       8192   /* bytes of a token */
+#define JB_AUTH_JWKS_MAX      262144 /* bytes of a key set document */
+#define JB_AUTH_JWKS_KEYS_MAX 64     /* keys in a set (more: refused) */
+#define JB_AUTH_LEEWAY_S      60     /* clock skew allowed on exp and nbf */
 
 /* A parsed key set. Immutable, reference counted, readable from any thread. */
 typedef struct jb_auth_jwks jb_auth_jwks;

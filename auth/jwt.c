@@ -339,8 +339,7 @@ static bool verify_sig(const jwk *k, const char *signed_part, size_t slen, const
         return false;
     }
     EVP_MD_CTX *md = EVP_MD_CTX_new();
-    bool ok = md != NULL &&
-              EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, k->pkey) == 1 &&
+    bool ok = md != NULL && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, k->pkey) == 1 &&
               EVP_DigestVerify(md, s, sl, (const unsigned char *)signed_part, slen) == 1;
     EVP_MD_CTX_free(md);
     OPENSSL_free(der);
@@ -354,7 +353,8 @@ static jb_auth_result check_claims(const cJSON *c, const jb_auth_rules *rules, c
     const cJSON *nbf = cJSON_GetObjectItemCaseSensitive(c, "nbf");
     if (!cJSON_IsNumber(exp) || exp->valuedouble + JB_AUTH_LEEWAY_S < (double)rules->now_s)
         return JB_AUTH_EXPIRED;
-    if (nbf != NULL && (!cJSON_IsNumber(nbf) || nbf->valuedouble - JB_AUTH_LEEWAY_S > (double)rules->now_s))
+    if (nbf != NULL &&
+        (!cJSON_IsNumber(nbf) || nbf->valuedouble - JB_AUTH_LEEWAY_S > (double)rules->now_s))
         return JB_AUTH_NOT_YET;
     if (rules->issuer != NULL && rules->issuer[0] != '\0') {
         const char *iss = str_field(c, "iss");
@@ -366,8 +366,8 @@ static jb_auth_result check_claims(const cJSON *c, const jb_auth_rules *rules, c
         bool ok = cJSON_IsString(aud) && strcmp(aud->valuestring, rules->audience) == 0;
         const cJSON *it;
         if (cJSON_IsArray(aud))
-            cJSON_ArrayForEach(it, aud) ok = ok || (cJSON_IsString(it) &&
-                                                    strcmp(it->valuestring, rules->audience) == 0);
+            cJSON_ArrayForEach(it, aud) ok =
+                ok || (cJSON_IsString(it) && strcmp(it->valuestring, rules->audience) == 0);
         if (!ok)
             return JB_AUTH_BAD_AUD;
     }

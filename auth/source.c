@@ -20,8 +20,8 @@ struct jb_auth_source {
     bool url;
     pthread_mutex_t mu; /* guards keys */
     jb_auth_jwks *keys;
-    struct stat st;     /* the file version loaded */
-    int64_t next_ns;    /* next scheduled refresh */
+    struct stat st;  /* the file version loaded */
+    int64_t next_ns; /* next scheduled refresh */
     int64_t last_fetch_ns;
     atomic_bool missed; /* a kid was not found */
     int64_t last_warn_ns;

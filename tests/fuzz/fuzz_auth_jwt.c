@@ -10,7 +10,10 @@
 
 #include "auth/jb_auth.h"
 
-static const char fixed_jwks[] = "{\"keys\": [{\"kty\": \"EC\", \"kid\": \"e1\", \"crv\": \"P-256\", \"x\": \"HxKh8R2M_JzRTAG2_OHvnqfWbnIh5wtcTCHoeSCnFbw\", \"y\": \"8uA9GhAbF6u53A8fFUccE-38HBHCQVyyH1vpI3m2euM\"}]}";
+static const char fixed_jwks[] =
+    "{\"keys\": [{\"kty\": \"EC\", \"kid\": \"e1\", \"crv\": \"P-256\", \"x\": "
+    "\"HxKh8R2M_JzRTAG2_OHvnqfWbnIh5wtcTCHoeSCnFbw\", \"y\": "
+    "\"8uA9GhAbF6u53A8fFUccE-38HBHCQVyyH1vpI3m2euM\"}]}";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

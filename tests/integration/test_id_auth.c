@@ -5,11 +5,16 @@
  * nothing, rate limits per application; and what the stream holds afterwards
  * (nothing for a refused request).
  */
+#include <openssl/core_names.h>
+#include <time.h>
+
+#include "../unit/auth/jwt_mint.h"
 #include "test_id_tls.h"
 
 #define HEAD "apiVersion: applicationconnector.kyma-project.io/v1alpha1\nkind: Application\n"
 
 static pubenv E;
+static EVP_PKEY *jwt_key; /* P-256, published in the JWKS file as kid "k1" */
 static char url_env[160];
 
 static const char *const apps_yaml =
@@ -45,6 +50,27 @@ static int setup(void)
     const char *apply[] = {"app", "apply", "-f", path, NULL};
     if (cli(apply, NULL) != 0)
         return 1;
+    /* The JWT signing key and its JWKS file. */
+    jwt_key = EVP_EC_gen("P-256");
+    unsigned char pt[65];
+    size_t pl = 0;
+    char x[64], y[64];
+    if (jwt_key == NULL ||
+        EVP_PKEY_get_octet_string_param(jwt_key, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt), &pl) != 1)
+        return 1;
+    b64url(pt + 1, 32, x);
+    b64url(pt + 33, 32, y);
+    static char jwks_env[700];
+    snprintf(path, sizeof(path), "%s/jwks.json", id_certdir);
+    f = fopen(path, "w");
+    if (f == NULL)
+        return 1;
+    fprintf(
+        f,
+        "{\"keys\":[{\"kty\":\"EC\",\"kid\":\"k1\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"}]}",
+        x, y);
+    fclose(f);
+    snprintf(jwks_env, sizeof(jwks_env), "INGRESS_JWKS=%s", path);
     static char cert[600], key[600], ca[600];
     char c[512], k[512], a[512];
     id_cert_path(c, sizeof(c), "server.pem");
@@ -54,7 +80,8 @@ static int setup(void)
     snprintf(key, sizeof(key), "INGRESS_TLS_KEY=%s", k);
     snprintf(ca, sizeof(ca), "INGRESS_TLS_CLIENT_CA=%s", a);
     const char *env[] = {
-        "INGRESS_AUTH=required", "JS_STREAM_RETENTION_POLICY=limits", cert, key, ca, NULL};
+        "INGRESS_AUTH=required",  "JS_STREAM_RETENTION_POLICY=limits", cert, key, ca, jwks_env,
+        "INGRESS_JWT_ISSUER=idp", "INGRESS_JWT_AUDIENCE=jetbridge",    NULL};
     /* Readiness over HTTPS is checked below; the port is enough here. */
     static char envbuf[3][128];
     E.port = jb_free_port();
@@ -83,6 +110,7 @@ static int teardown(void)
     E.proc = NULL;
     pe_stop(&E);
     jb_rm_tree(id_certdir);
+    EVP_PKEY_free(jwt_key);
     return rc == 0 ? 0 : 1;
 }
 
@@ -233,6 +261,55 @@ static void test_tokens_and_rate_limit(void)
     curl_easy_cleanup(h);
 }
 
+/* "Authorization: Bearer <JWT>" for sub, with exp now+exp_in and audience aud. */
+static void jwt_header(const char *alg, const char *sub, long exp_in, const char *aud, char *out,
+                       size_t cap)
+{
+    char hdr[128], claims[256], tok[2048];
+    snprintf(hdr, sizeof(hdr), "{\"alg\":\"%s\",\"kid\":\"k1\"}", alg);
+    snprintf(claims, sizeof(claims), "{\"sub\":\"%s\",\"iss\":\"idp\",\"aud\":\"%s\",\"exp\":%ld}",
+             sub, aud, (long)time(NULL) + exp_in);
+    mint_with(jwt_key, "", hdr, claims, strcmp(alg, "ES256") == 0 ? SIGN_ES : SIGN_NONE, tok,
+              sizeof(tok));
+    snprintf(out, cap, "Authorization: Bearer %s", tok);
+}
+
+static void test_jwt(void)
+{
+    CURL *h = curl_easy_init();
+    wait_registry(h);
+    int64_t base = pe_stream_msgs(&E);
+    char auth[2200];
+    id_resp r;
+    jwt_header("ES256", "app1", 600, "jetbridge", auth, sizeof(auth));
+    publish(h, NULL, auth, "j1", "app1", "order.created.v1", &r);
+    CU_ASSERT_EQUAL(r.code, 204);
+    const char *lh[] = {"Content-Type: application/json", auth, NULL};
+    id_https(h, E.port, "/app2/v1/events", NULL, lh,
+             "{\"event-type\":\"order.created\",\"event-type-version\":\"v1\","
+             "\"event-time\":\"2020-04-02T21:37:00Z\",\"data\":{}}",
+             &r);
+    CU_ASSERT_EQUAL(r.code, 403);
+    jwt_header("ES256", "app1", -600, "jetbridge", auth, sizeof(auth)); /* expired */
+    publish(h, NULL, auth, "j2", "app1", "order.created.v1", &r);
+    CU_ASSERT_EQUAL(r.code, 401);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.headers, "WWW-Authenticate: Bearer"));
+    jwt_header("ES256", "app1", 600, "someone-else", auth, sizeof(auth));
+    publish(h, NULL, auth, "j3", "app1", "order.created.v1", &r);
+    CU_ASSERT_EQUAL(r.code, 401);
+    jwt_header("none", "app1", 600, "jetbridge", auth, sizeof(auth));
+    publish(h, NULL, auth, "j4", "app1", "order.created.v1", &r);
+    CU_ASSERT_EQUAL(r.code, 401);
+    jwt_header("ES256", "nosuch", 600, "jetbridge", auth, sizeof(auth));
+    publish(h, NULL, auth, "j5", "nosuch", "order.created.v1", &r);
+    CU_ASSERT_EQUAL(r.code, 404);
+    CU_ASSERT_EQUAL(pe_stream_msgs(&E), base + 1);
+    char *log = jb_tproc_log(E.proc);
+    CU_ASSERT_PTR_NULL(log != NULL ? strstr(log, "eyJ") : NULL); /* no JWT in the log */
+    free(log);
+    curl_easy_cleanup(h);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -240,6 +317,7 @@ int main(void)
         {"certificates: identity, source/type/path rules, batches, handshake failures",
          test_certificates_and_rules},
         {"tokens, revocation and per-application rate limits", test_tokens_and_rate_limit},
+        {"JWT bearer tokens: ES256 from INGRESS_JWKS, exp, aud, alg none, unknown app", test_jwt},
     };
     int rc = jb_cunit_main("integration_id_auth", setup, teardown, cases, JB_CASES_N(cases));
     curl_global_cleanup();

@@ -17,29 +17,16 @@
 
 #include "auth/jb_auth.h"
 #include "jb_cunit.h"
+#include "jwt_mint.h"
 
 static EVP_PKEY *rsa, *ec;
 static char jwks_json[8192];
 static char rsa_pub_pem[4096];
 
-static void b64url(const unsigned char *in, size_t len, char *out)
+/* header.claims.signature with the test's keys. */
+static void mint(const char *header, const char *claims, signer how, char *out, size_t cap)
 {
-    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t o = 0;
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        if (i + 1 < len)
-            v |= (uint32_t)in[i + 1] << 8;
-        if (i + 2 < len)
-            v |= in[i + 2];
-        out[o++] = a[(v >> 18) & 63];
-        out[o++] = a[(v >> 12) & 63];
-        if (i + 1 < len)
-            out[o++] = a[(v >> 6) & 63];
-        if (i + 2 < len)
-            out[o++] = a[v & 63];
-    }
-    out[o] = '\0';
+    mint_with(how == SIGN_ES ? ec : rsa, rsa_pub_pem, header, claims, how, out, cap);
 }
 
 static void bn_b64(EVP_PKEY *k, const char *param, char *out)
@@ -86,49 +73,6 @@ static int teardown(void)
     return 0;
 }
 
-typedef enum signer { SIGN_RS, SIGN_ES, SIGN_HS_PUBKEY, SIGN_NONE, SIGN_GARBAGE } signer;
-
-/* header.claims.signature into out. */
-static void mint(const char *header, const char *claims, signer how, char *out, size_t cap)
-{
-    char h[1024], c[2048];
-    b64url((const unsigned char *)header, strlen(header), h);
-    b64url((const unsigned char *)claims, strlen(claims), c);
-    char signing[3100];
-    snprintf(signing, sizeof(signing), "%s.%s", h, c);
-    unsigned char sig[1024];
-    size_t sl = sizeof(sig);
-    if (how == SIGN_RS || how == SIGN_ES) {
-        EVP_MD_CTX *md = EVP_MD_CTX_new();
-        EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, how == SIGN_RS ? rsa : ec);
-        EVP_DigestSign(md, sig, &sl, (const unsigned char *)signing, strlen(signing));
-        EVP_MD_CTX_free(md);
-        if (how == SIGN_ES) { /* DER -> r||s */
-            const unsigned char *p = sig;
-            ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)sl);
-            unsigned char rs[64];
-            BN_bn2binpad(ECDSA_SIG_get0_r(es), rs, 32);
-            BN_bn2binpad(ECDSA_SIG_get0_s(es), rs + 32, 32);
-            ECDSA_SIG_free(es);
-            memcpy(sig, rs, 64);
-            sl = 64;
-        }
-    } else if (how == SIGN_HS_PUBKEY) {
-        unsigned int hl = 0;
-        HMAC(EVP_sha256(), rsa_pub_pem, (int)strlen(rsa_pub_pem), (const unsigned char *)signing,
-             strlen(signing), sig, &hl);
-        sl = hl;
-    } else if (how == SIGN_GARBAGE) {
-        memset(sig, 0x41, 256);
-        sl = 256;
-    } else {
-        sl = 0;
-    }
-    char s[1500];
-    b64url(sig, sl, s);
-    snprintf(out, cap, "%s.%s", signing, s);
-}
-
 typedef struct jwt_case {
     const char *name;
     const char *header;
@@ -170,8 +114,8 @@ static const jwt_case cases[] = {
      "{\"sub\":\"app1\",\"iss\":\"idp\",\"aud\":\"jetbridge\",\"exp\":%lld}", 600, SIGN_NONE,
      JB_AUTH_BAD_ALG, NULL},
     {"HS256 signed with the public key", "{\"alg\":\"HS256\",\"kid\":\"r1\"}",
-     "{\"sub\":\"app1\",\"iss\":\"idp\",\"aud\":\"jetbridge\",\"exp\":%lld}", 600,
-     SIGN_HS_PUBKEY, JB_AUTH_BAD_ALG, NULL},
+     "{\"sub\":\"app1\",\"iss\":\"idp\",\"aud\":\"jetbridge\",\"exp\":%lld}", 600, SIGN_HS_PUBKEY,
+     JB_AUTH_BAD_ALG, NULL},
     {"ES256 under an RSA kid", "{\"alg\":\"ES256\",\"kid\":\"r1\"}",
      "{\"sub\":\"app1\",\"iss\":\"idp\",\"aud\":\"jetbridge\",\"exp\":%lld}", 600, SIGN_ES,
      JB_AUTH_BAD_ALG, NULL},
@@ -217,12 +161,18 @@ static void test_malformed(void)
     jb_auth_rules rules = {"", "", "sub", (long long)time(NULL)};
     char app[64];
     size_t al = 0;
-    const char *bad[] = {"", "a.b", "a.b.c.d", "!!!.e30.x", "eyJhbGciOiJSUzI1NiJ9.e30.a=",
-                         "e30.e30.", "eyJhbGciOiJSUzI1NiJ9.W10.AAAA", "bnVsbA.e30.AAAA"};
+    const char *bad[] = {"",
+                         "a.b",
+                         "a.b.c.d",
+                         "!!!.e30.x",
+                         "eyJhbGciOiJSUzI1NiJ9.e30.a=",
+                         "e30.e30.",
+                         "eyJhbGciOiJSUzI1NiJ9.W10.AAAA",
+                         "bnVsbA.e30.AAAA"};
     for (size_t i = 0; i < JB_CASES_N(bad); i++)
-        CU_ASSERT_NOT_EQUAL(jb_auth_jwt_verify(k, bad[i], strlen(bad[i]), &rules, app, sizeof(app),
-                                               &al),
-                            JB_AUTH_OK);
+        CU_ASSERT_NOT_EQUAL(
+            jb_auth_jwt_verify(k, bad[i], strlen(bad[i]), &rules, app, sizeof(app), &al),
+            JB_AUTH_OK);
     /* Huge: refused before any decoding. */
     size_t n = JB_AUTH_JWT_MAX + 10;
     char *huge = malloc(n);
@@ -234,9 +184,14 @@ static void test_malformed(void)
     free(huge);
     jb_auth_jwks_unref(k);
     /* Key sets that are not. */
-    const char *sets[] = {"", "{}", "{\"keys\":{}}", "{\"keys\":[]}", "[1,2]",
-                          "{\"keys\":[{\"kty\":\"RSA\",\"n\":\"AQAB\",\"e\":\"AQAB\"}]}",
-                          "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AA\",\"y\":\"AA\"}]}"};
+    const char *sets[] = {
+        "",
+        "{}",
+        "{\"keys\":{}}",
+        "{\"keys\":[]}",
+        "[1,2]",
+        "{\"keys\":[{\"kty\":\"RSA\",\"n\":\"AQAB\",\"e\":\"AQAB\"}]}",
+        "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AA\",\"y\":\"AA\"}]}"};
     for (size_t i = 0; i < JB_CASES_N(sets); i++) {
         jb_auth_jwks *kk = NULL;
         CU_ASSERT_NOT_EQUAL(jb_auth_jwks_parse(sets[i], strlen(sets[i]), &kk, &err), JB_OK);
