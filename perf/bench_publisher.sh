@@ -12,7 +12,14 @@
 #   cmake -S . -B build/rel -DCMAKE_BUILD_TYPE=Release && cmake --build build/rel)
 # Knobs (environment): DUR=5 (seconds per run), CONNS=64, SIZES="256 1024 16384",
 #   THREADS=2 (publisher and trivial server threads), RETENTION=limits (every event
-#   is really stored; "interest" stores nothing while no consumer exists).
+#   is really stored; "interest" stores nothing while no consumer exists),
+#   TLS=1 (also the HTTPS runs below; 0 skips them).
+# HTTPS runs (1 KiB, binary mode, keep-alive): (a-tls) trivial_http over TLS, the
+# publisher over TLS, and the publisher over TLS with INGRESS_AUTH=required and a
+# bearer token; ratios publisher/ceiling over TLS (ceiling = 1/(1/a-tls + 1/b)) and
+# the cost of token auth over TLS alone. wrk cannot present client certificates,
+# so mTLS is not in this benchmark (its per-request cost is a CN lookup; the
+# handshake is per connection and keep-alive amortises it).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,6 +29,7 @@ CONNS=${CONNS:-64}
 SIZES=${SIZES:-"256 1024 16384"}
 THREADS=${THREADS:-2}
 RETENTION=${RETENTION:-limits}
+TLS=${TLS:-1}
 # Room for every event of a run (16 KiB x 10k/s x DUR): a full stream would turn
 # the run into a measurement of 507s.
 export JS_STREAM_MAX_BYTES=${JS_STREAM_MAX_BYTES:-8Gi}
@@ -78,8 +86,8 @@ EOF
 to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us$/, "", v); print v / 1000 }
   else if (v ~ /ms$/) { sub(/ms$/, "", v); print v + 0 } else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000 }
   else print v }'; }
-run_wrk() { # port lua size
-  local out; out=$(wrk -t1 -c"$CONNS" -d"${DUR}s" --latency -s "$2" "http://127.0.0.1:$1/publish" -- "$3" "$RANDOM$RANDOM")
+run_wrk() { # port lua size [scheme]
+  local out; out=$(wrk -t1 -c"$CONNS" -d"${DUR}s" --latency -s "$2" "${4:-http}://127.0.0.1:$1/publish" -- "$3" "$RANDOM$RANDOM")
   echo "$out" >>"$work/wrk.log"
   local rps p50 p99 bad
   rps=$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')
@@ -133,7 +141,62 @@ for size in $SIZES; do
       "$ra" "$rb" "$rc" "non2xx=$cbad"
     results+=("$size $mode $rc $rssm $cbad")
   done
+  [ "$size" = 1024 ] && b1k=$b
 done
+
+# ---- HTTPS: 1 KiB binary events, keep-alive.
+tls_lines=()
+if [ "$TLS" = 1 ] && [ -n "${b1k:-}" ]; then
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" -days 1 \
+    -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1
+  cat >"$work/auth.lua" <<'EOF'
+local body, tag, n, auth
+function init(args) body = string.rep("x", tonumber(args[1])); tag = args[2]; n = 0
+  auth = os.getenv("BENCH_AUTH") or "" end
+function request()
+  n = n + 1
+  local h = {["ce-specversion"] = "1.0", ["ce-id"] = n .. "-" .. tag, ["ce-source"] = "bench",
+    ["ce-type"] = "order.created.v1", ["Content-Type"] = "text/plain"}
+  if auth ~= "" then h["Authorization"] = auth end
+  return wrk.format("POST", "/publish", h, body)
+end
+EOF
+  port=$(free_port)
+  "$build/trivial_http" "$port" "$THREADS" "$work/cert.pem" "$work/key.pem" & tp=$!; pids+=("$tp")
+  wait_port "$port"
+  read -r at at50 at99 atbad < <(run_wrk "$port" "$work/binary.lua" 1024 https)
+  stop_pid "$tp"
+  printf '%-6s %-11s %10.0f %8.2f %8.2f %8s %7s %7s %9s %s\n' 1024 "trivial-tls" "$at" "$at50" "$at99" - - - - "non2xx=$atbad"
+  for mode in tls tls+token; do
+    start_nats
+    port=$(free_port); admin=$(free_port)
+    auth_env=()
+    if [ "$mode" = tls+token ]; then
+      printf 'apiVersion: applicationconnector.kyma-project.io/v1alpha1\nkind: Application\nmetadata:\n  name: bench\n' >"$work/app.yaml"
+      NATS_URL="nats://127.0.0.1:$NPORT" "$build/jetbridge" app apply -f "$work/app.yaml" >/dev/null
+      tok=$(NATS_URL="nats://127.0.0.1:$NPORT" "$build/jetbridge" app token create bench | tail -1)
+      auth_env=(INGRESS_AUTH=required)
+      export BENCH_AUTH="Bearer $tok"
+    else
+      export BENCH_AUTH=""
+    fi
+    env NATS_URL="nats://127.0.0.1:$NPORT" INGRESS_PORT="$port" METRICS_ADDR="127.0.0.1:$admin" \
+      JS_STREAM_RETENTION_POLICY="$RETENTION" PUBLISHER_THREADS="$THREADS" APP_LOG_LEVEL=warn \
+      INGRESS_TLS_CERT="$work/cert.pem" INGRESS_TLS_KEY="$work/key.pem" "${auth_env[@]}" \
+      "$build/jetbridge" publisher >"$work/pub.log" 2>&1 & pp=$!; pids+=("$pp")
+    wait_port "$port"
+    for _ in $(seq 1 50); do curl -sfk "https://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+    sleep 1 # the registry loads from the control thread
+    read -r c c50 c99 cbad < <(run_wrk "$port" "$work/auth.lua" 1024 https)
+    crss=$(peak_rss_kib "$pp"); stop_pid "$pp"; stop_pid "$NPID"
+    rc=$(awk -v c="$c" -v a="$at" -v b="$b1k" 'BEGIN{printf "%.2f", c*(1/a+1/b)}')
+    printf '%-6s %-11s %10.0f %8.2f %8.2f %8.1f %7s %7s %9s %s\n' 1024 "$mode" "$c" "$c50" "$c99" \
+      "$(awk -v k="$crss" 'BEGIN{print k/1024}')" "$(awk -v c="$c" -v a="$at" 'BEGIN{printf "%.2f", c/a}')" \
+      "$(awk -v c="$c" -v b="$b1k" 'BEGIN{printf "%.2f", c/b}')" "$rc" "non2xx=$cbad"
+    tls_lines+=("$mode $c $rc $cbad")
+  done
+  unset BENCH_AUTH
+fi
 
 echo
 echo "machine: $(nproc) cores, $(uname -r); wrk -t1 -c$CONNS -d${DUR}s; publisher threads $THREADS; stream retention $RETENTION, file storage"
@@ -148,4 +211,18 @@ for r in "${results[@]}"; do
   [ "${bad:-0}" = 0 ] || echo "note: $size $mode had $bad non-2xx answers"
 done
 [ $status = 0 ] && echo "peak RSS under 32 MiB in every publisher run: PASS"
+tls_c=""
+for l in "${tls_lines[@]}"; do
+  read -r mode c rc bad <<<"$l"
+  [ "${bad:-0}" = 0 ] || echo "note: $mode had $bad non-2xx answers"
+  if [ "$mode" = tls ]; then
+    tls_c=$c
+    awk -v r="$rc" 'BEGIN{exit !(r >= 0.8)}' && v=PASS || { v=FAIL; status=1; }
+    echo "target publisher/ceiling >= 0.8 over TLS at 1 KiB binary: $v ($rc)"
+  elif [ -n "$tls_c" ]; then
+    cost=$(awk -v t="$tls_c" -v c="$c" 'BEGIN{printf "%.1f", (1 - c/t) * 100}')
+    awk -v x="$cost" 'BEGIN{exit !(x <= 5)}' && v=PASS || { v=FAIL; status=1; }
+    echo "target token auth costs <= 5% over TLS alone: $v (${cost}%)"
+  fi
+done
 exit $status
