@@ -67,7 +67,8 @@ bool jb_ce_equal(const jb_ce *a, const jb_ce *b);
 
 /* ------------------------------------------------------------- validation */
 
-/* Checks CloudEvents 1.0: required id, source (URI reference), specversion "1.0",
+/* Checks CloudEvents 1.0: required id, source (non-empty; how strictly a source
+ * must be a URI reference is the caller's policy), specversion "1.0",
  * type; time RFC 3339; dataschema absolute URI; attribute names [a-z0-9]{1,20} and
  * never "data"; values without control characters. On failure err names the
  * attribute: "type: MUST be a non-empty string". */

@@ -30,50 +30,6 @@ static bool is_alnum(char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-jb_status jb_pub_standard_subject(const char *subject_prefix, const char *source, size_t slen,
-                                  const char *type, size_t tlen, char **out, jb_err *err)
-{
-    jb_status rc = JB_ERR_NOMEM;
-    size_t plen = strlen(subject_prefix);
-    char *buf = malloc(plen + slen + tlen + 3);
-    if (buf == NULL)
-        goto done;
-    memcpy(buf, subject_prefix, plen);
-    size_t o = plen;
-    buf[o++] = '.';
-    /* Cleaning only removes characters, so len + 1 is always room enough. */
-    size_t cs = jb_sub_clean_source(source, slen, buf + o, slen + 1);
-    if (cs == 0) {
-        rc = jb_err_set(err, JB_ERR_INVALID, "source: \"%.*s\" is empty after cleaning",
-                        (int)(slen > 200 ? 200 : slen), source);
-        goto done;
-    }
-    o += cs;
-    buf[o++] = '.';
-    size_t ct = jb_sub_clean_type(type, tlen, buf + o, tlen + 1);
-    o += ct;
-    buf[o] = '\0';
-    /* NATS subjects cannot carry control bytes; cleaning keeps them, so refuse. */
-    for (size_t i = 0; i < o; i++) {
-        if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f) {
-            rc = jb_err_set(err, JB_ERR_INVALID, "type: control character in the subject");
-            goto done;
-        }
-    }
-    if (ct == 0 || has_empty_segment(buf, o)) {
-        rc = jb_err_set(err, JB_ERR_INVALID,
-                        "type: \"%.*s\" gives the subject \"%.*s\" with an empty segment",
-                        (int)(tlen > 200 ? 200 : tlen), type, (int)(o > 300 ? 300 : o), buf);
-        goto done;
-    }
-    *out = buf;
-    buf = NULL;
-    rc = JB_OK;
-done:
-    free(buf);
-    return rc;
-}
-
 bool jb_pub_is_prefixed(const char *type_prefix, const char *type, size_t len)
 {
     size_t pl = strlen(type_prefix);
@@ -145,6 +101,13 @@ jb_status jb_pub_enrich(const jb_pub_names *n, jb_ce *ce, char **subject, jb_err
     const char *source = jb_ce_get(ce, "source", &slen);
     if (type == NULL || source == NULL)
         return jb_err_set(err, JB_ERR_INVALID, "type: MUST be a non-empty string");
+    /* The subscription side applies the same rule to spec.source. */
+    if (!jb_sub_source_valid(source, slen))
+        return jb_err_set(err, JB_ERR_INVALID,
+                          "source: \"%.*s\" is not valid: it must not be empty or hold a control "
+                          "character, a '%%' without two hex digits, or a ':' in its first "
+                          "segment that does not end a scheme",
+                          (int)(slen > 200 ? 200 : slen), source);
     char *subj = NULL, *clean = NULL;
     jb_status rc;
     if (jb_pub_is_prefixed(n->type_prefix, type, tlen)) {
@@ -161,7 +124,7 @@ jb_status jb_pub_enrich(const jb_pub_names *n, jb_ce *ce, char **subject, jb_err
         memcpy(subj + pl + 1, clean, cl + 1);
         rc = jb_ce_set(ce, "type", clean, cl);
     } else {
-        rc = jb_pub_standard_subject(n->subject_prefix, source, slen, type, tlen, &subj, err);
+        rc = jb_sub_standard_subject(n->subject_prefix, source, slen, type, tlen, &subj, err);
         if (rc != JB_OK)
             goto done;
         /* type points into ce: set originaltype before type is replaced. */

@@ -22,12 +22,6 @@ typedef struct jb_pub_names {
 
 /* ------------------------------------------------------------ enrichment */
 
-/* Standard path (DESIGN 2.3 A): "<subject_prefix>.<cleanSource>.<cleanType>".
- * JB_ERR_INVALID (err says why) when a dot segment would be empty. *out is
- * malloc'd. */
-jb_status jb_pub_standard_subject(const char *subject_prefix, const char *source, size_t slen,
-                                  const char *type, size_t tlen, char **out, jb_err *err);
-
 /* True when type[0..len) starts with "<type_prefix>." (type_prefix non-empty). */
 bool jb_pub_is_prefixed(const char *type_prefix, const char *type, size_t len);
 

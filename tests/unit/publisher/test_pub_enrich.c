@@ -6,6 +6,7 @@
 #include "common/jb_common.h"
 #include "jb_cunit.h"
 #include "publisher/pub_internal.h"
+#include "subscription/jb_sub.h"
 
 static const jb_pub_names names = {"sap.kyma.custom", "kyma", "kyma"};
 
@@ -38,7 +39,7 @@ static void test_standard_subject(void)
     for (size_t i = 0; i < JB_CASES_N(cases); i++) {
         char *out = NULL;
         jb_err err = {{0}};
-        jb_status rc = jb_pub_standard_subject("kyma", cases[i].source, strlen(cases[i].source),
+        jb_status rc = jb_sub_standard_subject("kyma", cases[i].source, strlen(cases[i].source),
                                                cases[i].type, strlen(cases[i].type), &out, &err);
         if (cases[i].want == NULL) {
             CU_ASSERT_EQUAL(rc, JB_ERR_INVALID);
