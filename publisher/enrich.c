@@ -46,8 +46,13 @@ static size_t append_kept(char *dst, const char *s, size_t len, bool dots)
     return o;
 }
 
-jb_status jb_pub_prefixed_type(const char *type_prefix, const char *type, size_t len, char **out,
-                               jb_err *err)
+/* The prefixed-path cleaning of type[0..len), which starts with "<type_prefix>.":
+ * at least min_parts non-empty parts after the prefix (app, event segments...,
+ * operation, version); the app keeps [A-Za-z0-9], the event segments between app
+ * and the last two parts are joined without dots, then everything outside
+ * [A-Za-z0-9.] goes. */
+static jb_status prefixed_clean(const char *type_prefix, const char *type, size_t len,
+                                size_t min_parts, char **out, jb_err *err)
 {
     size_t pl = strlen(type_prefix);
     if (!jb_pub_is_prefixed(type_prefix, type, len))
@@ -58,11 +63,10 @@ jb_status jb_pub_prefixed_type(const char *type_prefix, const char *type, size_t
     if (jb_pub_is_prefixed(type_prefix, rest, rlen))
         return jb_err_set(err, JB_ERR_INVALID, "type: invalid format: prefix %s repeated",
                           type_prefix);
-    /* Parts after the prefix: app, event segments..., operation, version. */
     size_t nparts = 1;
     for (size_t i = 0; i < rlen; i++)
         nparts += rest[i] == '.';
-    if (nparts < 4 || has_empty_segment(rest, rlen))
+    if (nparts < min_parts || has_empty_segment(rest, rlen))
         return jb_err_set(err, JB_ERR_INVALID,
                           "type: invalid format: want %s.<app>.<event>.<operation>.<version>",
                           type_prefix);
@@ -73,16 +77,18 @@ jb_status jb_pub_prefixed_type(const char *type_prefix, const char *type, size_t
     buf[o++] = '.';
     size_t dot_app = (size_t)((const char *)memchr(rest, '.', rlen) - rest);
     o += append_kept(buf + o, rest, dot_app, false);
-    buf[o++] = '.';
     /* The operation and version are the last two parts; everything between the app
-     * and them is joined without dots. */
+     * and them is joined without dots (nothing, when there are only three parts). */
     size_t dots_seen = 0, last2 = 0;
     for (size_t i = rlen; i-- > 0;)
         if (rest[i] == '.' && ++dots_seen == 2) {
             last2 = i;
             break;
         }
-    o += append_kept(buf + o, rest + dot_app + 1, last2 - dot_app - 1, false);
+    if (last2 > dot_app) {
+        buf[o++] = '.';
+        o += append_kept(buf + o, rest + dot_app + 1, last2 - dot_app - 1, false);
+    }
     o += append_kept(buf + o, rest + last2, rlen - last2, true);
     buf[o] = '\0';
     if (has_empty_segment(buf, o)) {
@@ -92,6 +98,31 @@ jb_status jb_pub_prefixed_type(const char *type_prefix, const char *type, size_t
     }
     *out = buf;
     return JB_OK;
+}
+
+jb_status jb_pub_prefixed_type(const char *type_prefix, const char *type, size_t len, char **out,
+                               jb_err *err)
+{
+    return prefixed_clean(type_prefix, type, len, 4, out, err);
+}
+
+jb_status jb_pub_legacy_type(const char *type_prefix, const char *type, size_t len, char **out,
+                             jb_err *err)
+{
+    return prefixed_clean(type_prefix, type, len, 3, out, err);
+}
+
+/* "<subject_prefix>.<type>", malloc'd; NULL when out of memory. */
+static char *prefix_subject(const char *subject_prefix, const char *type)
+{
+    size_t pl = strlen(subject_prefix), cl = strlen(type);
+    char *subj = malloc(pl + cl + 2);
+    if (subj == NULL)
+        return NULL;
+    memcpy(subj, subject_prefix, pl);
+    subj[pl] = '.';
+    memcpy(subj + pl + 1, type, cl + 1);
+    return subj;
 }
 
 jb_status jb_pub_enrich(const jb_pub_names *n, jb_ce *ce, char **subject, jb_err *err)
@@ -114,15 +145,10 @@ jb_status jb_pub_enrich(const jb_pub_names *n, jb_ce *ce, char **subject, jb_err
         rc = jb_pub_prefixed_type(n->type_prefix, type, tlen, &clean, err);
         if (rc != JB_OK)
             goto done;
-        size_t pl = strlen(n->subject_prefix), cl = strlen(clean);
-        subj = malloc(pl + cl + 2);
         rc = JB_ERR_NOMEM;
-        if (subj == NULL)
+        if ((subj = prefix_subject(n->subject_prefix, clean)) == NULL)
             goto done;
-        memcpy(subj, n->subject_prefix, pl);
-        subj[pl] = '.';
-        memcpy(subj + pl + 1, clean, cl + 1);
-        rc = jb_ce_set(ce, "type", clean, cl);
+        rc = jb_ce_set_str(ce, "type", clean);
     } else {
         rc = jb_sub_standard_subject(n->subject_prefix, source, slen, type, tlen, &subj, err);
         if (rc != JB_OK)
@@ -140,6 +166,28 @@ done:
     free(subj);
     free(clean);
     return rc;
+}
+
+jb_status jb_pub_enrich_legacy_copy(const jb_pub_names *n, jb_ce *ce, char **subject, jb_err *err)
+{
+    size_t tlen = 0;
+    const char *type = jb_ce_get(ce, "type", &tlen);
+    char *clean = NULL, *subj = NULL;
+    if (type == NULL)
+        return jb_err_set(err, JB_ERR_INVALID, "type: MUST be a non-empty string");
+    jb_status rc = jb_pub_legacy_type(n->type_prefix, type, tlen, &clean, err);
+    if (rc != JB_OK)
+        return rc;
+    rc = JB_ERR_NOMEM;
+    if ((subj = prefix_subject(n->subject_prefix, clean)) != NULL)
+        rc = jb_ce_set_str(ce, "type", clean);
+    free(clean);
+    if (rc != JB_OK) {
+        free(subj);
+        return rc;
+    }
+    *subject = subj;
+    return JB_OK;
 }
 
 static const struct {
@@ -231,6 +279,11 @@ int jb_pub_ack_status(int nats_status, int err_code, const char *text)
     return 500;
 }
 
+bool jb_pub_route_is_ce(jb_pub_route r)
+{
+    return r == R_PUBLISH || r == R_APP_EVENTS || r == R_APP_V2;
+}
+
 jb_pub_route jb_pub_match_route(const char *path, size_t len, const char **app, size_t *app_len)
 {
     if (len == 8 && memcmp(path, "/publish", 8) == 0)
@@ -248,6 +301,10 @@ jb_pub_route jb_pub_match_route(const char *path, size_t len, const char **app, 
     jb_pub_route r = R_NONE;
     if (rest == 10 && memcmp(slash, "/v1/events", 10) == 0)
         r = R_LEGACY;
+    else if (rest == 7 && memcmp(slash, "/events", 7) == 0)
+        r = R_APP_EVENTS;
+    else if (rest == 10 && memcmp(slash, "/v2/events", 10) == 0)
+        r = R_APP_V2;
     else if (rest == 21 && memcmp(slash, "/v1/events/subscribed", 21) == 0)
         r = R_SUBSCRIBED;
     if (r != R_NONE) {
