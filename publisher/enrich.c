@@ -194,12 +194,12 @@ static const struct {
     const char *header;
     const char *ext;
 } tracing_map[] = {
-    {"traceparent", "traceparent"},          {"x-b3-traceid", "b3traceid"},
-    {"x-b3-parentspanid", "b3parentspanid"}, {"x-b3-spanid", "b3spanid"},
-    {"x-b3-sampled", "b3sampled"},           {"x-b3-flags", "b3flags"},
+    {"traceparent", "traceparent"},          {"X-B3-TraceId", "b3traceid"},
+    {"X-B3-ParentSpanId", "b3parentspanid"}, {"X-B3-SpanId", "b3spanid"},
+    {"X-B3-Sampled", "b3sampled"},           {"X-B3-Flags", "b3flags"},
 };
 
-jb_status jb_pub_apply_tracing(jb_ce *ce, const jb_ce_header *hdrs, size_t n)
+jb_status jb_pub_apply_tracing(jb_ce *ce, const jb_ce_header *hdrs, size_t n, jb_err *err)
 {
     for (size_t i = 0; i < n; i++) {
         for (size_t k = 0; k < sizeof(tracing_map) / sizeof(tracing_map[0]); k++) {
@@ -208,9 +208,17 @@ jb_status jb_pub_apply_tracing(jb_ce *ce, const jb_ce_header *hdrs, size_t n)
                 continue;
             if (hdrs[i].value_len == 0)
                 continue;
+            /* The dispatcher sends these back unencoded: refuse now what it could
+             * not send, rather than store an event its sink would refuse. */
+            if (!jb_ce_http_value_ok(hdrs[i].value, hdrs[i].value_len))
+                return jb_err_set(err, JB_ERR_INVALID,
+                                  "%s: MUST NOT contain control characters or begin or end "
+                                  "with whitespace",
+                                  tracing_map[k].header);
             jb_status rc = jb_ce_set(ce, tracing_map[k].ext, hdrs[i].value, hdrs[i].value_len);
             if (rc != JB_OK)
-                return rc;
+                return jb_err_set(err, rc, "%s",
+                                  rc == JB_ERR_INVALID ? "too many attributes" : "out of memory");
         }
     }
     return JB_OK;

@@ -51,8 +51,9 @@ jb_status jb_pub_enrich_legacy_copy(const jb_pub_names *n, jb_ce *ce, char **sub
 
 /* Request headers traceparent and X-B3-* (case-insensitive) become extensions
  * traceparent, b3traceid, b3parentspanid, b3spanid, b3sampled, b3flags. Empty
- * values are skipped. */
-jb_status jb_pub_apply_tracing(jb_ce *ce, const jb_ce_header *hdrs, size_t n);
+ * values are skipped; a value the dispatcher could not send back as a header
+ * (jb_ce_http_value_ok) is JB_ERR_INVALID with err naming the header. */
+jb_status jb_pub_apply_tracing(jb_ce *ce, const jb_ce_header *hdrs, size_t n, jb_err *err);
 
 /* Nats-Msg-Id: the first 32 hex characters of SHA-256(source NUL id [NUL subject]),
  * subject being NULL for /publish and the copy's subject for the legacy double

@@ -752,7 +752,7 @@ static jb_status prepare_events(const jb_pub_names *names, jb_ce **ces, size_t n
         jb_err e = {{0}};
         jb_status rc = jb_ce_validate(ces[i], &e);
         if (rc == JB_OK)
-            rc = jb_pub_apply_tracing(ces[i], h, nh);
+            rc = jb_pub_apply_tracing(ces[i], h, nh, &e);
         /* The id derives from the source as received, before enrichment. */
         size_t sl = 0, il = 0;
         const char *src = jb_ce_get(ces[i], "source", &sl);
@@ -877,7 +877,7 @@ static void handle_legacy(pub_thread *t, struct evhttp_request *req, int64_t sta
     if (rc == JB_OK)
         rc = collect_headers(req, &h, &nh);
     if (rc == JB_OK)
-        rc = jb_pub_apply_tracing(ces[0], h, nh);
+        rc = jb_pub_apply_tracing(ces[0], h, nh, &err);
     /* The prefixed copy is built from the type as received, before enrichment. */
     if (rc == JB_OK) {
         rc = jb_pub_legacy_prefixed_copy(&t->p->names, ces[0], app, app_len, &ces[1], &subjects[1],
