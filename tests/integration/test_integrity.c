@@ -47,9 +47,8 @@ static bool apply_sub(const char *name, const char *source, const char *type, co
     jb_err err = {{0}};
     jb_sub_store *st = NULL;
     jb_sub_apply_result res;
-    bool ok = json != NULL &&
-              jb_sub_parse(json, strlen(json), "test", NULL, &v, &err) == JB_OK && v.n == 1 &&
-              jb_sub_store_open(env.cfg, env.js, &st, &err) == JB_OK &&
+    bool ok = json != NULL && jb_sub_parse(json, strlen(json), "test", NULL, &v, &err) == JB_OK &&
+              v.n == 1 && jb_sub_store_open(env.cfg, env.js, &st, &err) == JB_OK &&
               jb_sub_store_put(st, v.items[0], &res, &err) == JB_OK;
     if (!ok)
         fprintf(stderr, "apply %s: %s\n", name, err.msg);
@@ -156,8 +155,8 @@ typedef struct hdrbuf {
 static void emit_header(void *ud, const char *name, const char *value, size_t len)
 {
     hdrbuf *h = ud;
-    int n = snprintf(h->buf + h->len, sizeof(h->buf) - h->len, "%s: %.*s\r\n", name, (int)len,
-                     value);
+    int n =
+        snprintf(h->buf + h->len, sizeof(h->buf) - h->len, "%s: %.*s\r\n", name, (int)len, value);
     if (n > 0)
         h->len += (size_t)n;
 }
@@ -287,8 +286,8 @@ static void test_every_attribute_arrives(void)
     size_t acked = 0;
     for (size_t k = 0; k < N_EVENTS; k++) {
         sent[k] = make_event(k);
-        const char *tp = k % 4 == 0 ? "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-                                    : NULL;
+        const char *tp =
+            k % 4 == 0 ? "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" : NULL;
         int code = publish(sent[k], k, tp);
         CU_ASSERT_EQUAL(code, 204);
         acked += code == 204;
@@ -376,9 +375,8 @@ static void test_empty_answer_dead_letter(void)
                 continue;
             const char *id = jb_treq_header(&r, "ce-id");
             const char *ext = jb_treq_header(&r, "ce-myext");
-            delivered = r.status == 200 && id != NULL && strcmp(id, "dlq-1") == 0 &&
-                        ext != NULL && ext[0] == '\0' &&
-                        jb_treq_header(&r, "ce-errordata") == NULL;
+            delivered = r.status == 200 && id != NULL && strcmp(id, "dlq-1") == 0 && ext != NULL &&
+                        ext[0] == '\0' && jb_treq_header(&r, "ce-errordata") == NULL;
             jb_treq_free(&r);
         }
         if (!delivered)

@@ -544,6 +544,53 @@ static void test_subscribed(void)
     free(resp);
 }
 
+/* A NUL byte in an attribute is a 400 naming the attribute in every format,
+ * never a silently shortened value; nothing is stored. */
+static void test_nul_in_attribute(void)
+{
+    int64_t before = pe_stream_msgs(&env);
+    char *resp = NULL;
+    const char *bin = "ce-specversion: 1.0\r\nce-id: nul-1\r\nce-source: s\r\n"
+                      "ce-type: a.b\r\nce-myext: a%00b\r\n";
+    CU_ASSERT_EQUAL(pe_post(&env, "/publish", bin, "x", 1, &resp, NULL), 400);
+    CU_ASSERT_PTR_NOT_NULL(resp ? strstr(resp, "myext:") : NULL);
+    free(resp);
+    resp = NULL;
+    const char *json =
+        "{\"specversion\":\"1.0\",\"id\":\"nul-2\",\"source\":\"s\",\"type\":\"a.b\","
+        "\"myext\":\"a\\u0000b\"}";
+    CU_ASSERT_EQUAL(pe_post(&env, "/publish", "Content-Type: application/cloudevents+json\r\n",
+                            json, strlen(json), &resp, NULL),
+                    400);
+    CU_ASSERT_STRING_EQUAL(resp ? resp : "", "myext: MUST NOT contain U+0000");
+    free(resp);
+    resp = NULL;
+    /* protobuf: id "nul\0x", source, specversion, type */
+    static const uint8_t pb[] = {0x0a, 5, 'n', 'u', 'l', 0,    'x', 0x12, 1,   's',
+                                 0x1a, 3, '1', '.', '0', 0x22, 3,   'a',  '.', 'b'};
+    CU_ASSERT_EQUAL(pe_post(&env, "/publish", "Content-Type: application/cloudevents+protobuf\r\n",
+                            (const char *)pb, sizeof(pb), &resp, NULL),
+                    400);
+    CU_ASSERT_STRING_EQUAL(resp ? resp : "", "id: MUST NOT contain U+0000");
+    free(resp);
+    CU_ASSERT_EQUAL(pe_stream_msgs(&env), before);
+}
+
+/* Tracing headers pass to the sink unencoded: one the dispatcher could not send
+ * back is refused here, naming it. */
+static void test_tracing_refused(void)
+{
+    int64_t before = pe_stream_msgs(&env);
+    char hdrs[512];
+    pe_binary_headers(hdrs, sizeof(hdrs), "trace-esc", "myapp", "trace.bad.v1");
+    strcat(hdrs, "X-B3-TraceId: a\x1b[31mb\r\n");
+    char *resp = NULL;
+    CU_ASSERT_EQUAL(pe_post(&env, "/publish", hdrs, "{}", 2, &resp, NULL), 400);
+    CU_ASSERT_PTR_NOT_NULL(resp ? strstr(resp, "X-B3-TraceId: MUST NOT contain control") : NULL);
+    free(resp);
+    CU_ASSERT_EQUAL(pe_stream_msgs(&env), before);
+}
+
 /* Section 2.3: sources Go's URL parser accepts are valid (Kyma), and cleaned
  * like spec.source; only what the rule lists is refused. */
 static void test_kyma_sources(void)
@@ -708,6 +755,8 @@ int main(void)
         {"legacy: validation order and bodies", test_legacy_errors},
         {"subscribed endpoint reads the store", test_subscribed},
         {"Kyma sources: valid as Go's URL parser reads them", test_kyma_sources},
+        {"NUL in an attribute: 400 naming it (binary, JSON, protobuf)", test_nul_in_attribute},
+        {"tracing header the dispatcher cannot send: 400", test_tracing_refused},
         {"legacy one-segment type: 200, both copies", test_legacy_one_segment},
         {"/{app}/events and /{app}/v2/events take CloudEvents", test_app_ce_routes},
         {"metrics text with route templates", test_metrics_text},
