@@ -9,6 +9,7 @@
  * replays with --republish.
  */
 #include <signal.h>
+#include <unistd.h>
 
 /* The shared dispatcher set-up has helpers this suite does not need. */
 #pragma GCC diagnostic ignored "-Wunused-function"
@@ -390,6 +391,62 @@ static void test_empty_answer_dead_letter(void)
     jb_tsink_stop(sink);
 }
 
+/* Kyma's exact types with '*' or '>' inside a token, and a Kyma source, through
+ * `jetbridge sub apply` and the dispatcher: valid, and NATS takes the literal
+ * filter subjects; a wildcard token is refused with its message. */
+static void test_kyma_types_through_cli(void)
+{
+    char dir[] = "/tmp/jb-integrity-XXXXXX";
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+    char path[128];
+    snprintf(path, sizeof(path), "%s/subs.yaml", dir);
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fprintf(f,
+            "apiVersion: eventing.kyma-project.io/v1alpha2\nkind: Subscription\n"
+            "metadata: {name: exact-literal, namespace: default}\n"
+            "spec:\n  sink: %s\n  typeMatching: exact\n"
+            "  types: [\"order.cre-\xc3\xa4+t*ed.v2\", \"a.b>c.v1\"]\n---\n"
+            "apiVersion: eventing.kyma-project.io/v1alpha2\nkind: Subscription\n"
+            "metadata: {name: system-prod, namespace: default}\n"
+            "spec:\n  sink: %s\n  source: \"system>prod\"\n  types: [order.created.v1]\n",
+            jb_tsink_url(env.sink), jb_tsink_url(env.sink));
+    fclose(f);
+    const char *cenv[] = {env.url_env, NULL};
+    const char *argv[] = {"sub", "apply", "-f", path, NULL};
+    char *out = NULL, *err = NULL;
+    CU_ASSERT_EQUAL(jb_trun_capture(argv, cenv, &out, &err, 30000), 0);
+    CU_ASSERT_PTR_NULL(err != NULL ? strstr(err, "Invalid value") : NULL);
+    free(out);
+    free(err);
+    jb_tproc *d = denv_dispatcher(&env, NULL, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    CU_ASSERT(wait_consumer("exact-literal", "kyma.order.cre-\xc3\xa4+t*ed.v2"));
+    CU_ASSERT(wait_consumer("exact-literal", "kyma.a.b>c.v1"));
+    CU_ASSERT(wait_consumer("system-prod", "kyma.systemprod.order.created.v1"));
+    /* A token that is exactly a wildcard stays refused. */
+    f = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fprintf(f,
+            "apiVersion: eventing.kyma-project.io/v1alpha2\nkind: Subscription\n"
+            "metadata: {name: exact-wild, namespace: default}\n"
+            "spec:\n  sink: %s\n  typeMatching: exact\n  types: [order.*.v1]\n",
+            jb_tsink_url(env.sink));
+    fclose(f);
+    out = err = NULL;
+    jb_trun_capture(argv, cenv, &out, &err, 30000);
+    CU_ASSERT_PTR_NOT_NULL(err != NULL ? strstr(err, "spec.types: Invalid value: \"order.*.v1\": "
+                                                     "must not contain NATS wildcard tokens")
+                                       : NULL);
+    free(out);
+    free(err);
+    unlink(path);
+    rmdir(dir);
+    jb_tproc_signal(d, SIGTERM);
+    CU_ASSERT_EQUAL(jb_tproc_wait(d, 20000), 0);
+    jb_tproc_stop(d);
+}
+
 int main(void)
 {
     static const jb_test_case cases[] = {
@@ -397,6 +454,8 @@ int main(void)
          test_every_attribute_arrives},
         {"an empty sink answer: dead letter lists its subject, replay republishes",
          test_empty_answer_dead_letter},
+        {"exact types with * or > inside a token and Kyma sources: sub apply, consumers",
+         test_kyma_types_through_cli},
     };
     return jb_cunit_main("integration_integrity", suite_init, suite_cleanup, cases,
                          JB_CASES_N(cases));
