@@ -2,8 +2,11 @@
  * The README cannot rot: this suite runs the README's own commands (the blocks
  * marked <!-- readme-e2e:NAME -->) against `jetbridge run` with the example
  * subscriptions and the example sink, and checks that the sink received the events,
- * that `jetbridge stats` shows the subscription and that the dead letter is listed.
- * Only ports and the binary's path are substituted.
+ * that `jetbridge stats` shows the subscription, that the dead letter is listed and
+ * that its replay succeeds once the sink is fixed. As for a new user, no jetbridge
+ * variable is set: `run` starts its own nats-server (NATS_URL unset) with its store in
+ * ./.jetbridge of a scratch working directory, and the tour's commands, run in that
+ * same directory, find it there. Only ports and the binary's path are substituted.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -14,11 +17,12 @@
 #include "jb_cunit.h"
 #include "jb_testenv.h"
 
-static jb_tnats *nats;
 static jb_tproc *sink, *run;
 static int ingress_port, metrics_port, sink_port;
-static char subs_dir[256];
-static char env_nats[128], env_metrics[64];
+static char subs_dir[256], work_dir[256];
+
+/* Whatever the test's own environment holds, the tour runs without these. */
+#define UNSET_JB_ENV "NATS_URL", "METRICS_ADDR", "DATA_DIR", "INGRESS_PORT", "APP_LOG_FORMAT"
 
 static char *read_file(const char *path, size_t *len)
 {
@@ -83,17 +87,25 @@ static char *readme_block(const char *name)
     char addr[32];
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", ingress_port);
     char *a = replace_all(start, "127.0.0.1:8080", addr);
-    char *b = replace_all(a, "build/release/jetbridge", JB_BINARY);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", sink_port);
+    char *a2 = replace_all(a, "127.0.0.1:8081", addr);
+    char *b = replace_all(a2, "build/release/jetbridge", JB_BINARY);
     free(readme);
     free(a);
+    free(a2);
     return b;
 }
 
-/* Runs a README block with sh; returns its stdout+stderr. */
-static char *sh(const char *script)
+/* Runs a README block with sh in the working directory of `run`; returns its
+ * stdout+stderr. */
+static char *sh(const char *block)
 {
+    size_t n = strlen(block) + strlen(work_dir) + 16;
+    char *script = malloc(n);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(script);
+    snprintf(script, n, "cd '%s'\n%s", work_dir, block);
     const char *argv[] = {"-ec", script, NULL};
-    const char *env[] = {env_nats, env_metrics, NULL};
+    const char *env[] = {UNSET_JB_ENV, NULL};
     jb_tproc *p = jb_tproc_start_exe("/bin/sh", argv, env, 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
     int rc = jb_tproc_wait(p, 30000);
@@ -102,6 +114,7 @@ static char *sh(const char *script)
         fprintf(stderr, "README block failed (%d):\n%s\n%s\n", rc, script, log);
     CU_ASSERT_EQUAL(rc, 0);
     jb_tproc_stop(p);
+    free(script);
     return log;
 }
 
@@ -149,14 +162,12 @@ static void copy_examples(void)
 
 static int setup(void)
 {
-    nats = jb_tnats_start();
-    if (nats == NULL)
-        return 1;
     ingress_port = jb_free_port();
     metrics_port = jb_free_port();
     sink_port = jb_free_port();
-    snprintf(env_nats, sizeof(env_nats), "NATS_URL=%s", jb_tnats_url(nats));
-    snprintf(env_metrics, sizeof(env_metrics), "METRICS_ADDR=127.0.0.1:%d", metrics_port);
+    snprintf(work_dir, sizeof(work_dir), "/tmp/jb-readme-work-XXXXXX");
+    if (mkdtemp(work_dir) == NULL)
+        return 1;
     char sink_bin[512], sport[16];
     if (!jb_built_program("sink", sink_bin, sizeof(sink_bin)))
         return 1;
@@ -170,22 +181,27 @@ static int teardown(void)
 {
     jb_tproc_stop(run);
     jb_tproc_stop(sink);
-    jb_tnats_stop(nats);
     if (subs_dir[0] != '\0')
         jb_rm_tree(subs_dir);
+    if (work_dir[0] != '\0')
+        jb_rm_tree(work_dir);
     return 0;
 }
 
 static void test_run_starts_with_examples(void)
 {
     copy_examples();
-    char port[16];
-    snprintf(port, sizeof(port), "%d", ingress_port);
-    char ingress[32];
-    snprintf(ingress, sizeof(ingress), "INGRESS_PORT=%s", port);
-    const char *argv[] = {"run", "--subscriptions", subs_dir, NULL};
-    const char *env[] = {env_nats, env_metrics, ingress, NULL};
-    run = jb_tproc_start(argv, env, ingress_port);
+    /* `make run` uses ports 8080 and 9090; this run takes free ones, and leaves the
+     * admin host empty as the default does (loopback, since run starts its own NATS).
+     * The CLI finds both from ./.jetbridge. */
+    char ingress[32], metrics[32], cmd[1024];
+    snprintf(ingress, sizeof(ingress), "INGRESS_PORT=%d", ingress_port);
+    snprintf(metrics, sizeof(metrics), "METRICS_ADDR=:%d", metrics_port);
+    snprintf(cmd, sizeof(cmd), "cd '%s' && exec '%s' run --subscriptions '%s'", work_dir, JB_BINARY,
+             subs_dir);
+    const char *argv[] = {"-c", cmd, NULL};
+    const char *env[] = {"NATS_URL", "DATA_DIR", "APP_LOG_FORMAT", ingress, metrics, NULL};
+    run = jb_tproc_start_exe("/bin/sh", argv, env, ingress_port);
     CU_ASSERT_PTR_NOT_NULL_FATAL(run);
     /* The banner names where to publish and the example subscription. */
     bool banner = false;
@@ -258,6 +274,34 @@ static void test_dead_letter_listed(void)
     free(script);
 }
 
+/* The README fixes the sink and replays: the dead letter reaches the sink and
+ * leaves the dead-letter stream. */
+static void test_replay_after_fix(void)
+{
+    CU_ASSERT_PTR_NOT_NULL_FATAL(run);
+    char *script = readme_block("replay");
+    char *out = sh(script);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "replayed 1, failed 0"));
+    CU_ASSERT_TRUE(sink_saw("-> 200 binary type=payment.failed.v1", 15000));
+    free(out);
+    free(script);
+    /* Nothing left for that subscription: a second replay says so. */
+    const char *argv[] = {"-c", NULL, NULL};
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "cd '%s' && '%s' dlq replay --subscription dead-letter-demo",
+             work_dir, JB_BINARY);
+    argv[1] = cmd;
+    const char *env[] = {UNSET_JB_ENV, NULL};
+    jb_tproc *p = jb_tproc_start_exe("/bin/sh", argv, env, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_EQUAL(jb_tproc_wait(p, 30000), 0);
+    char *log = jb_tproc_log(p);
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(log, "nothing to replay: no dead letter of subscription default/dead-letter-demo"));
+    free(log);
+    jb_tproc_stop(p);
+}
+
 int main(void)
 {
     static const jb_test_case cases[] = {
@@ -265,6 +309,7 @@ int main(void)
         {"README publish commands reach the example sink", test_publish_three_ways},
         {"README stats command shows the subscription", test_stats_shows_deliveries},
         {"README dead-letter command lists the dead letter", test_dead_letter_listed},
+        {"README replay after fixing the sink delivers the dead letter", test_replay_after_fix},
     };
     return jb_cunit_main("readme", setup, teardown, cases, JB_CASES_N(cases));
 }
