@@ -329,8 +329,7 @@ int main(void)
         {"READY and describe after a reconcile", test_ready_and_describe},
         {"errors name file, document and field", test_errors},
         {"delete by name and by file", test_delete},
-        {"apply keeps the watcher's applied-from annotation",
-         test_apply_keeps_watcher_annotation},
+        {"apply keeps the watcher's applied-from annotation", test_apply_keeps_watcher_annotation},
         {"no server", test_no_server},
     };
     int rc = jb_cunit_main("sub_cli", init, cleanup, cases, JB_CASES_N(cases));
