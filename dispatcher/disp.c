@@ -258,7 +258,7 @@ static void on_sink_done(void *ud, const jb_dhttp_result *r)
     f->http = NULL;
     count_delivery(f, r->status, r->seconds);
     if (r->status == 0)
-        jb_log(JB_LOG_INFO, "dispatcher", "delivery failed", "consumer", f->c->info.consumer,
+        jb_log(JB_LOG_DEBUG, "dispatcher", "delivery failed", "consumer", f->c->info.consumer,
                "sink", f->sink, "error", r->error, NULL);
     switch (jb_disp_verdict_of(r->status)) {
     case JB_DISP_ACK:
@@ -354,8 +354,15 @@ static void dead_letter(inflight *f, int code, const char *body, size_t len)
     count_simple(f->d->m.dead, f, code == 0 ? "transport" : (f->ce == NULL ? "poison" : "http"));
     char st[16];
     snprintf(st, sizeof(st), "%d", code);
-    jb_log(JB_LOG_WARN, "dispatcher", "dead letter", "consumer", f->c->info.consumer, "sink",
-           f->sink, "code", st, NULL);
+    /* An operator looks for the subscription and the event, not the consumer hash. */
+    char sub[512], id[256] = "";
+    snprintf(sub, sizeof(sub), "%s/%s", f->c->info.ns, f->c->info.name);
+    size_t idlen = 0;
+    const char *idv = f->ce != NULL ? jb_ce_get(f->ce, "id", &idlen) : NULL;
+    if (idv != NULL)
+        snprintf(id, sizeof(id), "%.*s", (int)(idlen < sizeof(id) ? idlen : sizeof(id) - 1), idv);
+    jb_log(JB_LOG_WARN, "dispatcher", "dead letter", "subscription", sub, "id", id, "sink", f->sink,
+           "code", st, "consumer", f->c->info.consumer, NULL);
     if (!send_to_dlsink(f))
         publish_dead_letter(f);
 }

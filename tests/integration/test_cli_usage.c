@@ -42,8 +42,7 @@ static void test_help_at_every_level(void)
         bool ok = out != NULL && strstr(out, cases[i].want) != NULL;
         if (!ok || rc != 0)
             fprintf(stderr, "%s %s: rc %d out %s err %s\n", cases[i].argv[0],
-                    cases[i].argv[1] ? cases[i].argv[1] : "", rc, out ? out : "",
-                    err ? err : "");
+                    cases[i].argv[1] ? cases[i].argv[1] : "", rc, out ? out : "", err ? err : "");
         CU_ASSERT_TRUE(ok);
         free(out);
         free(err);

@@ -262,6 +262,12 @@ static void test_dead_letter_listed(void)
     }
     CU_ASSERT_TRUE(listed);
     free(script);
+    /* run's log names the subscription and the event, not only the consumer hash. */
+    char *rlog = jb_tproc_log(run);
+    CU_ASSERT_PTR_NOT_NULL(strstr(rlog, "\"msg\":\"dead letter\",\"subscription\":\"default/"
+                                        "dead-letter-demo\",\"id\":\"8d3c4a8e-8d52-4f7f-9f8e-"
+                                        "2b7c1f000003\""));
+    free(rlog);
     /* stats names the last error of that subscription: the sink's 400. */
     script = readme_block("stats");
     char *out = sh(script);
@@ -302,6 +308,56 @@ static void test_replay_after_fix(void)
     jb_tproc_stop(p);
 }
 
+/* Runs one CLI command in the tour's directory and environment; returns its exit
+ * code, its output in *out. */
+static int cli(const char *args, char **out)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "cd '%s' && '%s' %s", work_dir, JB_BINARY, args);
+    const char *argv[] = {"-c", cmd, NULL};
+    const char *env[] = {UNSET_JB_ENV, NULL};
+    jb_tproc *p = jb_tproc_start_exe("/bin/sh", argv, env, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    int rc = jb_tproc_wait(p, 30000);
+    *out = jb_tproc_log(p);
+    jb_tproc_stop(p);
+    return rc;
+}
+
+/* dlq purge: refuses to purge everything without --all; with a selector it deletes
+ * what matches (NAME means default/NAME), and says so when nothing does. */
+static void test_purge(void)
+{
+    CU_ASSERT_PTR_NOT_NULL_FATAL(run);
+    char *out = NULL;
+    CU_ASSERT_EQUAL(jb_http(sink_port, "POST", "/break", NULL, "", 0, NULL, NULL, NULL), 200);
+    const char *hdr = "ce-specversion: 1.0\r\nce-type: payment.failed.v1\r\nce-source: myapp\r\n"
+                      "ce-id: purge-me\r\n";
+    CU_ASSERT_EQUAL(jb_http(ingress_port, "POST", "/publish", hdr, "x", 1, NULL, NULL, NULL), 204);
+    bool listed = false;
+    for (int i = 0; i < 100 && !listed; i++) {
+        CU_ASSERT_EQUAL(cli("dlq list --subscription dead-letter-demo", &out), 0);
+        listed = strstr(out, "purge-me") != NULL;
+        free(out);
+        if (!listed)
+            jb_sleep_ms(200);
+    }
+    CU_ASSERT_TRUE_FATAL(listed);
+    CU_ASSERT_EQUAL(cli("dlq purge", &out), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "only with --all"));
+    free(out);
+    CU_ASSERT_EQUAL(cli("dlq purge --subscription nobody", &out), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "nothing to purge: no dead letter of subscription "
+                                       "default/nobody"));
+    free(out);
+    CU_ASSERT_EQUAL(cli("dlq purge --subscription dead-letter-demo", &out), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "purged 1, failed 0"));
+    free(out);
+    CU_ASSERT_EQUAL(cli("dlq list --subscription default/dead-letter-demo", &out), 0);
+    CU_ASSERT_PTR_NULL(strstr(out, "purge-me"));
+    free(out);
+}
+
 int main(void)
 {
     static const jb_test_case cases[] = {
@@ -310,6 +366,7 @@ int main(void)
         {"README stats command shows the subscription", test_stats_shows_deliveries},
         {"README dead-letter command lists the dead letter", test_dead_letter_listed},
         {"README replay after fixing the sink delivers the dead letter", test_replay_after_fix},
+        {"dlq purge with a selector, --all for everything", test_purge},
     };
     return jb_cunit_main("readme", setup, teardown, cases, JB_CASES_N(cases));
 }
