@@ -512,8 +512,10 @@ static void on_ready(jb_disp *d, jb_sub_consumer *info)
     jb_disp_hash_add(d, c);
     jb_disp_pump_later(d, c);
     jb_disp_info_soon(d);
-    jb_log(JB_LOG_INFO, "dispatcher", "consumer ready", "consumer", c->info.consumer,
-           "subscription", c->info.name, "namespace", c->info.ns, "sink", c->info.sink, NULL);
+    char ref[512];
+    snprintf(ref, sizeof(ref), "%s/%s", c->info.ns, c->info.name);
+    jb_log(JB_LOG_INFO, "dispatcher", "consumer ready", "subscription", ref, "type", c->info.type,
+           "consumer", c->info.consumer, "sink", c->info.sink, NULL);
 }
 
 static void stop_consumer(jb_disp *d, dconsumer *c)

@@ -213,6 +213,11 @@ static void test_run_starts_with_examples(void)
             jb_sleep_ms(100);
     }
     CU_ASSERT_TRUE(banner);
+    /* Logs spell a subscription ns/name, as the CLI does (never the KV key). */
+    char *log = jb_tproc_log(run);
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "\"subscription\":\"default/order-processor\""));
+    CU_ASSERT_PTR_NULL(strstr(log, "default.order-processor"));
+    free(log);
 }
 
 static void test_publish_three_ways(void)
