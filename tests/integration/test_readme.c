@@ -313,6 +313,22 @@ static void test_replay_after_fix(void)
     jb_tproc_stop(p);
 }
 
+/* The README's structured event with the wrong content type (application/json):
+ * a 400 that explains binary mode and names the right content type. */
+static void test_structured_as_json_explained(void)
+{
+    CU_ASSERT_PTR_NOT_NULL_FATAL(run);
+    char *script = readme_block("publish-structured");
+    char *wrong = replace_all(script, "application/cloudevents+json", "application/json");
+    char *out = sh(wrong);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "HTTP/1.1 400"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "binary mode"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "content-type: application/cloudevents+json"));
+    free(out);
+    free(wrong);
+    free(script);
+}
+
 /* Runs one CLI command in the tour's directory and environment; returns its exit
  * code, its output in *out. */
 static int cli(const char *args, char **out)
@@ -372,6 +388,8 @@ int main(void)
         {"README dead-letter command lists the dead letter", test_dead_letter_listed},
         {"README replay after fixing the sink delivers the dead letter", test_replay_after_fix},
         {"dlq purge with a selector, --all for everything", test_purge},
+        {"a structured event sent as application/json: 400 explains",
+         test_structured_as_json_explained},
     };
     return jb_cunit_main("readme", setup, teardown, cases, JB_CASES_N(cases));
 }
