@@ -140,6 +140,19 @@ static void count_delivery(inflight *f, int status, double seconds)
     jb_metric_set(d->m.last_err_code, cl, (double)status);
 }
 
+/* The counters a dashboard rates exist at 0 as soon as the consumer does, so its
+ * panels show 0 instead of "no data" before the first event (the delivery counter
+ * with response_code 200, the code of a successful delivery). */
+static void zero_counters(jb_disp *d, const jb_sub_consumer *i)
+{
+    const char *dl[] = {i->name, i->ns, i->clean_type, i->sink, "200", i->consumer};
+    const char *cl[] = {i->ns, i->name, i->consumer};
+    const char *rl[] = {i->ns, i->name, i->consumer, "http"};
+    jb_metric_add(d->m.delivery, dl, 0);
+    jb_metric_add(d->m.retries, cl, 0);
+    jb_metric_add(d->m.dead, rl, 0);
+}
+
 static void count_simple(jb_metric *m, inflight *f, const char *reason)
 {
     if (m == NULL)
@@ -512,6 +525,7 @@ static void on_ready(jb_disp *d, jb_sub_consumer *info)
     jb_disp_hash_add(d, c);
     jb_disp_pump_later(d, c);
     jb_disp_info_soon(d);
+    zero_counters(d, &c->info);
     char ref[512];
     snprintf(ref, sizeof(ref), "%s/%s", c->info.ns, c->info.name);
     jb_log(JB_LOG_INFO, "dispatcher", "consumer ready", "subscription", ref, "type", c->info.type,
