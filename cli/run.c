@@ -332,5 +332,8 @@ out:
     jb_localnats_stop(ln);
     if (lock_fd >= 0)
         close(lock_fd);
+    /* The last line after Ctrl-C: everything is flushed and the store is closed. */
+    if (rc == 0)
+        jb_log(JB_LOG_INFO, "run", "stopped", NULL);
     return rc;
 }

@@ -279,6 +279,49 @@ static void test_config_errors_exit_2(void)
     }
 }
 
+/* `make run`'s script: Ctrl-C (SIGINT to the whole foreground process group, as a
+ * terminal sends it) stops jetbridge gracefully and its last log line still shows. */
+static void test_run_local_ctrl_c_keeps_shutdown_lines(void)
+{
+    char dir[] = "/tmp/jb-runlocal-XXXXXX", subs[] = "/tmp/jb-runlocal-subs-XXXXXX";
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(subs));
+    char build[512];
+    snprintf(build, sizeof(build), "%s", JB_BINARY);
+    *strrchr(build, '/') = '\0';
+    int ingress = jb_free_port(), admin = jb_free_port(), sinkp = jb_free_port();
+    char e_ingress[64], e_admin[64], e_data[192], e_sink[64], e_subs[192];
+    snprintf(e_ingress, sizeof(e_ingress), "INGRESS_PORT=%d", ingress);
+    snprintf(e_admin, sizeof(e_admin), "METRICS_ADDR=127.0.0.1:%d", admin);
+    snprintf(e_data, sizeof(e_data), "DATA_DIR=%s", dir);
+    snprintf(e_sink, sizeof(e_sink), "SINK_PORT=%d", sinkp);
+    snprintf(e_subs, sizeof(e_subs), "SUBS_DIR=%s", subs);
+    const char *argv[] = {JB_SOURCE_DIR "/scripts/run-local", build, NULL};
+    const char *env[] = {"NATS_URL", e_ingress, e_admin, e_data, e_sink, e_subs, NULL};
+    /* setsid: its own process group, like a terminal's foreground job. */
+    jb_tproc *p = jb_tproc_start_exe("/usr/bin/setsid", argv, env, ingress);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    bool up = false;
+    for (int i = 0; i < 200 && !up; i++) {
+        char *log = jb_tproc_log(p);
+        up = log != NULL && strstr(log, "jetbridge is running") != NULL;
+        free(log);
+        if (!up)
+            jb_sleep_ms(100);
+    }
+    CU_ASSERT_TRUE_FATAL(up);
+    kill(-jb_tproc_pid(p), SIGINT);
+    CU_ASSERT_EQUAL(jb_tproc_wait(p, 60000), 0);
+    char *log = jb_tproc_log(p);
+    CU_ASSERT_PTR_NOT_NULL(log != NULL ? strstr(log, "\"msg\":\"signal received\"") : NULL);
+    CU_ASSERT_PTR_NOT_NULL(log != NULL ? strstr(log, "\"component\":\"run\",\"msg\":\"stopped\"")
+                                       : NULL);
+    free(log);
+    jb_tproc_stop(p);
+    jb_rm_tree(dir);
+    jb_rm_tree(subs);
+}
+
 static void test_run_rejects_unknown_argument(void)
 {
     const char *argv[] = {"run", "--no-such-flag", NULL};
@@ -293,6 +336,7 @@ int main(void)
         {"run claims DATA_DIR and the ingress port; the CLI finds its NATS",
          test_run_claims_and_cli_default},
         {"configuration errors exit 2 naming the key", test_config_errors_exit_2},
+        {"run-local: Ctrl-C keeps the shutdown lines", test_run_local_ctrl_c_keeps_shutdown_lines},
     };
     return jb_cunit_main("cli_run", NULL, NULL, cases, JB_CASES_N(cases));
 }
