@@ -322,6 +322,50 @@ static void test_run_local_ctrl_c_keeps_shutdown_lines(void)
     jb_rm_tree(subs);
 }
 
+/* On a terminal (script(1) gives run a pty), logs are key=value text; with
+ * APP_LOG_FORMAT=json they stay JSON there too. */
+static void test_logs_text_on_a_terminal(void)
+{
+    static const struct {
+        const char *fmt, *want, *unwanted;
+    } cases[] = {
+        {"APP_LOG_FORMAT=auto", " info admin listening addr=127.0.0.1:", "{\"ts\":"},
+        {"APP_LOG_FORMAT=json", "\"component\":\"admin\",\"msg\":\"listening\"", " info admin "},
+    };
+    for (size_t i = 0; i < JB_CASES_N(cases); i++) {
+        char dir[] = "/tmp/jb-run-tty-XXXXXX";
+        CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+        int ingress = jb_free_port(), admin = jb_free_port();
+        char cmd[1024];
+        snprintf(cmd, sizeof(cmd),
+                 "exec env -u NATS_URL INGRESS_PORT=%d METRICS_ADDR=127.0.0.1:%d DATA_DIR=%s %s "
+                 "'%s' run",
+                 ingress, admin, dir, cases[i].fmt, JB_BINARY);
+        const char *argv[] = {"-qefc", cmd, "/dev/null", NULL};
+        jb_tproc *p = jb_tproc_start_exe("/usr/bin/script", argv, NULL, ingress);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+        bool found = false;
+        char *log = NULL;
+        for (int t = 0; t < 150 && !found; t++) {
+            free(log);
+            log = jb_tproc_log(p);
+            found = log != NULL && strstr(log, cases[i].want) != NULL;
+            if (!found)
+                jb_sleep_ms(100);
+        }
+        if (!found)
+            fprintf(stderr, "%s: %s\n", cases[i].fmt, log ? log : "");
+        CU_ASSERT_TRUE(found);
+        CU_ASSERT_PTR_NULL(log != NULL ? strstr(log, cases[i].unwanted) : "");
+        free(log);
+        jb_tproc_stop(p);
+        /* The run behind the pty ends with it (SIGHUP); its lock is gone then. */
+        for (int t = 0; t < 100 && port_open(ingress); t++)
+            jb_sleep_ms(100);
+        jb_rm_tree(dir);
+    }
+}
+
 static void test_run_rejects_unknown_argument(void)
 {
     const char *argv[] = {"run", "--no-such-flag", NULL};
@@ -337,6 +381,7 @@ int main(void)
          test_run_claims_and_cli_default},
         {"configuration errors exit 2 naming the key", test_config_errors_exit_2},
         {"run-local: Ctrl-C keeps the shutdown lines", test_run_local_ctrl_c_keeps_shutdown_lines},
+        {"logs are text on a terminal, JSON when asked", test_logs_text_on_a_terminal},
     };
     return jb_cunit_main("cli_run", NULL, NULL, cases, JB_CASES_N(cases));
 }
