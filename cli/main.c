@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "application/jb_app.h"
 #include "cli/jb_cli.h"
 #include "common/jb_common.h"
 #include "config/jb_cfg.h"
@@ -39,6 +40,8 @@ static const struct command {
      "deliver stored events to subscription sinks with retry and dead letters"},
     {"sub", jb_sub_cmd, CMD_CLIENT, false,
      "apply, get, describe and delete Subscription manifests"},
+    {"app", jb_app_cmd, CMD_CLIENT, false,
+     "apply, get, describe and delete Applications; issue and revoke tokens"},
     {"stats", jb_cli_stats, CMD_CLIENT, false,
      "delivered, pending, failing and dead-lettered events per subscription"},
     {"dlq", jb_dlq_cmd, CMD_CLIENT, false, "list, replay and purge dead-lettered events"},
@@ -91,7 +94,10 @@ static int help(int argc, char **argv)
         if (cmd == NULL)
             return bad_usage("unknown command", argv[2]);
         char *sub_argv[] = {argv[2], "--help", NULL};
-        return cmd->fn(NULL, 2, sub_argv);
+        jb_cfg *defaults = jb_cfg_defaults();
+        int hrc = defaults != NULL ? cmd->fn(defaults, 2, sub_argv) : 1;
+        jb_cfg_destroy(defaults);
+        return hrc;
     }
     usage(stdout);
     return 0;
@@ -155,8 +161,14 @@ int main(int argc, char **argv, char **envp)
         return bad_usage(name[0] == '-' ? "unknown flag" : "unknown command", name);
     /* Help needs neither configuration nor NATS: `jetbridge sub apply --help` works
      * whatever the environment holds. */
-    if (wants_help(argc - 1, argv + 1))
-        return cmd->fn(NULL, argc - 1, argv + 1);
+    if (wants_help(argc - 1, argv + 1)) {
+        /* Defaults, never NULL: a command that reads its configuration before
+         * looking at --help still works. */
+        jb_cfg *defaults = jb_cfg_defaults();
+        int hrc = defaults != NULL ? cmd->fn(defaults, argc - 1, argv + 1) : 1;
+        jb_cfg_destroy(defaults);
+        return hrc;
+    }
 
     int *rest = calloc((size_t)argc, sizeof(int));
     char **sub_argv = calloc((size_t)argc + 1, sizeof(char *));
