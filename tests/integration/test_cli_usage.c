@@ -32,6 +32,7 @@ static void test_help_at_every_level(void)
         {{"dlq", "list", "--help", NULL}, "jetbridge dlq list"},
         {{"dlq", "replay", "--help", NULL}, "jetbridge dlq replay"},
         {{"dlq", "purge", "--help", NULL}, "--all"},
+        {{"app", "apply", "--help", NULL}, "jetbridge app apply -f FILE|DIR"},
     };
     /* A broken environment must not stop help. */
     const char *env[] = {"NATS_URL=not a url", "INGRESS_PORT=oops", NULL};
