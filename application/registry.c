@@ -295,8 +295,8 @@ static jb_status watch_open(watch *wa, jb_err *err)
 {
     kvWatcher *w = NULL;
     pthread_mutex_lock(&wa->mu);
-    natsStatus s = atomic_load(&wa->r->stop) ? NATS_ILLEGAL_STATE
-                                              : kvStore_WatchAll(&w, wa->kv, NULL);
+    natsStatus s =
+        atomic_load(&wa->r->stop) ? NATS_ILLEGAL_STATE : kvStore_WatchAll(&w, wa->kv, NULL);
     wa->w = s == NATS_OK ? w : NULL;
     pthread_mutex_unlock(&wa->mu);
     if (s != NATS_OK)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "jb_cunit.h"
 #include "jb_testenv.h"
@@ -108,12 +109,42 @@ static void test_usage_errors(void)
     }
 }
 
+/* The project's docs and code stand alone: nothing outside tests/ and scripts/ cites a
+ * contract or a folder that is not in the repository (docs/contract.md is the
+ * contract). Checked on the tracked files with git grep. */
+static void test_docs_stand_alone(void)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd),
+             "git -C '%s' grep -n -I -E 'DESIGN(\\.md| [0-9])|\\.\\./shared' -- . "
+             "':!tests' ':!scripts' 2>&1",
+             JB_SOURCE_DIR);
+    FILE *p = popen(cmd, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    char line[1024];
+    int lines = 0;
+    while (fgets(line, sizeof(line), p) != NULL) {
+        fprintf(stderr, "cites what the repository does not hold: %s", line);
+        lines++;
+    }
+    int rc = pclose(p);
+    /* git grep: 1 = nothing found. 0 = found; anything else = no git checkout. */
+    CU_ASSERT_EQUAL(WEXITSTATUS(rc), 1);
+    CU_ASSERT_EQUAL(lines, 0);
+    /* And the contract they point to exists. */
+    FILE *f = fopen(JB_SOURCE_DIR "/docs/contract.md", "r");
+    CU_ASSERT_PTR_NOT_NULL(f);
+    if (f != NULL)
+        fclose(f);
+}
+
 int main(void)
 {
     static const jb_test_case cases[] = {
         {"--help at every level", test_help_at_every_level},
         {"--version", test_version},
         {"usage errors: one line, a pointer to help, exit 2", test_usage_errors},
+        {"docs and code cite nothing outside the repository", test_docs_stand_alone},
     };
     return jb_cunit_main("cli_usage", NULL, NULL, cases, JB_CASES_N(cases));
 }
