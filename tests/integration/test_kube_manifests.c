@@ -163,6 +163,9 @@ static void test_example_subscriptions_apply(void)
     collect_yaml(JB_SOURCE_DIR "/examples/subscriptions", &files);
     CU_ASSERT(files.n >= 3);
     CU_ASSERT(list_has(&files, "/order-processor.yaml"));
+    /* Example Applications too, whenever the repository ships some. */
+    collect_yaml(JB_SOURCE_DIR "/examples/applications", &files);
+    CU_ASSERT(!files.overflow);
     for (size_t i = 0; i < files.n; i++)
         CU_ASSERT(kubectl_file("apply --dry-run=server -f", files.paths[i]) == 0);
     free_list(&files);
@@ -378,7 +381,8 @@ static void test_service_account_token(void)
 static const jb_test_case cases[] = {
     {"deploy/ and examples/kubernetes pass apply --dry-run=server (each file, and -k deploy)",
      test_shipped_manifests_dry_run},
-    {"examples/subscriptions apply once the CRD is installed", test_example_subscriptions_apply},
+    {"examples/subscriptions (and examples/applications) apply once the CRDs are installed",
+     test_example_subscriptions_apply},
     {"Kyma's own example manifests apply unchanged; CRD defaults filled in",
      test_kyma_examples_unchanged},
     {"status subresource; kubectl get subscriptions shows READY",
