@@ -11,7 +11,7 @@
 
 #include "test_pub_util.h"
 
-#define HEAD "apiVersion: applicationconnector.kyma-project.io/v1alpha1\nkind: Application\n"
+#define HEAD    "apiVersion: applicationconnector.kyma-project.io/v1alpha1\nkind: Application\n"
 #define WAIT_MS 30000
 
 static pubenv env;
