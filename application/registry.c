@@ -14,7 +14,7 @@
 #include "common/jb_common.h"
 #include "subscription/jb_sub.h"
 
-/* How long one load of a bucket's contents may take. */
+/* How long a load of a bucket's contents may wait for the next entry. */
 #define LOAD_TIMEOUT_MS 10000
 /* How often a blocked watcher looks at the stop flag, and the pause before a failed
  * watch is set up again. */
@@ -273,6 +273,8 @@ static jb_status load(watch *wa, kvWatcher *w, jb_err *err)
             break;
         apply_entry(wa->r, wa->kind, e, &fresh);
         kvEntry_Destroy(e);
+        /* A large bucket may take long; what must not happen is a silent stall. */
+        deadline = jb_now_monotonic_ns() / 1000000 + LOAD_TIMEOUT_MS;
     }
     jb_app_registry *r = wa->r;
     pthread_rwlock_wrlock(&r->lock);

@@ -15,6 +15,7 @@
 #include "config/jb_cfg.h"
 #include "jb_cunit.h"
 #include "jb_testenv.h"
+#include "test_app_util.h"
 
 typedef struct env {
     jb_tnats *n;
@@ -146,31 +147,6 @@ static void test_kubernetes_owned(void)
     env_stop(&e);
 }
 
-/* Every value of a bucket, concatenated with its keys (what an attacker with read
- * access to NATS would see). */
-static char *bucket_dump(env *e, const char *bucket)
-{
-    kvStore *kv = NULL;
-    if (js_KeyValue(&kv, e->js, bucket) != NATS_OK)
-        return NULL;
-    kvKeysList keys = {0};
-    size_t cap = 1 << 20, n = 0;
-    char *out = calloc(1, cap);
-    if (kvStore_Keys(&keys, kv, NULL) == NATS_OK) {
-        for (int i = 0; i < keys.Count; i++) {
-            kvEntry *en = NULL;
-            n += (size_t)snprintf(out + n, cap - n, "%s=", keys.Keys[i]);
-            if (kvStore_Get(&en, kv, keys.Keys[i]) == NATS_OK)
-                n += (size_t)snprintf(out + n, cap - n, "%.*s\n", kvEntry_ValueLen(en),
-                                      (const char *)kvEntry_Value(en));
-            kvEntry_Destroy(en);
-        }
-        kvKeysList_Destroy(&keys);
-    }
-    kvStore_Destroy(kv);
-    return out;
-}
-
 static size_t count_tokens(env *e, const char *name)
 {
     size_t n = 99;
@@ -202,7 +178,7 @@ static void test_tokens(void)
         JB_APP_TOKEN_LEN - 4);
     CU_ASSERT_STRING_NOT_EQUAL(t1, t2);
     /* Only hashes are stored: no token text, not even its random part. */
-    char *dump = bucket_dump(&e, JB_APP_TOKEN_BUCKET);
+    char *dump = app_bucket_dump(e.js, JB_APP_TOKEN_BUCKET);
     CU_ASSERT_PTR_NOT_NULL_FATAL(dump);
     char h1[65];
     jb_sha256_hex(t1, strlen(t1), h1);
@@ -214,7 +190,7 @@ static void test_tokens(void)
         CU_ASSERT_PTR_NULL(strstr(dump, toks[i] + 4));
     }
     free(dump);
-    dump = bucket_dump(&e, JB_APP_BUCKET);
+    dump = app_bucket_dump(e.js, JB_APP_BUCKET);
     for (size_t i = 0; i < 3; i++)
         CU_ASSERT_PTR_NULL(strstr(dump, toks[i] + 4));
     free(dump);
