@@ -45,8 +45,8 @@ static void usage(FILE *f)
                "Examples:\n"
                "  jetbridge app apply -f examples/applications/\n"
                "  jetbridge app get\n"
-               "  jetbridge app get commerce -o yaml\n"
-               "  jetbridge app token create commerce\n\n"
+               "  jetbridge app get myapp -o yaml\n"
+               "  jetbridge app token create myapp\n\n"
                "Exit codes: 0 ok; 1 runtime error (NATS unreachable, not found, Kubernetes-owned,\n"
                "a file that cannot be read or does not parse: nothing of it is applied); 2 usage\n"
                "error.\n");

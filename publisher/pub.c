@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "application/jb_app.h"
 #include "publisher/pub_server.h"
 #include "subscription/jb_sub.h"
 
@@ -164,6 +165,11 @@ jb_status jb_pub_start(jb_pub *p, jb_err *err)
         if (rc != JB_OK)
             return rc;
     }
+    /* The registry loads in the background (NATS may not answer yet); until it has,
+     * the publisher does not say it is ready. */
+    jb_status rrc = jb_app_registry_create(p->cfg, p->nc, NULL, &p->apps, err);
+    if (rrc != JB_OK)
+        return rrc;
     if (pthread_create(&p->ctl_tid, NULL, ctl_main, p) != 0)
         return jb_err_set(err, JB_ERR_IO, "cannot start the control thread");
     p->ctl_started = true;
@@ -186,7 +192,8 @@ int jb_pub_port(const jb_pub *p)
 bool jb_pub_ready(void *ud)
 {
     jb_pub *p = ud;
-    return jb_nats_connected(p->nc) && atomic_load(&p->stream_ok);
+    return jb_nats_connected(p->nc) && atomic_load(&p->stream_ok) &&
+           jb_app_registry_loaded(p->apps);
 }
 
 void jb_pub_stop(jb_pub *p)
@@ -208,6 +215,9 @@ void jb_pub_stop(jb_pub *p)
     if (p->ctl_started)
         pthread_join(p->ctl_tid, NULL);
     p->ctl_started = false;
+    /* Before the connection closes: the registry's watchers use it. */
+    jb_app_registry_stop(p->apps);
+    p->apps = NULL;
 }
 
 void jb_pub_destroy(jb_pub *p)
