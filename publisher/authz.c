@@ -81,7 +81,6 @@ void pub_authz_destroy(pub_authz *z)
 {
     if (z == NULL)
         return;
-    jb_app_registry_stop(atomic_load(&z->reg));
     jb_auth_source_destroy(z->jwks);
     pthread_mutex_destroy(&z->mu);
     free(z->buckets);
@@ -91,11 +90,6 @@ void pub_authz_destroy(pub_authz *z)
 void pub_authz_set_registry(pub_authz *z, jb_app_registry *r)
 {
     atomic_store(&z->reg, r);
-}
-
-bool pub_authz_has_registry(pub_authz *z)
-{
-    return atomic_load(&z->reg) != NULL;
 }
 
 void pub_authz_refresh(pub_authz *z)
@@ -125,11 +119,6 @@ static int identify_jwt(pub_authz *z, jb_app_registry *r, const char *tok, size_
     return *out != NULL ? 0 : 404;
 }
 
-bool pub_authz_wants_registry(pub_authz *z)
-{
-    return z != NULL && atomic_load(&z->reg) == NULL;
-}
-
 void pub_authz_count(pub_authz *z, const jb_app *app, const char *result)
 {
     const char *labels[] = {app != NULL ? jb_app_name(app) : "", result};
@@ -139,7 +128,7 @@ void pub_authz_count(pub_authz *z, const jb_app *app, const char *result)
 int pub_authz_identify(pub_authz *z, struct evhttp_request *req, const jb_app **app)
 {
     jb_app_registry *r = atomic_load(&z->reg);
-    if (r == NULL)
+    if (r == NULL || !jb_app_registry_loaded(r))
         return 503;
     const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
     const jb_app *a = NULL;

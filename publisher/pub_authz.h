@@ -4,9 +4,9 @@
  * certificate; checks the path, each event's source and type against it; and
  * keeps one token bucket per application for jetbridge.io/rate-limit.
  *
- * Answers are HTTP statuses (0 = go on). The application registry is loaded by
- * the control thread once NATS is reachable; until then identification answers
- * 503.
+ * Answers are HTTP statuses (0 = go on). The application registry is the
+ * publisher's (loaded in the background); until it has loaded, identification
+ * answers 503.
  */
 #ifndef JB_PUB_AUTHZ_H
 #define JB_PUB_AUTHZ_H
@@ -30,13 +30,10 @@ jb_status pub_authz_create(const struct jb_cfg *cfg, struct jb_metrics *metrics,
                            jb_err *err);
 void pub_authz_destroy(pub_authz *z);
 
-/* The control thread hands over the registry once loaded (taken). */
+/* The publisher's registry (borrowed: it must outlive every lookup). */
 void pub_authz_set_registry(pub_authz *z, jb_app_registry *r);
-bool pub_authz_has_registry(pub_authz *z);
 /* For the control thread: refreshes the JWT key set when due (blocking I/O). */
 void pub_authz_refresh(pub_authz *z);
-/* For the control thread: what pub_authz_set_registry needs next, if anything. */
-bool pub_authz_wants_registry(pub_authz *z);
 
 /* The caller: 0 with *app set (release with jb_app_release), or 401 (no or bad
  * credentials), 404 (the identity names no known application), 503 (registry not

@@ -50,10 +50,10 @@ struct jb_pub {
     pub_guard_cfg guard; /* framing limits of every ingress connection */
     pub_tls *tls;        /* NULL: plain HTTP */
     pub_authz *authz;    /* NULL: INGRESS_AUTH=none */
-    int64_t reg_next_try_ns, reg_last_warn_ns;
     natsConnection *nc;
     jb_pub_names names;
-    char dest_service[256]; /* destination_service label: NATS URL without userinfo */
+    struct jb_app_registry *apps; /* known applications (application-type labels) */
+    char dest_service[256];       /* destination_service label: NATS URL without userinfo */
     int nthreads;
     pub_thread **threads;
     int port;
