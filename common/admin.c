@@ -27,9 +27,10 @@
 #define ADMIN_TIMEOUT_SEC 10
 /* Open admin connections at once; further ones wait in the kernel's backlog. */
 #define ADMIN_MAX_CONNECTIONS 16
-/* Rendered /metrics pages alive at once (held by slow scrapers). A page is reused
- * by every scrape within ADMIN_PAGE_REUSE_MS, and by all scrapes while this many
- * are alive, so memory is at most this many pages whatever the scrapers do. */
+/* Rendered /metrics pages alive at once (held by slow scrapers). A page still being
+ * sent is reused by scrapes within ADMIN_PAGE_REUSE_MS of its rendering, and by all
+ * scrapes while this many are alive, so memory is at most this many pages whatever
+ * the scrapers do. */
 #define ADMIN_MAX_PAGES     4
 #define ADMIN_PAGE_REUSE_MS 1000
 
@@ -94,7 +95,10 @@ static void page_unref_cb(const void *data, size_t len, void *arg)
 static admin_page *page_get(jb_admin *a)
 {
     int64_t now = jb_now_monotonic_ns();
-    if (a->page != NULL && (now - a->page->rendered_ns < (int64_t)ADMIN_PAGE_REUSE_MS * 1000000 ||
+    /* Only a scrape that overlaps another (the page is still being sent) shares it,
+     * so a scrape after the others finished always sees current values. */
+    if (a->page != NULL && ((a->page->refs > 1 &&
+                             now - a->page->rendered_ns < (int64_t)ADMIN_PAGE_REUSE_MS * 1000000) ||
                             a->pages >= ADMIN_MAX_PAGES))
         return a->page;
     admin_page *pg = calloc(1, sizeof(*pg));
