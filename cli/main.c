@@ -7,6 +7,7 @@
 #include "common/jb_common.h"
 #include "config/jb_cfg.h"
 #include "dispatcher/jb_disp.h"
+#include "kube/jb_kube.h"
 #include "publisher/jb_pub.h"
 #include "subscription/jb_sub.h"
 
@@ -26,6 +27,8 @@ static const struct command {
     {"stats", jb_cli_stats,
      "delivered, pending, failing and dead-lettered events per subscription"},
     {"dlq", jb_dlq_cmd, "list and replay dead-lettered events"},
+    {"controller", jb_kube_cmd,
+     "Kubernetes mode: mirror Subscriptions and Applications, write status back"},
 };
 
 static void usage(FILE *f)

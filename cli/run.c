@@ -11,6 +11,7 @@
 #include "common/jb_common.h"
 #include "config/jb_cfg.h"
 #include "dispatcher/jb_disp.h"
+#include "kube/jb_kube.h"
 #include "publisher/jb_pub.h"
 #include "subscription/jb_sub.h"
 
@@ -20,7 +21,7 @@
 
 static void run_usage(FILE *f)
 {
-    fprintf(f, "Usage: jetbridge run [--subscriptions DIR] [--data-dir DIR] [config flags]\n\n"
+    fprintf(f, "Usage: jetbridge run [--subscriptions DIR] [--data-dir DIR] [--kubernetes] [config flags]\n\n"
                "Runs the publisher and the dispatcher in one process. When NATS_URL is empty it\n"
                "starts a local `nats-server -js` (store in DATA_DIR/nats, log in\n"
                "DATA_DIR/nats-server.log) and stops it on exit. With --subscriptions DIR it\n"
@@ -147,6 +148,7 @@ static int serve(run_ctx *r, jb_metrics *metrics, natsConnection *pub_nc, natsCo
     const jb_cfg *cfg = r->cfg;
     jb_admin *admin = NULL;
     jb_sub_dirwatch *dw = NULL;
+    jb_kube_ctl *kube = NULL;
     struct event *sigterm = NULL, *sigint = NULL;
     r->js = disp_js;
     if (jb_pub_create(cfg, metrics, pub_nc, &r->pub, &err) != JB_OK ||
@@ -154,6 +156,11 @@ static int serve(run_ctx *r, jb_metrics *metrics, natsConnection *pub_nc, natsCo
         goto fail;
     if ((admin = jb_admin_start(r->base, cfg->metrics_addr, metrics, run_ready, r, &err)) == NULL)
         goto fail;
+    if (cfg->kubernetes) { /* --kubernetes: the controller in this process */
+        if (jb_kube_ctl_start(cfg, disp_nc, disp_js, metrics, &kube, &err) != JB_OK)
+            goto fail;
+        jb_admin_set_ready_reason(admin, jb_kube_ready_fn, kube);
+    }
     if (cfg->subscriptions_dir[0] != '\0' &&
         jb_sub_dirwatch_start(cfg, disp_js, cfg->subscriptions_dir, &dw, &err) != JB_OK)
         goto fail;
@@ -181,6 +188,7 @@ out:
     if (r->banner_timer != NULL)
         event_free(r->banner_timer);
     jb_sub_dirwatch_stop(dw);
+    jb_kube_ctl_stop(kube);
     if (r->pub != NULL)
         jb_pub_stop(r->pub);
     jb_disp_destroy(r->disp);
