@@ -21,7 +21,8 @@
 
 static void run_usage(FILE *f)
 {
-    fprintf(f, "Usage: jetbridge run [--subscriptions DIR] [--data-dir DIR] [--kubernetes] [config flags]\n\n"
+    fprintf(f, "Usage: jetbridge run [--subscriptions DIR] [--data-dir DIR] [--kubernetes] [config "
+               "flags]\n\n"
                "Runs the publisher and the dispatcher in one process. When NATS_URL is empty it\n"
                "starts a local `nats-server -js` (store in DATA_DIR/nats, log in\n"
                "DATA_DIR/nats-server.log) and stops it on exit. With --subscriptions DIR it\n"

@@ -128,7 +128,7 @@
     X("APP_LOG_LEVEL", "--app-log-level", "info", "debug|info|warn|error",                         \
       "Least severe level that is logged.", CFG_CHOICE, log_level, 0, 0, "debug|info|warn|error")  \
     X("DATA_DIR", "--data-dir", "./.jetbridge", "directory path",                                  \
-      "Store of the local nats-server that `run` starts.", CFG_STRING, data_dir, 0, 0, NULL)      \
+      "Store of the local nats-server that `run` starts.", CFG_STRING, data_dir, 0, 0, NULL)       \
     X("KUBERNETES", "--kubernetes", "false", "true|false",                                         \
       "Embed the Kubernetes controller in `run` and `dispatcher`.", CFG_ENUM, kubernetes, 0, 0,    \
       "false|true")                                                                                \
@@ -141,8 +141,8 @@
     X("POD_NAMESPACE", "--pod-namespace", "default", "non-empty string",                           \
       "Namespace of the controller's leader-election Lease.", CFG_NONEMPTY, pod_namespace, 0, 0,   \
       NULL)                                                                                        \
-    X("POD_NAME", "--pod-name", "", "string",                                                      \
-      "Lease holder name prefix; empty means HOSTNAME.", CFG_STRING, pod_name, 0, 0, NULL)         \
+    X("POD_NAME", "--pod-name", "", "string", "Lease holder name prefix; empty means HOSTNAME.",   \
+      CFG_STRING, pod_name, 0, 0, NULL)                                                            \
     X("KUBE_MAX_EVENT_BYTES", "--kube-max-event-bytes", "1Mi", "size 4Ki..64Mi" SIZE,              \
       "Largest watch event or list page object the controller accepts; larger ones are skipped.",  \
       CFG_SIZE, kube_max_event_bytes, 4 * KIB, 64 * MIB, NULL)                                     \

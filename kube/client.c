@@ -105,8 +105,8 @@ void kube_log_denied(const char *verb, const char *resource, long code)
     if (!log)
         return;
     if (code == 403)
-        jb_log(JB_LOG_ERROR, "kube", "forbidden by RBAC: grant this verb on this resource",
-               "verb", verb, "resource", resource, NULL);
+        jb_log(JB_LOG_ERROR, "kube", "forbidden by RBAC: grant this verb on this resource", "verb",
+               verb, "resource", resource, NULL);
     else
         jb_log(JB_LOG_ERROR, "kube", "unauthorized: the API server refused the credentials", "verb",
                verb, "resource", resource, NULL);
@@ -228,9 +228,9 @@ static void count(kube_client *c, const char *verb, const char *resource, long c
     jb_metric_add(c->requests, labels, 1);
 }
 
-static jb_status perform(kube_client *c, const char *verb, const char *resource,
-                         const char *method, const char *path, const char *ctype,
-                         const char *body, sink *s, bool watch, long *code, jb_err *err)
+static jb_status perform(kube_client *c, const char *verb, const char *resource, const char *method,
+                         const char *path, const char *ctype, const char *body, sink *s, bool watch,
+                         long *code, jb_err *err)
 {
     curl_easy_reset(c->h);
     size_t ulen = strlen(c->kc->server) + strlen(path) + 1;
@@ -312,8 +312,8 @@ jb_status kube_do(kube_client *c, const char *verb, const char *resource, const 
     kube_resp r = {0};
     sink s = {.r = &r, .max = max_body, .c = c};
     long code = 0;
-    jb_status st = perform(c, verb, resource, method, path, content_type, body, &s, false, &code,
-                           err);
+    jb_status st =
+        perform(c, verb, resource, method, path, content_type, body, &s, false, &code, err);
     if (st != JB_OK) {
         kube_resp_free(&r);
         return st;

@@ -221,14 +221,16 @@ static jb_status parse_doc(yaml_document_t *d, const char *dir, jb_kube_config *
         return jb_err_set(err, JB_ERR_CONFIG, "kubeconfig: current-context: missing");
     yaml_node_t *ctx = named(d, root, "contexts", cur, "context");
     if (ctx == NULL)
-        return jb_err_set(err, JB_ERR_CONFIG, "kubeconfig: contexts: no context named by "
-                                              "current-context");
+        return jb_err_set(err, JB_ERR_CONFIG,
+                          "kubeconfig: contexts: no context named by "
+                          "current-context");
     const char *cl = scalar(map_get(d, ctx, "cluster"));
     const char *us = scalar(map_get(d, ctx, "user"));
     yaml_node_t *cluster = cl ? named(d, root, "clusters", cl, "cluster") : NULL;
     if (cluster == NULL)
-        return jb_err_set(err, JB_ERR_CONFIG, "kubeconfig: clusters: the current context's "
-                                              "cluster is missing");
+        return jb_err_set(err, JB_ERR_CONFIG,
+                          "kubeconfig: clusters: the current context's "
+                          "cluster is missing");
     field_ctx f = {d, cluster, "clusters[].cluster", dir, err};
     jb_status st = read_cluster(&f, c);
     if (st != JB_OK)

@@ -152,13 +152,15 @@ static void replace_str(char **dst, const char *src)
 
 static const char *meta_str(const cJSON *cr, const char *field)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cr, "metadata"), field);
+    const cJSON *v =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cr, "metadata"), field);
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
 static bool has_finalizer(const cJSON *cr)
 {
-    const cJSON *f = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cr, "metadata"), "finalizers");
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(cr, "metadata"), "finalizers");
     const cJSON *it;
     cJSON_ArrayForEach(it, f)
     {
@@ -197,7 +199,8 @@ static jb_sub *to_sub(const cJSON *cr, jb_err *err)
     cJSON *ann = cJSON_GetObjectItemCaseSensitive(meta, "annotations");
     if (ann == NULL)
         ann = cJSON_AddObjectToObject(meta, "annotations");
-    cJSON_DeleteItemFromObjectCaseSensitive(ann, "kubectl.kubernetes.io/last-applied-configuration");
+    cJSON_DeleteItemFromObjectCaseSensitive(ann,
+                                            "kubectl.kubernetes.io/last-applied-configuration");
     cJSON_DeleteItemFromObjectCaseSensitive(ann, JB_KUBE_MANAGED_BY);
     cJSON_AddStringToObject(ann, JB_KUBE_MANAGED_BY, JB_KUBE_MANAGED_BY_VAL);
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(cr, "spec");
@@ -237,9 +240,9 @@ static jb_status patch(jb_kube_ctl *c, const cJSON *cr, const char *suffix, cons
     sub_path(cr, suffix, path, sizeof(path));
     kube_resp r = {0};
     jb_err err = {{0}};
-    jb_status st = kube_do(c->client, "patch", suffix[0] ? SUB_RESOURCE "/status" : SUB_RESOURCE,
-                           "PATCH", path, "application/merge-patch+json", body, MAX_PATCH_ANSWER,
-                           &r, &err);
+    jb_status st =
+        kube_do(c->client, "patch", suffix[0] ? SUB_RESOURCE "/status" : SUB_RESOURCE, "PATCH",
+                path, "application/merge-patch+json", body, MAX_PATCH_ANSWER, &r, &err);
     *code = st == JB_OK ? r.code : 0;
     if (st != JB_OK || (r.code != 200 && r.code != 404 && r.code != 409 && r.code != 403)) {
         /* The API server's Status message says what it refused (never a secret). */
@@ -249,7 +252,10 @@ static jb_status patch(jb_kube_ctl *c, const cJSON *cr, const char *suffix, cons
         snprintf(codes, sizeof(codes), "%ld", r.code);
         jb_log(JB_LOG_WARN, "kube", "patch failed", "object", meta_str(cr, "name"), "namespace",
                meta_str(cr, "namespace"), "code", codes, "error",
-               st != JB_OK ? err.msg : cJSON_IsString(msg) ? msg->valuestring : "", NULL);
+               st != JB_OK           ? err.msg
+               : cJSON_IsString(msg) ? msg->valuestring
+                                     : "",
+               NULL);
         cJSON_Delete(ans);
     }
     kube_resp_free(&r);
@@ -263,7 +269,8 @@ static bool set_finalizer(jb_kube_ctl *c, const cJSON *cr, bool add)
     cJSON *root = cJSON_CreateObject();
     cJSON *meta = cJSON_AddObjectToObject(root, "metadata");
     cJSON *list = cJSON_AddArrayToObject(meta, "finalizers");
-    const cJSON *f = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cr, "metadata"), "finalizers");
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(cr, "metadata"), "finalizers");
     const cJSON *it;
     cJSON_ArrayForEach(it, f)
     {
@@ -293,8 +300,10 @@ static bool status_differs(const cJSON *cr, const cJSON *kv)
         if ((a == NULL) != (b == NULL) || (a != NULL && !cJSON_Compare(a, b, true)))
             return true;
     }
-    const cJSON *a = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cur, "backend"), "types");
-    const cJSON *b = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(kv, "backend"), "types");
+    const cJSON *a =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cur, "backend"), "types");
+    const cJSON *b =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(kv, "backend"), "types");
     return (a == NULL) != (b == NULL) || (a != NULL && !cJSON_Compare(a, b, true));
 }
 
@@ -809,8 +818,8 @@ static bool health_ok(kube_health *h, bool need_sync, char *reason, size_t cap)
     pthread_mutex_lock(&h->mu);
     bool ok = (h->ok || atomic_load(&h->live) || h->absent) && (!need_sync || h->synced);
     if (!ok)
-        snprintf(reason, cap, "%s", h->synced || !need_sync || !h->ok ? h->why
-                                                                      : "first list not finished");
+        snprintf(reason, cap, "%s",
+                 h->synced || !need_sync || !h->ok ? h->why : "first list not finished");
     pthread_mutex_unlock(&h->mu);
     return ok;
 }

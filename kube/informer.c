@@ -8,12 +8,12 @@
 
 #include "kube/kube_internal.h"
 
-#define PAGE_LIMIT        100
-#define WATCH_TIMEOUT_S   300
-#define MAX_LIST_BYTES    (64 * 1024 * 1024)
-#define ABSENT_RETRY_MS   (5 * 60 * 1000)
-#define BACKOFF_BASE_MS   500
-#define BACKOFF_CAP_MS    30000
+#define PAGE_LIMIT      100
+#define WATCH_TIMEOUT_S 300
+#define MAX_LIST_BYTES  (64 * 1024 * 1024)
+#define ABSENT_RETRY_MS (5 * 60 * 1000)
+#define BACKOFF_BASE_MS 500
+#define BACKOFF_CAP_MS  30000
 
 struct kube_informer {
     kube_informer_spec spec;
@@ -165,7 +165,8 @@ static list_result list_page(kube_informer *inf, const char *cont, char **next, 
     const cJSON *it;
     cJSON_ArrayForEach(it, items)
     {
-        if (cJSON_IsObject(it) && !push(inf, KI_UPSERT, it, r.len / (size_t)(cJSON_GetArraySize(items) + 1)))
+        if (cJSON_IsObject(it) &&
+            !push(inf, KI_UPSERT, it, r.len / (size_t)(cJSON_GetArraySize(items) + 1)))
             goto out;
     }
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "metadata");
@@ -227,8 +228,7 @@ static bool on_event(jb_kube_event_type t, const cJSON *obj, void *ud)
         if (cJSON_IsNumber(code) && code->valuedouble == 410)
             inf->gone = true;
         else
-            jb_log(JB_LOG_WARN, "kube", "watch error event", "resource", inf->spec.resource,
-                   NULL);
+            jb_log(JB_LOG_WARN, "kube", "watch error event", "resource", inf->spec.resource, NULL);
         return false; /* either way this watch is over */
     }
     }

@@ -115,9 +115,9 @@ void kube_mailbox_wake(kube_mailbox *m);
 /* Health shared by a background thread and /readyz. */
 typedef struct kube_health {
     pthread_mutex_t mu;
-    bool ok;      /* the last request worked */
-    bool synced;  /* the first list finished */
-    bool absent;  /* the resource does not exist (CRD missing): not an error */
+    bool ok;          /* the last request worked */
+    bool synced;      /* the first list finished */
+    bool absent;      /* the resource does not exist (CRD missing): not an error */
     atomic_bool live; /* a watch stream is open (answered 200) */
     char why[256];
 } kube_health;
@@ -130,11 +130,11 @@ void kube_health_set(kube_health *h, bool ok, const char *why);
 typedef struct kube_informer kube_informer;
 typedef struct kube_informer_spec {
     kube_res res;
-    const char *resource; /* "subscriptions.eventing.kyma-project.io" */
+    const char *resource;           /* "subscriptions.eventing.kyma-project.io" */
     const char *group_version_path; /* "/apis/eventing.kyma-project.io/v1alpha2" */
-    const char *plural;   /* "subscriptions" */
-    const char *ns;       /* "" = all namespaces / cluster-scoped */
-    bool optional;        /* 404: log once, retry rarely, not an error */
+    const char *plural;             /* "subscriptions" */
+    const char *ns;                 /* "" = all namespaces / cluster-scoped */
+    bool optional;                  /* 404: log once, retry rarely, not an error */
 } kube_informer_spec;
 kube_informer *kube_informer_start(const kube_informer_spec *spec, const jb_kube_config *kc,
                                    const jb_cfg *cfg, jb_metric *requests, kube_mailbox *m,

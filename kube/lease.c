@@ -9,12 +9,12 @@
 
 #include "kube/kube_internal.h"
 
-#define LEASE_NAME       "jetbridge-controller"
-#define LEASE_DURATION_S 15
+#define LEASE_NAME        "jetbridge-controller"
+#define LEASE_DURATION_S  15
 #define RENEW_DEADLINE_NS (INT64_C(10) * 1000000000)
-#define RETRY_MS         2000
-#define RESOURCE         "leases.coordination.k8s.io"
-#define MAX_BODY         (256 * 1024)
+#define RETRY_MS          2000
+#define RESOURCE          "leases.coordination.k8s.io"
+#define MAX_BODY          (256 * 1024)
 
 struct kube_elector {
     const jb_cfg *cfg;
@@ -27,10 +27,10 @@ struct kube_elector {
     kube_health health;
     char identity[300];
     char path[512];
-    char observed[512];       /* holder + renewTime + rv of the last record seen */
-    int64_t observed_at;      /* monotonic ns when it last changed */
-    int64_t observed_dur_ns;  /* its leaseDurationSeconds */
-    int64_t last_renew;       /* monotonic ns of our last successful renew */
+    char observed[512];      /* holder + renewTime + rv of the last record seen */
+    int64_t observed_at;     /* monotonic ns when it last changed */
+    int64_t observed_dur_ns; /* its leaseDurationSeconds */
+    int64_t last_renew;      /* monotonic ns of our last successful renew */
 };
 
 static void micro_time(char out[40])
@@ -46,7 +46,8 @@ static void micro_time(char out[40])
 
 static const char *spec_str(const cJSON *lease, const char *k)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(lease, "spec"), k);
+    const cJSON *v =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(lease, "spec"), k);
     return cJSON_IsString(v) ? v->valuestring : "";
 }
 
@@ -133,8 +134,8 @@ static void round_once(kube_elector *e)
     kube_resp r = {0};
     jb_err err = {{0}};
     int64_t now = jb_now_monotonic_ns();
-    jb_status st = kube_do(e->client, "get", RESOURCE, "GET", e->path, NULL, NULL, MAX_BODY, &r,
-                           &err);
+    jb_status st =
+        kube_do(e->client, "get", RESOURCE, "GET", e->path, NULL, NULL, MAX_BODY, &r, &err);
     cJSON *lease = NULL;
     if (st != JB_OK || (r.code != 200 && r.code != 404)) {
         char why[256];

@@ -51,8 +51,10 @@ static bool event_type(const char *s, jb_kube_event_type *out)
     static const struct {
         const char *name;
         jb_kube_event_type t;
-    } names[] = {{"ADDED", JB_KUBE_ADDED},       {"MODIFIED", JB_KUBE_MODIFIED},
-                 {"DELETED", JB_KUBE_DELETED},   {"BOOKMARK", JB_KUBE_BOOKMARK},
+    } names[] = {{"ADDED", JB_KUBE_ADDED},
+                 {"MODIFIED", JB_KUBE_MODIFIED},
+                 {"DELETED", JB_KUBE_DELETED},
+                 {"BOOKMARK", JB_KUBE_BOOKMARK},
                  {"ERROR", JB_KUBE_ERROR}};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (strcmp(s, names[i].name) == 0) {
