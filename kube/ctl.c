@@ -7,11 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "application/jb_app.h"
 #include "kube/kube_internal.h"
 #include "subscription/jb_sub.h"
 
 #define SUB_RESOURCE     "subscriptions.eventing.kyma-project.io"
 #define SUB_GV_PATH      "/apis/eventing.kyma-project.io/v1alpha2"
+#define APP_RESOURCE     "applications.applicationconnector.kyma-project.io"
+#define APP_GV_PATH      "/apis/applicationconnector.kyma-project.io/v1alpha1"
+#define APP_KEY_PREFIX   "app/" /* '/' is in no Subscription key: one table for both */
 #define MAX_NAMESPACES   32
 #define MAILBOX_ITEMS    4096
 #define MAILBOX_BYTES    (32 * 1024 * 1024)
@@ -21,7 +25,8 @@
 /* One object the controller knows: a Subscription in the API server and/or a status
  * in KV. */
 typedef struct obj {
-    char *key;       /* "<ns>.<name>" */
+    kube_res res;
+    char *key;       /* "<ns>.<name>", or APP_KEY_PREFIX "<name>" */
     cJSON *cr;       /* the object as last seen; NULL when not (or no longer) there */
     char *kv_status; /* the KV status, NULL when none */
     char *mirrored;  /* the manifest last put into KV */
@@ -42,6 +47,9 @@ struct jb_kube_ctl {
     kube_mailbox *mb;
     kube_informer *subs[MAX_NAMESPACES];
     size_t nsubs;
+    kube_informer *apps;
+    jb_app_store *app_store;
+    bool apps_synced;
     char *namespaces[MAX_NAMESPACES]; /* WATCH_NAMESPACES; none = all */
     size_t nns;
     kube_elector *elector;
@@ -447,9 +455,38 @@ static bool mirror(jb_kube_ctl *c, obj *o)
     return ok;
 }
 
+/* An Application, as leader: mirrored, or forgotten once gone. */
+static bool reconcile_app(jb_kube_ctl *c, obj *o)
+{
+    jb_err err = {{0}};
+    const char *name = o->key + strlen(APP_KEY_PREFIX);
+    if (o->cr == NULL) {
+        if (kube_app_forget(c->app_store, name, &err) != JB_OK)
+            return false;
+        remove_obj(c, o);
+        return true;
+    }
+    const char *rv = meta_str(o->cr, "resourceVersion");
+    if (o->bad_rv != NULL && rv != NULL && strcmp(o->bad_rv, rv) == 0)
+        return true;
+    jb_status st = kube_app_mirror(c->app_store, o->cr, &o->mirrored, &err);
+    if (st == JB_ERR_INVALID) {
+        jb_log(JB_LOG_WARN, "kube", "application not mirrored: invalid", "application", name,
+               "error", err.msg, NULL);
+        replace_str(&o->bad_rv, rv);
+        return true;
+    }
+    if (st != JB_OK)
+        jb_log(JB_LOG_WARN, "kube", "application not mirrored", "application", name, "error",
+               err.msg, NULL);
+    return st == JB_OK;
+}
+
 /* One object, as leader. False: try again in a while. */
 static bool reconcile(jb_kube_ctl *c, obj *o)
 {
+    if (o->res == KUBE_RES_APP)
+        return reconcile_app(c, o);
     if (o->cr == NULL) {
         /* Gone from the API server: gone from KV too (the store deletes its status). */
         if (o->mirrored != NULL || o->kv_status != NULL) {
@@ -519,6 +556,15 @@ static void note_synced(jb_kube_ctl *c, const char *scope)
 
 /* ------------------------------------------------------------- the worker */
 
+static bool app_key(const cJSON *cr, char *out, size_t cap)
+{
+    const char *name = meta_str(cr, "name");
+    if (name == NULL)
+        return false;
+    snprintf(out, cap, APP_KEY_PREFIX "%s", name);
+    return true;
+}
+
 static bool in_scope(const char *scope, const char *key)
 {
     size_t n = strlen(scope);
@@ -532,8 +578,11 @@ static void apply_item(jb_kube_ctl *c, kube_item *it)
     switch (it->kind) {
     case KI_UPSERT:
     case KI_DELETE:
-        if (!cr_key(it->obj, key, sizeof(key)) || (o = find_or_add(c, key)) == NULL)
+        if (!(it->res == KUBE_RES_APP ? app_key(it->obj, key, sizeof(key))
+                                      : cr_key(it->obj, key, sizeof(key))) ||
+            (o = find_or_add(c, key)) == NULL)
             return;
+        o->res = it->res;
         cJSON_Delete(o->cr);
         o->cr = NULL;
         if (it->kind == KI_UPSERT) {
@@ -546,18 +595,21 @@ static void apply_item(jb_kube_ctl *c, kube_item *it)
     case KI_SYNC_BEGIN:
         for (size_t i = 0; i < c->nbuckets; i++)
             for (o = c->buckets[i]; o != NULL; o = o->next)
-                if (in_scope(it->scope, o->key))
+                if (o->res == it->res && in_scope(it->scope, o->key))
                     o->seen = false;
         return;
     case KI_SYNC_END:
         for (size_t i = 0; i < c->nbuckets; i++)
             for (o = c->buckets[i]; o != NULL; o = o->next)
-                if (in_scope(it->scope, o->key) && !o->seen && o->cr != NULL) {
+                if (o->res == it->res && in_scope(it->scope, o->key) && !o->seen && o->cr != NULL) {
                     cJSON_Delete(o->cr); /* deleted while we were not watching */
                     o->cr = NULL;
                     o->dirty = true;
                 }
-        note_synced(c, it->scope);
+        if (it->res == KUBE_RES_APP)
+            c->apps_synced = true;
+        else
+            note_synced(c, it->scope);
         c->gc_due = true;
         return;
     case KI_STATUS:
@@ -576,13 +628,22 @@ static void apply_item(jb_kube_ctl *c, kube_item *it)
 
 static bool open_store(jb_kube_ctl *c)
 {
-    if (c->store != NULL)
+    if (c->store != NULL && c->app_store != NULL)
         return true;
     jb_err err = {{0}};
-    if (jb_sub_store_open(c->cfg, c->js, &c->store, &err) == JB_OK)
+    if ((c->store != NULL || jb_sub_store_open(c->cfg, c->js, &c->store, &err) == JB_OK) &&
+        jb_app_store_open(c->cfg, c->js, &c->app_store, &err) == JB_OK)
         return true;
     jb_log(JB_LOG_WARN, "kube", "subscription store not reachable yet", "error", err.msg, NULL);
     return false;
+}
+
+static bool app_known(void *ud, const char *name)
+{
+    char key[400];
+    snprintf(key, sizeof(key), APP_KEY_PREFIX "%s", name);
+    obj *o = find(ud, key);
+    return o != NULL && o->cr != NULL;
 }
 
 static void leader_round(jb_kube_ctl *c)
@@ -614,6 +675,8 @@ static void leader_round(jb_kube_ctl *c)
     if (c->gc_due && all_synced(c) && kube_elector_leader(c->elector)) {
         c->gc_due = false;
         collect_garbage(c);
+        if (c->apps_synced)
+            kube_app_collect_garbage(c->app_store, app_known, c);
     }
 }
 
@@ -765,6 +828,10 @@ static jb_status start_threads(jb_kube_ctl *c, jb_err *err)
             return JB_ERR_IO;
         c->nsubs++;
     }
+    kube_informer_spec aspec = {KUBE_RES_APP, APP_RESOURCE, APP_GV_PATH, "applications", "", true};
+    c->apps = kube_informer_start(&aspec, c->kc, c->cfg, c->requests, c->mb, &c->stop, err);
+    if (c->apps == NULL)
+        return JB_ERR_IO;
     c->elector = kube_elector_start(c->kc, c->cfg, c->requests, &c->stop, on_leader_change, c, err);
     if (c->elector == NULL)
         return JB_ERR_IO;
@@ -829,6 +896,8 @@ bool jb_kube_ctl_ready(jb_kube_ctl *c, char *reason, size_t cap)
     for (size_t i = 0; i < c->nsubs; i++)
         if (!health_ok(kube_informer_health(c->subs[i]), true, reason, cap))
             return false;
+    if (!health_ok(kube_informer_health(c->apps), false, reason, cap))
+        return false;
     return health_ok(kube_elector_health(c->elector), false, reason, cap);
 }
 
@@ -855,6 +924,7 @@ void jb_kube_ctl_stop(jb_kube_ctl *c)
         pthread_join(c->status_thread, NULL);
     for (size_t i = 0; i < c->nsubs; i++)
         kube_informer_join(c->subs[i]);
+    kube_informer_join(c->apps);
     kube_elector_join(c->elector);
     for (size_t i = 0; c->buckets != NULL && i < c->nbuckets; i++) {
         obj *o = c->buckets[i];
@@ -868,6 +938,7 @@ void jb_kube_ctl_stop(jb_kube_ctl *c)
     kube_mailbox_destroy(c->mb);
     kube_client_destroy(c->client);
     jb_sub_store_close(c->store);
+    jb_app_store_close(c->app_store);
     for (size_t i = 0; i < c->nns; i++)
         free(c->namespaces[i]);
     for (size_t i = 0; i < c->nsynced; i++)

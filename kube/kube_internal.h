@@ -162,4 +162,16 @@ kube_health *kube_elector_health(kube_elector *e);
 /* Joins (stop must be set); releases the Lease when held. NULL is fine. */
 void kube_elector_join(kube_elector *e);
 
+/* ---------------------------------------------------------------- apps.c */
+
+typedef struct jb_app_store jb_app_store;
+/* Puts the Application object cr into the store (force, marked managed-by
+ * kubernetes) unless its canonical JSON equals *mirrored; updates *mirrored. */
+jb_status kube_app_mirror(jb_app_store *st, const cJSON *cr, char **mirrored, jb_err *err);
+/* Deletes it (absent is fine). */
+jb_status kube_app_forget(jb_app_store *st, const char *name, jb_err *err);
+/* Deletes Kubernetes-owned entries for which known(ud, name) is false. */
+void kube_app_collect_garbage(jb_app_store *st, bool (*known)(void *ud, const char *name),
+                              void *ud);
+
 #endif
