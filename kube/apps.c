@@ -19,7 +19,8 @@ jb_status kube_app_mirror(jb_app_store *st, const cJSON *cr, char **mirrored, jb
         cJSON_DeleteItemFromObjectCaseSensitive(meta, "annotations");
         ann = cJSON_AddObjectToObject(meta, "annotations");
     }
-    cJSON_DeleteItemFromObjectCaseSensitive(ann, "kubectl.kubernetes.io/last-applied-configuration");
+    cJSON_DeleteItemFromObjectCaseSensitive(ann,
+                                            "kubectl.kubernetes.io/last-applied-configuration");
     cJSON_DeleteItemFromObjectCaseSensitive(ann, JB_APP_ANN_MANAGED_BY);
     cJSON_AddStringToObject(ann, JB_APP_ANN_MANAGED_BY, JB_APP_MANAGED_KUBERNETES);
     jb_app *a = NULL;
@@ -34,8 +35,8 @@ jb_status kube_app_mirror(jb_app_store *st, const cJSON *cr, char **mirrored, jb
             free(*mirrored);
             *mirrored = strdup(jb_app_json(a));
             if (res != JB_APP_UNCHANGED)
-                jb_log(JB_LOG_INFO, "kube", "application mirrored", "application",
-                       jb_app_name(a), "result", jb_app_apply_result_str(res), NULL);
+                jb_log(JB_LOG_INFO, "kube", "application mirrored", "application", jb_app_name(a),
+                       "result", jb_app_apply_result_str(res), NULL);
         }
     }
     jb_app_destroy(a);
@@ -50,8 +51,7 @@ jb_status kube_app_forget(jb_app_store *st, const char *name, jb_err *err)
     return rc == JB_ERR_NOT_FOUND ? JB_OK : rc;
 }
 
-void kube_app_collect_garbage(jb_app_store *st, bool (*known)(void *ud, const char *name),
-                              void *ud)
+void kube_app_collect_garbage(jb_app_store *st, bool (*known)(void *ud, const char *name), void *ud)
 {
     jb_app_vec v = {0};
     jb_err err;
