@@ -81,8 +81,7 @@ jb_status jb_app_parse_path(const char *path, jb_app_vec *out, jb_err *err);
 /* From a parsed cJSON object of one whole Application (what the API server returns;
  * not consumed). origin names it in errors. *out is the caller's. Fields the store
  * does not keep (status, managedFields, resourceVersion, ...) are dropped. */
-jb_status jb_app_from_cjson(const struct cJSON *obj, const char *origin, jb_app **out,
-                            jb_err *err);
+jb_status jb_app_from_cjson(const struct cJSON *obj, const char *origin, jb_app **out, jb_err *err);
 /* From the JSON kept in the store (jb_app_json). *out is the caller's. */
 jb_status jb_app_from_json(const char *json, size_t len, jb_app **out, jb_err *err);
 /* The canonical JSON kept in KV: apiVersion, kind, metadata (name, labels,

@@ -234,8 +234,7 @@ static jb_status parse_rate(const char *value, const char *path, jb_app *a, jb_e
 /* ------------------------------------------------------------ the document */
 
 /* labels and annotations: a map of strings, or absent/null. */
-static jb_status check_string_map(const cJSON *m, const char *path, const char *field,
-                                  jb_err *err)
+static jb_status check_string_map(const cJSON *m, const char *path, const char *field, jb_err *err)
 {
     if (m == NULL || cJSON_IsNull(m))
         return JB_OK;
@@ -308,8 +307,7 @@ static jb_status check_spec(const cJSON *obj, const char *path, jb_err *err)
     size_t i = 0;
     for (const cJSON *it = ids->child; it != NULL; it = it->next, i++) {
         if (!cJSON_IsString(it))
-            return jb_err_set(err, JB_ERR_INVALID, "%s: %s[%zu]: must be a string", path, field,
-                              i);
+            return jb_err_set(err, JB_ERR_INVALID, "%s: %s[%zu]: must be a string", path, field, i);
         jb_status st = check_item(it->valuestring, strlen(it->valuestring), path, field, i, err);
         if (st != JB_OK)
             return st;
@@ -324,7 +322,8 @@ static cJSON *canonical(const cJSON *obj)
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
     cJSON *doc = cJSON_CreateObject();
     cJSON *meta = cJSON_CreateObject();
-    if (doc == NULL || meta == NULL || !cJSON_AddStringToObject(doc, "apiVersion", JB_APP_API_VERSION) ||
+    if (doc == NULL || meta == NULL ||
+        !cJSON_AddStringToObject(doc, "apiVersion", JB_APP_API_VERSION) ||
         !cJSON_AddStringToObject(doc, "kind", JB_APP_KIND))
         goto nomem;
     cJSON_AddItemToObject(doc, "metadata", meta);
@@ -362,8 +361,8 @@ static jb_status fill_annotations(jb_app *a, const cJSON *ann, const char *path,
             st = parse_comma_list(v, path, "metadata.annotations." JB_APP_ANN_SOURCES, &a->sources,
                                   err);
         else if (strcmp(k, JB_APP_ANN_TYPES) == 0)
-            st = parse_comma_list(v, path, "metadata.annotations." JB_APP_ANN_TYPES, &a->types,
-                                  err);
+            st =
+                parse_comma_list(v, path, "metadata.annotations." JB_APP_ANN_TYPES, &a->types, err);
         else if (strcmp(k, JB_APP_ANN_RATE) == 0)
             st = parse_rate(v, path, a, err);
         else if (strcmp(k, JB_APP_ANN_MANAGED_BY) == 0)

@@ -375,6 +375,9 @@ jb_status jb_sub_nats_err(int nats_status, const char *what, jb_err *err);
  * since the epoch; parse accepts only that form. */
 void jb_sub_format_time(int64_t ms, char out[32]);
 bool jb_sub_parse_time(const char *s, int64_t *out_ms);
+/* kubectl's short age of a creation time ("45s", "12m", "5h", "3d", "<unknown>"
+ * for 0) into out. */
+void jb_sub_format_age(int64_t created_ms, char *out, size_t cap);
 /* Writes a cJSON value as block YAML, each line indented by indent spaces. */
 void jb_sub_print_yaml(const struct cJSON *j, int indent, FILE *f);
 

@@ -137,8 +137,9 @@ static void test_kubernetes_owned(void)
     CU_ASSERT_TRUE(jb_app_kubernetes_owned(got));
     jb_app_destroy(got);
     /* The controller (force=true) may. */
-    CU_ASSERT_EQUAL(apply(&e, "{name: erp, labels: {application-type: x}, annotations: "
-                              "{jetbridge.io/managed-by: kubernetes}}",
+    CU_ASSERT_EQUAL(apply(&e,
+                          "{name: erp, labels: {application-type: x}, annotations: "
+                          "{jetbridge.io/managed-by: kubernetes}}",
                           true, &res, &err),
                     JB_OK);
     CU_ASSERT_EQUAL(res, JB_APP_CONFIGURED);
@@ -160,8 +161,8 @@ static char *bucket_dump(env *e, const char *bucket)
             kvEntry *en = NULL;
             n += (size_t)snprintf(out + n, cap - n, "%s=", keys.Keys[i]);
             if (kvStore_Get(&en, kv, keys.Keys[i]) == NATS_OK)
-                n += (size_t)snprintf(out + n, cap - n, "%.*s\n", kvEntry_ValueLen(en), (const char *)
-                                      kvEntry_Value(en));
+                n += (size_t)snprintf(out + n, cap - n, "%.*s\n", kvEntry_ValueLen(en),
+                                      (const char *)kvEntry_Value(en));
             kvEntry_Destroy(en);
         }
         kvKeysList_Destroy(&keys);
@@ -196,8 +197,9 @@ static void test_tokens(void)
     CU_ASSERT_EQUAL_FATAL(jb_app_token_create(e.st, "crm", &t3, &err), JB_OK);
     CU_ASSERT_EQUAL(strlen(t1), JB_APP_TOKEN_LEN);
     CU_ASSERT_EQUAL(strncmp(t1, "jbt_", 4), 0);
-    CU_ASSERT_EQUAL(strspn(t1 + 4, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
-                    JB_APP_TOKEN_LEN - 4);
+    CU_ASSERT_EQUAL(
+        strspn(t1 + 4, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+        JB_APP_TOKEN_LEN - 4);
     CU_ASSERT_STRING_NOT_EQUAL(t1, t2);
     /* Only hashes are stored: no token text, not even its random part. */
     char *dump = bucket_dump(&e, JB_APP_TOKEN_BUCKET);

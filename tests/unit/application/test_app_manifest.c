@@ -126,9 +126,9 @@ static void test_json_forms(void)
 /* Annotations that parse, and what they mean. */
 static const struct {
     const char *key, *value;
-    size_t n;           /* entries of the list, or 1 for a rate */
-    const char *first;  /* first entry */
-    double rate;        /* rate-limit cases */
+    size_t n;          /* entries of the list, or 1 for a rate */
+    const char *first; /* first entry */
+    double rate;       /* rate-limit cases */
     uint32_t burst;
 } good_ann[] = {
     {"jetbridge.io/allowed-sources", "", 0, NULL, 0, 0},
@@ -176,7 +176,8 @@ static void test_annotations_good(void)
             size_t n = src ? jb_app_allowed_source_count(a) : jb_app_allowed_type_count(a);
             CU_ASSERT_EQUAL(n, good_ann[i].n);
             if (good_ann[i].first != NULL)
-                CU_ASSERT_STRING_EQUAL(src ? jb_app_allowed_source(a, 0) : jb_app_allowed_type(a, 0),
+                CU_ASSERT_STRING_EQUAL(src ? jb_app_allowed_source(a, 0)
+                                           : jb_app_allowed_type(a, 0),
                                        good_ann[i].first);
             CU_ASSERT_FALSE(jb_app_rate_limit(a, NULL, NULL));
             CU_ASSERT_FALSE(jb_app_kubernetes_owned(a));
@@ -187,7 +188,7 @@ static void test_annotations_good(void)
 }
 
 #define RATE_MSG                                                                                   \
-    "t: document 1: metadata.annotations.jetbridge.io/rate-limit: must be \"<N>/s\" or "          \
+    "t: document 1: metadata.annotations.jetbridge.io/rate-limit: must be \"<N>/s\" or "           \
     "\"<N>/s,burst=<M>\" (for example \"200/s,burst=400\")"
 static const struct {
     const char *key, *value, *err;
@@ -269,7 +270,8 @@ static const struct {
      "strings"},
     {HEAD "metadata: {name: a}\nspec: {compassMetadata: {authentication: {clientIds: [a, [b]]}}}\n",
      "f.yaml: document 1: spec.compassMetadata.authentication.clientIds[1]: must be a string"},
-    {HEAD "metadata: {name: a}\nspec: {compassMetadata: {authentication: {clientIds: [a, \"\"]}}}\n",
+    {HEAD
+     "metadata: {name: a}\nspec: {compassMetadata: {authentication: {clientIds: [a, \"\"]}}}\n",
      "f.yaml: document 1: spec.compassMetadata.authentication.clientIds[1]: must not be empty"},
     {HEAD "metadata: {name: a}\n---\n" HEAD "metadata: {name: b, annotations: "
           "{jetbridge.io/rate-limit: fast}}\n",
