@@ -302,6 +302,74 @@ static void test_delete(void)
     CU_ASSERT_TRUE(gone);
 }
 
+/* Applications are mirrored into the registry; Kyma's application-type label then
+ * replaces the application's name in the legacy (prefixed) copy of its events. */
+static void test_application_type_label(void)
+{
+    const char *app = "apiVersion: applicationconnector.kyma-project.io/v1alpha1\n"
+                      "kind: Application\n"
+                      "metadata:\n  name: system-prod\n  labels: {application-type: commerce}\n"
+                      "spec:\n  description: This is the system-production Application.\n";
+    CU_ASSERT_EQUAL_FATAL(kctl(&env, "apply -f -", app, NULL), 0);
+    char e_nats[128];
+    snprintf(e_nats, sizeof(e_nats), "NATS_URL=%s", jb_tnats_url(env.n));
+    const char *gargv[] = {"app", "get", "system-prod", "-o", "json", NULL};
+    const char *envv[] = {e_nats, NULL};
+    bool mirrored = false;
+    for (int t = 0; t < KWAIT_MS && !mirrored; t += 500) {
+        char *out = NULL;
+        mirrored = jb_trun(gargv, envv, &out, 30000) == 0 && out != NULL &&
+                   strstr(out, "\"jetbridge.io/managed-by\"") != NULL &&
+                   strstr(out, "commerce") != NULL;
+        free(out);
+        if (!mirrored)
+            jb_sleep_ms(500);
+    }
+    CU_ASSERT_TRUE_FATAL(mirrored);
+
+    /* A subscription to the legacy copy under the label's name. */
+    jb_tsink *s2 = jb_tsink_start();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s2);
+    char doc[1024];
+    snprintf(doc, sizeof(doc),
+             "apiVersion: eventing.kyma-project.io/v1alpha2\nkind: Subscription\n"
+             "metadata: {name: legacy, namespace: test}\n"
+             "spec:\n  sink: %s\n  source: kyma\n  typeMatching: exact\n"
+             "  types: [sap.kyma.custom.commerce.order.created.v1]\n",
+             jb_tsink_url(s2));
+    CU_ASSERT_EQUAL_FATAL(kctl(&env, "apply -f -", doc, NULL), 0);
+    CU_ASSERT_TRUE_FATAL(wait_ready(&env, "test", "legacy", 1, KWAIT_MS));
+    const char *body = "{\"event-type\":\"order.created\",\"event-type-version\":\"v1\","
+                       "\"event-time\":\"2020-04-02T21:37:00Z\",\"data\":{\"id\":7}}";
+    /* The publisher's registry follows the store's KV watch: poll until it applies. */
+    bool delivered = false;
+    for (int t = 0; t < KWAIT_MS && !delivered; t += 1000) {
+        CU_ASSERT_EQUAL(jb_http(ingress, "POST", "/system-prod/v1/events",
+                                "Content-Type: application/json\r\n", body, strlen(body), NULL,
+                                NULL, NULL),
+                        200);
+        delivered = jb_tsink_wait(s2, 1, 1000) >= 1;
+    }
+    CU_ASSERT_TRUE(delivered);
+    jb_treq r;
+    if (delivered && jb_tsink_get(s2, 0, &r)) {
+        const char *type = jb_treq_header(&r, "ce-type");
+        CU_ASSERT_PTR_NOT_NULL(type && strstr(type, "commerce"));
+        jb_treq_free(&r);
+    }
+    CU_ASSERT_EQUAL(kctl(&env, "delete subscription -n test legacy --timeout=120s", NULL, NULL), 0);
+    jb_tsink_stop(s2);
+    /* Deleted in Kubernetes: gone from the registry's store. */
+    CU_ASSERT_EQUAL(kctl(&env, "delete application system-prod", NULL, NULL), 0);
+    bool gone = false;
+    for (int t = 0; t < KWAIT_MS && !gone; t += 500) {
+        gone = jb_trun_capture(gargv, envv, NULL, NULL, 30000) != 0;
+        if (!gone)
+            jb_sleep_ms(500);
+    }
+    CU_ASSERT_TRUE(gone);
+}
+
 int main(void)
 {
     static const jb_test_case cases[] = {
@@ -312,6 +380,8 @@ int main(void)
         {"invalid spec: READY false with Kyma's message", test_invalid_spec},
         {"sub apply refuses a Kubernetes-owned subscription", test_cli_refuses_kubernetes_owned},
         {"delete: consumers gone, then the object", test_delete},
+        {"Application mirrored; application-type label changes the legacy subject",
+         test_application_type_label},
     };
     return jb_cunit_main("kube_subscriptions", suite_init, suite_cleanup, cases, JB_CASES_N(cases));
 }
