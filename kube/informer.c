@@ -46,8 +46,12 @@ void kube_health_set(kube_health *h, bool ok, const char *why)
 {
     pthread_mutex_lock(&h->mu);
     h->ok = ok;
-    if (!ok)
-        snprintf(h->why, sizeof(h->why), "%s", why);
+    if (!ok) {
+        /* Cut to the buffer on purpose: a reason is one line of /readyz. */
+        size_t n = strnlen(why, sizeof(h->why) - 1);
+        memcpy(h->why, why, n);
+        h->why[n] = '\0';
+    }
     pthread_mutex_unlock(&h->mu);
 }
 
