@@ -1,9 +1,9 @@
 /*
  * Kubernetes mode, failures: a token without RBAC (not ready, one clear line, no
- * busy loop, no exit); two controllers (one Lease holder, SIGKILL of the leader ->
- * the standby takes over and serves new objects); kube-apiserver killed and
- * restarted with etcd compacted meanwhile (delivery goes on, /readyz says why,
- * 410 -> relist, new objects served afterwards).
+ * busy loop, no exit; the token file rotated to one with rights: ready, no restart); two
+ * controllers (one Lease holder, SIGKILL of the leader -> the standby takes over and serves new
+ * objects); kube-apiserver killed and restarted with etcd compacted meanwhile (delivery goes on,
+ * /readyz says why, 410 -> relist, new objects served afterwards).
  */
 #include <signal.h>
 #include <unistd.h>
@@ -31,20 +31,25 @@ static int suite_cleanup(void)
     return 0;
 }
 
-/* Starts `jetbridge controller` (or `run --kubernetes` when run is true) as user. */
-static jb_tproc *start(const char *user, const char *pod, int admin, int ingress, bool run)
+typedef enum mode { CONTROLLER, RUN, DISPATCHER } mode;
+
+/* Starts `jetbridge controller`, `run --kubernetes` or `dispatcher --kubernetes` with
+ * the kubeconfig of user (a harness user name, or a path when it has a '/'). */
+static jb_tproc *start(const char *user, const char *pod, int admin, int ingress, mode m)
 {
     char e_nats[128], e_kc[512], e_adm[64], e_pod[64], e_in[64];
     snprintf(e_nats, sizeof(e_nats), "NATS_URL=%s", jb_tnats_url(env.n));
-    snprintf(e_kc, sizeof(e_kc), "KUBECONFIG=%s", jb_tkube_kubeconfig(env.k, user));
+    snprintf(e_kc, sizeof(e_kc), "KUBECONFIG=%s",
+             strchr(user, '/') ? user : jb_tkube_kubeconfig(env.k, user));
     snprintf(e_adm, sizeof(e_adm), "METRICS_ADDR=127.0.0.1:%d", admin);
     snprintf(e_pod, sizeof(e_pod), "POD_NAME=%s", pod);
     snprintf(e_in, sizeof(e_in), "INGRESS_PORT=%d", ingress > 0 ? ingress : jb_free_port());
     const char *cargv[] = {"controller", NULL};
     const char *rargv[] = {"run", "--kubernetes", NULL};
+    const char *dargv[] = {"dispatcher", "--kubernetes", NULL};
     const char *envv[] = {
         e_nats, e_kc, e_adm, e_pod, e_in, "POD_NAMESPACE=default", "APP_LOG_FORMAT=text", NULL};
-    return jb_tproc_start(run ? rargv : cargv, envv, admin);
+    return jb_tproc_start(m == RUN ? rargv : m == DISPATCHER ? dargv : cargv, envv, admin);
 }
 
 static void apply_sub(const char *name, const char *type)
@@ -61,7 +66,25 @@ static void apply_sub(const char *name, const char *type)
 static void test_rbac_forbidden(void)
 {
     int admin = jb_free_port();
-    jb_tproc *p = start("norbac", "norbac", admin, 0, false);
+    /* A kubeconfig whose tokenFile holds a token without rights; the file is re-read
+     * on every request, so replacing the token later needs no restart. */
+    char kc[256], tok[256];
+    snprintf(kc, sizeof(kc), "%s/rotating.kubeconfig", jb_tkube_dir(env.k));
+    snprintf(tok, sizeof(tok), "%s/rotating.token", jb_tkube_dir(env.k));
+    FILE *f = fopen(tok, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fprintf(f, "%s\n", jb_tkube_token(env.k, "norbac"));
+    fclose(f);
+    f = fopen(kc, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fprintf(f,
+            "apiVersion: v1\nkind: Config\ncurrent-context: t\n"
+            "clusters:\n- name: k\n  cluster: {server: '%s', certificate-authority: '%s'}\n"
+            "users:\n- name: u\n  user: {tokenFile: rotating.token}\n"
+            "contexts:\n- name: t\n  context: {cluster: k, user: u}\n",
+            jb_tkube_url(env.k), jb_tkube_ca_file(env.k));
+    fclose(f);
+    jb_tproc *p = start(kc, "norbac", admin, 0, CONTROLLER);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
     CU_ASSERT_TRUE(wait_log(p, "forbidden by RBAC", KWAIT_MS));
     CU_ASSERT_TRUE(
@@ -87,9 +110,21 @@ static void test_rbac_forbidden(void)
     /* Still running, still saying why. */
     CU_ASSERT_EQUAL(jb_tproc_wait(p, 0), -1);
     CU_ASSERT_EQUAL(readyz(admin, NULL, 0), 503);
-    /* The token never reaches the log. */
+    /* The token rotates to one with rights: ready without a restart. */
+    char tmp[300];
+    snprintf(tmp, sizeof(tmp), "%s.new", tok);
+    f = fopen(tmp, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fprintf(f, "%s\n", jb_tkube_token(env.k, "admin"));
+    fclose(f);
+    CU_ASSERT_EQUAL_FATAL(rename(tmp, tok), 0);
+    for (int t = 0; t < KWAIT_MS && readyz(admin, NULL, 0) != 200; t += 500)
+        jb_sleep_ms(500);
+    CU_ASSERT_EQUAL(readyz(admin, NULL, 0), 200);
+    /* No token ever reaches the log. */
     char *log = jb_tproc_log(p);
     CU_ASSERT_PTR_NULL(log ? strstr(log, jb_tkube_token(env.k, "norbac")) : NULL);
+    CU_ASSERT_PTR_NULL(log ? strstr(log, jb_tkube_token(env.k, "admin")) : NULL);
     free(log);
     jb_tproc_stop(p);
 }
@@ -107,8 +142,9 @@ static char *lease_holder(void)
 static void test_leader_election(void)
 {
     int a_port = jb_free_port(), b_port = jb_free_port();
-    jb_tproc *a = start("admin", "ctl-a", a_port, 0, false);
-    jb_tproc *b = start("admin", "ctl-b", b_port, 0, false);
+    /* A standalone controller and a dispatcher with the controller inside. */
+    jb_tproc *a = start("admin", "ctl-a", a_port, 0, CONTROLLER);
+    jb_tproc *b = start("admin", "ctl-b", b_port, 0, DISPATCHER);
     CU_ASSERT_PTR_NOT_NULL_FATAL(a);
     CU_ASSERT_PTR_NOT_NULL_FATAL(b);
     /* Exactly one leader, and the Lease names it. */
@@ -154,7 +190,7 @@ static void test_leader_election(void)
 static void test_apiserver_restart_and_relist(void)
 {
     int admin = jb_free_port(), ingress = jb_free_port();
-    jb_tproc *p = start("admin", "runner", admin, ingress, true);
+    jb_tproc *p = start("admin", "runner", admin, ingress, RUN);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
     apply_sub("three", "item.shipped.v1");
     CU_ASSERT_TRUE_FATAL(wait_ready(&env, "fo", "three", 1, KWAIT_MS));
