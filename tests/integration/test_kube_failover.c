@@ -231,6 +231,40 @@ static void test_apiserver_restart_and_relist(void)
     jb_tproc_stop(p);
 }
 
+static void test_watch_namespaces(void)
+{
+    CU_ASSERT_EQUAL_FATAL(kctl(&env, "create namespace only", NULL, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(kctl(&env, "create namespace other", NULL, NULL), 0);
+    int admin = jb_free_port();
+    char e_nats[128], e_kc[512], e_adm[64];
+    snprintf(e_nats, sizeof(e_nats), "NATS_URL=%s", jb_tnats_url(env.n));
+    snprintf(e_kc, sizeof(e_kc), "KUBECONFIG=%s", jb_tkube_kubeconfig(env.k, "admin"));
+    snprintf(e_adm, sizeof(e_adm), "METRICS_ADDR=127.0.0.1:%d", admin);
+    const char *argv[] = {"controller", "--watch-namespaces", "only", NULL};
+    const char *envv[] = {e_nats, e_kc, e_adm, "POD_NAMESPACE=default", NULL};
+    jb_tproc *p = jb_tproc_start(argv, envv, admin);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    const char *tmpl = "apiVersion: eventing.kyma-project.io/v1alpha2\nkind: Subscription\n"
+                       "metadata: {name: s, namespace: %s}\n"
+                       "spec:\n  sink: %s\n  source: shop\n  types: [order.created.v1]\n";
+    char doc[1024];
+    snprintf(doc, sizeof(doc), tmpl, "other", jb_tsink_url(sink));
+    CU_ASSERT_EQUAL_FATAL(kctl(&env, "apply -f -", doc, NULL), 0);
+    snprintf(doc, sizeof(doc), tmpl, "only", jb_tsink_url(sink));
+    CU_ASSERT_EQUAL_FATAL(kctl(&env, "apply -f -", doc, NULL), 0);
+    CU_ASSERT_TRUE(wait_ready(&env, "only", "s", 1, KWAIT_MS));
+    /* The other namespace is not this controller's: no status, no finalizer. */
+    CU_ASSERT_EQUAL(sub_ready(&env, "other", "s"), -1);
+    char *out = NULL;
+    CU_ASSERT_EQUAL(
+        kctl(&env, "get subscription -n other s -o jsonpath={.metadata.finalizers}", NULL, &out),
+        0);
+    CU_ASSERT_PTR_NULL(out ? strstr(out, "jetbridge.io/finalizer") : NULL);
+    free(out);
+    jb_tproc_stop(p);
+    CU_ASSERT_EQUAL(kctl(&env, "delete subscription -n other s", NULL, NULL), 0);
+}
+
 int main(void)
 {
     static const jb_test_case cases[] = {
@@ -238,6 +272,7 @@ int main(void)
         {"two controllers: one Lease holder, SIGKILL -> takeover", test_leader_election},
         {"kube-apiserver killed and restarted, etcd compacted: resumes, relists",
          test_apiserver_restart_and_relist},
+        {"WATCH_NAMESPACES: only those namespaces are mirrored", test_watch_namespaces},
     };
     return jb_cunit_main("kube_failover", suite_init, suite_cleanup, cases, JB_CASES_N(cases));
 }
