@@ -25,7 +25,7 @@ typedef struct jb_pub_names {
 /* True when type[0..len) starts with "<type_prefix>." (type_prefix non-empty). */
 bool jb_pub_is_prefixed(const char *type_prefix, const char *type, size_t len);
 
-/* Prefixed path (DESIGN 2.3 B): the cleaned type, for example
+/* Prefixed path (docs/contract.md 2.3 B): the cleaned type, for example
  * "sap.kyma.custom.testapp.Segment1Part1.Segment2.v1". JB_ERR_INVALID with
  * "type: invalid format ..." when the type has fewer than four non-empty parts after
  * the prefix, repeats the prefix, or cleans to an empty segment. *out malloc'd. */
@@ -62,6 +62,22 @@ jb_status jb_pub_apply_tracing(jb_ce *ce, const jb_ce_header *hdrs, size_t n, jb
 void jb_pub_msg_id(const char *source, size_t slen, const char *id, size_t ilen,
                    const char *subject, char out[JB_PUB_MSG_ID_LEN + 1]);
 
+/* ------------------------------------------------- application-type labels */
+
+struct jb_app_registry;
+/* Prefixed path (type "<type_prefix>.<app>...."): when apps knows the application
+ * <app> and it has an application-type label, ce's type gets the label (its letters
+ * and digits) in place of <app>, before jb_pub_enrich cleans it. Nothing changes
+ * otherwise (apps NULL, standard path, unknown or unlabelled application).
+ * JB_ERR_NOMEM only. */
+jb_status pub_app_relabel(const jb_pub_names *n, struct jb_app_registry *apps, jb_ce *ce);
+
+/* jb_pub_enrich for the legacy endpoint's standard copy: the subject is built from
+ * src[0..slen) (the application's clean name) instead of ce's source, which stays
+ * as sent. */
+jb_status pub_enrich_as_source(const jb_pub_names *n, jb_ce *ce, const char *src, size_t slen,
+                               char **subject, jb_err *err);
+
 /* ---------------------------------------------------------------- legacy */
 
 /* The outcome of parsing a legacy body: either an event (status 0) or the HTTP
@@ -75,7 +91,7 @@ typedef struct jb_pub_legacy {
     char id[37]; /* the event id (given or generated) */
 } jb_pub_legacy;
 
-/* Parses and validates body[0..len) in DESIGN 2.2's order for application
+/* Parses and validates body[0..len) in docs/contract.md 2.2's order for application
  * app[0..app_len). Returns JB_ERR_NOMEM only on allocation failure; any problem
  * with the input is reported through out->status. Free with jb_pub_legacy_free. */
 jb_status jb_pub_legacy_parse(const char *app, size_t app_len, const char *body, size_t len,

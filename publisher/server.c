@@ -16,9 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "application/jb_app.h"
 #include "publisher/pub_server.h"
 
 /* Metric path labels: route templates, never raw paths. */
@@ -703,6 +705,20 @@ static jb_status collect_headers(struct evhttp_request *req, jb_ce_header **out,
     return JB_OK;
 }
 
+/* A common mistake: a structured event (a JSON object with "specversion") sent
+ * with content-type application/json, which CloudEvents reads as binary mode. True
+ * when no ce-specversion header came and the body is such an object. */
+static bool looks_structured(const jb_ce_header *h, size_t nh, const uint8_t *body, size_t len)
+{
+    for (size_t i = 0; i < nh; i++)
+        if (h[i].name_len == 14 && strncasecmp(h[i].name, "ce-specversion", 14) == 0)
+            return false;
+    size_t i = 0;
+    while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
+        i++;
+    return i < len && body[i] == '{' && memmem(body, len, "\"specversion\"", 13) != NULL;
+}
+
 /* Decodes the body by content mode into a malloc'd array of events. */
 static jb_status decode_events(jb_ce_http_mode mode, const jb_ce_header *h, size_t nh,
                                const uint8_t *body, size_t len, jb_ce ***ces, size_t *n,
@@ -743,10 +759,10 @@ static jb_status decode_events(jb_ce_http_mode mode, const jb_ce_header *h, size
 
 /* Validates and enriches every event; fills subjects and ids. On failure err says
  * which event (batch index) and why. */
-static jb_status prepare_events(const jb_pub_names *names, jb_ce **ces, size_t n,
-                                const jb_ce_header *h, size_t nh, char **subjects,
-                                char (*ids)[JB_PUB_MSG_ID_LEN + 1], char **sent_types, bool batch,
-                                jb_err *err)
+static jb_status prepare_events(const jb_pub_names *names, struct jb_app_registry *apps,
+                                jb_ce **ces, size_t n, const jb_ce_header *h, size_t nh,
+                                char **subjects, char (*ids)[JB_PUB_MSG_ID_LEN + 1],
+                                char **sent_types, bool batch, jb_err *err)
 {
     for (size_t i = 0; i < n; i++) {
         jb_err e = {{0}};
@@ -761,6 +777,8 @@ static jb_status prepare_events(const jb_pub_names *names, jb_ce **ces, size_t n
             jb_pub_msg_id(src, sl, id, il, NULL, ids[i]);
         if (rc == JB_OK && (sent_types[i] = strdup(jb_ce_get(ces[i], "type", NULL))) == NULL)
             rc = JB_ERR_NOMEM;
+        if (rc == JB_OK)
+            rc = pub_app_relabel(names, apps, ces[i]);
         if (rc == JB_OK)
             rc = jb_pub_enrich(names, ces[i], &subjects[i], &e);
         if (rc != JB_OK) {
@@ -803,12 +821,18 @@ static void handle_publish(pub_thread *t, struct evhttp_request *req, jb_pub_rou
         subjects = calloc(n, sizeof(*subjects));
         ids = calloc(n, sizeof(*ids));
         types = calloc(n, sizeof(*types));
-        rc = subjects && ids && types
-                 ? prepare_events(&t->p->names, ces, n, h, nh, subjects, ids, types, batch, &err)
-                 : JB_ERR_NOMEM;
+        rc = subjects && ids && types ? prepare_events(&t->p->names, t->p->apps, ces, n, h, nh,
+                                                       subjects, ids, types, batch, &err)
+                                      : JB_ERR_NOMEM;
     }
     if (rc == JB_ERR_NOMEM) {
         send_text(t, req, r, start, 500, "out of memory");
+    } else if (rc != JB_OK && mode == JB_CE_HTTP_BINARY && looks_structured(h, nh, body, len)) {
+        send_text(t, req, r, start, 400,
+                  "the body looks like a structured CloudEvent (JSON with specversion), but "
+                  "without content-type application/cloudevents+json the request is binary "
+                  "mode: attributes in ce-* headers, the body is the data. Send it with "
+                  "content-type: application/cloudevents+json");
     } else if (rc != JB_OK) {
         send_text(t, req, r, start, 400, err.msg[0] ? err.msg : jb_status_str(rc));
     } else {
@@ -857,6 +881,7 @@ static void handle_legacy(pub_thread *t, struct evhttp_request *req, int64_t sta
     jb_err err = {{0}};
     jb_ce_header *h = NULL;
     size_t nh = 0, n = 1;
+    const jb_app *known = NULL;
     if (jb_pub_legacy_parse(app, app_len, (const char *)body, len, &lg) != JB_OK) {
         legacy_error(t, req, start, 500, "out of memory");
         return;
@@ -878,9 +903,14 @@ static void handle_legacy(pub_thread *t, struct evhttp_request *req, int64_t sta
         rc = collect_headers(req, &h, &nh);
     if (rc == JB_OK)
         rc = jb_pub_apply_tracing(ces[0], h, nh, &err);
+    /* A known application's application-type label replaces its name in both copies
+     * (ce-source stays as sent). */
+    known = jb_app_registry_find(t->p->apps, app, app_len);
+    const char *cname = known ? jb_app_clean_name(known) : app;
+    size_t clen = known ? strlen(cname) : app_len;
     /* The prefixed copy is built from the type as received, before enrichment. */
     if (rc == JB_OK) {
-        rc = jb_pub_legacy_prefixed_copy(&t->p->names, ces[0], app, app_len, &ces[1], &subjects[1],
+        rc = jb_pub_legacy_prefixed_copy(&t->p->names, ces[0], cname, clen, &ces[1], &subjects[1],
                                          &err);
         if (rc == JB_OK)
             n = 2;
@@ -891,7 +921,8 @@ static void handle_legacy(pub_thread *t, struct evhttp_request *req, int64_t sta
     if (rc == JB_OK && (types[0] = strdup(jb_ce_get(ces[0], "type", NULL))) == NULL)
         rc = JB_ERR_NOMEM;
     if (rc == JB_OK)
-        rc = jb_pub_enrich(&t->p->names, ces[0], &subjects[0], &err);
+        rc = known ? pub_enrich_as_source(&t->p->names, ces[0], cname, clen, &subjects[0], &err)
+                   : jb_pub_enrich(&t->p->names, ces[0], &subjects[0], &err);
     if (rc != JB_OK) {
         legacy_error(t, req, start, rc == JB_ERR_NOMEM ? 500 : 400,
                      err.msg[0] ? err.msg : jb_status_str(rc));
@@ -917,6 +948,7 @@ done:
         free(types[i]);
     }
     free(h);
+    jb_app_release(known);
     jb_pub_legacy_free(&lg);
 }
 
