@@ -74,6 +74,9 @@ int jb_tsink_port(const jb_tsink *s);
  * every answer (to test timeouts and concurrency); -1 never answers. */
 void jb_tsink_script(jb_tsink *s, const int *codes, size_t n, int then, int retry_after,
                      int delay_ms);
+/* Answers with an empty body (default: "sink answered <code>\n"), for answers
+ * whose dead letter carries an empty errordata. */
+void jb_tsink_empty_body(jb_tsink *s, bool empty);
 /* Number of requests recorded so far. Recording stops at 1,000,000 requests (a
  * memory bound); later requests are still answered and counted by jb_tsink_total. */
 size_t jb_tsink_count(jb_tsink *s);
