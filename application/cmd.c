@@ -455,12 +455,8 @@ int jb_app_cmd(const jb_cfg *cfg, int argc, char **argv)
             return 0;
         }
     }
-    /* A CLI prints results, not connection chatter: errors only, unless debug was
-     * asked for. No thread exists yet, so the logging set-up may still change. */
-    jb_log_level level = JB_LOG_INFO;
-    (void)jb_log_level_parse(cfg->log_level ? cfg->log_level : "info", &level);
-    if (level == JB_LOG_INFO)
-        jb_log_setup(JB_LOG_ERROR, cfg->log_json);
+    /* Logging is set up by main as for every client command: errors only unless
+     * another level was asked for, text on a terminal. */
     const char *verb = argv[1];
     if (strcmp(verb, "token") == 0)
         return cmd_token(cfg, argc, argv);
