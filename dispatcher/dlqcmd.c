@@ -112,6 +112,23 @@ static bool list_table(void *ud, uint64_t seq, natsMsg *m)
     return true;
 }
 
+/* A ce- header's attribute value, decoded as the NATS binding wrote it
+ * (percent-encoding; `""` for an empty value); the raw header when it does not
+ * decode. Adds it to o under key. */
+static void add_ce_value(cJSON *o, const char *key, natsMsg *m, const char *header)
+{
+    const char *raw = hdr(m, header);
+    char *dec = NULL;
+    jb_err err = {{0}};
+    if (strncasecmp(header, "ce-", 3) == 0 &&
+        jb_ce_header_decode(raw, strlen(raw), &dec, NULL, &err) == JB_OK) {
+        cJSON_AddStringToObject(o, key, dec);
+        free(dec);
+        return;
+    }
+    cJSON_AddStringToObject(o, key, raw);
+}
+
 static bool list_json(void *ud, uint64_t seq, natsMsg *m)
 {
     cJSON *arr = ud;
@@ -135,7 +152,7 @@ static bool list_json(void *ud, uint64_t seq, natsMsg *m)
         {"errorattempts", "ce-errorattempts"},
     };
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-        cJSON_AddStringToObject(o, fields[i].key, hdr(m, fields[i].header));
+        add_ce_value(o, fields[i].key, m, fields[i].header);
     cJSON_AddNumberToObject(o, "time_ms", (double)(natsMsg_GetTime(m) / 1000000));
     cJSON_AddItemToArray(arr, o);
     return true;

@@ -260,7 +260,7 @@ jb_status jb_pub_legacy_prefixed_copy(const jb_pub_names *n, const jb_ce *std_ce
     if ((rc = jb_ce_set_str(ce, "type", full)) != JB_OK ||
         (rc = jb_ce_set_str(ce, "source", n->legacy_ns)) != JB_OK)
         goto done;
-    if ((rc = jb_pub_enrich(n, ce, &subj, err)) != JB_OK)
+    if ((rc = jb_pub_enrich_legacy_copy(n, ce, &subj, err)) != JB_OK)
         goto done;
     *out = ce;
     *subject = subj;

@@ -167,11 +167,34 @@ void jb_sub_errors_free(jb_sub_errors *e);
 size_t jb_sub_clean_source(const char *src, size_t len, char *out, size_t cap);
 size_t jb_sub_clean_type(const char *type, size_t len, char *out, size_t cap);
 
+/* Source validity, for the publisher's events and a Subscription's spec.source
+ * alike (Kyma reads sources with Go's URL parser): false only when src[0..len) is
+ * empty, holds a control byte (below 0x20, or 0x7f), a '%' not followed by two
+ * hex digits, or a ':' in its first segment (up to '/', '?' or '#') that does not
+ * end a valid scheme. "s>o>*u*r>c.e", "system>prod" and "my app" are valid. */
+bool jb_sub_source_valid(const char *src, size_t len);
+
+/* The standard-path subject (section 2.3 A), the one function both the publisher
+ * (for each event) and the subscription (for each type) call, so that they
+ * always clean the same raw strings alike:
+ * "<subject_prefix>.<cleanSource>.<cleanType>". JB_ERR_INVALID (err names
+ * "source: ..." or "type: ...") when a dot segment would be empty or a control
+ * byte would reach the subject. *out is malloc'd (caller frees). */
+jb_status jb_sub_standard_subject(const char *subject_prefix, const char *source, size_t slen,
+                                  const char *type, size_t tlen, char **out, jb_err *err);
+
+/* What is wrong with an exact-path subject for NATS, as a validation detail
+ * ("must not contain NATS wildcard tokens", "must not contain whitespace or
+ * control characters", "must not have empty segments"), or NULL when it is fine.
+ * A token that merely contains '*' or '>' is a literal for NATS and fine. */
+const char *jb_sub_exact_subject_problem(const char *subject);
+
 /* The NATS subject for a type of s: standard `<prefix>.<cleanSource>.<cleanType>`,
  * exact `<prefix>.<type>` (no cleaning); prefix is JS_STREAM_SUBJECT_PREFIX
  * ("kyma" when cfg is NULL or the key is empty). On success *out is malloc'd
  * (caller frees). JB_ERR_INVALID when the subject would have an empty segment or a
- * character NATS forbids in subjects (whitespace, '*', '>' for exact types). */
+ * character NATS forbids in subjects (for exact types: whitespace, a token that is
+ * exactly '*' or '>'; err then holds jb_sub_exact_subject_problem's detail). */
 jb_status jb_sub_subject(const jb_sub *s, const struct jb_cfg *cfg, const char *type, char **out,
                          jb_err *err);
 
