@@ -461,6 +461,12 @@ int jb_app_cmd(const jb_cfg *cfg, int argc, char **argv)
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout); /* `jetbridge app apply --help` */
+            return 0;
+        }
+    }
     /* A CLI prints results, not connection chatter: errors only, unless debug was
      * asked for. No thread exists yet, so the logging set-up may still change. */
     jb_log_level level = JB_LOG_INFO;

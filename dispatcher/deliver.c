@@ -9,7 +9,7 @@
 #include "proto/jb_ce.h"
 
 /* Tracing extensions as the publisher stored them, and the headers they came from
- * (DESIGN.md 2.3). */
+ * (docs/contract.md 2.3). */
 static const struct {
     const char *ext;
     const char *header;

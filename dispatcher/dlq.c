@@ -58,7 +58,7 @@ static bool copy_header(natsMsg *dst, natsMsg *src, const char *key)
     return ok;
 }
 
-/* The error extensions DESIGN.md section 4 names, on a decoded event. */
+/* The error extensions docs/contract.md section 4 names, on a decoded event. */
 static bool set_error_exts(jb_ce *ce, const char *sink, int code, const char *body, size_t body_len,
                            uint64_t attempts)
 {

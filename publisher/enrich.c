@@ -1,5 +1,5 @@
 /*
- * Enrichment (DESIGN.md 2.3): from an event's type and source to the NATS subject,
+ * Enrichment (docs/contract.md 2.3): from an event's type and source to the NATS subject,
  * plus tracing headers and the Nats-Msg-Id. Pure functions: no I/O, no globals, so
  * they are table-tested and fuzzed directly.
  */

@@ -52,6 +52,14 @@ static jb_status register_metrics(jb_pub *p, jb_err *err)
         return jb_err_set(err, JB_ERR_NOMEM, "cannot register metrics");
     jb_metric_set(p->m.health, NULL, 1);
     jb_metric_set(p->m.in_flight, NULL, 0);
+    /* Counters a dashboard rates exist at 0 from the start ("no data" looks broken):
+     * every rejection reason, and the stored answer of /publish. */
+    static const char *const reasons[] = {"not_connected", "batch_too_large", "in_flight_full",
+                                          "internal",      "unencodable",     "control_queue_full"};
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+        jb_metric_add(p->m.rejected, &reasons[i], 0);
+    const char *stored[] = {"204", "POST", "/publish"};
+    jb_metric_add(p->m.req_total, stored, 0);
     return JB_OK;
 }
 
@@ -106,9 +114,24 @@ jb_status jb_pub_create(const jb_cfg *cfg, jb_metrics *metrics, natsConnection *
 /* One listening socket per thread on the same port (SO_REUSEPORT): the kernel
  * spreads connections evenly, which a shared socket with libevent's accept loop
  * does not. */
-static int listen_socket(int port, jb_err *err)
+static int listen_socket(const char *addr, int port, jb_err *err)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    struct sockaddr_storage ss = {0};
+    socklen_t sl = sizeof(struct sockaddr_in);
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)port);
+    } else if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+        sl = sizeof(*s6);
+    } else {
+        jb_err_set(err, JB_ERR_CONFIG, "INGRESS_ADDR: invalid address \"%s\"", addr);
+        return -1;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         jb_err_set(err, JB_ERR_IO, "socket: %s", strerror(errno));
         return -1;
@@ -116,11 +139,9 @@ static int listen_socket(int port, jb_err *err)
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_ANY)};
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 1024) != 0) {
-        jb_err_set(err, JB_ERR_IO, "cannot listen on 0.0.0.0:%d: %s", port, strerror(errno));
+    if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 1024) != 0) {
+        jb_err_set(err, JB_ERR_IO, "INGRESS_PORT: cannot listen on %s port %d: %s", addr, port,
+                   strerror(errno));
         close(fd);
         return -1;
     }
@@ -137,7 +158,7 @@ jb_status jb_pub_start(jb_pub *p, jb_err *err)
     p->port = p->cfg->ingress_port;
     p->started = true;
     for (int i = 0; i < p->nthreads; i++) {
-        int fd = listen_socket(p->port, err);
+        int fd = listen_socket(p->cfg->ingress_addr, p->port, err);
         if (fd < 0)
             return JB_ERR_IO;
         jb_status rc = pub_thread_create(p, i, fd, &p->threads[i], err);
@@ -155,8 +176,8 @@ jb_status jb_pub_start(jb_pub *p, jb_err *err)
     for (int i = 0; i < p->nthreads; i++)
         if (pub_thread_start(p->threads[i]) != JB_OK)
             return jb_err_set(err, JB_ERR_IO, "cannot start an HTTP thread");
-    char addr[32];
-    snprintf(addr, sizeof(addr), "0.0.0.0:%d", p->port);
+    char addr[80];
+    snprintf(addr, sizeof(addr), "%s:%d", p->cfg->ingress_addr, p->port);
     char nth[16];
     snprintf(nth, sizeof(nth), "%d", p->nthreads);
     jb_log(JB_LOG_INFO, "publisher", "listening", "addr", addr, "threads", nth, NULL);

@@ -25,7 +25,7 @@ typedef struct jb_pub_names {
 /* True when type[0..len) starts with "<type_prefix>." (type_prefix non-empty). */
 bool jb_pub_is_prefixed(const char *type_prefix, const char *type, size_t len);
 
-/* Prefixed path (DESIGN 2.3 B): the cleaned type, for example
+/* Prefixed path (docs/contract.md 2.3 B): the cleaned type, for example
  * "sap.kyma.custom.testapp.Segment1Part1.Segment2.v1". JB_ERR_INVALID with
  * "type: invalid format ..." when the type has fewer than four non-empty parts after
  * the prefix, repeats the prefix, or cleans to an empty segment. *out malloc'd. */
@@ -91,7 +91,7 @@ typedef struct jb_pub_legacy {
     char id[37]; /* the event id (given or generated) */
 } jb_pub_legacy;
 
-/* Parses and validates body[0..len) in DESIGN 2.2's order for application
+/* Parses and validates body[0..len) in docs/contract.md 2.2's order for application
  * app[0..app_len). Returns JB_ERR_NOMEM only on allocation failure; any problem
  * with the input is reported through out->status. Free with jb_pub_legacy_free. */
 jb_status jb_pub_legacy_parse(const char *app, size_t app_len, const char *body, size_t len,

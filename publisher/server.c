@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -704,6 +705,20 @@ static jb_status collect_headers(struct evhttp_request *req, jb_ce_header **out,
     return JB_OK;
 }
 
+/* A common mistake: a structured event (a JSON object with "specversion") sent
+ * with content-type application/json, which CloudEvents reads as binary mode. True
+ * when no ce-specversion header came and the body is such an object. */
+static bool looks_structured(const jb_ce_header *h, size_t nh, const uint8_t *body, size_t len)
+{
+    for (size_t i = 0; i < nh; i++)
+        if (h[i].name_len == 14 && strncasecmp(h[i].name, "ce-specversion", 14) == 0)
+            return false;
+    size_t i = 0;
+    while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
+        i++;
+    return i < len && body[i] == '{' && memmem(body, len, "\"specversion\"", 13) != NULL;
+}
+
 /* Decodes the body by content mode into a malloc'd array of events. */
 static jb_status decode_events(jb_ce_http_mode mode, const jb_ce_header *h, size_t nh,
                                const uint8_t *body, size_t len, jb_ce ***ces, size_t *n,
@@ -812,6 +827,12 @@ static void handle_publish(pub_thread *t, struct evhttp_request *req, jb_pub_rou
     }
     if (rc == JB_ERR_NOMEM) {
         send_text(t, req, r, start, 500, "out of memory");
+    } else if (rc != JB_OK && mode == JB_CE_HTTP_BINARY && looks_structured(h, nh, body, len)) {
+        send_text(t, req, r, start, 400,
+                  "the body looks like a structured CloudEvent (JSON with specversion), but "
+                  "without content-type application/cloudevents+json the request is binary "
+                  "mode: attributes in ce-* headers, the body is the data. Send it with "
+                  "content-type: application/cloudevents+json");
     } else if (rc != JB_OK) {
         send_text(t, req, r, start, 400, err.msg[0] ? err.msg : jb_status_str(rc));
     } else {

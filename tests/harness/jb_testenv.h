@@ -174,6 +174,13 @@ const char *jb_tkube_dir(const jb_tkube *k);
  * stdin_text, when not NULL, is kubectl's standard input (e.g. a manifest for "apply -f -").
  * kubectl's discovery cache lives in the temporary directory, never in $HOME. */
 int jb_tkube_kubectl(jb_tkube *k, const char *args, const char *stdin_text, char **out);
+/* One HTTPS request to the API server as user ("admin", "controller", "norbac"; NULL: no token),
+ * TLS verified with jb_tkube_ca_file. path starts with '/'; body (may be NULL) is sent with
+ * content_type (e.g. "application/merge-patch+json"). Returns the HTTP status, -1 when there was
+ * no answer (10 s timeout). out, when not NULL, receives the body (malloc'd; at most 8 MiB).
+ * For what kubectl 1.20 cannot do (PATCH of a status subresource, TokenRequest). */
+int jb_tkube_request(jb_tkube *k, const char *user, const char *method, const char *path,
+                     const char *content_type, const char *body, char **out);
 /* Applies the CRDs of deploy/kubernetes/crds (Subscription, Application) and waits until both
  * are established and served (at most 60 s). */
 bool jb_tkube_install_crds(jb_tkube *k);
