@@ -145,6 +145,18 @@ static int cmd_apply(const jb_cfg *cfg, const opts *o)
     }
     jb_app_vec v = {0};
     int rc = load_files(o, &v);
+    /* Ownership is the controller's to claim: a manifest that claims it would lock
+     * the application against every later apply. */
+    for (size_t i = 0; rc == 0 && i < v.n; i++) {
+        if (v.items[i]->k8s_owned) {
+            fprintf(stderr,
+                    "error: " RESOURCE "/%s: " JB_APP_ANN_MANAGED_BY ": " JB_APP_MANAGED_KUBERNETES
+                    " is set by the Kubernetes controller only; remove it (nothing was "
+                    "applied)\n",
+                    v.items[i]->name);
+            rc = 1;
+        }
+    }
     conn c;
     if (rc != 0 || (rc = connect_store(cfg, &c)) != 0) {
         jb_app_vec_clear(&v);
