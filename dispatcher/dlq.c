@@ -58,7 +58,7 @@ static bool copy_header(natsMsg *dst, natsMsg *src, const char *key)
     return ok;
 }
 
-/* The error extensions DESIGN.md section 4 names, on a decoded event. */
+/* The error extensions docs/contract.md section 4 names, on a decoded event. */
 static bool set_error_exts(jb_ce *ce, const char *sink, int code, const char *body, size_t body_len,
                            uint64_t attempts)
 {
@@ -85,7 +85,9 @@ static bool set_pct(natsMsg *m, const char *key, const char *v, size_t len)
 {
     char *enc = NULL;
     size_t elen = 0;
-    if (jb_ce_pct_encode(v, len, &enc, &elen) != JB_OK)
+    /* The NATS binding's form: an empty value (errordata of an empty answer)
+     * would not read back from nats.c otherwise. */
+    if (jb_ce_nats_value_encode(v, len, &enc, &elen) != JB_OK)
         return false;
     bool ok = natsMsgHeader_Set(m, key, enc) == NATS_OK;
     free(enc);
@@ -105,7 +107,7 @@ static bool set_error_headers(natsMsg *m, const char *sink, int code, const char
     bool ok = set_pct(m, "ce-errordest", sink, strlen(sink));
     snprintf(num, sizeof(num), "%d", code);
     ok = ok && natsMsgHeader_Set(m, "ce-errorcode", num) == NATS_OK;
-    ok = ok && natsMsgHeader_Set(m, "ce-errordata", b64) == NATS_OK;
+    ok = ok && set_pct(m, "ce-errordata", b64, b64len);
     snprintf(num, sizeof(num), "%llu", (unsigned long long)attempts);
     ok = ok && natsMsgHeader_Set(m, "ce-errorattempts", num) == NATS_OK;
     free(b64);

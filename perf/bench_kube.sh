@@ -26,13 +26,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The API server binary: the project's tools script when present, else the shared copy.
+# The API server binary, etcd and kubectl: scripts/kube-tools makes them available.
 apiserver=$root/build/tools/kube-apiserver
-if [ ! -x "$apiserver" ] && [ -x "$root/scripts/kube-tools" ]; then "$root/scripts/kube-tools" >/dev/null; fi
-if [ ! -x "$apiserver" ] && [ -f "$root/../shared/tools/kube-apiserver-1.20.2.xz" ]; then
-  apiserver=$work/kube-apiserver
-  xz -dc "$root/../shared/tools/kube-apiserver-1.20.2.xz" >"$apiserver"; chmod +x "$apiserver"
-fi
+"$root/scripts/kube-tools" >/dev/null
 [ -x "$apiserver" ] || { echo "bench_kube: no kube-apiserver (run scripts/kube-tools)"; exit 1; }
 
 port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
