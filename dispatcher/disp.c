@@ -25,6 +25,7 @@ struct inflight {
     uint64_t attempt;
     jb_sub_delivery delivery; /* a snapshot: settings may change meanwhile */
     char *sink;
+    char *shown; /* the sink without userinfo: for metrics, logs and dead letters */
     /* the dead letter being made */
     int code;
     char *errbody;
@@ -129,7 +130,7 @@ static void count_delivery(inflight *f, int status, double seconds)
     char code[16];
     snprintf(code, sizeof(code), "%d", status);
     const jb_sub_consumer *i = &f->c->info;
-    const char *labels[] = {i->name, i->ns, i->clean_type, f->sink, code, i->consumer};
+    const char *labels[] = {i->name, i->ns, i->clean_type, f->shown, code, i->consumer};
     jb_metric_add(d->m.delivery, labels, 1);
     jb_metric_observe(d->m.duration, labels, seconds);
     if (status >= 200 && status < 300)
@@ -216,6 +217,7 @@ static void finish(inflight *f, settle how, int64_t delay_ms)
     jb_ce_destroy(f->ce);
     natsMsg_Destroy(f->msg);
     free(f->sink);
+    free(f->shown);
     free(f->errbody);
     free(f);
 
@@ -259,7 +261,7 @@ static void on_sink_done(void *ud, const jb_dhttp_result *r)
     count_delivery(f, r->status, r->seconds);
     if (r->status == 0)
         jb_log(JB_LOG_INFO, "dispatcher", "delivery failed", "consumer", f->c->info.consumer,
-               "sink", f->sink, "error", r->error, NULL);
+               "sink", f->shown, "error", r->error, NULL);
     switch (jb_disp_verdict_of(r->status)) {
     case JB_DISP_ACK:
         finish(f, SETTLE_ACK, 0);
@@ -280,7 +282,7 @@ static void publish_dead_letter(inflight *f)
     jb_disp *d = f->d;
     f->stage = ST_DLQ;
     const jb_sub_consumer *i = &f->c->info;
-    natsMsg *m = jb_disp_dlq_msg(f->msg, i->consumer, i->ns, i->name, f->sink, f->code, f->errbody,
+    natsMsg *m = jb_disp_dlq_msg(f->msg, i->consumer, i->ns, i->name, f->shown, f->code, f->errbody,
                                  f->errbody_len, f->attempt);
     dlqjob *job = m != NULL ? calloc(1, sizeof(*job)) : NULL;
     if (job == NULL) {
@@ -324,7 +326,7 @@ static bool send_to_dlsink(inflight *f)
     snprintf(att, sizeof(att), "%llu", (unsigned long long)f->attempt);
     if (jb_base64_encode((const uint8_t *)f->errbody, f->errbody_len, &b64, &b64len) != JB_OK)
         return false;
-    jb_ce_set_str(f->ce, "errordest", f->sink);
+    jb_ce_set_str(f->ce, "errordest", f->shown);
     jb_ce_set_str(f->ce, "errorcode", code);
     jb_ce_set(f->ce, "errordata", b64, b64len);
     jb_ce_set_str(f->ce, "errorattempts", att);
@@ -355,7 +357,7 @@ static void dead_letter(inflight *f, int code, const char *body, size_t len)
     char st[16];
     snprintf(st, sizeof(st), "%d", code);
     jb_log(JB_LOG_WARN, "dispatcher", "dead letter", "consumer", f->c->info.consumer, "sink",
-           f->sink, "code", st, NULL);
+           f->shown, "code", st, NULL);
     if (!send_to_dlsink(f))
         publish_dead_letter(f);
 }
@@ -379,7 +381,10 @@ static inflight *inflight_new(jb_disp *d, dconsumer *c, natsMsg *msg)
     if (f == NULL)
         return NULL;
     f->sink = strdup(c->info.sink);
-    if (f->sink == NULL) {
+    f->shown = jb_redact_url(c->info.sink);
+    if (f->sink == NULL || f->shown == NULL) {
+        free(f->sink);
+        free(f->shown);
         free(f);
         return NULL;
     }
@@ -505,8 +510,10 @@ static void on_ready(jb_disp *d, jb_sub_consumer *info)
     jb_disp_hash_add(d, c);
     jb_disp_pump_later(d, c);
     jb_disp_info_soon(d);
+    char *shown = jb_redact_url(c->info.sink);
     jb_log(JB_LOG_INFO, "dispatcher", "consumer ready", "consumer", c->info.consumer,
-           "subscription", c->info.name, "namespace", c->info.ns, "sink", c->info.sink, NULL);
+           "subscription", c->info.name, "namespace", c->info.ns, "sink", shown ? shown : "", NULL);
+    free(shown);
 }
 
 static void stop_consumer(jb_disp *d, dconsumer *c)

@@ -106,10 +106,28 @@ static bool list_table(void *ud, uint64_t seq, natsMsg *m)
     const char *type = hdr(m, "ce-originaltype");
     if (type[0] == '\0')
         type = hdr(m, "ce-type");
-    printf("%-6" PRIu64 " %-30s %-32s %-36s %-5s %-8s %s\n", seq, hdr(m, "Jb-Subscription"), type,
-           hdr(m, "ce-id"), hdr(m, "ce-errorcode"), hdr(m, "ce-errorattempts"),
-           hdr(m, "ce-errordest"));
-    return true;
+    /* Every value was written by someone else: escaped for the terminal, and the
+     * destination without userinfo (dead letters older than the redaction). */
+    const char *raw[] = {hdr(m, "Jb-Subscription"),
+                         type,
+                         hdr(m, "ce-id"),
+                         hdr(m, "ce-errorcode"),
+                         hdr(m, "ce-errorattempts"),
+                         hdr(m, "ce-errordest")};
+    char *v[6] = {NULL};
+    char *dest = jb_redact_url(raw[5]);
+    bool ok = dest != NULL;
+    for (size_t i = 0; ok && i < 6; i++) {
+        const char *x = i == 5 ? dest : raw[i];
+        ok = (v[i] = jb_escape_text(x, strlen(x))) != NULL;
+    }
+    if (ok)
+        printf("%-6" PRIu64 " %-30s %-32s %-36s %-5s %-8s %s\n", seq, v[0], v[1], v[2], v[3], v[4],
+               v[5]);
+    for (size_t i = 0; i < 6; i++)
+        free(v[i]);
+    free(dest);
+    return ok;
 }
 
 static bool list_json(void *ud, uint64_t seq, natsMsg *m)
@@ -134,8 +152,13 @@ static bool list_json(void *ud, uint64_t seq, natsMsg *m)
         {"errordata", "ce-errordata"},
         {"errorattempts", "ce-errorattempts"},
     };
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-        cJSON_AddStringToObject(o, fields[i].key, hdr(m, fields[i].header));
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        char *dest = strcmp(fields[i].key, "errordest") == 0
+                         ? jb_redact_url(hdr(m, fields[i].header))
+                         : NULL;
+        cJSON_AddStringToObject(o, fields[i].key, dest ? dest : hdr(m, fields[i].header));
+        free(dest);
+    }
     cJSON_AddNumberToObject(o, "time_ms", (double)(natsMsg_GetTime(m) / 1000000));
     cJSON_AddItemToArray(arr, o);
     return true;
@@ -252,17 +275,49 @@ static bool replay_to_sink(replay_ctx *r, natsMsg *m, jb_ce *ce, char *why, size
     if (jb_dreq_build(ce, c.delivery.content_mode == JB_SUB_CONTENT_STRUCTURED, &req) == JB_OK) {
         int status = post_sync(c.sink, &req, c.delivery.timeout_ms);
         ok = status >= 200 && status < 300;
-        snprintf(why, cap, "%s answered %d", c.sink, status);
+        char *shown = jb_redact_url(c.sink);
+        snprintf(why, cap, "%s answered %d", shown ? shown : "the sink", status);
+        free(shown);
     }
     jb_dreq_free(&req);
     jb_sub_consumer_free(&c);
     return ok;
 }
 
+/* An event subject of this stream: "<prefix>." then tokens that are not empty, not
+ * wildcards, without whitespace or '$'. */
+static bool republish_allowed(const jb_cfg *cfg, const char *subject)
+{
+    size_t plen = strlen(cfg->stream_subject_prefix);
+    if (strncmp(subject, cfg->stream_subject_prefix, plen) != 0 || subject[plen] != '.')
+        return false;
+    const char *t = subject + plen + 1;
+    for (;;) {
+        size_t n = strcspn(t, ".");
+        if (n == 0 || (n == 1 && (t[0] == '*' || t[0] == '>')))
+            return false;
+        for (size_t i = 0; i < n; i++)
+            if ((unsigned char)t[i] <= ' ' || t[i] == '$' || t[i] == 0x7f)
+                return false;
+        if (t[n] == '\0')
+            return true;
+        t += n + 1;
+    }
+}
+
 static bool replay_republish(replay_ctx *r, uint64_t seq, natsMsg *m, jb_ce *ce, char *why,
                              size_t cap)
 {
     const char *subject = hdr(m, "Jb-Subject");
+    if (!republish_allowed(r->cfg, subject)) {
+        /* A dead letter is data anyone who can publish to the DLQ stream can forge:
+         * its subject must not reach the JetStream API or another stream. */
+        char *shown = jb_escape_text(subject, strlen(subject));
+        snprintf(why, cap, "refusing to republish to \"%.300s\": not an event subject under %s.",
+                 shown ? shown : "", r->cfg->stream_subject_prefix);
+        free(shown);
+        return false;
+    }
     char id[128];
     snprintf(id, sizeof(id), "dlq-replay-%s-%" PRIu64, r->stream, seq);
     natsMsg *out = NULL;

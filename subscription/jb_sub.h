@@ -138,6 +138,15 @@ jb_status jb_sub_delivery_get(const jb_sub *s, const struct jb_cfg *cfg, jb_sub_
 
 /* -------------------------------------------------------------- validation */
 
+/* Limits that keep one subscription's consumers and status bounded (a status is one
+ * KV value, and NATS refuses values over its max payload, 1 MiB by default): at
+ * most JB_SUB_MAX_TYPES types (more is a validation error), at most
+ * JB_SUB_MAX_ERRORS validation messages are kept, and a status whose JSON would be
+ * larger than JB_SUB_STATUS_MAX_BYTES is written without its type lists. */
+#define JB_SUB_MAX_TYPES        256
+#define JB_SUB_MAX_ERRORS       32
+#define JB_SUB_STATUS_MAX_BYTES (256 * 1024)
+
 /* The validation errors of one subscription, in Kyma's order (typeMatching,
  * source, types, config, sink), each `<path>: Invalid value: "<value>": <detail>`
  * with the value quoted as Go's %q does. `message` is Kyma's aggregate: the single
