@@ -25,7 +25,8 @@ struct inflight {
     uint64_t attempt;
     jb_sub_delivery delivery; /* a snapshot: settings may change meanwhile */
     char *sink;
-    char *shown; /* the sink without userinfo: for metrics, logs and dead letters */
+    char *shown;  /* the sink without userinfo: for metrics, logs and dead letters */
+    bool refused; /* the SSRF guard refused the sink */
     /* the dead letter being made */
     int code;
     char *errbody;
@@ -262,6 +263,14 @@ static void on_sink_done(void *ud, const jb_dhttp_result *r)
     if (r->status == 0)
         jb_log(JB_LOG_INFO, "dispatcher", "delivery failed", "consumer", f->c->info.consumer,
                "sink", f->shown, "error", r->error, NULL);
+    if (r->refused) {
+        /* The destination will not become allowed by waiting: no retry. */
+        jb_log(JB_LOG_WARN, "dispatcher", "sink refused", "consumer", f->c->info.consumer, "sink",
+               f->shown, "error", r->error, NULL);
+        f->refused = true;
+        dead_letter(f, 0, r->error, strlen(r->error));
+        return;
+    }
     switch (jb_disp_verdict_of(r->status)) {
     case JB_DISP_ACK:
         finish(f, SETTLE_ACK, 0);
@@ -310,7 +319,8 @@ static void on_dlsink_done(void *ud, const jb_dhttp_result *r)
     snprintf(st, sizeof(st), "%d", r->status);
     /* One attempt: the dead-letter stream is the record, this is a notification. */
     jb_log(r->status >= 200 && r->status < 300 ? JB_LOG_DEBUG : JB_LOG_WARN, "dispatcher",
-           "dead-letter sink answered", "consumer", f->c->info.consumer, "status", st, NULL);
+           "dead-letter sink answered", "consumer", f->c->info.consumer, "status", st, "error",
+           r->error, NULL);
     publish_dead_letter(f);
 }
 
@@ -353,7 +363,9 @@ static void dead_letter(inflight *f, int code, const char *body, size_t len)
             f->errbody_len = len;
         }
     }
-    count_simple(f->d->m.dead, f, code == 0 ? "transport" : (f->ce == NULL ? "poison" : "http"));
+    count_simple(f->d->m.dead, f,
+                 f->refused ? "refused"
+                            : (code == 0 ? "transport" : (f->ce == NULL ? "poison" : "http")));
     char st[16];
     snprintf(st, sizeof(st), "%d", code);
     jb_log(JB_LOG_WARN, "dispatcher", "dead letter", "consumer", f->c->info.consumer, "sink",
@@ -675,7 +687,10 @@ jb_status jb_disp_create(const jb_cfg *cfg, struct event_base *base, jb_metrics 
         goto out;
     }
     d->wake_ev = event_new(base, d->wakefd, EV_READ | EV_PERSIST, on_wake, d);
-    d->http = jb_dhttp_create(base, d->global_max);
+    st = jb_dguard_create(cfg, &d->guard, err);
+    if (st != JB_OK)
+        goto out;
+    d->http = jb_dhttp_create(base, d->global_max, d->guard);
     d->status_ev = event_new(base, -1, EV_PERSIST, on_status_tick, d);
     d->ack_ev = event_new(base, -1, 0, on_flush_acks, d);
     d->acks_cap = (size_t)d->global_max;
@@ -870,6 +885,7 @@ void jb_disp_destroy(jb_disp *d)
         natsConnection_FlushTimeout(d->nc, 1000);
     jb_disp_pull_free(d);
     jb_dhttp_destroy(d->http);
+    jb_dguard_destroy(d->guard);
     if (d->wake_ev != NULL)
         event_free(d->wake_ev);
     if (d->status_ev != NULL)

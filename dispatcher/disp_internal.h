@@ -13,6 +13,28 @@ struct curl_slist;
 typedef struct jb_ce jb_ce;
 typedef struct __natsMsg natsMsg;
 
+/* ------------------------------------------------- outbound policy (guard.c) */
+
+struct jb_cfg;
+typedef void CURL;
+
+/* SINK_DENY_NETWORKS, SINK_CA_BUNDLE, no redirects, http(s) only: applied to every
+ * request the dispatcher makes. Immutable after creation; shared read-only. */
+typedef struct jb_dguard jb_dguard;
+/* JB_ERR_CONFIG (err names the key) for an invalid network or unreadable bundle. */
+jb_status jb_dguard_create(const struct jb_cfg *cfg, jb_dguard **out, jb_err *err);
+void jb_dguard_destroy(jb_dguard *g);
+
+/* Per request: which guard, and whether it refused the address curl tried. */
+typedef struct jb_dguard_ctx {
+    const jb_dguard *guard; /* NULL: no deny list, system CAs */
+    bool refused;
+    char why[96]; /* "destination 169.254.169.254 is in SINK_DENY_NETWORKS" */
+} jb_dguard_ctx;
+/* Sets the policy on e, with c (which must outlive the transfer) as the open-socket
+ * callback's record; clears c's verdict. */
+void jb_dguard_apply(jb_dguard_ctx *c, CURL *e);
+
 /* ------------------------------------------------------- HTTP (http.c) */
 
 /* At most this many bytes of a sink's answer body are kept: base64 of 768 bytes is
@@ -33,14 +55,16 @@ typedef struct jb_dhttp_result {
     const char *body;       /* the first JB_DHTTP_BODY_KEEP bytes of the answer */
     size_t body_len;
     double seconds; /* from request start to the end of the answer */
+    bool refused;   /* the SSRF guard refused the destination (error says why) */
 } jb_dhttp_result;
 
 /* Called on the loop once per request, unless it was cancelled. r is valid during
  * the call only. The callback may start new requests. */
 typedef void (*jb_dhttp_done_fn)(void *ud, const jb_dhttp_result *r);
 
-/* max_idle: connections kept open for reuse. NULL when out of memory. */
-jb_dhttp *jb_dhttp_create(struct event_base *base, long max_idle);
+/* max_idle: connections kept open for reuse. guard (may be NULL; must outlive the
+ * handle) is applied to every request. NULL when out of memory. */
+jb_dhttp *jb_dhttp_create(struct event_base *base, long max_idle, const jb_dguard *guard);
 /* Cancels what is still running (without callbacks) and frees. NULL is fine. */
 void jb_dhttp_destroy(jb_dhttp *h);
 

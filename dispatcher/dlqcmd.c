@@ -244,13 +244,24 @@ static size_t discard(char *p, size_t size, size_t n, void *ud)
     return size * n;
 }
 
-static int post_sync(const char *url, const jb_dreq *req, int64_t timeout_ms)
+static int post_sync(const jb_cfg *cfg, const char *url, const jb_dreq *req, int64_t timeout_ms)
 {
-    CURL *e = curl_easy_init();
-    if (e == NULL)
+    /* The same outbound policy as the dispatcher: a replay is no way around it. */
+    jb_dguard_ctx gc = {0};
+    jb_dguard *g = NULL;
+    jb_err err;
+    if (jb_dguard_create(cfg, &g, &err) != JB_OK) {
+        fprintf(stderr, "jetbridge dlq: %s\n", err.msg);
         return 0;
+    }
+    gc.guard = g;
+    CURL *e = curl_easy_init();
+    if (e == NULL) {
+        jb_dguard_destroy(g);
+        return 0;
+    }
     curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    jb_dguard_apply(&gc, e);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->data != NULL ? (const char *)req->data : "");
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->len);
@@ -261,7 +272,10 @@ static int post_sync(const char *url, const jb_dreq *req, int64_t timeout_ms)
     long status = 0;
     if (curl_easy_perform(e) == CURLE_OK)
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    else if (gc.refused)
+        fprintf(stderr, "jetbridge dlq: %s\n", gc.why);
     curl_easy_cleanup(e);
+    jb_dguard_destroy(g);
     return (int)status;
 }
 
@@ -273,7 +287,7 @@ static bool replay_to_sink(replay_ctx *r, natsMsg *m, jb_ce *ce, char *why, size
     jb_dreq req = {0};
     bool ok = false;
     if (jb_dreq_build(ce, c.delivery.content_mode == JB_SUB_CONTENT_STRUCTURED, &req) == JB_OK) {
-        int status = post_sync(c.sink, &req, c.delivery.timeout_ms);
+        int status = post_sync(r->cfg, c.sink, &req, c.delivery.timeout_ms);
         ok = status >= 200 && status < 300;
         char *shown = jb_redact_url(c.sink);
         snprintf(why, cap, "%s answered %d", shown ? shown : "the sink", status);

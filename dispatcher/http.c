@@ -27,12 +27,14 @@ struct jb_dhttp_req {
     int64_t retry_after_ms;
     int64_t start_ns;
     size_t body_len;
+    jb_dguard_ctx guard;
     char body[JB_DHTTP_BODY_KEEP];
     char errbuf[CURL_ERROR_SIZE];
 };
 
 struct jb_dhttp {
     struct event_base *base;
+    const jb_dguard *guard;
     CURLM *multi;
     struct event *timer;
     size_t active;
@@ -192,6 +194,9 @@ static void finish(jb_dhttp_req *r, CURLcode code)
     res.status = (int)status;
     res.timed_out = code == CURLE_OPERATION_TIMEDOUT;
     res.error = code == CURLE_OK ? "" : (r->errbuf[0] ? r->errbuf : curl_easy_strerror(code));
+    res.refused = code != CURLE_OK && r->guard.refused;
+    if (res.refused)
+        res.error = r->guard.why;
     res.retry_after_ms = r->retry_after_ms;
     res.body = r->body;
     res.body_len = r->body_len;
@@ -217,12 +222,13 @@ static void check_done(jb_dhttp *h)
     }
 }
 
-jb_dhttp *jb_dhttp_create(struct event_base *base, long max_idle)
+jb_dhttp *jb_dhttp_create(struct event_base *base, long max_idle, const jb_dguard *guard)
 {
     jb_dhttp *h = calloc(1, sizeof(*h));
     if (h == NULL)
         return NULL;
     h->base = base;
+    h->guard = guard;
     h->multi = curl_multi_init();
     h->timer = evtimer_new(base, on_timer, h);
     if (h->multi == NULL || h->timer == NULL) {
@@ -260,7 +266,8 @@ static void set_options(jb_dhttp_req *r, const char *url, const void *body, size
 {
     CURL *e = r->easy;
     curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    r->guard.guard = r->h->guard;
+    jb_dguard_apply(&r->guard, e);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     /* A NULL body would make curl read the request body from stdin. */
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, body != NULL ? body : "");

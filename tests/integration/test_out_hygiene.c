@@ -164,8 +164,8 @@ static bool kv_put(denv *e, const char *key, const char *json)
 static bool kv_delete(denv *e, const char *key)
 {
     kvStore *kv = NULL;
-    bool ok = js_KeyValue(&kv, e->js, JB_SUB_BUCKET) == NATS_OK &&
-              kvStore_Delete(kv, key) == NATS_OK;
+    bool ok =
+        js_KeyValue(&kv, e->js, JB_SUB_BUCKET) == NATS_OK && kvStore_Delete(kv, key) == NATS_OK;
     kvStore_Destroy(kv);
     return ok;
 }
