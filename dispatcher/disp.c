@@ -25,8 +25,9 @@ struct inflight {
     uint64_t attempt;
     jb_sub_delivery delivery; /* a snapshot: settings may change meanwhile */
     char *sink;
-    char *shown;  /* the sink without userinfo: for metrics, logs and dead letters */
-    bool refused; /* the SSRF guard refused the sink */
+    char *shown;        /* the sink without userinfo: for metrics, logs and dead letters */
+    bool refused;       /* the SSRF guard refused the sink */
+    uint64_t token_gen; /* the OAuth2 token sent, 0: none */
     /* the dead letter being made */
     int code;
     char *errbody;
@@ -271,8 +272,18 @@ static void on_sink_done(void *ud, const jb_dhttp_result *r)
         dead_letter(f, 0, r->error, strlen(r->error));
         return;
     }
+    const jb_sub_auth *au = &f->c->info.auth;
+    if (r->status == 401 && f->token_gen != 0 &&
+        jb_dauth_unauthorized(f->d->auth, au, f->token_gen)) {
+        /* The token may have been revoked before it expired: one new token, soon. */
+        count_simple(f->d->m.retries, f, NULL);
+        finish(f, SETTLE_NAK, 100);
+        return;
+    }
     switch (jb_disp_verdict_of(r->status)) {
     case JB_DISP_ACK:
+        if (f->token_gen != 0)
+            jb_dauth_accepted(f->d->auth, au, f->token_gen);
         finish(f, SETTLE_ACK, 0);
         return;
     case JB_DISP_RETRY:
@@ -434,6 +445,24 @@ static void arm_progress(inflight *f)
     event_add(f->progress, &tv);
 }
 
+/* The sink's credentials and signature. When they cannot be had (a file missing,
+ * the token endpoint failing), the delivery is a retryable failure. */
+static bool add_credentials(inflight *f)
+{
+    size_t idlen = 0;
+    const char *id = jb_ce_get(f->ce, "id", &idlen);
+    char msg_id[256];
+    snprintf(msg_id, sizeof(msg_id), "%.*s", (int)(idlen < 255 ? idlen : 255), id ? id : "");
+    jb_err err = {{0}};
+    if (jb_dauth_prepare(f->d->auth, &f->c->info.auth, msg_id, f->req.data, f->req.len,
+                         &f->req.headers, &f->token_gen, &err) == JB_OK)
+        return true;
+    jb_log(JB_LOG_WARN, "dispatcher", "sink credentials unavailable", "consumer",
+           f->c->info.consumer, "error", err.msg, NULL);
+    retry_or_dead(f, 0, -1, err.msg, strlen(err.msg));
+    return false;
+}
+
 static void deliver(jb_disp *d, dconsumer *c, natsMsg *msg)
 {
     inflight *f = inflight_new(d, c, msg);
@@ -462,9 +491,13 @@ static void deliver(jb_disp *d, dconsumer *c, natsMsg *msg)
      * a dead letter is made from the stored message, not from f->ce. */
     jb_status st =
         jb_dreq_build(f->ce, f->delivery.content_mode == JB_SUB_CONTENT_STRUCTURED, &f->req);
-    if (st == JB_OK)
+    if (st == JB_OK && jb_sub_auth_any(&c->info.auth) && !add_credentials(f))
+        return; /* settled by add_credentials */
+    if (st == JB_OK) {
+        jb_dhttp_client_cert(d->http, c->info.auth.client_cert_file, c->info.auth.client_key_file);
         st = jb_dhttp_post(d->http, f->sink, &f->req.headers, f->req.data, f->req.len,
                            f->delivery.timeout_ms, on_sink_done, f, &f->http);
+    }
     if (st != JB_OK) {
         finish(f, SETTLE_NAK, 1000);
         return;
@@ -691,6 +724,7 @@ jb_status jb_disp_create(const jb_cfg *cfg, struct event_base *base, jb_metrics 
     if (st != JB_OK)
         goto out;
     d->http = jb_dhttp_create(base, d->global_max, d->guard);
+    d->auth = jb_dauth_create(d->guard);
     d->status_ev = event_new(base, -1, EV_PERSIST, on_status_tick, d);
     d->ack_ev = event_new(base, -1, 0, on_flush_acks, d);
     d->acks_cap = (size_t)d->global_max;
@@ -699,7 +733,7 @@ jb_status jb_disp_create(const jb_cfg *cfg, struct event_base *base, jb_metrics 
         st = jb_err_set(err, JB_ERR_NOMEM, "out of memory");
         goto out;
     }
-    if (d->wake_ev == NULL || d->http == NULL || d->status_ev == NULL) {
+    if (d->wake_ev == NULL || d->http == NULL || d->status_ev == NULL || d->auth == NULL) {
         st = jb_err_set(err, JB_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -885,6 +919,7 @@ void jb_disp_destroy(jb_disp *d)
         natsConnection_FlushTimeout(d->nc, 1000);
     jb_disp_pull_free(d);
     jb_dhttp_destroy(d->http);
+    jb_dauth_destroy(d->auth);
     jb_dguard_destroy(d->guard);
     if (d->wake_ev != NULL)
         event_free(d->wake_ev);

@@ -35,6 +35,7 @@ struct jb_dhttp_req {
 struct jb_dhttp {
     struct event_base *base;
     const jb_dguard *guard;
+    const char *cert, *key; /* for the next post only */
     CURLM *multi;
     struct event *timer;
     size_t active;
@@ -283,6 +284,16 @@ static void set_options(jb_dhttp_req *r, const char *url, const void *body, size
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (r->h->cert != NULL) {
+        curl_easy_setopt(e, CURLOPT_SSLCERT, r->h->cert);
+        curl_easy_setopt(e, CURLOPT_SSLKEY, r->h->key);
+    }
+}
+
+void jb_dhttp_client_cert(jb_dhttp *h, const char *cert_file, const char *key_file)
+{
+    h->cert = cert_file;
+    h->key = key_file;
 }
 
 jb_status jb_dhttp_post(jb_dhttp *h, const char *url, struct curl_slist **headers, const void *body,
@@ -307,6 +318,7 @@ jb_status jb_dhttp_post(jb_dhttp *h, const char *url, struct curl_slist **header
     if (r->easy == NULL)
         goto out;
     set_options(r, url, body, len, timeout_ms);
+    h->cert = h->key = NULL;
     if (curl_multi_add_handle(h->multi, r->easy) != CURLM_OK) {
         st = JB_ERR_INTERNAL;
         goto out;
@@ -321,6 +333,7 @@ jb_status jb_dhttp_post(jb_dhttp *h, const char *url, struct curl_slist **header
     r = NULL;
     st = JB_OK;
 out:
+    h->cert = h->key = NULL;
     if (r != NULL) {
         if (r->easy != NULL)
             release_easy(h, r->easy);

@@ -181,7 +181,8 @@ static void delete_consumer(jb_sub_reconciler *r, const char *name)
 static bool same_consumer(const jb_sub_consumer *a, const jb_sub_consumer *b)
 {
     return strcmp(a->consumer, b->consumer) == 0 && strcmp(a->sink, b->sink) == 0 &&
-           memcmp(&a->delivery, &b->delivery, sizeof(a->delivery)) == 0;
+           memcmp(&a->delivery, &b->delivery, sizeof(a->delivery)) == 0 &&
+           jb_sub_auth_equal(&a->auth, &b->auth);
 }
 
 static const jb_sub_consumer *find_consumer(const jb_sub_consumer_list *l, const char *name)

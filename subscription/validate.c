@@ -582,6 +582,30 @@ static void check_sink(const jb_sub *s, const jb_cfg *cfg, errs *x)
                 "must have the same namespace as the subscriber: %.*s", (int)nslen, ns);
 }
 
+/* The sink authentication keys (subscription/auth.c). The value of a secret key
+ * (clientSecret) is never quoted. */
+static void check_auth(const jb_sub *s, errs *x)
+{
+    jb_sub_auth a;
+    jb_err err;
+    jb_status st = jb_sub_auth_get(s, &a, &err);
+    if (st == JB_OK) {
+        jb_sub_auth_free(&a);
+        return;
+    }
+    if (st == JB_ERR_NOMEM) {
+        x->nomem = true;
+        return;
+    }
+    char *bar = strchr(err.msg, '|');
+    if (bar == NULL)
+        return;
+    *bar = '\0';
+    const char *v = jb_sub_config_value(s, err.msg);
+    add_err(x, "spec.config", strcmp(err.msg, "clientSecret") == 0 || v == NULL ? "" : v, "%s: %s",
+            err.msg, bar + 1);
+}
+
 jb_status jb_sub_validate(const jb_sub *s, const jb_cfg *cfg, jb_sub_errors *out)
 {
     jb_sub_errors e = {0};
@@ -601,6 +625,7 @@ jb_status jb_sub_validate(const jb_sub *s, const jb_cfg *cfg, jb_sub_errors *out
         check_types(s, cfg, &x, source_ok);
     }
     check_config(s, cfg, &d, &x);
+    check_auth(s, &x);
     check_sink(s, cfg, &x);
     if (!x.nomem && (e.message = e.n ? aggregate(&e) : strdup("")) == NULL)
         x.nomem = true;

@@ -16,9 +16,9 @@
 #include "common/jb_common.h"
 #include "jb_cunit.h"
 #include "jb_testenv.h"
+#include "test_out_env.h"
 
 #define TYPE        "order.created.v1"
-#define OPENSSL     "/usr/bin/openssl"
 #define NATS_SERVER "/usr/sbin/nats-server"
 #define PASSWORD    "Op3rat0r-pw"
 
@@ -33,59 +33,20 @@ typedef struct tenv {
 
 enum { CA, SRV_CERT, SRV_KEY, CLI_CERT, CLI_KEY, PW_PUB, PW_DISP, PW_OP };
 
-static bool run_exe(const char *exe, const char *const *argv)
-{
-    jb_tproc *p = jb_tproc_start_exe(exe, argv, NULL, 0);
-    int rc = p != NULL ? jb_tproc_wait(p, 60000) : -1;
-    if (rc != 0 && p != NULL) {
-        char *log = jb_tproc_log(p);
-        fprintf(stderr, "%s failed (%d): %s\n", exe, rc, log ? log : "");
-        free(log);
-    }
-    jb_tproc_stop(p);
-    return rc == 0;
-}
-
-static bool write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (f == NULL)
-        return false;
-    bool ok = fputs(text, f) >= 0;
-    return fclose(f) == 0 && ok;
-}
-
 static const char *in_dir(tenv *e, int slot, const char *name)
 {
     snprintf(e->path[slot], sizeof(e->path[slot]), "%s/%s", e->dir, name);
     return e->path[slot];
 }
 
-/* A CA, a server certificate for 127.0.0.1 and a client certificate, by openssl. */
 static bool make_certs(tenv *e)
 {
-    char cakey[160], csr[160], ext[160], ccsr[160];
-    snprintf(cakey, sizeof(cakey), "%s/ca.key", e->dir);
-    snprintf(csr, sizeof(csr), "%s/server.csr", e->dir);
-    snprintf(ccsr, sizeof(ccsr), "%s/client.csr", e->dir);
-    snprintf(ext, sizeof(ext), "%s/san.ext", e->dir);
-    const char *ca = in_dir(e, CA, "ca.pem"), *sc = in_dir(e, SRV_CERT, "server.pem"),
-               *sk = in_dir(e, SRV_KEY, "server.key"), *cc = in_dir(e, CLI_CERT, "client.pem"),
-               *ck = in_dir(e, CLI_KEY, "client.key");
-    const char *a1[] = {"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", cakey, "-out",
-                        ca,    "-days", "2",       "-subj",    "/CN=jetbridge-test-ca", NULL};
-    const char *a2[] = {"req",  "-newkey", "rsa:2048", "-nodes", "-keyout", sk,
-                        "-out", csr,       "-subj",    "/CN=127.0.0.1", NULL};
-    const char *a3[] = {"x509", "-req",    "-in", csr,     "-CA",      ca,         "-CAkey",
-                        cakey,  "-CAcreateserial", "-out", sc, "-days", "2", "-extfile", ext,
-                        NULL};
-    const char *a4[] = {"req",  "-newkey", "rsa:2048", "-nodes", "-keyout", ck,
-                        "-out", ccsr,      "-subj",    "/CN=jetbridge", NULL};
-    const char *a5[] = {"x509",  "-req",           "-in", ccsr, "-CA",   ca, "-CAkey",
-                        cakey,   "-CAcreateserial", "-out", cc,  "-days", "2", NULL};
-    return write_file(ext, "subjectAltName=IP:127.0.0.1\n") && run_exe(OPENSSL, a1) &&
-           run_exe(OPENSSL, a2) && run_exe(OPENSSL, a3) && run_exe(OPENSSL, a4) &&
-           run_exe(OPENSSL, a5);
+    in_dir(e, CA, "ca.pem");
+    in_dir(e, SRV_CERT, "server.pem");
+    in_dir(e, SRV_KEY, "server.key");
+    in_dir(e, CLI_CERT, "client.pem");
+    in_dir(e, CLI_KEY, "client.key");
+    return out_make_certs(e->dir);
 }
 
 /* nats-server with conf_path; env adds the variables the configuration names. */
@@ -141,9 +102,9 @@ static void role_env(tenv *e, role *r, const char *user, int pw_slot, const char
 static bool start_secured(tenv *e)
 {
     if (!tenv_start(e) || !make_certs(e) ||
-        !write_file(in_dir(e, PW_PUB, "pub.pw"), "Publ1sher-pw\n") ||
-        !write_file(in_dir(e, PW_DISP, "disp.pw"), "D1spatcher-pw\n") ||
-        !write_file(in_dir(e, PW_OP, "op.pw"), PASSWORD "\n"))
+        !out_write_file(in_dir(e, PW_PUB, "pub.pw"), "Publ1sher-pw\n") ||
+        !out_write_file(in_dir(e, PW_DISP, "disp.pw"), "D1spatcher-pw\n") ||
+        !out_write_file(in_dir(e, PW_OP, "op.pw"), PASSWORD "\n"))
         return false;
     char v[6][200];
     snprintf(v[0], sizeof(v[0]), "JB_NATS_SERVER_CERT=%s", e->path[SRV_CERT]);
@@ -204,7 +165,7 @@ static void test_roles_end_to_end(void)
              "metadata: {name: orders, namespace: default}\n"
              "spec:\n  sink: %s\n  source: myapp\n  types: [" TYPE "]\n",
              jb_tsink_url(e.sink));
-    CU_ASSERT_TRUE_FATAL(write_file(mpath, manifest));
+    CU_ASSERT_TRUE_FATAL(out_write_file(mpath, manifest));
     const char *apply[] = {"sub", "apply", "-f", mpath, NULL};
     CU_ASSERT_EQUAL_FATAL(run_role(&op, apply, NULL, NULL), 0);
 
@@ -368,8 +329,7 @@ static void test_nkey_and_token(void)
     CU_ASSERT_TRUE_FATAL(jb_nkey_user_public(seed, strlen(seed), pub));
     CU_ASSERT_EQUAL(pub[0], 'U');
     char conf[512], cpath[128], spath[128], wpath[128], tpath[128];
-    snprintf(conf, sizeof(conf),
-             "jetstream {}\nauthorization { users = [ {nkey: %s} ] }\n", pub);
+    snprintf(conf, sizeof(conf), "jetstream {}\nauthorization { users = [ {nkey: %s} ] }\n", pub);
     snprintf(cpath, sizeof(cpath), "%s/nkey.conf", e.dir);
     snprintf(spath, sizeof(spath), "%s/user.nk", e.dir);
     snprintf(wpath, sizeof(wpath), "%s/wrong.nk", e.dir);
@@ -377,8 +337,8 @@ static void test_nkey_and_token(void)
     char seedline[80], wrongline[80];
     snprintf(seedline, sizeof(seedline), "%s\n", seed);
     snprintf(wrongline, sizeof(wrongline), "%s\n", wrong);
-    CU_ASSERT_TRUE_FATAL(write_file(cpath, conf) && write_file(spath, seedline) &&
-                         write_file(wpath, wrongline));
+    CU_ASSERT_TRUE_FATAL(out_write_file(cpath, conf) && out_write_file(spath, seedline) &&
+                         out_write_file(wpath, wrongline));
     CU_ASSERT_TRUE_FATAL(start_server(&e, cpath, NULL));
     char url[64], s1[160], s2[160];
     snprintf(url, sizeof(url), "NATS_URL=nats://127.0.0.1:%d", e.port);
@@ -399,7 +359,7 @@ static void test_nkey_and_token(void)
 
     /* Token. */
     snprintf(conf, sizeof(conf), "jetstream {}\nauthorization { token: \"T0ken-secret\" }\n");
-    CU_ASSERT_TRUE_FATAL(write_file(cpath, conf) && write_file(tpath, "T0ken-secret\n"));
+    CU_ASSERT_TRUE_FATAL(out_write_file(cpath, conf) && out_write_file(tpath, "T0ken-secret\n"));
     CU_ASSERT_TRUE_FATAL(start_server(&e, cpath, NULL));
     snprintf(url, sizeof(url), "NATS_URL=nats://127.0.0.1:%d", e.port);
     snprintf(s1, sizeof(s1), "NATS_TOKEN_FILE=%s", tpath);
