@@ -8,10 +8,15 @@ JOBS          ?= $(shell nproc)
 FUZZ_SECONDS  ?= 20
 FUZZ_LONG_SECONDS ?= 300
 
-.PHONY: run test build build-asan unit integration fuzz-smoke fuzz format lint clean bootstrap
+.PHONY: run test build build-asan unit integration fuzz-smoke fuzz format lint clean bootstrap kube-tools
 
 bootstrap:
 	@scripts/bootstrap
+
+# The real Kubernetes parts of the Kubernetes tests: kube-apiserver, etcd, kubectl
+# (docs/testing.md). Never skipped: without them those tests fail.
+kube-tools: bootstrap
+	@scripts/kube-tools
 
 build: bootstrap
 	@cmake -S . -B $(BUILD_RELEASE) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJB_TESTS=OFF >/dev/null
@@ -28,8 +33,9 @@ build-asan: bootstrap
 # FUZZ_SECONDS, the fault scenarios with loss
 # accounting (tests/faults, about 4 minutes, on the release build that `make run`
 # uses), then every CUnit suite (unit and integration, each against its own real
-# nats-server) on the ASan+UBSan build.
-test: lint build build-asan fuzz-smoke
+# nats-server, the Kubernetes ones against their own etcd + kube-apiserver) on the
+# ASan+UBSan build.
+test: lint build build-asan fuzz-smoke kube-tools
 	@tests/faults/run-all.sh $(BUILD_RELEASE)
 	@cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -38,7 +44,7 @@ test: lint build build-asan fuzz-smoke
 unit: build-asan
 	@cd $(BUILD_ASAN) && ctest --output-on-failure -L unit
 
-integration: build-asan
+integration: build-asan kube-tools
 	@cd $(BUILD_ASAN) && ctest --output-on-failure -L integration
 
 build-fuzz: bootstrap

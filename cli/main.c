@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "application/jb_app.h"
 #include "cli/jb_cli.h"
 #include "common/jb_common.h"
 #include "config/jb_cfg.h"
@@ -23,6 +24,7 @@ static const struct command {
     {"dispatcher", jb_disp_cmd,
      "deliver stored events to subscription sinks with retry and dead letters"},
     {"sub", jb_sub_cmd, "apply, get, describe and delete Subscription manifests"},
+    {"app", jb_app_cmd, "apply, get, describe and delete Applications; issue and revoke tokens"},
     {"stats", jb_cli_stats,
      "delivered, pending, failing and dead-lettered events per subscription"},
     {"dlq", jb_dlq_cmd, "list and replay dead-lettered events"},

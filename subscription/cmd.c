@@ -228,6 +228,11 @@ static void format_age(int64_t created_ms, char *out, size_t cap)
         snprintf(out, cap, "%lldd", (long long)(s / 86400));
 }
 
+void jb_sub_format_age(int64_t created_ms, char *out, size_t cap)
+{
+    format_age(created_ms, out, cap);
+}
+
 static cJSON *status_of(conn *c, const jb_sub *s)
 {
     char *json = NULL;

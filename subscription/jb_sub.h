@@ -383,4 +383,42 @@ void jb_sub_dirwatch_stop(jb_sub_dirwatch *w);
 /* One apply of dir without a thread (what dirwatch does on each change). */
 jb_status jb_sub_apply_dir(jb_sub_store *st, const char *dir, jb_err *err);
 
+/* ------------------------------------- shared with other manifest kinds */
+
+/* application/ reads Kyma Applications with the same machinery as Subscriptions:
+ * one reader of YAML/JSON manifests, one way to open a KV bucket. */
+struct cJSON;
+typedef struct __kvStore kvStore;
+#include <stdio.h>
+
+/* Called once per manifest document with the parsed object (valid only during the
+ * call) and its path for messages ("<origin>: document <i>"). A non-OK return
+ * stops the reading and is returned (err filled by the callback). */
+typedef jb_status (*jb_sub_doc_fn)(const struct cJSON *doc, const char *path, void *ud,
+                                   jb_err *err);
+/* Splits buf as jb_sub_parse does (JSON object, JSON array, kind: List, or
+ * multi-document YAML with empty documents skipped; scalars become strings; the
+ * same size, depth and alias limits) and calls fn for each document in order. */
+jb_status jb_sub_manifest_each(const char *buf, size_t len, const char *origin, jb_sub_doc_fn fn,
+                               void *ud, jb_err *err);
+/* The same for a file, a directory (*.yaml|*.yml|*.json, sorted, not recursive) or
+ * "-" (stdin), as jb_sub_parse_path reads them. */
+jb_status jb_sub_manifest_each_path(const char *path, jb_sub_doc_fn fn, void *ud, jb_err *err);
+/* Opens KV bucket name, creating it when missing (history 1, the stream's storage
+ * type and replicas from cfg). *out is the caller's (kvStore_Destroy). */
+jb_status jb_sub_kv_open(const struct jb_cfg *cfg, jsCtx *js, const char *name, kvStore **out,
+                         jb_err *err);
+/* Maps a nats.c status (natsStatus) to a jb_status, filling err with what and
+ * NATS's text (NOT_FOUND, TIMEOUT, NOT_CONNECTED, NOMEM, else NATS). */
+jb_status jb_sub_nats_err(int nats_status, const char *what, jb_err *err);
+/* RFC 3339 UTC as Kubernetes writes it ("2026-01-02T03:04:05Z") to and from ms
+ * since the epoch; parse accepts only that form. */
+void jb_sub_format_time(int64_t ms, char out[32]);
+bool jb_sub_parse_time(const char *s, int64_t *out_ms);
+/* kubectl's short age of a creation time ("45s", "12m", "5h", "3d", "<unknown>"
+ * for 0) into out. */
+void jb_sub_format_age(int64_t created_ms, char *out, size_t cap);
+/* Writes a cJSON value as block YAML, each line indented by indent spaces. */
+void jb_sub_print_yaml(const struct cJSON *j, int indent, FILE *f);
+
 #endif

@@ -373,23 +373,24 @@ done:
 
 /* ------------------------------------------------------------ parsing */
 
-static jb_status add_doc(const cJSON *obj, const char *origin, int idx, const char *default_ns,
-                         jb_sub_vec *tmp, jb_err *err)
+/* Where the documents go: jb_sub_parse collects Subscriptions, other modules
+ * (application/) pass their own callback through jb_sub_manifest_each. */
+typedef struct doc_sink {
+    jb_sub_doc_fn fn;
+    void *ud;
+} doc_sink;
+
+static jb_status add_doc(const cJSON *obj, const char *origin, int idx, const doc_sink *k,
+                         jb_err *err)
 {
     char path[320];
     snprintf(path, sizeof(path), "%s: document %d", origin, idx);
-    jb_sub *s = NULL;
-    jb_status st = sub_from_cjson(obj, path, default_ns, &s, err);
-    if (st != JB_OK)
-        return st;
-    if (sub_vec_push(tmp, s) != JB_OK)
-        return jb_err_set(err, JB_ERR_NOMEM, "%s: out of memory", path);
-    return JB_OK;
+    return k->fn(obj, path, k->ud, err);
 }
 
 /* A JSON document or a kind: List holds manifests in items. */
-static jb_status add_json_value(const cJSON *root, const char *origin, int *idx,
-                                const char *default_ns, jb_sub_vec *tmp, jb_err *err)
+static jb_status add_json_value(const cJSON *root, const char *origin, int *idx, const doc_sink *k,
+                                jb_err *err)
 {
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(root, "kind");
     const cJSON *items = NULL;
@@ -398,20 +399,20 @@ static jb_status add_json_value(const cJSON *root, const char *origin, int *idx,
     else if (cJSON_IsObject(root) && cJSON_IsString(kind) && strcmp(kind->valuestring, "List") == 0)
         items = cJSON_GetObjectItemCaseSensitive(root, "items");
     if (items == NULL)
-        return add_doc(root, origin, ++*idx, default_ns, tmp, err);
+        return add_doc(root, origin, ++*idx, k, err);
     if (!cJSON_IsArray(items))
         return jb_err_set(err, JB_ERR_INVALID, "%s: document %d: items: must be a list", origin,
                           *idx + 1);
     for (const cJSON *it = items->child; it != NULL; it = it->next) {
-        jb_status st = add_doc(it, origin, ++*idx, default_ns, tmp, err);
+        jb_status st = add_doc(it, origin, ++*idx, k, err);
         if (st != JB_OK)
             return st;
     }
     return JB_OK;
 }
 
-static jb_status parse_json(const char *buf, size_t len, const char *origin, const char *default_ns,
-                            jb_sub_vec *tmp, jb_err *err)
+static jb_status parse_json(const char *buf, size_t len, const char *origin, const doc_sink *k,
+                            jb_err *err)
 {
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
@@ -421,13 +422,13 @@ static jb_status parse_json(const char *buf, size_t len, const char *origin, con
                           off);
     }
     int idx = 0;
-    jb_status st = add_json_value(root, origin, &idx, default_ns, tmp, err);
+    jb_status st = add_json_value(root, origin, &idx, k, err);
     cJSON_Delete(root);
     return st;
 }
 
-static jb_status parse_yaml(const char *buf, size_t len, const char *origin, const char *default_ns,
-                            jb_sub_vec *tmp, jb_err *err)
+static jb_status parse_yaml(const char *buf, size_t len, const char *origin, const doc_sink *k,
+                            jb_err *err)
 {
     yaml_parser_t p;
     if (!yaml_parser_initialize(&p))
@@ -462,7 +463,7 @@ static jb_status parse_yaml(const char *buf, size_t len, const char *origin, con
             break;
         }
         idx--; /* add_json_value numbers the documents itself */
-        st = add_json_value(j, origin, &idx, default_ns, tmp, err);
+        st = add_json_value(j, origin, &idx, k, err);
         cJSON_Delete(j);
         if (st != JB_OK)
             break;
@@ -471,8 +472,8 @@ static jb_status parse_yaml(const char *buf, size_t len, const char *origin, con
     return st;
 }
 
-jb_status jb_sub_parse(const char *buf, size_t len, const char *origin, const char *default_ns,
-                       jb_sub_vec *out, jb_err *err)
+jb_status jb_sub_manifest_each(const char *buf, size_t len, const char *origin, jb_sub_doc_fn fn,
+                               void *ud, jb_err *err)
 {
     if (origin == NULL)
         origin = "-";
@@ -482,15 +483,37 @@ jb_status jb_sub_parse(const char *buf, size_t len, const char *origin, const ch
     size_t i = 0;
     while (i < len && isspace((unsigned char)buf[i]))
         i++;
-    jb_sub_vec tmp = {0};
-    jb_status st;
+    doc_sink k = {fn, ud};
     if (i < len && (buf[i] == '{' || buf[i] == '['))
-        st = parse_json(buf, len, origin, default_ns, &tmp, err);
-    else
-        st = parse_yaml(buf, len, origin, default_ns, &tmp, err);
-    for (size_t k = 0; st == JB_OK && k < tmp.n; k++) {
-        st = sub_vec_push(out, tmp.items[k]);
-        tmp.items[k] = NULL;
+        return parse_json(buf, len, origin, &k, err);
+    return parse_yaml(buf, len, origin, &k, err);
+}
+
+/* jb_sub_parse's callback: documents become Subscriptions in a temporary vector. */
+typedef struct sub_collect {
+    const char *default_ns;
+    jb_sub_vec *tmp;
+} sub_collect;
+
+static jb_status collect_sub(const cJSON *doc, const char *path, void *ud, jb_err *err)
+{
+    sub_collect *c = ud;
+    jb_sub *s = NULL;
+    jb_status st = sub_from_cjson(doc, path, c->default_ns, &s, err);
+    if (st != JB_OK)
+        return st;
+    if (sub_vec_push(c->tmp, s) != JB_OK)
+        return jb_err_set(err, JB_ERR_NOMEM, "%s: out of memory", path);
+    return JB_OK;
+}
+
+/* Moves tmp's items to out when st is JB_OK (out is unchanged on failure); frees tmp. */
+static jb_status commit_subs(jb_status st, jb_sub_vec *tmp, jb_sub_vec *out, const char *origin,
+                             jb_err *err)
+{
+    for (size_t k = 0; st == JB_OK && k < tmp->n; k++) {
+        st = sub_vec_push(out, tmp->items[k]);
+        tmp->items[k] = NULL;
         if (st != JB_OK) {
             /* Roll back what this call added: out is unchanged on failure. */
             for (size_t r = 0; r < k; r++)
@@ -498,10 +521,17 @@ jb_status jb_sub_parse(const char *buf, size_t len, const char *origin, const ch
             jb_err_set(err, st, "%s: out of memory", origin);
         }
     }
-    for (size_t k = 0; k < tmp.n; k++)
-        jb_sub_destroy(tmp.items[k]);
-    free(tmp.items);
+    jb_sub_vec_clear(tmp);
     return st;
+}
+
+jb_status jb_sub_parse(const char *buf, size_t len, const char *origin, const char *default_ns,
+                       jb_sub_vec *out, jb_err *err)
+{
+    jb_sub_vec tmp = {0};
+    sub_collect c = {default_ns, &tmp};
+    jb_status st = jb_sub_manifest_each(buf, len, origin, collect_sub, &c, err);
+    return commit_subs(st, &tmp, out, origin ? origin : "-", err);
 }
 
 /* ------------------------------------------------------------ files */
@@ -541,7 +571,7 @@ static jb_status read_all(FILE *f, const char *path, char **buf, size_t *len, jb
     return JB_OK;
 }
 
-static jb_status parse_file(const char *path, const char *default_ns, jb_sub_vec *out, jb_err *err)
+static jb_status parse_file(const char *path, const doc_sink *k, jb_err *err)
 {
     bool in = strcmp(path, "-") == 0;
     FILE *f = in ? stdin : fopen(path, "rb");
@@ -554,7 +584,7 @@ static jb_status parse_file(const char *path, const char *default_ns, jb_sub_vec
     if (!in)
         fclose(f);
     if (st == JB_OK)
-        st = jb_sub_parse(buf, len, path, default_ns, out, err);
+        st = jb_sub_manifest_each(buf, len, path, k->fn, k->ud, err);
     free(buf);
     return st;
 }
@@ -573,7 +603,7 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static jb_status parse_dir(const char *dir, const char *default_ns, jb_sub_vec *out, jb_err *err)
+static jb_status parse_dir(const char *dir, const doc_sink *k, jb_err *err)
 {
     struct dirent **list = NULL;
     int n = scandir(dir, &list, NULL, NULL);
@@ -595,28 +625,31 @@ static jb_status parse_dir(const char *dir, const char *default_ns, jb_sub_vec *
     free(list);
     if (st == JB_OK)
         qsort(names, nn, sizeof(char *), cmp_str);
-    jb_sub_vec tmp = {0};
+    else
+        jb_err_set(err, st, "%s: out of memory", dir);
     for (size_t i = 0; st == JB_OK && i < nn; i++)
-        st = parse_file(names[i], default_ns, &tmp, err);
-    for (size_t i = 0; st == JB_OK && i < tmp.n; i++) {
-        st = sub_vec_push(out, tmp.items[i]);
-        tmp.items[i] = NULL;
-    }
-    jb_sub_vec_clear(&tmp);
+        st = parse_file(names[i], k, err);
     for (size_t i = 0; i < nn; i++)
         free(names[i]);
     free(names);
-    if (st == JB_ERR_NOMEM)
-        jb_err_set(err, st, "%s: out of memory", dir);
     return st;
+}
+
+jb_status jb_sub_manifest_each_path(const char *path, jb_sub_doc_fn fn, void *ud, jb_err *err)
+{
+    doc_sink k = {fn, ud};
+    struct stat sb;
+    if (strcmp(path, "-") != 0 && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return parse_dir(path, &k, err);
+    return parse_file(path, &k, err);
 }
 
 jb_status jb_sub_parse_path(const char *path, const char *default_ns, jb_sub_vec *out, jb_err *err)
 {
-    struct stat sb;
-    if (strcmp(path, "-") != 0 && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-        return parse_dir(path, default_ns, out, err);
-    return parse_file(path, default_ns, out, err);
+    jb_sub_vec tmp = {0};
+    sub_collect c = {default_ns, &tmp};
+    jb_status st = jb_sub_manifest_each_path(path, collect_sub, &c, err);
+    return commit_subs(st, &tmp, out, path, err);
 }
 
 jb_status jb_sub_from_json(const char *json, size_t len, jb_sub **out, jb_err *err)
@@ -804,6 +837,16 @@ bool sub_parse_time(const char *s, int64_t *out_ms)
                     .tm_sec = se};
     *out_ms = (int64_t)timegm(&tm) * 1000;
     return true;
+}
+
+void jb_sub_format_time(int64_t ms, char out[32])
+{
+    sub_format_time(ms, out);
+}
+
+bool jb_sub_parse_time(const char *s, int64_t *out_ms)
+{
+    return sub_parse_time(s, out_ms);
 }
 
 /* ------------------------------------------------------- configuration */

@@ -73,6 +73,16 @@ static jb_status open_bucket(const jb_cfg *cfg, jsCtx *js, const char *name, kvS
     return JB_OK;
 }
 
+jb_status jb_sub_kv_open(const jb_cfg *cfg, jsCtx *js, const char *name, kvStore **out, jb_err *err)
+{
+    return open_bucket(cfg, js, name, out, err);
+}
+
+jb_status jb_sub_nats_err(int nats_status, const char *what, jb_err *err)
+{
+    return sub_nats_err(nats_status, what, err);
+}
+
 jb_status jb_sub_store_open(const jb_cfg *cfg, jsCtx *js, jb_sub_store **out, jb_err *err)
 {
     jb_sub_store *st = calloc(1, sizeof(*st));

@@ -88,3 +88,8 @@ void sub_print_yaml(const cJSON *j, int indent, FILE *f)
 {
     print_block(j, indent, false, f);
 }
+
+void jb_sub_print_yaml(const cJSON *j, int indent, FILE *f)
+{
+    sub_print_yaml(j, indent, f);
+}

@@ -5,6 +5,7 @@
  *  - jb_tsink: an HTTP sink on a free loopback port, on its own thread, that records
  *    every request and answers from a script of status codes.
  *  - jb_tproc: the real `jetbridge` binary started with arguments and environment.
+ *  - jb_tkube: a real etcd + kube-apiserver (v1.20.2) on free loopback ports.
  */
 #ifndef JB_TESTENV_H
 #define JB_TESTENV_H
@@ -131,6 +132,57 @@ int jb_trun(const char *const *argv, const char *const *env, char **out, int tim
  * timeout_ms (it is then killed). */
 int jb_trun_capture(const char *const *argv, const char *const *env, char **out, char **err,
                     int timeout_ms);
+
+/* ------------------------------------------------------------- Kubernetes */
+
+typedef struct jb_tkube jb_tkube;
+
+/* Starts etcd and kube-apiserver on free loopback ports with a temporary data directory; both
+ * get PR_SET_PDEATHSIG(SIGKILL) like jb_tnats, so start it from the test's main thread. Waits for
+ * /readyz (at most 120 s: the machine may be loaded). The API server is build/tools/kube-apiserver
+ * (JB_KUBE_APISERVER overrides); when it or etcd is missing, scripts/kube-tools is run once to
+ * provide them. Writes a token file with these users and one kubeconfig per user (server URL,
+ * the server's certificate as certificate-authority, the user's token):
+ *   "admin"      group system:masters: may do anything
+ *   "controller" user jetbridge-controller, no groups: RBAC decides (tests apply the RBAC of
+ *                deploy/kubernetes bound to this user or to a ServiceAccount)
+ *   "norbac"     user jetbridge-norbac, never granted anything
+ * The API server runs without its watch cache (1.20 cannot switch it off per custom resource):
+ * every watch is served by etcd, so after jb_tkube_compact a watch from an older resourceVersion
+ * fails with 410 Gone at once; the price is that no watch receives BOOKMARK events.
+ * NULL on failure (reason and log tails on stderr): a test that needs it then FAILS, never skips.
+ */
+jb_tkube *jb_tkube_start(void);
+/* "https://127.0.0.1:<port>" */
+const char *jb_tkube_url(const jb_tkube *k);
+/* Path of the kubeconfig of user ("admin", "controller", "norbac"), NULL for another name. */
+const char *jb_tkube_kubeconfig(const jb_tkube *k, const char *user);
+/* The bearer token of user, NULL for another name. */
+const char *jb_tkube_token(const jb_tkube *k, const char *user);
+/* Path of the PEM file that verifies the API server's certificate (a CA bundle: what a pod finds
+ * at /var/run/secrets/kubernetes.io/serviceaccount/ca.crt). */
+const char *jb_tkube_ca_file(const jb_tkube *k);
+/* The temporary directory (etcd data, certificates, logs "etcd.log" and "apiserver.log");
+ * removed by jb_tkube_stop. */
+const char *jb_tkube_dir(const jb_tkube *k);
+/* Runs `kubectl --kubeconfig <admin kubeconfig> ARGS` through /bin/sh (args is a shell-quoted
+ * string) and returns its exit code (-1: could not run or no exit within 120 s; it is then
+ * killed). out, when not NULL, receives stdout and stderr interleaved (malloc'd, caller frees).
+ * stdin_text, when not NULL, is kubectl's standard input (e.g. a manifest for "apply -f -").
+ * kubectl's discovery cache lives in the temporary directory, never in $HOME. */
+int jb_tkube_kubectl(jb_tkube *k, const char *args, const char *stdin_text, char **out);
+/* Applies the CRDs of deploy/kubernetes/crds (Subscription, Application) and waits until both
+ * are established and served (at most 60 s). */
+bool jb_tkube_install_crds(jb_tkube *k);
+/* Stops kube-apiserver only (SIGTERM, then SIGKILL after 10 s); etcd keeps the data. */
+bool jb_tkube_apiserver_kill(jb_tkube *k);
+/* Starts kube-apiserver again on the same port and data; waits for /readyz (at most 120 s). */
+bool jb_tkube_apiserver_restart(jb_tkube *k);
+/* Compacts etcd at its current revision (physically), so a watch from an older
+ * resourceVersion gets 410 Gone (an ERROR event with code 410, reason Expired). */
+bool jb_tkube_compact(jb_tkube *k);
+/* Stops both processes and removes the temporary directory; NULL is fine. */
+void jb_tkube_stop(jb_tkube *k);
 
 /* ------------------------------------------------------------------ misc */
 

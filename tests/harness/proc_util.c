@@ -98,7 +98,7 @@ pid_t jb_th_spawn_child(const jb_th_spawn *sp)
         fprintf(stderr, "harness: environment too large\n");
         goto out;
     }
-    in_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    in_fd = open(sp->in_path != NULL ? sp->in_path : "/dev/null", O_RDONLY | O_CLOEXEC);
     if (sp->out_path != NULL)
         out_fd = open(sp->out_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
     if (sp->err_path != NULL) {

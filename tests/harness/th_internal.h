@@ -15,6 +15,7 @@ typedef struct jb_th_spawn {
     const char *const *env_add; /* "K=V" (override or add) or "K" (remove); may be NULL */
     const char *out_path;       /* stdout (created/truncated), or NULL */
     const char *err_path;       /* stderr (appended; may equal out_path), or NULL */
+    const char *in_path;        /* stdin read from this file, or NULL: /dev/null */
 } jb_th_spawn;
 
 /* fork+exec with PR_SET_PDEATHSIG(SIGKILL) so a crashed test leaves no child
