@@ -276,9 +276,9 @@ static jb_status fetch_token(jb_dauth *a, const jb_sub_auth *au, char **token, i
             *life_ms = s > 86400 ? 86400000 : (int64_t)(s * 1000);
             st = JB_OK;
         } else {
-            st = jb_err_set(err, JB_ERR_NOT_CONNECTED,
-                            "token endpoint %s: answer without an access_token",
-                            shown ? shown : "");
+            st =
+                jb_err_set(err, JB_ERR_NOT_CONNECTED,
+                           "token endpoint %s: answer without an access_token", shown ? shown : "");
         }
         cJSON_Delete(j);
     }
@@ -299,8 +299,8 @@ out:
 
 static char *token_key(const jb_sub_auth *au)
 {
-    size_t n = strlen(au->token_url) + strlen(au->client_id) +
-               (au->scope ? strlen(au->scope) : 0) + 3;
+    size_t n =
+        strlen(au->token_url) + strlen(au->client_id) + (au->scope ? strlen(au->scope) : 0) + 3;
     char *k = malloc(n);
     if (k != NULL)
         snprintf(k, n, "%s\n%s\n%s", au->token_url, au->client_id, au->scope ? au->scope : "");
@@ -445,9 +445,9 @@ static jb_status sign(jb_dauth *a, const jb_sub_auth *au, const char *msg_id, co
     return ok ? JB_OK : jb_err_set(err, JB_ERR_NOMEM, "out of memory");
 }
 
-jb_status jb_dauth_prepare(jb_dauth *a, const jb_sub_auth *au, const char *msg_id,
-                           const void *body, size_t len, struct curl_slist **headers,
-                           uint64_t *token_gen, jb_err *err)
+jb_status jb_dauth_prepare(jb_dauth *a, const jb_sub_auth *au, const char *msg_id, const void *body,
+                           size_t len, struct curl_slist **headers, uint64_t *token_gen,
+                           jb_err *err)
 {
     jb_status st = JB_OK;
     *token_gen = 0;

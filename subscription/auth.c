@@ -106,7 +106,8 @@ static jb_status check_combination(const jb_sub_auth *a, jb_err *err)
         return bad(err, a->oauth2 ? "type" : JB_SUB_AUTH_BEARER_FILE,
                    "only one of oauth2, a bearer token and basic credentials may be set");
     if ((a->basic_username == NULL) != (a->basic_password_file == NULL))
-        return bad(err, a->basic_username ? JB_SUB_AUTH_BASIC_USER : JB_SUB_AUTH_BASIC_PASSWORD_FILE,
+        return bad(err,
+                   a->basic_username ? JB_SUB_AUTH_BASIC_USER : JB_SUB_AUTH_BASIC_PASSWORD_FILE,
                    JB_SUB_AUTH_BASIC_USER " and " JB_SUB_AUTH_BASIC_PASSWORD_FILE " go together");
     if ((a->client_cert_file == NULL) != (a->client_key_file == NULL))
         return bad(err, a->client_cert_file ? JB_SUB_AUTH_CLIENT_CERT : JB_SUB_AUTH_CLIENT_KEY,
@@ -114,7 +115,8 @@ static jb_status check_combination(const jb_sub_auth *a, jb_err *err)
     if (a->oauth2 && (a->client_id == NULL || a->client_secret == NULL || a->token_url == NULL))
         return bad(err, "type", "oauth2 needs clientId, clientSecret and tokenUrl");
     if (!a->oauth2 && (a->client_id || a->client_secret || a->token_url || a->scope))
-        return bad(err, a->client_id ? "clientId" : (a->client_secret ? "clientSecret" : "tokenUrl"),
+        return bad(err,
+                   a->client_id ? "clientId" : (a->client_secret ? "clientSecret" : "tokenUrl"),
                    "needs type oauth2");
     if (a->token_url != NULL && !http_url(a->token_url))
         return bad(err, "tokenUrl", "must have URL scheme 'http' or 'https'");

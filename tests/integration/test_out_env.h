@@ -43,17 +43,30 @@ static bool out_make_certs(const char *dir)
                                         "client.key", "client.csr", "client.pem"};
     for (int i = 0; i < 9; i++)
         snprintf(p[i], sizeof(p[i]), "%s/%s", dir, names[i]);
-    const char *a1[] = {"req",  "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
-                        p[0],   "-out",  p[1],      "-days",    "2",      "-subj",
-                        "/CN=jetbridge-test-ca", NULL};
-    const char *a2[] = {"req", "-newkey", "rsa:2048", "-nodes", "-keyout", p[2], "-out", p[3],
-                        "-subj", "/CN=127.0.0.1", NULL};
-    const char *a3[] = {"x509", "-req", "-in", p[3], "-CA", p[1], "-CAkey", p[0], "-CAcreateserial",
-                        "-out", p[4], "-days", "2", "-extfile", p[5], NULL};
-    const char *a4[] = {"req", "-newkey", "rsa:2048", "-nodes", "-keyout", p[6], "-out", p[7],
-                        "-subj", "/CN=jetbridge", NULL};
-    const char *a5[] = {"x509", "-req", "-in", p[7], "-CA", p[1], "-CAkey", p[0], "-CAcreateserial",
-                        "-out", p[8], "-days", "2", NULL};
+    const char *a1[] = {"req",
+                        "-x509",
+                        "-newkey",
+                        "rsa:2048",
+                        "-nodes",
+                        "-keyout",
+                        p[0],
+                        "-out",
+                        p[1],
+                        "-days",
+                        "2",
+                        "-subj",
+                        "/CN=jetbridge-test-ca",
+                        NULL};
+    const char *a2[] = {"req",  "-newkey", "rsa:2048", "-nodes",        "-keyout", p[2],
+                        "-out", p[3],      "-subj",    "/CN=127.0.0.1", NULL};
+    const char *a3[] = {
+        "x509", "-req", "-in",   p[3], "-CA",      p[1], "-CAkey", p[0], "-CAcreateserial",
+        "-out", p[4],   "-days", "2",  "-extfile", p[5], NULL};
+    const char *a4[] = {"req",  "-newkey", "rsa:2048", "-nodes",        "-keyout", p[6],
+                        "-out", p[7],      "-subj",    "/CN=jetbridge", NULL};
+    const char *a5[] = {
+        "x509", "-req", "-in",   p[7], "-CA", p[1], "-CAkey", p[0], "-CAcreateserial",
+        "-out", p[8],   "-days", "2",  NULL};
     return out_write_file(p[5], "subjectAltName=IP:127.0.0.1\n") && out_run_exe(OUT_OPENSSL, a1) &&
            out_run_exe(OUT_OPENSSL, a2) && out_run_exe(OUT_OPENSSL, a3) &&
            out_run_exe(OUT_OPENSSL, a4) && out_run_exe(OUT_OPENSSL, a5);

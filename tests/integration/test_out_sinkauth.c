@@ -128,7 +128,8 @@ static void test_bearer_basic_signature(void)
     reqs = peer_wait(&sink, 2);
     CU_ASSERT_EQUAL_FATAL(cJSON_GetArraySize(reqs), 2);
     cJSON *r1 = cJSON_GetArrayItem(reqs, 1);
-    CU_ASSERT_STRING_EQUAL(hdr_of(r1, "authorization"), "Basic YWxpY2U6cGE1NXdvcmQ="); /* alice:pa55word */
+    CU_ASSERT_STRING_EQUAL(hdr_of(r1, "authorization"),
+                           "Basic YWxpY2U6cGE1NXdvcmQ="); /* alice:pa55word */
     CU_ASSERT_TRUE(cJSON_IsTrue(cJSON_GetObjectItem(r1, "sig_ok")));
     cJSON_Delete(reqs);
 
@@ -158,8 +159,8 @@ static void test_oauth2_client_credentials(void)
 {
     make_dir();
     peer tokep, sink;
-    const char *targs[] = {"--mode", "token", "--client", "jb-client:" CSECRET, "--fail-first",
-                           "1", NULL};
+    const char *targs[] = {"--mode",       "token", "--client", "jb-client:" CSECRET,
+                           "--fail-first", "1",     NULL};
     const char *sargs[] = {"--reject-token", "tok-1", NULL};
     CU_ASSERT_TRUE_FATAL(peer_start(&tokep, dir, "token", targs));
     CU_ASSERT_TRUE_FATAL(peer_start(&sink, dir, "sink", sargs));

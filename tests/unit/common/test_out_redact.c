@@ -14,7 +14,8 @@ static void test_redact_url(void)
         {"https://token@h/", "https://redacted@h/"},
         {"http://h/a@b", "http://h/a@b"}, /* '@' in the path is not userinfo */
         {"http://u:p@ss@h/", "http://redacted@h/"},
-        {"nats://a:b@n1:4222,nats://n2:4222,tls://c:d@n3", "nats://redacted@n1:4222,nats://n2:4222,tls://redacted@n3"},
+        {"nats://a:b@n1:4222,nats://n2:4222,tls://c:d@n3",
+         "nats://redacted@n1:4222,nats://n2:4222,tls://redacted@n3"},
         {"no url at all", "no url at all"},
         {"", ""},
         {"x http://a@b y", "x http://redacted@b y"},
@@ -40,8 +41,10 @@ static void test_escape_text(void)
         {"plain", 5, "plain"},
         {"\x1b]0;t\x07", 6, "\\x1b]0;t\\x07"},
         {"a\nb\tc\x7f", 6, "a\\x0ab\\x09c\\x7f"},
-        {"caf\xc3\xa9", 5, "caf\xc3\xa9"},  /* valid UTF-8 stays */
-        {"\xc2\x9b" "2J", 4, "\\xc2\\x9b2J"}, /* C1 CSI is escaped */
+        {"caf\xc3\xa9", 5, "caf\xc3\xa9"}, /* valid UTF-8 stays */
+        {"\xc2\x9b"
+         "2J",
+         4, "\\xc2\\x9b2J"}, /* C1 CSI is escaped */
         {"\xff\xfe", 2, "\\xff\\xfe"},
         {"a\0b", 3, "a\\x00b"},
     };

@@ -67,11 +67,10 @@ static void test_auth_rules(void)
         CU_ASSERT_PTR_NOT_NULL_FATAL(s);
         jb_sub_errors e = {0};
         CU_ASSERT_EQUAL_FATAL(jb_sub_validate(s, cfg, &e), JB_OK);
-        bool ok = cases_tab[i].want[0] == '\0' ? e.n == 0
-                                               : strstr(e.message, cases_tab[i].want) != NULL;
+        bool ok =
+            cases_tab[i].want[0] == '\0' ? e.n == 0 : strstr(e.message, cases_tab[i].want) != NULL;
         if (!ok)
-            fprintf(stderr, "case %zu: got \"%s\", want \"%s\"\n", i, e.message,
-                    cases_tab[i].want);
+            fprintf(stderr, "case %zu: got \"%s\", want \"%s\"\n", i, e.message, cases_tab[i].want);
         CU_ASSERT_TRUE(ok);
         /* A secret value is never quoted in a message. */
         CU_ASSERT_PTR_NULL(strstr(e.message, "Sup3rSecret"));
