@@ -374,9 +374,12 @@ bool jb_dauth_unauthorized(jb_dauth *a, const jb_sub_auth *au, uint64_t gen)
         return t != NULL; /* a newer token exists already: try it */
     if (t->after_401)
         return false; /* a fresh token was refused too: the credentials are wrong */
+    /* Requests still out with this token see a newer generation when their 401
+     * comes back, and retry instead of counting as a second refusal. */
     jb_secret_free(t->token);
     t->token = NULL;
     t->after_401 = true;
+    t->gen++;
     return true;
 }
 

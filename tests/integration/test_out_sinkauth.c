@@ -222,6 +222,69 @@ static void test_oauth2_client_credentials(void)
     jb_rm_tree(dir);
 }
 
+/* The same against oidc-provider (installed by scripts/test-node into build/node):
+ * its token works, a 401 for the first token gets a new one, nothing is
+ * dead-lettered. */
+static void test_oauth2_oidc_provider(void)
+{
+    make_dir();
+    peer sink;
+    const char *sargs[] = {"--reject-first-bearer", NULL};
+    CU_ASSERT_TRUE_FATAL(peer_start(&sink, dir, "sink", sargs));
+    int tport = jb_free_port();
+    char port[16];
+    snprintf(port, sizeof(port), "%d", tport);
+    const char *nargs[] = {JB_SOURCE_DIR "/tests/integration/helpers/oidc_token.mjs",
+                           JB_SOURCE_DIR "/build/node/node_modules",
+                           port,
+                           "jb-client",
+                           CSECRET,
+                           NULL};
+    jb_tproc *idp = jb_tproc_start_exe("/usr/bin/node", nargs, NULL, tport);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(idp);
+    denv e;
+    CU_ASSERT_TRUE_FATAL(denv_start(&e));
+    char url[96], cfg[512];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/hook", sink.port);
+    snprintf(cfg, sizeof(cfg),
+             "\"type\":\"oauth2\",\"grantType\":\"client_credentials\",\"clientId\":\"jb-client\","
+             "\"clientSecret\":\"" CSECRET "\",\"tokenUrl\":\"http://127.0.0.1:%d/token\","
+             "\"scope\":\"events\",\"backoffDelay\":\"PT0.2S\",\"backoffMax\":\"PT0.5S\"",
+             tport);
+    CU_ASSERT_TRUE_FATAL(denv_apply(&e, "oidc", "order.oidc.v1", cfg, url));
+    jb_tproc *p = denv_dispatcher(&e, NULL, NULL);
+    CU_ASSERT_TRUE_FATAL(p != NULL && denv_wait_consumer(&e, "oidc", "order.oidc.v1", 15000));
+    CU_ASSERT_TRUE(denv_publish(&e, "order.oidc.v1", "i-1", "{}", NULL));
+    CU_ASSERT_TRUE(denv_publish(&e, "order.oidc.v1", "i-2", "{}", NULL));
+    cJSON *reqs = peer_wait(&sink, 3);
+    CU_ASSERT_TRUE_FATAL(cJSON_GetArraySize(reqs) >= 3);
+    char first[512];
+    snprintf(first, sizeof(first), "%s", hdr_of(cJSON_GetArrayItem(reqs, 0), "authorization"));
+    CU_ASSERT_EQUAL(strncmp(first, "Bearer ", 7), 0);
+    CU_ASSERT_TRUE(strlen(first) > 20);
+    /* Both events arrive with the second token. */
+    int with_second = 0;
+    cJSON *r;
+    cJSON_ArrayForEach(r, reqs)
+    {
+        const char *a = hdr_of(r, "authorization");
+        with_second += strncmp(a, "Bearer ", 7) == 0 && strcmp(a, first) != 0;
+    }
+    CU_ASSERT_TRUE(with_second >= 2);
+    cJSON_Delete(reqs);
+    cJSON *dlq = denv_dlq_list(&e);
+    CU_ASSERT_EQUAL(cJSON_GetArraySize(dlq), 0);
+    cJSON_Delete(dlq);
+    char *log = jb_tproc_log(p);
+    CU_ASSERT_TRUE(log != NULL && strstr(log, CSECRET) == NULL && strstr(log, first + 7) == NULL);
+    free(log);
+    jb_tproc_stop(p);
+    jb_tproc_stop(idp);
+    jb_tproc_stop(sink.p);
+    denv_stop(&e);
+    jb_rm_tree(dir);
+}
+
 /* HTTPS sink requiring a client certificate: delivered with the subscription's
  * certificate, its server certificate trusted through SINK_CA_BUNDLE; a
  * subscription without a client certificate does not get through. */
@@ -276,6 +339,7 @@ int main(void)
     static const jb_test_case cases[] = {
         {"bearer_basic_signature", test_bearer_basic_signature},
         {"oauth2_client_credentials", test_oauth2_client_credentials},
+        {"oauth2_oidc_provider", test_oauth2_oidc_provider},
         {"mtls_and_ca_bundle", test_mtls_and_ca_bundle},
     };
     return denv_main("out_sinkauth", cases, JB_CASES_N(cases));

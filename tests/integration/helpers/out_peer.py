@@ -4,7 +4,8 @@ standard library only, so it checks jetbridge with an implementation of its own:
 
   sink mode:  records every request as one JSON line in --log, checks Standard
               Webhooks signatures with hmac/base64 (--secret FILE), answers 401 to
-              a bearer token named by --reject-token, else 200.
+              a bearer token named by --reject-token (or the first bearer token it sees,
+              with --reject-first-bearer), else 200.
   token mode: an OAuth2 token endpoint for the client-credentials grant: checks
               HTTP Basic client authentication (--client ID:SECRET) and the form,
               answers {"access_token": "tok-<n>", "expires_in": ...}; the first
@@ -21,6 +22,7 @@ ap.add_argument("--log", required=True)
 ap.add_argument("--mode", choices=["sink", "token"], default="sink")
 ap.add_argument("--secret")
 ap.add_argument("--reject-token")
+ap.add_argument("--reject-first-bearer", action="store_true")
 ap.add_argument("--client")
 ap.add_argument("--fail-first", type=int, default=0)
 ap.add_argument("--expires-in", type=int, default=3600)
@@ -30,6 +32,7 @@ ap.add_argument("--client-ca")
 args = ap.parse_args()
 lock = threading.Lock()
 count = [0]
+first_bearer = []
 
 
 def signing_key():
@@ -88,6 +91,13 @@ class H(BaseHTTPRequestHandler):
         auth = self.headers.get("Authorization", "")
         if args.reject_token and auth == "Bearer " + args.reject_token:
             return self.answer(401)
+        if args.reject_first_bearer and auth.startswith("Bearer "):
+            with lock:
+                if not first_bearer:
+                    first_bearer.append(auth)
+                refuse = first_bearer[0] == auth
+            if refuse:
+                return self.answer(401)
         self.answer(200)
 
 
