@@ -8,8 +8,10 @@
 #pragma GCC diagnostic ignored "-Wunused-function"
 #include "test_disp_env.h"
 
-#define TYPE "order.created.v1"
-#define DENY "SINK_DENY_NETWORKS=127.0.0.2/32"
+#define TYPE   "order.created.v1"
+#define PEER   JB_SOURCE_DIR "/tests/integration/helpers/out_peer.py"
+#define PYTHON "/usr/bin/python3"
+#define DENY   "SINK_DENY_NETWORKS=127.0.0.2/32"
 
 static char *b64_decode(const char *s)
 {
@@ -110,12 +112,104 @@ static void test_bad_deny_list_stops_start(void)
     denv_stop(&e);
 }
 
+/* The check is on the address curl connects to, not on the URL's text: a host name
+ * (localhost) whose addresses are denied is refused. Only loopback is used: the
+ * test denies the loopback addresses localhost resolves to. */
+static void test_name_resolving_to_denied_address(void)
+{
+    denv e;
+    CU_ASSERT_TRUE_FATAL(denv_start(&e));
+    char sink[128];
+    snprintf(sink, sizeof(sink), "http://localhost:%d/", jb_tsink_port(e.sink));
+    CU_ASSERT_TRUE_FATAL(denv_apply(&e, "orders", TYPE, "\"maxDeliver\":\"50\"", sink));
+    const char *extra[] = {"SINK_DENY_NETWORKS=127.0.0.0/8,::1/128", NULL};
+    jb_tproc *p = denv_dispatcher(&e, NULL, extra);
+    CU_ASSERT_TRUE_FATAL(p != NULL && denv_wait_consumer(&e, "orders", TYPE, 15000));
+    CU_ASSERT_TRUE(denv_publish(&e, TYPE, "ev-name", "{}", NULL));
+    cJSON *dlq = denv_dlq_wait(&e);
+    CU_ASSERT_EQUAL_FATAL(cJSON_GetArraySize(dlq), 1);
+    char *why =
+        b64_decode(cJSON_GetObjectItem(cJSON_GetArrayItem(dlq, 0), "errordata")->valuestring);
+    CU_ASSERT_TRUE(why != NULL && strstr(why, "is in SINK_DENY_NETWORKS") != NULL &&
+                   (strstr(why, "127.0.0.1") != NULL || strstr(why, "::1") != NULL));
+    free(why);
+    cJSON_Delete(dlq);
+    CU_ASSERT_EQUAL(jb_tsink_count(e.sink), 0);
+    jb_tproc_stop(p);
+    denv_stop(&e);
+}
+
+/* A redirect is not followed, even to an allowed address: the 307 is the answer
+ * (dead-lettered), the Location is never requested. An OAuth2 token URL on a denied
+ * address is refused the same way (a retryable failure, logged with the reason). */
+static void test_redirect_and_token_url(void)
+{
+    denv e;
+    CU_ASSERT_TRUE_FATAL(denv_start(&e));
+    int port = jb_free_port();
+    char portstr[16], logpath[96], target[96];
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    snprintf(logpath, sizeof(logpath), "/tmp/jb-out-redirect-%d.log", port);
+    snprintf(target, sizeof(target), "http://127.0.0.1:%d/elsewhere", port);
+    const char *pargs[] = {PEER, "--port", portstr, "--log", logpath, "--redirect", target, NULL};
+    jb_tproc *peer = jb_tproc_start_exe(PYTHON, pargs, NULL, port);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(peer);
+    char sink[96], cfg[512];
+    snprintf(sink, sizeof(sink), "http://127.0.0.1:%d/", port);
+    CU_ASSERT_TRUE_FATAL(denv_apply(&e, "redir", TYPE, NULL, sink));
+    snprintf(cfg, sizeof(cfg),
+             "\"type\":\"oauth2\",\"clientId\":\"c\",\"clientSecret\":\"s\","
+             "\"tokenUrl\":\"http://127.0.0.2:%d/token\"",
+             port);
+    CU_ASSERT_TRUE_FATAL(denv_apply(&e, "tok", "order.tok.v1", cfg, NULL));
+    const char *extra[] = {DENY, NULL};
+    jb_tproc *p = denv_dispatcher(&e, NULL, extra);
+    CU_ASSERT_TRUE_FATAL(p != NULL && denv_wait_consumer(&e, "redir", TYPE, 15000) &&
+                         denv_wait_consumer(&e, "tok", "order.tok.v1", 15000));
+    CU_ASSERT_TRUE(denv_publish(&e, TYPE, "ev-redir", "{}", NULL));
+    CU_ASSERT_TRUE(denv_publish(&e, "order.tok.v1", "ev-tok", "{}", NULL));
+    cJSON *dlq = denv_dlq_wait(&e);
+    CU_ASSERT_EQUAL_FATAL(cJSON_GetArraySize(dlq), 1);
+    CU_ASSERT_STRING_EQUAL(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(dlq, 0), "errorcode")->valuestring, "307");
+    cJSON_Delete(dlq);
+    /* One request, to "/": the Location was not followed. */
+    FILE *f = fopen(logpath, "r");
+    int lines = 0, elsewhere = 0;
+    char line[8192];
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+        lines++;
+        elsewhere += strstr(line, "/elsewhere") != NULL;
+    }
+    if (f != NULL)
+        fclose(f);
+    CU_ASSERT_EQUAL(lines, 1);
+    CU_ASSERT_EQUAL(elsewhere, 0);
+    char *log = NULL;
+    for (int i = 0; i < 50; i++) {
+        free(log);
+        log = jb_tproc_log(p);
+        if (log != NULL && strstr(log, "token request failed") != NULL)
+            break;
+        jb_sleep_ms(200);
+    }
+    CU_ASSERT_TRUE(log != NULL && strstr(log, "127.0.0.2 is in SINK_DENY_NETWORKS") != NULL);
+    free(log);
+    CU_ASSERT_EQUAL(jb_tsink_count(e.sink), 0);
+    jb_tproc_stop(p);
+    jb_tproc_stop(peer);
+    unlink(logpath);
+    denv_stop(&e);
+}
+
 int main(void)
 {
     static const jb_test_case cases[] = {
         {"denied_sink_dead_lettered_with_reason", test_denied_sink_dead_lettered_with_reason},
         {"allowed_sink_delivers", test_allowed_sink_delivers},
         {"bad_deny_list_stops_start", test_bad_deny_list_stops_start},
+        {"name_resolving_to_denied_address", test_name_resolving_to_denied_address},
+        {"redirect_and_token_url", test_redirect_and_token_url},
     };
     return denv_main("out_ssrf", cases, JB_CASES_N(cases));
 }

@@ -23,6 +23,7 @@ ap.add_argument("--mode", choices=["sink", "token"], default="sink")
 ap.add_argument("--secret")
 ap.add_argument("--reject-token")
 ap.add_argument("--reject-first-bearer", action="store_true")
+ap.add_argument("--redirect", help="answer 307 with this Location to every POST to /")
 ap.add_argument("--client")
 ap.add_argument("--fail-first", type=int, default=0)
 ap.add_argument("--expires-in", type=int, default=3600)
@@ -88,6 +89,12 @@ class H(BaseHTTPRequestHandler):
             mac = hmac.new(signing_key(), ("%s.%s." % (wid, wts)).encode() + body, hashlib.sha256)
             entry["sig_ok"] = sig == "v1," + base64.b64encode(mac.digest()).decode()
         record(entry)
+        if args.redirect and self.path == "/":
+            self.send_response(307)
+            self.send_header("Location", args.redirect)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         auth = self.headers.get("Authorization", "")
         if args.reject_token and auth == "Bearer " + args.reject_token:
             return self.answer(401)
