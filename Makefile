@@ -22,7 +22,11 @@ build: bootstrap
 	@cmake -S . -B $(BUILD_RELEASE) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJB_TESTS=OFF >/dev/null
 	@cmake --build $(BUILD_RELEASE) -j $(JOBS)
 
-run: build
+# Only what `run` needs (the binary and the example sink), without make's
+# "Entering directory" lines from cmake's own make.
+run: bootstrap
+	@cmake -S . -B $(BUILD_RELEASE) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJB_TESTS=OFF >/dev/null
+	@MAKEFLAGS= cmake --build $(BUILD_RELEASE) -j $(JOBS) --target jetbridge sink -- --no-print-directory
 	@scripts/run-local $(BUILD_RELEASE)
 
 build-asan: bootstrap

@@ -45,8 +45,8 @@ static void usage(FILE *f)
                "Examples:\n"
                "  jetbridge app apply -f examples/applications/\n"
                "  jetbridge app get\n"
-               "  jetbridge app get commerce -o yaml\n"
-               "  jetbridge app token create commerce\n\n"
+               "  jetbridge app get myapp -o yaml\n"
+               "  jetbridge app token create myapp\n\n"
                "Exit codes: 0 ok; 1 runtime error (NATS unreachable, not found, Kubernetes-owned,\n"
                "a file that cannot be read or does not parse: nothing of it is applied); 2 usage\n"
                "error.\n");
@@ -448,6 +448,12 @@ int jb_app_cmd(const jb_cfg *cfg, int argc, char **argv)
         strcmp(argv[1], "help") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
+    }
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout); /* `jetbridge app apply --help` */
+            return 0;
+        }
     }
     /* A CLI prints results, not connection chatter: errors only, unless debug was
      * asked for. No thread exists yet, so the logging set-up may still change. */

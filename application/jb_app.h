@@ -189,9 +189,19 @@ jb_status jb_app_token_count(jb_app_store *st, const char *name, size_t *n, jb_e
  * reference the caller releases with jb_app_release (NULL when unknown). */
 typedef struct jb_app_registry jb_app_registry;
 /* Opens (creating when missing) both buckets, loads their current contents before
- * returning, then follows changes. nc and js must outlive the registry. */
+ * returning, then follows changes. nc and js must outlive the registry; js may be
+ * NULL (the registry then makes its own context from nc). */
 jb_status jb_app_registry_start(const struct jb_cfg *cfg, natsConnection *nc, jsCtx *js,
                                 jb_app_registry **out, jb_err *err);
+/* The same without waiting: returns at once, and the watcher threads open and load
+ * the buckets as soon as NATS answers (retrying every second; lookups find nothing
+ * until then). For a process that starts before NATS is reachable (the publisher).
+ * cfg, nc and js must outlive the registry. */
+jb_status jb_app_registry_create(const struct jb_cfg *cfg, natsConnection *nc, jsCtx *js,
+                                 jb_app_registry **out, jb_err *err);
+/* True once both buckets were loaded (always after jb_app_registry_start).
+ * Thread-safe; NULL gives false. */
+bool jb_app_registry_loaded(jb_app_registry *r);
 /* Stops the watchers and frees. References handed out stay valid until released.
  * NULL is fine. */
 void jb_app_registry_stop(jb_app_registry *r);

@@ -14,7 +14,7 @@
 #include "common/jb_common.h"
 #include "subscription/jb_sub.h"
 
-/* How long one load of a bucket's contents may take. */
+/* How long a load of a bucket's contents may wait for the next entry. */
 #define LOAD_TIMEOUT_MS 10000
 /* How often a blocked watcher looks at the stop flag, and the pause before a failed
  * watch is set up again. */
@@ -37,7 +37,8 @@ typedef struct jb_app_registry jb_app_registry;
 typedef struct watch {
     jb_app_registry *r;
     bucket_kind kind;
-    kvStore *kv;
+    kvStore *kv;        /* opened on first use (the bucket may not exist yet) */
+    atomic_bool loaded; /* the bucket's contents were loaded at least once */
     pthread_mutex_t mu; /* guards w against stop */
     kvWatcher *w;
     pthread_t thread;
@@ -53,6 +54,9 @@ typedef struct indexes {
 
 struct jb_app_registry {
     size_t max_apps, max_tokens; /* JB_APP_MAX_APPLICATIONS, JB_APP_MAX_TOKENS */
+    const struct jb_cfg *cfg;
+    jsCtx *js;     /* the caller's, or own_js */
+    jsCtx *own_js; /* made from the connection when the caller gave no context */
     pthread_rwlock_t lock;
     indexes ix;
     watch watches[2];
@@ -269,6 +273,8 @@ static jb_status load(watch *wa, kvWatcher *w, jb_err *err)
             break;
         apply_entry(wa->r, wa->kind, e, &fresh);
         kvEntry_Destroy(e);
+        /* A large bucket may take long; what must not happen is a silent stall. */
+        deadline = jb_now_monotonic_ns() / 1000000 + LOAD_TIMEOUT_MS;
     }
     jb_app_registry *r = wa->r;
     pthread_rwlock_wrlock(&r->lock);
@@ -293,17 +299,25 @@ static jb_status load(watch *wa, kvWatcher *w, jb_err *err)
  * Fails when stopping. */
 static jb_status watch_open(watch *wa, jb_err *err)
 {
+    static const char *const buckets[2] = {JB_APP_BUCKET, JB_APP_TOKEN_BUCKET};
+    if (wa->kv == NULL) {
+        jb_status rc = jb_sub_kv_open(wa->r->cfg, wa->r->js, buckets[wa->kind], &wa->kv, err);
+        if (rc != JB_OK)
+            return rc;
+    }
     kvWatcher *w = NULL;
     pthread_mutex_lock(&wa->mu);
-    natsStatus s = atomic_load(&wa->r->stop) ? NATS_ILLEGAL_STATE
-                                              : kvStore_WatchAll(&w, wa->kv, NULL);
+    natsStatus s =
+        atomic_load(&wa->r->stop) ? NATS_ILLEGAL_STATE : kvStore_WatchAll(&w, wa->kv, NULL);
     wa->w = s == NATS_OK ? w : NULL;
     pthread_mutex_unlock(&wa->mu);
     if (s != NATS_OK)
         return jb_sub_nats_err(s, "watching the application registry", err);
     jb_status rc = load(wa, w, err);
-    if (rc == JB_OK)
+    if (rc == JB_OK) {
+        atomic_store(&wa->loaded, true);
         return JB_OK;
+    }
     pthread_mutex_lock(&wa->mu);
     wa->w = NULL;
     pthread_mutex_unlock(&wa->mu);
@@ -342,7 +356,8 @@ static void *watch_thread(void *arg)
             continue;
         }
         if (failing)
-            jb_log(JB_LOG_INFO, "application", "registry watch resumed", NULL);
+            jb_log(JB_LOG_INFO, "application", "registry watch resumed", "bucket",
+                   wa->kind == BUCKET_APPS ? JB_APP_BUCKET : JB_APP_TOKEN_BUCKET, NULL);
         failing = false;
         kvEntry *e = NULL;
         natsStatus s = kvWatcher_Next(&e, wa->w, POLL_MS);
@@ -362,37 +377,36 @@ static void *watch_thread(void *arg)
 
 /* -------------------------------------------------------- start and stop */
 
-jb_status jb_app_registry_start(const struct jb_cfg *cfg, natsConnection *nc, jsCtx *js,
-                                jb_app_registry **out, jb_err *err)
-{
-    (void)nc; /* the watchers live on js's connection */
-    return app_registry_start_capped(cfg, js, JB_APP_MAX_APPLICATIONS, JB_APP_MAX_TOKENS, out, err);
-}
-
-jb_status app_registry_start_capped(const struct jb_cfg *cfg, jsCtx *js, size_t max_apps,
-                                    size_t max_tokens, jb_app_registry **out, jb_err *err)
+/* Allocates r and, with sync, loads both buckets in the caller's thread; then starts
+ * the watcher threads (which load what was not loaded yet, retrying). */
+static jb_status registry_open(const struct jb_cfg *cfg, natsConnection *nc, jsCtx *js,
+                               size_t max_apps, size_t max_tokens, bool sync, jb_app_registry **out,
+                               jb_err *err)
 {
     jb_app_registry *r = calloc(1, sizeof(*r));
     if (r == NULL)
         return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
     r->max_apps = max_apps;
     r->max_tokens = max_tokens;
+    r->cfg = cfg;
+    r->js = js;
     pthread_rwlock_init(&r->lock, NULL);
     atomic_init(&r->stop, false);
-    static const char *const buckets[2] = {JB_APP_BUCKET, JB_APP_TOKEN_BUCKET};
-    jb_status rc = JB_OK;
     for (int i = 0; i < 2; i++) {
         watch *wa = &r->watches[i];
         wa->r = r;
         wa->kind = i == 0 ? BUCKET_APPS : BUCKET_TOKENS;
+        atomic_init(&wa->loaded, false);
         pthread_mutex_init(&wa->mu, NULL);
     }
-    for (int i = 0; i < 2 && rc == JB_OK; i++) {
-        watch *wa = &r->watches[i];
-        rc = jb_sub_kv_open(cfg, js, buckets[i], &wa->kv, err);
-        if (rc == JB_OK)
-            rc = watch_open(wa, err);
+    jb_status rc = JB_OK;
+    if (js == NULL) {
+        natsStatus s = natsConnection_JetStream(&r->own_js, nc, NULL);
+        rc = s == NATS_OK ? JB_OK : jb_sub_nats_err(s, "application registry", err);
+        r->js = r->own_js;
     }
+    for (int i = 0; i < 2 && rc == JB_OK && sync; i++)
+        rc = watch_open(&r->watches[i], err);
     for (int i = 0; i < 2 && rc == JB_OK; i++) {
         watch *wa = &r->watches[i];
         if (pthread_create(&wa->thread, NULL, watch_thread, wa) != 0)
@@ -403,15 +417,40 @@ jb_status app_registry_start_capped(const struct jb_cfg *cfg, jsCtx *js, size_t 
         jb_app_registry_stop(r);
         return rc;
     }
-    size_t ntok = 0;
-    size_t napps = jb_app_registry_count(r, &ntok);
-    char a[24], t[24];
-    snprintf(a, sizeof(a), "%zu", napps);
-    snprintf(t, sizeof(t), "%zu", ntok);
-    jb_log(JB_LOG_INFO, "application", "application registry loaded", "applications", a, "tokens",
-           t, NULL);
+    if (sync) {
+        size_t ntok = 0;
+        size_t napps = jb_app_registry_count(r, &ntok);
+        char a[24], t[24];
+        snprintf(a, sizeof(a), "%zu", napps);
+        snprintf(t, sizeof(t), "%zu", ntok);
+        jb_log(JB_LOG_INFO, "application", "application registry loaded", "applications", a,
+               "tokens", t, NULL);
+    }
     *out = r;
     return JB_OK;
+}
+
+jb_status jb_app_registry_start(const struct jb_cfg *cfg, natsConnection *nc, jsCtx *js,
+                                jb_app_registry **out, jb_err *err)
+{
+    return registry_open(cfg, nc, js, JB_APP_MAX_APPLICATIONS, JB_APP_MAX_TOKENS, true, out, err);
+}
+
+jb_status app_registry_start_capped(const struct jb_cfg *cfg, jsCtx *js, size_t max_apps,
+                                    size_t max_tokens, jb_app_registry **out, jb_err *err)
+{
+    return registry_open(cfg, NULL, js, max_apps, max_tokens, true, out, err);
+}
+
+jb_status jb_app_registry_create(const struct jb_cfg *cfg, natsConnection *nc, jsCtx *js,
+                                 jb_app_registry **out, jb_err *err)
+{
+    return registry_open(cfg, nc, js, JB_APP_MAX_APPLICATIONS, JB_APP_MAX_TOKENS, false, out, err);
+}
+
+bool jb_app_registry_loaded(jb_app_registry *r)
+{
+    return r != NULL && atomic_load(&r->watches[0].loaded) && atomic_load(&r->watches[1].loaded);
 }
 
 void jb_app_registry_stop(jb_app_registry *r)
@@ -434,6 +473,8 @@ void jb_app_registry_stop(jb_app_registry *r)
         kvStore_Destroy(wa->kv);
         pthread_mutex_destroy(&wa->mu);
     }
+    if (r->own_js != NULL)
+        jsCtx_Destroy(r->own_js);
     free_indexes(&r->ix, BUCKET_APPS);
     free_indexes(&r->ix, BUCKET_TOKENS);
     pthread_rwlock_destroy(&r->lock);

@@ -14,6 +14,20 @@ int jb_cli_run(const struct jb_cfg *cfg, int argc, char **argv);
 /* `jetbridge stats [--watch]`. */
 int jb_cli_stats(const struct jb_cfg *cfg, int argc, char **argv);
 
+/* Takes DATA_DIR/lock (the directory must exist) so that a second `run` of the
+ * same data directory stops with a line naming DATA_DIR before it starts anything.
+ * Returns the fd that holds the lock until the process exits, or -1 and err. */
+int jb_cli_lock_data_dir(const char *data_dir, jb_err *err);
+
+/* Claims the ingress port for this process: fails (-1, err names INGRESS_PORT)
+ * when another jetbridge holds its per-port lock or anything listens on
+ * addr:port. Otherwise returns a value >= 0 to keep while the port is served (an
+ * fd to close, or INT32_MAX when no lock file could be used). */
+int jb_cli_claim_ingress(const char *addr, int port, jb_err *err);
+
+/* Creates path and its parents (mode 0755); 0 or -1 with errno. */
+int jb_cli_mkdir_p(const char *path);
+
 /* A nats-server -js child with its store under data_dir/nats, listening on
  * 127.0.0.1 (port 4222 when free, else a free port). */
 typedef struct jb_localnats jb_localnats;

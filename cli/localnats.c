@@ -71,7 +71,7 @@ static const char *find_nats_server(void)
     return "nats-server"; /* execvp searches PATH */
 }
 
-static int mkdir_p(const char *path)
+int jb_cli_mkdir_p(const char *path)
 {
     char tmp[4096];
     size_t len = strlen(path);
@@ -96,7 +96,7 @@ jb_localnats *jb_localnats_start(const char *data_dir, jb_err *err)
         jb_err_set(err, JB_ERR_CONFIG, "DATA_DIR: path too long");
         return NULL;
     }
-    if (mkdir_p(store) != 0) {
+    if (jb_cli_mkdir_p(store) != 0) {
         jb_err_set(err, JB_ERR_IO, "cannot create %s: %s", store, strerror(errno));
         return NULL;
     }

@@ -2,10 +2,12 @@
  * when NATS_URL is empty. */
 #include <cjson/cJSON.h>
 #include <event2/event.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/jb_cli.h"
 #include "common/jb_common.h"
@@ -23,7 +25,11 @@ static void run_usage(FILE *f)
     fprintf(f, "Usage: jetbridge run [--subscriptions DIR] [--data-dir DIR] [config flags]\n\n"
                "Runs the publisher and the dispatcher in one process. When NATS_URL is empty it\n"
                "starts a local `nats-server -js` (store in DATA_DIR/nats, log in\n"
-               "DATA_DIR/nats-server.log) and stops it on exit. With --subscriptions DIR it\n"
+               "DATA_DIR/nats-server.log) and stops it on exit; it then locks DATA_DIR (one\n"
+               "`run` per data directory), binds the admin listener to 127.0.0.1 unless\n"
+               "METRICS_ADDR names a host, and writes DATA_DIR/nats.url and\n"
+               "DATA_DIR/metrics.addr, where `sub`, `dlq` and `stats` find them. Every listener\n"
+               "is bound before anything starts. With --subscriptions DIR it\n"
                "applies the Subscription manifests of DIR and re-applies them when files change.\n"
                "SIGINT/SIGTERM stop it gracefully; a second signal stops at once.\n\n"
                "Examples:\n"
@@ -45,7 +51,8 @@ typedef struct run_ctx {
 static bool run_ready(void *ud)
 {
     run_ctx *r = ud;
-    return jb_pub_ready(r->pub) && jb_disp_ready(r->disp);
+    /* The admin listener answers before the parts exist (it is bound first). */
+    return r->pub != NULL && r->disp != NULL && jb_pub_ready(r->pub) && jb_disp_ready(r->disp);
 }
 
 /* "yes" when the stored status says ready, "no" when it says not, "?" when there
@@ -93,6 +100,8 @@ out:
 static void print_banner(run_ctx *r)
 {
     const char *maddr = r->cfg->metrics_addr;
+    if (strncmp(maddr, "0.0.0.0:", 8) == 0)
+        maddr += 7;
     printf("jetbridge is running\n");
     printf("  publish:  curl -X POST http://127.0.0.1:%d/publish (CloudEvents), "
            "http://127.0.0.1:%d/{application}/v1/events (legacy)\n",
@@ -145,19 +154,21 @@ static int serve(run_ctx *r, jb_metrics *metrics, natsConnection *pub_nc, natsCo
     int rc = 1;
     jb_err err = {{0}};
     const jb_cfg *cfg = r->cfg;
-    jb_admin *admin = NULL;
     jb_sub_dirwatch *dw = NULL;
     struct event *sigterm = NULL, *sigint = NULL;
     r->js = disp_js;
     if (jb_pub_create(cfg, metrics, pub_nc, &r->pub, &err) != JB_OK ||
         jb_disp_create(cfg, r->base, metrics, disp_nc, disp_js, &r->disp, &err) != JB_OK)
         goto fail;
-    if ((admin = jb_admin_start(r->base, cfg->metrics_addr, metrics, run_ready, r, &err)) == NULL)
-        goto fail;
     if (cfg->subscriptions_dir[0] != '\0' &&
         jb_sub_dirwatch_start(cfg, disp_js, cfg->subscriptions_dir, &dw, &err) != JB_OK)
         goto fail;
-    if (jb_pub_start(r->pub, &err) != JB_OK || jb_disp_start(r->disp, &err) != JB_OK)
+    if (jb_pub_start(r->pub, &err) != JB_OK) {
+        /* The port was claimed at start; losing it now is a race worth naming. */
+        fprintf(stderr, "jetbridge run: %s\n", err.msg);
+        goto out;
+    }
+    if (jb_disp_start(r->disp, &err) != JB_OK)
         goto fail;
     sigterm = evsignal_new(r->base, SIGTERM, on_signal, r);
     sigint = evsignal_new(r->base, SIGINT, on_signal, r);
@@ -184,11 +195,72 @@ out:
     if (r->pub != NULL)
         jb_pub_stop(r->pub);
     jb_disp_destroy(r->disp);
-    if (admin != NULL)
-        jb_admin_stop(admin);
+    r->disp = NULL;
     /* The publisher is freed by the caller after its NATS connection is closed:
      * nats.c may still be inside an ack callback until then. */
     return rc;
+}
+
+/* Writes text to dir/name through a temporary file and a rename, so a reader never
+ * sees half a line. */
+static bool write_file(const char *dir, const char *name, const char *text)
+{
+    char path[4200], tmp[4210];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL)
+        return false;
+    bool ok = fprintf(f, "%s\n", text) > 0;
+    ok = fclose(f) == 0 && ok;
+    return ok && rename(tmp, path) == 0;
+}
+
+static void remove_file(const char *dir, const char *name)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    unlink(path);
+}
+
+/* With its own nats-server, nothing but this machine needs the admin listener: a
+ * METRICS_ADDR without a host (":9090") binds loopback then. */
+static void admin_addr(const jb_cfg *cfg, bool own_nats, char *out, size_t cap)
+{
+    if (own_nats && cfg->metrics_addr[0] == ':')
+        snprintf(out, cap, "127.0.0.1%s", cfg->metrics_addr);
+    else
+        snprintf(out, cap, "%s", cfg->metrics_addr);
+}
+
+/* Before any child or connection: lock DATA_DIR and bind the admin listener. The
+ * ingress port was claimed by main. Returns false after printing why. */
+static bool prepare(const jb_cfg *cfg, bool own_nats, run_ctx *r, jb_metrics *metrics,
+                    jb_admin **admin, int *lock_fd, char *maddr, size_t mcap)
+{
+    jb_err err = {{0}};
+    if (own_nats) {
+        if (jb_cli_mkdir_p(cfg->data_dir) != 0) {
+            fprintf(stderr, "jetbridge run: DATA_DIR: cannot create %s: %s\n", cfg->data_dir,
+                    strerror(errno));
+            return false;
+        }
+        if ((*lock_fd = jb_cli_lock_data_dir(cfg->data_dir, &err)) < 0) {
+            fprintf(stderr, "jetbridge run: %s\n", err.msg);
+            return false;
+        }
+    }
+    admin_addr(cfg, own_nats, maddr, mcap);
+    if ((*admin = jb_admin_start(r->base, maddr, metrics, run_ready, r, &err)) == NULL) {
+        fprintf(stderr, "jetbridge run: %s\n", err.msg);
+        return false;
+    }
+    /* Port 0 picks a free one: name the real one. */
+    const char *colon = strrchr(maddr, ':');
+    if (colon != NULL)
+        snprintf(maddr + (colon - maddr) + 1, mcap - (size_t)(colon - maddr) - 1, "%d",
+                 jb_admin_port(*admin));
+    return true;
 }
 
 int jb_cli_run(const jb_cfg *cfg, int argc, char **argv)
@@ -198,17 +270,20 @@ int jb_cli_run(const jb_cfg *cfg, int argc, char **argv)
             run_usage(stdout);
             return 0;
         }
-        fprintf(stderr, "jetbridge run: unknown argument \"%s\"\n", argv[i]);
-        run_usage(stderr);
+        fprintf(stderr, "jetbridge run: unknown argument \"%s\"; see `jetbridge run --help`\n",
+                argv[i]);
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
-    int rc = 1;
+    int rc = 1, lock_fd = -1;
+    bool own_nats = cfg->nats_url[0] == '\0';
     jb_err err = {{0}};
     jb_localnats *ln = NULL;
+    jb_admin *admin = NULL;
     natsConnection *pub_nc = NULL, *disp_nc = NULL;
     jsCtx *pub_js = NULL, *disp_js = NULL;
-    jb_cfg local = *cfg; /* shallow copy: only nats_url may differ, owned by ln */
+    char maddr[300];
+    jb_cfg local = *cfg; /* shallow copy: nats_url (owned by ln) and metrics_addr may differ */
     run_ctx r = {.cfg = &local};
     jb_metrics *metrics = jb_metrics_create(10000);
     r.base = event_base_new();
@@ -216,12 +291,21 @@ int jb_cli_run(const jb_cfg *cfg, int argc, char **argv)
         fprintf(stderr, "jetbridge run: out of memory\n");
         goto out;
     }
-    if (cfg->nats_url[0] == '\0') {
+    if (!prepare(cfg, own_nats, &r, metrics, &admin, &lock_fd, maddr, sizeof(maddr))) {
+        rc = 2;
+        goto out;
+    }
+    local.metrics_addr = maddr;
+    if (own_nats) {
         if ((ln = jb_localnats_start(cfg->data_dir, &err)) == NULL) {
             fprintf(stderr, "jetbridge run: %s\n", err.msg);
             goto out;
         }
         local.nats_url = (char *)jb_localnats_url(ln);
+        if (!write_file(cfg->data_dir, JB_CFG_NATS_URL_FILE, local.nats_url) ||
+            !write_file(cfg->data_dir, JB_CFG_METRICS_ADDR_FILE, maddr))
+            jb_log(JB_LOG_WARN, "run", "cannot write the address files for the CLI", "dir",
+                   cfg->data_dir, "error", strerror(errno), NULL);
     }
     /* Two connections: the dispatcher's fetches never delay the publisher's acks. */
     if (jb_nats_connect(&local, NULL, "jetbridge-run-publisher", true, &pub_nc, &pub_js, &err) !=
@@ -233,12 +317,23 @@ int jb_cli_run(const jb_cfg *cfg, int argc, char **argv)
     }
     rc = serve(&r, metrics, pub_nc, disp_nc, disp_js);
 out:
+    if (admin != NULL)
+        jb_admin_stop(admin);
     jb_nats_close(disp_nc, disp_js);
     jb_nats_close(pub_nc, pub_js);
     jb_pub_destroy(r.pub);
     jb_metrics_destroy(metrics);
     if (r.base != NULL)
         event_base_free(r.base);
+    if (ln != NULL) {
+        remove_file(cfg->data_dir, JB_CFG_NATS_URL_FILE);
+        remove_file(cfg->data_dir, JB_CFG_METRICS_ADDR_FILE);
+    }
     jb_localnats_stop(ln);
+    if (lock_fd >= 0)
+        close(lock_fd);
+    /* The last line after Ctrl-C: everything is flushed and the store is closed. */
+    if (rc == 0)
+        jb_log(JB_LOG_INFO, "run", "stopped", NULL);
     return rc;
 }

@@ -489,8 +489,8 @@ static int parse_args(int argc, char **argv, const jb_cfg *cfg, stats_opts *o, c
             o->interval_s = (int)v;
             i++;
         } else {
-            fprintf(stderr, "jetbridge stats: unknown argument \"%s\"\n", a);
-            stats_usage(stderr);
+            fprintf(stderr,
+                    "jetbridge stats: unknown argument \"%s\"; see `jetbridge stats --help`\n", a);
             return 2;
         }
     }
@@ -519,9 +519,7 @@ int jb_cli_stats(const jb_cfg *cfg, int argc, char **argv)
     int prc = parse_args(argc, argv, cfg, &o, defurl, sizeof(defurl));
     if (prc >= 0)
         return prc;
-    jb_cfg local = *cfg; /* shallow: only nats_url may differ */
-    if (local.nats_url[0] == '\0')
-        local.nats_url = "nats://127.0.0.1:4222";
+    jb_cfg local = *cfg; /* main settled NATS_URL and METRICS_ADDR (jb_cfg_resolve_client) */
     natsConnection *nc = NULL;
     jsCtx *js = NULL;
     jb_err err = {{0}};

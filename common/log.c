@@ -1,4 +1,5 @@
-/* Structured logging: one line per event, JSON by default. */
+/* Structured logging: one line per event; JSON, or key=value text for a terminal.
+ * Fields with an empty value are left out. */
 #include "common/jb_common.h"
 
 #include <stdarg.h>
@@ -128,6 +129,8 @@ void jb_log(jb_log_level level, const char *component, const char *msg, ...)
         const char *k;
         while ((k = va_arg(ap, const char *)) != NULL) {
             const char *v = va_arg(ap, const char *);
+            if (v == NULL || v[0] == '\0')
+                continue; /* an empty field says nothing */
             puts_(&l, ",");
             put_json_str(&l, k);
             puts_(&l, ":");
@@ -145,6 +148,8 @@ void jb_log(jb_log_level level, const char *component, const char *msg, ...)
         const char *k;
         while ((k = va_arg(ap, const char *)) != NULL) {
             const char *v = va_arg(ap, const char *);
+            if (v == NULL || v[0] == '\0')
+                continue;
             puts_(&l, " ");
             puts_(&l, k);
             puts_(&l, "=");

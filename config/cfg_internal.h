@@ -22,7 +22,8 @@ typedef enum cfg_kind {
     CFG_ENUM,     /* enum field: index of the value in choices ("file|memory") */
     CFG_CHOICE,   /* char *, restricted to choices */
     CFG_ADDR,     /* char *, "host:port" or ":port" */
-    CFG_LOGFMT,   /* bool log_json: "json" or "text" (alias "console") */
+    CFG_LOGFMT,   /* bool log_json (+ log_format_auto): "auto", "json" or "text" ("console") */
+    CFG_IP,       /* char *, a numeric IPv4 or IPv6 address */
 } cfg_kind;
 
 typedef struct cfg_spec {

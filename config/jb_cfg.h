@@ -36,6 +36,7 @@ typedef enum jb_cfg_sink_validation {
 typedef struct jb_cfg {
     /* publisher */
     int ingress_port;             /* INGRESS_PORT 8080 */
+    char *ingress_addr;           /* INGRESS_ADDR 0.0.0.0 */
     int64_t max_request_size;     /* MAX_REQUEST_SIZE 65536 */
     int64_t request_timeout_ms;   /* REQUEST_TIMEOUT 5s */
     char *event_type_prefix;      /* EVENT_TYPE_PREFIX sap.kyma.custom */
@@ -86,11 +87,20 @@ typedef struct jb_cfg {
     int64_t shutdown_grace_ms;     /* SHUTDOWN_GRACE 25s */
 
     /* process */
-    char *metrics_addr; /* METRICS_ADDR :9090 */
-    bool log_json;      /* APP_LOG_FORMAT json|text */
-    char *log_level;    /* APP_LOG_LEVEL info */
-    char *data_dir;     /* DATA_DIR ./.jetbridge (run's local nats-server store) */
+    char *metrics_addr;   /* METRICS_ADDR :9090 */
+    bool log_json;        /* APP_LOG_FORMAT auto|json|text */
+    bool log_format_auto; /* APP_LOG_FORMAT auto: text when stderr is a terminal */
+    char *log_level;      /* APP_LOG_LEVEL info */
+    char *data_dir;       /* DATA_DIR ./.jetbridge (run's local nats-server store) */
 } jb_cfg;
+
+/* The NATS server the client commands (sub, dlq, stats, ...) use when NATS_URL is
+ * empty and no `run` of this DATA_DIR wrote DATA_DIR/nats.url. */
+#define JB_CFG_CLI_NATS_URL "nats://127.0.0.1:4222"
+/* Files `jetbridge run` writes into DATA_DIR while it runs with its own nats-server:
+ * the server's URL and the admin listener's address, for the client commands. */
+#define JB_CFG_NATS_URL_FILE     "nats.url"
+#define JB_CFG_METRICS_ADDR_FILE "metrics.addr"
 
 /* One key of the table, for help texts and generated docs. */
 typedef struct jb_cfg_key_info {
@@ -126,6 +136,13 @@ jb_status jb_cfg_apply_yaml(jb_cfg *cfg, const char *name, const void *buf, size
 /* Writes the key table as a Markdown table (Environment | Flag | Default |
  * Allowed | Meaning) to f: the reference in docs/configuration.md. */
 void jb_cfg_print_markdown(FILE *f);
+
+/* For the client commands (sub, dlq, stats): fills an empty NATS_URL from
+ * DATA_DIR/nats.url (the nats-server a `run` of this DATA_DIR started), else with
+ * JB_CFG_CLI_NATS_URL; a METRICS_ADDR left at its default is replaced by
+ * DATA_DIR/metrics.addr when that file exists. The one place these lookups live.
+ * Returns JB_ERR_NOMEM only. */
+jb_status jb_cfg_resolve_client(jb_cfg *cfg, jb_err *err);
 
 /* Defaults only (for tests and tools). */
 jb_cfg *jb_cfg_defaults(void);

@@ -26,6 +26,9 @@
 #define JB_CFG_KEYS(X)                                                                             \
     X("INGRESS_PORT", "--ingress-port", "8080", "integer 1..65535",                                \
       "Port of the publisher's HTTP ingress.", CFG_INT, ingress_port, 1, 65535, NULL)              \
+    X("INGRESS_ADDR", "--ingress-addr", "0.0.0.0",                                                 \
+      "IPv4 or IPv6 address (0.0.0.0, 127.0.0.1, ::)",                                             \
+      "Address the publisher's HTTP ingress binds.", CFG_IP, ingress_addr, 0, 0, NULL)             \
     X("MAX_REQUEST_SIZE", "--max-request-size", "65536", "size 1..1Gi" SIZE,                       \
       "Largest accepted request body; larger ones get 413.", CFG_SIZE, max_request_size, 1, GIB,   \
       NULL)                                                                                        \
@@ -59,8 +62,10 @@
       "Retry-After sent with 429/503 when the publisher is overloaded.", CFG_INT,                  \
       retry_after_seconds, 1, 3600, NULL)                                                          \
     X("NATS_URL", "--nats-url", "", "NATS URL(s), comma-separated",                                \
-      "NATS server(s) to use; empty makes `run` start a local nats-server.", CFG_STRING, nats_url, \
-      0, 0, NULL)                                                                                  \
+      "NATS server(s) to use; empty: `run` starts a local nats-server, the other commands use "    \
+      "the "                                                                                       \
+      "one `run` started (DATA_DIR/nats.url), else " JB_CFG_CLI_NATS_URL ".",                      \
+      CFG_STRING, nats_url, 0, 0, NULL)                                                            \
     X("NATS_CREDS", "--nats-creds", "", "file path",                                               \
       "NATS user credentials file (.creds: user JWT and nkey seed).", CFG_STRING, nats_creds, 0,   \
       0, NULL)                                                                                     \
@@ -153,8 +158,9 @@
       shutdown_grace_ms, 0, HOUR, NULL)                                                            \
     X("METRICS_ADDR", "--metrics-addr", ":9090", "host:port or :port (port 0..65535)",             \
       "Admin listener with /metrics, /healthz and /readyz.", CFG_ADDR, metrics_addr, 0, 0, NULL)   \
-    X("APP_LOG_FORMAT", "--app-log-format", "json", "json|text",                                   \
-      "Log line format (console is accepted for text).", CFG_LOGFMT, log_json, 0, 0, NULL)         \
+    X("APP_LOG_FORMAT", "--app-log-format", "auto", "auto|json|text",                              \
+      "Log line format; auto is text when stderr is a terminal, else JSON (console means text).",  \
+      CFG_LOGFMT, log_json, 0, 0, NULL)                                                            \
     X("APP_LOG_LEVEL", "--app-log-level", "info", "debug|info|warn|error",                         \
       "Least severe level that is logged.", CFG_CHOICE, log_level, 0, 0, "debug|info|warn|error")  \
     X("DATA_DIR", "--data-dir", "./.jetbridge", "directory path",                                  \
@@ -222,7 +228,7 @@ void jb_cfg_destroy(jb_cfg *cfg)
     for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
         cfg_kind k = specs[i].kind;
         if (k == CFG_STRING || k == CFG_NONEMPTY || k == CFG_TOKEN || k == CFG_CHOICE ||
-            k == CFG_ADDR)
+            k == CFG_ADDR || k == CFG_IP)
             free(*(char **)((char *)cfg + specs[i].off));
     }
     free(cfg);

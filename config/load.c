@@ -4,6 +4,7 @@
  * wherever it is set, and a bad value stops with one line naming the key (or the
  * flag), the value and what is allowed.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,9 +155,23 @@ static bool apply_number(const cfg_spec *sp, void *field, const char *v, size_t 
     return true;
 }
 
+/* A numeric IPv4 or IPv6 address (no host names: the ingress binds exactly this). */
+static bool valid_ip(const char *v, size_t len)
+{
+    char buf[64];
+    unsigned char addr[16];
+    if (len == 0 || len >= sizeof(buf))
+        return false;
+    memcpy(buf, v, len);
+    buf[len] = '\0';
+    return inet_pton(AF_INET, buf, addr) == 1 || inet_pton(AF_INET6, buf, addr) == 1;
+}
+
 static bool valid_text(cfg_kind k, const char *v, size_t len)
 {
     switch (k) {
+    case CFG_IP:
+        return valid_ip(v, len);
     case CFG_NONEMPTY:
         return len > 0;
     case CFG_TOKEN:
@@ -178,6 +193,7 @@ static bool apply_text(const cfg_spec *sp, void *field, const char *v, size_t le
     case CFG_NONEMPTY:
     case CFG_TOKEN:
     case CFG_ADDR:
+    case CFG_IP:
         if (!valid_text(sp->kind, v, len))
             return false;
         if (!set_string(field, v, len))
@@ -197,9 +213,11 @@ static bool apply_text(const cfg_spec *sp, void *field, const char *v, size_t le
         *(int *)field = idx;
         return true;
     case CFG_LOGFMT:
-        if (choice_index("json|text|console", v, len, canon) < 0)
+        /* log_json holds the answer for "auto" when stderr is not a terminal; the
+         * caller (cfg_apply) records "auto" itself. */
+        if (choice_index("auto|json|text|console", v, len, canon) < 0)
             return false;
-        *(bool *)field = strcmp(canon, "json") == 0;
+        *(bool *)field = strcmp(canon, "json") == 0 || strcmp(canon, "auto") == 0;
         return true;
     default:
         return false;
@@ -220,6 +238,8 @@ bool cfg_apply(jb_cfg *cfg, size_t i, const char *value, size_t len, char *why, 
         ok = apply_number(sp, field, value, len);
     else
         ok = apply_text(sp, field, value, len, &oom);
+    if (ok && sp->kind == CFG_LOGFMT)
+        cfg->log_format_auto = len == 4 && lower(value[0]) == 'a';
     if (!ok) {
         char q[300];
         quote(value, len, q, sizeof(q));
@@ -484,4 +504,42 @@ done:
     jb_cfg_destroy(c);
     free(sets);
     return st;
+}
+
+/* Reads the first line of dir/name into out (at most cap-1 bytes); false when the
+ * file is missing, empty or unreadable. */
+static bool read_line_file(const char *dir, const char *name, char *out, size_t cap)
+{
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
+        return false;
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return false;
+    bool ok = fgets(out, (int)cap, f) != NULL;
+    fclose(f);
+    if (!ok)
+        return false;
+    out[strcspn(out, "\r\n")] = '\0';
+    return out[0] != '\0';
+}
+
+jb_status jb_cfg_resolve_client(jb_cfg *cfg, jb_err *err)
+{
+    char line[1024];
+    size_t n;
+    int mi = cfg_find_env("METRICS_ADDR", strlen("METRICS_ADDR"));
+    const char *mdef = mi >= 0 ? jb_cfg_keys(&n)[mi].def : "";
+    if (cfg->nats_url[0] == '\0') {
+        const char *url = JB_CFG_CLI_NATS_URL;
+        if (read_line_file(cfg->data_dir, JB_CFG_NATS_URL_FILE, line, sizeof(line)))
+            url = line;
+        if (!set_string(&cfg->nats_url, url, strlen(url)))
+            return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
+    }
+    if (strcmp(cfg->metrics_addr, mdef) == 0 &&
+        read_line_file(cfg->data_dir, JB_CFG_METRICS_ADDR_FILE, line, sizeof(line)) &&
+        valid_addr(line, strlen(line)) && !set_string(&cfg->metrics_addr, line, strlen(line)))
+        return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
+    return JB_OK;
 }

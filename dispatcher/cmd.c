@@ -107,8 +107,10 @@ int jb_disp_cmd(const jb_cfg *cfg, int argc, char **argv)
             disp_usage(stdout);
             return 0;
         }
-        fprintf(stderr, "jetbridge dispatcher: unknown argument \"%s\"\n", argv[i]);
-        disp_usage(stderr);
+        fprintf(
+            stderr,
+            "jetbridge dispatcher: unknown argument \"%s\"; see `jetbridge dispatcher --help`\n",
+            argv[i]);
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);

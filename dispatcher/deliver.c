@@ -9,7 +9,7 @@
 #include "proto/jb_ce.h"
 
 /* Tracing extensions as the publisher stored them, and the headers they came from
- * (DESIGN.md 2.3). */
+ * (docs/contract.md 2.3). */
 static const struct {
     const char *ext;
     const char *header;
@@ -25,18 +25,17 @@ typedef struct hdr_ctx {
     bool failed;
 } hdr_ctx;
 
-static bool has_crlf(const char *v, size_t len)
-{
-    return memchr(v, '\r', len) != NULL || memchr(v, '\n', len) != NULL;
-}
-
-static void add_header(hdr_ctx *c, const char *name, const char *value, size_t len)
+/* Adds "name: value". An empty value removes a header curl would add itself
+ * (Content-Type, Expect) unless keep_empty, which sends it empty ("name;" is
+ * curl's spelling for that). */
+static void add_header_line(hdr_ctx *c, const char *name, const char *value, size_t len,
+                            bool keep_empty)
 {
     if (c->failed)
         return;
-    /* A value with a line break would inject headers; the codecs reject control
-     * characters already, this is the last line of defence. */
-    if (has_crlf(value, len))
+    /* A value with a line break would inject headers; the publisher refuses such
+     * values with this same rule, this is the last line of defence. */
+    if (len > 0 && !jb_ce_http_value_ok(value, len))
         return;
     size_t nlen = strlen(name);
     char stackbuf[1024];
@@ -46,9 +45,13 @@ static void add_header(hdr_ctx *c, const char *name, const char *value, size_t l
         return;
     }
     memcpy(line, name, nlen);
-    memcpy(line + nlen, ": ", 2);
-    memcpy(line + nlen + 2, value, len);
-    line[nlen + 2 + len] = '\0';
+    if (len == 0 && keep_empty) {
+        memcpy(line + nlen, ";", 2);
+    } else {
+        memcpy(line + nlen, ": ", 2);
+        memcpy(line + nlen + 2, value, len);
+        line[nlen + 2 + len] = '\0';
+    }
     struct curl_slist *n = curl_slist_append(c->list, line);
     if (n == NULL)
         c->failed = true;
@@ -60,9 +63,16 @@ static void add_header(hdr_ctx *c, const char *name, const char *value, size_t l
         c->content_type = true;
 }
 
+static void add_header(hdr_ctx *c, const char *name, const char *value, size_t len)
+{
+    add_header_line(c, name, value, len, false);
+}
+
+/* An attribute's header: an empty extension value reaches the sink as an empty
+ * header, not as no header. */
 static void emit(void *ud, const char *name, const char *value, size_t value_len)
 {
-    add_header(ud, name, value, value_len);
+    add_header_line(ud, name, value, value_len, true);
 }
 
 static void restore_producer_view(jb_ce *ce, hdr_ctx *c)

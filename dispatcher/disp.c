@@ -143,6 +143,19 @@ static void count_delivery(inflight *f, int status, double seconds)
     jb_metric_set(d->m.last_err_code, cl, (double)status);
 }
 
+/* The counters a dashboard rates exist at 0 as soon as the consumer does, so its
+ * panels show 0 instead of "no data" before the first event (the delivery counter
+ * with response_code 200, the code of a successful delivery). */
+static void zero_counters(jb_disp *d, const jb_sub_consumer *i)
+{
+    const char *dl[] = {i->name, i->ns, i->clean_type, i->sink, "200", i->consumer};
+    const char *cl[] = {i->ns, i->name, i->consumer};
+    const char *rl[] = {i->ns, i->name, i->consumer, "http"};
+    jb_metric_add(d->m.delivery, dl, 0);
+    jb_metric_add(d->m.retries, cl, 0);
+    jb_metric_add(d->m.dead, rl, 0);
+}
+
 static void count_simple(jb_metric *m, inflight *f, const char *reason)
 {
     if (m == NULL)
@@ -262,7 +275,7 @@ static void on_sink_done(void *ud, const jb_dhttp_result *r)
     f->http = NULL;
     count_delivery(f, r->status, r->seconds);
     if (r->status == 0)
-        jb_log(JB_LOG_INFO, "dispatcher", "delivery failed", "consumer", f->c->info.consumer,
+        jb_log(JB_LOG_DEBUG, "dispatcher", "delivery failed", "consumer", f->c->info.consumer,
                "sink", f->shown, "error", r->error, NULL);
     if (r->refused) {
         /* The destination will not become allowed by waiting: no retry. */
@@ -379,8 +392,15 @@ static void dead_letter(inflight *f, int code, const char *body, size_t len)
                             : (code == 0 ? "transport" : (f->ce == NULL ? "poison" : "http")));
     char st[16];
     snprintf(st, sizeof(st), "%d", code);
-    jb_log(JB_LOG_WARN, "dispatcher", "dead letter", "consumer", f->c->info.consumer, "sink",
-           f->shown, "code", st, NULL);
+    /* An operator looks for the subscription and the event, not the consumer hash. */
+    char sub[512], id[256] = "";
+    snprintf(sub, sizeof(sub), "%s/%s", f->c->info.ns, f->c->info.name);
+    size_t idlen = 0;
+    const char *idv = f->ce != NULL ? jb_ce_get(f->ce, "id", &idlen) : NULL;
+    if (idv != NULL)
+        snprintf(id, sizeof(id), "%.*s", (int)(idlen < sizeof(id) ? idlen : sizeof(id) - 1), idv);
+    jb_log(JB_LOG_WARN, "dispatcher", "dead letter", "subscription", sub, "id", id, "sink",
+           f->shown, "code", st, "consumer", f->c->info.consumer, NULL);
     if (!send_to_dlsink(f))
         publish_dead_letter(f);
 }
@@ -555,9 +575,12 @@ static void on_ready(jb_disp *d, jb_sub_consumer *info)
     jb_disp_hash_add(d, c);
     jb_disp_pump_later(d, c);
     jb_disp_info_soon(d);
+    zero_counters(d, &c->info);
+    char ref[512];
+    snprintf(ref, sizeof(ref), "%s/%s", c->info.ns, c->info.name);
     char *shown = jb_redact_url(c->info.sink);
-    jb_log(JB_LOG_INFO, "dispatcher", "consumer ready", "consumer", c->info.consumer,
-           "subscription", c->info.name, "namespace", c->info.ns, "sink", shown ? shown : "", NULL);
+    jb_log(JB_LOG_INFO, "dispatcher", "consumer ready", "subscription", ref, "type", c->info.type,
+           "consumer", c->info.consumer, "sink", shown ? shown : "", NULL);
     free(shown);
 }
 

@@ -58,7 +58,7 @@ static bool copy_header(natsMsg *dst, natsMsg *src, const char *key)
     return ok;
 }
 
-/* The error extensions DESIGN.md section 4 names, on a decoded event. */
+/* The error extensions docs/contract.md section 4 names, on a decoded event. */
 static bool set_error_exts(jb_ce *ce, const char *sink, int code, const char *body, size_t body_len,
                            uint64_t attempts)
 {
@@ -72,9 +72,7 @@ static bool set_error_exts(jb_ce *ce, const char *sink, int code, const char *bo
     bool ok = jb_ce_set_str(ce, "errordest", sink) == JB_OK;
     snprintf(num, sizeof(num), "%d", code);
     ok = ok && jb_ce_set_str(ce, "errorcode", num) == JB_OK;
-    /* An empty answer has no errordata: nats.c 3.4 reads an empty header value
-     * back together with the next header line, which lost Jb-Subject. */
-    ok = ok && (b64len == 0 || jb_ce_set(ce, "errordata", b64, b64len) == JB_OK);
+    ok = ok && jb_ce_set(ce, "errordata", b64, b64len) == JB_OK;
     snprintf(num, sizeof(num), "%llu", (unsigned long long)attempts);
     ok = ok && jb_ce_set_str(ce, "errorattempts", num) == JB_OK;
     free(b64);
@@ -87,7 +85,9 @@ static bool set_pct(natsMsg *m, const char *key, const char *v, size_t len)
 {
     char *enc = NULL;
     size_t elen = 0;
-    if (jb_ce_pct_encode(v, len, &enc, &elen) != JB_OK)
+    /* The NATS binding's form: an empty value (errordata of an empty answer)
+     * would not read back from nats.c otherwise. */
+    if (jb_ce_nats_value_encode(v, len, &enc, &elen) != JB_OK)
         return false;
     bool ok = natsMsgHeader_Set(m, key, enc) == NATS_OK;
     free(enc);
@@ -107,7 +107,7 @@ static bool set_error_headers(natsMsg *m, const char *sink, int code, const char
     bool ok = set_pct(m, "ce-errordest", sink, strlen(sink));
     snprintf(num, sizeof(num), "%d", code);
     ok = ok && natsMsgHeader_Set(m, "ce-errorcode", num) == NATS_OK;
-    ok = ok && (b64len == 0 || natsMsgHeader_Set(m, "ce-errordata", b64) == NATS_OK);
+    ok = ok && set_pct(m, "ce-errordata", b64, b64len);
     snprintf(num, sizeof(num), "%llu", (unsigned long long)attempts);
     ok = ok && natsMsgHeader_Set(m, "ce-errorattempts", num) == NATS_OK;
     free(b64);

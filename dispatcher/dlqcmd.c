@@ -19,28 +19,49 @@
 #define DLQ_LIST_MAX 100000
 
 typedef struct dlq_opts {
-    const char *subscription; /* "ns/name" or NULL */
-    uint64_t seq;             /* 0: all */
+    char subscription[512]; /* "ns/name", or "" for all */
+    bool all;
+    uint64_t seq; /* 0: all */
     bool json;
     bool republish;
     long limit;
 } dlq_opts;
 
-static void dlq_usage(FILE *f)
+static const struct verb_help {
+    const char *verb, *usage;
+} verbs[] = {
+    {"list",
+     "jetbridge dlq list   [--subscription [NS/]NAME] [--seq N] [--limit N] [-o table|json]"},
+    {"replay", "jetbridge dlq replay [--subscription [NS/]NAME] [--seq N] [--republish]"},
+    {"purge", "jetbridge dlq purge  --subscription [NS/]NAME | --seq N | --all"},
+};
+
+static void dlq_usage(FILE *f, const char *verb)
 {
-    fprintf(f, "Usage: jetbridge dlq list   [--subscription NS/NAME] [--seq N] [--limit N] [-o "
-               "table|json]\n"
-               "       jetbridge dlq replay [--subscription NS/NAME] [--seq N] [--republish]\n\n"
-               "list shows the dead letters of stream JS_DLQ_STREAM_NAME. replay sends each one\n"
+    fprintf(f, "Usage:\n");
+    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+        if (verb == NULL || strcmp(verb, verbs[i].verb) == 0)
+            fprintf(f, "  %s\n", verbs[i].usage);
+    fprintf(f, "\nlist shows the dead letters of stream JS_DLQ_STREAM_NAME. replay sends each one\n"
                "again to its subscription's sink (or, with --republish, publishes it again on\n"
                "its original subject, which reaches every subscription of that subject) and\n"
-               "deletes it from the dead-letter stream when that succeeded.\n\n"
+               "deletes it from the dead-letter stream when that succeeded. purge deletes the\n"
+               "selected dead letters without sending them; everything only with --all.\n"
+               "--subscription NAME means default/NAME.\n\n"
                "Examples:\n"
-               "  jetbridge dlq list --subscription default/order-processor -o json\n"
+               "  jetbridge dlq list --subscription order-processor -o json\n"
                "  jetbridge dlq replay --seq 42\n"
-               "  jetbridge dlq replay --subscription default/order-processor --republish\n\n"
-               "Exit codes: 0 ok, 1 runtime error (NATS or the stream unreachable, or a\n"
-               "replay failed), 2 usage error.\n");
+               "  jetbridge dlq replay --subscription default/order-processor --republish\n"
+               "  jetbridge dlq purge --subscription dead-letter-demo\n\n"
+               "Exit codes: 0 ok (also when nothing matched), 1 runtime error (NATS or the\n"
+               "stream unreachable, or a replay failed), 2 usage error.\n");
+}
+
+/* The one wording for a bad argument. */
+static int bad_arg(const char *what, const char *arg)
+{
+    fprintf(stderr, "jetbridge dlq: %s \"%s\"; see `jetbridge dlq --help`\n", what, arg);
+    return 2;
 }
 
 /* A header by name without case: nats.c's lookup is case-sensitive, and keys that
@@ -64,12 +85,13 @@ static const char *hdr(natsMsg *m, const char *key)
 
 static bool selected(natsMsg *m, const dlq_opts *o)
 {
-    return o->subscription == NULL || strcmp(hdr(m, "Jb-Subscription"), o->subscription) == 0;
+    return o->subscription[0] == '\0' || strcmp(hdr(m, "Jb-Subscription"), o->subscription) == 0;
 }
 
 /* Calls fn for every selected dead letter; stops when fn returns false. */
 typedef bool (*visit_fn)(void *ud, uint64_t seq, natsMsg *m);
-static int visit(jsCtx *js, const char *stream, const dlq_opts *o, visit_fn fn, void *ud)
+static int visit(jsCtx *js, const char *stream, const dlq_opts *o, visit_fn fn, void *ud,
+                 long *matched)
 {
     jsStreamInfo *si = NULL;
     natsStatus s = js_GetStreamInfo(&si, js, stream, NULL, NULL);
@@ -95,7 +117,21 @@ static int visit(jsCtx *js, const char *stream, const dlq_opts *o, visit_fn fn, 
         if (!go)
             break;
     }
+    if (matched != NULL)
+        *matched = seen;
     return 0;
+}
+
+/* What a selection was, for "nothing matched" lines. */
+static void describe_selection(const dlq_opts *o, char *out, size_t cap)
+{
+    if (o->seq != 0)
+        snprintf(out, cap, "with --seq %" PRIu64 "%s%s", o->seq, o->subscription[0] ? " of " : "",
+                 o->subscription);
+    else if (o->subscription[0] != '\0')
+        snprintf(out, cap, "of subscription %s", o->subscription);
+    else
+        snprintf(out, cap, "in the stream");
 }
 
 /* ---------------------------------------------------------------- list */
@@ -130,6 +166,25 @@ static bool list_table(void *ud, uint64_t seq, natsMsg *m)
     return ok;
 }
 
+/* A ce- header's attribute value, decoded as the NATS binding wrote it
+ * (percent-encoding; `""` for an empty value); the raw header when it does not
+ * decode. Adds it to o under key. */
+static void add_ce_value(cJSON *o, const char *key, natsMsg *m, const char *header)
+{
+    const char *raw = hdr(m, header);
+    char *dec = NULL;
+    jb_err err = {{0}};
+    if (strncasecmp(header, "ce-", 3) == 0 &&
+        jb_ce_header_decode(raw, strlen(raw), &dec, NULL, &err) == JB_OK)
+        raw = dec;
+    /* A destination's userinfo is never shown (dead letters older than the
+     * redaction may hold it). */
+    char *shown = strcmp(key, "errordest") == 0 ? jb_redact_url(raw) : NULL;
+    cJSON_AddStringToObject(o, key, shown != NULL ? shown : raw);
+    free(shown);
+    free(dec);
+}
+
 static bool list_json(void *ud, uint64_t seq, natsMsg *m)
 {
     cJSON *arr = ud;
@@ -152,13 +207,8 @@ static bool list_json(void *ud, uint64_t seq, natsMsg *m)
         {"errordata", "ce-errordata"},
         {"errorattempts", "ce-errorattempts"},
     };
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-        char *dest = strcmp(fields[i].key, "errordest") == 0
-                         ? jb_redact_url(hdr(m, fields[i].header))
-                         : NULL;
-        cJSON_AddStringToObject(o, fields[i].key, dest ? dest : hdr(m, fields[i].header));
-        free(dest);
-    }
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+        add_ce_value(o, fields[i].key, m, fields[i].header);
     cJSON_AddNumberToObject(o, "time_ms", (double)(natsMsg_GetTime(m) / 1000000));
     cJSON_AddItemToArray(arr, o);
     return true;
@@ -169,12 +219,12 @@ static int dlq_list(jsCtx *js, const char *stream, const dlq_opts *o)
     if (!o->json) {
         printf("%-6s %-30s %-32s %-36s %-5s %-8s %s\n", "SEQ", "SUBSCRIPTION", "TYPE", "ID", "CODE",
                "ATTEMPTS", "DEST");
-        return visit(js, stream, o, list_table, NULL);
+        return visit(js, stream, o, list_table, NULL, NULL);
     }
     cJSON *arr = cJSON_CreateArray();
     if (arr == NULL)
         return 1;
-    int rc = visit(js, stream, o, list_json, arr);
+    int rc = visit(js, stream, o, list_json, arr, NULL);
     char *s = rc == 0 ? cJSON_Print(arr) : NULL;
     if (s != NULL)
         printf("%s\n", s);
@@ -379,10 +429,63 @@ static int dlq_replay(const jb_cfg *cfg, jsCtx *js, const char *stream, const dl
         fprintf(stderr, "jetbridge dlq: %s\n", err.msg);
         return 1;
     }
-    int rc = visit(js, stream, o, replay_one, &r);
+    long matched = 0;
+    int rc = visit(js, stream, o, replay_one, &r, &matched);
     jb_sub_store_close(r.store);
+    if (rc == 0 && matched == 0) {
+        char sel[640];
+        describe_selection(o, sel, sizeof(sel));
+        printf("nothing to replay: no dead letter %s\n", sel);
+        return 0;
+    }
     printf("replayed %d, failed %d\n", r.ok, r.failed);
     return rc != 0 || r.failed > 0 ? 1 : 0;
+}
+
+/* --------------------------------------------------------------- purge */
+
+typedef struct purge_ctx {
+    jsCtx *js;
+    const char *stream;
+    long deleted, failed;
+} purge_ctx;
+
+static bool purge_one(void *ud, uint64_t seq, natsMsg *m)
+{
+    (void)m;
+    purge_ctx *p = ud;
+    if (js_DeleteMsg(p->js, p->stream, seq, NULL, NULL) == NATS_OK)
+        p->deleted++;
+    else
+        p->failed++;
+    return true;
+}
+
+static int dlq_purge(jsCtx *js, const char *stream, const dlq_opts *o)
+{
+    if (o->all) {
+        /* Everything, in one request: cheaper than one delete per message. */
+        natsStatus s = js_PurgeStream(js, stream, NULL, NULL);
+        if (s != NATS_OK) {
+            fprintf(stderr, "jetbridge dlq: stream %s: %s\n", stream, natsStatus_GetText(s));
+            return 1;
+        }
+        printf("purged every dead letter of stream %s\n", stream);
+        return 0;
+    }
+    purge_ctx p = {js, stream, 0, 0};
+    long matched = 0;
+    int rc = visit(js, stream, o, purge_one, &p, &matched);
+    if (rc != 0)
+        return rc;
+    if (matched == 0) {
+        char sel[640];
+        describe_selection(o, sel, sizeof(sel));
+        printf("nothing to purge: no dead letter %s\n", sel);
+        return 0;
+    }
+    printf("purged %ld, failed %ld\n", p.deleted, p.failed);
+    return p.failed > 0 ? 1 : 0;
 }
 
 static int parse_opts(int argc, char **argv, dlq_opts *o)
@@ -391,26 +494,37 @@ static int parse_opts(int argc, char **argv, dlq_opts *o)
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int64_t n;
-        if (strcmp(a, "--subscription") == 0 && v != NULL && strchr(v, '/') != NULL) {
-            o->subscription = v;
+        bool has = v != NULL;
+        if (strcmp(a, "--subscription") == 0 && has) {
+            /* NAME alone is default/NAME, as -n defaults to "default" in `sub`. */
+            const char *slash = strchr(v, '/');
+            if (v[0] == '\0' || slash == v || (slash != NULL && slash[1] == '\0') ||
+                (slash != NULL && strchr(slash + 1, '/') != NULL) ||
+                (size_t)snprintf(o->subscription, sizeof(o->subscription), "%s%s",
+                                 slash != NULL ? "" : "default/", v) >= sizeof(o->subscription))
+                return bad_arg("--subscription wants NAME or NAMESPACE/NAME, not", v);
             i++;
-        } else if (strcmp(a, "--seq") == 0 && v != NULL &&
-                   jb_cfg_parse_int(v, strlen(v), 1, INT64_MAX, &n)) {
+        } else if (strcmp(a, "--seq") == 0 && has) {
+            if (!jb_cfg_parse_int(v, strlen(v), 1, INT64_MAX, &n))
+                return bad_arg("--seq wants a sequence number, not", v);
             o->seq = (uint64_t)n;
             i++;
-        } else if (strcmp(a, "--limit") == 0 && v != NULL &&
-                   jb_cfg_parse_int(v, strlen(v), 1, DLQ_LIST_MAX, &n)) {
+        } else if (strcmp(a, "--limit") == 0 && has) {
+            if (!jb_cfg_parse_int(v, strlen(v), 1, DLQ_LIST_MAX, &n))
+                return bad_arg("--limit wants 1..100000, not", v);
             o->limit = (long)n;
             i++;
-        } else if (strcmp(a, "-o") == 0 && v != NULL &&
-                   (strcmp(v, "json") == 0 || strcmp(v, "table") == 0)) {
+        } else if (strcmp(a, "-o") == 0 && has) {
+            if (strcmp(v, "json") != 0 && strcmp(v, "table") != 0)
+                return bad_arg("-o wants table or json, not", v);
             o->json = strcmp(v, "json") == 0;
             i++;
         } else if (strcmp(a, "--republish") == 0) {
             o->republish = true;
+        } else if (strcmp(a, "--all") == 0) {
+            o->all = true;
         } else {
-            fprintf(stderr, "jetbridge dlq: bad argument \"%s\"\n", a);
-            return 2;
+            return bad_arg("unknown argument", a);
         }
     }
     return 0;
@@ -418,19 +532,35 @@ static int parse_opts(int argc, char **argv, dlq_opts *o)
 
 int jb_dlq_cmd(const jb_cfg *cfg, int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        dlq_usage(argc < 2 ? stderr : stdout);
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        dlq_usage(argc < 2 ? stderr : stdout, NULL);
         return argc < 2 ? 2 : 0;
     }
-    bool list = strcmp(argv[1], "list") == 0;
-    if (!list && strcmp(argv[1], "replay") != 0) {
-        dlq_usage(stderr);
-        return 2;
+    const char *verb = argv[1];
+    bool known = false;
+    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+        known = known || strcmp(verb, verbs[i].verb) == 0;
+    if (!known)
+        return bad_arg("unknown command", verb);
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            dlq_usage(stdout, verb);
+            return 0;
+        }
     }
-    dlq_opts o = {NULL, 0, false, false, DLQ_LIST_MAX};
+    dlq_opts o = {.limit = DLQ_LIST_MAX};
     int rc = parse_opts(argc, argv, &o);
     if (rc != 0)
         return rc;
+    bool purge = strcmp(verb, "purge") == 0;
+    if (o.all && (!purge || o.seq != 0 || o.subscription[0] != '\0'))
+        return bad_arg("--all is for purge alone, without a selector; got", "--all");
+    if (purge && !o.all && o.seq == 0 && o.subscription[0] == '\0') {
+        fprintf(stderr, "jetbridge dlq: purge needs --subscription [NS/]NAME or --seq N; it "
+                        "deletes every dead letter only with --all\n");
+        return 2;
+    }
     natsConnection *nc = NULL;
     jsCtx *js = NULL;
     jb_err err = {{0}};
@@ -438,8 +568,13 @@ int jb_dlq_cmd(const jb_cfg *cfg, int argc, char **argv)
         fprintf(stderr, "jetbridge dlq: %s\n", err.msg);
         return 1;
     }
-    const char *stream = cfg->dlq_stream_name[0] != '\0' ? cfg->dlq_stream_name : "sap-dlq";
-    rc = list ? dlq_list(js, stream, &o) : dlq_replay(cfg, js, stream, &o);
+    const char *stream = cfg->dlq_stream_name;
+    if (purge)
+        rc = dlq_purge(js, stream, &o);
+    else if (strcmp(verb, "list") == 0)
+        rc = dlq_list(js, stream, &o);
+    else
+        rc = dlq_replay(cfg, js, stream, &o);
     jb_nats_close(nc, js);
     return rc;
 }

@@ -1,4 +1,4 @@
-/* dispatcher/: delivery to sinks with retry, backoff and dead letters (DESIGN.md
+/* dispatcher/: delivery to sinks with retry, backoff and dead letters (docs/contract.md
  * section 4).
  *
  * Threading: a jb_disp lives on one libevent loop (the caller's). The loop publishes

@@ -30,6 +30,7 @@ struct sink {
     int status;
     unsigned long fail_every;
     unsigned long requests;
+    bool fixed; /* POST /fix: the /status/NNN routes answer `status` too */
     struct event_base *base;
 };
 
@@ -164,6 +165,16 @@ static void on_request(struct evhttp_request *req, void *arg)
         evhttp_send_reply(req, 200, "OK", NULL);
         return;
     }
+    /* The README's dead-letter demo "fixes the sink" before replaying: POST /fix
+     * makes every /status/NNN route answer like the rest, POST /break undoes it. */
+    if (evhttp_request_get_command(req) == EVHTTP_REQ_POST &&
+        (strcmp(path, "/fix") == 0 || strcmp(path, "/break") == 0)) {
+        s->fixed = strcmp(path, "/fix") == 0;
+        printf("sink: /status/NNN routes now answer %s\n", s->fixed ? "like /" : "NNN");
+        fflush(stdout);
+        evhttp_send_reply(req, 200, "OK", NULL);
+        return;
+    }
     unsigned long nr = ++s->requests;
     int status = s->status;
     if (s->fail_every > 0 && nr % s->fail_every == 0)
@@ -171,8 +182,8 @@ static void on_request(struct evhttp_request *req, void *arg)
     /* A sink URL ending in /status/NNN answers NNN: one sink process can play a
      * healthy and a failing subscriber (the README's dead-letter demo). */
     const char *st = strstr(path, "/status/");
-    if (st != NULL && strlen(st) == 11 && st[8] >= '1' && st[8] <= '5' && st[9] >= '0' &&
-        st[9] <= '9' && st[10] >= '0' && st[10] <= '9')
+    if (st != NULL && !s->fixed && strlen(st) == 11 && st[8] >= '1' && st[8] <= '5' &&
+        st[9] >= '0' && st[9] <= '9' && st[10] >= '0' && st[10] <= '9')
         status = (st[8] - '0') * 100 + (st[9] - '0') * 10 + (st[10] - '0');
     struct evkeyvalq *h = evhttp_request_get_input_headers(req);
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -199,7 +210,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "Usage: sink [--port 8081] [--addr 127.0.0.1] [--status 200] [--fail-every N]\n"
                "Prints every CloudEvent it receives, one line each, and answers --status\n"
-               "(500 for every Nth request with --fail-every N).\n");
+               "(500 for every Nth request with --fail-every N). A path ending in /status/NNN\n"
+               "answers NNN until `POST /fix` (undone by `POST /break`).\n");
 }
 
 /* Parses a decimal in [min, max]; the whole string must be the number. */

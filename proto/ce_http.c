@@ -290,6 +290,19 @@ done:
     return JB_OK;
 }
 
+bool jb_ce_http_value_ok(const char *value, size_t len)
+{
+    if (len == 0 || value[0] == ' ' || value[0] == '\t' || value[len - 1] == ' ' ||
+        value[len - 1] == '\t')
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return false;
+    }
+    return true;
+}
+
 /* True when v has a byte that must not appear raw in a header value. */
 static bool unsafe_header_value(const char *v, size_t len)
 {

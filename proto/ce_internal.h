@@ -52,6 +52,10 @@ jb_status jb_ce_header_decode_into(const char *in, size_t len, char *out, size_t
  * length (a NUL is appended). */
 size_t jb_ce_pct_encode_into(const char *in, size_t len, char *out);
 
+/* The NATS binding's value encoding into a caller buffer of at least 3 * len + 3
+ * bytes (see jb_ce_nats_value_encode); returns the length (a NUL is appended). */
+size_t jb_ce_nats_value_into(const char *in, size_t len, char *out);
+
 /* Adds one binary-mode header (name after the "ce-" prefix, any case; value as
  * on the wire) to ce: lower-cases the name, rejects a duplicate, decodes the
  * value (jb_ce_header_decode rules) and enforces the limits. */

@@ -141,12 +141,125 @@ done:
     return JB_OK;
 }
 
+/* ------------------------------------------------------- U+0000 in strings */
+
+/* protobuf-c hands string fields over NUL-terminated, without their length: a
+ * NUL inside one would silently cut the value. So the wire bytes of every string
+ * field are checked first (the message has already unpacked, so it is well
+ * formed). */
+
+/* One field of a message: its number, and for a length-delimited one the bytes. */
+typedef struct pb_field {
+    uint64_t num;
+    const uint8_t *val;
+    size_t len;
+    bool delimited;
+} pb_field;
+
+static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0; *p < end && shift < 64; shift += 7) {
+        uint8_t b = *(*p)++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if ((b & 0x80) == 0) {
+            *out = v;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Reads the next field at *p; false at the end (or on bytes it cannot skip). */
+static bool next_field(const uint8_t **p, const uint8_t *end, pb_field *f)
+{
+    uint64_t tag, n;
+    if (*p >= end || !read_varint(p, end, &tag))
+        return false;
+    *f = (pb_field){.num = tag >> 3};
+    switch (tag & 7) {
+    case 0:
+        return read_varint(p, end, &n);
+    case 1:
+        n = 8;
+        break;
+    case 5:
+        n = 4;
+        break;
+    case 2:
+        if (!read_varint(p, end, &n) || n > (uint64_t)(end - *p))
+            return false;
+        f->val = *p;
+        f->len = (size_t)n;
+        f->delimited = true;
+        break;
+    default:
+        return false;
+    }
+    if (n > (uint64_t)(end - *p))
+        return false;
+    *p += n;
+    return true;
+}
+
+static bool has_nul(const pb_field *f)
+{
+    return f->delimited && memchr(f->val, 0, f->len) != NULL;
+}
+
+/* A map entry (key = 1, value = 2 with strings ce_string 3, ce_uri 5,
+ * ce_uri_ref 6): the attribute's name when its key or string value holds a NUL. */
+static jb_status check_entry(const pb_field *entry, jb_err *err)
+{
+    const uint8_t *p = entry->val, *end = p + entry->len;
+    pb_field f, key = {0}, value = {0};
+    while (next_field(&p, end, &f)) {
+        if (f.num == 1)
+            key = f;
+        else if (f.num == 2)
+            value = f;
+    }
+    if (has_nul(&key))
+        return jb_err_set(err, JB_ERR_INVALID, "attribute names MUST NOT contain U+0000");
+    p = value.val;
+    end = p != NULL ? p + value.len : p;
+    while (p != NULL && next_field(&p, end, &f)) {
+        if ((f.num == 3 || f.num == 5 || f.num == 6) && has_nul(&f))
+            return jb_err_set(err, JB_ERR_INVALID, "%.*s: MUST NOT contain U+0000",
+                              (int)(key.len > 64 ? 64 : key.len), (const char *)key.val);
+    }
+    return JB_OK;
+}
+
+/* One CloudEvent message: id 1, source 2, spec_version 3, type 4, attributes 5,
+ * text_data 7. */
+static jb_status check_event_nul(const uint8_t *buf, size_t len, jb_err *err)
+{
+    static const char *const names[] = {"", "id", "source", "specversion", "type"};
+    const uint8_t *p = buf, *end = buf + len;
+    pb_field f;
+    while (next_field(&p, end, &f)) {
+        if (f.num >= 1 && f.num <= 4 && has_nul(&f))
+            return jb_err_set(err, JB_ERR_INVALID, "%s: MUST NOT contain U+0000", names[f.num]);
+        if (f.num == 7 && has_nul(&f))
+            return jb_err_set(err, JB_ERR_INVALID, "data: MUST NOT contain U+0000");
+        if (f.num == 5 && f.delimited) {
+            jb_status st = check_entry(&f, err);
+            if (st != JB_OK)
+                return st;
+        }
+    }
+    return JB_OK;
+}
+
 jb_status jb_ce_from_protobuf(const uint8_t *buf, size_t len, jb_ce **out, jb_err *err)
 {
     pb_event *pe = io__cloudevents__v1__cloud_event__unpack(NULL, len, buf);
     if (pe == NULL)
         return jb_err_set(err, JB_ERR_INVALID, "invalid protobuf CloudEvent");
-    jb_status st = decode_event(pe, out, err);
+    jb_status st = check_event_nul(buf, len, err);
+    if (st == JB_OK)
+        st = decode_event(pe, out, err);
     io__cloudevents__v1__cloud_event__free_unpacked(pe, NULL);
     return st;
 }
@@ -171,6 +284,19 @@ jb_status jb_ce_batch_from_protobuf(const uint8_t *buf, size_t len, jb_ce ***out
             st = jb_err_set(err, JB_ERR_NOMEM, "out of memory");
             goto done;
         }
+    }
+    /* The batch's events are its field 1, in order. */
+    const uint8_t *p = buf, *end = buf + len;
+    pb_field f;
+    for (size_t i = 0; next_field(&p, end, &f);) {
+        if (f.num != 1 || !f.delimited)
+            continue;
+        jb_err sub;
+        if (check_event_nul(f.val, f.len, &sub) != JB_OK) {
+            st = jb_err_set(err, JB_ERR_INVALID, "batch[%zu]: %s", i, sub.msg);
+            goto done;
+        }
+        i++;
     }
     for (; count < pb->n_events; count++) {
         jb_err sub;

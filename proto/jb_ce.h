@@ -67,7 +67,8 @@ bool jb_ce_equal(const jb_ce *a, const jb_ce *b);
 
 /* ------------------------------------------------------------- validation */
 
-/* Checks CloudEvents 1.0: required id, source (URI reference), specversion "1.0",
+/* Checks CloudEvents 1.0: required id, source (non-empty; how strictly a source
+ * must be a URI reference is the caller's policy), specversion "1.0",
  * type; time RFC 3339; dataschema absolute URI; attribute names [a-z0-9]{1,20} and
  * never "data"; values without control characters. On failure err names the
  * attribute: "type: MUST be a non-empty string". */
@@ -145,6 +146,14 @@ jb_status jb_ce_to_http_binary(const jb_ce *ce, jb_ce_emit_fn emit, void *ud);
 jb_status jb_ce_from_http(const jb_ce_header *hdrs, size_t n, const uint8_t *body, size_t len,
                           jb_ce ***out, size_t *nout, jb_ce_http_mode *mode, jb_err *err);
 
+/* Can value[0..len) travel as a raw HTTP header value and arrive byte for byte?
+ * Non-empty, only visible ASCII, space, tab and bytes >= 0x80 (RFC 9110
+ * field-value: no control character, no DEL, hence no CR, LF, NUL or ESC), and no
+ * space or tab at either end (HTTP strips those). The one rule for the tracing
+ * headers, which pass unencoded: the publisher refuses what the dispatcher could
+ * not send back. */
+bool jb_ce_http_value_ok(const char *value, size_t len);
+
 /* Percent-encoding as the HTTP binding writes it (space, '"', '%' and every byte
  * outside printable ASCII are encoded). *out is malloc'd and NUL-terminated. */
 jb_status jb_ce_pct_encode(const char *in, size_t len, char **out, size_t *out_len);
@@ -163,6 +172,12 @@ jb_status jb_ce_header_decode(const char *in, size_t len, char **out, size_t *ou
  * see docs/cloudevents.md. Add no further headers with jb_ce_nats_key_hash equal
  * to one already present. */
 jb_status jb_ce_to_nats(const jb_ce *ce, const char *subject, const char *msg_id, natsMsg **out);
+/* One header value as the NATS binding writes it: percent-encoded as
+ * jb_ce_pct_encode, except that the empty string is written `""` (an empty
+ * quoted-string), because nats.c 3.4 cannot read an empty header value back.
+ * jb_ce_header_decode reads both forms. *out is malloc'd and NUL-terminated. For
+ * writers of ce- headers outside jb_ce_to_nats (the dead-letter headers). */
+jb_status jb_ce_nats_value_encode(const char *in, size_t len, char **out, size_t *out_len);
 /* Structured mode: payload is the JSON format, header Content-Type
  * application/cloudevents+json. */
 jb_status jb_ce_to_nats_structured(const jb_ce *ce, const char *subject, natsMsg **out);

@@ -65,8 +65,9 @@ int jb_pub_cmd(const jb_cfg *cfg, int argc, char **argv)
             usage(stdout);
             return 0;
         }
-        fprintf(stderr, "jetbridge publisher: unknown argument \"%s\"\n", argv[i]);
-        usage(stderr);
+        fprintf(stderr,
+                "jetbridge publisher: unknown argument \"%s\"; see `jetbridge publisher --help`\n",
+                argv[i]);
         return 2;
     }
     /* Threads started from here on (nats.c's, ours) inherit a mask without SIGINT

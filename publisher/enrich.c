@@ -1,5 +1,5 @@
 /*
- * Enrichment (DESIGN.md 2.3): from an event's type and source to the NATS subject,
+ * Enrichment (docs/contract.md 2.3): from an event's type and source to the NATS subject,
  * plus tracing headers and the Nats-Msg-Id. Pure functions: no I/O, no globals, so
  * they are table-tested and fuzzed directly.
  */
@@ -30,50 +30,6 @@ static bool is_alnum(char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-jb_status jb_pub_standard_subject(const char *subject_prefix, const char *source, size_t slen,
-                                  const char *type, size_t tlen, char **out, jb_err *err)
-{
-    jb_status rc = JB_ERR_NOMEM;
-    size_t plen = strlen(subject_prefix);
-    char *buf = malloc(plen + slen + tlen + 3);
-    if (buf == NULL)
-        goto done;
-    memcpy(buf, subject_prefix, plen);
-    size_t o = plen;
-    buf[o++] = '.';
-    /* Cleaning only removes characters, so len + 1 is always room enough. */
-    size_t cs = jb_sub_clean_source(source, slen, buf + o, slen + 1);
-    if (cs == 0) {
-        rc = jb_err_set(err, JB_ERR_INVALID, "source: \"%.*s\" is empty after cleaning",
-                        (int)(slen > 200 ? 200 : slen), source);
-        goto done;
-    }
-    o += cs;
-    buf[o++] = '.';
-    size_t ct = jb_sub_clean_type(type, tlen, buf + o, tlen + 1);
-    o += ct;
-    buf[o] = '\0';
-    /* NATS subjects cannot carry control bytes; cleaning keeps them, so refuse. */
-    for (size_t i = 0; i < o; i++) {
-        if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f) {
-            rc = jb_err_set(err, JB_ERR_INVALID, "type: control character in the subject");
-            goto done;
-        }
-    }
-    if (ct == 0 || has_empty_segment(buf, o)) {
-        rc = jb_err_set(err, JB_ERR_INVALID,
-                        "type: \"%.*s\" gives the subject \"%.*s\" with an empty segment",
-                        (int)(tlen > 200 ? 200 : tlen), type, (int)(o > 300 ? 300 : o), buf);
-        goto done;
-    }
-    *out = buf;
-    buf = NULL;
-    rc = JB_OK;
-done:
-    free(buf);
-    return rc;
-}
-
 bool jb_pub_is_prefixed(const char *type_prefix, const char *type, size_t len)
 {
     size_t pl = strlen(type_prefix);
@@ -90,8 +46,13 @@ static size_t append_kept(char *dst, const char *s, size_t len, bool dots)
     return o;
 }
 
-jb_status jb_pub_prefixed_type(const char *type_prefix, const char *type, size_t len, char **out,
-                               jb_err *err)
+/* The prefixed-path cleaning of type[0..len), which starts with "<type_prefix>.":
+ * at least min_parts non-empty parts after the prefix (app, event segments...,
+ * operation, version); the app keeps [A-Za-z0-9], the event segments between app
+ * and the last two parts are joined without dots, then everything outside
+ * [A-Za-z0-9.] goes. */
+static jb_status prefixed_clean(const char *type_prefix, const char *type, size_t len,
+                                size_t min_parts, char **out, jb_err *err)
 {
     size_t pl = strlen(type_prefix);
     if (!jb_pub_is_prefixed(type_prefix, type, len))
@@ -102,11 +63,10 @@ jb_status jb_pub_prefixed_type(const char *type_prefix, const char *type, size_t
     if (jb_pub_is_prefixed(type_prefix, rest, rlen))
         return jb_err_set(err, JB_ERR_INVALID, "type: invalid format: prefix %s repeated",
                           type_prefix);
-    /* Parts after the prefix: app, event segments..., operation, version. */
     size_t nparts = 1;
     for (size_t i = 0; i < rlen; i++)
         nparts += rest[i] == '.';
-    if (nparts < 4 || has_empty_segment(rest, rlen))
+    if (nparts < min_parts || has_empty_segment(rest, rlen))
         return jb_err_set(err, JB_ERR_INVALID,
                           "type: invalid format: want %s.<app>.<event>.<operation>.<version>",
                           type_prefix);
@@ -117,16 +77,18 @@ jb_status jb_pub_prefixed_type(const char *type_prefix, const char *type, size_t
     buf[o++] = '.';
     size_t dot_app = (size_t)((const char *)memchr(rest, '.', rlen) - rest);
     o += append_kept(buf + o, rest, dot_app, false);
-    buf[o++] = '.';
     /* The operation and version are the last two parts; everything between the app
-     * and them is joined without dots. */
+     * and them is joined without dots (nothing, when there are only three parts). */
     size_t dots_seen = 0, last2 = 0;
     for (size_t i = rlen; i-- > 0;)
         if (rest[i] == '.' && ++dots_seen == 2) {
             last2 = i;
             break;
         }
-    o += append_kept(buf + o, rest + dot_app + 1, last2 - dot_app - 1, false);
+    if (last2 > dot_app) {
+        buf[o++] = '.';
+        o += append_kept(buf + o, rest + dot_app + 1, last2 - dot_app - 1, false);
+    }
     o += append_kept(buf + o, rest + last2, rlen - last2, true);
     buf[o] = '\0';
     if (has_empty_segment(buf, o)) {
@@ -138,6 +100,31 @@ jb_status jb_pub_prefixed_type(const char *type_prefix, const char *type, size_t
     return JB_OK;
 }
 
+jb_status jb_pub_prefixed_type(const char *type_prefix, const char *type, size_t len, char **out,
+                               jb_err *err)
+{
+    return prefixed_clean(type_prefix, type, len, 4, out, err);
+}
+
+jb_status jb_pub_legacy_type(const char *type_prefix, const char *type, size_t len, char **out,
+                             jb_err *err)
+{
+    return prefixed_clean(type_prefix, type, len, 3, out, err);
+}
+
+/* "<subject_prefix>.<type>", malloc'd; NULL when out of memory. */
+static char *prefix_subject(const char *subject_prefix, const char *type)
+{
+    size_t pl = strlen(subject_prefix), cl = strlen(type);
+    char *subj = malloc(pl + cl + 2);
+    if (subj == NULL)
+        return NULL;
+    memcpy(subj, subject_prefix, pl);
+    subj[pl] = '.';
+    memcpy(subj + pl + 1, type, cl + 1);
+    return subj;
+}
+
 jb_status jb_pub_enrich(const jb_pub_names *n, jb_ce *ce, char **subject, jb_err *err)
 {
     size_t tlen = 0, slen = 0;
@@ -145,23 +132,25 @@ jb_status jb_pub_enrich(const jb_pub_names *n, jb_ce *ce, char **subject, jb_err
     const char *source = jb_ce_get(ce, "source", &slen);
     if (type == NULL || source == NULL)
         return jb_err_set(err, JB_ERR_INVALID, "type: MUST be a non-empty string");
+    /* The subscription side applies the same rule to spec.source. */
+    if (!jb_sub_source_valid(source, slen))
+        return jb_err_set(err, JB_ERR_INVALID,
+                          "source: \"%.*s\" is not valid: it must not be empty or hold a control "
+                          "character, a '%%' without two hex digits, or a ':' in its first "
+                          "segment that does not end a scheme",
+                          (int)(slen > 200 ? 200 : slen), source);
     char *subj = NULL, *clean = NULL;
     jb_status rc;
     if (jb_pub_is_prefixed(n->type_prefix, type, tlen)) {
         rc = jb_pub_prefixed_type(n->type_prefix, type, tlen, &clean, err);
         if (rc != JB_OK)
             goto done;
-        size_t pl = strlen(n->subject_prefix), cl = strlen(clean);
-        subj = malloc(pl + cl + 2);
         rc = JB_ERR_NOMEM;
-        if (subj == NULL)
+        if ((subj = prefix_subject(n->subject_prefix, clean)) == NULL)
             goto done;
-        memcpy(subj, n->subject_prefix, pl);
-        subj[pl] = '.';
-        memcpy(subj + pl + 1, clean, cl + 1);
-        rc = jb_ce_set(ce, "type", clean, cl);
+        rc = jb_ce_set_str(ce, "type", clean);
     } else {
-        rc = jb_pub_standard_subject(n->subject_prefix, source, slen, type, tlen, &subj, err);
+        rc = jb_sub_standard_subject(n->subject_prefix, source, slen, type, tlen, &subj, err);
         if (rc != JB_OK)
             goto done;
         /* type points into ce: set originaltype before type is replaced. */
@@ -179,16 +168,38 @@ done:
     return rc;
 }
 
+jb_status jb_pub_enrich_legacy_copy(const jb_pub_names *n, jb_ce *ce, char **subject, jb_err *err)
+{
+    size_t tlen = 0;
+    const char *type = jb_ce_get(ce, "type", &tlen);
+    char *clean = NULL, *subj = NULL;
+    if (type == NULL)
+        return jb_err_set(err, JB_ERR_INVALID, "type: MUST be a non-empty string");
+    jb_status rc = jb_pub_legacy_type(n->type_prefix, type, tlen, &clean, err);
+    if (rc != JB_OK)
+        return rc;
+    rc = JB_ERR_NOMEM;
+    if ((subj = prefix_subject(n->subject_prefix, clean)) != NULL)
+        rc = jb_ce_set_str(ce, "type", clean);
+    free(clean);
+    if (rc != JB_OK) {
+        free(subj);
+        return rc;
+    }
+    *subject = subj;
+    return JB_OK;
+}
+
 static const struct {
     const char *header;
     const char *ext;
 } tracing_map[] = {
-    {"traceparent", "traceparent"},          {"x-b3-traceid", "b3traceid"},
-    {"x-b3-parentspanid", "b3parentspanid"}, {"x-b3-spanid", "b3spanid"},
-    {"x-b3-sampled", "b3sampled"},           {"x-b3-flags", "b3flags"},
+    {"traceparent", "traceparent"},          {"X-B3-TraceId", "b3traceid"},
+    {"X-B3-ParentSpanId", "b3parentspanid"}, {"X-B3-SpanId", "b3spanid"},
+    {"X-B3-Sampled", "b3sampled"},           {"X-B3-Flags", "b3flags"},
 };
 
-jb_status jb_pub_apply_tracing(jb_ce *ce, const jb_ce_header *hdrs, size_t n)
+jb_status jb_pub_apply_tracing(jb_ce *ce, const jb_ce_header *hdrs, size_t n, jb_err *err)
 {
     for (size_t i = 0; i < n; i++) {
         for (size_t k = 0; k < sizeof(tracing_map) / sizeof(tracing_map[0]); k++) {
@@ -197,9 +208,17 @@ jb_status jb_pub_apply_tracing(jb_ce *ce, const jb_ce_header *hdrs, size_t n)
                 continue;
             if (hdrs[i].value_len == 0)
                 continue;
+            /* The dispatcher sends these back unencoded: refuse now what it could
+             * not send, rather than store an event its sink would refuse. */
+            if (!jb_ce_http_value_ok(hdrs[i].value, hdrs[i].value_len))
+                return jb_err_set(err, JB_ERR_INVALID,
+                                  "%s: MUST NOT contain control characters or begin or end "
+                                  "with whitespace",
+                                  tracing_map[k].header);
             jb_status rc = jb_ce_set(ce, tracing_map[k].ext, hdrs[i].value, hdrs[i].value_len);
             if (rc != JB_OK)
-                return rc;
+                return jb_err_set(err, rc, "%s",
+                                  rc == JB_ERR_INVALID ? "too many attributes" : "out of memory");
         }
     }
     return JB_OK;
@@ -268,6 +287,11 @@ int jb_pub_ack_status(int nats_status, int err_code, const char *text)
     return 500;
 }
 
+bool jb_pub_route_is_ce(jb_pub_route r)
+{
+    return r == R_PUBLISH || r == R_APP_EVENTS || r == R_APP_V2;
+}
+
 jb_pub_route jb_pub_match_route(const char *path, size_t len, const char **app, size_t *app_len)
 {
     if (len == 8 && memcmp(path, "/publish", 8) == 0)
@@ -285,6 +309,10 @@ jb_pub_route jb_pub_match_route(const char *path, size_t len, const char **app, 
     jb_pub_route r = R_NONE;
     if (rest == 10 && memcmp(slash, "/v1/events", 10) == 0)
         r = R_LEGACY;
+    else if (rest == 7 && memcmp(slash, "/events", 7) == 0)
+        r = R_APP_EVENTS;
+    else if (rest == 10 && memcmp(slash, "/v2/events", 10) == 0)
+        r = R_APP_V2;
     else if (rest == 21 && memcmp(slash, "/v1/events/subscribed", 21) == 0)
         r = R_SUBSCRIBED;
     if (r != R_NONE) {

@@ -1,4 +1,4 @@
-/* publisher/: the Kyma-compatible HTTP ingress (DESIGN.md section 2).
+/* publisher/: the Kyma-compatible HTTP ingress (docs/contract.md section 2).
  *
  * Embeddable: `jetbridge publisher` (jb_pub_cmd) and `jetbridge run` host the same
  * object. The host owns the NATS connection, the metrics registry and the admin
@@ -27,14 +27,14 @@ int jb_pub_cmd(const struct jb_cfg *cfg, int argc, char **argv);
 typedef struct jb_pub jb_pub;
 
 /* Creates a publisher. cfg, metrics and nc are borrowed and must outlive it (nc
- * until jb_pub_destroy). The publisher registers its metric families (DESIGN 5)
+ * until jb_pub_destroy). The publisher registers its metric families (docs/contract.md 5)
  * in metrics. Nothing listens yet. On success *out is the new publisher (free
  * with jb_pub_destroy); on failure *out is untouched and err says why. */
 jb_status jb_pub_create(const struct jb_cfg *cfg, struct jb_metrics *metrics, natsConnection *nc,
                         jb_pub **out, jb_err *err);
 
 /* Binds INGRESS_PORT (all threads share it, SO_REUSEPORT), starts the HTTP
- * threads and the control thread, which creates or updates the stream (DESIGN
+ * threads and the control thread, which creates or updates the stream (docs/contract.md
  * 2.4) as soon as NATS is reachable. Returns JB_ERR_IO (err names the address)
  * when the port cannot be bound. */
 jb_status jb_pub_start(jb_pub *p, jb_err *err);

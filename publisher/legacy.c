@@ -1,5 +1,5 @@
 /*
- * The legacy Kyma endpoint /{application}/v1/events (DESIGN.md 2.2): body parsing
+ * The legacy Kyma endpoint /{application}/v1/events (docs/contract.md 2.2): body parsing
  * and validation in Kyma's order, its JSON error bodies, and the construction of
  * the two CloudEvents it becomes. Pure: no I/O.
  */
@@ -109,7 +109,7 @@ static const char *str_member(const cJSON *obj, const char *name, bool *wrong)
     return it->valuestring;
 }
 
-/* Checks 3 to 7 of DESIGN 2.2; on a violation fills out and returns true. */
+/* Checks 3 to 7 of docs/contract.md 2.2; on a violation fills out and returns true. */
 static bool check_fields(const cJSON *root, jb_pub_legacy *out, jb_status *rc)
 {
     bool wrong = false;
@@ -260,7 +260,7 @@ jb_status jb_pub_legacy_prefixed_copy(const jb_pub_names *n, const jb_ce *std_ce
     if ((rc = jb_ce_set_str(ce, "type", full)) != JB_OK ||
         (rc = jb_ce_set_str(ce, "source", n->legacy_ns)) != JB_OK)
         goto done;
-    if ((rc = jb_pub_enrich(n, ce, &subj, err)) != JB_OK)
+    if ((rc = jb_pub_enrich_legacy_copy(n, ce, &subj, err)) != JB_OK)
         goto done;
     *out = ce;
     *subject = subj;

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "application/jb_app.h"
 #include "publisher/pub_server.h"
 #include "subscription/jb_sub.h"
 
@@ -51,6 +52,14 @@ static jb_status register_metrics(jb_pub *p, jb_err *err)
         return jb_err_set(err, JB_ERR_NOMEM, "cannot register metrics");
     jb_metric_set(p->m.health, NULL, 1);
     jb_metric_set(p->m.in_flight, NULL, 0);
+    /* Counters a dashboard rates exist at 0 from the start ("no data" looks broken):
+     * every rejection reason, and the stored answer of /publish. */
+    static const char *const reasons[] = {"not_connected", "batch_too_large", "in_flight_full",
+                                          "internal",      "unencodable",     "control_queue_full"};
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+        jb_metric_add(p->m.rejected, &reasons[i], 0);
+    const char *stored[] = {"204", "POST", "/publish"};
+    jb_metric_add(p->m.req_total, stored, 0);
     return JB_OK;
 }
 
@@ -105,9 +114,24 @@ jb_status jb_pub_create(const jb_cfg *cfg, jb_metrics *metrics, natsConnection *
 /* One listening socket per thread on the same port (SO_REUSEPORT): the kernel
  * spreads connections evenly, which a shared socket with libevent's accept loop
  * does not. */
-static int listen_socket(int port, jb_err *err)
+static int listen_socket(const char *addr, int port, jb_err *err)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    struct sockaddr_storage ss = {0};
+    socklen_t sl = sizeof(struct sockaddr_in);
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)port);
+    } else if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+        sl = sizeof(*s6);
+    } else {
+        jb_err_set(err, JB_ERR_CONFIG, "INGRESS_ADDR: invalid address \"%s\"", addr);
+        return -1;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         jb_err_set(err, JB_ERR_IO, "socket: %s", strerror(errno));
         return -1;
@@ -115,11 +139,9 @@ static int listen_socket(int port, jb_err *err)
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_ANY)};
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 1024) != 0) {
-        jb_err_set(err, JB_ERR_IO, "cannot listen on 0.0.0.0:%d: %s", port, strerror(errno));
+    if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 1024) != 0) {
+        jb_err_set(err, JB_ERR_IO, "INGRESS_PORT: cannot listen on %s port %d: %s", addr, port,
+                   strerror(errno));
         close(fd);
         return -1;
     }
@@ -136,21 +158,26 @@ jb_status jb_pub_start(jb_pub *p, jb_err *err)
     p->port = p->cfg->ingress_port;
     p->started = true;
     for (int i = 0; i < p->nthreads; i++) {
-        int fd = listen_socket(p->port, err);
+        int fd = listen_socket(p->cfg->ingress_addr, p->port, err);
         if (fd < 0)
             return JB_ERR_IO;
         jb_status rc = pub_thread_create(p, i, fd, &p->threads[i], err);
         if (rc != JB_OK)
             return rc;
     }
+    /* The registry loads in the background (NATS may not answer yet); until it has,
+     * the publisher does not say it is ready. */
+    jb_status rrc = jb_app_registry_create(p->cfg, p->nc, NULL, &p->apps, err);
+    if (rrc != JB_OK)
+        return rrc;
     if (pthread_create(&p->ctl_tid, NULL, ctl_main, p) != 0)
         return jb_err_set(err, JB_ERR_IO, "cannot start the control thread");
     p->ctl_started = true;
     for (int i = 0; i < p->nthreads; i++)
         if (pub_thread_start(p->threads[i]) != JB_OK)
             return jb_err_set(err, JB_ERR_IO, "cannot start an HTTP thread");
-    char addr[32];
-    snprintf(addr, sizeof(addr), "0.0.0.0:%d", p->port);
+    char addr[80];
+    snprintf(addr, sizeof(addr), "%s:%d", p->cfg->ingress_addr, p->port);
     char nth[16];
     snprintf(nth, sizeof(nth), "%d", p->nthreads);
     jb_log(JB_LOG_INFO, "publisher", "listening", "addr", addr, "threads", nth, NULL);
@@ -165,7 +192,8 @@ int jb_pub_port(const jb_pub *p)
 bool jb_pub_ready(void *ud)
 {
     jb_pub *p = ud;
-    return jb_nats_connected(p->nc) && atomic_load(&p->stream_ok);
+    return jb_nats_connected(p->nc) && atomic_load(&p->stream_ok) &&
+           jb_app_registry_loaded(p->apps);
 }
 
 void jb_pub_stop(jb_pub *p)
@@ -187,6 +215,9 @@ void jb_pub_stop(jb_pub *p)
     if (p->ctl_started)
         pthread_join(p->ctl_tid, NULL);
     p->ctl_started = false;
+    /* Before the connection closes: the registry's watchers use it. */
+    jb_app_registry_stop(p->apps);
+    p->apps = NULL;
 }
 
 void jb_pub_destroy(jb_pub *p)

@@ -22,21 +22,21 @@ typedef struct jb_pub_names {
 
 /* ------------------------------------------------------------ enrichment */
 
-/* Standard path (DESIGN 2.3 A): "<subject_prefix>.<cleanSource>.<cleanType>".
- * JB_ERR_INVALID (err says why) when a dot segment would be empty. *out is
- * malloc'd. */
-jb_status jb_pub_standard_subject(const char *subject_prefix, const char *source, size_t slen,
-                                  const char *type, size_t tlen, char **out, jb_err *err);
-
 /* True when type[0..len) starts with "<type_prefix>." (type_prefix non-empty). */
 bool jb_pub_is_prefixed(const char *type_prefix, const char *type, size_t len);
 
-/* Prefixed path (DESIGN 2.3 B): the cleaned type, for example
+/* Prefixed path (docs/contract.md 2.3 B): the cleaned type, for example
  * "sap.kyma.custom.testapp.Segment1Part1.Segment2.v1". JB_ERR_INVALID with
  * "type: invalid format ..." when the type has fewer than four non-empty parts after
  * the prefix, repeats the prefix, or cleans to an empty segment. *out malloc'd. */
 jb_status jb_pub_prefixed_type(const char *type_prefix, const char *type, size_t len, char **out,
                                jb_err *err);
+
+/* The legacy endpoint's own prefixed type (section 2.2): the prefixed-path
+ * cleaning without its four-part rule, so "<prefix>.<app>.someType.v0" (one event
+ * segment) is valid, as in Kyma, whose legacy path never applies that rule. */
+jb_status jb_pub_legacy_type(const char *type_prefix, const char *type, size_t len, char **out,
+                             jb_err *err);
 
 /* Rewrites ce as section 2.3 says and returns its NATS subject (*subject malloc'd):
  * standard path sets extension originaltype to the received type and type to the
@@ -44,10 +44,16 @@ jb_status jb_pub_prefixed_type(const char *type_prefix, const char *type, size_t
  * validated (type and source present). On failure ce may be partly changed. */
 jb_status jb_pub_enrich(const jb_pub_names *n, jb_ce *ce, char **subject, jb_err *err);
 
+/* The legacy prefixed copy's enrichment: type (already
+ * "<type_prefix>.<app>.<event-type>.<version>") cleaned by jb_pub_legacy_type and
+ * set; *subject (malloc'd) is "<subject_prefix>.<clean type>". */
+jb_status jb_pub_enrich_legacy_copy(const jb_pub_names *n, jb_ce *ce, char **subject, jb_err *err);
+
 /* Request headers traceparent and X-B3-* (case-insensitive) become extensions
  * traceparent, b3traceid, b3parentspanid, b3spanid, b3sampled, b3flags. Empty
- * values are skipped. */
-jb_status jb_pub_apply_tracing(jb_ce *ce, const jb_ce_header *hdrs, size_t n);
+ * values are skipped; a value the dispatcher could not send back as a header
+ * (jb_ce_http_value_ok) is JB_ERR_INVALID with err naming the header. */
+jb_status jb_pub_apply_tracing(jb_ce *ce, const jb_ce_header *hdrs, size_t n, jb_err *err);
 
 /* Nats-Msg-Id: the first 32 hex characters of SHA-256(source NUL id [NUL subject]),
  * subject being NULL for /publish and the copy's subject for the legacy double
@@ -55,6 +61,22 @@ jb_status jb_pub_apply_tracing(jb_ce *ce, const jb_ce_header *hdrs, size_t n);
 #define JB_PUB_MSG_ID_LEN 32
 void jb_pub_msg_id(const char *source, size_t slen, const char *id, size_t ilen,
                    const char *subject, char out[JB_PUB_MSG_ID_LEN + 1]);
+
+/* ------------------------------------------------- application-type labels */
+
+struct jb_app_registry;
+/* Prefixed path (type "<type_prefix>.<app>...."): when apps knows the application
+ * <app> and it has an application-type label, ce's type gets the label (its letters
+ * and digits) in place of <app>, before jb_pub_enrich cleans it. Nothing changes
+ * otherwise (apps NULL, standard path, unknown or unlabelled application).
+ * JB_ERR_NOMEM only. */
+jb_status pub_app_relabel(const jb_pub_names *n, struct jb_app_registry *apps, jb_ce *ce);
+
+/* jb_pub_enrich for the legacy endpoint's standard copy: the subject is built from
+ * src[0..slen) (the application's clean name) instead of ce's source, which stays
+ * as sent. */
+jb_status pub_enrich_as_source(const jb_pub_names *n, jb_ce *ce, const char *src, size_t slen,
+                               char **subject, jb_err *err);
 
 /* ---------------------------------------------------------------- legacy */
 
@@ -69,7 +91,7 @@ typedef struct jb_pub_legacy {
     char id[37]; /* the event id (given or generated) */
 } jb_pub_legacy;
 
-/* Parses and validates body[0..len) in DESIGN 2.2's order for application
+/* Parses and validates body[0..len) in docs/contract.md 2.2's order for application
  * app[0..app_len). Returns JB_ERR_NOMEM only on allocation failure; any problem
  * with the input is reported through out->status. Free with jb_pub_legacy_free. */
 jb_status jb_pub_legacy_parse(const char *app, size_t app_len, const char *body, size_t len,
@@ -98,9 +120,14 @@ typedef enum jb_pub_route {
     R_SUBSCRIBED, /* /{application}/v1/events/subscribed */
     R_HEALTHZ,    /* /healthz */
     R_READYZ,     /* /readyz */
+    R_APP_EVENTS, /* /{application}/events: CloudEvents as /publish */
+    R_APP_V2,     /* /{application}/v2/events: CloudEvents as /publish */
 } jb_pub_route;
 
-/* Matches the request path (path[0..len), query excluded) to a route; for the two
+/* True for the routes that take CloudEvents exactly as /publish does. */
+bool jb_pub_route_is_ce(jb_pub_route r);
+
+/* Matches the request path (path[0..len), query excluded) to a route; for the
  * application routes *app and *app_len receive the application segment (non-empty,
  * without '/'). */
 jb_pub_route jb_pub_match_route(const char *path, size_t len, const char **app, size_t *app_len);

@@ -46,7 +46,8 @@ struct jb_pub {
     pub_metric_set m;
     natsConnection *nc;
     jb_pub_names names;
-    char dest_service[256]; /* destination_service label: NATS URL without userinfo */
+    struct jb_app_registry *apps; /* known applications (application-type labels) */
+    char dest_service[256];       /* destination_service label: NATS URL without userinfo */
     int nthreads;
     pub_thread **threads;
     int port;

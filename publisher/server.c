@@ -16,15 +16,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "application/jb_app.h"
 #include "publisher/pub_server.h"
 
 /* Metric path labels: route templates, never raw paths. */
 static const char *const route_label[] = {
     "unknown",  "/publish", "/{application}/v1/events", "/{application}/v1/events/subscribed",
-    "/healthz", "/readyz",
+    "/healthz", "/readyz",  "/{application}/events",    "/{application}/v2/events",
 };
 
 /* One request waiting for acks (or for the control thread). */
@@ -37,7 +39,11 @@ typedef struct pub_req {
     size_t n, remaining;
     int *codes;   /* per message: 0 while pending, else the HTTP status */
     char **texts; /* per message: error text (malloc'd) or NULL */
-    char id[37];  /* legacy: the event id */
+    /* Per message: the type as its producer sent it and the source (malloc'd), the
+     * labels of eventing_epp_event_type_published_total; NULL for a message not
+     * counted (the legacy endpoint's second copy: one count per event). */
+    char **mtype, **msource;
+    char id[37]; /* legacy: the event id */
 } pub_req;
 
 typedef enum cq_kind { CQ_ACK, CQ_CTL, CQ_STOP } cq_kind;
@@ -305,7 +311,7 @@ static void reject(pub_thread *t, struct evhttp_request *req, jb_pub_route r, in
 static pub_req *pub_req_new(pub_thread *t, struct evhttp_request *req, jb_pub_route r, size_t n,
                             int64_t start)
 {
-    pub_req *pr = calloc(1, sizeof(*pr) + n * (sizeof(int) + sizeof(char *)));
+    pub_req *pr = calloc(1, sizeof(*pr) + n * (sizeof(int) + 3 * sizeof(char *)));
     if (pr == NULL)
         return NULL;
     pr->t = t;
@@ -315,14 +321,19 @@ static pub_req *pub_req_new(pub_thread *t, struct evhttp_request *req, jb_pub_ro
     pr->start_ns = start;
     pr->n = n;
     pr->texts = (char **)(pr + 1);
-    pr->codes = (int *)(pr->texts + n);
+    pr->mtype = pr->texts + n;
+    pr->msource = pr->mtype + n;
+    pr->codes = (int *)(pr->msource + n);
     return pr;
 }
 
 static void pub_req_free(pub_req *pr)
 {
-    for (size_t i = 0; i < pr->n; i++)
+    for (size_t i = 0; i < pr->n; i++) {
         free(pr->texts[i]);
+        free(pr->mtype[i]);
+        free(pr->msource[i]);
+    }
     free(pr);
 }
 
@@ -425,12 +436,25 @@ static void window_release(jb_pub *p, int n)
     atomic_fetch_sub(&p->in_flight, n);
 }
 
-/* Publishes ces[0..n) (subjects, msg ids alongside) for pr, which is taken: it is
- * answered now or when its last ack arrives. */
+/* Keeps the metric labels of message i: its producer's type (NULL: not counted)
+ * and its source. */
+static void keep_labels(pub_req *pr, size_t i, const jb_ce *ce, const char *sent_type)
+{
+    const char *src = jb_ce_get(ce, "source", NULL);
+    if (sent_type == NULL)
+        return;
+    pr->mtype[i] = strdup(sent_type);
+    pr->msource[i] = strdup(src != NULL ? src : "");
+}
+
+/* Publishes ces[0..n) (subjects, msg ids and the types as sent alongside) for pr,
+ * which is taken: it is answered now or when its last ack arrives. */
 static void submit(pub_thread *t, pub_req *pr, jb_ce *const *ces, char *const *subjects,
-                   char (*ids)[JB_PUB_MSG_ID_LEN + 1])
+                   char (*ids)[JB_PUB_MSG_ID_LEN + 1], char *const *sent_types)
 {
     jb_pub *p = t->p;
+    for (size_t i = 0; i < pr->n; i++)
+        keep_labels(pr, i, ces[i], sent_types[i]);
     if (!jb_nats_connected(p->nc)) {
         reject(t, pr->req, pr->r, pr->start_ns, "not_connected", 502, "not connected to NATS");
         pub_req_free(pr);
@@ -513,13 +537,11 @@ static void complete_ack(pub_thread *t, cq_entry *e)
     snprintf(code, sizeof(code), "%d", e->status);
     const char *bl[] = {code, p->dest_service};
     jb_metric_observe(p->m.backend_dur, bl, (double)(jb_now_monotonic_ns() - s.t0) / 1e6);
-    const char *type = NULL, *source = NULL;
-    if (natsMsgHeader_Get(e->msg, "ce-type", &type) != NATS_OK)
-        type = "";
-    if (natsMsgHeader_Get(e->msg, "ce-source", &source) != NATS_OK)
-        source = "";
-    const char *tl[] = {type, source, code};
-    jb_metric_add(p->m.type_pub, tl, 1);
+    /* Kyma's labels: the type as its producer sent it, once per event. */
+    if (s.pr->mtype[s.idx] != NULL && s.pr->msource[s.idx] != NULL) {
+        const char *tl[] = {s.pr->mtype[s.idx], s.pr->msource[s.idx], code};
+        jb_metric_add(p->m.type_pub, tl, 1);
+    }
     natsMsg_Destroy(e->msg);
     record_outcome(s.pr, s.idx, e->status, e->text);
     if (--s.pr->remaining == 0)
@@ -683,6 +705,20 @@ static jb_status collect_headers(struct evhttp_request *req, jb_ce_header **out,
     return JB_OK;
 }
 
+/* A common mistake: a structured event (a JSON object with "specversion") sent
+ * with content-type application/json, which CloudEvents reads as binary mode. True
+ * when no ce-specversion header came and the body is such an object. */
+static bool looks_structured(const jb_ce_header *h, size_t nh, const uint8_t *body, size_t len)
+{
+    for (size_t i = 0; i < nh; i++)
+        if (h[i].name_len == 14 && strncasecmp(h[i].name, "ce-specversion", 14) == 0)
+            return false;
+    size_t i = 0;
+    while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
+        i++;
+    return i < len && body[i] == '{' && memmem(body, len, "\"specversion\"", 13) != NULL;
+}
+
 /* Decodes the body by content mode into a malloc'd array of events. */
 static jb_status decode_events(jb_ce_http_mode mode, const jb_ce_header *h, size_t nh,
                                const uint8_t *body, size_t len, jb_ce ***ces, size_t *n,
@@ -723,21 +759,26 @@ static jb_status decode_events(jb_ce_http_mode mode, const jb_ce_header *h, size
 
 /* Validates and enriches every event; fills subjects and ids. On failure err says
  * which event (batch index) and why. */
-static jb_status prepare_events(const jb_pub_names *names, jb_ce **ces, size_t n,
-                                const jb_ce_header *h, size_t nh, char **subjects,
-                                char (*ids)[JB_PUB_MSG_ID_LEN + 1], bool batch, jb_err *err)
+static jb_status prepare_events(const jb_pub_names *names, struct jb_app_registry *apps,
+                                jb_ce **ces, size_t n, const jb_ce_header *h, size_t nh,
+                                char **subjects, char (*ids)[JB_PUB_MSG_ID_LEN + 1],
+                                char **sent_types, bool batch, jb_err *err)
 {
     for (size_t i = 0; i < n; i++) {
         jb_err e = {{0}};
         jb_status rc = jb_ce_validate(ces[i], &e);
         if (rc == JB_OK)
-            rc = jb_pub_apply_tracing(ces[i], h, nh);
+            rc = jb_pub_apply_tracing(ces[i], h, nh, &e);
         /* The id derives from the source as received, before enrichment. */
         size_t sl = 0, il = 0;
         const char *src = jb_ce_get(ces[i], "source", &sl);
         const char *id = jb_ce_get(ces[i], "id", &il);
         if (rc == JB_OK && src != NULL && id != NULL)
             jb_pub_msg_id(src, sl, id, il, NULL, ids[i]);
+        if (rc == JB_OK && (sent_types[i] = strdup(jb_ce_get(ces[i], "type", NULL))) == NULL)
+            rc = JB_ERR_NOMEM;
+        if (rc == JB_OK)
+            rc = pub_app_relabel(names, apps, ces[i]);
         if (rc == JB_OK)
             rc = jb_pub_enrich(names, ces[i], &subjects[i], &e);
         if (rc != JB_OK) {
@@ -750,13 +791,13 @@ static jb_status prepare_events(const jb_pub_names *names, jb_ce **ces, size_t n
     return JB_OK;
 }
 
-static void handle_publish(pub_thread *t, struct evhttp_request *req, int64_t start,
+static void handle_publish(pub_thread *t, struct evhttp_request *req, jb_pub_route r, int64_t start,
                            const uint8_t *body, size_t len)
 {
     const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
     jb_ce_http_mode mode = jb_ce_http_detect(ct, ct != NULL ? strlen(ct) : 0);
     if (mode == JB_CE_HTTP_UNSUPPORTED) {
-        send_text(t, req, R_PUBLISH, start, 415,
+        send_text(t, req, r, start, 415,
                   "unsupported structured format: use application/cloudevents+json, "
                   "application/cloudevents-batch+json, application/cloudevents+protobuf or "
                   "application/cloudevents-batch+protobuf");
@@ -765,7 +806,7 @@ static void handle_publish(pub_thread *t, struct evhttp_request *req, int64_t st
     jb_ce_header *h = NULL;
     size_t nh = 0, n = 0;
     jb_ce **ces = NULL;
-    char **subjects = NULL;
+    char **subjects = NULL, **types = NULL;
     char(*ids)[JB_PUB_MSG_ID_LEN + 1] = NULL;
     jb_err err = {{0}};
     jb_status rc = collect_headers(req, &h, &nh);
@@ -773,31 +814,41 @@ static void handle_publish(pub_thread *t, struct evhttp_request *req, int64_t st
         rc = decode_events(mode, h, nh, body, len, &ces, &n, &err);
     bool batch = mode == JB_CE_HTTP_BATCH_JSON || mode == JB_CE_HTTP_BATCH_PROTOBUF;
     if (rc == JB_OK && n == 0) {
-        send_text(t, req, R_PUBLISH, start, 204, "");
+        send_text(t, req, r, start, 204, "");
         goto done;
     }
     if (rc == JB_OK) {
         subjects = calloc(n, sizeof(*subjects));
         ids = calloc(n, sizeof(*ids));
-        rc = subjects && ids
-                 ? prepare_events(&t->p->names, ces, n, h, nh, subjects, ids, batch, &err)
-                 : JB_ERR_NOMEM;
+        types = calloc(n, sizeof(*types));
+        rc = subjects && ids && types ? prepare_events(&t->p->names, t->p->apps, ces, n, h, nh,
+                                                       subjects, ids, types, batch, &err)
+                                      : JB_ERR_NOMEM;
     }
     if (rc == JB_ERR_NOMEM) {
-        send_text(t, req, R_PUBLISH, start, 500, "out of memory");
+        send_text(t, req, r, start, 500, "out of memory");
+    } else if (rc != JB_OK && mode == JB_CE_HTTP_BINARY && looks_structured(h, nh, body, len)) {
+        send_text(t, req, r, start, 400,
+                  "the body looks like a structured CloudEvent (JSON with specversion), but "
+                  "without content-type application/cloudevents+json the request is binary "
+                  "mode: attributes in ce-* headers, the body is the data. Send it with "
+                  "content-type: application/cloudevents+json");
     } else if (rc != JB_OK) {
-        send_text(t, req, R_PUBLISH, start, 400, err.msg[0] ? err.msg : jb_status_str(rc));
+        send_text(t, req, r, start, 400, err.msg[0] ? err.msg : jb_status_str(rc));
     } else {
-        pub_req *pr = pub_req_new(t, req, R_PUBLISH, n, start);
+        pub_req *pr = pub_req_new(t, req, r, n, start);
         if (pr == NULL)
-            send_text(t, req, R_PUBLISH, start, 500, "out of memory");
+            send_text(t, req, r, start, 500, "out of memory");
         else
-            submit(t, pr, ces, subjects, ids);
+            submit(t, pr, ces, subjects, ids, types);
     }
 done:
-    for (size_t i = 0; subjects != NULL && i < n; i++)
-        free(subjects[i]);
+    for (size_t i = 0; i < n; i++) {
+        free(subjects != NULL ? subjects[i] : NULL);
+        free(types != NULL ? types[i] : NULL);
+    }
     free(subjects);
+    free(types);
     free(ids);
     if (ces != NULL)
         jb_ce_batch_free(ces, n);
@@ -825,10 +876,12 @@ static void handle_legacy(pub_thread *t, struct evhttp_request *req, int64_t sta
     jb_pub_legacy lg;
     jb_ce *ces[2] = {NULL, NULL};
     char *subjects[2] = {NULL, NULL};
+    char *types[2] = {NULL, NULL}; /* as sent, for the metric */
     char ids[2][JB_PUB_MSG_ID_LEN + 1];
     jb_err err = {{0}};
     jb_ce_header *h = NULL;
     size_t nh = 0, n = 1;
+    const jb_app *known = NULL;
     if (jb_pub_legacy_parse(app, app_len, (const char *)body, len, &lg) != JB_OK) {
         legacy_error(t, req, start, 500, "out of memory");
         return;
@@ -849,18 +902,27 @@ static void handle_legacy(pub_thread *t, struct evhttp_request *req, int64_t sta
     if (rc == JB_OK)
         rc = collect_headers(req, &h, &nh);
     if (rc == JB_OK)
-        rc = jb_pub_apply_tracing(ces[0], h, nh);
+        rc = jb_pub_apply_tracing(ces[0], h, nh, &err);
+    /* A known application's application-type label replaces its name in both copies
+     * (ce-source stays as sent). */
+    known = jb_app_registry_find(t->p->apps, app, app_len);
+    const char *cname = known ? jb_app_clean_name(known) : app;
+    size_t clen = known ? strlen(cname) : app_len;
     /* The prefixed copy is built from the type as received, before enrichment. */
     if (rc == JB_OK) {
-        rc = jb_pub_legacy_prefixed_copy(&t->p->names, ces[0], app, app_len, &ces[1], &subjects[1],
+        rc = jb_pub_legacy_prefixed_copy(&t->p->names, ces[0], cname, clen, &ces[1], &subjects[1],
                                          &err);
         if (rc == JB_OK)
             n = 2;
         else if (rc == JB_ERR_NOT_FOUND)
             rc = JB_OK;
     }
+    /* The metric counts the event once, with "<event-type>.<version>" as sent. */
+    if (rc == JB_OK && (types[0] = strdup(jb_ce_get(ces[0], "type", NULL))) == NULL)
+        rc = JB_ERR_NOMEM;
     if (rc == JB_OK)
-        rc = jb_pub_enrich(&t->p->names, ces[0], &subjects[0], &err);
+        rc = known ? pub_enrich_as_source(&t->p->names, ces[0], cname, clen, &subjects[0], &err)
+                   : jb_pub_enrich(&t->p->names, ces[0], &subjects[0], &err);
     if (rc != JB_OK) {
         legacy_error(t, req, start, rc == JB_ERR_NOMEM ? 500 : 400,
                      err.msg[0] ? err.msg : jb_status_str(rc));
@@ -878,13 +940,15 @@ static void handle_legacy(pub_thread *t, struct evhttp_request *req, int64_t sta
         goto done;
     }
     snprintf(pr->id, sizeof(pr->id), "%s", lg.id);
-    submit(t, pr, ces, subjects, ids);
+    submit(t, pr, ces, subjects, ids, types);
 done:
     for (size_t i = 0; i < 2; i++) {
         jb_ce_destroy(ces[i]);
         free(subjects[i]);
+        free(types[i]);
     }
     free(h);
+    jb_app_release(known);
     jb_pub_legacy_free(&lg);
 }
 
@@ -924,7 +988,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     jb_pub_route r = jb_pub_match_route(uri, plen, &app, &app_len);
     enum evhttp_cmd_type m = evhttp_request_get_command(req);
     bool is_get = m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD;
-    bool post_route = r == R_PUBLISH || r == R_LEGACY;
+    bool post_route = jb_pub_route_is_ce(r) || r == R_LEGACY;
     if (r == R_NONE) {
         send_text(t, req, R_NONE, start, 404, "not found");
         return;
@@ -966,8 +1030,8 @@ static void on_request(struct evhttp_request *req, void *arg)
         send_text(t, req, r, start, 500, "out of memory");
         return;
     }
-    if (r == R_PUBLISH)
-        handle_publish(t, req, start, body, len);
+    if (jb_pub_route_is_ce(r))
+        handle_publish(t, req, r, start, body, len);
     else
         handle_legacy(t, req, start, app, app_len, body, len);
 }

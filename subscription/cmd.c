@@ -8,9 +8,8 @@
 #include "config/jb_cfg.h"
 #include "subscription/sub_internal.h"
 
-#define RESOURCE    "subscription.eventing.kyma-project.io"
-#define DEFAULT_URL "nats://127.0.0.1:4222"
-#define MAX_FILES   64
+#define RESOURCE  "subscription.eventing.kyma-project.io"
+#define MAX_FILES 64
 
 typedef struct opts {
     const char *files[MAX_FILES];
@@ -21,24 +20,43 @@ typedef struct opts {
     const char *name;
 } opts;
 
-static void usage(FILE *f)
+/* One usage line per verb, so `jetbridge sub VERB --help` shows only that verb. */
+static const struct verb_help {
+    const char *verb, *usage, *example;
+} verbs[] = {
+    {"apply", "jetbridge sub apply -f FILE|DIR [-f ...] [-n NAMESPACE]",
+     "jetbridge sub apply -f examples/subscriptions/"},
+    {"get", "jetbridge sub get [NAME] [-n NAMESPACE | -A] [-o json|yaml]",
+     "jetbridge sub get order-processor -n default -o yaml"},
+    {"describe", "jetbridge sub describe NAME [-n NAMESPACE]",
+     "jetbridge sub describe order-processor -n default"},
+    {"delete", "jetbridge sub delete NAME [-n NAMESPACE] | -f FILE|DIR",
+     "jetbridge sub delete -f examples/subscriptions/order-processor.yaml"},
+};
+
+static void usage(FILE *f, const char *verb)
 {
-    fprintf(f, "Usage:\n"
-               "  jetbridge sub apply -f FILE|DIR [-f ...] [-n NAMESPACE]\n"
-               "  jetbridge sub get [NAME] [-n NAMESPACE | -A] [-o json|yaml]\n"
-               "  jetbridge sub describe NAME [-n NAMESPACE]\n"
-               "  jetbridge sub delete NAME [-n NAMESPACE] | -f FILE|DIR\n\n"
-               "Manifests are Kyma Subscriptions (eventing.kyma-project.io/v1alpha2), YAML or\n"
+    fprintf(f, "Usage:\n");
+    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+        if (verb == NULL || strcmp(verb, verbs[i].verb) == 0)
+            fprintf(f, "  %s\n", verbs[i].usage);
+    fprintf(f, "\nManifests are Kyma Subscriptions (eventing.kyma-project.io/v1alpha2), YAML or\n"
                "JSON, several per file. The store is the NATS KV bucket " JB_SUB_BUCKET " at\n"
-               "NATS_URL (default " DEFAULT_URL "). The namespace defaults to \"default\".\n\n"
-               "Examples:\n"
-               "  jetbridge sub apply -f examples/subscriptions/\n"
-               "  jetbridge sub get -A\n"
-               "  jetbridge sub get order-processor -n default -o yaml\n"
-               "  jetbridge sub describe order-processor -n default\n"
-               "  jetbridge sub delete -f examples/subscriptions/order-processor.yaml\n\n"
-               "Exit codes: 0 ok; 1 runtime error (NATS unreachable, not found, a file that\n"
-               "cannot be read or does not parse: nothing of it is applied); 2 usage error.\n");
+               "NATS_URL (empty: the nats-server `jetbridge run` started, else " JB_CFG_CLI_NATS_URL
+               ").\nThe namespace defaults to \"default\".\n\nExamples:\n");
+    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+        if (verb == NULL || strcmp(verb, verbs[i].verb) == 0)
+            fprintf(f, "  %s\n", verbs[i].example);
+    fprintf(f, "\nExit codes: 0 ok; 1 runtime error (NATS unreachable, not found, a file that\n"
+               "cannot be read or does not parse: nothing of it is applied; a manifest that\n"
+               "fails validation: stored, shown not ready); 2 usage error.\n");
+}
+
+/* The one wording for a bad argument. */
+static int bad_arg(const char *what, const char *arg)
+{
+    fprintf(stderr, "jetbridge sub: %s \"%s\"; see `jetbridge sub --help`\n", what, arg);
+    return 2;
 }
 
 /* Returns 0, or 2 after printing what is wrong. */
@@ -49,26 +67,21 @@ static int parse_opts(int argc, char **argv, int first, opts *o)
         const char *a = argv[i];
         bool has_val = i + 1 < argc;
         if ((strcmp(a, "-f") == 0 || strcmp(a, "--filename") == 0) && has_val) {
-            if (o->nfiles == MAX_FILES) {
-                fprintf(stderr, "jetbridge sub: at most %d -f arguments\n", MAX_FILES);
-                return 2;
-            }
+            if (o->nfiles == MAX_FILES)
+                return bad_arg("too many -f arguments (at most 64), at", argv[i + 1]);
             o->files[o->nfiles++] = argv[++i];
         } else if ((strcmp(a, "-n") == 0 || strcmp(a, "--namespace") == 0) && has_val) {
             o->ns = argv[++i];
         } else if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && has_val) {
             o->output = argv[++i];
-            if (strcmp(o->output, "json") != 0 && strcmp(o->output, "yaml") != 0) {
-                fprintf(stderr, "jetbridge sub: -o must be json or yaml\n");
-                return 2;
-            }
+            if (strcmp(o->output, "json") != 0 && strcmp(o->output, "yaml") != 0)
+                return bad_arg("-o wants json or yaml, not", o->output);
         } else if (strcmp(a, "-A") == 0 || strcmp(a, "--all-namespaces") == 0) {
             o->all = true;
         } else if (a[0] != '-' && o->name == NULL) {
             o->name = a;
         } else {
-            fprintf(stderr, "jetbridge sub: unexpected argument \"%s\"\n", a);
-            return 2;
+            return bad_arg("unknown argument", a);
         }
     }
     return 0;
@@ -87,12 +100,9 @@ typedef struct conn {
 
 static int connect_store(const jb_cfg *cfg, conn *c)
 {
-    jb_cfg local = *cfg; /* shallow copy: only the URL may differ */
-    if (local.nats_url == NULL || local.nats_url[0] == '\0')
-        local.nats_url = (char *)DEFAULT_URL;
     jb_err err = {{0}};
     memset(c, 0, sizeof(*c));
-    if (jb_nats_connect(&local, NULL, "jetbridge-sub", false, &c->nc, &c->js, &err) != JB_OK) {
+    if (jb_nats_connect(cfg, NULL, "jetbridge-sub", false, &c->nc, &c->js, &err) != JB_OK) {
         fprintf(stderr, "error: %s\n", err.msg);
         return 1;
     }
@@ -132,6 +142,23 @@ static int load_files(const opts *o, jb_sub_vec *v)
     return 0;
 }
 
+/* A subscription that `run --subscriptions DIR` applied carries the file it came
+ * from; a CLI apply over it keeps that annotation, so removing the file from the
+ * directory still deletes the subscription. Returns s itself, a new copy, or NULL
+ * when out of memory. */
+static jb_sub *keep_dir_annotation(conn *c, jb_sub *s)
+{
+    jb_sub *old = NULL;
+    jb_err err = {{0}};
+    if (jb_sub_annotation(s, JB_SUB_ANNOTATION_DIR) != NULL ||
+        jb_sub_store_get(c->st, s->ns, s->name, &old, &err) != JB_OK)
+        return s;
+    const char *from = jb_sub_annotation(old, JB_SUB_ANNOTATION_DIR);
+    jb_sub *out = from != NULL ? sub_with_meta(s, 0, JB_SUB_ANNOTATION_DIR, from) : s;
+    jb_sub_destroy(old);
+    return out;
+}
+
 static int cmd_apply(const jb_cfg *cfg, const opts *o)
 {
     jb_sub_vec v = {0};
@@ -142,19 +169,33 @@ static int cmd_apply(const jb_cfg *cfg, const opts *o)
         return rc;
     }
     for (size_t i = 0; i < v.n; i++) {
-        jb_sub *s = v.items[i];
+        jb_sub *s = keep_dir_annotation(&c, v.items[i]);
         jb_sub_apply_result res;
         jb_err err = {{0}};
+        if (s == NULL) {
+            fprintf(stderr, "error: out of memory\n");
+            rc = 1;
+            continue;
+        }
+        if (s != v.items[i]) {
+            jb_sub_destroy(v.items[i]);
+            v.items[i] = s;
+        }
         if (jb_sub_store_put(c.st, s, &res, &err) != JB_OK) {
             fprintf(stderr, "error: %s/%s: %s\n", s->ns, s->name, err.msg);
             rc = 1;
             continue;
         }
         printf(RESOURCE "/%s %s\n", s->name, jb_sub_apply_result_str(res));
-        /* Stored either way (as in Kyma); say now why it will not become ready. */
+        /* Stored either way (as in Kyma, where the resource exists and shows not
+         * ready); say now why it will not become ready, and fail the command so a
+         * script notices. */
         jb_sub_errors ve = {0};
-        if (jb_sub_validate(s, cfg, &ve) == JB_OK && ve.n > 0)
-            fprintf(stderr, "Warning: " RESOURCE "/%s: %s\n", s->name, ve.message);
+        if (jb_sub_validate(s, cfg, &ve) == JB_OK && ve.n > 0) {
+            fprintf(stderr, "error: " RESOURCE "/%s is invalid (stored, not ready): %s\n", s->name,
+                    ve.message);
+            rc = 1;
+        }
         jb_sub_errors_free(&ve);
     }
     fflush(stdout);
@@ -478,31 +519,29 @@ int jb_sub_cmd(const jb_cfg *cfg, int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
-        usage(argc < 2 ? stderr : stdout);
+        usage(argc < 2 ? stderr : stdout, NULL);
         return argc < 2 ? 2 : 0;
     }
-    opts o;
-    if (parse_opts(argc, argv, 2, &o) != 0) {
-        usage(stderr);
-        return 2;
-    }
-    /* A CLI prints results, not connection chatter (closing the connection logs a
-     * "disconnected" warning): errors only, unless debug was asked for. No thread
-     * exists yet, so the logging set-up may still change. */
-    jb_log_level level = JB_LOG_INFO;
-    (void)jb_log_level_parse(cfg->log_level ? cfg->log_level : "info", &level);
-    if (level == JB_LOG_INFO)
-        jb_log_setup(JB_LOG_ERROR, cfg->log_json);
     const char *verb = argv[1];
+    bool known = false;
+    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+        known = known || strcmp(verb, verbs[i].verb) == 0;
+    if (!known)
+        return bad_arg("unknown command", verb);
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout, verb);
+            return 0;
+        }
+    }
+    opts o;
+    if (parse_opts(argc, argv, 2, &o) != 0)
+        return 2;
     if (strcmp(verb, "apply") == 0)
         return cmd_apply(cfg, &o);
     if (strcmp(verb, "get") == 0)
         return cmd_get(cfg, &o);
     if (strcmp(verb, "describe") == 0)
         return cmd_describe(cfg, &o);
-    if (strcmp(verb, "delete") == 0)
-        return cmd_delete(cfg, &o);
-    fprintf(stderr, "jetbridge sub: unknown command \"%s\"\n", verb);
-    usage(stderr);
-    return 2;
+    return cmd_delete(cfg, &o);
 }

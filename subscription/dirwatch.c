@@ -107,9 +107,12 @@ static jb_status delete_removed(jb_sub_store *st, const char *dir, const applied
         rc = jb_sub_store_delete(st, s->ns, s->name, err);
         if (rc == JB_ERR_NOT_FOUND)
             rc = JB_OK;
-        if (rc == JB_OK)
+        if (rc == JB_OK) {
+            char ref[512];
+            snprintf(ref, sizeof(ref), "%s/%s", s->ns, s->name);
             jb_log(JB_LOG_INFO, "subscription", "deleted: its manifest left the directory",
-                   "subscription", s->key, "file", from, NULL);
+                   "subscription", ref, "file", from, NULL);
+        }
     }
     jb_sub_vec_clear(&stored);
     return rc;
@@ -126,9 +129,12 @@ jb_status jb_sub_apply_dir(jb_sub_store *st, const char *dir, jb_err *err)
         jb_sub_apply_result res;
         const jb_sub *s = a.subs.items[i];
         rc = jb_sub_store_put(st, s, &res, err);
-        if (rc == JB_OK && res != JB_SUB_UNCHANGED)
-            jb_log(JB_LOG_INFO, "subscription", jb_sub_apply_result_str(res), "subscription",
-                   s->key, "file", jb_sub_annotation(s, JB_SUB_ANNOTATION_DIR), NULL);
+        if (rc == JB_OK && res != JB_SUB_UNCHANGED) {
+            char ref[512];
+            snprintf(ref, sizeof(ref), "%s/%s", s->ns, s->name);
+            jb_log(JB_LOG_INFO, "subscription", jb_sub_apply_result_str(res), "subscription", ref,
+                   "file", jb_sub_annotation(s, JB_SUB_ANNOTATION_DIR), NULL);
+        }
     }
     if (rc == JB_OK)
         rc = delete_removed(st, real, &a, err);

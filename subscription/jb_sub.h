@@ -1,7 +1,7 @@
 /*
  * subscription/: Kyma Subscription manifests (eventing.kyma-project.io/v1alpha2),
  * their validation, the store in NATS KV, the status, and the JetStream consumers
- * they need (DESIGN.md section 3).
+ * they need (docs/contract.md section 3).
  *
  * Threading: parsed jb_sub objects are immutable after parsing and may be read
  * from any thread. A jb_sub_store may be used from one thread at a time. The
@@ -131,7 +131,7 @@ typedef struct jb_sub_delivery {
     jb_sub_content_mode content_mode;      /* contentMode */
 } jb_sub_delivery;
 
-/* How jetbridge authenticates to a sink (spec.config; DESIGN "outbound trust"). A
+/* How jetbridge authenticates to a sink (spec.config; docs/security-connections.md). A
  * NULL member is unset. oauth2 is Kyma's `type: oauth2` with `grantType:
  * client_credentials`, `clientId`, `clientSecret`, `tokenUrl`, `scope`; the
  * jetbridge.auth.* keys name files the dispatcher reads (absolute paths). At most
@@ -191,7 +191,7 @@ typedef struct jb_sub_errors {
     char *message; /* "" when n == 0 */
 } jb_sub_errors;
 
-/* Validates s with the rules of DESIGN.md section 3 and cfg's SINK_VALIDATION mode
+/* Validates s with the rules of docs/contract.md section 3 and cfg's SINK_VALIDATION mode
  * (url | kubernetes | allowlist with SINK_ALLOWED_HOSTS), EVENT_TYPE_PREFIX and
  * JS_STREAM_SUBJECT_PREFIX. Returns JB_OK and fills *out (free with
  * jb_sub_errors_free) whether or not s is valid: out->n == 0 means valid.
@@ -201,7 +201,7 @@ void jb_sub_errors_free(jb_sub_errors *e);
 
 /* ------------------------------------------------------ cleaning, subjects */
 
-/* Cleaning of the standard path (DESIGN.md 2.3 A), shared with the publisher.
+/* Cleaning of the standard path (docs/contract.md 2.3 A), shared with the publisher.
  * Source: removes whitespace, '.', '>', '*', '/', '\'. Type: removes whitespace,
  * '>', '*', '/', '\' (dots stay). Whitespace is what isspace() accepts in the C
  * locale. Write into out (capacity cap, NUL-terminated) and return the cleaned
@@ -210,11 +210,34 @@ void jb_sub_errors_free(jb_sub_errors *e);
 size_t jb_sub_clean_source(const char *src, size_t len, char *out, size_t cap);
 size_t jb_sub_clean_type(const char *type, size_t len, char *out, size_t cap);
 
+/* Source validity, for the publisher's events and a Subscription's spec.source
+ * alike (Kyma reads sources with Go's URL parser): false only when src[0..len) is
+ * empty, holds a control byte (below 0x20, or 0x7f), a '%' not followed by two
+ * hex digits, or a ':' in its first segment (up to '/', '?' or '#') that does not
+ * end a valid scheme. "s>o>*u*r>c.e", "system>prod" and "my app" are valid. */
+bool jb_sub_source_valid(const char *src, size_t len);
+
+/* The standard-path subject (section 2.3 A), the one function both the publisher
+ * (for each event) and the subscription (for each type) call, so that they
+ * always clean the same raw strings alike:
+ * "<subject_prefix>.<cleanSource>.<cleanType>". JB_ERR_INVALID (err names
+ * "source: ..." or "type: ...") when a dot segment would be empty or a control
+ * byte would reach the subject. *out is malloc'd (caller frees). */
+jb_status jb_sub_standard_subject(const char *subject_prefix, const char *source, size_t slen,
+                                  const char *type, size_t tlen, char **out, jb_err *err);
+
+/* What is wrong with an exact-path subject for NATS, as a validation detail
+ * ("must not contain NATS wildcard tokens", "must not contain whitespace or
+ * control characters", "must not have empty segments"), or NULL when it is fine.
+ * A token that merely contains '*' or '>' is a literal for NATS and fine. */
+const char *jb_sub_exact_subject_problem(const char *subject);
+
 /* The NATS subject for a type of s: standard `<prefix>.<cleanSource>.<cleanType>`,
  * exact `<prefix>.<type>` (no cleaning); prefix is JS_STREAM_SUBJECT_PREFIX
  * ("kyma" when cfg is NULL or the key is empty). On success *out is malloc'd
  * (caller frees). JB_ERR_INVALID when the subject would have an empty segment or a
- * character NATS forbids in subjects (whitespace, '*', '>' for exact types). */
+ * character NATS forbids in subjects (for exact types: whitespace, a token that is
+ * exactly '*' or '>'; err then holds jb_sub_exact_subject_problem's detail). */
 jb_status jb_sub_subject(const jb_sub *s, const struct jb_cfg *cfg, const char *type, char **out,
                          jb_err *err);
 
@@ -285,7 +308,7 @@ jb_status jb_sub_store_list(jb_sub_store *st, const char *ns, jb_sub_vec *out, j
  * reconcilers delete the consumers. */
 jb_status jb_sub_store_delete(jb_sub_store *st, const char *ns, const char *name, jb_err *err);
 
-/* Status JSON (Kyma's shape, see DESIGN.md 3). get: JB_ERR_NOT_FOUND when none;
+/* Status JSON (Kyma's shape, see docs/contract.md 3). get: JB_ERR_NOT_FOUND when none;
  * *json is malloc'd. put: stores json unless it equals the stored value; *changed
  * (may be NULL) says whether it wrote. */
 jb_status jb_sub_store_get_status(jb_sub_store *st, const char *ns, const char *name, char **json,
@@ -293,7 +316,7 @@ jb_status jb_sub_store_get_status(jb_sub_store *st, const char *ns, const char *
 jb_status jb_sub_store_put_status(jb_sub_store *st, const char *ns, const char *name,
                                   const char *json, bool *changed, jb_err *err);
 
-/* GET /{application}/v1/events/subscribed (DESIGN.md 2.2b): the whole 200 body
+/* GET /{application}/v1/events/subscribed (docs/contract.md 2.2b): the whole 200 body
  * `{"eventsInfo":[{"name":"order.created","version":"v1"}]}` for app[0..app_len),
  * computed from subs (pure: for tests and for callers with their own cache) or from
  * the store. *json is malloc'd, *json_len its length. */
@@ -305,7 +328,7 @@ jb_status jb_sub_store_subscribed_json(jb_sub_store *st, const struct jb_cfg *cf
 /* ------------------------------------------------------------- the stream */
 
 /* Creates the stream cfg->stream_name (subjects "<prefix>.>") with the settings
- * of DESIGN.md 2.4 when missing, and updates it when its settings differ (fields
+ * of docs/contract.md 2.4 when missing, and updates it when its settings differ (fields
  * that cannot change, such as storage, are left and logged). Idempotent; safe from
  * several processes at once. The publisher may call it too. */
 jb_status jb_sub_ensure_stream(const struct jb_cfg *cfg, jsCtx *js, jb_err *err);

@@ -518,8 +518,13 @@ static void on_entry(jb_sub_reconciler *r, kvEntry *e)
     }
     pthread_mutex_unlock(&r->pass_mu);
     if (st != JB_OK) {
-        jb_log(JB_LOG_WARN, "subscription", "reconciling failed; retrying at the next pass", "key",
-               key, "error", err.msg, NULL);
+        /* The KV key is "<namespace>.<name>" (namespaces hold no dots); logs spell a
+         * subscription namespace/name, as the CLI does. */
+        char ref[512];
+        const char *dot = strchr(key, '.');
+        snprintf(ref, sizeof(ref), "%.*s/%s", dot ? (int)(dot - key) : 0, key, dot ? dot + 1 : key);
+        jb_log(JB_LOG_WARN, "subscription", "reconciling failed; retrying at the next pass",
+               "subscription", ref, "error", err.msg, NULL);
         if (fatal_nats(st))
             atomic_store(&r->kick, true);
     }

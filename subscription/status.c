@@ -1,4 +1,4 @@
-/* The status object, in Kyma's shape (DESIGN.md 3). */
+/* The status object, in Kyma's shape (docs/contract.md 3). */
 #include <stdlib.h>
 #include <string.h>
 

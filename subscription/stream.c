@@ -1,4 +1,4 @@
-/* The event stream (DESIGN.md 2.4): created when missing, updated when its
+/* The event stream (docs/contract.md 2.4): created when missing, updated when its
  * changeable settings differ from the configuration. */
 #include <nats/nats.h>
 #include <stdio.h>

@@ -35,36 +35,124 @@ size_t jb_sub_clean_type(const char *type, size_t len, char *out, size_t cap)
     return clean(type, len, out, cap, ">*/\\");
 }
 
-/* Cleans into a malloc'd string. */
-static char *clean_dup(const char *s, bool source)
+/* Go's url.Parse scheme rule: a letter, then letters, digits, '+', '-', '.'. */
+static bool scheme_char(unsigned char c, bool first)
 {
-    size_t len = strlen(s);
-    char *out = malloc(len + 1);
-    if (out == NULL)
-        return NULL;
-    if (source)
-        jb_sub_clean_source(s, len, out, len + 1);
-    else
-        jb_sub_clean_type(s, len, out, len + 1);
-    return out;
+    return isalpha(c) || (!first && (isdigit(c) || c == '+' || c == '-' || c == '.'));
 }
 
-/* A subject NATS accepts as a filter without wildcards: non-empty dot segments, no
- * whitespace, control characters, '*' or '>'. */
-static bool subject_ok(const char *s)
+bool jb_sub_source_valid(const char *src, size_t len)
+{
+    if (len == 0)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)src[i];
+        if (c < 0x20 || c == 0x7f)
+            return false;
+        if (c == '%' && (i + 2 >= len || !isxdigit((unsigned char)src[i + 1]) ||
+                         !isxdigit((unsigned char)src[i + 2])))
+            return false;
+    }
+    /* The first segment ends at '/', '?' or '#'. A ':' in it must end a scheme;
+     * Go refuses "missing protocol scheme" (":x") and "first path segment in URL
+     * cannot contain colon" ("1a:b", "my app:x"). */
+    size_t first = 0;
+    while (first < len && src[first] != ':' && src[first] != '/' && src[first] != '?' &&
+           src[first] != '#')
+        first++;
+    if (first == len || src[first] != ':')
+        return true;
+    if (first == 0)
+        return false;
+    for (size_t i = 0; i < first; i++)
+        if (!scheme_char((unsigned char)src[i], i == 0))
+            return false;
+    return true;
+}
+
+/* True when s[0..len) split at dots has an empty part (leading, trailing or "..").
+ * An empty string counts as one empty part. */
+static bool has_empty_segment(const char *s, size_t len)
+{
+    if (len == 0 || s[0] == '.' || s[len - 1] == '.')
+        return true;
+    for (size_t i = 1; i < len; i++)
+        if (s[i] == '.' && s[i - 1] == '.')
+            return true;
+    return false;
+}
+
+static int clip(size_t len, size_t max)
+{
+    return (int)(len > max ? max : len);
+}
+
+jb_status jb_sub_standard_subject(const char *subject_prefix, const char *source, size_t slen,
+                                  const char *type, size_t tlen, char **out, jb_err *err)
+{
+    jb_status rc = JB_ERR_NOMEM;
+    size_t plen = strlen(subject_prefix);
+    char *buf = malloc(plen + slen + tlen + 3);
+    if (buf == NULL) {
+        jb_err_set(err, rc, "out of memory");
+        goto done;
+    }
+    memcpy(buf, subject_prefix, plen);
+    size_t o = plen;
+    buf[o++] = '.';
+    /* Cleaning only removes characters, so len + 1 is always room enough. */
+    size_t cs = jb_sub_clean_source(source, slen, buf + o, slen + 1);
+    if (cs == 0) {
+        rc = jb_err_set(err, JB_ERR_INVALID, "source: \"%.*s\" is empty after cleaning",
+                        clip(slen, 200), source);
+        goto done;
+    }
+    o += cs;
+    buf[o++] = '.';
+    size_t ct = jb_sub_clean_type(type, tlen, buf + o, tlen + 1);
+    o += ct;
+    buf[o] = '\0';
+    /* NATS subjects cannot carry control bytes; cleaning keeps them, so refuse. */
+    for (size_t i = 0; i < o; i++) {
+        if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f) {
+            rc = jb_err_set(err, JB_ERR_INVALID, "type: control character in the subject");
+            goto done;
+        }
+    }
+    if (ct == 0 || has_empty_segment(buf, o)) {
+        rc = jb_err_set(err, JB_ERR_INVALID,
+                        "type: \"%.*s\" gives the subject \"%.*s\" with an empty segment",
+                        clip(tlen, 200), type, clip(o, 300), buf);
+        goto done;
+    }
+    *out = buf;
+    buf = NULL;
+    rc = JB_OK;
+done:
+    free(buf);
+    return rc;
+}
+
+const char *jb_sub_exact_subject_problem(const char *subject)
 {
     size_t seg = 0;
-    for (const unsigned char *p = (const unsigned char *)s;; p++) {
+    bool wild = false;
+    for (const unsigned char *p = (const unsigned char *)subject;; p++) {
         if (*p == '.' || *p == '\0') {
             if (seg == 0)
-                return false;
+                return "must not have empty segments";
+            /* NATS reads a token as a wildcard only when it is exactly '*' or '>';
+             * inside a longer token both are literals. */
+            if (seg == 1 && wild)
+                return "must not contain NATS wildcard tokens";
             if (*p == '\0')
-                return true;
+                return NULL;
             seg = 0;
             continue;
         }
-        if (*p <= ' ' || *p == 0x7f || *p == '*' || *p == '>')
-            return false;
+        if (*p <= ' ' || *p == 0x7f)
+            return "must not contain whitespace or control characters";
+        wild = seg == 0 && (*p == '*' || *p == '>');
         seg++;
     }
 }
@@ -72,43 +160,39 @@ static bool subject_ok(const char *s)
 /* The clean type for s (exact: the type itself); malloc'd. */
 static char *sub_clean_type(const jb_sub *s, const char *type)
 {
-    return s->tm == JB_SUB_MATCH_EXACT ? strdup(type) : clean_dup(type, false);
+    if (s->tm == JB_SUB_MATCH_EXACT)
+        return strdup(type);
+    size_t len = strlen(type);
+    char *out = malloc(len + 1);
+    if (out != NULL)
+        jb_sub_clean_type(type, len, out, len + 1);
+    return out;
+}
+
+static jb_status exact_subject(const char *prefix, const char *type, char **out, jb_err *err)
+{
+    size_t len = strlen(prefix) + strlen(type) + 2;
+    char *subj = malloc(len);
+    if (subj == NULL)
+        return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
+    snprintf(subj, len, "%s.%s", prefix, type);
+    const char *why = jb_sub_exact_subject_problem(subj);
+    if (why != NULL) {
+        free(subj);
+        return jb_err_set(err, JB_ERR_INVALID, "%s", why);
+    }
+    *out = subj;
+    return JB_OK;
 }
 
 jb_status jb_sub_subject(const jb_sub *s, const jb_cfg *cfg, const char *type, char **out,
                          jb_err *err)
 {
     const char *prefix = sub_cfg_prefix(cfg);
-    char *src = s->tm == JB_SUB_MATCH_EXACT ? NULL : clean_dup(s->source, true);
-    char *ct = sub_clean_type(s, type);
-    char *subj = NULL;
-    jb_status st = JB_ERR_NOMEM;
-    if (ct == NULL || (s->tm != JB_SUB_MATCH_EXACT && src == NULL))
-        goto done;
-    size_t len = strlen(prefix) + (src ? strlen(src) + 1 : 0) + strlen(ct) + 2;
-    if ((subj = malloc(len)) == NULL)
-        goto done;
-    if (src != NULL)
-        snprintf(subj, len, "%s.%s.%s", prefix, src, ct);
-    else
-        snprintf(subj, len, "%s.%s", prefix, ct);
-    if (!subject_ok(subj)) {
-        st = jb_err_set(err, JB_ERR_INVALID,
-                        "subject \"%s\" has an empty segment or a "
-                        "character NATS forbids",
-                        subj);
-        goto done;
-    }
-    *out = subj;
-    subj = NULL;
-    st = JB_OK;
-done:
-    if (st == JB_ERR_NOMEM)
-        jb_err_set(err, st, "out of memory");
-    free(src);
-    free(ct);
-    free(subj);
-    return st;
+    if (s->tm == JB_SUB_MATCH_EXACT)
+        return exact_subject(prefix, type, out, err);
+    return jb_sub_standard_subject(prefix, s->source, strlen(s->source), type, strlen(type), out,
+                                   err);
 }
 
 void jb_sub_consumer_name(const char *ns, const char *name, const char *subject, char out[33])

@@ -160,35 +160,6 @@ static bool pct_at(const char *s, size_t len, size_t i)
     return i + 2 < len && isxdigit((unsigned char)s[i + 1]) && isxdigit((unsigned char)s[i + 2]);
 }
 
-/* RFC 3986 URI-reference: allowed characters, valid %XX, at most one '#', and
- * without a scheme no ':' in the first path segment. */
-static bool uri_reference(const char *s)
-{
-    size_t len = strlen(s), hashes = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '%') {
-            if (!pct_at(s, len, i))
-                return false;
-            i += 2;
-        } else if (c == '#') {
-            hashes++;
-        } else if (!unreserved(c) && !sub_delim(c) && strchr(":/?[]@", c) == NULL) {
-            return false;
-        }
-    }
-    if (hashes > 1)
-        return false;
-    size_t i = 0;
-    bool scheme = len > 0 && isalpha((unsigned char)s[0]);
-    for (i = 1; scheme && i < len && s[i] != ':'; i++)
-        scheme = isalnum((unsigned char)s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.';
-    if (scheme && i < len && s[i] == ':')
-        return true;
-    size_t seg = strcspn(s, "/?#");
-    return memchr(s, ':', seg) == NULL;
-}
-
 /* Parses http(s)://[userinfo@]host[:port][/path][?query][#fragment]. Writes the
  * host (without port, lower-case) into host. Returns NULL, or what is wrong. */
 static const char *parse_http_url(const char *url, char *host, size_t hcap)
@@ -278,7 +249,7 @@ static void check_source(const jb_sub *s, errs *x)
             add_err(x, "spec.source", s->source, "must not be empty");
         return;
     }
-    if (!uri_reference(s->source)) {
+    if (!jb_sub_source_valid(s->source, strlen(s->source))) {
         add_err(x, "spec.source", s->source, "must be valid as per RFC 3986");
         return;
     }
@@ -391,10 +362,9 @@ static void check_types(const jb_sub *s, const jb_cfg *cfg, errs *x, bool source
         char *subj = NULL;
         jb_err err;
         if (source_ok && jb_sub_subject(s, cfg, t, &subj, &err) != JB_OK) {
-            add_err(x, "spec.types", t,
-                    s->tm == JB_SUB_MATCH_EXACT
-                        ? "must be a NATS subject without empty segments, whitespace, '*' or '>'"
-                        : "must not have empty segments after cleaning");
+            add_err(x, "spec.types", t, "%s",
+                    s->tm == JB_SUB_MATCH_EXACT ? err.msg
+                                                : "must not have empty segments after cleaning");
             return;
         }
         free(subj);

@@ -3,7 +3,8 @@
  * enrichment of both copies (standard and prefixed path) and their message ids.
  * Input: "<application>\n<body>"; without a newline the whole input is the body
  * and the application is "app". The input is also run through the type cleaners
- * directly, as a type and as a source.
+ * directly, as a type and as a source, the legacy type builder and the source
+ * validity rule.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "publisher/pub_internal.h"
+#include "subscription/jb_sub.h"
 
 static void enrich_both(const jb_pub_names *n, jb_pub_legacy *lg, const char *app, size_t app_len)
 {
@@ -59,7 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     jb_pub_legacy_free(&lg);
 
     char *out = NULL;
-    if (jb_pub_standard_subject("kyma", in, size, in, size, &out, NULL) == JB_OK &&
+    if (jb_sub_standard_subject("kyma", in, size, in, size, &out, NULL) == JB_OK &&
         (out[strlen(out) - 1] == '.' || strstr(out, "..") != NULL))
         abort();
     free(out);
@@ -68,5 +70,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         strncmp(out, "sap.kyma.custom.", 16) != 0)
         abort();
     free(out);
+    out = NULL;
+    /* The legacy path's type: no four-part rule, still never an empty segment. */
+    if (jb_pub_legacy_type("sap.kyma.custom", in, size, &out, NULL) == JB_OK &&
+        (strncmp(out, "sap.kyma.custom.", 16) != 0 || strstr(out, "..") != NULL ||
+         out[strlen(out) - 1] == '.'))
+        abort();
+    free(out);
+    /* A valid source never holds a control byte. */
+    if (jb_sub_source_valid(in, size))
+        for (size_t i = 0; i < size; i++)
+            if ((unsigned char)in[i] < 0x20 || in[i] == 0x7f)
+                abort();
     return 0;
 }

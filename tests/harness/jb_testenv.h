@@ -74,6 +74,9 @@ int jb_tsink_port(const jb_tsink *s);
  * every answer (to test timeouts and concurrency); -1 never answers. */
 void jb_tsink_script(jb_tsink *s, const int *codes, size_t n, int then, int retry_after,
                      int delay_ms);
+/* Answers with an empty body (default: "sink answered <code>\n"), for answers
+ * whose dead letter carries an empty errordata. */
+void jb_tsink_empty_body(jb_tsink *s, bool empty);
 /* Number of requests recorded so far. Recording stops at 1,000,000 requests (a
  * memory bound); later requests are still answered and counted by jb_tsink_total. */
 size_t jb_tsink_count(jb_tsink *s);
@@ -171,6 +174,13 @@ const char *jb_tkube_dir(const jb_tkube *k);
  * stdin_text, when not NULL, is kubectl's standard input (e.g. a manifest for "apply -f -").
  * kubectl's discovery cache lives in the temporary directory, never in $HOME. */
 int jb_tkube_kubectl(jb_tkube *k, const char *args, const char *stdin_text, char **out);
+/* One HTTPS request to the API server as user ("admin", "controller", "norbac"; NULL: no token),
+ * TLS verified with jb_tkube_ca_file. path starts with '/'; body (may be NULL) is sent with
+ * content_type (e.g. "application/merge-patch+json"). Returns the HTTP status, -1 when there was
+ * no answer (10 s timeout). out, when not NULL, receives the body (malloc'd; at most 8 MiB).
+ * For what kubectl 1.20 cannot do (PATCH of a status subresource, TokenRequest). */
+int jb_tkube_request(jb_tkube *k, const char *user, const char *method, const char *path,
+                     const char *content_type, const char *body, char **out);
 /* Applies the CRDs of deploy/kubernetes/crds (Subscription, Application) and waits until both
  * are established and served (at most 60 s). */
 bool jb_tkube_install_crds(jb_tkube *k);

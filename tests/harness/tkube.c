@@ -242,36 +242,79 @@ static bool write_kubeconfigs(jb_tkube *k)
     return true;
 }
 
-static size_t discard_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+/* A response body growing up to TKUBE_OUTPUT_MAX; NULL data after an overflow. */
+typedef struct body_buf {
+    char *data;
+    size_t len;
+    bool keep;
+} body_buf;
+
+static size_t collect_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
-    (void)ptr;
-    (void)userdata;
-    return size * nmemb;
+    body_buf *b = userdata;
+    size_t n = size * nmemb;
+    if (!b->keep)
+        return n;
+    if (b->len + n > TKUBE_OUTPUT_MAX)
+        return 0; /* curl fails the transfer: an answer this large is a bug */
+    char *grown = realloc(b->data, b->len + n + 1);
+    if (grown == NULL)
+        return 0;
+    memcpy(grown + b->len, ptr, n);
+    b->data = grown;
+    b->len += n;
+    b->data[b->len] = '\0';
+    return n;
 }
 
-/* GET url+path as admin over TLS verified with the server's certificate; the HTTP status or -1. */
-static long https_status(const jb_tkube *k, const char *path)
+/* method path as the user with token (NULL: none), TLS verified with the server's certificate;
+ * the HTTP status or -1. */
+static long https_call(const jb_tkube *k, const char *token, const char *method, const char *path,
+                       const char *content_type, const char *body, char **out)
 {
-    char url[256], auth[128];
+    char url[1024], auth[128], ctype[128];
     long code = -1;
+    body_buf buf = {.data = NULL, .len = 0, .keep = out != NULL};
     struct curl_slist *hdrs = NULL;
     CURL *c = curl_easy_init();
     if (c == NULL)
         return -1;
-    snprintf(url, sizeof(url), "%s%s", k->url, path);
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", k->tokens[0]);
-    hdrs = curl_slist_append(hdrs, auth);
+    if ((size_t)snprintf(url, sizeof(url), "%s%s", k->url, path) >= sizeof(url))
+        goto out;
+    if (token != NULL) {
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+        hdrs = curl_slist_append(hdrs, auth);
+    }
+    if (content_type != NULL) {
+        snprintf(ctype, sizeof(ctype), "Content-Type: %s", content_type);
+        hdrs = curl_slist_append(hdrs, ctype);
+    }
     curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (body != NULL)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(c, CURLOPT_CAINFO, k->ca_file);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &buf);
     if (curl_easy_perform(c) == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    if (code >= 0 && out != NULL) {
+        *out = buf.data != NULL ? buf.data : strdup("");
+        buf.data = NULL;
+    }
+out:
+    free(buf.data);
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(c);
     return code;
+}
+
+static long https_status(const jb_tkube *k, const char *path)
+{
+    return https_call(k, k->tokens[0], "GET", path, NULL, NULL, NULL);
 }
 
 /* True when pid (our child) has exited; reaps it and sets *pid to -1. */
@@ -527,6 +570,19 @@ out:
     unlink(out_path);
     unlink(in_path);
     return rc;
+}
+
+int jb_tkube_request(jb_tkube *k, const char *user, const char *method, const char *path,
+                     const char *content_type, const char *body, char **out)
+{
+    const char *token = NULL;
+    if (user != NULL) {
+        int i = user_index(user);
+        if (i < 0)
+            return -1;
+        token = k->tokens[i];
+    }
+    return (int)https_call(k, token, method, path, content_type, body, out);
 }
 
 bool jb_tkube_install_crds(jb_tkube *k)

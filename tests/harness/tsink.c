@@ -62,6 +62,7 @@ struct jb_tsink {
     size_t ncodes, next_code;
     int then, retry_after, delay_ms;
     size_t in_progress, max_concurrent;
+    bool empty_body; /* answer without a body */
 };
 
 static const char *method_name(enum evhttp_cmd_type c)
@@ -183,8 +184,11 @@ static void reply(struct jb_tsink *s, struct evhttp_request *req, int code, int 
         snprintf(ra, sizeof(ra), "%d", retry_after);
         evhttp_add_header(oh, "Retry-After", ra);
     }
+    pthread_mutex_lock(&s->mu);
+    bool empty = s->empty_body;
+    pthread_mutex_unlock(&s->mu);
     struct evbuffer *b = evbuffer_new();
-    if (b != NULL)
+    if (b != NULL && !empty)
         evbuffer_add_printf(b, "sink answered %d\n", code);
     evhttp_send_reply(req, code, NULL, b);
     if (b != NULL)
@@ -397,6 +401,13 @@ const char *jb_tsink_url(const jb_tsink *s)
 int jb_tsink_port(const jb_tsink *s)
 {
     return s->port;
+}
+
+void jb_tsink_empty_body(jb_tsink *s, bool empty)
+{
+    pthread_mutex_lock(&s->mu);
+    s->empty_body = empty;
+    pthread_mutex_unlock(&s->mu);
 }
 
 void jb_tsink_script(jb_tsink *s, const int *codes, size_t n, int then, int retry_after,

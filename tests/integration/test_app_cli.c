@@ -16,6 +16,7 @@
 #include "config/jb_cfg.h"
 #include "jb_cunit.h"
 #include "jb_testenv.h"
+#include "test_app_util.h"
 
 #define T    30000
 #define HEAD "apiVersion: applicationconnector.kyma-project.io/v1alpha1\nkind: Application\n"
@@ -166,34 +167,15 @@ static void test_bad_manifest_changes_nothing(void)
 /* Every key and value of a bucket, read directly from NATS. */
 static char *bucket_dump(const char *bucket)
 {
-    jb_cfg *cfg = jb_cfg_defaults();
-    free(cfg->nats_url);
-    cfg->nats_url = strdup(jb_tnats_url(nats));
     natsConnection *nc = NULL;
     jsCtx *js = NULL;
-    jb_err e;
-    kvStore *kv = NULL;
-    size_t cap = 1 << 20, n = 0;
-    char *out = calloc(1, cap);
-    if (jb_nats_connect(cfg, NULL, "dump", false, &nc, &js, &e) == JB_OK &&
-        js_KeyValue(&kv, js, bucket) == NATS_OK) {
-        kvKeysList keys = {0};
-        if (kvStore_Keys(&keys, kv, NULL) == NATS_OK) {
-            for (int i = 0; i < keys.Count; i++) {
-                kvEntry *en = NULL;
-                n += (size_t)snprintf(out + n, cap - n, "%s=", keys.Keys[i]);
-                if (kvStore_Get(&en, kv, keys.Keys[i]) == NATS_OK)
-                    n += (size_t)snprintf(out + n, cap - n, "%.*s\n", kvEntry_ValueLen(en),
-                                          (const char *)kvEntry_Value(en));
-                kvEntry_Destroy(en);
-            }
-            kvKeysList_Destroy(&keys);
-        }
-    }
-    kvStore_Destroy(kv);
-    jb_nats_close(nc, js);
-    jb_cfg_destroy(cfg);
-    return out;
+    char *out = NULL;
+    if (natsConnection_ConnectTo(&nc, jb_tnats_url(nats)) == NATS_OK &&
+        natsConnection_JetStream(&js, nc, NULL) == NATS_OK)
+        out = app_bucket_dump(js, bucket);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    return out ? out : strdup("");
 }
 
 /* The last non-empty line of s (malloc'd). */

@@ -16,48 +16,13 @@
 #include "config/jb_cfg.h"
 #include "jb_cunit.h"
 #include "jb_testenv.h"
+#include "test_app_util.h"
 
 #define WAIT_MS 30000
 
-typedef struct env {
-    jb_tnats *n;
-    jb_cfg *cfg;
-    natsConnection *nc;
-    jsCtx *js;
-    jb_app_store *st;
-} env;
-
-static bool env_start(env *e)
-{
-    memset(e, 0, sizeof(*e));
-    jb_err err = {{0}};
-    e->n = jb_tnats_start();
-    e->cfg = jb_cfg_defaults();
-    if (e->n == NULL || e->cfg == NULL)
-        return false;
-    free(e->cfg->nats_url);
-    e->cfg->nats_url = strdup(jb_tnats_url(e->n));
-    e->cfg->reconnect_wait_ms = 100;
-    if (jb_nats_connect(e->cfg, NULL, "test", false, &e->nc, &e->js, &err) != JB_OK ||
-        jb_app_store_open(e->cfg, e->js, &e->st, &err) != JB_OK) {
-        fprintf(stderr, "env: %s\n", err.msg);
-        return false;
-    }
-    return true;
-}
-
-static void env_stop(env *e)
-{
-    jb_app_store_close(e->st);
-    if (e->nc != NULL)
-        jb_nats_close(e->nc, e->js);
-    jb_cfg_destroy(e->cfg);
-    jb_tnats_stop(e->n);
-}
-
 #define HEAD "apiVersion: applicationconnector.kyma-project.io/v1alpha1\nkind: Application\n"
 
-static jb_status apply(env *e, const char *meta_and_spec)
+static jb_status apply(app_env *e, const char *meta_and_spec)
 {
     char buf[2048];
     snprintf(buf, sizeof(buf), HEAD "%s\n", meta_and_spec);
@@ -72,12 +37,17 @@ static jb_status apply(env *e, const char *meta_and_spec)
     return st;
 }
 
-/* Polls until the registry's answer for name has clean name want (NULL: absent). */
-static bool wait_app(jb_app_registry *r, const char *name, const char *want)
+typedef const jb_app *(*lookup_fn)(jb_app_registry *r, const char *key, size_t len);
+
+/* Polls until lookup(key) gives an application whose clean name (clean) or name is
+ * want, or nothing when want is NULL. */
+static bool wait_lookup(jb_app_registry *r, lookup_fn lookup, const char *key, bool clean,
+                        const char *want)
 {
     for (int t = 0; t < WAIT_MS; t += 50) {
-        const jb_app *a = jb_app_registry_find(r, name, strlen(name));
-        bool ok = want == NULL ? a == NULL : a != NULL && strcmp(jb_app_clean_name(a), want) == 0;
+        const jb_app *a = lookup(r, key, strlen(key));
+        const char *got = a == NULL ? NULL : clean ? jb_app_clean_name(a) : jb_app_name(a);
+        bool ok = want == NULL ? a == NULL : got != NULL && strcmp(got, want) == 0;
         jb_app_release(a);
         if (ok)
             return true;
@@ -86,37 +56,14 @@ static bool wait_app(jb_app_registry *r, const char *name, const char *want)
     return false;
 }
 
-/* Polls until the token resolves to want (NULL: to nothing). */
-static bool wait_token(jb_app_registry *r, const char *tok, const char *want)
-{
-    for (int t = 0; t < WAIT_MS; t += 50) {
-        const jb_app *a = jb_app_registry_find_by_token(r, tok, strlen(tok));
-        bool ok = want == NULL ? a == NULL : a != NULL && strcmp(jb_app_name(a), want) == 0;
-        jb_app_release(a);
-        if (ok)
-            return true;
-        jb_sleep_ms(50);
-    }
-    return false;
-}
-
-static bool wait_cid(jb_app_registry *r, const char *cid, const char *want)
-{
-    for (int t = 0; t < WAIT_MS; t += 50) {
-        const jb_app *a = jb_app_registry_find_by_client_id(r, cid, strlen(cid));
-        bool ok = want == NULL ? a == NULL : a != NULL && strcmp(jb_app_name(a), want) == 0;
-        jb_app_release(a);
-        if (ok)
-            return true;
-        jb_sleep_ms(50);
-    }
-    return false;
-}
+#define wait_app(r, name, want)  wait_lookup(r, jb_app_registry_find, name, true, want)
+#define wait_token(r, tok, want) wait_lookup(r, jb_app_registry_find_by_token, tok, false, want)
+#define wait_cid(r, cid, want)   wait_lookup(r, jb_app_registry_find_by_client_id, cid, false, want)
 
 static void test_load_follow_forget(void)
 {
-    env e;
-    CU_ASSERT_TRUE_FATAL(env_start(&e));
+    app_env e;
+    CU_ASSERT_TRUE_FATAL(app_env_start(&e));
     jb_err err = {{0}};
     CU_ASSERT_EQUAL_FATAL(apply(&e, "metadata: {name: erp, labels: {application-type: sap}}\n"
                                     "spec: {compassMetadata: {authentication: {clientIds: "
@@ -168,13 +115,13 @@ static void test_load_follow_forget(void)
     jb_app_release(held);
     jb_app_registry_stop(r);
     free(tok);
-    env_stop(&e);
+    app_env_stop(&e);
 }
 
 static void test_ambiguous_client_id(void)
 {
-    env e;
-    CU_ASSERT_TRUE_FATAL(env_start(&e));
+    app_env e;
+    CU_ASSERT_TRUE_FATAL(app_env_start(&e));
     jb_err err = {{0}};
     jb_app_registry *r = NULL;
     CU_ASSERT_EQUAL_FATAL(jb_app_registry_start(e.cfg, e.nc, e.js, &r, &err), JB_OK);
@@ -196,13 +143,13 @@ static void test_ambiguous_client_id(void)
     CU_ASSERT_TRUE(wait_cid(r, "shared", NULL));
     CU_ASSERT_TRUE(wait_cid(r, "one-only", "one"));
     jb_app_registry_stop(r);
-    env_stop(&e);
+    app_env_stop(&e);
 }
 
 static void test_bounds(void)
 {
-    env e;
-    CU_ASSERT_TRUE_FATAL(env_start(&e));
+    app_env e;
+    CU_ASSERT_TRUE_FATAL(app_env_start(&e));
     jb_err err = {{0}};
     jb_app_registry *r = NULL;
     CU_ASSERT_EQUAL_FATAL(app_registry_start_capped(e.cfg, e.js, 2, 1, &r, &err), JB_OK);
@@ -233,7 +180,7 @@ static void test_bounds(void)
     jb_app_registry_stop(r);
     free(t1);
     free(t2);
-    env_stop(&e);
+    app_env_stop(&e);
 }
 
 typedef struct reader {
@@ -260,8 +207,8 @@ static void *read_loop(void *arg)
  * would report a use after free if a reference did not keep the object alive. */
 static void test_concurrent_readers(void)
 {
-    env e;
-    CU_ASSERT_TRUE_FATAL(env_start(&e));
+    app_env e;
+    CU_ASSERT_TRUE_FATAL(app_env_start(&e));
     jb_err err = {{0}};
     jb_app_registry *r = NULL;
     CU_ASSERT_EQUAL_FATAL(jb_app_registry_start(e.cfg, e.nc, e.js, &r, &err), JB_OK);
@@ -288,15 +235,15 @@ static void test_concurrent_readers(void)
         pthread_join(th[i], NULL);
     CU_ASSERT_TRUE(rd[0].hits + rd[1].hits > 0);
     jb_app_registry_stop(r);
-    env_stop(&e);
+    app_env_stop(&e);
 }
 
 /* NATS goes away and comes back: changes made after it returns reach the registry,
  * and so does a delete made while the registry's watch was being set up again. */
 static void test_nats_restart(void)
 {
-    env e;
-    CU_ASSERT_TRUE_FATAL(env_start(&e));
+    app_env e;
+    CU_ASSERT_TRUE_FATAL(app_env_start(&e));
     jb_err err = {{0}};
     CU_ASSERT_EQUAL(apply(&e, "metadata: {name: before}"), JB_OK);
     jb_app_registry *r = NULL;
@@ -317,7 +264,7 @@ static void test_nats_restart(void)
     CU_ASSERT_EQUAL(jb_app_store_delete(e.st, "before", &err), JB_OK);
     CU_ASSERT_TRUE(wait_app(r, "before", NULL));
     jb_app_registry_stop(r);
-    env_stop(&e);
+    app_env_stop(&e);
 }
 
 int main(void)

@@ -15,41 +15,7 @@
 #include "config/jb_cfg.h"
 #include "jb_cunit.h"
 #include "jb_testenv.h"
-
-typedef struct env {
-    jb_tnats *n;
-    jb_cfg *cfg;
-    natsConnection *nc;
-    jsCtx *js;
-    jb_app_store *st;
-} env;
-
-static bool env_start(env *e)
-{
-    memset(e, 0, sizeof(*e));
-    jb_err err = {{0}};
-    e->n = jb_tnats_start();
-    e->cfg = jb_cfg_defaults();
-    if (e->n == NULL || e->cfg == NULL)
-        return false;
-    free(e->cfg->nats_url);
-    e->cfg->nats_url = strdup(jb_tnats_url(e->n));
-    if (jb_nats_connect(e->cfg, NULL, "test", false, &e->nc, &e->js, &err) != JB_OK ||
-        jb_app_store_open(e->cfg, e->js, &e->st, &err) != JB_OK) {
-        fprintf(stderr, "env: %s\n", err.msg);
-        return false;
-    }
-    return true;
-}
-
-static void env_stop(env *e)
-{
-    jb_app_store_close(e->st);
-    if (e->nc != NULL)
-        jb_nats_close(e->nc, e->js);
-    jb_cfg_destroy(e->cfg);
-    jb_tnats_stop(e->n);
-}
+#include "test_app_util.h"
 
 #define HEAD "apiVersion: applicationconnector.kyma-project.io/v1alpha1\nkind: Application\n"
 
@@ -69,7 +35,8 @@ static jb_app *parse_one(const char *meta)
     return a;
 }
 
-static jb_status apply(env *e, const char *meta, bool force, jb_app_apply_result *res, jb_err *err)
+static jb_status apply(app_env *e, const char *meta, bool force, jb_app_apply_result *res,
+                       jb_err *err)
 {
     jb_app *a = parse_one(meta);
     if (a == NULL)
@@ -81,8 +48,8 @@ static jb_status apply(env *e, const char *meta, bool force, jb_app_apply_result
 
 static void test_apply_get_list_delete(void)
 {
-    env e;
-    CU_ASSERT_TRUE_FATAL(env_start(&e));
+    app_env e;
+    CU_ASSERT_TRUE_FATAL(app_env_start(&e));
     jb_err err = {{0}};
     jb_app_apply_result res;
     CU_ASSERT_EQUAL(apply(&e, "{name: erp, labels: {application-type: sap}}", false, &res, &err),
@@ -117,13 +84,13 @@ static void test_apply_get_list_delete(void)
                            "applications.applicationconnector.kyma-project.io \"crm\" not found");
     CU_ASSERT_EQUAL(jb_app_store_delete(e.st, "crm", &err), JB_ERR_NOT_FOUND);
     CU_ASSERT_EQUAL(jb_app_store_get(e.st, "../x", &got, &err), JB_ERR_NOT_FOUND);
-    env_stop(&e);
+    app_env_stop(&e);
 }
 
 static void test_kubernetes_owned(void)
 {
-    env e;
-    CU_ASSERT_TRUE_FATAL(env_start(&e));
+    app_env e;
+    CU_ASSERT_TRUE_FATAL(app_env_start(&e));
     jb_err err = {{0}};
     jb_app_apply_result res;
     static const char owned[] = "{name: erp, annotations: {jetbridge.io/managed-by: kubernetes}}";
@@ -143,35 +110,10 @@ static void test_kubernetes_owned(void)
                           true, &res, &err),
                     JB_OK);
     CU_ASSERT_EQUAL(res, JB_APP_CONFIGURED);
-    env_stop(&e);
+    app_env_stop(&e);
 }
 
-/* Every value of a bucket, concatenated with its keys (what an attacker with read
- * access to NATS would see). */
-static char *bucket_dump(env *e, const char *bucket)
-{
-    kvStore *kv = NULL;
-    if (js_KeyValue(&kv, e->js, bucket) != NATS_OK)
-        return NULL;
-    kvKeysList keys = {0};
-    size_t cap = 1 << 20, n = 0;
-    char *out = calloc(1, cap);
-    if (kvStore_Keys(&keys, kv, NULL) == NATS_OK) {
-        for (int i = 0; i < keys.Count; i++) {
-            kvEntry *en = NULL;
-            n += (size_t)snprintf(out + n, cap - n, "%s=", keys.Keys[i]);
-            if (kvStore_Get(&en, kv, keys.Keys[i]) == NATS_OK)
-                n += (size_t)snprintf(out + n, cap - n, "%.*s\n", kvEntry_ValueLen(en),
-                                      (const char *)kvEntry_Value(en));
-            kvEntry_Destroy(en);
-        }
-        kvKeysList_Destroy(&keys);
-    }
-    kvStore_Destroy(kv);
-    return out;
-}
-
-static size_t count_tokens(env *e, const char *name)
+static size_t count_tokens(app_env *e, const char *name)
 {
     size_t n = 99;
     jb_err err;
@@ -182,8 +124,8 @@ static size_t count_tokens(env *e, const char *name)
 
 static void test_tokens(void)
 {
-    env e;
-    CU_ASSERT_TRUE_FATAL(env_start(&e));
+    app_env e;
+    CU_ASSERT_TRUE_FATAL(app_env_start(&e));
     jb_err err = {{0}};
     jb_app_apply_result res;
     char *tok = NULL;
@@ -202,7 +144,7 @@ static void test_tokens(void)
         JB_APP_TOKEN_LEN - 4);
     CU_ASSERT_STRING_NOT_EQUAL(t1, t2);
     /* Only hashes are stored: no token text, not even its random part. */
-    char *dump = bucket_dump(&e, JB_APP_TOKEN_BUCKET);
+    char *dump = app_bucket_dump(e.js, JB_APP_TOKEN_BUCKET);
     CU_ASSERT_PTR_NOT_NULL_FATAL(dump);
     char h1[65];
     jb_sha256_hex(t1, strlen(t1), h1);
@@ -214,7 +156,7 @@ static void test_tokens(void)
         CU_ASSERT_PTR_NULL(strstr(dump, toks[i] + 4));
     }
     free(dump);
-    dump = bucket_dump(&e, JB_APP_BUCKET);
+    dump = app_bucket_dump(e.js, JB_APP_BUCKET);
     for (size_t i = 0; i < 3; i++)
         CU_ASSERT_PTR_NULL(strstr(dump, toks[i] + 4));
     free(dump);
@@ -232,7 +174,7 @@ static void test_tokens(void)
     free(t1);
     free(t2);
     free(t3);
-    env_stop(&e);
+    app_env_stop(&e);
 }
 
 int main(void)

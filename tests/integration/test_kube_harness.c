@@ -141,6 +141,20 @@ static void test_users_and_rbac(void)
     CU_ASSERT(contains(out, "forbidden"));
     free(out);
     CU_ASSERT(kubectl_as("norbac", "get namespaces", NULL) != 0);
+
+    /* The same through jb_tkube_request (TLS verified, the user's token). */
+    char *body = NULL;
+    CU_ASSERT(jb_tkube_request(kube, "admin", "GET", "/api/v1/namespaces/default", NULL, NULL,
+                               &body) == 200);
+    CU_ASSERT(contains(body, "\"name\":\"default\""));
+    free(body);
+    body = NULL;
+    CU_ASSERT(jb_tkube_request(kube, "norbac", "GET", "/api/v1/namespaces", NULL, NULL, &body) ==
+              403);
+    CU_ASSERT(contains(body, "jetbridge-norbac"));
+    free(body);
+    CU_ASSERT(jb_tkube_request(kube, "nobody", "GET", "/api/v1/namespaces", NULL, NULL, NULL) ==
+              -1);
 }
 
 static void test_kubectl_stdin(void)

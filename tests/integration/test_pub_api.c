@@ -91,7 +91,10 @@ static void test_not_found_and_method(void)
     } cases[] = {
         {"GET", "/nope", 404, NULL},
         {"POST", "/", 404, NULL},
-        {"GET", "/app/v2/events", 404, NULL},
+        {"GET", "/app/v3/events", 404, NULL},
+        {"POST", "/app/v2/events/x", 404, NULL},
+        {"GET", "/app/v2/events", 405, "Allow: POST"},
+        {"GET", "/app/events", 405, "Allow: POST"},
         {"POST", "/app/v1/events/x", 404, NULL},
         {"GET", "/publish", 405, "Allow: POST"},
         {"PUT", "/publish", 405, "Allow: POST"},
@@ -541,6 +544,158 @@ static void test_subscribed(void)
     free(resp);
 }
 
+/* A NUL byte in an attribute is a 400 naming the attribute in every format,
+ * never a silently shortened value; nothing is stored. */
+static void test_nul_in_attribute(void)
+{
+    int64_t before = pe_stream_msgs(&env);
+    char *resp = NULL;
+    const char *bin = "ce-specversion: 1.0\r\nce-id: nul-1\r\nce-source: s\r\n"
+                      "ce-type: a.b\r\nce-myext: a%00b\r\n";
+    CU_ASSERT_EQUAL(pe_post(&env, "/publish", bin, "x", 1, &resp, NULL), 400);
+    CU_ASSERT_PTR_NOT_NULL(resp ? strstr(resp, "myext:") : NULL);
+    free(resp);
+    resp = NULL;
+    const char *json =
+        "{\"specversion\":\"1.0\",\"id\":\"nul-2\",\"source\":\"s\",\"type\":\"a.b\","
+        "\"myext\":\"a\\u0000b\"}";
+    CU_ASSERT_EQUAL(pe_post(&env, "/publish", "Content-Type: application/cloudevents+json\r\n",
+                            json, strlen(json), &resp, NULL),
+                    400);
+    CU_ASSERT_STRING_EQUAL(resp ? resp : "", "myext: MUST NOT contain U+0000");
+    free(resp);
+    resp = NULL;
+    /* protobuf: id "nul\0x", source, specversion, type */
+    static const uint8_t pb[] = {0x0a, 5, 'n', 'u', 'l', 0,    'x', 0x12, 1,   's',
+                                 0x1a, 3, '1', '.', '0', 0x22, 3,   'a',  '.', 'b'};
+    CU_ASSERT_EQUAL(pe_post(&env, "/publish", "Content-Type: application/cloudevents+protobuf\r\n",
+                            (const char *)pb, sizeof(pb), &resp, NULL),
+                    400);
+    CU_ASSERT_STRING_EQUAL(resp ? resp : "", "id: MUST NOT contain U+0000");
+    free(resp);
+    CU_ASSERT_EQUAL(pe_stream_msgs(&env), before);
+}
+
+/* Tracing headers pass to the sink unencoded: one the dispatcher could not send
+ * back is refused here, naming it. */
+static void test_tracing_refused(void)
+{
+    int64_t before = pe_stream_msgs(&env);
+    char hdrs[512];
+    pe_binary_headers(hdrs, sizeof(hdrs), "trace-esc", "myapp", "trace.bad.v1");
+    strcat(hdrs, "X-B3-TraceId: a\x1b[31mb\r\n");
+    char *resp = NULL;
+    CU_ASSERT_EQUAL(pe_post(&env, "/publish", hdrs, "{}", 2, &resp, NULL), 400);
+    CU_ASSERT_PTR_NOT_NULL(resp ? strstr(resp, "X-B3-TraceId: MUST NOT contain control") : NULL);
+    free(resp);
+    CU_ASSERT_EQUAL(pe_stream_msgs(&env), before);
+}
+
+/* Section 2.3: sources Go's URL parser accepts are valid (Kyma), and cleaned
+ * like spec.source; only what the rule lists is refused. */
+static void test_kyma_sources(void)
+{
+    static const struct {
+        const char *source, *subject; /* subject NULL: 400 */
+    } cases[] = {
+        {"s>o>*u*r>c.e", "kyma.source.order.cre-\xc3\xa4+ted.v2"},
+        {"system>prod", "kyma.systemprod.order.cre-\xc3\xa4+ted.v2"},
+        {"my%20app", "kyma.my%20app.order.cre-\xc3\xa4+ted.v2"}, /* decoded: "my app" */
+        {"a%zz", NULL},
+        {"1a:b", NULL},
+        {":x", NULL},
+    };
+    for (size_t i = 0; i < JB_CASES_N(cases); i++) {
+        char hdrs[512], id[32];
+        snprintf(id, sizeof(id), "src-%zu", i);
+        /* ce-type percent-encoded: order.cre-ä+t*ed.v2 (Kyma's example). */
+        pe_binary_headers(hdrs, sizeof(hdrs), id, cases[i].source, "order.cre-%C3%A4+t*ed.v2");
+        char *resp = NULL;
+        int code = pe_post(&env, "/publish", hdrs, "{}", 2, &resp, NULL);
+        if (cases[i].subject == NULL) {
+            CU_ASSERT_EQUAL(code, 400);
+            CU_ASSERT_PTR_NOT_NULL(resp ? strstr(resp, "source:") : NULL);
+        } else {
+            CU_ASSERT_EQUAL(code, 204);
+        }
+        if ((code == 204) != (cases[i].subject != NULL))
+            fprintf(stderr, "source case %zu: %d %s\n", i, code, resp ? resp : "");
+        free(resp);
+    }
+    /* Stored where a standard subscription on that raw source listens. */
+    natsMsg *m = pe_last_msg(&env, "kyma.source.order.cre-\xc3\xa4+ted.v2");
+    CU_ASSERT_PTR_NOT_NULL(m);
+    CU_ASSERT_STRING_EQUAL(pe_hdr(m, "ce-originaltype"), "order.cre-%C3%A4+t*ed.v2");
+    natsMsg_Destroy(m);
+    m = pe_last_msg(&env, "kyma.myapp.order.cre-\xc3\xa4+ted.v2");
+    CU_ASSERT_PTR_NOT_NULL(m);
+    CU_ASSERT_STRING_EQUAL(pe_hdr(m, "ce-source"), "my%20app");
+    natsMsg_Destroy(m);
+    /* The same raw string cleans to the same subject on the subscription side. */
+    jb_cfg *cfg = jb_cfg_defaults();
+    char *subj = NULL;
+    jb_err err = {{0}};
+    CU_ASSERT_EQUAL(jb_sub_standard_subject("kyma", "s>o>*u*r>c.e", 12,
+                                            "order.cre-\xc3\xa4+t*ed.v2",
+                                            strlen("order.cre-\xc3\xa4+t*ed.v2"), &subj, &err),
+                    JB_OK);
+    CU_ASSERT_STRING_EQUAL(subj ? subj : "", "kyma.source.order.cre-\xc3\xa4+ted.v2");
+    free(subj);
+    jb_cfg_destroy(cfg);
+}
+
+/* Section 2.2: a one-segment legacy type answers 200 (Kyma) and both copies are
+ * stored; the metric counts the event once, with the type as sent. */
+static void test_legacy_one_segment(void)
+{
+    const char *body = "{\"event-type\":\"someType\",\"event-type-version\":\"v0\","
+                       "\"event-time\":\"2020-04-02T21:37:00Z\",\"data\":{\"k\":1}}";
+    int64_t before = pe_stream_msgs(&env);
+    char *resp = NULL;
+    CU_ASSERT_EQUAL(pe_post(&env, "/oneseg/v1/events", NULL, body, strlen(body), &resp, NULL), 200);
+    free(resp);
+    CU_ASSERT_EQUAL(pe_stream_msgs(&env), before + 2);
+    natsMsg *a = pe_last_msg(&env, "kyma.oneseg.someType.v0");
+    natsMsg *b = pe_last_msg(&env, "kyma.sap.kyma.custom.oneseg.someType.v0");
+    CU_ASSERT_PTR_NOT_NULL(a);
+    CU_ASSERT_PTR_NOT_NULL(b);
+    CU_ASSERT_STRING_EQUAL(pe_hdr(b, "ce-type"), "sap.kyma.custom.oneseg.someType.v0");
+    CU_ASSERT_STRING_EQUAL(pe_hdr(a, "ce-id"), pe_hdr(b, "ce-id"));
+    natsMsg_Destroy(a);
+    natsMsg_Destroy(b);
+    char *m = pe_metrics(&env);
+    CU_ASSERT_PTR_NOT_NULL(m ? strstr(m,
+                                      "eventing_epp_event_type_published_total{event_type="
+                                      "\"someType.v0\",event_source=\"oneseg\",code=\"204\"} 1\n")
+                             : NULL);
+    CU_ASSERT_PTR_NULL(m ? strstr(m, "event_type=\"sap.kyma.custom.oneseg") : "");
+    free(m);
+}
+
+/* Section 2: /{app}/events and /{app}/v2/events take CloudEvents as /publish. */
+static void test_app_ce_routes(void)
+{
+    static const char *const paths[] = {"/routeapp/events", "/routeapp/v2/events"};
+    for (size_t i = 0; i < JB_CASES_N(paths); i++) {
+        char hdrs[256], id[32];
+        snprintf(id, sizeof(id), "route-%zu", i);
+        pe_binary_headers(hdrs, sizeof(hdrs), id, "myapp", "route.done.v1");
+        CU_ASSERT_EQUAL(pe_post(&env, paths[i], hdrs, "{\"r\":1}", 7, NULL, NULL), 204);
+        natsMsg *m = pe_last_msg(&env, "kyma.myapp.route.done.v1");
+        CU_ASSERT_STRING_EQUAL(pe_hdr(m, "ce-id"), id);
+        natsMsg_Destroy(m);
+        /* Structured and batch too, with the same answers as /publish. */
+        char *resp = NULL;
+        const char *bad = "[{\"specversion\":\"1.0\",\"id\":\"x\",\"source\":\"s\"}]";
+        CU_ASSERT_EQUAL(pe_post(&env, paths[i],
+                                "Content-Type: application/cloudevents-batch+json\r\n", bad,
+                                strlen(bad), &resp, NULL),
+                        400);
+        CU_ASSERT_PTR_NOT_NULL(resp ? strstr(resp, "type: MUST be a non-empty string") : NULL);
+        free(resp);
+    }
+}
+
 static void test_metrics_text(void)
 {
     char *m = pe_metrics(&env);
@@ -556,8 +711,13 @@ static void test_metrics_text(void)
         "publish\",le=\"0.075\"}",
         "eventing_epp_backend_duration_milliseconds_bucket{code=\"204\",destination_service=",
         ",le=\"1024\"}",
-        "eventing_epp_event_type_published_total{event_type=\"kyma.myapp.order.created.v1\","
+        /* Kyma's label: the type as the producer sent it. */
+        "eventing_epp_event_type_published_total{event_type=\"order.created.v1\","
         "event_source=\"myapp\",code=\"204\"} 1",
+        "eventing_epp_requests_total{code=\"204\",method=\"POST\",path=\"/{application}/"
+        "events\"}",
+        "eventing_epp_requests_total{code=\"204\",method=\"POST\",path=\"/{application}/v2/"
+        "events\"}",
         "eventing_epp_health 1",
         "jetbridge_publisher_in_flight",
         "# TYPE eventing_epp_requests_duration_seconds histogram",
@@ -569,6 +729,9 @@ static void test_metrics_text(void)
     }
     /* Raw paths never become labels. */
     CU_ASSERT_PTR_NULL(strstr(m, "legacyapp/v1"));
+    CU_ASSERT_PTR_NULL(strstr(m, "routeapp"));
+    /* The enriched subject is never the label. */
+    CU_ASSERT_PTR_NULL(strstr(m, "event_type=\"kyma."));
     CU_ASSERT_PTR_NULL(strstr(m, "path=\"/nope\""));
     free(m);
 }
@@ -591,6 +754,11 @@ int main(void)
         {"legacy: 200, two copies with one id", test_legacy_success},
         {"legacy: validation order and bodies", test_legacy_errors},
         {"subscribed endpoint reads the store", test_subscribed},
+        {"Kyma sources: valid as Go's URL parser reads them", test_kyma_sources},
+        {"NUL in an attribute: 400 naming it (binary, JSON, protobuf)", test_nul_in_attribute},
+        {"tracing header the dispatcher cannot send: 400", test_tracing_refused},
+        {"legacy one-segment type: 200, both copies", test_legacy_one_segment},
+        {"/{app}/events and /{app}/v2/events take CloudEvents", test_app_ce_routes},
         {"metrics text with route templates", test_metrics_text},
         {"8 concurrent clients: every event stored once", test_concurrent_clients},
         {"SIGTERM: exit 0 (no sanitizer findings)", test_clean_exit},

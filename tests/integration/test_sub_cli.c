@@ -173,16 +173,22 @@ static void test_errors(void)
     CU_ASSERT_TRUE(out == NULL || out[0] == '\0'); /* nothing applied */
     free(out);
     free(err);
-    /* Invalid spec: stored, with a warning giving Kyma's message. */
+    /* Invalid spec: stored (shown not ready, as in Kyma), but the command fails with
+     * Kyma's message, so a script notices. */
     write_file("invalid.yaml",
                HEAD "metadata: {name: invalid, namespace: shop}\n"
                     "spec: {sink: 'http://x/', source: app, types: [order]}\n",
                f, sizeof(f));
-    CU_ASSERT_EQUAL(run(argv, &out, &err), 0);
+    CU_ASSERT_EQUAL(run(argv, &out, &err), 1);
     CU_ASSERT_STRING_EQUAL(out, "subscription.eventing.kyma-project.io/invalid created\n");
-    CU_ASSERT_STRING_EQUAL(err, "Warning: subscription.eventing.kyma-project.io/invalid: "
-                                "spec.types: Invalid value: \"order\": must have minimum 2 "
-                                "segments\n");
+    CU_ASSERT_STRING_EQUAL(err, "error: subscription.eventing.kyma-project.io/invalid is invalid "
+                                "(stored, not ready): spec.types: Invalid value: \"order\": "
+                                "must have minimum 2 segments\n");
+    free(out);
+    free(err);
+    const char *getinv[] = {"sub", "get", "invalid", "-n", "shop", NULL};
+    CU_ASSERT_EQUAL(run(getinv, &out, &err), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "invalid"));
     free(out);
     free(err);
     const char *missing[] = {"sub", "describe", "nope", "-n", "shop", NULL};
@@ -231,6 +237,57 @@ static void test_delete(void)
     free(err);
 }
 
+/* A subscription the directory watcher applied keeps its applied-from annotation
+ * through a CLI apply of the same manifest from elsewhere, so removing its file from
+ * the watched directory still deletes it. */
+static void test_apply_keeps_watcher_annotation(void)
+{
+    char wdir[] = "/tmp/jb-subcli-watch-XXXXXX", wfile[300], f[300];
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(wdir));
+    const char *text = HEAD "metadata: {name: watched, namespace: shop}\n"
+                            "spec: {sink: 'http://127.0.0.1:1/', source: app, types: [a.b.v1]}\n";
+    snprintf(wfile, sizeof(wfile), "%s/watched.yaml", wdir);
+    FILE *fp = fopen(wfile, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+    fputs(text, fp);
+    fclose(fp);
+    jb_cfg *cfg = jb_cfg_defaults();
+    free(cfg->nats_url);
+    cfg->nats_url = strdup(jb_tnats_url(nats));
+    natsConnection *nc = NULL;
+    jsCtx *js = NULL;
+    jb_sub_store *st = NULL;
+    jb_err e = {{0}};
+    CU_ASSERT_EQUAL_FATAL(jb_nats_connect(cfg, NULL, "t", false, &nc, &js, &e), JB_OK);
+    CU_ASSERT_EQUAL_FATAL(jb_sub_store_open(cfg, js, &st, &e), JB_OK);
+    CU_ASSERT_EQUAL(jb_sub_apply_dir(st, wdir, &e), JB_OK);
+    /* The same manifest, changed, applied by hand from another file. */
+    write_file("watched.yaml",
+               HEAD "metadata: {name: watched, namespace: shop}\n"
+                    "spec: {sink: 'http://127.0.0.1:2/', source: app, types: [a.b.v1]}\n",
+               f, sizeof(f));
+    const char *argv[] = {"sub", "apply", "-f", f, NULL};
+    char *out = NULL, *err = NULL;
+    CU_ASSERT_EQUAL(run(argv, &out, &err), 0);
+    CU_ASSERT_STRING_EQUAL(out, "subscription.eventing.kyma-project.io/watched configured\n");
+    free(out);
+    free(err);
+    jb_sub *s = NULL;
+    CU_ASSERT_EQUAL_FATAL(jb_sub_store_get(st, "shop", "watched", &s, &e), JB_OK);
+    CU_ASSERT_STRING_EQUAL(jb_sub_sink(s), "http://127.0.0.1:2/");
+    CU_ASSERT_PTR_NOT_NULL(jb_sub_annotation(s, JB_SUB_ANNOTATION_DIR));
+    jb_sub_destroy(s);
+    /* The file leaves the watched directory: the subscription goes. */
+    unlink(wfile);
+    CU_ASSERT_EQUAL(jb_sub_apply_dir(st, wdir, &e), JB_OK);
+    CU_ASSERT_EQUAL(jb_sub_store_get(st, "shop", "watched", &s, &e), JB_ERR_NOT_FOUND);
+    rmdir(wdir);
+    unlink(f);
+    jb_sub_store_close(st);
+    jb_nats_close(nc, js);
+    jb_cfg_destroy(cfg);
+}
+
 static void test_no_server(void)
 {
     const char *env[] = {"NATS_URL=nats://127.0.0.1:1", NULL};
@@ -254,7 +311,7 @@ static int init(void)
 static int cleanup(void)
 {
     char p[300];
-    const char *files[] = {"order.yaml", "bad.yaml", "invalid.yaml"};
+    const char *files[] = {"order.yaml", "bad.yaml", "invalid.yaml", "watched.yaml"};
     for (size_t i = 0; i < JB_CASES_N(files); i++) {
         snprintf(p, sizeof(p), "%s/%s", dir, files[i]);
         unlink(p);
@@ -272,6 +329,7 @@ int main(void)
         {"READY and describe after a reconcile", test_ready_and_describe},
         {"errors name file, document and field", test_errors},
         {"delete by name and by file", test_delete},
+        {"apply keeps the watcher's applied-from annotation", test_apply_keeps_watcher_annotation},
         {"no server", test_no_server},
     };
     int rc = jb_cunit_main("sub_cli", init, cleanup, cases, JB_CASES_N(cases));

@@ -361,6 +361,23 @@ static void test_parse_path(void)
     rmdir(dir);
 }
 
+/* The shipped example stays valid and means what its comments say. */
+static void test_example(void)
+{
+    jb_app_vec v = {0};
+    jb_err err = {{0}};
+    CU_ASSERT_EQUAL_FATAL(jb_app_parse_path(JB_SOURCE_DIR "/examples/applications", &v, &err),
+                          JB_OK);
+    CU_ASSERT_EQUAL_FATAL(v.n, 1);
+    const jb_app *a = v.items[0];
+    CU_ASSERT_STRING_EQUAL(jb_app_name(a), "myapp");
+    CU_ASSERT_EQUAL(jb_app_allowed_source_count(a), 2);
+    CU_ASSERT_EQUAL(jb_app_allowed_type_count(a), 3);
+    CU_ASSERT_EQUAL(jb_app_client_id_count(a), 1);
+    CU_ASSERT_TRUE(jb_app_rate_limit(a, NULL, NULL));
+    jb_app_vec_clear(&v);
+}
+
 int main(void)
 {
     static const jb_test_case cases[] = {
@@ -372,6 +389,7 @@ int main(void)
         {"bad manifests name the field", test_bad_manifests},
         {"list limits", test_list_limits},
         {"files and directories", test_parse_path},
+        {"the shipped example", test_example},
     };
     return jb_cunit_main("app_manifest", NULL, NULL, cases, JB_CASES_N(cases));
 }

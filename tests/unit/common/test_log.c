@@ -37,6 +37,11 @@ static void test_json(void)
     CU_ASSERT_EQUAL(strncmp(out, "{\"ts\":\"", 7), 0);
     CU_ASSERT_PTR_EQUAL(strchr(out, '\n'), out + strlen(out) - 1); /* one line */
     free(out);
+    /* No empty fields: "addr":"" says nothing. */
+    out = capture(JB_LOG_INFO, true, JB_LOG_INFO, "addr", "");
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"msg\":\"listening\"}\n"));
+    CU_ASSERT_PTR_NULL(strstr(out, "addr"));
+    free(out);
 }
 
 static void test_text(void)
@@ -48,7 +53,7 @@ static void test_text(void)
         {"0.0.0.0:8080", " info publisher listening addr=0.0.0.0:8080\n"},
         {"two words", " info publisher listening addr=\"two words\"\n"},
         {"k=v", " info publisher listening addr=\"k=v\"\n"},
-        {"", " info publisher listening addr=\"\"\n"},
+        {"", " info publisher listening\n"}, /* an empty field is left out */
         {"line\nbreak", " info publisher listening addr=\"line\\u000abreak\"\n"},
     };
     for (size_t i = 0; i < JB_CASES_N(cases); i++) {

@@ -72,11 +72,63 @@ static void test_help_lists_every_key(void)
     free(out);
 }
 
+static void write_in(const char *dir, const char *name, const char *text)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* The client commands' NATS and admin defaults: DATA_DIR/nats.url and
+ * DATA_DIR/metrics.addr when `run` wrote them, else the built-in defaults; an
+ * explicit value always wins. */
+static void test_resolve_client(void)
+{
+    char dir[] = "/tmp/jb-cfg-client-XXXXXX";
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+    jb_err err = {{0}};
+    jb_cfg *c = jb_cfg_defaults();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    free(c->data_dir);
+    c->data_dir = strdup(dir);
+    CU_ASSERT_EQUAL(jb_cfg_resolve_client(c, &err), JB_OK);
+    CU_ASSERT_STRING_EQUAL(c->nats_url, JB_CFG_CLI_NATS_URL);
+    CU_ASSERT_STRING_EQUAL(c->metrics_addr, ":9090");
+    jb_cfg_destroy(c);
+
+    write_in(dir, JB_CFG_NATS_URL_FILE, "nats://127.0.0.1:41234\n");
+    write_in(dir, JB_CFG_METRICS_ADDR_FILE, "127.0.0.1:45678\n");
+    c = jb_cfg_defaults();
+    free(c->data_dir);
+    c->data_dir = strdup(dir);
+    CU_ASSERT_EQUAL(jb_cfg_resolve_client(c, &err), JB_OK);
+    CU_ASSERT_STRING_EQUAL(c->nats_url, "nats://127.0.0.1:41234");
+    CU_ASSERT_STRING_EQUAL(c->metrics_addr, "127.0.0.1:45678");
+    jb_cfg_destroy(c);
+
+    /* Explicit values win; a garbled address file is ignored. */
+    write_in(dir, JB_CFG_METRICS_ADDR_FILE, "not an address\n");
+    c = jb_cfg_defaults();
+    free(c->data_dir);
+    c->data_dir = strdup(dir);
+    free(c->nats_url);
+    c->nats_url = strdup("nats://10.0.0.1:4222");
+    CU_ASSERT_EQUAL(jb_cfg_resolve_client(c, &err), JB_OK);
+    CU_ASSERT_STRING_EQUAL(c->nats_url, "nats://10.0.0.1:4222");
+    CU_ASSERT_STRING_EQUAL(c->metrics_addr, ":9090");
+    jb_cfg_destroy(c);
+    jb_rm_tree(dir);
+}
+
 int main(void)
 {
     static const jb_test_case cases[] = {
         {"bad values stop the binary with exit 2 and one line", test_bad_values_stop_with_one_line},
         {"jetbridge help lists every key with flag and help", test_help_lists_every_key},
+        {"client commands find run's NATS and admin address", test_resolve_client},
     };
     return jb_cunit_main("cli_config", NULL, NULL, cases, JB_CASES_N(cases));
 }

@@ -344,8 +344,10 @@ static void test_defaults(void)
     CU_ASSERT_EQUAL(c->shutdown_grace_ms, 25000);
     CU_ASSERT_STRING_EQUAL(c->metrics_addr, ":9090");
     CU_ASSERT_TRUE(c->log_json);
+    CU_ASSERT_TRUE(c->log_format_auto); /* text on a terminal, JSON elsewhere */
     CU_ASSERT_STRING_EQUAL(c->log_level, "info");
     CU_ASSERT_STRING_EQUAL(c->data_dir, "./.jetbridge");
+    CU_ASSERT_STRING_EQUAL(c->ingress_addr, "0.0.0.0");
     jb_cfg_destroy(c);
 }
 
@@ -496,6 +498,17 @@ static void test_error_lines(void)
          {"JS_STREAM_NAME=a.b", NULL},
          "JS_STREAM_NAME: invalid value \"a.b\": want a name without spaces, '.', '*', '>', '/' or "
          "'\\'"},
+        {{NULL},
+         {"INGRESS_ADDR=localhost", NULL},
+         "INGRESS_ADDR: invalid value \"localhost\": want IPv4 or IPv6 address (0.0.0.0, "
+         "127.0.0.1, ::)"},
+        {{NULL},
+         {"INGRESS_ADDR=127.0.0.1:80", NULL},
+         "INGRESS_ADDR: invalid value \"127.0.0.1:80\": want IPv4 or IPv6 address (0.0.0.0, "
+         "127.0.0.1, ::)"},
+        {{NULL},
+         {"APP_LOG_FORMAT=fancy", NULL},
+         "APP_LOG_FORMAT: invalid value \"fancy\": want auto|json|text"},
         {{NULL},
          {"METRICS_ADDR=9090", NULL},
          "METRICS_ADDR: invalid value \"9090\": want host:port or :port (port 0..65535)"},

@@ -367,6 +367,88 @@ static void test_batch(void)
         jb_ce_destroy(ces[i]);
 }
 
+/* Appends a length-delimited field (len < 128) to b at *o. */
+static void pb_put(uint8_t *b, size_t *o, unsigned num, const void *v, size_t len)
+{
+    b[(*o)++] = (uint8_t)(num << 3 | 2);
+    b[(*o)++] = (uint8_t)len;
+    memcpy(b + *o, v, len);
+    *o += len;
+}
+
+/* An event with the required fields, where field `num` (1..4, 7 text_data) holds
+ * "a\0b", or (num 5) an extension "myext" whose ce_string does, or (num 50) an
+ * attribute name with a NUL. */
+static size_t pb_event_with_nul(uint8_t *b, unsigned num)
+{
+    static const char *const req[] = {"", "id1", "/src", "1.0", "a.b"};
+    size_t o = 0;
+    for (unsigned f = 1; f <= 4; f++) {
+        if (f == num)
+            pb_put(b, &o, f, "a\0b", 3);
+        else
+            pb_put(b, &o, f, req[f], strlen(req[f]));
+    }
+    uint8_t entry[64], value[32];
+    size_t eo = 0, vo = 0;
+    if (num == 5 || num == 50) {
+        pb_put(value, &vo, 3, num == 5 ? "x\0y" : "ok", num == 5 ? 3 : 2);
+        pb_put(entry, &eo, 1, num == 5 ? "myext" : "my\0ext", 5 + (num == 50));
+        pb_put(entry, &eo, 2, value, vo);
+        pb_put(b, &o, 5, entry, eo);
+    }
+    if (num == 7)
+        pb_put(b, &o, 7, "t\0u", 3);
+    return o;
+}
+
+/* protobuf-c hands strings over without their length: a NUL inside one is a 400
+ * naming the attribute, never a silently shortened value. */
+static void test_nul_refused(void)
+{
+    static const struct {
+        unsigned num;
+        const char *want;
+    } cases[] = {
+        {1, "id: MUST NOT contain U+0000"},
+        {2, "source: MUST NOT contain U+0000"},
+        {3, "specversion: MUST NOT contain U+0000"},
+        {4, "type: MUST NOT contain U+0000"},
+        {5, "myext: MUST NOT contain U+0000"},
+        {7, "data: MUST NOT contain U+0000"},
+        {50, "attribute names MUST NOT contain U+0000"},
+    };
+    for (size_t i = 0; i < JB_CASES_N(cases); i++) {
+        uint8_t b[256];
+        size_t n = pb_event_with_nul(b, cases[i].num);
+        jb_ce *ce = NULL;
+        jb_err err = {{0}};
+        CU_ASSERT_EQUAL(jb_ce_from_protobuf(b, n, &ce, &err), JB_ERR_INVALID);
+        CU_ASSERT_PTR_NULL(ce);
+        CU_ASSERT_STRING_EQUAL(err.msg, cases[i].want);
+        /* The same event as the second of a batch. */
+        uint8_t batch[600];
+        size_t bo = 0;
+        uint8_t good[256];
+        size_t gn = pb_event_with_nul(good, 0);
+        pb_put(batch, &bo, 1, good, gn);
+        pb_put(batch, &bo, 1, b, n);
+        jb_ce **ces = NULL;
+        size_t count = 0;
+        CU_ASSERT_EQUAL(jb_ce_batch_from_protobuf(batch, bo, &ces, &count, &err), JB_ERR_INVALID);
+        char want[128];
+        snprintf(want, sizeof(want), "batch[1]: %s", cases[i].want);
+        CU_ASSERT_STRING_EQUAL(err.msg, want);
+    }
+    /* Without a NUL the same builder gives a valid event. */
+    uint8_t b[256];
+    size_t n = pb_event_with_nul(b, 0);
+    jb_ce *ce = NULL;
+    CU_ASSERT_EQUAL(jb_ce_from_protobuf(b, n, &ce, NULL), JB_OK);
+    CU_ASSERT_STRING_EQUAL(ce ? jb_ce_get(ce, "id", NULL) : "", "id1");
+    jb_ce_destroy(ce);
+}
+
 int main(void)
 {
     static const jb_test_case cases[] = {
@@ -376,6 +458,7 @@ int main(void)
         {"proto_data, bad input, errors name the attribute", test_proto_data_and_errors},
         {"value and attribute limits", test_limits},
         {"batch: round trip, empty, limit", test_batch},
+        {"U+0000 in a string field is refused, naming the attribute", test_nul_refused},
     };
     return jb_cunit_main("proto_protobuf", NULL, NULL, cases, JB_CASES_N(cases));
 }

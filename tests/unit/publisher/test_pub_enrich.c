@@ -6,6 +6,7 @@
 #include "common/jb_common.h"
 #include "jb_cunit.h"
 #include "publisher/pub_internal.h"
+#include "subscription/jb_sub.h"
 
 static const jb_pub_names names = {"sap.kyma.custom", "kyma", "kyma"};
 
@@ -38,7 +39,7 @@ static void test_standard_subject(void)
     for (size_t i = 0; i < JB_CASES_N(cases); i++) {
         char *out = NULL;
         jb_err err = {{0}};
-        jb_status rc = jb_pub_standard_subject("kyma", cases[i].source, strlen(cases[i].source),
+        jb_status rc = jb_sub_standard_subject("kyma", cases[i].source, strlen(cases[i].source),
                                                cases[i].type, strlen(cases[i].type), &out, &err);
         if (cases[i].want == NULL) {
             CU_ASSERT_EQUAL(rc, JB_ERR_INVALID);
@@ -160,7 +161,7 @@ static void test_tracing(void)
         {"X-Other", 7, "no", 2},
         {"X-B3-SpanIdX", 12, "no", 2},
     };
-    CU_ASSERT_EQUAL(jb_pub_apply_tracing(ce, h, JB_CASES_N(h)), JB_OK);
+    CU_ASSERT_EQUAL(jb_pub_apply_tracing(ce, h, JB_CASES_N(h), NULL), JB_OK);
     static const char *const want[][2] = {
         {"traceparent", "00-abc-def-01"},
         {"b3traceid", "t1"},
@@ -176,6 +177,33 @@ static void test_tracing(void)
     CU_ASSERT_PTR_NULL(jb_ce_get(ce, "xother", NULL));
     CU_ASSERT_EQUAL(jb_ce_attr_count(ce), 4 + 6);
     jb_ce_destroy(ce);
+}
+
+/* A tracing value the dispatcher could not send back as a header is refused at
+ * the publisher, with the dispatcher's own rule (jb_ce_http_value_ok). */
+static void test_tracing_refused(void)
+{
+    static const struct {
+        const char *name, *value;
+        bool ok;
+    } cases[] = {
+        {"X-B3-TraceId", "a\x1b[31mb", false}, {"traceparent", "00-a\x01b", false},
+        {"X-B3-Flags", "1\x7f", false},        {"X-B3-Sampled", "1\r\nX-Evil: 1", false},
+        {"X-B3-SpanId", " lead", false},       {"X-B3-SpanId", "trail\t", false},
+        {"X-B3-SpanId", "in side\tok", true},  {"X-B3-SpanId", "\xc3\xa9t\xc3\xa9", true},
+    };
+    for (size_t i = 0; i < JB_CASES_N(cases); i++) {
+        jb_ce *ce = event("s", "a.b");
+        const jb_ce_header h = {cases[i].name, strlen(cases[i].name), cases[i].value,
+                                strlen(cases[i].value)};
+        jb_err err = {{0}};
+        jb_status rc = jb_pub_apply_tracing(ce, &h, 1, &err);
+        CU_ASSERT_EQUAL(rc, cases[i].ok ? JB_OK : JB_ERR_INVALID);
+        CU_ASSERT_EQUAL(jb_ce_http_value_ok(cases[i].value, strlen(cases[i].value)), cases[i].ok);
+        if (!cases[i].ok)
+            CU_ASSERT_EQUAL(strncmp(err.msg, cases[i].name, strlen(cases[i].name)), 0);
+        jb_ce_destroy(ce);
+    }
 }
 
 static void test_msg_id(void)
@@ -239,7 +267,11 @@ static void test_routes(void)
         {"/a/b/v1/events", R_NONE, NULL},
         {"/app/v1/events/", R_NONE, NULL},
         {"/app/v1/event", R_NONE, NULL},
-        {"/app/v2/events", R_NONE, NULL},
+        {"/app/v2/events", R_APP_V2, "app"},
+        {"/app/events", R_APP_EVENTS, "app"},
+        {"/app/v3/events", R_NONE, NULL},
+        {"/app/events/", R_NONE, NULL},
+        {"//events", R_NONE, NULL},
         {"/", R_NONE, NULL},
         {"", R_NONE, NULL},
         {"publish", R_NONE, NULL},
@@ -265,6 +297,7 @@ int main(void)
         {"standard path subjects and empty segments", test_standard_subject},
         {"prefixed path cleaning and invalid formats", test_prefixed_type},
         {"enrich rewrites type and originaltype", test_enrich_event},
+        {"tracing values the dispatcher cannot send are refused", test_tracing_refused},
         {"tracing headers become extensions", test_tracing},
         {"Nats-Msg-Id derivation", test_msg_id},
         {"JetStream outcome to HTTP status", test_ack_status},

@@ -108,7 +108,10 @@ static void test_prefixed_copy(void)
          "sap.kyma.custom.myapp.order.created.v1"},
         {"sap.kyma.custom", "my.app", "order.created", "v2",
          "sap.kyma.custom.myapp.order.created.v2"},
-        {"sap.kyma.custom", "myapp", "created", "v1", NULL}, /* too few parts */
+        /* Kyma's legacy path never applies the four-part rule (section 2.2). */
+        {"sap.kyma.custom", "myapp", "created", "v1", "sap.kyma.custom.myapp.created.v1"},
+        {"sap.kyma.custom", "myapp", "someType", "v0", "sap.kyma.custom.myapp.someType.v0"},
+        {"sap.kyma.custom", "---", "order.created", "v1", NULL}, /* app cleans to nothing */
     };
     for (size_t i = 0; i < JB_CASES_N(cases); i++) {
         char body[512];

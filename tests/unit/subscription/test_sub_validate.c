@@ -49,8 +49,20 @@ static const struct {
      "standard"},
     {"source empty (standard)", JB_SINK_URL, "", OK_SINK TYPES,
      "spec.source: Invalid value: \"\": must not be empty"},
-    {"source not RFC 3986", JB_SINK_URL, "", OK_SINK TYPES "  source: \"my app\"\n",
-     "spec.source: Invalid value: \"my app\": must be valid as per RFC 3986"},
+    /* Kyma reads sources with Go's URL parser: these are valid there (section 2.3). */
+    {"source with a space (Kyma: valid)", JB_SINK_URL, "", OK_SINK TYPES "  source: \"my app\"\n",
+     ""},
+    {"source s>o>*u*r>c.e (Kyma: valid)", JB_SINK_URL, "",
+     OK_SINK TYPES "  source: \"s>o>*u*r>c.e\"\n", ""},
+    {"source system>prod (Kyma: valid)", JB_SINK_URL, "",
+     OK_SINK TYPES "  source: \"system>prod\"\n", ""},
+    {"source with a scheme colon", JB_SINK_URL, "", OK_SINK TYPES "  source: \"a+b.c:x y\"\n", ""},
+    {"source missing scheme", JB_SINK_URL, "", OK_SINK TYPES "  source: \":app\"\n",
+     "spec.source: Invalid value: \":app\": must be valid as per RFC 3986"},
+    {"source control byte", JB_SINK_URL, "", OK_SINK TYPES "  source: \"app\\e[1m\"\n",
+     "spec.source: Invalid value: \"app\\x1b[1m\": must be valid as per RFC 3986"},
+    {"source percent at the end", JB_SINK_URL, "", OK_SINK TYPES "  source: \"app%4\"\n",
+     "spec.source: Invalid value: \"app%4\": must be valid as per RFC 3986"},
     {"source bad escape", JB_SINK_URL, "", OK_SINK TYPES "  source: \"app%zz\"\n",
      "spec.source: Invalid value: \"app%zz\": must be valid as per RFC 3986"},
     {"source colon in first segment", JB_SINK_URL, "", OK_SINK TYPES "  source: \"1a:b\"\n",
@@ -80,8 +92,15 @@ static const struct {
      "cleaning"},
     {"exact with wildcard", JB_SINK_URL, "",
      OK_SINK "  typeMatching: exact\n  types: [order.*.v1]\n",
-     "spec.types: Invalid value: \"order.*.v1\": must be a NATS subject without empty "
-     "segments, whitespace, '*' or '>'"},
+     "spec.types: Invalid value: \"order.*.v1\": must not contain NATS wildcard tokens"},
+    {"exact with > token", JB_SINK_URL, "", OK_SINK "  typeMatching: exact\n  types: [order.>]\n",
+     "spec.types: Invalid value: \"order.>\": must not contain NATS wildcard tokens"},
+    {"exact with * inside a token (Kyma: valid)", JB_SINK_URL, "",
+     OK_SINK "  typeMatching: exact\n  types: [\"order.cre-\xc3\xa4+t*ed.v2\", a.b>c.v1]\n", ""},
+    {"exact with whitespace", JB_SINK_URL, "",
+     OK_SINK "  typeMatching: exact\n  types: [\"order.cre ated.v1\"]\n",
+     "spec.types: Invalid value: \"order.cre ated.v1\": must not contain whitespace or control "
+     "characters"},
     {"two types, one subject", JB_SINK_URL, "",
      OK_SINK STD "  types: [order.created.v1, \"order.cre ated.v1\"]\n",
      "spec.types: Invalid value: \"order.created.v1,order.cre ated.v1\": must not have types "
@@ -275,6 +294,72 @@ static void test_cleaning(void)
     CU_ASSERT_STRING_EQUAL(out, "ab");
 }
 
+/* Source validity (section 2.3), shared by the publisher and spec.source: Kyma
+ * reads sources with Go's url.Parse, which accepts these. */
+static void test_source_valid(void)
+{
+    static const struct {
+        const char *in;
+        bool ok;
+    } cases[] = {
+        {"s>o>*u*r>c.e", true},
+        {"system>prod", true},
+        {"my app", true},
+        {"source1", true},
+        {"/shop/orders?x=1#frag", true},
+        {"https://example.com/x", true},
+        {"urn:sap:app", true},
+        {"a+b-c.d:rest", true},
+        {"a/b:c", true},       /* the colon is past the first segment */
+        {"x?y:z", true},       /* ... or in the query */
+        {"caf\xc3\xa9", true}, /* UTF-8 */
+        {"100%25", true},
+        {"", false},
+        {"a\x01b", false},
+        {"tab\there", false},
+        {"del\x7f", false},
+        {"%", false},
+        {"a%4", false},
+        {"a%zz", false},
+        {":x", false},
+        {"1a:b", false},
+        {"my app:x", false},
+        {"a_b:c", false},
+    };
+    for (size_t i = 0; i < JB_CASES_N(cases); i++) {
+        bool got = jb_sub_source_valid(cases[i].in, strlen(cases[i].in));
+        CU_ASSERT_EQUAL(got, cases[i].ok);
+        if (got != cases[i].ok)
+            fprintf(stderr, "source case %zu (%s): got %d\n", i, cases[i].in, got);
+    }
+}
+
+/* Exact types: a token containing '*' or '>' is a NATS literal (Kyma: valid); a
+ * token that is exactly one of them is a wildcard. */
+static void test_exact_subject_problem(void)
+{
+    static const struct {
+        const char *in, *want; /* want NULL: fine */
+    } cases[] = {
+        {"kyma.order.cre-\xc3\xa4+t*ed.v2", NULL},
+        {"kyma.a>b.*c.d*", NULL},
+        {"kyma.order.*.v1", "must not contain NATS wildcard tokens"},
+        {"kyma.order.>", "must not contain NATS wildcard tokens"},
+        {"kyma.order.cre ated", "must not contain whitespace or control characters"},
+        {"kyma.order.\x01", "must not contain whitespace or control characters"},
+        {"kyma..a", "must not have empty segments"},
+        {"kyma.a.", "must not have empty segments"},
+    };
+    for (size_t i = 0; i < JB_CASES_N(cases); i++) {
+        const char *got = jb_sub_exact_subject_problem(cases[i].in);
+        if (cases[i].want == NULL) {
+            CU_ASSERT_PTR_NULL(got);
+        } else {
+            CU_ASSERT_STRING_EQUAL(got ? got : "(null)", cases[i].want);
+        }
+    }
+}
+
 static const struct {
     const char *spec;
     const char *type;
@@ -285,6 +370,9 @@ static const struct {
     {"  typeMatching: exact\n", "sap.kyma.custom.app.order.created.v1",
      "kyma.sap.kyma.custom.app.order.created.v1"},
     {"  typeMatching: exact\n  source: ignored\n", "a.b c", NULL},
+    {"  typeMatching: exact\n", "order.cre-\xc3\xa4+t*ed.v2", "kyma.order.cre-\xc3\xa4+t*ed.v2"},
+    {"  typeMatching: exact\n", "order.*.v2", NULL},
+    {"  source: \"my app\"\n", "order.created.v1", "kyma.myapp.order.created.v1"},
 };
 
 static void test_subjects(void)
@@ -370,6 +458,8 @@ int main(void)
         {"every validation rule", test_rules},
         {"delivery settings", test_delivery_values},
         {"cleaning", test_cleaning},
+        {"source validity as Kyma (Go url.Parse)", test_source_valid},
+        {"exact types: wildcard tokens, literals", test_exact_subject_problem},
         {"subjects", test_subjects},
         {"consumer names and list", test_consumer_name},
         {"subscribed event types", test_subscribed},
