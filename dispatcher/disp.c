@@ -148,10 +148,12 @@ static void count_delivery(inflight *f, int status, double seconds)
  * with response_code 200, the code of a successful delivery). */
 static void zero_counters(jb_disp *d, const jb_sub_consumer *i)
 {
-    const char *dl[] = {i->name, i->ns, i->clean_type, i->sink, "200", i->consumer};
+    char *shown = jb_redact_url(i->sink); /* the label never holds a password */
+    const char *dl[] = {i->name, i->ns, i->clean_type, shown ? shown : "", "200", i->consumer};
     const char *cl[] = {i->ns, i->name, i->consumer};
     const char *rl[] = {i->ns, i->name, i->consumer, "http"};
     jb_metric_add(d->m.delivery, dl, 0);
+    free(shown);
     jb_metric_add(d->m.retries, cl, 0);
     jb_metric_add(d->m.dead, rl, 0);
 }
