@@ -10,6 +10,7 @@
 #include "common/jb_common.h"
 #include "config/jb_cfg.h"
 #include "dispatcher/jb_disp.h"
+#include "kube/jb_kube.h"
 #include "publisher/jb_pub.h"
 #include "subscription/jb_sub.h"
 
@@ -45,6 +46,8 @@ static const struct command {
     {"stats", jb_cli_stats, CMD_CLIENT, false,
      "delivered, pending, failing and dead-lettered events per subscription"},
     {"dlq", jb_dlq_cmd, CMD_CLIENT, false, "list, replay and purge dead-lettered events"},
+    {"controller", jb_kube_cmd, CMD_SERVER, false,
+     "Kubernetes mode: mirror Subscriptions and Applications, write status back"},
 };
 
 static void usage(FILE *f)

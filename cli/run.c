@@ -13,6 +13,7 @@
 #include "common/jb_common.h"
 #include "config/jb_cfg.h"
 #include "dispatcher/jb_disp.h"
+#include "kube/jb_kube.h"
 #include "publisher/jb_pub.h"
 #include "subscription/jb_sub.h"
 
@@ -22,7 +23,8 @@
 
 static void run_usage(FILE *f)
 {
-    fprintf(f, "Usage: jetbridge run [--subscriptions DIR] [--data-dir DIR] [config flags]\n\n"
+    fprintf(f, "Usage: jetbridge run [--subscriptions DIR] [--data-dir DIR] [--kubernetes] [config "
+               "flags]\n\n"
                "Runs the publisher and the dispatcher in one process. When NATS_URL is empty it\n"
                "starts a local `nats-server -js` (store in DATA_DIR/nats, log in\n"
                "DATA_DIR/nats-server.log) and stops it on exit; it then locks DATA_DIR (one\n"
@@ -148,18 +150,24 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 }
 
 /* Everything after the NATS connections exist; returns the exit code. */
-static int serve(run_ctx *r, jb_metrics *metrics, natsConnection *pub_nc, natsConnection *disp_nc,
-                 jsCtx *disp_js)
+static int serve(run_ctx *r, jb_admin *admin, jb_metrics *metrics, natsConnection *pub_nc,
+                 natsConnection *disp_nc, jsCtx *disp_js)
 {
     int rc = 1;
     jb_err err = {{0}};
     const jb_cfg *cfg = r->cfg;
     jb_sub_dirwatch *dw = NULL;
+    jb_kube_ctl *kube = NULL;
     struct event *sigterm = NULL, *sigint = NULL;
     r->js = disp_js;
     if (jb_pub_create(cfg, metrics, pub_nc, &r->pub, &err) != JB_OK ||
         jb_disp_create(cfg, r->base, metrics, disp_nc, disp_js, &r->disp, &err) != JB_OK)
         goto fail;
+    if (cfg->kubernetes) { /* --kubernetes: the controller in this process */
+        if (jb_kube_ctl_start(cfg, disp_nc, disp_js, metrics, &kube, &err) != JB_OK)
+            goto fail;
+        jb_admin_set_ready_reason(admin, jb_kube_ready_fn, kube);
+    }
     if (cfg->subscriptions_dir[0] != '\0' &&
         jb_sub_dirwatch_start(cfg, disp_js, cfg->subscriptions_dir, &dw, &err) != JB_OK)
         goto fail;
@@ -192,6 +200,7 @@ out:
     if (r->banner_timer != NULL)
         event_free(r->banner_timer);
     jb_sub_dirwatch_stop(dw);
+    jb_kube_ctl_stop(kube);
     if (r->pub != NULL)
         jb_pub_stop(r->pub);
     jb_disp_destroy(r->disp);
@@ -315,7 +324,7 @@ int jb_cli_run(const jb_cfg *cfg, int argc, char **argv)
         fprintf(stderr, "jetbridge run: %s\n", err.msg);
         goto out;
     }
-    rc = serve(&r, metrics, pub_nc, disp_nc, disp_js);
+    rc = serve(&r, admin, metrics, pub_nc, disp_nc, disp_js);
 out:
     if (admin != NULL)
         jb_admin_stop(admin);

@@ -27,6 +27,8 @@ struct jb_admin {
     jb_metrics *metrics;
     jb_ready_fn ready;
     void *ud;
+    jb_ready_reason_fn extra;
+    void *extra_ud;
     int port;
 };
 
@@ -57,6 +59,27 @@ static void serve_metrics(jb_admin *a, struct evhttp_request *req)
     free(out);
 }
 
+/* The second readiness check (Kubernetes mode) answers with its reason. */
+static void serve_extra_ready(jb_admin *a, struct evhttp_request *req)
+{
+    const char *plain = "text/plain; charset=utf-8";
+    char why[300] = "";
+    if (a->extra == NULL || a->extra(a->extra_ud, why, sizeof(why))) {
+        reply_text(req, 200, "OK", plain, "ready\n", 6);
+        return;
+    }
+    char body[320];
+    int n = snprintf(body, sizeof(body), "not ready: %s\n", why);
+    reply_text(req, 503, "Service Unavailable", plain, body,
+               n > 0 && (size_t)n < sizeof(body) ? (size_t)n : sizeof(body) - 1);
+}
+
+void jb_admin_set_ready_reason(jb_admin *a, jb_ready_reason_fn fn, void *ud)
+{
+    a->extra = fn;
+    a->extra_ud = ud;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     jb_admin *a = arg;
@@ -79,10 +102,10 @@ static void on_request(struct evhttp_request *req, void *arg)
         serve_metrics(a, req);
     else if (strcmp(path, "/healthz") == 0)
         reply_text(req, 200, "OK", plain, "ok\n", 3);
-    else if (a->ready == NULL || a->ready(a->ud))
-        reply_text(req, 200, "OK", plain, "ready\n", 6);
-    else
+    else if (a->ready != NULL && !a->ready(a->ud))
         reply_text(req, 503, "Service Unavailable", plain, "not ready\n", 10);
+    else
+        serve_extra_ready(a, req);
 }
 
 /* Splits "host:port", ":port" or "[v6]:port" into host (all interfaces when

@@ -99,6 +99,11 @@ typedef bool (*jb_ready_fn)(void *ud);
  * when the address cannot be bound. The registry and ud must outlive the admin. */
 jb_admin *jb_admin_start(struct event_base *base, const char *addr, jb_metrics *metrics,
                          jb_ready_fn ready, void *ud, jb_err *err);
+/* A second readiness check that says why it is not ready (reason[0..cap), one line,
+ * no secrets): /readyz answers 503 "not ready: <reason>" when it returns false. fn
+ * runs on the admin's loop thread and must be thread-safe. Call before the loop runs. */
+typedef bool (*jb_ready_reason_fn)(void *ud, char *reason, size_t cap);
+void jb_admin_set_ready_reason(jb_admin *a, jb_ready_reason_fn fn, void *ud);
 /* The port actually bound (useful with ":0"). */
 int jb_admin_port(const jb_admin *a);
 void jb_admin_stop(jb_admin *a);

@@ -92,6 +92,15 @@ typedef struct jb_cfg {
     bool log_format_auto; /* APP_LOG_FORMAT auto: text when stderr is a terminal */
     char *log_level;      /* APP_LOG_LEVEL info */
     char *data_dir;       /* DATA_DIR ./.jetbridge (run's local nats-server store) */
+
+    /* Kubernetes mode */
+    int kubernetes;                  /* KUBERNETES false (0) | true (1) */
+    char *kubeconfig;                /* KUBECONFIG "" (in-cluster) */
+    char *watch_namespaces;          /* WATCH_NAMESPACES "" (all) */
+    char *pod_namespace;             /* POD_NAMESPACE default */
+    char *pod_name;                  /* POD_NAME "" (HOSTNAME) */
+    int64_t kube_max_event_bytes;    /* KUBE_MAX_EVENT_BYTES 1Mi */
+    int64_t kube_request_timeout_ms; /* KUBE_REQUEST_TIMEOUT 10s */
 } jb_cfg;
 
 /* The NATS server the client commands (sub, dlq, stats, ...) use when NATS_URL is

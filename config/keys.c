@@ -164,7 +164,27 @@
     X("APP_LOG_LEVEL", "--app-log-level", "info", "debug|info|warn|error",                         \
       "Least severe level that is logged.", CFG_CHOICE, log_level, 0, 0, "debug|info|warn|error")  \
     X("DATA_DIR", "--data-dir", "./.jetbridge", "directory path",                                  \
-      "Store of the local nats-server that `run` starts.", CFG_STRING, data_dir, 0, 0, NULL)
+      "Store of the local nats-server that `run` starts.", CFG_STRING, data_dir, 0, 0, NULL)       \
+    X("KUBERNETES", "--kubernetes", "false", "true|false",                                         \
+      "Embed the Kubernetes controller in `run` and `dispatcher`.", CFG_ENUM, kubernetes, 0, 0,    \
+      "false|true")                                                                                \
+    X("KUBECONFIG", "--kubeconfig", "", "file path (first of a ':' list)",                         \
+      "kubeconfig for the API server; empty means in-cluster (service account).", CFG_STRING,      \
+      kubeconfig, 0, 0, NULL)                                                                      \
+    X("WATCH_NAMESPACES", "--watch-namespaces", "", "comma-separated namespaces (at most 32)",     \
+      "Namespaces whose Subscriptions the controller mirrors; empty means all.", CFG_STRING,       \
+      watch_namespaces, 0, 0, NULL)                                                                \
+    X("POD_NAMESPACE", "--pod-namespace", "default", "non-empty string",                           \
+      "Namespace of the controller's leader-election Lease.", CFG_NONEMPTY, pod_namespace, 0, 0,   \
+      NULL)                                                                                        \
+    X("POD_NAME", "--pod-name", "", "string", "Lease holder name prefix; empty means HOSTNAME.",   \
+      CFG_STRING, pod_name, 0, 0, NULL)                                                            \
+    X("KUBE_MAX_EVENT_BYTES", "--kube-max-event-bytes", "1Mi", "size 4Ki..64Mi" SIZE,              \
+      "Largest watch event or list page object the controller accepts; larger ones are skipped.",  \
+      CFG_SIZE, kube_max_event_bytes, 4 * KIB, 64 * MIB, NULL)                                     \
+    X("KUBE_REQUEST_TIMEOUT", "--kube-request-timeout", "10s", "duration 1s..5m" DUR,              \
+      "Timeout of one Kubernetes API request (watches excepted).", CFG_DURATION,                   \
+      kube_request_timeout_ms, SEC, 5 * MINUTE, NULL)
 
 #define INFO(env, flag, def, allowed, help, kind, field, min, max, choices)                        \
     {env, flag, def, allowed, help},

@@ -452,6 +452,12 @@ static jb_status scan_args(int argc, char **argv, flag_set *sets, int *nsets, co
             continue;
         }
         const char *v = eq ? eq + 1 : NULL;
+        /* A switch (allowed "true|false", such as --kubernetes) alone means true; a
+         * following "true"/"false" is still its value. */
+        if (v == NULL && !is_config && strcmp(info[key].allowed, "true|false") == 0 &&
+            (i + 1 >= argc ||
+             (strcmp(argv[i + 1], "true") != 0 && strcmp(argv[i + 1], "false") != 0)))
+            v = "true";
         if (v == NULL) {
             /* "--flag --other" is a forgotten value, not a value "--other". */
             if (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0)

@@ -7,12 +7,13 @@
 #include "common/jb_common.h"
 #include "config/jb_cfg.h"
 #include "dispatcher/jb_disp.h"
+#include "kube/jb_kube.h"
 #include "subscription/jb_sub.h"
 
 static void disp_usage(FILE *f)
 {
     fprintf(f,
-            "Usage: jetbridge dispatcher [--subscriptions DIR] [config flags]\n\n"
+            "Usage: jetbridge dispatcher [--subscriptions DIR] [--kubernetes] [config flags]\n\n"
             "Delivers stored events to the sinks of the subscriptions, with retry, backoff\n"
             "and dead letters. Several dispatchers may share one NATS: each event is\n"
             "delivered once per subscription. SIGTERM stops it gracefully.\n\n"
@@ -57,6 +58,7 @@ static int serve(const jb_cfg *cfg, struct event_base *base, natsConnection *nc,
     jb_disp *d = NULL;
     jb_admin *admin = NULL;
     jb_sub_dirwatch *dw = NULL;
+    jb_kube_ctl *kube = NULL;
     struct event *sigterm = NULL, *sigint = NULL;
     run_ctx r = {base, NULL, 0};
     if (metrics == NULL || jb_disp_create(cfg, base, metrics, nc, js, &d, &err) != JB_OK) {
@@ -69,6 +71,13 @@ static int serve(const jb_cfg *cfg, struct event_base *base, natsConnection *nc,
         fprintf(stderr, "jetbridge dispatcher: %s\n", err.msg);
         goto out;
     }
+    /* --kubernetes: the controller in this process (readiness includes the API server). */
+    if (cfg->kubernetes && jb_kube_ctl_start(cfg, nc, js, metrics, &kube, &err) != JB_OK) {
+        fprintf(stderr, "jetbridge dispatcher: %s\n", err.msg);
+        goto out;
+    }
+    if (kube != NULL)
+        jb_admin_set_ready_reason(admin, jb_kube_ready_fn, kube);
     if (cfg->subscriptions_dir[0] != '\0' &&
         jb_sub_dirwatch_start(cfg, js, cfg->subscriptions_dir, &dw, &err) != JB_OK) {
         fprintf(stderr, "jetbridge dispatcher: %s\n", err.msg);
@@ -93,6 +102,7 @@ out:
     if (sigint != NULL)
         event_free(sigint);
     jb_sub_dirwatch_stop(dw);
+    jb_kube_ctl_stop(kube);
     jb_disp_destroy(d);
     if (admin != NULL)
         jb_admin_stop(admin);

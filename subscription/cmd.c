@@ -159,6 +159,24 @@ static jb_sub *keep_dir_annotation(conn *c, jb_sub *s)
     return out;
 }
 
+/* A subscription mirrored from Kubernetes belongs to the controller: a CLI write
+ * would be overwritten (or resurrected) by it, so it is refused with the way out. */
+static bool kubernetes_owned(conn *c, const char *ns, const char *name, const char *verb)
+{
+    jb_sub *old = NULL;
+    jb_err err;
+    if (jb_sub_store_get(c->st, ns, name, &old, &err) != JB_OK)
+        return false;
+    bool owned = jb_sub_kubernetes_owned(old);
+    jb_sub_destroy(old);
+    if (owned)
+        fprintf(stderr,
+                "error: %s/%s is owned by Kubernetes (annotation " JB_SUB_ANNOTATION_MANAGED_BY
+                "): %s it with kubectl instead\n",
+                ns, name, verb);
+    return owned;
+}
+
 static int cmd_apply(const jb_cfg *cfg, const opts *o)
 {
     jb_sub_vec v = {0};
@@ -180,6 +198,10 @@ static int cmd_apply(const jb_cfg *cfg, const opts *o)
         if (s != v.items[i]) {
             jb_sub_destroy(v.items[i]);
             v.items[i] = s;
+        }
+        if (kubernetes_owned(&c, s->ns, s->name, "apply")) {
+            rc = 1;
+            continue;
         }
         if (jb_sub_store_put(c.st, s, &res, &err) != JB_OK) {
             fprintf(stderr, "error: %s/%s: %s\n", s->ns, s->name, err.msg);
@@ -209,6 +231,8 @@ static int cmd_apply(const jb_cfg *cfg, const opts *o)
 static int delete_one(conn *c, const char *ns, const char *name)
 {
     jb_err err = {{0}};
+    if (kubernetes_owned(c, ns, name, "delete"))
+        return 1;
     jb_status st = jb_sub_store_delete(c->st, ns, name, &err);
     if (st == JB_ERR_NOT_FOUND) {
         fprintf(stderr, "Error from server (NotFound): %s\n", err.msg);

@@ -95,6 +95,10 @@ const char *jb_sub_config_value(const jb_sub *s, const char *key);
 int64_t jb_sub_created_ms(const jb_sub *s);
 /* metadata.annotations[key], or NULL. */
 const char *jb_sub_annotation(const jb_sub *s, const char *key);
+/* The annotation the Kubernetes controller sets on what it mirrors (value
+ * "kubernetes"); `sub apply` and `sub delete` refuse to touch such subscriptions. */
+#define JB_SUB_ANNOTATION_MANAGED_BY "jetbridge.io/managed-by"
+bool jb_sub_kubernetes_owned(const jb_sub *s);
 
 /* ------------------------------------------------------ delivery settings */
 

@@ -868,3 +868,9 @@ const char *sub_cfg_stream(const jb_cfg *cfg)
 {
     return cfg && cfg->stream_name && cfg->stream_name[0] ? cfg->stream_name : "sap";
 }
+
+bool jb_sub_kubernetes_owned(const jb_sub *s)
+{
+    const char *v = jb_sub_annotation(s, JB_SUB_ANNOTATION_MANAGED_BY);
+    return v != NULL && strcmp(v, "kubernetes") == 0;
+}

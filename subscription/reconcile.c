@@ -305,20 +305,23 @@ static jb_status sync_sub(jb_sub_reconciler *r, const char *key, const jb_sub *s
     }
     if (!fatal_nats(first)) {
         remove_gone(r, &e->l, &ready);
+    } else {
+        /* After a connection failure, keep announcing what was announced before. */
+        for (size_t i = 0; i < e->l.n && ready.n < cap; i++)
+            if (find_consumer(&ready, e->l.items[i].consumer) == NULL &&
+                jb_sub_consumer_copy(&ready.items[ready.n], &e->l.items[i]))
+                ready.n++;
+    }
+    /* The consumer list is published before the status says ready, so whoever sees
+     * the status also finds the consumers in jb_sub_reconciler_consumers. */
+    set_entry_list(r, e, &ready);
+    if (!fatal_nats(first)) {
         jb_status st = write_status(r, e, s, first == JB_OK ? NULL : cerr.msg, err);
         if (first == JB_OK && st == JB_OK)
             e->json = strdup(s->json);
         if (first == JB_OK)
             first = st;
     }
-    /* After a connection failure, keep announcing what was announced before. */
-    if (fatal_nats(first)) {
-        for (size_t i = 0; i < e->l.n && ready.n < cap; i++)
-            if (find_consumer(&ready, e->l.items[i].consumer) == NULL &&
-                jb_sub_consumer_copy(&ready.items[ready.n], &e->l.items[i]))
-                ready.n++;
-    }
-    set_entry_list(r, e, &ready);
     jb_sub_consumer_list_free(&want);
     return first;
 }
