@@ -145,6 +145,18 @@ static int cmd_apply(const jb_cfg *cfg, const opts *o)
     }
     jb_app_vec v = {0};
     int rc = load_files(o, &v);
+    /* Ownership is the controller's to claim: a manifest that claims it would lock
+     * the application against every later apply. */
+    for (size_t i = 0; rc == 0 && i < v.n; i++) {
+        if (v.items[i]->k8s_owned) {
+            fprintf(stderr,
+                    "error: " RESOURCE "/%s: " JB_APP_ANN_MANAGED_BY ": " JB_APP_MANAGED_KUBERNETES
+                    " is set by the Kubernetes controller only; remove it (nothing was "
+                    "applied)\n",
+                    v.items[i]->name);
+            rc = 1;
+        }
+    }
     conn c;
     if (rc != 0 || (rc = connect_store(cfg, &c)) != 0) {
         jb_app_vec_clear(&v);
@@ -455,12 +467,8 @@ int jb_app_cmd(const jb_cfg *cfg, int argc, char **argv)
             return 0;
         }
     }
-    /* A CLI prints results, not connection chatter: errors only, unless debug was
-     * asked for. No thread exists yet, so the logging set-up may still change. */
-    jb_log_level level = JB_LOG_INFO;
-    (void)jb_log_level_parse(cfg->log_level ? cfg->log_level : "info", &level);
-    if (level == JB_LOG_INFO)
-        jb_log_setup(JB_LOG_ERROR, cfg->log_json);
+    /* Logging is set up by main as for every client command: errors only unless
+     * another level was asked for, text on a terminal. */
     const char *verb = argv[1];
     if (strcmp(verb, "token") == 0)
         return cmd_token(cfg, argc, argv);

@@ -151,6 +151,37 @@ bool jb_uuid_valid(const char *s, size_t len);
 /* Writes the lower-case hex SHA-256 of data (64 chars plus NUL) into out. */
 void jb_sha256_hex(const void *data, size_t len, char out[65]);
 
+/* A copy of url (or a comma-separated list of URLs) with the userinfo of each
+ * ("user:password@") replaced by "redacted@": what logs, metrics, status, dead
+ * letters and CLI output show of a URL. malloc'd (caller frees); NULL when out of
+ * memory or url is NULL. */
+char *jb_redact_url(const char *url);
+/* True when url has userinfo ("scheme://user[:password]@host..."). */
+bool jb_url_has_userinfo(const char *url);
+
+/* A NUL-terminated, malloc'd copy of s[0..len) fit for a terminal: printable ASCII
+ * and valid UTF-8 (except C1 controls) stay, every other byte becomes "\xNN", so
+ * stored text cannot move the cursor, recolour or retitle an operator's terminal.
+ * NULL when out of memory. s may be NULL when len is 0. */
+char *jb_escape_text(const char *s, size_t len);
+
+/* Reads a secret from a file: one line (a trailing line break is dropped), at most
+ * JB_SECRET_MAX bytes, no NUL. On success *out is malloc'd (free with
+ * jb_secret_free, which clears it) and *len (may be NULL) its length. Errors name
+ * the file, never its content (JB_ERR_CONFIG). */
+#define JB_SECRET_MAX 8192
+jb_status jb_secret_read_file(const char *path, char **out, size_t *len, jb_err *err);
+void jb_secret_free(char *s);
+
+/* NATS user nkeys. jb_nkey_user_public: the public key ("U...", 56 characters) of
+ * the user seed seed[0..len) ("SU...", 58 characters); false when it is not a valid
+ * user seed. jb_nkey_user_seed: the seed text of 32 raw bytes (for tests and
+ * tools). */
+#define JB_NKEY_PUBLIC_LEN 56
+#define JB_NKEY_SEED_LEN   58
+bool jb_nkey_user_public(const char *seed, size_t len, char out[JB_NKEY_PUBLIC_LEN + 1]);
+bool jb_nkey_user_seed(const uint8_t raw_seed[32], char out[JB_NKEY_SEED_LEN + 1]);
+
 /* Monotonic and wall-clock time. */
 int64_t jb_now_monotonic_ns(void);
 int64_t jb_now_wall_ms(void);

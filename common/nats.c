@@ -44,7 +44,10 @@ static void log_conn(jb_log_level lvl, natsConnection *nc, const char *msg)
     if (natsConnection_GetConnectedUrl(nc, url, sizeof(url)) != NATS_OK)
         url[0] = '\0';
     (void)natsConnection_GetLastError(nc, &last);
-    jb_log(lvl, "nats", msg, "url", url, "last_error", last ? last : "", (char *)NULL);
+    char *shown = jb_redact_url(url);
+    jb_log(lvl, "nats", msg, "url", shown ? shown : "", "last_error", last ? last : "",
+           (char *)NULL);
+    free(shown);
 }
 
 static void on_connected(natsConnection *nc, void *closure)
@@ -108,6 +111,94 @@ static natsStatus set_servers(natsOptions *o, const char *urls)
     return s;
 }
 
+/* True when any server of NATS_URL is a tls:// URL: then the connection must be
+ * TLS (nats.c would otherwise upgrade only if the server asks for it, and a
+ * server that does not would get the credentials in plain text). */
+static bool wants_tls(const jb_cfg *cfg)
+{
+    return strstr(cfg->nats_url, "tls://") != NULL || cfg->nats_tls_ca[0] != '\0' ||
+           cfg->nats_tls_cert[0] != '\0';
+}
+
+/* Sets TLS and the credentials of the configuration. Errors name the key. */
+static jb_status set_tls(natsOptions *o, const jb_cfg *cfg, jb_err *err)
+{
+    if (!wants_tls(cfg))
+        return JB_OK;
+    if ((cfg->nats_tls_cert[0] == '\0') != (cfg->nats_tls_key[0] == '\0'))
+        return jb_err_set(err, JB_ERR_CONFIG, "NATS_TLS_CERT and NATS_TLS_KEY go together");
+    natsStatus s = natsOptions_SetSecure(o, true);
+    if (s == NATS_OK && cfg->nats_tls_ca[0] != '\0' &&
+        (s = natsOptions_LoadCATrustedCertificates(o, cfg->nats_tls_ca)) != NATS_OK)
+        return jb_err_set(err, JB_ERR_CONFIG, "NATS_TLS_CA: cannot load %s: %s", cfg->nats_tls_ca,
+                          nats_GetLastError(NULL));
+    if (s == NATS_OK && cfg->nats_tls_cert[0] != '\0' &&
+        (s = natsOptions_LoadCertificatesChain(o, cfg->nats_tls_cert, cfg->nats_tls_key)) !=
+            NATS_OK)
+        return jb_err_set(err, JB_ERR_CONFIG, "NATS_TLS_CERT/NATS_TLS_KEY: cannot load %s: %s",
+                          cfg->nats_tls_cert, nats_GetLastError(NULL));
+    if (s != NATS_OK)
+        return jb_err_set(err, JB_ERR_CONFIG, "NATS TLS: %s", natsStatus_GetText(s));
+    return JB_OK;
+}
+
+static jb_status set_nkey(natsOptions *o, const char *file, jb_err *err)
+{
+    char *seed = NULL;
+    size_t len = 0;
+    char pub[JB_NKEY_PUBLIC_LEN + 1];
+    jb_err e;
+    jb_status st = jb_secret_read_file(file, &seed, &len, &e);
+    if (st != JB_OK)
+        return jb_err_set(err, st, "NATS_NKEY_SEED: %s", e.msg);
+    bool ok = jb_nkey_user_public(seed, len, pub);
+    jb_secret_free(seed);
+    if (!ok)
+        return jb_err_set(err, JB_ERR_CONFIG,
+                          "NATS_NKEY_SEED: %s: not a NATS user nkey seed (SU...)", file);
+    if (natsOptions_SetNKeyFromSeed(o, pub, file) != NATS_OK)
+        return jb_err_set(err, JB_ERR_CONFIG, "NATS_NKEY_SEED: %s", nats_GetLastError(NULL));
+    return JB_OK;
+}
+
+/* At most one way to authenticate, so nothing is silently ignored. */
+static jb_status set_auth(natsOptions *o, const jb_cfg *cfg, jb_err *err)
+{
+    int ways = (cfg->nats_creds[0] != '\0') + (cfg->nats_nkey_seed[0] != '\0') +
+               (cfg->nats_user[0] != '\0' || cfg->nats_password_file[0] != '\0') +
+               (cfg->nats_token_file[0] != '\0');
+    if (ways > 1)
+        return jb_err_set(err, JB_ERR_CONFIG,
+                          "NATS_CREDS, NATS_NKEY_SEED, NATS_USER and NATS_TOKEN_FILE exclude each "
+                          "other: set one");
+    if (cfg->nats_creds[0] != '\0') {
+        if (natsOptions_SetUserCredentialsFromFiles(o, cfg->nats_creds, NULL) != NATS_OK)
+            return jb_err_set(err, JB_ERR_CONFIG, "NATS_CREDS: %s: %s", cfg->nats_creds,
+                              nats_GetLastError(NULL));
+        return JB_OK;
+    }
+    if (cfg->nats_nkey_seed[0] != '\0')
+        return set_nkey(o, cfg->nats_nkey_seed, err);
+    char *secret = NULL;
+    jb_status st = JB_OK;
+    jb_err e;
+    if (cfg->nats_user[0] != '\0' || cfg->nats_password_file[0] != '\0') {
+        if (cfg->nats_user[0] == '\0' || cfg->nats_password_file[0] == '\0')
+            return jb_err_set(err, JB_ERR_CONFIG, "NATS_USER and NATS_PASSWORD_FILE go together");
+        if ((st = jb_secret_read_file(cfg->nats_password_file, &secret, NULL, &e)) != JB_OK)
+            return jb_err_set(err, st, "NATS_PASSWORD_FILE: %s", e.msg);
+        if (natsOptions_SetUserInfo(o, cfg->nats_user, secret) != NATS_OK)
+            st = jb_err_set(err, JB_ERR_NOMEM, "out of memory");
+    } else if (cfg->nats_token_file[0] != '\0') {
+        if ((st = jb_secret_read_file(cfg->nats_token_file, &secret, NULL, &e)) != JB_OK)
+            return jb_err_set(err, st, "NATS_TOKEN_FILE: %s", e.msg);
+        if (natsOptions_SetToken(o, secret) != NATS_OK)
+            st = jb_err_set(err, JB_ERR_NOMEM, "out of memory");
+    }
+    jb_secret_free(secret);
+    return st;
+}
+
 static natsStatus make_options(const jb_cfg *cfg, struct event_base *base, const char *name,
                                bool retry, natsOptions **out)
 {
@@ -159,23 +250,32 @@ jb_status jb_nats_connect(const struct jb_cfg *cfg, struct event_base *base, con
     jsCtx *ctx = NULL;
     jsOptions jo;
     jb_status st = JB_OK;
+    char *shown = NULL; /* NATS_URL without passwords, for messages */
     if (cfg->nats_url[0] == '\0')
         return jb_err_set(err, JB_ERR_CONFIG, "NATS_URL is empty");
     if (base != NULL)
         jb_event_threads_init();
+    shown = jb_redact_url(cfg->nats_url);
+    if (shown == NULL)
+        return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
     natsStatus s = make_options(cfg, base, name, retry_on_failed_connect, &opts);
     if (s != NATS_OK) {
         st = jb_err_set(err, s == NATS_NO_MEMORY ? JB_ERR_NOMEM : JB_ERR_CONFIG, "NATS options: %s",
                         natsStatus_GetText(s));
         goto done;
     }
+    if ((st = set_tls(opts, cfg, err)) != JB_OK || (st = set_auth(opts, cfg, err)) != JB_OK)
+        goto done;
     s = natsConnection_Connect(&conn, opts);
     if (s == NATS_NOT_YET_CONNECTED) {
-        jb_log(JB_LOG_WARN, "nats", "not connected yet, retrying in the background", "url",
-               cfg->nats_url, (char *)NULL);
+        jb_log(JB_LOG_WARN, "nats", "not connected yet, retrying in the background", "url", shown,
+               (char *)NULL);
     } else if (s != NATS_OK) {
-        st = jb_err_set(err, JB_ERR_NOT_CONNECTED, "cannot connect to NATS at %s: %s",
-                        cfg->nats_url, natsStatus_GetText(s));
+        /* nats.c's last error says why (TLS, authorization); it may quote a URL. */
+        char *why = jb_redact_url(nats_GetLastError(NULL));
+        st = jb_err_set(err, JB_ERR_NOT_CONNECTED, "cannot connect to NATS at %s: %s%s%s", shown,
+                        natsStatus_GetText(s), why && why[0] ? ": " : "", why ? why : "");
+        free(why);
         goto done;
     } else {
         log_conn(JB_LOG_INFO, conn, "connected");
@@ -197,6 +297,7 @@ done:
     if (conn != NULL)
         natsConnection_Destroy(conn);
     natsOptions_Destroy(opts);
+    free(shown);
     return st;
 }
 

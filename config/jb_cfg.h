@@ -60,6 +60,14 @@ typedef struct jb_cfg {
 
     /* NATS and the stream */
     char *nats_url;                         /* NATS_URL "" (run starts a local server when empty) */
+    char *nats_creds;                       /* NATS_CREDS "" (.creds file) */
+    char *nats_nkey_seed;                   /* NATS_NKEY_SEED "" (seed file) */
+    char *nats_user;                        /* NATS_USER "" */
+    char *nats_password_file;               /* NATS_PASSWORD_FILE "" */
+    char *nats_token_file;                  /* NATS_TOKEN_FILE "" */
+    char *nats_tls_ca;                      /* NATS_TLS_CA "" */
+    char *nats_tls_cert;                    /* NATS_TLS_CERT "" */
+    char *nats_tls_key;                     /* NATS_TLS_KEY "" */
     int max_reconnects;                     /* MAX_RECONNECTS -1 (forever) */
     int64_t reconnect_wait_ms;              /* RECONNECT_WAIT 5s */
     char *stream_name;                      /* JS_STREAM_NAME sap */
@@ -79,6 +87,8 @@ typedef struct jb_cfg {
     int default_max_in_flight;              /* DEFAULT_MAX_IN_FLIGHT_MESSAGES 10 */
     jb_cfg_sink_validation sink_validation; /* SINK_VALIDATION url */
     char *sink_allowed_hosts;               /* SINK_ALLOWED_HOSTS "" comma-separated */
+    char *sink_ca_bundle;                   /* SINK_CA_BUNDLE "" (extra CAs for sinks) */
+    char *sink_deny_networks;               /* SINK_DENY_NETWORKS 169.254.0.0/16,fe80::/10 */
     char *subscriptions_dir;                /* SUBSCRIPTIONS "" (--subscriptions DIR) */
     int64_t ack_wait_ms;                    /* JS_CONSUMER_ACK_WAIT 30s */
     int dispatcher_max_concurrent; /* DISPATCHER_MAX_CONCURRENT 1024: HTTP requests in flight per

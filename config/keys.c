@@ -92,6 +92,29 @@
       "the "                                                                                       \
       "one `run` started (DATA_DIR/nats.url), else " JB_CFG_CLI_NATS_URL ".",                      \
       CFG_STRING, nats_url, 0, 0, NULL)                                                            \
+    X("NATS_CREDS", "--nats-creds", "", "file path",                                               \
+      "NATS user credentials file (.creds: user JWT and nkey seed).", CFG_STRING, nats_creds, 0,   \
+      0, NULL)                                                                                     \
+    X("NATS_NKEY_SEED", "--nats-nkey-seed", "", "file path",                                       \
+      "File holding a NATS user nkey seed (SU...); the public key is derived from it.",            \
+      CFG_STRING, nats_nkey_seed, 0, 0, NULL)                                                      \
+    X("NATS_USER", "--nats-user", "", "string",                                                    \
+      "NATS user name; the password comes from NATS_PASSWORD_FILE.", CFG_STRING, nats_user, 0, 0,  \
+      NULL)                                                                                        \
+    X("NATS_PASSWORD_FILE", "--nats-password-file", "", "file path",                               \
+      "File holding the password of NATS_USER (one line).", CFG_STRING, nats_password_file, 0, 0,  \
+      NULL)                                                                                        \
+    X("NATS_TOKEN_FILE", "--nats-token-file", "", "file path",                                     \
+      "File holding a NATS authentication token (one line).", CFG_STRING, nats_token_file, 0, 0,   \
+      NULL)                                                                                        \
+    X("NATS_TLS_CA", "--nats-tls-ca", "", "file path (PEM)",                                       \
+      "CA certificates that verify the NATS server; setting it requires TLS.", CFG_STRING,         \
+      nats_tls_ca, 0, 0, NULL)                                                                     \
+    X("NATS_TLS_CERT", "--nats-tls-cert", "", "file path (PEM)",                                   \
+      "Client certificate for NATS mutual TLS (with NATS_TLS_KEY); requires TLS.", CFG_STRING,     \
+      nats_tls_cert, 0, 0, NULL)                                                                   \
+    X("NATS_TLS_KEY", "--nats-tls-key", "", "file path (PEM)", "Private key of NATS_TLS_CERT.",    \
+      CFG_STRING, nats_tls_key, 0, 0, NULL)                                                        \
     X("MAX_RECONNECTS", "--max-reconnects", "-1", "integer -1..2147483647 (-1: forever)",          \
       "Reconnect attempts after losing NATS before giving up.", CFG_INT, max_reconnects, -1,       \
       INT32_MAX, NULL)                                                                             \
@@ -140,6 +163,13 @@
     X("SINK_ALLOWED_HOSTS", "--sink-allowed-hosts", "", "comma-separated host names",              \
       "Hosts sinks may point to when SINK_VALIDATION is allowlist.", CFG_STRING,                   \
       sink_allowed_hosts, 0, 0, NULL)                                                              \
+    X("SINK_CA_BUNDLE", "--sink-ca-bundle", "", "file path (PEM)",                                 \
+      "CA certificates trusted for HTTPS sinks in addition to the system's.", CFG_STRING,          \
+      sink_ca_bundle, 0, 0, NULL)                                                                  \
+    X("SINK_DENY_NETWORKS", "--sink-deny-networks", "169.254.0.0/16,fe80::/10",                    \
+      "comma-separated CIDR networks (IPv4 or IPv6); empty denies none",                           \
+      "Addresses sinks, dead-letter sinks and token URLs may not connect to (SSRF guard).",        \
+      CFG_STRING, sink_deny_networks, 0, 0, NULL)                                                  \
     X("SUBSCRIPTIONS", "--subscriptions", "", "directory path",                                    \
       "Directory of Subscription manifests that run/dispatcher apply and watch.", CFG_STRING,      \
       subscriptions_dir, 0, 0, NULL)                                                               \

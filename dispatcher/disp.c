@@ -25,6 +25,9 @@ struct inflight {
     uint64_t attempt;
     jb_sub_delivery delivery; /* a snapshot: settings may change meanwhile */
     char *sink;
+    char *shown;        /* the sink without userinfo: for metrics, logs and dead letters */
+    bool refused;       /* the SSRF guard refused the sink */
+    uint64_t token_gen; /* the OAuth2 token sent, 0: none */
     /* the dead letter being made */
     int code;
     char *errbody;
@@ -129,7 +132,7 @@ static void count_delivery(inflight *f, int status, double seconds)
     char code[16];
     snprintf(code, sizeof(code), "%d", status);
     const jb_sub_consumer *i = &f->c->info;
-    const char *labels[] = {i->name, i->ns, i->clean_type, f->sink, code, i->consumer};
+    const char *labels[] = {i->name, i->ns, i->clean_type, f->shown, code, i->consumer};
     jb_metric_add(d->m.delivery, labels, 1);
     jb_metric_observe(d->m.duration, labels, seconds);
     if (status >= 200 && status < 300)
@@ -145,10 +148,12 @@ static void count_delivery(inflight *f, int status, double seconds)
  * with response_code 200, the code of a successful delivery). */
 static void zero_counters(jb_disp *d, const jb_sub_consumer *i)
 {
-    const char *dl[] = {i->name, i->ns, i->clean_type, i->sink, "200", i->consumer};
+    char *shown = jb_redact_url(i->sink); /* the label never holds a password */
+    const char *dl[] = {i->name, i->ns, i->clean_type, shown ? shown : "", "200", i->consumer};
     const char *cl[] = {i->ns, i->name, i->consumer};
     const char *rl[] = {i->ns, i->name, i->consumer, "http"};
     jb_metric_add(d->m.delivery, dl, 0);
+    free(shown);
     jb_metric_add(d->m.retries, cl, 0);
     jb_metric_add(d->m.dead, rl, 0);
 }
@@ -229,6 +234,7 @@ static void finish(inflight *f, settle how, int64_t delay_ms)
     jb_ce_destroy(f->ce);
     natsMsg_Destroy(f->msg);
     free(f->sink);
+    free(f->shown);
     free(f->errbody);
     free(f);
 
@@ -272,9 +278,27 @@ static void on_sink_done(void *ud, const jb_dhttp_result *r)
     count_delivery(f, r->status, r->seconds);
     if (r->status == 0)
         jb_log(JB_LOG_DEBUG, "dispatcher", "delivery failed", "consumer", f->c->info.consumer,
-               "sink", f->sink, "error", r->error, NULL);
+               "sink", f->shown, "error", r->error, NULL);
+    if (r->refused) {
+        /* The destination will not become allowed by waiting: no retry. */
+        jb_log(JB_LOG_WARN, "dispatcher", "sink refused", "consumer", f->c->info.consumer, "sink",
+               f->shown, "error", r->error, NULL);
+        f->refused = true;
+        dead_letter(f, 0, r->error, strlen(r->error));
+        return;
+    }
+    const jb_sub_auth *au = &f->c->info.auth;
+    if (r->status == 401 && f->token_gen != 0 &&
+        jb_dauth_unauthorized(f->d->auth, au, f->token_gen)) {
+        /* The token may have been revoked before it expired: one new token, soon. */
+        count_simple(f->d->m.retries, f, NULL);
+        finish(f, SETTLE_NAK, 100);
+        return;
+    }
     switch (jb_disp_verdict_of(r->status)) {
     case JB_DISP_ACK:
+        if (f->token_gen != 0)
+            jb_dauth_accepted(f->d->auth, au, f->token_gen);
         finish(f, SETTLE_ACK, 0);
         return;
     case JB_DISP_RETRY:
@@ -293,7 +317,7 @@ static void publish_dead_letter(inflight *f)
     jb_disp *d = f->d;
     f->stage = ST_DLQ;
     const jb_sub_consumer *i = &f->c->info;
-    natsMsg *m = jb_disp_dlq_msg(f->msg, i->consumer, i->ns, i->name, f->sink, f->code, f->errbody,
+    natsMsg *m = jb_disp_dlq_msg(f->msg, i->consumer, i->ns, i->name, f->shown, f->code, f->errbody,
                                  f->errbody_len, f->attempt);
     dlqjob *job = m != NULL ? calloc(1, sizeof(*job)) : NULL;
     if (job == NULL) {
@@ -321,7 +345,8 @@ static void on_dlsink_done(void *ud, const jb_dhttp_result *r)
     snprintf(st, sizeof(st), "%d", r->status);
     /* One attempt: the dead-letter stream is the record, this is a notification. */
     jb_log(r->status >= 200 && r->status < 300 ? JB_LOG_DEBUG : JB_LOG_WARN, "dispatcher",
-           "dead-letter sink answered", "consumer", f->c->info.consumer, "status", st, NULL);
+           "dead-letter sink answered", "consumer", f->c->info.consumer, "status", st, "error",
+           r->error, NULL);
     publish_dead_letter(f);
 }
 
@@ -337,7 +362,7 @@ static bool send_to_dlsink(inflight *f)
     snprintf(att, sizeof(att), "%llu", (unsigned long long)f->attempt);
     if (jb_base64_encode((const uint8_t *)f->errbody, f->errbody_len, &b64, &b64len) != JB_OK)
         return false;
-    jb_ce_set_str(f->ce, "errordest", f->sink);
+    jb_ce_set_str(f->ce, "errordest", f->shown);
     jb_ce_set_str(f->ce, "errorcode", code);
     jb_ce_set(f->ce, "errordata", b64, b64len);
     jb_ce_set_str(f->ce, "errorattempts", att);
@@ -364,7 +389,9 @@ static void dead_letter(inflight *f, int code, const char *body, size_t len)
             f->errbody_len = len;
         }
     }
-    count_simple(f->d->m.dead, f, code == 0 ? "transport" : (f->ce == NULL ? "poison" : "http"));
+    count_simple(f->d->m.dead, f,
+                 f->refused ? "refused"
+                            : (code == 0 ? "transport" : (f->ce == NULL ? "poison" : "http")));
     char st[16];
     snprintf(st, sizeof(st), "%d", code);
     /* An operator looks for the subscription and the event, not the consumer hash. */
@@ -374,8 +401,8 @@ static void dead_letter(inflight *f, int code, const char *body, size_t len)
     const char *idv = f->ce != NULL ? jb_ce_get(f->ce, "id", &idlen) : NULL;
     if (idv != NULL)
         snprintf(id, sizeof(id), "%.*s", (int)(idlen < sizeof(id) ? idlen : sizeof(id) - 1), idv);
-    jb_log(JB_LOG_WARN, "dispatcher", "dead letter", "subscription", sub, "id", id, "sink", f->sink,
-           "code", st, "consumer", f->c->info.consumer, NULL);
+    jb_log(JB_LOG_WARN, "dispatcher", "dead letter", "subscription", sub, "id", id, "sink",
+           f->shown, "code", st, "consumer", f->c->info.consumer, NULL);
     if (!send_to_dlsink(f))
         publish_dead_letter(f);
 }
@@ -399,7 +426,10 @@ static inflight *inflight_new(jb_disp *d, dconsumer *c, natsMsg *msg)
     if (f == NULL)
         return NULL;
     f->sink = strdup(c->info.sink);
-    if (f->sink == NULL) {
+    f->shown = jb_redact_url(c->info.sink);
+    if (f->sink == NULL || f->shown == NULL) {
+        free(f->sink);
+        free(f->shown);
         free(f);
         return NULL;
     }
@@ -437,6 +467,24 @@ static void arm_progress(inflight *f)
     event_add(f->progress, &tv);
 }
 
+/* The sink's credentials and signature. When they cannot be had (a file missing,
+ * the token endpoint failing), the delivery is a retryable failure. */
+static bool add_credentials(inflight *f)
+{
+    size_t idlen = 0;
+    const char *id = jb_ce_get(f->ce, "id", &idlen);
+    char msg_id[256];
+    snprintf(msg_id, sizeof(msg_id), "%.*s", (int)(idlen < 255 ? idlen : 255), id ? id : "");
+    jb_err err = {{0}};
+    if (jb_dauth_prepare(f->d->auth, &f->c->info.auth, msg_id, f->req.data, f->req.len,
+                         &f->req.headers, &f->token_gen, &err) == JB_OK)
+        return true;
+    jb_log(JB_LOG_WARN, "dispatcher", "sink credentials unavailable", "consumer",
+           f->c->info.consumer, "error", err.msg, NULL);
+    retry_or_dead(f, 0, -1, err.msg, strlen(err.msg));
+    return false;
+}
+
 static void deliver(jb_disp *d, dconsumer *c, natsMsg *msg)
 {
     inflight *f = inflight_new(d, c, msg);
@@ -465,9 +513,13 @@ static void deliver(jb_disp *d, dconsumer *c, natsMsg *msg)
      * a dead letter is made from the stored message, not from f->ce. */
     jb_status st =
         jb_dreq_build(f->ce, f->delivery.content_mode == JB_SUB_CONTENT_STRUCTURED, &f->req);
-    if (st == JB_OK)
+    if (st == JB_OK && jb_sub_auth_any(&c->info.auth) && !add_credentials(f))
+        return; /* settled by add_credentials */
+    if (st == JB_OK) {
+        jb_dhttp_client_cert(d->http, c->info.auth.client_cert_file, c->info.auth.client_key_file);
         st = jb_dhttp_post(d->http, f->sink, &f->req.headers, f->req.data, f->req.len,
                            f->delivery.timeout_ms, on_sink_done, f, &f->http);
+    }
     if (st != JB_OK) {
         finish(f, SETTLE_NAK, 1000);
         return;
@@ -528,8 +580,10 @@ static void on_ready(jb_disp *d, jb_sub_consumer *info)
     zero_counters(d, &c->info);
     char ref[512];
     snprintf(ref, sizeof(ref), "%s/%s", c->info.ns, c->info.name);
+    char *shown = jb_redact_url(c->info.sink);
     jb_log(JB_LOG_INFO, "dispatcher", "consumer ready", "subscription", ref, "type", c->info.type,
-           "consumer", c->info.consumer, "sink", c->info.sink, NULL);
+           "consumer", c->info.consumer, "sink", shown ? shown : "", NULL);
+    free(shown);
 }
 
 static void stop_consumer(jb_disp *d, dconsumer *c)
@@ -691,7 +745,11 @@ jb_status jb_disp_create(const jb_cfg *cfg, struct event_base *base, jb_metrics 
         goto out;
     }
     d->wake_ev = event_new(base, d->wakefd, EV_READ | EV_PERSIST, on_wake, d);
-    d->http = jb_dhttp_create(base, d->global_max);
+    st = jb_dguard_create(cfg, &d->guard, err);
+    if (st != JB_OK)
+        goto out;
+    d->http = jb_dhttp_create(base, d->global_max, d->guard);
+    d->auth = jb_dauth_create(d->guard);
     d->status_ev = event_new(base, -1, EV_PERSIST, on_status_tick, d);
     d->ack_ev = event_new(base, -1, 0, on_flush_acks, d);
     d->acks_cap = (size_t)d->global_max;
@@ -700,7 +758,7 @@ jb_status jb_disp_create(const jb_cfg *cfg, struct event_base *base, jb_metrics 
         st = jb_err_set(err, JB_ERR_NOMEM, "out of memory");
         goto out;
     }
-    if (d->wake_ev == NULL || d->http == NULL || d->status_ev == NULL) {
+    if (d->wake_ev == NULL || d->http == NULL || d->status_ev == NULL || d->auth == NULL) {
         st = jb_err_set(err, JB_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -886,6 +944,8 @@ void jb_disp_destroy(jb_disp *d)
         natsConnection_FlushTimeout(d->nc, 1000);
     jb_disp_pull_free(d);
     jb_dhttp_destroy(d->http);
+    jb_dauth_destroy(d->auth);
+    jb_dguard_destroy(d->guard);
     if (d->wake_ev != NULL)
         event_free(d->wake_ev);
     if (d->status_ev != NULL)

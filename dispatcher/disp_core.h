@@ -108,6 +108,8 @@ struct jb_disp {
     jsCtx *js;
     jb_sub_reconciler *rec; /* set before start; cleared under mu when stopping */
     jb_dhttp *http;
+    jb_dguard *guard; /* SINK_DENY_NETWORKS and friends, for every request */
+    jb_dauth *auth;   /* sink credentials: secret files and OAuth2 tokens, loop */
 
     pthread_mutex_t mu;   /* guards what the comments below say */
     qitem *qhead, *qtail; /* mu */

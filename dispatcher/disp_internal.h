@@ -13,6 +13,50 @@ struct curl_slist;
 typedef struct jb_ce jb_ce;
 typedef struct __natsMsg natsMsg;
 
+/* ------------------------------------------------- outbound policy (guard.c) */
+
+struct jb_cfg;
+typedef void CURL;
+
+/* SINK_DENY_NETWORKS, SINK_CA_BUNDLE, no redirects, http(s) only: applied to every
+ * request the dispatcher makes. Immutable after creation; shared read-only. */
+typedef struct jb_dguard jb_dguard;
+/* JB_ERR_CONFIG (err names the key) for an invalid network or unreadable bundle. */
+jb_status jb_dguard_create(const struct jb_cfg *cfg, jb_dguard **out, jb_err *err);
+void jb_dguard_destroy(jb_dguard *g);
+
+/* Per request: which guard, and whether it refused the address curl tried. */
+typedef struct jb_dguard_ctx {
+    const jb_dguard *guard; /* NULL: no deny list, system CAs */
+    bool refused;
+    char why[96]; /* "destination 169.254.169.254 is in SINK_DENY_NETWORKS" */
+} jb_dguard_ctx;
+/* Sets the policy on e, with c (which must outlive the transfer) as the open-socket
+ * callback's record; clears c's verdict. */
+void jb_dguard_apply(jb_dguard_ctx *c, CURL *e);
+
+/* ---------------------------------------------- sink credentials (sinkauth.c) */
+
+struct jb_sub_auth;
+/* Caches of secret files (re-read when they change) and OAuth2 tokens. Loop
+ * thread only. guard (may be NULL) applies to token requests. */
+typedef struct jb_dauth jb_dauth;
+jb_dauth *jb_dauth_create(const jb_dguard *guard);
+void jb_dauth_destroy(jb_dauth *a);
+/* Appends the Authorization header (bearer, basic or an OAuth2 token) and, with a
+ * signing secret, the Standard Webhooks headers for msg_id and body[0..len) to
+ * *headers. *token_gen identifies the OAuth2 token used (0: none). A file that
+ * cannot be read or a failing token endpoint: JB_ERR_CONFIG / JB_ERR_NOT_CONNECTED
+ * with err saying why, never with a secret; the delivery is retried later. */
+jb_status jb_dauth_prepare(jb_dauth *a, const struct jb_sub_auth *au, const char *msg_id,
+                           const void *body, size_t len, struct curl_slist **headers,
+                           uint64_t *token_gen, jb_err *err);
+/* A 401 from a sink that got OAuth2 token token_gen: true when a new token should
+ * be tried (the cached one is dropped); false when a fresh token was refused too. */
+bool jb_dauth_unauthorized(jb_dauth *a, const struct jb_sub_auth *au, uint64_t token_gen);
+/* A 2xx with token token_gen: the credentials work. */
+void jb_dauth_accepted(jb_dauth *a, const struct jb_sub_auth *au, uint64_t token_gen);
+
 /* ------------------------------------------------------- HTTP (http.c) */
 
 /* At most this many bytes of a sink's answer body are kept: base64 of 768 bytes is
@@ -33,14 +77,16 @@ typedef struct jb_dhttp_result {
     const char *body;       /* the first JB_DHTTP_BODY_KEEP bytes of the answer */
     size_t body_len;
     double seconds; /* from request start to the end of the answer */
+    bool refused;   /* the SSRF guard refused the destination (error says why) */
 } jb_dhttp_result;
 
 /* Called on the loop once per request, unless it was cancelled. r is valid during
  * the call only. The callback may start new requests. */
 typedef void (*jb_dhttp_done_fn)(void *ud, const jb_dhttp_result *r);
 
-/* max_idle: connections kept open for reuse. NULL when out of memory. */
-jb_dhttp *jb_dhttp_create(struct event_base *base, long max_idle);
+/* max_idle: connections kept open for reuse. guard (may be NULL; must outlive the
+ * handle) is applied to every request. NULL when out of memory. */
+jb_dhttp *jb_dhttp_create(struct event_base *base, long max_idle, const jb_dguard *guard);
 /* Cancels what is still running (without callbacks) and frees. NULL is fine. */
 void jb_dhttp_destroy(jb_dhttp *h);
 
@@ -51,6 +97,9 @@ void jb_dhttp_destroy(jb_dhttp *h);
 jb_status jb_dhttp_post(jb_dhttp *h, const char *url, struct curl_slist **headers, const void *body,
                         size_t len, int64_t timeout_ms, jb_dhttp_done_fn done, void *ud,
                         jb_dhttp_req **out);
+/* A client certificate and key (PEM files) for the next jb_dhttp_post on h (mutual
+ * TLS); NULL, NULL for none. Loop thread; the strings are copied by curl. */
+void jb_dhttp_client_cert(jb_dhttp *h, const char *cert_file, const char *key_file);
 /* Aborts a request; its callback never runs. */
 void jb_dhttp_cancel(jb_dhttp *h, jb_dhttp_req *r);
 /* Requests in progress. */

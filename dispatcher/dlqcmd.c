@@ -142,10 +142,28 @@ static bool list_table(void *ud, uint64_t seq, natsMsg *m)
     const char *type = hdr(m, "ce-originaltype");
     if (type[0] == '\0')
         type = hdr(m, "ce-type");
-    printf("%-6" PRIu64 " %-30s %-32s %-36s %-5s %-8s %s\n", seq, hdr(m, "Jb-Subscription"), type,
-           hdr(m, "ce-id"), hdr(m, "ce-errorcode"), hdr(m, "ce-errorattempts"),
-           hdr(m, "ce-errordest"));
-    return true;
+    /* Every value was written by someone else: escaped for the terminal, and the
+     * destination without userinfo (dead letters older than the redaction). */
+    const char *raw[] = {hdr(m, "Jb-Subscription"),
+                         type,
+                         hdr(m, "ce-id"),
+                         hdr(m, "ce-errorcode"),
+                         hdr(m, "ce-errorattempts"),
+                         hdr(m, "ce-errordest")};
+    char *v[6] = {NULL};
+    char *dest = jb_redact_url(raw[5]);
+    bool ok = dest != NULL;
+    for (size_t i = 0; ok && i < 6; i++) {
+        const char *x = i == 5 ? dest : raw[i];
+        ok = (v[i] = jb_escape_text(x, strlen(x))) != NULL;
+    }
+    if (ok)
+        printf("%-6" PRIu64 " %-30s %-32s %-36s %-5s %-8s %s\n", seq, v[0], v[1], v[2], v[3], v[4],
+               v[5]);
+    for (size_t i = 0; i < 6; i++)
+        free(v[i]);
+    free(dest);
+    return ok;
 }
 
 /* A ce- header's attribute value, decoded as the NATS binding wrote it
@@ -157,12 +175,14 @@ static void add_ce_value(cJSON *o, const char *key, natsMsg *m, const char *head
     char *dec = NULL;
     jb_err err = {{0}};
     if (strncasecmp(header, "ce-", 3) == 0 &&
-        jb_ce_header_decode(raw, strlen(raw), &dec, NULL, &err) == JB_OK) {
-        cJSON_AddStringToObject(o, key, dec);
-        free(dec);
-        return;
-    }
-    cJSON_AddStringToObject(o, key, raw);
+        jb_ce_header_decode(raw, strlen(raw), &dec, NULL, &err) == JB_OK)
+        raw = dec;
+    /* A destination's userinfo is never shown (dead letters older than the
+     * redaction may hold it). */
+    char *shown = strcmp(key, "errordest") == 0 ? jb_redact_url(raw) : NULL;
+    cJSON_AddStringToObject(o, key, shown != NULL ? shown : raw);
+    free(shown);
+    free(dec);
 }
 
 static bool list_json(void *ud, uint64_t seq, natsMsg *m)
@@ -274,13 +294,24 @@ static size_t discard(char *p, size_t size, size_t n, void *ud)
     return size * n;
 }
 
-static int post_sync(const char *url, const jb_dreq *req, int64_t timeout_ms)
+static int post_sync(const jb_cfg *cfg, const char *url, const jb_dreq *req, int64_t timeout_ms)
 {
-    CURL *e = curl_easy_init();
-    if (e == NULL)
+    /* The same outbound policy as the dispatcher: a replay is no way around it. */
+    jb_dguard_ctx gc = {0};
+    jb_dguard *g = NULL;
+    jb_err err;
+    if (jb_dguard_create(cfg, &g, &err) != JB_OK) {
+        fprintf(stderr, "jetbridge dlq: %s\n", err.msg);
         return 0;
+    }
+    gc.guard = g;
+    CURL *e = curl_easy_init();
+    if (e == NULL) {
+        jb_dguard_destroy(g);
+        return 0;
+    }
     curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    jb_dguard_apply(&gc, e);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->data != NULL ? (const char *)req->data : "");
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->len);
@@ -291,7 +322,10 @@ static int post_sync(const char *url, const jb_dreq *req, int64_t timeout_ms)
     long status = 0;
     if (curl_easy_perform(e) == CURLE_OK)
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    else if (gc.refused)
+        fprintf(stderr, "jetbridge dlq: %s\n", gc.why);
     curl_easy_cleanup(e);
+    jb_dguard_destroy(g);
     return (int)status;
 }
 
@@ -303,19 +337,51 @@ static bool replay_to_sink(replay_ctx *r, natsMsg *m, jb_ce *ce, char *why, size
     jb_dreq req = {0};
     bool ok = false;
     if (jb_dreq_build(ce, c.delivery.content_mode == JB_SUB_CONTENT_STRUCTURED, &req) == JB_OK) {
-        int status = post_sync(c.sink, &req, c.delivery.timeout_ms);
+        int status = post_sync(r->cfg, c.sink, &req, c.delivery.timeout_ms);
         ok = status >= 200 && status < 300;
-        snprintf(why, cap, "%s answered %d", c.sink, status);
+        char *shown = jb_redact_url(c.sink);
+        snprintf(why, cap, "%s answered %d", shown ? shown : "the sink", status);
+        free(shown);
     }
     jb_dreq_free(&req);
     jb_sub_consumer_free(&c);
     return ok;
 }
 
+/* An event subject of this stream: "<prefix>." then tokens that are not empty, not
+ * wildcards, without whitespace or '$'. */
+static bool republish_allowed(const jb_cfg *cfg, const char *subject)
+{
+    size_t plen = strlen(cfg->stream_subject_prefix);
+    if (strncmp(subject, cfg->stream_subject_prefix, plen) != 0 || subject[plen] != '.')
+        return false;
+    const char *t = subject + plen + 1;
+    for (;;) {
+        size_t n = strcspn(t, ".");
+        if (n == 0 || (n == 1 && (t[0] == '*' || t[0] == '>')))
+            return false;
+        for (size_t i = 0; i < n; i++)
+            if ((unsigned char)t[i] <= ' ' || t[i] == '$' || t[i] == 0x7f)
+                return false;
+        if (t[n] == '\0')
+            return true;
+        t += n + 1;
+    }
+}
+
 static bool replay_republish(replay_ctx *r, uint64_t seq, natsMsg *m, jb_ce *ce, char *why,
                              size_t cap)
 {
     const char *subject = hdr(m, "Jb-Subject");
+    if (!republish_allowed(r->cfg, subject)) {
+        /* A dead letter is data anyone who can publish to the DLQ stream can forge:
+         * its subject must not reach the JetStream API or another stream. */
+        char *shown = jb_escape_text(subject, strlen(subject));
+        snprintf(why, cap, "refusing to republish to \"%.300s\": not an event subject under %s.",
+                 shown ? shown : "", r->cfg->stream_subject_prefix);
+        free(shown);
+        return false;
+    }
     char id[128];
     snprintf(id, sizeof(id), "dlq-replay-%s-%" PRIu64, r->stream, seq);
     natsMsg *out = NULL;

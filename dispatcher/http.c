@@ -27,12 +27,15 @@ struct jb_dhttp_req {
     int64_t retry_after_ms;
     int64_t start_ns;
     size_t body_len;
+    jb_dguard_ctx guard;
     char body[JB_DHTTP_BODY_KEEP];
     char errbuf[CURL_ERROR_SIZE];
 };
 
 struct jb_dhttp {
     struct event_base *base;
+    const jb_dguard *guard;
+    const char *cert, *key; /* for the next post only */
     CURLM *multi;
     struct event *timer;
     size_t active;
@@ -192,6 +195,9 @@ static void finish(jb_dhttp_req *r, CURLcode code)
     res.status = (int)status;
     res.timed_out = code == CURLE_OPERATION_TIMEDOUT;
     res.error = code == CURLE_OK ? "" : (r->errbuf[0] ? r->errbuf : curl_easy_strerror(code));
+    res.refused = code != CURLE_OK && r->guard.refused;
+    if (res.refused)
+        res.error = r->guard.why;
     res.retry_after_ms = r->retry_after_ms;
     res.body = r->body;
     res.body_len = r->body_len;
@@ -217,12 +223,13 @@ static void check_done(jb_dhttp *h)
     }
 }
 
-jb_dhttp *jb_dhttp_create(struct event_base *base, long max_idle)
+jb_dhttp *jb_dhttp_create(struct event_base *base, long max_idle, const jb_dguard *guard)
 {
     jb_dhttp *h = calloc(1, sizeof(*h));
     if (h == NULL)
         return NULL;
     h->base = base;
+    h->guard = guard;
     h->multi = curl_multi_init();
     h->timer = evtimer_new(base, on_timer, h);
     if (h->multi == NULL || h->timer == NULL) {
@@ -260,7 +267,8 @@ static void set_options(jb_dhttp_req *r, const char *url, const void *body, size
 {
     CURL *e = r->easy;
     curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    r->guard.guard = r->h->guard;
+    jb_dguard_apply(&r->guard, e);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     /* A NULL body would make curl read the request body from stdin. */
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, body != NULL ? body : "");
@@ -276,6 +284,16 @@ static void set_options(jb_dhttp_req *r, const char *url, const void *body, size
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (r->h->cert != NULL) {
+        curl_easy_setopt(e, CURLOPT_SSLCERT, r->h->cert);
+        curl_easy_setopt(e, CURLOPT_SSLKEY, r->h->key);
+    }
+}
+
+void jb_dhttp_client_cert(jb_dhttp *h, const char *cert_file, const char *key_file)
+{
+    h->cert = cert_file;
+    h->key = key_file;
 }
 
 jb_status jb_dhttp_post(jb_dhttp *h, const char *url, struct curl_slist **headers, const void *body,
@@ -300,6 +318,7 @@ jb_status jb_dhttp_post(jb_dhttp *h, const char *url, struct curl_slist **header
     if (r->easy == NULL)
         goto out;
     set_options(r, url, body, len, timeout_ms);
+    h->cert = h->key = NULL;
     if (curl_multi_add_handle(h->multi, r->easy) != CURLM_OK) {
         st = JB_ERR_INTERNAL;
         goto out;
@@ -314,6 +333,7 @@ jb_status jb_dhttp_post(jb_dhttp *h, const char *url, struct curl_slist **header
     r = NULL;
     st = JB_OK;
 out:
+    h->cert = h->key = NULL;
     if (r != NULL) {
         if (r->easy != NULL)
             release_easy(h, r->easy);

@@ -11,16 +11,16 @@
 #include "kube/kube_internal.h"
 #include "subscription/jb_sub.h"
 
-#define SUB_RESOURCE     "subscriptions.eventing.kyma-project.io"
-#define SUB_GV_PATH      "/apis/eventing.kyma-project.io/v1alpha2"
-#define APP_RESOURCE     "applications.applicationconnector.kyma-project.io"
-#define APP_GV_PATH      "/apis/applicationconnector.kyma-project.io/v1alpha1"
-#define APP_KEY_PREFIX   "app/" /* '/' is in no Subscription key: one table for both */
-#define MAX_NAMESPACES   32
-#define MAILBOX_ITEMS    4096
-#define MAILBOX_BYTES    (32 * 1024 * 1024)
-#define RETRY_NS         (INT64_C(2) * 1000000000)
-#define MAX_PATCH_ANSWER (4 * 1024 * 1024)
+#define SUB_RESOURCE   "subscriptions.eventing.kyma-project.io"
+#define SUB_GV_PATH    "/apis/eventing.kyma-project.io/v1alpha2"
+#define APP_RESOURCE   "applications.applicationconnector.kyma-project.io"
+#define APP_GV_PATH    "/apis/applicationconnector.kyma-project.io/v1alpha1"
+#define APP_KEY_PREFIX "app/" /* '/' is in no Subscription key: one table for both */
+#define MAX_NAMESPACES 32
+#define MAILBOX_ITEMS  4096
+#define MAILBOX_BYTES  (32 * 1024 * 1024)
+#define RETRY_NS       (INT64_C(2) * 1000000000)
+#define WRITERS        4 /* concurrent patches */
 
 /* One object the controller knows: a Subscription in the API server and/or a status
  * in KV. */
@@ -33,6 +33,7 @@ typedef struct obj {
     char *patched;   /* the status last written to the API server */
     char *bad_rv;    /* resourceVersion whose manifest did not parse (logged once) */
     bool seen;       /* listed in the current relist */
+    bool inflight;   /* a writer job for it is not back yet */
     bool dirty;
     int64_t retry_at;
     struct obj *next;
@@ -53,6 +54,7 @@ struct jb_kube_ctl {
     char *namespaces[MAX_NAMESPACES]; /* WATCH_NAMESPACES; none = all */
     size_t nns;
     kube_elector *elector;
+    kube_writer *writer;
     pthread_t worker;
     pthread_t status_thread;
     bool worker_started, status_started;
@@ -240,39 +242,9 @@ static void sub_path(const cJSON *cr, const char *suffix, char *out, size_t cap)
              meta_str(cr, "name"), suffix);
 }
 
-/* A merge patch; *code gets the HTTP status (0: no answer). */
-static jb_status patch(jb_kube_ctl *c, const cJSON *cr, const char *suffix, const char *body,
-                       long *code)
-{
-    char path[800];
-    sub_path(cr, suffix, path, sizeof(path));
-    kube_resp r = {0};
-    jb_err err = {{0}};
-    jb_status st =
-        kube_do(c->client, "patch", suffix[0] ? SUB_RESOURCE "/status" : SUB_RESOURCE, "PATCH",
-                path, "application/merge-patch+json", body, MAX_PATCH_ANSWER, &r, &err);
-    *code = st == JB_OK ? r.code : 0;
-    if (st != JB_OK || (r.code != 200 && r.code != 404 && r.code != 409 && r.code != 403)) {
-        /* The API server's Status message says what it refused (never a secret). */
-        cJSON *ans = st == JB_OK ? cJSON_ParseWithLength(r.body, r.len) : NULL;
-        const cJSON *msg = cJSON_GetObjectItemCaseSensitive(ans, "message");
-        char codes[16];
-        snprintf(codes, sizeof(codes), "%ld", r.code);
-        jb_log(JB_LOG_WARN, "kube", "patch failed", "object", meta_str(cr, "name"), "namespace",
-               meta_str(cr, "namespace"), "code", codes, "error",
-               st != JB_OK           ? err.msg
-               : cJSON_IsString(msg) ? msg->valuestring
-                                     : "",
-               NULL);
-        cJSON_Delete(ans);
-    }
-    kube_resp_free(&r);
-    return st;
-}
-
-/* Sets metadata.finalizers to the current ones plus (add) or minus ours, guarded by
- * the resourceVersion: a 409 means a newer version is on its way to us. */
-static bool set_finalizer(jb_kube_ctl *c, const cJSON *cr, bool add)
+/* The body that sets metadata.finalizers to the current ones plus (add) or minus
+ * ours, guarded by the resourceVersion: a 409 means a newer version is on its way. */
+static char *finalizer_body(const cJSON *cr, bool add)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON *meta = cJSON_AddObjectToObject(root, "metadata");
@@ -290,11 +262,30 @@ static bool set_finalizer(jb_kube_ctl *c, const cJSON *cr, bool add)
     cJSON_AddStringToObject(meta, "resourceVersion", meta_str(cr, "resourceVersion"));
     char *body = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
-    long code = 0;
-    bool ok = body != NULL && patch(c, cr, "", body, &code) == JB_OK &&
-              (code == 200 || code == 404 || code == 409);
-    free(body);
-    return ok;
+    return body;
+}
+
+/* Hands a patch of o to the writers; o waits for its result (KI_RESULT). */
+static bool submit(jb_kube_ctl *c, obj *o, kube_job job, const char *suffix, char *body,
+                   const char *memo)
+{
+    kube_item *it = calloc(1, sizeof(*it));
+    char path[800];
+    sub_path(o->cr, suffix, path, sizeof(path));
+    const char *rv = meta_str(o->cr, "resourceVersion");
+    if (it == NULL || body == NULL || (it->key = strdup(o->key)) == NULL ||
+        (it->path = strdup(path)) == NULL || (memo != NULL && (it->memo = strdup(memo)) == NULL) ||
+        (rv != NULL && (it->rv = strdup(rv)) == NULL)) {
+        free(body);
+        kube_item_free(it);
+        return false;
+    }
+    it->job = job;
+    it->json = body;
+    it->bytes = sizeof(*it) + strlen(body);
+    o->inflight = true;
+    kube_writer_submit(c->writer, &it);
+    return true;
 }
 
 /* True when the fields jetbridge writes differ between the object's status and kv. */
@@ -318,6 +309,8 @@ static bool status_differs(const cJSON *cr, const cJSON *kv)
 /* Writes the KV status to the status subresource when the object shows another. */
 static bool sync_status(jb_kube_ctl *c, obj *o)
 {
+    if (o->inflight)
+        return true; /* its result re-dirties o */
     if (o->kv_status == NULL || (o->patched != NULL && strcmp(o->patched, o->kv_status) == 0))
         return true;
     cJSON *kv = cJSON_Parse(o->kv_status);
@@ -339,14 +332,7 @@ static bool sync_status(jb_kube_ctl *c, obj *o)
         kv = NULL;
         char *body = cJSON_PrintUnformatted(root);
         cJSON_Delete(root);
-        long code = 0;
-        ok = body != NULL && patch(c, o->cr, "/status", body, &code) == JB_OK &&
-             (code == 200 || code == 404);
-        free(body);
-        if (ok && code == 200) {
-            jb_metric_add(c->status_writes, NULL, 1);
-            replace_str(&o->patched, o->kv_status);
-        }
+        ok = submit(c, o, KUBE_JOB_STATUS, "/status", body, o->kv_status);
     }
     cJSON_Delete(kv);
     return ok;
@@ -416,7 +402,14 @@ static bool finalize(jb_kube_ctl *c, obj *o)
     replace_str(&o->mirrored, NULL);
     if (!consumers_gone(c, o->cr))
         return false;
-    if (!set_finalizer(c, o->cr, false))
+    char path[800];
+    sub_path(o->cr, "", path, sizeof(path));
+    char *body = finalizer_body(o->cr, false);
+    long code = 0;
+    bool ok = body != NULL && kube_patch(c->client, SUB_RESOURCE, path, body, &code) == JB_OK &&
+              (code == 200 || code == 404 || code == 409);
+    free(body);
+    if (!ok)
         return false;
     jb_log(JB_LOG_INFO, "kube", "subscription finalized", "namespace", ns, "name", name, NULL);
     return true;
@@ -501,12 +494,14 @@ static bool reconcile(jb_kube_ctl *c, obj *o)
         remove_obj(c, o);
         return true;
     }
+    if (o->inflight)
+        return true; /* the writer's result brings o back */
     if (meta_str(o->cr, "deletionTimestamp") != NULL)
         return has_finalizer(o->cr) ? finalize(c, o) : true;
-    bool ok = true;
+    bool ok = mirror(c, o);
+    /* The finalizer first; the status follows once its result is back. */
     if (!has_finalizer(o->cr))
-        ok = set_finalizer(c, o->cr, true);
-    ok = mirror(c, o) && ok;
+        return submit(c, o, KUBE_JOB_FINALIZER, "", finalizer_body(o->cr, true), NULL) && ok;
     return sync_status(c, o) && ok;
 }
 
@@ -620,6 +615,31 @@ static void apply_item(jb_kube_ctl *c, kube_item *it)
         o->kv_status = it->json;
         it->json = NULL;
         o->dirty = o->dirty || o->cr != NULL;
+        return;
+    case KI_RESULT:
+        if ((o = find(c, it->key)) == NULL)
+            return;
+        o->inflight = false;
+        /* The answer replaces our copy unless a newer one came by the watch meanwhile. */
+        const char *rv = o->cr ? meta_str(o->cr, "resourceVersion") : NULL;
+        if (it->code == 200 && cJSON_IsObject(it->obj) && rv != NULL && it->rv != NULL &&
+            strcmp(rv, it->rv) == 0) {
+            cJSON_Delete(o->cr);
+            o->cr = it->obj;
+            it->obj = NULL;
+        }
+        if (it->code == 200 || it->code == 404) {
+            o->dirty = true; /* a watch event skipped while in flight may be waiting */
+            if (it->job == KUBE_JOB_STATUS && it->code == 200) {
+                jb_metric_add(c->status_writes, NULL, 1);
+                free(o->patched);
+                o->patched = it->memo;
+                it->memo = NULL;
+            }
+        } else {
+            /* 409: a newer version is on its way through the watch; else a failure. */
+            o->retry_at = jb_now_monotonic_ns() + (it->code == 409 ? RETRY_NS / 4 : RETRY_NS);
+        }
         return;
     case KI_WAKE:
         return;
@@ -832,6 +852,9 @@ static jb_status start_threads(jb_kube_ctl *c, jb_err *err)
     c->apps = kube_informer_start(&aspec, c->kc, c->cfg, c->requests, c->mb, &c->stop, err);
     if (c->apps == NULL)
         return JB_ERR_IO;
+    c->writer = kube_writer_start(c->kc, c->cfg, c->requests, c->mb, &c->stop, WRITERS);
+    if (c->writer == NULL)
+        return jb_err_set(err, JB_ERR_IO, "cannot start the writer threads");
     c->elector = kube_elector_start(c->kc, c->cfg, c->requests, &c->stop, on_leader_change, c, err);
     if (c->elector == NULL)
         return JB_ERR_IO;
@@ -925,6 +948,7 @@ void jb_kube_ctl_stop(jb_kube_ctl *c)
     for (size_t i = 0; i < c->nsubs; i++)
         kube_informer_join(c->subs[i]);
     kube_informer_join(c->apps);
+    kube_writer_join(c->writer);
     kube_elector_join(c->elector);
     for (size_t i = 0; c->buckets != NULL && i < c->nbuckets; i++) {
         obj *o = c->buckets[i];

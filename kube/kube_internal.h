@@ -82,7 +82,14 @@ typedef enum kube_item_kind {
     KI_STATUS,        /* key + json: the KV status of a subscription */
     KI_STATUS_DELETE, /* key */
     KI_WAKE,          /* leadership changed */
+    KI_RESULT,        /* a writer finished a job: key, job, code, memo */
 } kube_item_kind;
+
+/* What a writer job does: a merge patch of path with body json. */
+typedef enum kube_job {
+    KUBE_JOB_FINALIZER, /* metadata.finalizers (resourceVersion-guarded) */
+    KUBE_JOB_STATUS,    /* the status subresource */
+} kube_job;
 
 typedef struct kube_item {
     kube_item_kind kind;
@@ -91,6 +98,11 @@ typedef struct kube_item {
     char *key;   /* "<ns>.<name>" or the application's name */
     cJSON *obj;
     char *json;
+    kube_job job; /* KI_RESULT and writer jobs */
+    char *path;   /* writer jobs: the object's URL path */
+    char *memo;   /* writer jobs: what the worker wants back (the KV status written) */
+    char *rv;     /* writer jobs: resourceVersion of the object the patch was built from */
+    long code;    /* KI_RESULT: HTTP status, 0 when no answer */
     size_t bytes; /* accounted size */
     struct kube_item *next;
 } kube_item;
@@ -109,6 +121,29 @@ bool kube_mailbox_push(kube_mailbox *m, kube_item **it);
 kube_item *kube_mailbox_take(kube_mailbox *m, int timeout_ms);
 /* Wakes a waiting taker (after stop is set). */
 void kube_mailbox_wake(kube_mailbox *m);
+
+/* ------------------------------------------------------------- writer.c */
+
+/* A merge patch of path (verb "patch" on resource); *code is the HTTP status (0:
+ * none). Refusals other than 404/409 are logged with the API server's message. */
+jb_status kube_patch(kube_client *c, const char *resource, const char *path, const char *body,
+                     long *code);
+/* The same; on 200, *obj (when obj is not NULL) is the object the server answered. */
+jb_status kube_patch_obj(kube_client *c, const char *resource, const char *path, const char *body,
+                         long *code, cJSON **obj);
+
+/* A few threads that send the controller's patches concurrently (the API server and
+ * etcd batch concurrent writes; one at a time would bound a large cluster's catch-up
+ * by the round-trip time). Each job comes back to the mailbox as KI_RESULT. The worker
+ * keeps at most one job per object in flight, so the queue is bounded by the number
+ * of objects. */
+typedef struct kube_writer kube_writer;
+kube_writer *kube_writer_start(const jb_kube_config *kc, const jb_cfg *cfg, jb_metric *requests,
+                               kube_mailbox *m, const atomic_bool *stop, size_t nthreads);
+/* Takes ownership of *job (kind ignored; job, key, path, json and memo set). */
+void kube_writer_submit(kube_writer *w, kube_item **job);
+/* Joins (stop must be set) and frees, with jobs not started. NULL is fine. */
+void kube_writer_join(kube_writer *w);
 
 /* ------------------------------------------------------------ informer.c */
 

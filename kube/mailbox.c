@@ -25,6 +25,9 @@ void kube_item_free(kube_item *it)
     free(it->key);
     cJSON_Delete(it->obj);
     free(it->json);
+    free(it->path);
+    free(it->memo);
+    free(it->rv);
     free(it);
 }
 

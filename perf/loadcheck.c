@@ -21,6 +21,11 @@
  *
  * Memory is bounded: per-event arrays are sized by rate * duration, capped at
  * LC_MAX_EVENTS; requests in flight are a fixed pool (connections * max-queue).
+ *
+ * Integrity: every event also carries the extensions of lc_attrs (an empty value,
+ * Unicode, percent signs, quotes), percent-encoded as the CloudEvents HTTP binding
+ * writes them; the sink checks each delivery of this run for them byte for byte and
+ * counts a delivery that lacks one or holds another value as "corrupted" (exit 1).
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -122,7 +127,8 @@ struct lc {
     size_t acked_so_far, delivered_so_far;
     long long max_seq_seen;
     size_t out_of_order, foreign, sink_requests, sink_failed, sink_hung, deliveries_total;
-    size_t rr; /* round-robin start for the next connection */
+    size_t corrupted; /* deliveries whose lc_attrs did not arrive byte for byte */
+    size_t rr;        /* round-robin start for the next connection */
     int64_t t_last_probe, t_last_scan;
     bool interrupted, not_ready;
 };
@@ -384,6 +390,38 @@ static struct lc_slot *slot_get(struct lc *lc)
     return NULL;
 }
 
+/* Extensions every event carries, as the HTTP binding writes them (values
+ * percent-encoded with upper-case hex, as jetbridge re-encodes them for the sink):
+ * an empty value, Unicode, percent signs and quotes. */
+static const struct {
+    const char *name, *value;
+} lc_attrs[] = {
+    {"ce-lcempty", ""},
+    {"ce-lcuni", "%C3%A9t%C3%A9%20%E2%82%AC%20%F0%9F%98%80"},
+    {"ce-lcpct", "100%25%20%25zz%25"},
+    {"ce-lcquote", "%22%22"},
+};
+
+static void add_lc_attrs(struct evkeyvalq *h)
+{
+    for (size_t i = 0; i < sizeof(lc_attrs) / sizeof(lc_attrs[0]); i++)
+        evhttp_add_header(h, lc_attrs[i].name, lc_attrs[i].value);
+}
+
+/* Did every lc_attrs extension arrive unchanged? (binary mode deliveries) */
+static bool lc_attrs_intact(struct evhttp_request *req)
+{
+    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    if (evhttp_find_header(h, "ce-id") == NULL)
+        return true; /* structured mode: not checked here */
+    for (size_t i = 0; i < sizeof(lc_attrs) / sizeof(lc_attrs[0]); i++) {
+        const char *v = evhttp_find_header(h, lc_attrs[i].name);
+        if (v == NULL || strcmp(v, lc_attrs[i].value) != 0)
+            return false;
+    }
+    return true;
+}
+
 /* Sends one event with sequence number seq (or a probe) on c. */
 static void send_event(struct lc *lc, struct lc_conn *c, uint32_t seq, bool probe)
 {
@@ -418,6 +456,7 @@ static void send_event(struct lc *lc, struct lc_conn *c, uint32_t seq, bool prob
     evhttp_add_header(h, "ce-id", id);
     evhttp_add_header(h, "ce-source", lc->o.source);
     evhttp_add_header(h, "ce-type", lc->o.type);
+    add_lc_attrs(h);
     evbuffer_add(evhttp_request_get_output_buffer(req), body, (size_t)blen);
     /* On failure evhttp has freed req (and may or may not have called back). */
     if (evhttp_make_request(c->evcon, req, EVHTTP_REQ_POST, u->path) != 0)
@@ -543,6 +582,8 @@ static void record_delivery(struct lc *lc, struct evhttp_request *req, long long
     }
     lc->deliveries_total++;
     lc->t_last_delivery = now;
+    if (!lc_attrs_intact(req))
+        lc->corrupted++;
     if (lc->deliveries[seq] < UINT16_MAX)
         lc->deliveries[seq]++;
     if (lc->deliveries[seq] != 1)
@@ -874,6 +915,7 @@ static char *summary_json(const struct lc *lc, const struct lc_sum *s)
     cJSON_AddNumberToObject(o, "delivered_unacked", (double)s->delivered_unacked);
     cJSON_AddNumberToObject(o, "out_of_order", (double)lc->out_of_order);
     cJSON_AddNumberToObject(o, "foreign", (double)lc->foreign);
+    cJSON_AddNumberToObject(o, "corrupted", (double)lc->corrupted);
     cJSON_AddNumberToObject(o, "sink_requests", (double)lc->sink_requests);
     cJSON_AddNumberToObject(o, "sink_failed", (double)lc->sink_failed);
     cJSON_AddNumberToObject(o, "sink_hung", (double)lc->sink_hung);
@@ -909,6 +951,7 @@ static void summary_table(const struct lc *lc, const struct lc_sum *s)
                 s->dup_deliveries);
         fprintf(f, "  %-22s %12zu\n", "delivered not acked", s->delivered_unacked);
         fprintf(f, "  %-22s %12zu\n", "out of order", lc->out_of_order);
+        fprintf(f, "  %-22s %12zu\n", "CORRUPTED (attributes)", lc->corrupted);
         fprintf(f, "  %-22s %12zu   (503: %zu, hung: %zu, foreign: %zu)\n", "sink requests",
                 lc->sink_requests, lc->sink_failed, lc->sink_hung, lc->foreign);
         fprintf(f, "  %-22s p50 %.1f  p99 %.1f  max %.1f ms\n", "end-to-end latency", s->e2e.p50,
@@ -1046,7 +1089,7 @@ static int report(struct lc *lc)
     summary_table(lc, &s);
     if (lc->not_ready)
         return 3;
-    if (s.lost > 0 || (long long)s.acked < lc->o.min_acked)
+    if (s.lost > 0 || lc->corrupted > 0 || (long long)s.acked < lc->o.min_acked)
         return 1;
     return 0;
 }

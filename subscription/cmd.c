@@ -318,16 +318,47 @@ static void print_row(conn *c, const jb_sub *s)
     printf("%-20s %-30s %-6s ", s->ns, s->name,
            cJSON_IsBool(ready) ? (cJSON_IsTrue(ready) ? "true" : "false") : "");
     size_t w = 0;
-    for (size_t i = 0; i < s->ntypes; i++)
-        w += (size_t)printf("%s%s", i ? "," : "", s->types[i]);
-    printf("%*s %-40s %s\n", w < 40 ? (int)(40 - w) : 0, "", s->sink, age);
+    for (size_t i = 0; i < s->ntypes; i++) {
+        char *t = jb_escape_text(s->types[i], strlen(s->types[i]));
+        w += (size_t)printf("%s%s", i ? "," : "", t ? t : "");
+        free(t);
+    }
+    char *shown = jb_redact_url(s->sink);
+    char *sink = shown ? jb_escape_text(shown, strlen(shown)) : NULL;
+    printf("%*s %-40s %s\n", w < 40 ? (int)(40 - w) : 0, "", sink ? sink : "", age);
+    free(sink);
+    free(shown);
     cJSON_Delete(st);
+}
+
+/* Replaces obj[key], a URL string, by its form without userinfo. */
+static void redact_member(cJSON *obj, const char *key)
+{
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!cJSON_IsString(v) || !jb_url_has_userinfo(v->valuestring))
+        return;
+    char *shown = jb_redact_url(v->valuestring);
+    cJSON *n = shown ? cJSON_CreateString(shown) : NULL;
+    if (n == NULL || !cJSON_ReplaceItemInObjectCaseSensitive(obj, key, n))
+        cJSON_DeleteItemFromObjectCaseSensitive(obj, key); /* never show the secret */
+    free(shown);
+}
+
+/* A copy of the manifest with no password of a URL: what get and describe show. */
+static cJSON *shown_doc(const jb_sub *s)
+{
+    cJSON *o = cJSON_Duplicate(s->doc, 1);
+    cJSON *spec = cJSON_GetObjectItemCaseSensitive(o, "spec");
+    redact_member(spec, "sink");
+    redact_member(cJSON_GetObjectItemCaseSensitive(spec, "config"), "deadLetterSink");
+    redact_member(cJSON_GetObjectItemCaseSensitive(spec, "config"), "tokenUrl");
+    return o;
 }
 
 /* The manifest with its status, as kubectl shows an object. */
 static cJSON *object_json(conn *c, const jb_sub *s)
 {
-    cJSON *o = cJSON_Duplicate(s->doc, 1);
+    cJSON *o = shown_doc(s);
     cJSON *st = status_of(c, s);
     if (o != NULL && st != NULL)
         cJSON_AddItemToObject(o, "status", st);
@@ -415,12 +446,17 @@ static void describe_conditions(const cJSON *st)
     cJSON_ArrayForEach(cnd, conds)
     {
         const char *f[5] = {"type", "status", "lastTransitionTime", "reason", "message"};
-        const char *v[5];
-        for (int i = 0; i < 5; i++) {
+        char *v[5] = {NULL};
+        bool ok = true;
+        for (int i = 0; ok && i < 5; i++) {
             const cJSON *x = cJSON_GetObjectItemCaseSensitive(cnd, f[i]);
-            v[i] = cJSON_IsString(x) ? x->valuestring : "";
+            const char *raw = cJSON_IsString(x) ? x->valuestring : "";
+            ok = (v[i] = jb_escape_text(raw, strlen(raw))) != NULL;
         }
-        printf("    %-26s %-7s %-22s %-44s %s\n", v[0], v[1], v[2], v[3], v[4]);
+        if (ok)
+            printf("    %-26s %-7s %-22s %-44s %s\n", v[0], v[1], v[2], v[3], v[4]);
+        for (int i = 0; i < 5; i++)
+            free(v[i]);
     }
 }
 
@@ -446,8 +482,12 @@ static void describe_consumers(conn *c, const jb_cfg *cfg, const jb_sub *s)
         } else {
             snprintf(pend, sizeof(pend), "<missing>");
         }
-        printf("  %-34s %-40s %-50s %-9s %s\n", l.items[i].consumer, l.items[i].type,
-               l.items[i].subject, pend, ack);
+        char *type = jb_escape_text(l.items[i].type, strlen(l.items[i].type));
+        char *subj = jb_escape_text(l.items[i].subject, strlen(l.items[i].subject));
+        printf("  %-34s %-40s %-50s %-9s %s\n", l.items[i].consumer, type ? type : "",
+               subj ? subj : "", pend, ack);
+        free(type);
+        free(subj);
         jsConsumerInfo_Destroy(ci);
     }
     jb_sub_consumer_list_free(&l);
@@ -479,7 +519,9 @@ static int cmd_describe(const jb_cfg *cfg, const opts *o)
     printf("Name:         %s\nNamespace:    %s\nAPI Version:  eventing.kyma-project.io/v1alpha2\n"
            "Kind:         Subscription\nCreated:      %s\nSpec:\n",
            s->name, s->ns, created);
-    sub_print_yaml(cJSON_GetObjectItemCaseSensitive(s->doc, "spec"), 2, stdout);
+    cJSON *doc = shown_doc(s);
+    sub_print_yaml(cJSON_GetObjectItemCaseSensitive(doc, "spec"), 2, stdout);
+    cJSON_Delete(doc);
     cJSON *status = status_of(&c, s);
     printf("Status:\n");
     if (status == NULL) {

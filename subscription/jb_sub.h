@@ -135,12 +135,55 @@ typedef struct jb_sub_delivery {
     jb_sub_content_mode content_mode;      /* contentMode */
 } jb_sub_delivery;
 
+/* How jetbridge authenticates to a sink (spec.config; docs/security-connections.md). A
+ * NULL member is unset. oauth2 is Kyma's `type: oauth2` with `grantType:
+ * client_credentials`, `clientId`, `clientSecret`, `tokenUrl`, `scope`; the
+ * jetbridge.auth.* keys name files the dispatcher reads (absolute paths). At most
+ * one of oauth2, bearer and basic. */
+#define JB_SUB_AUTH_BEARER_FILE         "jetbridge.auth.bearerTokenFile"
+#define JB_SUB_AUTH_BASIC_USER          "jetbridge.auth.basicUsername"
+#define JB_SUB_AUTH_BASIC_PASSWORD_FILE "jetbridge.auth.basicPasswordFile"
+#define JB_SUB_AUTH_CLIENT_CERT         "jetbridge.auth.clientCertFile"
+#define JB_SUB_AUTH_CLIENT_KEY          "jetbridge.auth.clientKeyFile"
+#define JB_SUB_AUTH_SIGNING_FILE        "jetbridge.auth.signingSecretFile"
+typedef struct jb_sub_auth {
+    bool oauth2;
+    char *bearer_token_file;
+    char *basic_username;
+    char *basic_password_file;
+    char *client_cert_file;
+    char *client_key_file;
+    char *signing_secret_file;
+    char *client_id;
+    char *client_secret;
+    char *token_url;
+    char *scope;
+} jb_sub_auth;
+/* Reads and checks the auth keys of s. On JB_ERR_INVALID err->msg is
+ * "<key>|<detail>" (the validator turns it into Kyma's message format). *out is
+ * set only on success; free with jb_sub_auth_free. */
+jb_status jb_sub_auth_get(const jb_sub *s, jb_sub_auth *out, jb_err *err);
+void jb_sub_auth_free(jb_sub_auth *a);
+bool jb_sub_auth_copy(jb_sub_auth *dst, const jb_sub_auth *src);
+bool jb_sub_auth_equal(const jb_sub_auth *a, const jb_sub_auth *b);
+/* True when any auth setting is present. */
+bool jb_sub_auth_any(const jb_sub_auth *a);
+
 /* Fills *out with the effective settings. JB_ERR_INVALID (err names the key) when a
  * value is invalid: jb_sub_validate reports the same problems in Kyma's format. */
 jb_status jb_sub_delivery_get(const jb_sub *s, const struct jb_cfg *cfg, jb_sub_delivery *out,
                               jb_err *err);
 
 /* -------------------------------------------------------------- validation */
+
+/* Limits that keep one subscription's consumers and status bounded (a status is one
+ * KV value, and NATS refuses values over its max payload, 1 MiB by default): at
+ * most JB_SUB_MAX_TYPES types (more is a validation error), at most
+ * JB_SUB_MAX_ERRORS validation messages are kept, and a status whose JSON would be
+ * larger than JB_SUB_STATUS_MAX_BYTES is written without its type lists. */
+#define JB_SUB_MAX_TYPES        256
+#define JB_SUB_MAX_ERRORS       32
+#define JB_SUB_STATUS_MAX_BYTES (256 * 1024)
 
 /* The validation errors of one subscription, in Kyma's order (typeMatching,
  * source, types, config, sink), each `<path>: Invalid value: "<value>": <detail>`
@@ -217,6 +260,7 @@ typedef struct jb_sub_consumer {
     char consumer[33]; /* durable name */
     char *sink;
     jb_sub_delivery delivery;
+    jb_sub_auth auth;
 } jb_sub_consumer;
 
 typedef struct jb_sub_consumer_list {

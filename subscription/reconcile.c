@@ -181,7 +181,8 @@ static void delete_consumer(jb_sub_reconciler *r, const char *name)
 static bool same_consumer(const jb_sub_consumer *a, const jb_sub_consumer *b)
 {
     return strcmp(a->consumer, b->consumer) == 0 && strcmp(a->sink, b->sink) == 0 &&
-           memcmp(&a->delivery, &b->delivery, sizeof(a->delivery)) == 0;
+           memcmp(&a->delivery, &b->delivery, sizeof(a->delivery)) == 0 &&
+           jb_sub_auth_equal(&a->auth, &b->auth);
 }
 
 static const jb_sub_consumer *find_consumer(const jb_sub_consumer_list *l, const char *name)
@@ -304,20 +305,23 @@ static jb_status sync_sub(jb_sub_reconciler *r, const char *key, const jb_sub *s
     }
     if (!fatal_nats(first)) {
         remove_gone(r, &e->l, &ready);
+    } else {
+        /* After a connection failure, keep announcing what was announced before. */
+        for (size_t i = 0; i < e->l.n && ready.n < cap; i++)
+            if (find_consumer(&ready, e->l.items[i].consumer) == NULL &&
+                jb_sub_consumer_copy(&ready.items[ready.n], &e->l.items[i]))
+                ready.n++;
+    }
+    /* The consumer list is published before the status says ready, so whoever sees
+     * the status also finds the consumers in jb_sub_reconciler_consumers. */
+    set_entry_list(r, e, &ready);
+    if (!fatal_nats(first)) {
         jb_status st = write_status(r, e, s, first == JB_OK ? NULL : cerr.msg, err);
         if (first == JB_OK && st == JB_OK)
             e->json = strdup(s->json);
         if (first == JB_OK)
             first = st;
     }
-    /* After a connection failure, keep announcing what was announced before. */
-    if (fatal_nats(first)) {
-        for (size_t i = 0; i < e->l.n && ready.n < cap; i++)
-            if (find_consumer(&ready, e->l.items[i].consumer) == NULL &&
-                jb_sub_consumer_copy(&ready.items[ready.n], &e->l.items[i]))
-                ready.n++;
-    }
-    set_entry_list(r, e, &ready);
     jb_sub_consumer_list_free(&want);
     return first;
 }
@@ -424,6 +428,14 @@ static jb_status full_pass(jb_sub_reconciler *r, bool unexplained, jb_err *err)
     }
     for (size_t i = 0; i < subs.n && !atomic_load(&r->stop); i++) {
         jb_status s1 = sync_sub(r, subs.items[i]->key, subs.items[i], &e1);
+        if (s1 != JB_OK && !fatal_nats(s1)) {
+            /* One subscription's trouble (a status the server refuses, a consumer it
+             * will not create) is its own: it is retried at the next pass, and the
+             * others, deletions and the clean-up go on. */
+            jb_log(JB_LOG_WARN, "subscription", "reconciling failed; retrying at the next pass",
+                   "key", subs.items[i]->key, "error", e1.msg, NULL);
+            continue;
+        }
         if (s1 != JB_OK && first == JB_OK) {
             first = s1;
             *err = e1;
@@ -494,9 +506,15 @@ static void on_entry(jb_sub_reconciler *r, kvEntry *e)
     pthread_mutex_lock(&r->pass_mu);
     if (kvEntry_Operation(e) == kvOp_Put) {
         jb_sub *s = NULL;
-        st = jb_sub_from_json(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), &s, &err);
-        if (st == JB_OK)
+        st = sub_from_entry(key, kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), &s, &err);
+        if (st == JB_OK) {
             st = sync_sub(r, key, s, &err);
+        } else {
+            /* Whatever was under this key is gone: an invalid entry names nothing. */
+            jb_log(JB_LOG_WARN, "subscription", "refusing stored subscription", "key", key, "error",
+                   err.msg, NULL);
+            st = sync_sub(r, key, NULL, &err);
+        }
         jb_sub_destroy(s);
     } else {
         st = sync_sub(r, key, NULL, &err);

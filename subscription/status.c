@@ -93,6 +93,14 @@ jb_status sub_status_json(const jb_sub *s, const jb_cfg *cfg, const char *prev_j
                        active ? "NATS Subscription active" : "NATS Subscription not active",
                        active_err && valid ? active_err : "", now);
     char *json = ok ? cJSON_PrintUnformatted(root) : NULL;
+    if (json != NULL && strlen(json) > JB_SUB_STATUS_MAX_BYTES) {
+        /* Long types: the lists go, the conditions (bounded) stay. */
+        cJSON *backend = cJSON_GetObjectItemCaseSensitive(root, "backend");
+        cJSON_ReplaceItemInObjectCaseSensitive(root, "types", cJSON_CreateArray());
+        cJSON_ReplaceItemInObjectCaseSensitive(backend, "types", cJSON_CreateArray());
+        cJSON_free(json);
+        json = cJSON_PrintUnformatted(root);
+    }
     cJSON_Delete(root);
     cJSON_Delete(prev);
     jb_sub_errors_free(&ve);

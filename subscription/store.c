@@ -200,9 +200,30 @@ jb_status jb_sub_store_get(jb_sub_store *st, const char *ns, const char *name, j
         return not_found(err, ns, name);
     if (s != NATS_OK)
         return sub_nats_err(s, "reading the subscription", err);
-    jb_status rc = jb_sub_from_json(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), out, err);
+    jb_status rc = sub_from_entry(key, kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), out, err);
     kvEntry_Destroy(e);
     return rc;
+}
+
+jb_status sub_from_entry(const char *key, const void *val, size_t len, jb_sub **out, jb_err *err)
+{
+    jb_sub *s = NULL;
+    jb_status st = jb_sub_from_json(val, len, &s, err);
+    if (st != JB_OK)
+        return st;
+    /* The key is what names a subscription's consumers and status: an entry written
+     * under another subscription's key (by hand, or by a client with KV access)
+     * must not take that subscription over. */
+    if (strcmp(s->key, key) != 0) {
+        char *k = jb_escape_text(key, strlen(key));
+        st = jb_err_set(err, JB_ERR_INVALID, "key %s does not match metadata %s", k ? k : "",
+                        s->key);
+        free(k);
+        jb_sub_destroy(s);
+        return st;
+    }
+    *out = s;
+    return JB_OK;
 }
 
 static int cmp_sub(const void *a, const void *b)
@@ -237,7 +258,8 @@ jb_status jb_sub_store_list(jb_sub_store *st, const char *ns, jb_sub_vec *out, j
         jb_sub *sub = NULL;
         jb_err perr;
         if (kvEntry_Operation(e) == kvOp_Put &&
-            jb_sub_from_json(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), &sub, &perr) == JB_OK) {
+            sub_from_entry(kvEntry_Key(e), kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), &sub,
+                           &perr) == JB_OK) {
             if (ns == NULL || strcmp(sub->ns, ns) == 0) {
                 if ((rc = sub_vec_push(&tmp, sub)) != JB_OK)
                     jb_err_set(err, rc, "out of memory");
@@ -245,7 +267,7 @@ jb_status jb_sub_store_list(jb_sub_store *st, const char *ns, jb_sub_vec *out, j
                 jb_sub_destroy(sub);
             }
         } else if (kvEntry_Operation(e) == kvOp_Put) {
-            jb_log(JB_LOG_WARN, "subscription", "skipping unparseable stored subscription", "key",
+            jb_log(JB_LOG_WARN, "subscription", "skipping invalid stored subscription", "key",
                    kvEntry_Key(e), "error", perr.msg, NULL);
         }
         kvEntry_Destroy(e);

@@ -68,4 +68,8 @@ kvStore *sub_store_kv(jb_sub_store *st);
 jb_status sub_store_write_status(jb_sub_store *st, const char *key, const char *json, jb_err *err);
 jb_status sub_store_delete_status(jb_sub_store *st, const char *key, jb_err *err);
 
+/* Parses a stored entry and checks that its key is its manifest's
+ * "<namespace>.<name>" (JB_ERR_INVALID otherwise). */
+jb_status sub_from_entry(const char *key, const void *val, size_t len, jb_sub **out, jb_err *err);
+
 #endif

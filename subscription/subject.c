@@ -223,6 +223,7 @@ void jb_sub_consumer_free(jb_sub_consumer *c)
     free(c->clean_type);
     free(c->subject);
     free(c->sink);
+    jb_sub_auth_free(&c->auth);
     memset(c, 0, sizeof(*c));
 }
 
@@ -235,7 +236,10 @@ bool jb_sub_consumer_copy(jb_sub_consumer *dst, const jb_sub_consumer *src)
     c.clean_type = strdup(src->clean_type);
     c.subject = strdup(src->subject);
     c.sink = strdup(src->sink);
-    if (!c.ns || !c.name || !c.type || !c.clean_type || !c.subject || !c.sink) {
+    bool auth_ok = jb_sub_auth_copy(&c.auth, &src->auth);
+    if (!auth_ok)
+        memset(&c.auth, 0, sizeof(c.auth));
+    if (!c.ns || !c.name || !c.type || !c.clean_type || !c.subject || !c.sink || !auth_ok) {
         jb_sub_consumer_free(&c);
         return false;
     }
@@ -268,6 +272,8 @@ static jb_status fill_consumer(const jb_sub *s, const jb_cfg *cfg, const char *t
     c->delivery = *d;
     if (!c->ns || !c->name || !c->type || !c->clean_type || !c->sink)
         return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
+    if ((st = jb_sub_auth_get(s, &c->auth, err)) != JB_OK)
+        return st;
     jb_sub_consumer_name(s->ns, s->name, c->subject, c->consumer);
     return JB_OK;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/jb_common.h"
 #include "config/jb_cfg.h"
 #include "subscription/sub_internal.h"
 
@@ -68,9 +69,17 @@ static void add_err(errs *x, const char *path, const char *value, const char *fm
 {
     char buf[1024];
     size_t pos = 0;
+    /* Bounded: the messages go into the status, one KV value. */
+    if (x->e->n >= JB_SUB_MAX_ERRORS)
+        return;
     int w = snprintf(buf, sizeof(buf), "%s: Invalid value: ", path);
     pos = w > 0 ? (size_t)w : 0;
+    /* A URL's password never reaches the status or the CLI. */
+    char *shown = jb_url_has_userinfo(value) ? jb_redact_url(value) : NULL;
+    if (shown != NULL)
+        value = shown;
     go_quote(buf, sizeof(buf), &pos, value, strlen(value));
+    free(shown);
     if (pos + 2 < sizeof(buf)) {
         buf[pos++] = ':';
         buf[pos++] = ' ';
@@ -543,6 +552,30 @@ static void check_sink(const jb_sub *s, const jb_cfg *cfg, errs *x)
                 "must have the same namespace as the subscriber: %.*s", (int)nslen, ns);
 }
 
+/* The sink authentication keys (subscription/auth.c). The value of a secret key
+ * (clientSecret) is never quoted. */
+static void check_auth(const jb_sub *s, errs *x)
+{
+    jb_sub_auth a;
+    jb_err err;
+    jb_status st = jb_sub_auth_get(s, &a, &err);
+    if (st == JB_OK) {
+        jb_sub_auth_free(&a);
+        return;
+    }
+    if (st == JB_ERR_NOMEM) {
+        x->nomem = true;
+        return;
+    }
+    char *bar = strchr(err.msg, '|');
+    if (bar == NULL)
+        return;
+    *bar = '\0';
+    const char *v = jb_sub_config_value(s, err.msg);
+    add_err(x, "spec.config", strcmp(err.msg, "clientSecret") == 0 || v == NULL ? "" : v, "%s: %s",
+            err.msg, bar + 1);
+}
+
 jb_status jb_sub_validate(const jb_sub *s, const jb_cfg *cfg, jb_sub_errors *out)
 {
     jb_sub_errors e = {0};
@@ -554,8 +587,15 @@ jb_status jb_sub_validate(const jb_sub *s, const jb_cfg *cfg, jb_sub_errors *out
     size_t before = e.n;
     check_source(s, &x);
     bool source_ok = e.n == before;
-    check_types(s, cfg, &x, source_ok);
+    if (s->ntypes > JB_SUB_MAX_TYPES) {
+        char n[24];
+        snprintf(n, sizeof(n), "%zu", s->ntypes);
+        add_err(&x, "spec.types", n, "must not have more than %d types", JB_SUB_MAX_TYPES);
+    } else {
+        check_types(s, cfg, &x, source_ok);
+    }
     check_config(s, cfg, &d, &x);
+    check_auth(s, &x);
     check_sink(s, cfg, &x);
     if (!x.nomem && (e.message = e.n ? aggregate(&e) : strdup("")) == NULL)
         x.nomem = true;

@@ -294,6 +294,23 @@ static void test_kubernetes_owned_refused(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "\"erp\" is managed by Kubernetes"));
     free(out);
     free(err);
+    /* A manifest may not claim the ownership itself. */
+    char g[300];
+    write_file("claim.yaml",
+               HEAD "metadata: {name: mine, annotations: {jetbridge.io/managed-by: kubernetes}}\n",
+               g, sizeof(g));
+    const char *claim[] = {"app", "apply", "-f", g, NULL};
+    CU_ASSERT_EQUAL(run(claim, &out, &err), 1);
+    CU_ASSERT_STRING_EQUAL(out, "");
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "application.applicationconnector.kyma-project.io/mine: "
+                                       "jetbridge.io/managed-by: kubernetes is set by the "
+                                       "Kubernetes controller only"));
+    free(out);
+    free(err);
+    const char *getmine[] = {"app", "get", "mine", NULL};
+    CU_ASSERT_EQUAL(run(getmine, &out, &err), 1);
+    free(out);
+    free(err);
     const char *del[] = {"app", "delete", "erp", NULL};
     CU_ASSERT_EQUAL(run(del, &out, &err), 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "\"erp\" is managed by Kubernetes"));

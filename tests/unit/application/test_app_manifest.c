@@ -378,6 +378,23 @@ static void test_example(void)
     jb_app_vec_clear(&v);
 }
 
+/* Kyma's own sample Application, unchanged. */
+static void test_kyma_sample(void)
+{
+    jb_app_vec v = {0};
+    jb_err err = {{0}};
+    CU_ASSERT_EQUAL_FATAL(
+        jb_app_parse_path(JB_SOURCE_DIR "/tests/kyma-manifests/application-sample.yaml", &v, &err),
+        JB_OK);
+    CU_ASSERT_EQUAL_FATAL(v.n, 1);
+    CU_ASSERT_STRING_EQUAL(jb_app_name(v.items[0]), "system-prod");
+    CU_ASSERT_STRING_EQUAL(jb_app_clean_name(v.items[0]), "system-prod");
+    /* spec.labels is Kyma's, not metadata.labels: no application-type from it. */
+    CU_ASSERT_STRING_EQUAL(jb_app_type_label(v.items[0]), "");
+    CU_ASSERT_PTR_NOT_NULL(strstr(jb_app_json(v.items[0]), "\"region\":\"us\""));
+    jb_app_vec_clear(&v);
+}
+
 int main(void)
 {
     static const jb_test_case cases[] = {
@@ -390,6 +407,7 @@ int main(void)
         {"list limits", test_list_limits},
         {"files and directories", test_parse_path},
         {"the shipped example", test_example},
+        {"Kyma's sample", test_kyma_sample},
     };
     return jb_cunit_main("app_manifest", NULL, NULL, cases, JB_CASES_N(cases));
 }

@@ -1,0 +1,75 @@
+/* Shared by the outbound-trust tests: running a helper program, writing a file,
+ * and a certificate set made by openssl (a CA, a server certificate for 127.0.0.1,
+ * a client certificate) in a directory: ca.pem, server.pem, server.key,
+ * client.pem, client.key. */
+#ifndef TEST_OUT_ENV_H
+#define TEST_OUT_ENV_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "jb_testenv.h"
+
+#define OUT_OPENSSL "/usr/bin/openssl"
+
+static bool out_run_exe(const char *exe, const char *const *argv)
+{
+    jb_tproc *p = jb_tproc_start_exe(exe, argv, NULL, 0);
+    int rc = p != NULL ? jb_tproc_wait(p, 60000) : -1;
+    if (rc != 0 && p != NULL) {
+        char *log = jb_tproc_log(p);
+        fprintf(stderr, "%s failed (%d): %s\n", exe, rc, log ? log : "");
+        free(log);
+    }
+    jb_tproc_stop(p);
+    return rc == 0;
+}
+
+static bool out_write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        return false;
+    bool ok = fputs(text, f) >= 0;
+    return fclose(f) == 0 && ok;
+}
+
+static bool out_make_certs(const char *dir)
+{
+    char p[9][200];
+    static const char *const names[] = {"ca.key",     "ca.pem",     "server.key",
+                                        "server.csr", "server.pem", "san.ext",
+                                        "client.key", "client.csr", "client.pem"};
+    for (int i = 0; i < 9; i++)
+        snprintf(p[i], sizeof(p[i]), "%s/%s", dir, names[i]);
+    const char *a1[] = {"req",
+                        "-x509",
+                        "-newkey",
+                        "rsa:2048",
+                        "-nodes",
+                        "-keyout",
+                        p[0],
+                        "-out",
+                        p[1],
+                        "-days",
+                        "2",
+                        "-subj",
+                        "/CN=jetbridge-test-ca",
+                        NULL};
+    const char *a2[] = {"req",  "-newkey", "rsa:2048", "-nodes",        "-keyout", p[2],
+                        "-out", p[3],      "-subj",    "/CN=127.0.0.1", NULL};
+    const char *a3[] = {
+        "x509", "-req", "-in",   p[3], "-CA",      p[1], "-CAkey", p[0], "-CAcreateserial",
+        "-out", p[4],   "-days", "2",  "-extfile", p[5], NULL};
+    const char *a4[] = {"req",  "-newkey", "rsa:2048", "-nodes",        "-keyout", p[6],
+                        "-out", p[7],      "-subj",    "/CN=jetbridge", NULL};
+    const char *a5[] = {
+        "x509", "-req", "-in",   p[7], "-CA", p[1], "-CAkey", p[0], "-CAcreateserial",
+        "-out", p[8],   "-days", "2",  NULL};
+    return out_write_file(p[5], "subjectAltName=IP:127.0.0.1\n") && out_run_exe(OUT_OPENSSL, a1) &&
+           out_run_exe(OUT_OPENSSL, a2) && out_run_exe(OUT_OPENSSL, a3) &&
+           out_run_exe(OUT_OPENSSL, a4) && out_run_exe(OUT_OPENSSL, a5);
+}
+
+#endif
