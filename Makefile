@@ -8,15 +8,18 @@ JOBS          ?= $(shell nproc)
 FUZZ_SECONDS  ?= 20
 FUZZ_LONG_SECONDS ?= 300
 
-.PHONY: run test build build-asan unit integration fuzz-smoke fuzz format lint clean bootstrap kube-tools
+.PHONY: run test build build-asan unit integration fuzz-smoke fuzz format lint clean bootstrap test-tools
 
 bootstrap:
 	@scripts/bootstrap
 
 # The real Kubernetes parts of the Kubernetes tests: kube-apiserver, etcd, kubectl
 # (docs/testing.md). Never skipped: without them those tests fail.
-kube-tools: bootstrap
+# What only the tests need: the Kubernetes API server, etcd and kubectl, and the
+# Node packages of the sink-authentication tests (build/node). `make run` needs none.
+test-tools: bootstrap
 	@scripts/kube-tools
+	@scripts/test-node
 
 build: bootstrap
 	@cmake -S . -B $(BUILD_RELEASE) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJB_TESTS=OFF >/dev/null
@@ -39,7 +42,7 @@ build-asan: bootstrap
 # uses), then every CUnit suite (unit and integration, each against its own real
 # nats-server, the Kubernetes ones against their own etcd + kube-apiserver) on the
 # ASan+UBSan build.
-test: lint build build-asan fuzz-smoke kube-tools
+test: lint build build-asan fuzz-smoke test-tools
 	@tests/faults/run-all.sh $(BUILD_RELEASE)
 	@cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -48,7 +51,7 @@ test: lint build build-asan fuzz-smoke kube-tools
 unit: build-asan
 	@cd $(BUILD_ASAN) && ctest --output-on-failure -L unit
 
-integration: build-asan kube-tools
+integration: build-asan test-tools
 	@cd $(BUILD_ASAN) && ctest --output-on-failure -L integration
 
 build-fuzz: bootstrap
