@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/jb_ce.h"
 #include "auth/jb_auth.h"
 
 typedef enum key_kind { KEY_RSA, KEY_EC } key_kind;
@@ -31,55 +32,11 @@ struct jb_auth_jwks {
 
 /* ------------------------------------------------------------- base64url */
 
-static int b64url_val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
-/* Strict base64url without padding into a malloc'd buffer (NUL-terminated for
- * convenience; *out_len excludes it). False on any other character. */
+/* Strict base64url without padding (RFC 7515) into a malloc'd, NUL-terminated
+ * buffer; *out_len excludes the NUL. False on any other form. */
 static bool b64url_decode(const char *s, size_t len, unsigned char **out, size_t *out_len)
 {
-    if (len % 4 == 1)
-        return false;
-    unsigned char *b = malloc(len / 4 * 3 + 3);
-    if (b == NULL)
-        return false;
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        int v = b64url_val((unsigned char)s[i]);
-        if (v < 0) {
-            free(b);
-            return false;
-        }
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            b[o++] = (unsigned char)(acc >> bits);
-        }
-    }
-    /* The unused low bits of the last character must be zero (one encoding only). */
-    if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) {
-        free(b);
-        return false;
-    }
-    b[o] = '\0';
-    *out = b;
-    *out_len = o;
-    return true;
+    return jb_base64_decode_ex(s, len, JB_B64_URL | JB_B64_NOPAD, out, out_len) == JB_OK;
 }
 
 /* ------------------------------------------------------------------ keys */

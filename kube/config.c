@@ -4,6 +4,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "proto/jb_ce.h"
 #include "kube/kube_internal.h"
 
 void jb_kube_config_destroy(jb_kube_config *c)
@@ -78,56 +79,10 @@ static yaml_node_t *named(yaml_document_t *d, yaml_node_t *root, const char *sec
 
 /* ------------------------------------------------------------ values */
 
-static int b64val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/* Standard base64 (whitespace ignored, padding optional). */
+/* Standard base64 (whitespace ignored, padding optional), as kubectl reads it. */
 static bool b64decode(const char *s, unsigned char **out, size_t *outlen)
 {
-    size_t n = strlen(s);
-    unsigned char *buf = malloc(n / 4 * 3 + 4);
-    if (buf == NULL)
-        return false;
-    size_t o = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    bool pad = false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
-            continue;
-        if (c == '=') {
-            pad = true;
-            continue;
-        }
-        int v = b64val(c);
-        if (v < 0 || pad) {
-            free(buf);
-            return false;
-        }
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            buf[o++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    *out = buf;
-    *outlen = o;
-    return true;
+    return jb_base64_decode_ex(s, strlen(s), JB_B64_LENIENT, out, outlen) == JB_OK;
 }
 
 /* dir + "/" + name unless name is absolute. */

@@ -352,7 +352,7 @@ jb_status jb_base64_encode(const uint8_t *in, size_t len, char **out, size_t *ou
     return JB_OK;
 }
 
-static int b64_val(char c)
+static int b64_val(unsigned char c, bool url)
 {
     if (c >= 'A' && c <= 'Z')
         return c - 'A';
@@ -360,53 +360,67 @@ static int b64_val(char c)
         return c - 'a' + 26;
     if (c >= '0' && c <= '9')
         return c - '0' + 52;
-    if (c == '+')
+    if (c == (url ? '-' : '+'))
         return 62;
-    if (c == '/')
+    if (c == (url ? '_' : '/'))
         return 63;
     return -1;
 }
 
-/* Strict: padded, standard alphabet, no whitespace, zero bits after the last
- * symbol (so that each byte string has exactly one encoding). */
-jb_status jb_base64_decode(const char *in, size_t len, uint8_t **out, size_t *out_len)
+/* The one base64 decoder; the flags say which of the forms in use it accepts. */
+jb_status jb_base64_decode_ex(const char *in, size_t len, unsigned flags, uint8_t **out,
+                              size_t *out_len)
 {
-    if (len % 4 != 0)
-        return JB_ERR_INVALID;
-    size_t pad = 0;
-    if (len > 0 && in[len - 1] == '=')
-        pad = (len > 1 && in[len - 2] == '=') ? 2 : 1;
-    uint8_t *o = malloc(len / 4 * 3 + 1);
+    bool url = (flags & JB_B64_URL) != 0, nopad = (flags & JB_B64_NOPAD) != 0,
+         lenient = (flags & JB_B64_LENIENT) != 0;
+    uint8_t *o = malloc(len / 4 * 3 + 4);
     if (o == NULL)
         return JB_ERR_NOMEM;
-    size_t j = 0;
-    for (size_t i = 0; i < len; i += 4) {
-        bool last = i + 4 == len;
-        int v[4];
-        for (size_t k = 0; k < 4; k++) {
-            bool is_pad = last && k >= 4 - pad;
-            v[k] = is_pad ? 0 : b64_val(in[i + k]);
-            if (v[k] < 0)
-                goto fail;
+    size_t j = 0, symbols = 0, pad = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (lenient && (c == ' ' || c == '\n' || c == '\r' || c == '\t'))
+            continue;
+        if (c == '=' && !nopad) {
+            pad++;
+            continue;
         }
-        uint32_t w =
-            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
-        o[j++] = (uint8_t)(w >> 16);
-        if (!(last && pad == 2))
-            o[j++] = (uint8_t)(w >> 8);
-        else if ((w & 0xFFFF) != 0)
+        int v = b64_val(c, url);
+        if (v < 0 || pad > 0) /* a foreign byte, or data after padding */
             goto fail;
-        if (!(last && pad >= 1))
-            o[j++] = (uint8_t)w;
-        else if ((w & 0xFF) != 0)
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        symbols++;
+        if (bits >= 8) {
+            bits -= 8;
+            o[j++] = (uint8_t)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    if (!lenient) {
+        /* One encoding per byte string: a possible length, zero bits after the last
+         * symbol, and (when padded) exactly the padding that length needs. */
+        if (symbols % 4 == 1 || acc != 0)
+            goto fail;
+        if (!nopad && pad != (4 - symbols % 4) % 4)
             goto fail;
     }
+    o[j] = '\0';
     *out = o;
     *out_len = j;
     return JB_OK;
 fail:
     free(o);
     return JB_ERR_INVALID;
+}
+
+/* Strict: padded, standard alphabet, no whitespace, zero bits after the last
+ * symbol (so that each byte string has exactly one encoding). */
+jb_status jb_base64_decode(const char *in, size_t len, uint8_t **out, size_t *out_len)
+{
+    return jb_base64_decode_ex(in, len, 0, out, out_len);
 }
 
 /* The checks every structured decoder (JSON, protobuf) applies to an attribute it

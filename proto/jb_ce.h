@@ -190,5 +190,15 @@ jb_status jb_ce_from_nats(natsMsg *msg, jb_ce **out, jb_err *err);
 /* Base64 (standard alphabet, padded). *out malloc'd and NUL-terminated. */
 jb_status jb_base64_encode(const uint8_t *in, size_t len, char **out, size_t *out_len);
 jb_status jb_base64_decode(const char *in, size_t len, uint8_t **out, size_t *out_len);
+/* The same decoder for the other forms in use. Flags: JB_B64_URL, the URL-safe
+ * alphabet ('-', '_'); JB_B64_NOPAD, '=' is refused (JWT); JB_B64_LENIENT, white space
+ * is skipped, padding is optional and trailing bits are not checked (kubeconfig data).
+ * Without JB_B64_LENIENT each byte string has one accepted encoding. *out is malloc'd
+ * and NUL-terminated (*out_len excludes the NUL). JB_ERR_INVALID or JB_ERR_NOMEM. */
+#define JB_B64_URL     1u
+#define JB_B64_NOPAD   2u
+#define JB_B64_LENIENT 4u
+jb_status jb_base64_decode_ex(const char *in, size_t len, unsigned flags, uint8_t **out,
+                              size_t *out_len);
 
 #endif

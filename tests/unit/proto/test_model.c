@@ -199,6 +199,43 @@ static void test_base64(void)
     free(d);
 }
 
+/* The other forms the one decoder serves: JWT's unpadded base64url, and
+ * kubeconfig data (white space, optional padding). */
+static void test_base64_forms(void)
+{
+    static const struct {
+        const char *in;
+        unsigned flags;
+        const char *plain; /* NULL: refused */
+    } vec[] = {
+        {"-_8", JB_B64_URL | JB_B64_NOPAD, "\xfb\xff"},
+        {"Zm9vYg", JB_B64_URL | JB_B64_NOPAD, "foob"},
+        {"Zm9vYg==", JB_B64_URL | JB_B64_NOPAD, NULL}, /* JWT parts carry no padding */
+        {"+/8", JB_B64_URL | JB_B64_NOPAD, NULL},      /* standard alphabet */
+        {"Zm9vY", JB_B64_URL | JB_B64_NOPAD, NULL},    /* 4n+1 symbols */
+        {"Zh", JB_B64_URL | JB_B64_NOPAD, NULL},       /* bits after the last byte */
+        {"Zm9v\nYg==", JB_B64_LENIENT, "foob"},
+        {" Zm9vYg ", JB_B64_LENIENT, "foob"},
+        {"Zm9vYg", JB_B64_LENIENT, "foob"},
+        {"Zm9v=Yg", JB_B64_LENIENT, NULL}, /* data after padding */
+        {"Zm9v!", JB_B64_LENIENT, NULL},
+    };
+    for (size_t i = 0; i < JB_CASES_N(vec); i++) {
+        uint8_t *d = NULL;
+        size_t dl = 0;
+        jb_status st = jb_base64_decode_ex(vec[i].in, strlen(vec[i].in), vec[i].flags, &d, &dl);
+        if (vec[i].plain == NULL) {
+            CU_ASSERT_EQUAL(st, JB_ERR_INVALID);
+            CU_ASSERT_PTR_NULL(d);
+            continue;
+        }
+        CU_ASSERT_EQUAL_FATAL(st, JB_OK);
+        CU_ASSERT_EQUAL(dl, strlen(vec[i].plain));
+        CU_ASSERT(memcmp(d, vec[i].plain, dl + 1) == 0); /* NUL-terminated too */
+        free(d);
+    }
+}
+
 int main(void)
 {
     static const jb_test_case cases[] = {
@@ -209,6 +246,7 @@ int main(void)
         {"data: set, take ownership, kinds", test_data},
         {"equality ignores order; clone is deep", test_equal_and_clone},
         {"base64 RFC 4648 vectors, strict decoding", test_base64},
+        {"base64 forms: unpadded base64url, lenient kubeconfig data", test_base64_forms},
     };
     return jb_cunit_main("proto_model", NULL, NULL, cases, JB_CASES_N(cases));
 }
