@@ -27,30 +27,7 @@ struct jb_auth_source {
     int64_t last_warn_ns;
 };
 
-typedef struct fetch_buf {
-    char *data;
-    size_t len;
-    bool too_big;
-} fetch_buf;
-
-static size_t on_data(char *p, size_t sz, size_t n, void *ud)
-{
-    fetch_buf *b = ud;
-    size_t len = sz * n;
-    if (b->len + len > JB_AUTH_JWKS_MAX) {
-        b->too_big = true;
-        return 0;
-    }
-    char *d = realloc(b->data, b->len + len + 1);
-    if (d == NULL)
-        return 0;
-    memcpy(d + b->len, p, len);
-    b->data = d;
-    b->len += len;
-    return len;
-}
-
-static jb_status fetch_url(const char *url, fetch_buf *b, jb_err *err)
+static jb_status fetch_url(const char *url, jb_capbuf *b, jb_err *err)
 {
     CURL *h = curl_easy_init();
     if (h == NULL)
@@ -60,7 +37,7 @@ static jb_status fetch_url(const char *url, fetch_buf *b, jb_err *err)
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, jb_capbuf_append);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
     CURLcode c = curl_easy_perform(h);
     long code = 0;
@@ -75,7 +52,7 @@ static jb_status fetch_url(const char *url, fetch_buf *b, jb_err *err)
     return JB_OK;
 }
 
-static jb_status read_file(const char *path, fetch_buf *b, struct stat *st, jb_err *err)
+static jb_status read_file(const char *path, jb_capbuf *b, struct stat *st, jb_err *err)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL || fstat(fileno(f), st) != 0) {
@@ -86,7 +63,7 @@ static jb_status read_file(const char *path, fetch_buf *b, struct stat *st, jb_e
     char chunk[8192];
     size_t n;
     while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        if (on_data(chunk, 1, n, b) != n)
+        if (jb_capbuf_append(chunk, 1, n, b) != n)
             break;
     fclose(f);
     if (b->too_big)
@@ -97,7 +74,7 @@ static jb_status read_file(const char *path, fetch_buf *b, struct stat *st, jb_e
 /* Loads once; on success swaps the keys in. */
 static jb_status load(jb_auth_source *s, jb_err *err)
 {
-    fetch_buf b = {0};
+    jb_capbuf b = {.max = JB_AUTH_JWKS_MAX};
     struct stat st = {0};
     jb_status rc = s->url ? fetch_url(s->where, &b, err) : read_file(s->where, &b, &st, err);
     jb_auth_jwks *k = NULL;

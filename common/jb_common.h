@@ -165,6 +165,17 @@ bool jb_url_has_userinfo(const char *url);
  * NULL when out of memory. s may be NULL when len is 0. */
 char *jb_escape_text(const char *s, size_t len);
 
+/* A bounded, growing byte buffer for answers read from the network (key sets, token
+ * endpoints). jb_capbuf_append keeps data NUL-terminated and refuses (setting
+ * too_big) past max bytes; its signature is libcurl's CURLOPT_WRITEFUNCTION, so it
+ * serves as one. Zero-initialize with max set; free data when done. */
+typedef struct jb_capbuf {
+    char *data;
+    size_t len, max;
+    bool too_big;
+} jb_capbuf;
+size_t jb_capbuf_append(char *p, size_t size, size_t n, void *capbuf);
+
 /* Reads a secret from a file: one line (a trailing line break is dropped), at most
  * JB_SECRET_MAX bytes, no NUL. On success *out is malloc'd (free with
  * jb_secret_free, which clears it) and *len (may be NULL) its length. Errors name

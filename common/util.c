@@ -4,6 +4,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -70,4 +71,22 @@ int64_t jb_now_wall_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+size_t jb_capbuf_append(char *p, size_t size, size_t n, void *capbuf)
+{
+    jb_capbuf *b = capbuf;
+    size_t add = size * n;
+    if (add > b->max - b->len) {
+        b->too_big = true;
+        return 0;
+    }
+    char *d = realloc(b->data, b->len + add + 1);
+    if (d == NULL)
+        return 0;
+    memcpy(d + b->len, p, add);
+    b->data = d;
+    b->len += add;
+    b->data[b->len] = '\0';
+    return add;
 }

@@ -202,30 +202,6 @@ static jb_status bearer_header(struct curl_slist **h, const char *token, jb_err 
 
 /* ------------------------------------------------------------------ OAuth2 */
 
-typedef struct body_buf {
-    char *p;
-    size_t len;
-    bool too_big;
-} body_buf;
-
-static size_t collect(char *ptr, size_t size, size_t n, void *ud)
-{
-    body_buf *b = ud;
-    size_t add = size * n;
-    if (b->len + add > TOKEN_BODY_MAX) {
-        b->too_big = true;
-        return 0;
-    }
-    char *p = realloc(b->p, b->len + add + 1);
-    if (p == NULL)
-        return 0;
-    memcpy(p + b->len, ptr, add);
-    b->p = p;
-    b->len += add;
-    b->p[b->len] = '\0';
-    return add;
-}
-
 /* POSTs the client-credentials grant (client_secret_basic, RFC 6749 2.3.1) and
  * parses {"access_token":..,"expires_in":..}. Errors never quote the secret or the
  * answer (which might echo it). */
@@ -233,7 +209,7 @@ static jb_status fetch_token(jb_dauth *a, const jb_sub_auth *au, char **token, i
                              jb_err *err)
 {
     jb_status st = JB_ERR_NOMEM;
-    body_buf b = {0};
+    jb_capbuf b = {.max = TOKEN_BODY_MAX};
     jb_dguard_ctx gc = {a->guard, false, ""};
     CURL *e = curl_easy_init();
     char *id = e ? curl_easy_escape(e, au->client_id, 0) : NULL;
@@ -254,7 +230,7 @@ static jb_status fetch_token(jb_dauth *a, const jb_sub_auth *au, char **token, i
     curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, form);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)TOKEN_TIMEOUT_MS);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, jb_capbuf_append);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
     CURLcode rc = curl_easy_perform(e);
     long status = 0;
@@ -267,7 +243,7 @@ static jb_status fetch_token(jb_dauth *a, const jb_sub_auth *au, char **token, i
         st = jb_err_set(err, JB_ERR_NOT_CONNECTED, "token endpoint %s answered %ld",
                         shown ? shown : "", status);
     } else {
-        cJSON *j = cJSON_ParseWithLength(b.p ? b.p : "", b.len);
+        cJSON *j = cJSON_ParseWithLength(b.data ? b.data : "", b.len);
         const cJSON *at = cJSON_GetObjectItemCaseSensitive(j, "access_token");
         const cJSON *ex = cJSON_GetObjectItemCaseSensitive(j, "expires_in");
         if (cJSON_IsString(at) && at->valuestring[0] != '\0' &&
@@ -292,8 +268,8 @@ out:
     curl_free(scope);
     if (e != NULL)
         curl_easy_cleanup(e);
-    if (b.p != NULL)
-        jb_secret_free(b.p);
+    if (b.data != NULL)
+        jb_secret_free(b.data);
     return st;
 }
 
