@@ -130,7 +130,12 @@ static jb_status data_field(field_ctx *f, const char *key, unsigned char **out, 
 static jb_status read_cluster(field_ctx *f, jb_kube_config *c)
 {
     const char *server = scalar(map_get(f->d, f->map, "server"));
-    if (server == NULL || (strncmp(server, "https://", 8) != 0 && strncmp(server, "http://", 7)))
+    size_t scheme = server == NULL                        ? 0
+                    : strncmp(server, "https://", 8) == 0 ? 8
+                    : strncmp(server, "http://", 7) == 0  ? 7
+                                                          : 0;
+    /* A host must follow the scheme ("https://" alone names no server). */
+    if (scheme == 0 || server[scheme] == '\0' || server[scheme] == '/')
         return jb_err_set(f->err, JB_ERR_CONFIG,
                           "kubeconfig: %s.server: missing or not an http(s) URL", f->where);
     c->server = strdup(server);

@@ -38,6 +38,11 @@ static void test_kubeconfig_table(void)
          JB_ERR_CONFIG, "client-key-data: not valid base64"},
         {"ftp://k", "- name: u1\n  user: {token: SECRETTOKEN}\n", JB_ERR_CONFIG,
          "server: missing or not an http(s) URL"},
+        /* No host after the scheme (found by fuzz_kube_config). */
+        {"https://", "- name: u1\n  user: {token: SECRETTOKEN}\n", JB_ERR_CONFIG,
+         "server: missing or not an http(s) URL"},
+        {"http:///x", "- name: u1\n  user: {token: SECRETTOKEN}\n", JB_ERR_CONFIG,
+         "server: missing or not an http(s) URL"},
         {"https://k:1", "- name: u1\n  user: {exec: {command: aws}}\n", JB_ERR_CONFIG,
          "exec and auth-provider are not supported"},
         {"https://k:1", "- name: nobody\n  user: {}\n", JB_OK, "https://k:1"}, /* anonymous */
