@@ -172,6 +172,23 @@ static void test_host_and_nosniff(void)
     pe_stop(&e);
 }
 
+/* A raw NUL inside a header line: libevent would cut the value at it and the
+ * attribute would be stored shortened; the guard refuses the request instead. */
+static void test_raw_nul_in_header(void)
+{
+    pubenv e;
+    CU_ASSERT_TRUE_FATAL(pe_start(&e, env_small));
+    static const char req[] = "POST /publish HTTP/1.1\r\nHost: x\r\nce-specversion: 1.0\r\n"
+                              "ce-type: order.created.v1\r\nce-source: myapp\r\n"
+                              "ce-id: nul-1\r\nce-myext: ab\0cd\r\nContent-Length: 2\r\n\r\n{}";
+    char *all = NULL;
+    CU_ASSERT_EQUAL(id_exchange(e.port, req, sizeof(req) - 1, &all, NULL), 400);
+    CU_ASSERT_PTR_NOT_NULL(all ? strstr(all, "NUL") : NULL);
+    free(all);
+    CU_ASSERT_EQUAL(pe_stream_msgs(&e), 0);
+    pe_stop(&e);
+}
+
 static void test_wellformed_shapes_still_work(void)
 {
     pubenv e;
@@ -213,6 +230,7 @@ int main(void)
 {
     static const jb_test_case cases[] = {
         {"smuggling shapes: 400/501, one answer, closed, nothing stored", test_smuggling_shapes},
+        {"raw NUL in a header line: 400, nothing stored", test_raw_nul_in_header},
         {"over-limit Content-Length: 413 at once", test_over_limit_content_length_at_once},
         {"whole-request deadline: slow body gets 408", test_whole_request_deadline},
         {"HTTP/1.1 needs one Host; nosniff on errors", test_host_and_nosniff},
