@@ -20,7 +20,7 @@
 #define MAILBOX_ITEMS  4096
 #define MAILBOX_BYTES  (32 * 1024 * 1024)
 #define RETRY_NS       (INT64_C(2) * 1000000000)
-#define WRITERS        4 /* concurrent patches */
+#define WRITERS        16 /* concurrent patches (the writer allows 16 at most) */
 
 /* One object the controller knows: a Subscription in the API server and/or a status
  * in KV. */
