@@ -193,6 +193,11 @@ void jb_secret_free(char *s);
 bool jb_nkey_user_public(const char *seed, size_t len, char out[JB_NKEY_PUBLIC_LEN + 1]);
 bool jb_nkey_user_seed(const uint8_t raw_seed[32], char out[JB_NKEY_SEED_LEN + 1]);
 
+/* Room for one more element in an array of n elements of elem bytes whose capacity
+ * is *cap (growing by doubling, from 8): returns the array, maybe moved, and
+ * updates *cap; NULL when out of memory (the array and *cap are unchanged). */
+void *jb_array_grow(void *items, size_t n, size_t *cap, size_t elem);
+
 /* Monotonic and wall-clock time. */
 int64_t jb_now_monotonic_ns(void);
 int64_t jb_now_wall_ms(void);

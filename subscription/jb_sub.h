@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/jb_manifest.h"
 #include "common/jb_status.h"
 
 struct jb_cfg;
@@ -56,7 +57,7 @@ typedef enum jb_sub_matching {
  * On success the subscriptions are appended to out (owned by out). On failure out
  * is unchanged and err says `<origin>: document <i>: <field>: <problem>` (i from 1).
  * Limits: len at most JB_SUB_MAX_MANIFEST_BYTES, nesting depth 64. */
-#define JB_SUB_MAX_MANIFEST_BYTES (4 * 1024 * 1024)
+#define JB_SUB_MAX_MANIFEST_BYTES JB_MANIFEST_MAX_BYTES
 jb_status jb_sub_parse(const char *buf, size_t len, const char *origin, const char *default_ns,
                        jb_sub_vec *out, jb_err *err);
 
@@ -294,14 +295,21 @@ typedef enum jb_sub_apply_result {
     JB_SUB_CREATED,
     JB_SUB_CONFIGURED,
     JB_SUB_UNCHANGED,
+    JB_SUB_REFUSED, /* jb_sub_store_apply from the CLI: owned by Kubernetes, not written */
 } jb_sub_apply_result;
-/* "created", "configured", "unchanged". */
+/* "created", "configured", "unchanged", "refused". */
 const char *jb_sub_apply_result_str(jb_sub_apply_result r);
 
 /* Creates or replaces s (kubectl apply). creationTimestamp is set on create and
  * kept on change. Compare-and-set on the KV revision, retried on a race. */
 jb_status jb_sub_store_put(jb_sub_store *st, const jb_sub *s, jb_sub_apply_result *res,
                            jb_err *err);
+/* jb_sub_store_put with from_cli true is `sub apply`: it reads the stored entry
+ * once and, from it, refuses a subscription owned by Kubernetes (*res
+ * JB_SUB_REFUSED, JB_OK, nothing written) and keeps the stored
+ * JB_SUB_ANNOTATION_DIR annotation when s has none. */
+jb_status jb_sub_store_apply(jb_sub_store *st, const jb_sub *s, bool from_cli,
+                             jb_sub_apply_result *res, jb_err *err);
 /* JB_ERR_NOT_FOUND when absent. *out is the caller's. */
 jb_status jb_sub_store_get(jb_sub_store *st, const char *ns, const char *name, jb_sub **out,
                            jb_err *err);
@@ -409,43 +417,5 @@ jb_status jb_sub_dirwatch_start(const struct jb_cfg *cfg, jsCtx *js, const char 
 void jb_sub_dirwatch_stop(jb_sub_dirwatch *w);
 /* One apply of dir without a thread (what dirwatch does on each change). */
 jb_status jb_sub_apply_dir(jb_sub_store *st, const char *dir, jb_err *err);
-
-/* ------------------------------------- shared with other manifest kinds */
-
-/* application/ reads Kyma Applications with the same machinery as Subscriptions:
- * one reader of YAML/JSON manifests, one way to open a KV bucket. */
-struct cJSON;
-typedef struct __kvStore kvStore;
-#include <stdio.h>
-
-/* Called once per manifest document with the parsed object (valid only during the
- * call) and its path for messages ("<origin>: document <i>"). A non-OK return
- * stops the reading and is returned (err filled by the callback). */
-typedef jb_status (*jb_sub_doc_fn)(const struct cJSON *doc, const char *path, void *ud,
-                                   jb_err *err);
-/* Splits buf as jb_sub_parse does (JSON object, JSON array, kind: List, or
- * multi-document YAML with empty documents skipped; scalars become strings; the
- * same size, depth and alias limits) and calls fn for each document in order. */
-jb_status jb_sub_manifest_each(const char *buf, size_t len, const char *origin, jb_sub_doc_fn fn,
-                               void *ud, jb_err *err);
-/* The same for a file, a directory (*.yaml|*.yml|*.json, sorted, not recursive) or
- * "-" (stdin), as jb_sub_parse_path reads them. */
-jb_status jb_sub_manifest_each_path(const char *path, jb_sub_doc_fn fn, void *ud, jb_err *err);
-/* Opens KV bucket name, creating it when missing (history 1, the stream's storage
- * type and replicas from cfg). *out is the caller's (kvStore_Destroy). */
-jb_status jb_sub_kv_open(const struct jb_cfg *cfg, jsCtx *js, const char *name, kvStore **out,
-                         jb_err *err);
-/* Maps a nats.c status (natsStatus) to a jb_status, filling err with what and
- * NATS's text (NOT_FOUND, TIMEOUT, NOT_CONNECTED, NOMEM, else NATS). */
-jb_status jb_sub_nats_err(int nats_status, const char *what, jb_err *err);
-/* RFC 3339 UTC as Kubernetes writes it ("2026-01-02T03:04:05Z") to and from ms
- * since the epoch; parse accepts only that form. */
-void jb_sub_format_time(int64_t ms, char out[32]);
-bool jb_sub_parse_time(const char *s, int64_t *out_ms);
-/* kubectl's short age of a creation time ("45s", "12m", "5h", "3d", "<unknown>"
- * for 0) into out. */
-void jb_sub_format_age(int64_t created_ms, char *out, size_t cap);
-/* Writes a cJSON value as block YAML, each line indented by indent spaces. */
-void jb_sub_print_yaml(const struct cJSON *j, int indent, FILE *f);
 
 #endif

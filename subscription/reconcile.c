@@ -164,7 +164,7 @@ static jb_status ensure_consumer(jb_sub_reconciler *r, const jb_sub_consumer *c,
     if (s != NATS_OK) {
         char what[128];
         snprintf(what, sizeof(what), "consumer %s for %s", c->consumer, c->type);
-        return sub_nats_err(s, what, err);
+        return jb_nats_err(s, what, err);
     }
     return JB_OK;
 }
@@ -412,7 +412,7 @@ static jb_status full_pass(jb_sub_reconciler *r, bool unexplained, jb_err *err)
     if (unexplained) {
         natsStatus s = js_ConsumerNames(&names, r->js, sub_cfg_stream(r->cfg), NULL, &ec);
         if (s != NATS_OK && s != NATS_NOT_FOUND)
-            return sub_nats_err(s, "listing consumers", err);
+            return jb_nats_err(s, "listing consumers", err);
     }
     jb_sub_vec subs = {0};
     if ((st = jb_sub_store_list(r->store, NULL, &subs, err)) != JB_OK)

@@ -60,10 +60,10 @@ jb_status jb_sub_ensure_stream(const jb_cfg *cfg, jsCtx *js, jb_err *err)
         if (s != NATS_OK && ec == JSStreamNameExistErr)
             s = js_GetStreamInfo(&si, js, sc.Name, NULL, &ec);
         jsStreamInfo_Destroy(si);
-        return s == NATS_OK ? JB_OK : sub_nats_err(s, "creating the stream", err);
+        return s == NATS_OK ? JB_OK : jb_nats_err(s, "creating the stream", err);
     }
     if (s != NATS_OK)
-        return sub_nats_err(s, "reading the stream", err);
+        return jb_nats_err(s, "reading the stream", err);
     bool update = differs(si->Config, &sc);
     if (si->Config->Storage != sc.Storage || si->Config->Retention != sc.Retention)
         jb_log(JB_LOG_WARN, "subscription",
@@ -80,5 +80,5 @@ jb_status jb_sub_ensure_stream(const jb_cfg *cfg, jsCtx *js, jb_err *err)
         return JB_OK;
     s = js_UpdateStream(&si, js, &sc, NULL, &ec);
     jsStreamInfo_Destroy(si);
-    return s == NATS_OK ? JB_OK : sub_nats_err(s, "updating the stream", err);
+    return s == NATS_OK ? JB_OK : jb_nats_err(s, "updating the stream", err);
 }

@@ -1,9 +1,11 @@
-/* A small block-YAML writer for `sub get -o yaml` and `describe`. */
+/* A small block-YAML writer for `sub`/`app get -o yaml` and `describe`. */
+#include <cjson/cJSON.h>
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-#include "subscription/sub_internal.h"
+#include "common/jb_manifest.h"
 
 /* Plain when it cannot be read back as anything but this string. */
 static bool needs_quotes(const char *s)
@@ -84,12 +86,7 @@ static void print_block(const cJSON *j, int indent, bool first_inline, FILE *f)
     }
 }
 
-void sub_print_yaml(const cJSON *j, int indent, FILE *f)
+void jb_yaml_print(const cJSON *j, int indent, FILE *f)
 {
     print_block(j, indent, false, f);
-}
-
-void jb_sub_print_yaml(const cJSON *j, int indent, FILE *f)
-{
-    sub_print_yaml(j, indent, f);
 }
