@@ -25,8 +25,8 @@ struct jb_app_store {
 jb_status app_kv_open(const struct jb_cfg *cfg, jsCtx *js, const char *name, kvStore **out,
                       jb_err *err)
 {
-    return jb_kv_open(js, name, cfg && cfg->stream_storage == JB_STORAGE_MEMORY,
-                      cfg ? cfg->stream_replicas : 1, out, err);
+    return jb_kv_open(js, name, cfg->stream_storage == JB_STORAGE_MEMORY, cfg->stream_replicas, out,
+                      err);
 }
 
 jb_status jb_app_store_open(const struct jb_cfg *cfg, jsCtx *js, jb_app_store **out, jb_err *err)

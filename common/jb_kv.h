@@ -48,8 +48,7 @@ jb_status jb_kv_each(kvStore *kv, const char *what, jb_kv_entry_fn fn, void *ud,
  * read. When another writer won in between, it starts again (fn is called again,
  * so it must not keep state from an earlier call), at most JB_KV_PUT_ATTEMPTS
  * times. A non-OK from fn stops and is returned. */
-typedef jb_status (*jb_kv_next_fn)(const char *val, size_t len, void *ud, char **next,
-                                   jb_err *err);
+typedef jb_status (*jb_kv_next_fn)(const char *val, size_t len, void *ud, char **next, jb_err *err);
 jb_status jb_kv_update(kvStore *kv, const char *key, const char *what, jb_kv_next_fn fn, void *ud,
                        jb_err *err);
 

@@ -96,7 +96,6 @@ static cJSON *yaml_to_cjson(yconv *c, yaml_node_t *n, int depth)
     return NULL;
 }
 
-
 /* ------------------------------------------------------ field checks */
 
 bool jb_dns_name(const char *s, size_t max, bool dots)
@@ -121,7 +120,6 @@ jb_status jb_field_err(jb_err *err, const char *path, const char *field, const c
 {
     return jb_err_set(err, JB_ERR_INVALID, "%s: %s: %s", path, field, what);
 }
-
 
 jb_status jb_manifest_head(const cJSON *obj, const char *path, const char *api_version,
                            const char *kind, const cJSON **meta, jb_err *err)
@@ -262,7 +260,7 @@ static jb_status parse_yaml(const char *buf, size_t len, const char *origin, con
 }
 
 jb_status jb_manifest_each(const char *buf, size_t len, const char *origin, jb_manifest_doc_fn fn,
-                               void *ud, jb_err *err)
+                           void *ud, jb_err *err)
 {
     if (origin == NULL)
         origin = "-";
@@ -277,7 +275,6 @@ jb_status jb_manifest_each(const char *buf, size_t len, const char *origin, jb_m
         return parse_json(buf, len, origin, &k, err);
     return parse_yaml(buf, len, origin, &k, err);
 }
-
 
 jb_status jb_manifest_from_json(const char *json, size_t len, jb_manifest_doc_fn fn, void *ud,
                                 jb_err *err)
@@ -400,7 +397,6 @@ jb_status jb_manifest_each_path(const char *path, jb_manifest_doc_fn fn, void *u
     return parse_file(path, &k, err);
 }
 
-
 /* ------------------------------------------------------------ time */
 
 void jb_k8s_time_format(int64_t ms, char out[32])
@@ -442,7 +438,6 @@ bool jb_k8s_time_parse(const char *s, int64_t *out_ms)
     *out_ms = (int64_t)timegm(&tm) * 1000;
     return true;
 }
-
 
 /* kubectl's short ages: 45s, 12m, 5h, 3d. */
 void jb_k8s_age(int64_t created_ms, char *out, size_t cap)

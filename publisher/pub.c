@@ -89,9 +89,8 @@ jb_status jb_pub_create(const jb_cfg *cfg, jb_metrics *metrics, natsConnection *
     p->cfg = cfg;
     p->metrics = metrics;
     p->nc = nc;
-    p->names = (jb_pub_names){cfg->event_type_prefix,
-                              cfg->stream_subject_prefix[0] ? cfg->stream_subject_prefix : "kyma",
-                              cfg->legacy_namespace};
+    p->names =
+        (jb_pub_names){cfg->event_type_prefix, cfg->stream_subject_prefix, cfg->legacy_namespace};
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     p->nthreads = cfg->publisher_threads > 0 ? cfg->publisher_threads : (int)(ncpu > 0 ? ncpu : 1);
     p->conns_per_thread = cfg->max_connections / p->nthreads;

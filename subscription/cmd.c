@@ -332,7 +332,7 @@ static void describe_consumers(jb_kctl_ctx *c, const jb_cfg *cfg, const jb_sub *
         jsConsumerInfo *ci = NULL;
         jsErrCode ec = 0;
         natsStatus ns =
-            js_GetConsumerInfo(&ci, c->js, sub_cfg_stream(cfg), l.items[i].consumer, NULL, &ec);
+            js_GetConsumerInfo(&ci, c->js, cfg->stream_name, l.items[i].consumer, NULL, &ec);
         char pend[32] = "-", ack[32] = "-";
         if (ns == NATS_OK) {
             snprintf(pend, sizeof(pend), "%llu", (unsigned long long)ci->NumPending);

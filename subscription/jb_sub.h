@@ -7,6 +7,10 @@
  * from any thread. A jb_sub_store may be used from one thread at a time. The
  * reconciler runs on a thread of its own and calls its callbacks from that thread
  * only (never from a nats.c thread), one call at a time.
+ *
+ * Configuration: every `const struct jb_cfg *cfg` parameter is a loaded
+ * configuration (jb_cfg_load or jb_cfg_defaults), never NULL: defaults live only in
+ * config/'s key table, so no function here has a fallback of its own.
  */
 #ifndef JB_SUB_H
 #define JB_SUB_H
@@ -239,7 +243,7 @@ const char *jb_sub_exact_subject_problem(const char *subject);
 
 /* The NATS subject for a type of s: standard `<prefix>.<cleanSource>.<cleanType>`,
  * exact `<prefix>.<type>` (no cleaning); prefix is JS_STREAM_SUBJECT_PREFIX
- * ("kyma" when cfg is NULL or the key is empty). On success *out is malloc'd
+ * (from cfg, which is never NULL). On success *out is malloc'd
  * (caller frees). JB_ERR_INVALID when the subject would have an empty segment or a
  * character NATS forbids in subjects (for exact types: whitespace, a token that is
  * exactly '*' or '>'; err then holds jb_sub_exact_subject_problem's detail). */

@@ -378,26 +378,6 @@ const char *jb_sub_annotation(const jb_sub *s, const char *key)
     return map_value(cJSON_GetObjectItemCaseSensitive(s->doc, "metadata"), "annotations", key);
 }
 
-/* ------------------------------------------------------- configuration */
-
-const char *sub_cfg_prefix(const jb_cfg *cfg)
-{
-    return cfg && cfg->stream_subject_prefix && cfg->stream_subject_prefix[0]
-               ? cfg->stream_subject_prefix
-               : "kyma";
-}
-
-const char *sub_cfg_type_prefix(const jb_cfg *cfg)
-{
-    return cfg && cfg->event_type_prefix && cfg->event_type_prefix[0] ? cfg->event_type_prefix
-                                                                      : "sap.kyma.custom";
-}
-
-const char *sub_cfg_stream(const jb_cfg *cfg)
-{
-    return cfg && cfg->stream_name && cfg->stream_name[0] ? cfg->stream_name : "sap";
-}
-
 bool jb_sub_kubernetes_owned(const jb_sub *s)
 {
     const char *v = jb_sub_annotation(s, JB_SUB_ANNOTATION_MANAGED_BY);

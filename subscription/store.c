@@ -17,8 +17,8 @@ struct jb_sub_store {
 static jb_status open_bucket(const jb_cfg *cfg, jsCtx *js, const char *name, kvStore **out,
                              jb_err *err)
 {
-    return jb_kv_open(js, name, cfg && cfg->stream_storage == JB_STORAGE_MEMORY,
-                      cfg ? cfg->stream_replicas : 1, out, err);
+    return jb_kv_open(js, name, cfg->stream_storage == JB_STORAGE_MEMORY, cfg->stream_replicas, out,
+                      err);
 }
 
 jb_status jb_sub_store_open(const jb_cfg *cfg, jsCtx *js, jb_sub_store **out, jb_err *err)

@@ -16,13 +16,13 @@ static void stream_config(const jb_cfg *cfg, jsStreamConfig *sc, const char **su
                           size_t cap)
 {
     jsStreamConfig_Init(sc);
-    snprintf(subj, cap, "%s.>", sub_cfg_prefix(cfg));
+    snprintf(subj, cap, "%s.>", cfg->stream_subject_prefix);
     subjects[0] = subj;
-    sc->Name = sub_cfg_stream(cfg);
+    sc->Name = cfg->stream_name;
     sc->Subjects = subjects;
     sc->SubjectsLen = 1;
     sc->Storage = cfg->stream_storage == JB_STORAGE_MEMORY ? js_MemoryStorage : js_FileStorage;
-    sc->Replicas = cfg->stream_replicas > 0 ? cfg->stream_replicas : 1;
+    sc->Replicas = cfg->stream_replicas;
     sc->Retention = cfg->stream_retention == JB_RETENTION_LIMITS      ? js_LimitsPolicy
                     : cfg->stream_retention == JB_RETENTION_WORKQUEUE ? js_WorkQueuePolicy
                                                                       : js_InterestPolicy;

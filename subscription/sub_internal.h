@@ -38,11 +38,6 @@ jb_sub *sub_with_meta(const jb_sub *s, int64_t created_ms, const char *ann_key,
 /* True when a and b are the same manifest, creationTimestamp aside. */
 bool sub_equal_spec(const jb_sub *a, const jb_sub *b);
 
-/* Configuration strings with their defaults when the configuration leaves them empty. */
-const char *sub_cfg_prefix(const struct jb_cfg *cfg);      /* JS_STREAM_SUBJECT_PREFIX */
-const char *sub_cfg_type_prefix(const struct jb_cfg *cfg); /* EVENT_TYPE_PREFIX */
-const char *sub_cfg_stream(const struct jb_cfg *cfg);      /* JS_STREAM_NAME */
-
 /* Writes the status JSON for s given the consumer outcome: active_err NULL means
  * every consumer exists. *out is malloc'd. prev (may be NULL) is the stored status,
  * whose lastTransitionTime values are kept for conditions that did not change. */
