@@ -352,7 +352,7 @@ static int cmd_token(jb_kctl_ctx *c)
     return rc;
 }
 
-static jb_status open_store(const jb_cfg *cfg, jsCtx *js, void **store, jb_err *err)
+static jb_status open_store(const void *cfg, jsCtx *js, void **store, jb_err *err)
 {
     jb_app_store *st = NULL;
     jb_status rc = jb_app_store_open(cfg, js, &st, err);
@@ -385,5 +385,7 @@ static const jb_kctl_resource app_resource = {
  * another level was asked for, text on a terminal. */
 int jb_app_cmd(const jb_cfg *cfg, int argc, char **argv)
 {
-    return jb_kctl_main(&app_resource, cfg, argc, argv);
+    jb_nats_opts nats;
+    jb_cfg_nats_opts(cfg, &nats);
+    return jb_kctl_main(&app_resource, cfg, &nats, argc, argv);
 }

@@ -10,12 +10,9 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "common/jb_status.h"
+#include "common/jb_common.h"
 
 struct cJSON;
-struct jb_cfg;
-typedef struct __natsConnection natsConnection;
-typedef struct __jsCtx jsCtx;
 
 #define JB_KCTL_MAX_FILES 64
 
@@ -55,9 +52,10 @@ typedef struct jb_kctl_resource jb_kctl_resource;
 /* What a verb works with. nc, js and store are NULL until jb_kctl_store. */
 typedef struct jb_kctl_ctx {
     const jb_kctl_resource *res;
-    const struct jb_cfg *cfg;
-    jb_kctl_opts o; /* the verb's flags (not parsed for an own_args verb) */
-    int argc;       /* argv[0] is the command, argv[1] the verb */
+    const void *cfg;          /* the command's configuration, passed through (jb_cfg) */
+    const jb_nats_opts *nats; /* where jb_kctl_store connects */
+    jb_kctl_opts o;           /* the verb's flags (not parsed for an own_args verb) */
+    int argc;                 /* argv[0] is the command, argv[1] the verb */
     char **argv;
     natsConnection *nc;
     jsCtx *js;
@@ -78,14 +76,15 @@ struct jb_kctl_resource {
     size_t nverbs;
     void (*usage)(FILE *f, const char *verb); /* verb NULL: every verb */
     /* Opens the resource's store on js (*store is the resource's), and closes it. */
-    jb_status (*open)(const struct jb_cfg *cfg, jsCtx *js, void **store, jb_err *err);
+    jb_status (*open)(const void *cfg, jsCtx *js, void **store, jb_err *err);
     void (*close)(void *store);
 };
 
 /* `jetbridge <cmd> VERB [flags]`: help (`--help` anywhere, `help`, or no verb: exit
  * 2), an unknown verb (2), flags (2 when wrong), then the verb. Closes what
  * jb_kctl_store opened. Returns the exit code. */
-int jb_kctl_main(const jb_kctl_resource *res, const struct jb_cfg *cfg, int argc, char **argv);
+int jb_kctl_main(const jb_kctl_resource *res, const void *cfg, const jb_nats_opts *nats, int argc,
+                 char **argv);
 
 /* For verbs that need a NAME: 0 when there is one, else 2 after saying so. */
 int jb_kctl_need_name(const jb_kctl_ctx *c);

@@ -107,7 +107,7 @@ int jb_kctl_store(jb_kctl_ctx *c)
     jb_err err = {{0}};
     if (c->store != NULL)
         return 0;
-    if (jb_nats_connect(c->cfg, NULL, c->res->client, false, &c->nc, &c->js, &err) != JB_OK ||
+    if (jb_nats_connect(c->nats, NULL, c->res->client, false, &c->nc, &c->js, &err) != JB_OK ||
         c->res->open(c->cfg, c->js, &c->store, &err) != JB_OK) {
         fprintf(stderr, "error: %s\n", err.msg);
         jb_nats_close(c->nc, c->js);
@@ -126,7 +126,8 @@ static const jb_kctl_verb *find_verb(const jb_kctl_resource *res, const char *ve
     return NULL;
 }
 
-int jb_kctl_main(const jb_kctl_resource *res, const struct jb_cfg *cfg, int argc, char **argv)
+int jb_kctl_main(const jb_kctl_resource *res, const void *cfg, const jb_nats_opts *nats, int argc,
+                 char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
@@ -140,7 +141,7 @@ int jb_kctl_main(const jb_kctl_resource *res, const struct jb_cfg *cfg, int argc
         res->usage(stdout, v->verb);
         return 0;
     }
-    jb_kctl_ctx c = {.res = res, .cfg = cfg, .argc = argc, .argv = argv};
+    jb_kctl_ctx c = {.res = res, .cfg = cfg, .nats = nats, .argc = argc, .argv = argv};
     if (!v->own_args && jb_kctl_parse(res->cmd, res->namespaced, argc, argv, 2, &c.o) != 0)
         return 2;
     int rc = v->run(&c);

@@ -134,7 +134,7 @@ int jb_disp_cmd(const jb_cfg *cfg, int argc, char **argv)
     jsCtx *js = NULL;
     jb_err err = {{0}};
     /* nats.c keeps its own threads (base NULL): fetches block on ours. */
-    if (jb_nats_connect(cfg, NULL, "jetbridge-dispatcher", true, &nc, &js, &err) != JB_OK) {
+    if (jb_cfg_nats_connect(cfg, NULL, "jetbridge-dispatcher", true, &nc, &js, &err) != JB_OK) {
         fprintf(stderr, "jetbridge dispatcher: %s\n", err.msg);
         event_base_free(base);
         return 1;

@@ -108,7 +108,7 @@ int jb_kube_cmd(const jb_cfg *cfg, int argc, char **argv)
     natsConnection *nc = NULL;
     jsCtx *js = NULL;
     jb_err err = {{0}};
-    if (jb_nats_connect(cfg, NULL, "jetbridge-controller", true, &nc, &js, &err) != JB_OK) {
+    if (jb_cfg_nats_connect(cfg, NULL, "jetbridge-controller", true, &nc, &js, &err) != JB_OK) {
         fprintf(stderr, "jetbridge controller: %s\n", err.msg);
         event_base_free(base);
         return 1;

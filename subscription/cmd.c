@@ -387,7 +387,7 @@ static int cmd_describe(jb_kctl_ctx *c)
     return 0;
 }
 
-static jb_status open_store(const jb_cfg *cfg, jsCtx *js, void **store, jb_err *err)
+static jb_status open_store(const void *cfg, jsCtx *js, void **store, jb_err *err)
 {
     jb_sub_store *st = NULL;
     jb_status rc = jb_sub_store_open(cfg, js, &st, err);
@@ -420,5 +420,7 @@ static const jb_kctl_resource sub_resource = {
 
 int jb_sub_cmd(const jb_cfg *cfg, int argc, char **argv)
 {
-    return jb_kctl_main(&sub_resource, cfg, argc, argv);
+    jb_nats_opts nats;
+    jb_cfg_nats_opts(cfg, &nats);
+    return jb_kctl_main(&sub_resource, cfg, &nats, argc, argv);
 }
