@@ -16,7 +16,8 @@
 
 #include "application/jb_app.h"
 #include "publisher/pub_server.h"
-#include "subscription/jb_sub.h"
+#include "subscription/jb_sub_store.h"
+#include "subscription/jb_sub_stream.h"
 
 static const double req_buckets[] = {0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.05, 0.075, 0.1,
                                      0.15,  0.2,   0.25,  0.3,   0.35,  0.4,   0.45, 0.5,   0.6,
