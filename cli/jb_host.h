@@ -32,7 +32,7 @@ typedef struct jb_host {
 } jb_host;
 
 typedef struct jb_host_spec {
-    const char *name;   /* "dispatcher": messages, logs, the NATS connection name */
+    const char *name; /* "dispatcher": messages, logs, the NATS connection name */
     void (*usage)(FILE *f);
     /* Starts the command's parts (h->nc, h->js, h->metrics exist); JB_OK or a
      * status with err filled. May call jb_host_admin. */
