@@ -74,7 +74,16 @@ lint: bootstrap
 	@cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 -I . \
 	  --suppress=missingIncludeSystem --suppress=varFuncNullUB \
 	  common config proto subscription auth publisher dispatcher cli
+	@$(MAKE) --no-print-directory lint-gates
 	@echo 'lint: clean'
+
+# Gates, as curl has them (docs/testing.md, "Gates"): banned functions (scripts/banned)
+# and the function-length and complexity gate (.clang-tidy, scripts/tidy-gate, on 2 cores
+# with build/lint's compile_commands.json). -Wformat=2 -Wconversion are in the build flags.
+.PHONY: lint-gates
+lint-gates:
+	@scripts/banned
+	@scripts/tidy-gate build/lint
 
 clean:
 	@rm -rf build

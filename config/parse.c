@@ -106,7 +106,7 @@ static bool parse_decimal(const char *s, size_t len, size_t *pos, char point2, d
                 continue; /* leading zeros carry no information */
             if (++digits > 36)
                 return false;
-            mant = mant * 10 + (u128)(c - '0');
+            mant = mant * 10 + (u128)(unsigned)(c - '0');
             if (seen_point)
                 frac++;
         } else if ((c == '.' || (point2 != 0 && c == point2)) && !seen_point) {
@@ -135,7 +135,7 @@ static u128 pow10_u128(int n)
  * stay <= INT64_MAX. */
 static bool add_scaled(decnum d, int64_t unit_ns, u128 *acc)
 {
-    u128 v = d.mant * (u128)unit_ns / pow10_u128(d.frac_digits);
+    u128 v = d.mant * (u128)(uint64_t)unit_ns / pow10_u128(d.frac_digits);
     if (v > (u128)INT64_MAX || *acc + v > (u128)INT64_MAX)
         return false;
     *acc += v;

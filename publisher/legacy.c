@@ -52,15 +52,17 @@ static jb_status bad_syntax(jb_pub_legacy *out, const char *more_info)
     char *esc = jb_pub_json_escape(more_info, strlen(more_info));
     if (esc == NULL)
         return JB_ERR_NOMEM;
-    const char *fmt = "{\"status\":400,\"type\":\"bad_payload_syntax\",\"message\":\"Bad payload "
-                      "syntax\",\"moreInfo\":\"%s\"}";
-    size_t cap = strlen(fmt) + strlen(esc) + 1;
+#define BAD_SYNTAX_FMT                                                                             \
+    "{\"status\":400,\"type\":\"bad_payload_syntax\",\"message\":\"Bad payload "                   \
+    "syntax\",\"moreInfo\":\"%s\"}"
+    size_t cap = sizeof(BAD_SYNTAX_FMT) + strlen(esc);
     out->err_body = malloc(cap);
     if (out->err_body == NULL) {
         free(esc);
         return JB_ERR_NOMEM;
     }
-    int n = snprintf(out->err_body, cap, fmt, esc);
+    int n = snprintf(out->err_body, cap, BAD_SYNTAX_FMT, esc);
+#undef BAD_SYNTAX_FMT
     free(esc);
     out->err_len = (size_t)n;
     out->status = 400;

@@ -15,17 +15,25 @@
 
 /* ------------------------------------------------------------ messages */
 
+/* Appends a formatted piece at out[*pos], advancing *pos by what snprintf wanted, so
+ * that *pos >= cap tells the caller the message was cut. */
+__attribute__((format(printf, 4, 5))) static void put_fmt(char *out, size_t cap, size_t *pos,
+                                                          const char *fmt, ...)
+{
+    if (*pos >= cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(out + *pos, cap - *pos, fmt, ap);
+    va_end(ap);
+    *pos += w > 0 ? (size_t)w : 0;
+}
+
 /* Appends s[0..len) quoted as Go's %q does: printable characters as they are,
  * '"' and '\' escaped, control characters and invalid UTF-8 as escapes. */
 static void go_quote(char *out, size_t cap, size_t *pos, const char *s, size_t len)
 {
-#define PUT(...)                                                                                   \
-    do {                                                                                           \
-        if (*pos < cap) {                                                                          \
-            int w_ = snprintf(out + *pos, cap - *pos, __VA_ARGS__);                                \
-            *pos += w_ > 0 ? (size_t)w_ : 0;                                                       \
-        }                                                                                          \
-    } while (0)
+#define PUT(...) put_fmt(out, cap, pos, __VA_ARGS__)
     PUT("\"");
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -265,6 +273,7 @@ static bool dup_types(const jb_sub *s, errs *x)
     for (size_t i = 0; i < s->ntypes; i++)
         len += strlen(s->types[i]) + 1;
     char *list = calloc(1, len);
+    size_t used = 0; /* bytes of list in use; len bounds every copy below */
     bool found = false;
     if (list == NULL) {
         x->nomem = true;
@@ -280,9 +289,11 @@ static bool dup_types(const jb_sub *s, errs *x)
             }
         }
         if (seen_before && !listed) {
+            size_t n = strlen(s->types[i]);
             if (found)
-                strcat(list, ",");
-            strcat(list, s->types[i]);
+                list[used++] = ',';
+            memcpy(list + used, s->types[i], n + 1);
+            used += n;
             found = true;
         }
     }

@@ -583,7 +583,8 @@ static void test_tracing_refused(void)
     int64_t before = pe_stream_msgs(&env);
     char hdrs[512];
     pe_binary_headers(hdrs, sizeof(hdrs), "trace-esc", "myapp", "trace.bad.v1");
-    strcat(hdrs, "X-B3-TraceId: a\x1b[31mb\r\n");
+    size_t used = strlen(hdrs);
+    snprintf(hdrs + used, sizeof(hdrs) - used, "X-B3-TraceId: a\x1b[31mb\r\n");
     char *resp = NULL;
     CU_ASSERT_EQUAL(pe_post(&env, "/publish", hdrs, "{}", 2, &resp, NULL), 400);
     CU_ASSERT_PTR_NOT_NULL(resp ? strstr(resp, "X-B3-TraceId: MUST NOT contain control") : NULL);
