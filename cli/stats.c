@@ -16,6 +16,7 @@
 
 #include "cli/jb_cli.h"
 #include "common/jb_common.h"
+#include "common/jb_text.h"
 #include "config/jb_cfg.h"
 #include "subscription/jb_sub.h"
 
@@ -442,7 +443,7 @@ static int parse_args(int argc, char **argv, const jb_cfg *cfg, stats_opts *o, c
             o->urls[o->nurls++] = argv[++i];
         } else if (strcmp(a, "--interval") == 0 && i + 1 < argc) {
             int64_t v;
-            if (!jb_cfg_parse_int(argv[i + 1], strlen(argv[i + 1]), 1, 3600, &v)) {
+            if (!jb_parse_int(argv[i + 1], strlen(argv[i + 1]), 1, 3600, &v)) {
                 fprintf(stderr, "jetbridge stats: --interval: want seconds 1..3600\n");
                 return 2;
             }

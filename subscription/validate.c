@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "common/jb_common.h"
+#include "common/jb_text.h"
 #include "config/jb_cfg.h"
 #include "subscription/sub_internal.h"
 
@@ -387,23 +388,7 @@ static void check_types(const jb_sub *s, const jb_cfg *cfg, errs *x, bool source
 /* Go's strconv.Atoi: optional sign, decimal digits, fits in 64 bits. */
 static bool go_atoi(const char *s, int64_t *out)
 {
-    size_t i = (s[0] == '+' || s[0] == '-') ? 1 : 0;
-    bool neg = s[0] == '-';
-    if (s[i] == '\0')
-        return false;
-    uint64_t v = 0;
-    for (; s[i]; i++) {
-        if (!isdigit((unsigned char)s[i]))
-            return false;
-        uint64_t d = (uint64_t)(s[i] - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return false;
-        v = v * 10 + d;
-    }
-    if (v > (uint64_t)INT64_MAX + (neg ? 1u : 0u))
-        return false;
-    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
-    return true;
+    return jb_parse_int(s, strlen(s), INT64_MIN, INT64_MAX, out);
 }
 
 /* backoffDelay, backoffMax, timeout, retryAfterMax: ISO 8601 durations. */
