@@ -104,9 +104,9 @@ valgrind: build
 # ThreadSanitizer (docs/testing.md, "ThreadSanitizer"): the integration suites that run
 # threads (TSAN_SUITES), once, on build/tsan, building only them, jetbridge and sink.
 # Every process, the jetbridge children included, writes its reports to
-# build/tsan/tsan-reports/; any report fails the run. tests/tsan.supp covers only the
-# uninstrumented nats.c and libevent internals. -O1 as TSan advises (CMakeLists.txt says
-# why warnings do not stop this build).
+# build/tsan/tsan-reports/; any report fails the run. tests/tsan.supp is only for the
+# uninstrumented nats.c and libevent internals (it holds no rule today). -O1 as TSan
+# advises (CMakeLists.txt says why warnings do not stop this build).
 BUILD_TSAN  := build/tsan
 TSAN_SUITES ?= disp_delivery disp_resilience disp_threads pub_api pub_faults integrity \
                app_registry sub_reconcile id_admin kube_failover
