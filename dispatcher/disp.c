@@ -4,7 +4,6 @@
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "dispatcher/disp_core.h"
@@ -44,26 +43,6 @@ void jb_disp_deliver(jb_disp *d, dconsumer *c, natsMsg *msg)
 }
 static void dead_letter(inflight *f, int code, const char *body, size_t len);
 static void check_stopped(jb_disp *d);
-
-/* ------------------------------------------------------------ queue */
-
-void jb_disp_post(jb_disp *d, qitem *it)
-{
-    it->next = NULL;
-    pthread_mutex_lock(&d->mu);
-    if (d->qtail != NULL)
-        d->qtail->next = it;
-    else
-        d->qhead = it;
-    d->qtail = it;
-    pthread_mutex_unlock(&d->mu);
-    /* One write per burst: the loop clears the flag before it drains the queue. */
-    if (!atomic_exchange(&d->wake_pending, true)) {
-        uint64_t one = 1;
-        ssize_t w = write(d->wakefd, &one, sizeof(one));
-        (void)w;
-    }
-}
 
 static uint64_t rnd64(jb_disp *d)
 {
@@ -312,6 +291,8 @@ static void on_sink_done(void *ud, const jb_dhttp_result *r)
 
 /* ------------------------------------------------------- dead letters */
 
+static void on_dlq_done(jb_mail *m, void *ud);
+
 static void publish_dead_letter(inflight *f)
 {
     jb_disp *d = f->d;
@@ -319,22 +300,12 @@ static void publish_dead_letter(inflight *f)
     const jb_sub_consumer *i = &f->c->info;
     natsMsg *m = jb_disp_dlq_msg(f->msg, i->consumer, i->ns, i->name, f->shown, f->code, f->errbody,
                                  f->errbody_len, f->attempt);
-    dlqjob *job = m != NULL ? calloc(1, sizeof(*job)) : NULL;
-    if (job == NULL) {
+    jb_mail job = {.ptr = m, .reply_to = d->mb, .reply = on_dlq_done, .reply_ud = f};
+    if (m == NULL || d->dlq == NULL || jb_mailbox_post(jb_worker_mailbox(d->dlq), &job) != JB_OK) {
+        /* Out of memory, or the worker's queue is full: the original comes back later. */
         natsMsg_Destroy(m);
         finish(f, SETTLE_NAK, f->delivery.backoff_max_ms);
-        return;
     }
-    job->f = f;
-    job->msg = m;
-    pthread_mutex_lock(&d->mu);
-    if (d->dlq_tail != NULL)
-        d->dlq_tail->next = job;
-    else
-        d->dlq_head = job;
-    d->dlq_tail = job;
-    pthread_cond_signal(&d->dlq_cv);
-    pthread_mutex_unlock(&d->mu);
 }
 
 static void on_dlsink_done(void *ud, const jb_dhttp_result *r)
@@ -407,9 +378,11 @@ static void dead_letter(inflight *f, int code, const char *body, size_t len)
         publish_dead_letter(f);
 }
 
-static void on_dlq_done(jb_disp *d, inflight *f, bool ok)
+/* The DLQ worker's answer, on the loop: val 1 when the dead letter is stored. */
+static void on_dlq_done(jb_mail *m, void *ud)
 {
-    (void)d;
+    inflight *f = ud;
+    bool ok = m->val != 0;
     /* Stored in the dead-letter stream: now the original may go. When the publish
      * failed, the original stays and comes back after a backoff. */
     if (ok)
@@ -642,60 +615,46 @@ static void on_arrival(jb_disp *d, natsMsg *msg)
     deliver(d, c, msg);
 }
 
-static void handle(jb_disp *d, qitem *it)
+/* The loop's mailbox: what other threads handed over. */
+static void handle(jb_mail *m, void *ud)
 {
-    switch (it->kind) {
+    jb_disp *d = ud;
+    jb_sub_consumer *info = m->ptr;
+    switch ((qkind)m->kind) {
     case Q_MSG:
-        on_arrival(d, it->msg);
-        break;
+        on_arrival(d, m->ptr);
+        return;
     case Q_STATUS:
-        jb_disp_on_status(d, it->msg);
-        break;
+        jb_disp_on_status(d, m->ptr);
+        return;
     case Q_READY:
-        on_ready(d, &it->info);
+        on_ready(d, info);
         break;
     case Q_REMOVED:
-        on_removed(d, &it->info);
-        break;
-    case Q_DLQ_DONE:
-        on_dlq_done(d, it->f, it->ok);
+        on_removed(d, info);
         break;
     }
-    jb_sub_consumer_free(&it->info);
-    free(it);
+    jb_sub_consumer_free(info);
+    free(info);
 }
 
-static void on_wake(evutil_socket_t fd, short what, void *arg)
-{
-    (void)what;
-    jb_disp *d = arg;
-    uint64_t v;
-    ssize_t r = read(fd, &v, sizeof(v));
-    (void)r;
-    atomic_store(&d->wake_pending, false);
-    pthread_mutex_lock(&d->mu);
-    qitem *it = d->qhead;
-    d->qhead = d->qtail = NULL;
-    pthread_mutex_unlock(&d->mu);
-    while (it != NULL) {
-        qitem *next = it->next;
-        handle(d, it);
-        it = next;
-    }
-}
-
-/* Reconciler callbacks: its thread, never the loop. Copy and post. */
+/* Reconciler callbacks: its thread, never the loop. Copy and post; when the
+ * mailbox is full the reconciler waits for room (it is a worker thread), and
+ * once the dispatcher stops (closed) the change no longer matters. */
 static void post_consumer(jb_disp *d, qkind kind, const jb_sub_consumer *c)
 {
-    qitem *it = calloc(1, sizeof(*it));
-    if (it == NULL)
+    jb_sub_consumer *copy = calloc(1, sizeof(*copy));
+    if (copy == NULL)
         return;
-    it->kind = kind;
-    if (!jb_sub_consumer_copy(&it->info, c)) {
-        free(it);
+    if (!jb_sub_consumer_copy(copy, c)) {
+        free(copy);
         return;
     }
-    jb_disp_post(d, it);
+    jb_mail m = {.kind = kind, .ptr = copy};
+    if (jb_mailbox_post_wait(d->mb, &m) != JB_OK) {
+        jb_sub_consumer_free(copy);
+        free(copy);
+    }
 }
 
 static void cb_ready(const jb_sub_consumer *c, void *ud)
@@ -714,6 +673,13 @@ static void on_status_tick(evutil_socket_t fd, short what, void *arg)
     jb_disp *d = arg;
     if (d->m.health != NULL)
         jb_metric_set(d->m.health, NULL, jb_nats_connected(d->nc) ? 1 : 0);
+    long full = atomic_exchange(&d->mb_full, 0);
+    if (full > 0) {
+        char n[24];
+        snprintf(n, sizeof(n), "%ld", full);
+        jb_log(JB_LOG_WARN, "dispatcher", "mailbox full, messages given back with a delay",
+               "messages", n, NULL);
+    }
     jb_disp_pull_tick(d);
 }
 
@@ -732,19 +698,18 @@ jb_status jb_disp_create(const jb_cfg *cfg, struct event_base *base, jb_metrics 
     d->nc = nc;
     d->js = js;
     d->global_max = cfg->dispatcher_max_concurrent > 0 ? cfg->dispatcher_max_concurrent : 1024;
-    d->wakefd = -1;
     pthread_mutex_init(&d->mu, NULL);
-    pthread_cond_init(&d->dlq_cv, NULL);
     pthread_cond_init(&d->inbox_cv, NULL);
-    pthread_cond_init(&d->info_cv, NULL);
     if (RAND_bytes((unsigned char *)&d->rng, sizeof(d->rng)) != 1 || d->rng == 0)
         d->rng = (uint64_t)jb_now_monotonic_ns() | 1;
-    d->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (d->wakefd < 0) {
-        st = jb_err_set(err, JB_ERR_IO, "eventfd failed");
+    st = jb_mailbox_create(2 * (size_t)d->global_max + JB_DISP_MAILBOX_SPARE, &d->mb, err);
+    if (st != JB_OK)
+        goto out;
+    st = jb_mailbox_attach(d->mb, base, handle, d);
+    if (st != JB_OK) {
+        st = jb_err_set(err, st, "cannot watch the mailbox");
         goto out;
     }
-    d->wake_ev = event_new(base, d->wakefd, EV_READ | EV_PERSIST, on_wake, d);
     st = jb_dguard_create(cfg, &d->guard, err);
     if (st != JB_OK)
         goto out;
@@ -758,7 +723,7 @@ jb_status jb_disp_create(const jb_cfg *cfg, struct event_base *base, jb_metrics 
         st = jb_err_set(err, JB_ERR_NOMEM, "out of memory");
         goto out;
     }
-    if (d->wake_ev == NULL || d->http == NULL || d->status_ev == NULL || d->auth == NULL) {
+    if (d->http == NULL || d->status_ev == NULL || d->auth == NULL) {
         st = jb_err_set(err, JB_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -785,13 +750,13 @@ jb_status jb_disp_start(jb_disp *d, jb_err *err)
         jb_log(JB_LOG_WARN, "dispatcher", "dead-letter stream not ensured yet", "error",
                err != NULL ? err->msg : "", NULL);
     }
-    if (event_add(d->wake_ev, NULL) != 0)
-        return jb_err_set(err, JB_ERR_INTERNAL, "cannot watch the wake-up descriptor");
     struct timeval one = {1, 0};
     event_add(d->status_ev, &one);
-    if (pthread_create(&d->dlq_thread, NULL, jb_disp_dlq_main, d) != 0)
-        return jb_err_set(err, JB_ERR_INTERNAL, "cannot start the dead-letter thread");
-    d->dlq_started = true;
+    /* At most one dead letter per delivery in flight. */
+    st = jb_worker_start("jb-disp-dlq", (size_t)d->global_max, jb_disp_dlq_publish, NULL, 0, d,
+                         &d->dlq, err);
+    if (st != JB_OK)
+        return st;
     st = jb_disp_pull_start(d, err);
     if (st != JB_OK)
         return st;
@@ -865,7 +830,10 @@ void jb_disp_stop_gracefully(jb_disp *d, void (*done)(void *ud), void *ud)
     d->stopping = true;
     d->done = done;
     d->done_ud = ud;
-    /* The reconciler first, so no consumer_ready arrives while we stop. */
+    /* Closed: what the inbox receives from now on is NAKed by its callback, and a
+     * reconciler waiting for room gives up; the workers' replies still come. Then
+     * the reconciler, so no consumer_ready arrives while we stop. */
+    jb_mailbox_close(d->mb);
     stop_reconciler(d);
     for (dconsumer *c = d->consumers; c != NULL; c = c->next)
         stop_consumer(d, c);
@@ -880,27 +848,36 @@ void jb_disp_stop_gracefully(jb_disp *d, void (*done)(void *ud), void *ud)
     check_stopped(d);
 }
 
-static void drain_queue(jb_disp *d)
+/* What was handed over and never handled (destroy): a message goes straight back
+ * to JetStream for another dispatcher. Replies run their own functions. */
+static void drop_mail(jb_mail *m, void *ud)
 {
-    pthread_mutex_lock(&d->mu);
-    qitem *it = d->qhead;
-    d->qhead = d->qtail = NULL;
-    pthread_mutex_unlock(&d->mu);
-    while (it != NULL) {
-        qitem *next = it->next;
-        if (it->kind == Q_MSG) {
-            /* Never delivered: straight back to JetStream for another dispatcher. */
-            jb_disp_nak(d, it->msg, 1);
-            natsMsg_Destroy(it->msg);
-        } else if (it->kind == Q_STATUS) {
-            natsMsg_Destroy(it->msg);
-        } else if (it->kind == Q_DLQ_DONE) {
-            on_dlq_done(d, it->f, it->ok);
-        }
-        jb_sub_consumer_free(&it->info);
-        free(it);
-        it = next;
+    jb_disp *d = ud;
+    jb_sub_consumer *info = m->ptr;
+    switch ((qkind)m->kind) {
+    case Q_MSG:
+        jb_disp_nak(d, m->ptr, 1);
+        natsMsg_Destroy(m->ptr);
+        return;
+    case Q_STATUS:
+        natsMsg_Destroy(m->ptr);
+        return;
+    case Q_READY:
+    case Q_REMOVED:
+        jb_sub_consumer_free(info);
+        free(info);
+        return;
     }
+}
+
+/* The DLQ worker stopped before it took this one: the original is NAKed. */
+static void dlq_dispose(jb_mail *m, void *ud)
+{
+    (void)ud;
+    natsMsg_Destroy(m->ptr);
+    m->ptr = NULL;
+    m->val = 0;
+    jb_mail_reply(m);
 }
 
 void jb_disp_destroy(jb_disp *d)
@@ -912,25 +889,17 @@ void jb_disp_destroy(jb_disp *d)
     stop_reconciler(d);
     for (dconsumer *c = d->consumers; c != NULL; c = c->next)
         stop_consumer(d, c);
-    if (d->dlq_started) {
-        pthread_mutex_lock(&d->mu);
-        d->dlq_stop = true;
-        pthread_cond_signal(&d->dlq_cv);
-        pthread_mutex_unlock(&d->mu);
-        pthread_join(d->dlq_thread, NULL);
-    }
-    for (dlqjob *j = d->dlq_head; j != NULL;) {
-        dlqjob *next = j->next;
-        natsMsg_Destroy(j->msg);
-        free(j);
-        j = next;
-    }
-    d->dlq_head = d->dlq_tail = NULL;
-    /* The inbox closes (what the server sent before reaches the queue) and the info
-     * thread stops. */
+    if (d->mb != NULL)
+        jb_mailbox_close(d->mb);
+    jb_worker_stop(d->dlq, dlq_dispose, NULL);
+    d->dlq = NULL;
+    /* The inbox closes (what the server sent meanwhile is NAKed by its callback:
+     * the mailbox is closed) and the info worker stops. */
     jb_disp_pull_stop(d);
-    /* Nothing posts any more: settle what was handed over but not delivered. */
-    drain_queue(d);
+    /* Nothing posts any more: settle what was handed over but not delivered, and
+     * take the workers' last replies. */
+    if (d->mb != NULL)
+        jb_mailbox_drain(d->mb, drop_mail, d);
     jb_disp_unpark_all(d);
     while (d->inflight_head != NULL)
         finish(d->inflight_head, SETTLE_NAK, 1);
@@ -946,8 +915,7 @@ void jb_disp_destroy(jb_disp *d)
     jb_dhttp_destroy(d->http);
     jb_dauth_destroy(d->auth);
     jb_dguard_destroy(d->guard);
-    if (d->wake_ev != NULL)
-        event_free(d->wake_ev);
+    jb_mailbox_destroy(d->mb, drop_mail, d);
     if (d->status_ev != NULL)
         event_free(d->status_ev);
     if (d->ack_ev != NULL)
@@ -955,9 +923,6 @@ void jb_disp_destroy(jb_disp *d)
     free(d->acks);
     if (d->grace_ev != NULL)
         event_free(d->grace_ev);
-    if (d->wakefd >= 0)
-        close(d->wakefd);
     pthread_mutex_destroy(&d->mu);
-    pthread_cond_destroy(&d->dlq_cv);
     free(d);
 }

@@ -1,5 +1,5 @@
-/* The dispatcher's private state, shared by disp.c (the loop side), fetch.c (the
- * fetch threads) and dlq.c (dead letters). */
+/* The dispatcher's private state, shared by disp.c (the loop side), pull.c (pull
+ * requests, consumer info) and dlq.c (dead letters). */
 #ifndef JB_DISP_CORE_H
 #define JB_DISP_CORE_H
 
@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 
 #include "common/jb_common.h"
+#include "common/jb_mailbox.h"
 #include "config/jb_cfg.h"
 #include "dispatcher/disp_internal.h"
 #include "dispatcher/jb_disp.h"
@@ -33,23 +34,33 @@ struct event;
 #define JB_DISP_DLQ_TIMEOUT_MS 5000
 /* The subject prefix of the dead-letter stream. */
 #define JB_DISP_DLQ_PREFIX "kyma-dlq"
+/* The loop's mailbox holds 2 x DISPATCHER_MAX_CONCURRENT + this many messages.
+ * What arrives there: messages of pull requests (at most the process-wide slots
+ * asked for, plus one per idle consumer's long poll), the requests' end statuses,
+ * consumer changes from the reconciler (which waits for room) and the replies of
+ * the DLQ and info workers (at most one per delivery in flight, reserved). Full
+ * (only when thousands of idle consumers receive at once): a message is given back
+ * with a 1 s NAK, a status is dropped (its request ends at its deadline). */
+#define JB_DISP_MAILBOX_SPARE 1024
 
 typedef struct jb_disp jb_disp;
 typedef struct dconsumer dconsumer;
 typedef struct inflight inflight;
 
-typedef enum qkind { Q_MSG, Q_STATUS, Q_READY, Q_REMOVED, Q_DLQ_DONE } qkind;
+/* What the loop's mailbox carries (jb_mail.kind; ptr as said). */
+typedef enum qkind {
+    Q_MSG,     /* a message of a pull request (natsMsg *) */
+    Q_STATUS,  /* a pull request's end (natsMsg *) */
+    Q_READY,   /* a consumer to pull from, or its new settings (jb_sub_consumer *) */
+    Q_REMOVED, /* a consumer no longer wanted (jb_sub_consumer *) */
+} qkind;
 
-/* One item handed to the loop by another thread. */
-typedef struct qitem {
-    struct qitem *next;
-    qkind kind;
-    natsMsg *msg;         /* Q_MSG (a message), Q_STATUS (a pull request's end) */
-    struct dconsumer *c;  /* a parked message's consumer */
-    jb_sub_consumer info; /* Q_READY, Q_REMOVED */
-    inflight *f;          /* Q_DLQ_DONE */
-    bool ok;
-} qitem;
+/* A message that waits for a process-wide slot (see jb_disp_arrived). */
+typedef struct parked {
+    struct parked *next;
+    dconsumer *c;
+    natsMsg *msg;
+} parked;
 
 /* One consumer pulled from. Loop only: no thread but the loop touches it. */
 struct dconsumer {
@@ -75,14 +86,8 @@ struct dconsumer {
 /* A consumer whose info the info thread reads. */
 typedef struct infojob {
     char *ns, *name, *consumer;
+    size_t n; /* in the first job of a pass: how many jobs */
 } infojob;
-
-/* A dead-letter publish for the DLQ thread. */
-typedef struct dlqjob {
-    struct dlqjob *next;
-    inflight *f;
-    natsMsg *msg;
-} dlqjob;
 
 typedef struct disp_metrics {
     jb_metric *delivery;      /* eventing_ec_nats_delivery_per_subscription_total */
@@ -111,11 +116,8 @@ struct jb_disp {
     jb_dguard *guard; /* SINK_DENY_NETWORKS and friends, for every request */
     jb_dauth *auth;   /* sink credentials: secret files and OAuth2 tokens, loop */
 
-    pthread_mutex_t mu;   /* guards what the comments below say */
-    qitem *qhead, *qtail; /* mu */
-    atomic_bool wake_pending;
-    int wakefd;
-    struct event *wake_ev;
+    pthread_mutex_t mu; /* guards what the comments below say */
+    jb_mailbox *mb;     /* to the loop: messages, statuses, consumers, worker replies */
 
     /* Pulling: one inbox subscription for every consumer (nats.c calls its callback
      * on one thread of its own), requests published from the loop. */
@@ -131,26 +133,19 @@ struct jb_disp {
     dconsumer *buckets[JB_DISP_BUCKETS]; /* loop: by consumer name */
     dconsumer *pump, *pump_tail;         /* loop: to look at, in order */
     dconsumer *starved;                  /* loop: waiting for process-wide slots */
-    qitem *parked, *parked_tail;         /* loop: long-poll arrivals waiting for a slot */
+    parked *parked, *parked_tail;        /* loop: long-poll arrivals waiting for a slot */
     int nparked;
     struct event *pump_ev;
     int64_t last_kick_ns;
 
-    /* The info thread: one, whatever the number of consumers. */
-    pthread_t info_thread;
-    bool info_started;
-    pthread_cond_t info_cv;
-    infojob *info_jobs; /* mu: the next pass, replaced by a newer one */
-    size_t info_n;
-    bool info_stop; /* mu */
+    /* The info worker: one thread, whatever the number of consumers. */
+    jb_worker *info;
+    bool info_busy; /* loop: a pass was posted and has not replied */
     struct event *info_ev;
     struct event *info_soon_ev; /* a pass shortly after new consumers came */
 
-    pthread_t dlq_thread;
-    bool dlq_started;
-    pthread_cond_t dlq_cv;
-    dlqjob *dlq_head, *dlq_tail; /* mu */
-    bool dlq_stop;               /* mu */
+    jb_worker *dlq;      /* publishes dead letters */
+    atomic_long mb_full; /* messages given back because the mailbox was full */
 
     /* loop only */
     dconsumer *consumers;
@@ -169,8 +164,6 @@ struct jb_disp {
     uint64_t rng;
 };
 
-/* disp.c: queue an item for the loop (any thread; takes ownership of it). */
-void jb_disp_post(jb_disp *d, qitem *it);
 /* disp.c: asks the reconciler for a pass (any thread; nothing once stopping). */
 void jb_disp_kick_reconciler(jb_disp *d);
 
@@ -208,18 +201,19 @@ void jb_disp_close_request(dconsumer *c);
 void jb_disp_pull_tick(jb_disp *d);
 /* A new consumer: an info pass soon (coalesced), so its metrics appear. */
 void jb_disp_info_soon(jb_disp *d);
-/* The info thread. */
-void *jb_disp_info_main(void *arg);
+/* The info worker's handler (a pass: ptr infojob[val]). */
+void jb_disp_info_pass(jb_mail *m, void *ud);
 /* Settling by publishing to the message's reply subject: nats.c 3.4.1's natsMsg_Ack
  * and friends need a JetStream subscription (they dereference it). what: "+ACK",
  * "+WPI", "+TERM". */
 natsStatus jb_disp_settle(jb_disp *d, natsMsg *msg, const char *what);
 natsStatus jb_disp_nak(jb_disp *d, natsMsg *msg, int64_t delay_ms);
 
-/* dlq.c: ensure the dead-letter stream; the DLQ worker thread; the dead-letter
+/* dlq.c: ensure the dead-letter stream; the DLQ worker's handler (ptr: the
+ * natsMsg to publish, taken; replies with val 1 when stored); the dead-letter
  * message built from the original. */
 jb_status jb_disp_ensure_dlq(const jb_cfg *cfg, jsCtx *js, jb_err *err);
-void *jb_disp_dlq_main(void *arg);
+void jb_disp_dlq_publish(jb_mail *m, void *ud);
 natsMsg *jb_disp_dlq_msg(natsMsg *orig, const char *consumer, const char *ns, const char *name,
                          const char *sink, int code, const char *body, size_t body_len,
                          uint64_t attempts);

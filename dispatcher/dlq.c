@@ -258,32 +258,14 @@ static bool publish_one(jb_disp *d, natsMsg *m)
     return s == NATS_OK;
 }
 
-void *jb_disp_dlq_main(void *arg)
+/* The DLQ worker: a JetStream publish that waits for its ack (at most
+ * JB_DISP_DLQ_TIMEOUT_MS), then the answer goes back to the loop. */
+void jb_disp_dlq_publish(jb_mail *m, void *ud)
 {
-    jb_disp *d = arg;
-    pthread_mutex_lock(&d->mu);
-    while (true) {
-        while (d->dlq_head == NULL && !d->dlq_stop)
-            pthread_cond_wait(&d->dlq_cv, &d->mu);
-        if (d->dlq_stop)
-            break;
-        dlqjob *j = d->dlq_head;
-        d->dlq_head = j->next;
-        if (d->dlq_head == NULL)
-            d->dlq_tail = NULL;
-        pthread_mutex_unlock(&d->mu);
-        bool ok = publish_one(d, j->msg);
-        natsMsg_Destroy(j->msg);
-        qitem *it = calloc(1, sizeof(*it));
-        if (it != NULL) {
-            it->kind = Q_DLQ_DONE;
-            it->f = j->f;
-            it->ok = ok;
-            jb_disp_post(d, it);
-        }
-        free(j);
-        pthread_mutex_lock(&d->mu);
-    }
-    pthread_mutex_unlock(&d->mu);
-    return NULL;
+    jb_disp *d = ud;
+    natsMsg *msg = m->ptr;
+    m->val = publish_one(d, msg) ? 1 : 0;
+    natsMsg_Destroy(msg);
+    m->ptr = NULL;
+    jb_mail_reply(m);
 }

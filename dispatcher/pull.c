@@ -268,7 +268,7 @@ void jb_disp_release_slot(dconsumer *c)
     d->global_outstanding--;
     /* A message parked for want of a process-wide slot takes this one. */
     if (d->parked != NULL) {
-        qitem *it = d->parked;
+        parked *it = d->parked;
         d->parked = it->next;
         if (d->parked == NULL)
             d->parked_tail = NULL;
@@ -287,7 +287,7 @@ void jb_disp_release_slot(dconsumer *c)
 void jb_disp_unpark_all(jb_disp *d)
 {
     while (d->parked != NULL) {
-        qitem *it = d->parked;
+        parked *it = d->parked;
         d->parked = it->next;
         d->nparked--;
         jb_disp_nak(d, it->msg, 1);
@@ -330,7 +330,7 @@ int jb_disp_arrived(jb_disp *d, natsMsg *msg, dconsumer **out)
     if (long_poll && d->global_outstanding >= d->global_max) {
         /* A long poll holds no process-wide slot: the message waits for one. At most
          * one per consumer, and its consumer's own slot is taken. */
-        qitem *it = calloc(1, sizeof(*it));
+        parked *it = calloc(1, sizeof(*it));
         if (it == NULL) {
             c->outstanding--;
             return -1;
@@ -411,22 +411,27 @@ out:
 
 /* ------------------------------------------------------------ the inbox */
 
-/* nats.c's thread: hand over, nothing else. A failed allocation drops the message:
- * JetStream redelivers it after AckWait, and its request slot is freed when the
- * request ends. */
+/* nats.c's thread: hand over, nothing else. When the loop's mailbox is full the
+ * message goes back at once with a 1 s NAK (the dispatcher's "full" answer; its
+ * request slot is freed when the request ends); after the stop (closed) with a
+ * 1 ms NAK, for another dispatcher. A status that does not fit is dropped: its
+ * request is taken as lost at its deadline. */
 static void on_inbox(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
     (void)nc, (void)sub;
     jb_disp *d = closure;
-    qitem *it = calloc(1, sizeof(*it));
-    if (it == NULL) {
-        natsMsg_Destroy(msg);
-        return;
-    }
     const char *reply = natsMsg_GetReply(msg);
-    it->kind = reply != NULL && strncmp(reply, "$JS.ACK.", 8) == 0 ? Q_MSG : Q_STATUS;
-    it->msg = msg;
-    jb_disp_post(d, it);
+    bool is_msg = reply != NULL && strncmp(reply, "$JS.ACK.", 8) == 0;
+    jb_mail m = {.kind = is_msg ? Q_MSG : Q_STATUS, .ptr = msg};
+    jb_status st = jb_mailbox_post(d->mb, &m);
+    if (st == JB_OK)
+        return;
+    if (is_msg) {
+        jb_disp_nak(d, msg, st == JB_ERR_FULL ? 1000 : 1);
+        if (st == JB_ERR_FULL)
+            atomic_fetch_add(&d->mb_full, 1);
+    }
+    natsMsg_Destroy(msg);
 }
 
 static void on_inbox_complete(void *closure)
@@ -470,9 +475,10 @@ jb_status jb_disp_pull_start(jb_disp *d, jb_err *err)
         return jb_err_set(err, JB_ERR_NATS, "inbox subscription: %s", natsStatus_GetText(s));
     if (natsConnection_GetStats(d->nc, d->stats) == NATS_OK)
         natsStatistics_GetCounts(d->stats, NULL, NULL, NULL, NULL, &d->reconnects);
-    if (pthread_create(&d->info_thread, NULL, jb_disp_info_main, d) != 0)
-        return jb_err_set(err, JB_ERR_INTERNAL, "cannot start the consumer info thread");
-    d->info_started = true;
+    /* One pass at a time (info_busy): a mailbox of one is enough. */
+    jb_status st = jb_worker_start("jb-disp-info", 1, jb_disp_info_pass, NULL, 0, d, &d->info, err);
+    if (st != JB_OK)
+        return st;
     struct timeval tv = {JB_DISP_INFO_EVERY_MS / 1000, 0};
     event_add(d->info_ev, &tv);
     return JB_OK;
@@ -488,19 +494,18 @@ static void free_jobs(infojob *jobs, size_t n)
     free(jobs);
 }
 
+/* A pass that never ran still answers, so the loop frees it. */
+static void info_dispose(jb_mail *m, void *ud)
+{
+    (void)ud;
+    m->val = 0;
+    jb_mail_reply(m);
+}
+
 void jb_disp_pull_stop(jb_disp *d)
 {
-    if (d->info_started) {
-        pthread_mutex_lock(&d->mu);
-        d->info_stop = true;
-        pthread_cond_signal(&d->info_cv);
-        pthread_mutex_unlock(&d->mu);
-        pthread_join(d->info_thread, NULL);
-        d->info_started = false;
-    }
-    free_jobs(d->info_jobs, d->info_n);
-    d->info_jobs = NULL;
-    d->info_n = 0;
+    jb_worker_stop(d->info, info_dispose, NULL);
+    d->info = NULL;
     if (d->inbox_sub == NULL)
         return;
     /* Drain: what the server sent before it saw the unsubscribe still reaches the
@@ -534,7 +539,6 @@ void jb_disp_pull_free(jb_disp *d)
         event_free(d->info_soon_ev);
     natsStatistics_Destroy(d->stats);
     pthread_cond_destroy(&d->inbox_cv);
-    pthread_cond_destroy(&d->info_cv);
 }
 
 void jb_disp_pull_tick(jb_disp *d)
@@ -559,14 +563,30 @@ void jb_disp_pull_tick(jb_disp *d)
 
 /* ------------------------------------------------------------ consumer info */
 
+/* The pass came back (loop): val 1 when a consumer was lost. */
+static void on_info_done(jb_mail *m, void *ud)
+{
+    jb_disp *d = ud;
+    infojob *jobs = m->ptr;
+    free_jobs(jobs, jobs != NULL ? (size_t)jobs[0].n : 0);
+    d->info_busy = false;
+    if (m->val != 0)
+        jb_disp_kick_reconciler(d);
+}
+
 static void on_info_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     jb_disp *d = arg;
+    /* One pass at a time: the next starts from the consumers of its own moment. */
+    if (d->info == NULL || d->info_busy)
+        return;
     size_t n = 0;
     for (dconsumer *c = d->consumers; c != NULL; c = c->next)
         n += c->stop ? 0 : 1;
-    infojob *jobs = calloc(n > 0 ? n : 1, sizeof(*jobs));
+    if (n == 0)
+        return;
+    infojob *jobs = calloc(n, sizeof(*jobs));
     if (jobs == NULL)
         return;
     size_t i = 0;
@@ -582,16 +602,13 @@ static void on_info_tick(evutil_socket_t fd, short what, void *arg)
             return;
         }
     }
-    /* A pass still waiting is replaced: the info thread never falls behind by more
-     * than one pass. */
-    pthread_mutex_lock(&d->mu);
-    infojob *old = d->info_jobs;
-    size_t oldn = d->info_n;
-    d->info_jobs = jobs;
-    d->info_n = i;
-    pthread_cond_signal(&d->info_cv);
-    pthread_mutex_unlock(&d->mu);
-    free_jobs(old, oldn);
+    jobs[0].n = i;
+    jb_mail m = {.ptr = jobs, .reply_to = d->mb, .reply = on_info_done, .reply_ud = d};
+    if (jb_mailbox_post(jb_worker_mailbox(d->info), &m) != JB_OK) {
+        free_jobs(jobs, i);
+        return;
+    }
+    d->info_busy = true;
 }
 
 void jb_disp_info_soon(jb_disp *d)
@@ -624,40 +641,22 @@ static bool report_one(jb_disp *d, const infojob *j)
     return true;
 }
 
-void *jb_disp_info_main(void *arg)
+/* The info worker: one pass over the consumers it was given, paced. */
+void jb_disp_info_pass(jb_mail *m, void *ud)
 {
-    jb_disp *d = arg;
-    pthread_mutex_lock(&d->mu);
-    while (true) {
-        while (d->info_jobs == NULL && !d->info_stop)
-            pthread_cond_wait(&d->info_cv, &d->mu);
-        if (d->info_stop)
-            break;
-        infojob *jobs = d->info_jobs;
-        size_t n = d->info_n;
-        d->info_jobs = NULL;
-        d->info_n = 0;
-        pthread_mutex_unlock(&d->mu);
-        bool lost = false;
-        for (size_t i = 0; i < n; i++) {
-            pthread_mutex_lock(&d->mu);
-            bool stop = d->info_stop;
-            pthread_mutex_unlock(&d->mu);
-            if (stop)
-                break;
-            if (!report_one(d, &jobs[i]))
-                lost = true;
-            /* At most JB_DISP_INFO_MAX_PER_S requests a second: with thousands of
-             * consumers a pass takes longer than JB_DISP_INFO_EVERY_MS (the gauges are
-             * older) instead of keeping nats-server busy with info requests. */
-            struct timespec gap = {0, 1000000000L / JB_DISP_INFO_MAX_PER_S};
-            nanosleep(&gap, NULL);
-        }
-        if (lost)
-            jb_disp_kick_reconciler(d);
-        free_jobs(jobs, n);
-        pthread_mutex_lock(&d->mu);
+    jb_disp *d = ud;
+    infojob *jobs = m->ptr;
+    size_t n = (size_t)jobs[0].n;
+    bool lost = false;
+    for (size_t i = 0; i < n && !jb_worker_stopping(d->info); i++) {
+        if (!report_one(d, &jobs[i]))
+            lost = true;
+        /* At most JB_DISP_INFO_MAX_PER_S requests a second: with thousands of
+         * consumers a pass takes longer than JB_DISP_INFO_EVERY_MS (the gauges are
+         * older) instead of keeping nats-server busy with info requests. */
+        struct timespec gap = {0, 1000000000L / JB_DISP_INFO_MAX_PER_S};
+        nanosleep(&gap, NULL);
     }
-    pthread_mutex_unlock(&d->mu);
-    return NULL;
+    m->val = lost ? 1 : 0;
+    jb_mail_reply(m);
 }
