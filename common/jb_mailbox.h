@@ -73,8 +73,7 @@ void jb_mailbox_close(jb_mailbox *mb);
  * reply functions run there for replies. At most cap messages per loop turn, so a
  * busy producer does not starve the loop's other events. Call on base's thread,
  * once. */
-jb_status jb_mailbox_attach(jb_mailbox *mb, struct event_base *base, jb_mail_fn handler,
-                            void *ud);
+jb_status jb_mailbox_attach(jb_mailbox *mb, struct event_base *base, jb_mail_fn handler, void *ud);
 
 /* The receiver is the calling thread: waits at most timeout_ms (< 0: no limit) for
  * a message and copies it to *out (JB_OK). Replies that arrive meanwhile have their

@@ -36,11 +36,8 @@ struct inflight {
 typedef enum settle { SETTLE_ACK, SETTLE_NAK, SETTLE_NONE } settle;
 
 static void deliver(jb_disp *d, dconsumer *c, natsMsg *msg);
-
-void jb_disp_deliver(jb_disp *d, dconsumer *c, natsMsg *msg)
-{
-    deliver(d, c, msg);
-}
+static void kick_reconciler(void *ud);
+static void info_soon(jb_disp *d);
 static void dead_letter(inflight *f, int code, const char *body, size_t len);
 static void check_stopped(jb_disp *d);
 
@@ -149,36 +146,14 @@ static void count_simple(jb_metric *m, inflight *f, const char *reason)
 
 static void reap(jb_disp *d, dconsumer *c);
 
-/* Acks are collected during a loop turn and sent together at its end: nats.c
- * wakes its flusher thread once per burst instead of once per ack. */
-static void flush_acks(jb_disp *d)
+/* c's message was settled: its slot goes back, and a message parked for want of
+ * a process-wide slot may take it. */
+static void release_slot(jb_disp *d, dconsumer *c)
 {
-    for (size_t i = 0; i < d->nacks; i++) {
-        natsStatus s = jb_disp_settle(d, d->acks[i], "+ACK");
-        if (s != NATS_OK)
-            /* Not connected: JetStream redelivers after AckWait, nothing is lost. */
-            jb_log(JB_LOG_WARN, "dispatcher", "cannot ack message", "error", natsStatus_GetText(s),
-                   NULL);
-        natsMsg_Destroy(d->acks[i]);
-    }
-    d->nacks = 0;
-}
-
-static void on_flush_acks(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd, (void)what;
-    flush_acks(arg);
-}
-
-/* Takes msg for a deferred ack; false when the batch is full (ack it now). */
-static bool queue_ack(jb_disp *d, natsMsg *msg)
-{
-    if (d->nacks >= d->acks_cap || d->ack_ev == NULL)
-        return false;
-    if (d->nacks == 0)
-        event_active(d->ack_ev, 0, 0);
-    d->acks[d->nacks++] = msg;
-    return true;
+    dconsumer *owner = NULL;
+    natsMsg *parked = jb_dpull_release(d->pull, c, &owner);
+    if (parked != NULL)
+        deliver(d, owner, parked);
 }
 
 static void finish(inflight *f, settle how, int64_t delay_ms)
@@ -186,12 +161,12 @@ static void finish(inflight *f, settle how, int64_t delay_ms)
     jb_disp *d = f->d;
     dconsumer *c = f->c;
     natsStatus s = NATS_OK;
-    if (how == SETTLE_ACK && queue_ack(d, f->msg))
+    if (how == SETTLE_ACK && jb_dacks_add(&d->acks, f->msg))
         f->msg = NULL; /* acked and destroyed at the end of this loop turn */
     else if (how == SETTLE_ACK)
-        s = jb_disp_settle(d, f->msg, "+ACK");
+        s = jb_disp_settle(d->nc, f->msg, "+ACK");
     else if (how == SETTLE_NAK)
-        s = jb_disp_nak(d, f->msg, delay_ms > 0 ? delay_ms : 1);
+        s = jb_disp_nak(d->nc, f->msg, delay_ms > 0 ? delay_ms : 1);
     if (s != NATS_OK)
         /* Not connected: JetStream redelivers after AckWait, nothing is lost. */
         jb_log(JB_LOG_WARN, "dispatcher", "cannot settle message", "consumer", c->info.consumer,
@@ -217,7 +192,7 @@ static void finish(inflight *f, settle how, int64_t delay_ms)
     free(f->errbody);
     free(f);
 
-    jb_disp_release_slot(c);
+    release_slot(d, c);
     reap(d, c);
     check_stopped(d);
 }
@@ -227,7 +202,7 @@ static void on_progress(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     inflight *f = arg;
     /* The sink is slower than AckWait: keep the message ours. */
-    jb_disp_settle(f->d, f->msg, "+WPI");
+    jb_disp_settle(f->d->nc, f->msg, "+WPI");
 }
 
 static void retry_or_dead(inflight *f, int status, int64_t retry_after_ms, const char *body,
@@ -300,8 +275,7 @@ static void publish_dead_letter(inflight *f)
     const jb_sub_consumer *i = &f->c->info;
     natsMsg *m = jb_disp_dlq_msg(f->msg, i->consumer, i->ns, i->name, f->shown, f->code, f->errbody,
                                  f->errbody_len, f->attempt);
-    jb_mail job = {.ptr = m, .reply_to = d->mb, .reply = on_dlq_done, .reply_ud = f};
-    if (m == NULL || d->dlq == NULL || jb_mailbox_post(jb_worker_mailbox(d->dlq), &job) != JB_OK) {
+    if (m == NULL || jb_ddlq_submit(d->dlq, &m, d->mb, on_dlq_done, f) != JB_OK) {
         /* Out of memory, or the worker's queue is full: the original comes back later. */
         natsMsg_Destroy(m);
         finish(f, SETTLE_NAK, f->delivery.backoff_max_ms);
@@ -462,9 +436,9 @@ static void deliver(jb_disp *d, dconsumer *c, natsMsg *msg)
 {
     inflight *f = inflight_new(d, c, msg);
     if (f == NULL) {
-        jb_disp_nak(d, msg, 1000);
+        jb_disp_nak(d->nc, msg, 1000);
         natsMsg_Destroy(msg);
-        jb_disp_release_slot(c);
+        release_slot(d, c);
         return;
     }
     if (d->stopping) {
@@ -505,10 +479,7 @@ static void deliver(jb_disp *d, dconsumer *c, natsMsg *msg)
 
 static dconsumer *find_consumer(jb_disp *d, const char *name)
 {
-    for (dconsumer *c = d->consumers; c != NULL; c = c->next)
-        if (!c->stop && strcmp(c->info.consumer, name) == 0)
-            return c;
-    return NULL;
+    return jb_dtable_find(&d->table, name, strlen(name));
 }
 
 static void set_sub_metrics(jb_disp *d, const jb_sub_consumer *i, double v)
@@ -530,10 +501,11 @@ static void on_ready(jb_disp *d, jb_sub_consumer *info)
         jb_sub_consumer_free(&c->info);
         c->info = *info;
         memset(info, 0, sizeof(*info));
-        c->max_in_flight = c->info.delivery.max_in_flight > 0 ? c->info.delivery.max_in_flight : 1;
+        c->slot.max_in_flight =
+            c->info.delivery.max_in_flight > 0 ? c->info.delivery.max_in_flight : 1;
         /* A consumer re-created by the reconciler may come back at once. */
-        c->retry_at_ns = 0;
-        jb_disp_pump_later(d, c);
+        c->slot.retry_at_ns = 0;
+        jb_dpull_want(d->pull, c);
         return;
     }
     if (d->stopping)
@@ -541,15 +513,12 @@ static void on_ready(jb_disp *d, jb_sub_consumer *info)
     c = calloc(1, sizeof(*c));
     if (c == NULL)
         return;
-    c->d = d;
     c->info = *info;
     memset(info, 0, sizeof(*info));
-    c->max_in_flight = c->info.delivery.max_in_flight > 0 ? c->info.delivery.max_in_flight : 1;
-    c->next = d->consumers;
-    d->consumers = c;
-    jb_disp_hash_add(d, c);
-    jb_disp_pump_later(d, c);
-    jb_disp_info_soon(d);
+    jb_dslot_init(&c->slot, c->info.delivery.max_in_flight);
+    jb_dtable_add(&d->table, c);
+    jb_dpull_want(d->pull, c);
+    info_soon(d);
     zero_counters(d, &c->info);
     char ref[512];
     snprintf(ref, sizeof(ref), "%s/%s", c->info.ns, c->info.name);
@@ -561,10 +530,8 @@ static void on_ready(jb_disp *d, jb_sub_consumer *info)
 
 static void stop_consumer(jb_disp *d, dconsumer *c)
 {
-    (void)d;
-    /* No new request; what the open one still brings is NAKed (deliver). */
-    c->stop = true;
-    jb_disp_close_request(c);
+    /* No new request; what the open one still brings is NAKed (on_arrival). */
+    jb_dpull_stop_consumer(d->pull, c);
 }
 
 static void on_removed(jb_disp *d, jb_sub_consumer *info)
@@ -579,7 +546,8 @@ static void on_removed(jb_disp *d, jb_sub_consumer *info)
 
 static void free_consumer(jb_disp *d, dconsumer *c)
 {
-    jb_disp_forget(d, c);
+    jb_dpull_forget(d->pull, c);
+    jb_dtable_remove(&d->table, c);
     jb_sub_consumer_free(&c->info);
     free(c);
 }
@@ -587,13 +555,8 @@ static void free_consumer(jb_disp *d, dconsumer *c)
 /* Frees a stopped consumer once nothing of it is in flight. */
 static void reap(jb_disp *d, dconsumer *c)
 {
-    if (!c->stop || c->outstanding > 0)
+    if (!c->slot.stop || c->slot.outstanding > 0)
         return;
-    for (dconsumer **p = &d->consumers; *p != NULL; p = &(*p)->next)
-        if (*p == c) {
-            *p = c->next;
-            break;
-        }
     free_consumer(d, c);
 }
 
@@ -602,17 +565,19 @@ static void reap(jb_disp *d, dconsumer *c)
 static void on_arrival(jb_disp *d, natsMsg *msg)
 {
     dconsumer *c = NULL;
-    int r = jb_disp_arrived(d, msg, &c);
-    if (r == 0)
-        return; /* parked */
-    if (r < 0) {
+    switch (jb_dpull_arrived(d->pull, msg, &c)) {
+    case JB_DSLOT_DELIVER:
+        deliver(d, c, msg);
+        return;
+    case JB_DSLOT_PARKED:
+        return;
+    case JB_DSLOT_REFUSE:
         /* Its consumer is gone, or it would exceed the in-flight bounds: give it
          * back at once for whoever may take it. */
-        jb_disp_nak(d, msg, 1);
+        jb_disp_nak(d->nc, msg, 1);
         natsMsg_Destroy(msg);
         return;
     }
-    deliver(d, c, msg);
 }
 
 /* The loop's mailbox: what other threads handed over. */
@@ -625,7 +590,8 @@ static void handle(jb_mail *m, void *ud)
         on_arrival(d, m->ptr);
         return;
     case Q_STATUS:
-        jb_disp_on_status(d, m->ptr);
+        if (jb_dpull_status(d->pull, m->ptr))
+            kick_reconciler(d);
         return;
     case Q_READY:
         on_ready(d, info);
@@ -667,23 +633,55 @@ static void cb_removed(const jb_sub_consumer *c, void *ud)
     post_consumer(ud, Q_REMOVED, c);
 }
 
+/* Asks the reconciler for a pass (a consumer looks lost); nothing once stopping. */
+static void kick_reconciler(void *ud)
+{
+    jb_disp *d = ud;
+    pthread_mutex_lock(&d->rec_mu);
+    if (d->rec != NULL)
+        jb_sub_reconciler_kick(d->rec);
+    pthread_mutex_unlock(&d->rec_mu);
+}
+
+static void on_info_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    jb_disp *d = arg;
+    jb_dinfo_pass(d->info, &d->table);
+}
+
+/* A new consumer: an info pass soon (coalesced), so its metrics appear. */
+static void info_soon(jb_disp *d)
+{
+    if (d->info_soon_ev == NULL || evtimer_pending(d->info_soon_ev, NULL))
+        return;
+    struct timeval tv = {0, 200000};
+    evtimer_add(d->info_soon_ev, &tv);
+}
+
 static void on_status_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     jb_disp *d = arg;
     if (d->m.health != NULL)
         jb_metric_set(d->m.health, NULL, jb_nats_connected(d->nc) ? 1 : 0);
-    long full = atomic_exchange(&d->mb_full, 0);
+    long full = jb_dpull_take_full_count(d->pull);
     if (full > 0) {
         char n[24];
         snprintf(n, sizeof(n), "%ld", full);
         jb_log(JB_LOG_WARN, "dispatcher", "mailbox full, messages given back with a delay",
                "messages", n, NULL);
     }
-    jb_disp_pull_tick(d);
+    jb_dpull_tick(d->pull);
 }
 
 /* ------------------------------------------------------------ public */
+
+/* DISPATCHER_MAX_CONCURRENT: deliveries in flight in the process. */
+static int global_max_of(const jb_cfg *cfg)
+{
+    return cfg->dispatcher_max_concurrent > 0 ? cfg->dispatcher_max_concurrent : 1024;
+}
 
 jb_status jb_disp_create(const jb_cfg *cfg, struct event_base *base, jb_metrics *metrics,
                          natsConnection *nc, jsCtx *js, jb_disp **out, jb_err *err)
@@ -697,12 +695,11 @@ jb_status jb_disp_create(const jb_cfg *cfg, struct event_base *base, jb_metrics 
     d->metrics = metrics;
     d->nc = nc;
     d->js = js;
-    d->global_max = cfg->dispatcher_max_concurrent > 0 ? cfg->dispatcher_max_concurrent : 1024;
-    pthread_mutex_init(&d->mu, NULL);
-    pthread_cond_init(&d->inbox_cv, NULL);
+    int global_max = global_max_of(cfg);
+    pthread_mutex_init(&d->rec_mu, NULL);
     if (RAND_bytes((unsigned char *)&d->rng, sizeof(d->rng)) != 1 || d->rng == 0)
         d->rng = (uint64_t)jb_now_monotonic_ns() | 1;
-    st = jb_mailbox_create(2 * (size_t)d->global_max + JB_DISP_MAILBOX_SPARE, &d->mb, err);
+    st = jb_mailbox_create(2 * (size_t)global_max + JB_DISP_MAILBOX_SPARE, &d->mb, err);
     if (st != JB_OK)
         goto out;
     st = jb_mailbox_attach(d->mb, base, handle, d);
@@ -713,13 +710,13 @@ jb_status jb_disp_create(const jb_cfg *cfg, struct event_base *base, jb_metrics 
     st = jb_dguard_create(cfg, &d->guard, err);
     if (st != JB_OK)
         goto out;
-    d->http = jb_dhttp_create(base, d->global_max, d->guard);
+    d->http = jb_dhttp_create(base, global_max, d->guard);
     d->auth = jb_dauth_create(d->guard);
     d->status_ev = event_new(base, -1, EV_PERSIST, on_status_tick, d);
-    d->ack_ev = event_new(base, -1, 0, on_flush_acks, d);
-    d->acks_cap = (size_t)d->global_max;
-    d->acks = calloc(d->acks_cap, sizeof(*d->acks));
-    if (d->ack_ev == NULL || d->acks == NULL) {
+    d->info_ev = event_new(base, -1, EV_PERSIST, on_info_tick, d);
+    d->info_soon_ev = evtimer_new(base, on_info_tick, d);
+    if (jb_dacks_init(&d->acks, base, nc, (size_t)global_max) != JB_OK || d->info_ev == NULL ||
+        d->info_soon_ev == NULL) {
         st = jb_err_set(err, JB_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -727,7 +724,7 @@ jb_status jb_disp_create(const jb_cfg *cfg, struct event_base *base, jb_metrics 
         st = jb_err_set(err, JB_ERR_NOMEM, "out of memory");
         goto out;
     }
-    st = jb_disp_pull_init(d, err);
+    st = jb_dpull_create(cfg, base, nc, d->mb, &d->table, global_max, &d->pull, err);
     if (st != JB_OK)
         goto out;
     register_metrics(d);
@@ -753,13 +750,18 @@ jb_status jb_disp_start(jb_disp *d, jb_err *err)
     struct timeval one = {1, 0};
     event_add(d->status_ev, &one);
     /* At most one dead letter per delivery in flight. */
-    st = jb_worker_start("jb-disp-dlq", (size_t)d->global_max, jb_disp_dlq_publish, NULL, 0, d,
-                         &d->dlq, err);
+    st = jb_ddlq_create(d->cfg, d->js, (size_t)global_max_of(d->cfg), &d->dlq, err);
     if (st != JB_OK)
         return st;
-    st = jb_disp_pull_start(d, err);
+    st = jb_dinfo_create(d->cfg, d->js, d->m.pending, d->m.ack_pending, d->mb, kick_reconciler, d,
+                         &d->info, err);
     if (st != JB_OK)
         return st;
+    st = jb_dpull_start(d->pull, err);
+    if (st != JB_OK)
+        return st;
+    struct timeval every = {JB_DISP_INFO_EVERY_MS / 1000, 0};
+    event_add(d->info_ev, &every);
     st = jb_sub_reconciler_start(d->rec, 0, err);
     if (st != JB_OK)
         return st;
@@ -770,27 +772,19 @@ jb_status jb_disp_start(jb_disp *d, jb_err *err)
 bool jb_disp_ready(void *ud)
 {
     jb_disp *d = ud;
-    pthread_mutex_lock(&d->mu);
+    pthread_mutex_lock(&d->rec_mu);
     bool synced = d->rec != NULL && jb_sub_reconciler_synced(d->rec);
-    pthread_mutex_unlock(&d->mu);
+    pthread_mutex_unlock(&d->rec_mu);
     return synced && jb_nats_connected(d->nc);
-}
-
-void jb_disp_kick_reconciler(jb_disp *d)
-{
-    pthread_mutex_lock(&d->mu);
-    if (d->rec != NULL)
-        jb_sub_reconciler_kick(d->rec);
-    pthread_mutex_unlock(&d->mu);
 }
 
 /* Takes the reconciler away from the other threads, then stops it. */
 static void stop_reconciler(jb_disp *d)
 {
-    pthread_mutex_lock(&d->mu);
+    pthread_mutex_lock(&d->rec_mu);
     jb_sub_reconciler *r = d->rec;
     d->rec = NULL;
-    pthread_mutex_unlock(&d->mu);
+    pthread_mutex_unlock(&d->rec_mu);
     jb_sub_reconciler_destroy(r);
 }
 
@@ -809,13 +803,23 @@ static void on_grace(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* Takes the parked messages back (stop): NAKed for another dispatcher. */
+static void unpark_all(jb_disp *d)
+{
+    natsMsg *msg;
+    while ((msg = jb_dpull_unpark(d->pull)) != NULL) {
+        jb_disp_nak(d->nc, msg, 1);
+        natsMsg_Destroy(msg);
+    }
+}
+
 static void check_stopped(jb_disp *d)
 {
     if (!d->stopping || d->finished || d->ninflight > 0)
         return;
     d->finished = true;
     /* Acks and NAKs are buffered by nats.c: push them out before we go. */
-    flush_acks(d);
+    jb_dacks_flush(&d->acks);
     natsConnection_FlushTimeout(d->nc, 2000);
     if (d->grace_ev != NULL)
         event_del(d->grace_ev);
@@ -835,9 +839,10 @@ void jb_disp_stop_gracefully(jb_disp *d, void (*done)(void *ud), void *ud)
      * the reconciler, so no consumer_ready arrives while we stop. */
     jb_mailbox_close(d->mb);
     stop_reconciler(d);
-    for (dconsumer *c = d->consumers; c != NULL; c = c->next)
+    jb_dpull_stop_requests(d->pull);
+    for (dconsumer *c = d->table.list; c != NULL; c = c->next)
         stop_consumer(d, c);
-    jb_disp_unpark_all(d);
+    unpark_all(d);
     int64_t g = d->cfg->shutdown_grace_ms > 0 ? d->cfg->shutdown_grace_ms : 25000;
     d->grace_ev = evtimer_new(d->base, on_grace, d);
     if (d->grace_ev != NULL) {
@@ -856,7 +861,7 @@ static void drop_mail(jb_mail *m, void *ud)
     jb_sub_consumer *info = m->ptr;
     switch ((qkind)m->kind) {
     case Q_MSG:
-        jb_disp_nak(d, m->ptr, 1);
+        jb_disp_nak(d->nc, m->ptr, 1);
         natsMsg_Destroy(m->ptr);
         return;
     case Q_STATUS:
@@ -870,59 +875,54 @@ static void drop_mail(jb_mail *m, void *ud)
     }
 }
 
-/* The DLQ worker stopped before it took this one: the original is NAKed. */
-static void dlq_dispose(jb_mail *m, void *ud)
-{
-    (void)ud;
-    natsMsg_Destroy(m->ptr);
-    m->ptr = NULL;
-    m->val = 0;
-    jb_mail_reply(m);
-}
-
 void jb_disp_destroy(jb_disp *d)
 {
     if (d == NULL)
         return;
     d->finished = true; /* no done callback from here on */
     d->stopping = true;
-    stop_reconciler(d);
-    for (dconsumer *c = d->consumers; c != NULL; c = c->next)
-        stop_consumer(d, c);
     if (d->mb != NULL)
         jb_mailbox_close(d->mb);
-    jb_worker_stop(d->dlq, dlq_dispose, NULL);
-    d->dlq = NULL;
-    /* The inbox closes (what the server sent meanwhile is NAKed by its callback:
-     * the mailbox is closed) and the info worker stops. */
-    jb_disp_pull_stop(d);
+    stop_reconciler(d);
+    if (d->pull != NULL) {
+        jb_dpull_stop_requests(d->pull);
+        for (dconsumer *c = d->table.list; c != NULL; c = c->next)
+            stop_consumer(d, c);
+    }
+    /* The workers stop (what they never did answers through the mailbox), the
+     * inbox closes (what the server sent meanwhile is NAKed by its callback: the
+     * mailbox is closed). */
+    jb_ddlq_stop(d->dlq);
+    jb_dinfo_stop(d->info);
+    jb_dpull_close_inbox(d->pull);
     /* Nothing posts any more: settle what was handed over but not delivered, and
      * take the workers' last replies. */
     if (d->mb != NULL)
         jb_mailbox_drain(d->mb, drop_mail, d);
-    jb_disp_unpark_all(d);
+    if (d->pull != NULL)
+        unpark_all(d);
     while (d->inflight_head != NULL)
         finish(d->inflight_head, SETTLE_NAK, 1);
-    flush_acks(d);
-    while (d->consumers != NULL) {
-        dconsumer *c = d->consumers;
-        d->consumers = c->next;
-        free_consumer(d, c);
-    }
+    jb_dacks_free(&d->acks);
+    while (d->table.list != NULL)
+        free_consumer(d, d->table.list);
     if (d->nc != NULL)
         natsConnection_FlushTimeout(d->nc, 1000);
-    jb_disp_pull_free(d);
+    jb_ddlq_destroy(d->dlq);
+    jb_dinfo_destroy(d->info);
+    jb_dpull_destroy(d->pull);
     jb_dhttp_destroy(d->http);
     jb_dauth_destroy(d->auth);
     jb_dguard_destroy(d->guard);
     jb_mailbox_destroy(d->mb, drop_mail, d);
     if (d->status_ev != NULL)
         event_free(d->status_ev);
-    if (d->ack_ev != NULL)
-        event_free(d->ack_ev);
-    free(d->acks);
+    if (d->info_ev != NULL)
+        event_free(d->info_ev);
+    if (d->info_soon_ev != NULL)
+        event_free(d->info_soon_ev);
     if (d->grace_ev != NULL)
         event_free(d->grace_ev);
-    pthread_mutex_destroy(&d->mu);
+    pthread_mutex_destroy(&d->rec_mu);
     free(d);
 }
