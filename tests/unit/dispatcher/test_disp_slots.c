@@ -35,11 +35,10 @@ static void test_window(void)
     static const struct {
         int max_in_flight, global_max, first_ask, after_one;
     } cases[] = {
-        {1, 1024, 1, 1},
-        {10, 1024, 10, 1},       /* one free slot is an eighth of 10 */
-        {64, 1024, 64, 0},       /* one of 64 is not: wait for 8 */
-        {1000, 1024, 256, 256},  /* the batch cap, both times */
-        {10, 4, 4, 1},           /* the process cap limits: ask for what it allows */
+        {1, 1024, 1, 1},        {10, 1024, 10, 1}, /* one free slot is an eighth of 10 */
+        {64, 1024, 64, 0},                         /* one of 64 is not: wait for 8 */
+        {1000, 1024, 256, 256},                    /* the batch cap, both times */
+        {10, 4, 4, 1}, /* the process cap limits: ask for what it allows */
     };
     for (size_t k = 0; k < JB_CASES_N(cases); k++) {
         jb_dslots s;
@@ -206,7 +205,8 @@ int main(void)
         {"process-wide cap: starved consumers, first in first served", test_starved},
         {"long polls park when the cap is taken; unpark at stop", test_park},
         {"arrivals of dropped requests never exceed the bounds", test_stale_arrivals},
-        {"no request when stopped or backing off; forget keeps the list", test_no_request_and_forget},
+        {"no request when stopped or backing off; forget keeps the list",
+         test_no_request_and_forget},
     };
     return jb_cunit_main("disp_slots", NULL, NULL, cases, JB_CASES_N(cases));
 }
