@@ -233,11 +233,18 @@ static void test_request_reply(void)
     event_base_free(base);
 }
 
+typedef struct compl_state {
+    pthread_t main;
+    atomic_int ran;      /* the completion ran */
+    atomic_int off_main; /* ... on another thread than main */
+} compl_state;
+
 static void on_completion(jb_mail *m, void *ud)
 {
     (void)m;
-    pthread_t *who = ud;
-    *who = pthread_self();
+    compl_state *cs = ud;
+    atomic_store(&cs->off_main, !pthread_equal(pthread_self(), cs->main));
+    atomic_store(&cs->ran, 1);
 }
 
 static void on_complete_request(jb_mail *m, void *ud)
@@ -250,18 +257,19 @@ static void on_complete_request(jb_mail *m, void *ud)
 static void test_completion(void)
 {
     jb_worker *w = NULL;
-    static pthread_t who;
-    who = pthread_self();
+    static compl_state cs;
+    cs.main = pthread_self();
     CU_ASSERT_EQUAL_FATAL(
         jb_worker_start("test-compl", 4, on_complete_request, NULL, 0, NULL, &w, NULL), JB_OK);
-    jb_mail m = {.reply = on_completion, .reply_ud = &who};
+    jb_mail m = {.reply = on_completion, .reply_ud = &cs};
     CU_ASSERT_EQUAL(jb_mailbox_post(jb_worker_mailbox(w), &m), JB_OK);
     int64_t end = jb_now_monotonic_ns() + DEADLINE_NS;
-    while (pthread_equal(who, pthread_self()) && jb_now_monotonic_ns() < end) {
+    while (!atomic_load(&cs.ran) && jb_now_monotonic_ns() < end) {
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
-    CU_ASSERT_FALSE(pthread_equal(who, pthread_self()));
+    CU_ASSERT_TRUE(atomic_load(&cs.ran));
+    CU_ASSERT_TRUE(atomic_load(&cs.off_main));
     jb_worker_stop(w, NULL, NULL);
 }
 
