@@ -25,6 +25,7 @@ typedef enum jb_status {
     JB_ERR_IO,            /* a system call failed */
     JB_ERR_CONFIG,        /* bad configuration value */
     JB_ERR_CONFLICT,      /* the object changed under us, or already exists */
+    JB_ERR_CLOSED,        /* the receiver stopped taking (a closed mailbox) */
     JB_ERR_INTERNAL,      /* a bug: a state that should not happen */
 } jb_status;
 

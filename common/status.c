@@ -37,6 +37,8 @@ const char *jb_status_str(jb_status s)
         return "bad configuration";
     case JB_ERR_CONFLICT:
         return "conflict";
+    case JB_ERR_CLOSED:
+        return "closed";
     case JB_ERR_INTERNAL:
         return "internal error";
     }

@@ -4,7 +4,6 @@
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "dispatcher/disp_core.h"
@@ -37,33 +36,10 @@ struct inflight {
 typedef enum settle { SETTLE_ACK, SETTLE_NAK, SETTLE_NONE } settle;
 
 static void deliver(jb_disp *d, dconsumer *c, natsMsg *msg);
-
-void jb_disp_deliver(jb_disp *d, dconsumer *c, natsMsg *msg)
-{
-    deliver(d, c, msg);
-}
+static void kick_reconciler(void *ud);
+static void info_soon(jb_disp *d);
 static void dead_letter(inflight *f, int code, const char *body, size_t len);
 static void check_stopped(jb_disp *d);
-
-/* ------------------------------------------------------------ queue */
-
-void jb_disp_post(jb_disp *d, qitem *it)
-{
-    it->next = NULL;
-    pthread_mutex_lock(&d->mu);
-    if (d->qtail != NULL)
-        d->qtail->next = it;
-    else
-        d->qhead = it;
-    d->qtail = it;
-    pthread_mutex_unlock(&d->mu);
-    /* One write per burst: the loop clears the flag before it drains the queue. */
-    if (!atomic_exchange(&d->wake_pending, true)) {
-        uint64_t one = 1;
-        ssize_t w = write(d->wakefd, &one, sizeof(one));
-        (void)w;
-    }
-}
 
 static uint64_t rnd64(jb_disp *d)
 {
@@ -170,36 +146,14 @@ static void count_simple(jb_metric *m, inflight *f, const char *reason)
 
 static void reap(jb_disp *d, dconsumer *c);
 
-/* Acks are collected during a loop turn and sent together at its end: nats.c
- * wakes its flusher thread once per burst instead of once per ack. */
-static void flush_acks(jb_disp *d)
+/* c's message was settled: its slot goes back, and a message parked for want of
+ * a process-wide slot may take it. */
+static void release_slot(jb_disp *d, dconsumer *c)
 {
-    for (size_t i = 0; i < d->nacks; i++) {
-        natsStatus s = jb_disp_settle(d, d->acks[i], "+ACK");
-        if (s != NATS_OK)
-            /* Not connected: JetStream redelivers after AckWait, nothing is lost. */
-            jb_log(JB_LOG_WARN, "dispatcher", "cannot ack message", "error", natsStatus_GetText(s),
-                   NULL);
-        natsMsg_Destroy(d->acks[i]);
-    }
-    d->nacks = 0;
-}
-
-static void on_flush_acks(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd, (void)what;
-    flush_acks(arg);
-}
-
-/* Takes msg for a deferred ack; false when the batch is full (ack it now). */
-static bool queue_ack(jb_disp *d, natsMsg *msg)
-{
-    if (d->nacks >= d->acks_cap || d->ack_ev == NULL)
-        return false;
-    if (d->nacks == 0)
-        event_active(d->ack_ev, 0, 0);
-    d->acks[d->nacks++] = msg;
-    return true;
+    dconsumer *owner = NULL;
+    natsMsg *parked = jb_dpull_release(d->pull, c, &owner);
+    if (parked != NULL)
+        deliver(d, owner, parked);
 }
 
 static void finish(inflight *f, settle how, int64_t delay_ms)
@@ -207,12 +161,12 @@ static void finish(inflight *f, settle how, int64_t delay_ms)
     jb_disp *d = f->d;
     dconsumer *c = f->c;
     natsStatus s = NATS_OK;
-    if (how == SETTLE_ACK && queue_ack(d, f->msg))
+    if (how == SETTLE_ACK && jb_dacks_add(&d->acks, f->msg))
         f->msg = NULL; /* acked and destroyed at the end of this loop turn */
     else if (how == SETTLE_ACK)
-        s = jb_disp_settle(d, f->msg, "+ACK");
+        s = jb_disp_settle(d->nc, f->msg, "+ACK");
     else if (how == SETTLE_NAK)
-        s = jb_disp_nak(d, f->msg, delay_ms > 0 ? delay_ms : 1);
+        s = jb_disp_nak(d->nc, f->msg, delay_ms > 0 ? delay_ms : 1);
     if (s != NATS_OK)
         /* Not connected: JetStream redelivers after AckWait, nothing is lost. */
         jb_log(JB_LOG_WARN, "dispatcher", "cannot settle message", "consumer", c->info.consumer,
@@ -238,7 +192,7 @@ static void finish(inflight *f, settle how, int64_t delay_ms)
     free(f->errbody);
     free(f);
 
-    jb_disp_release_slot(c);
+    release_slot(d, c);
     reap(d, c);
     check_stopped(d);
 }
@@ -248,7 +202,7 @@ static void on_progress(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     inflight *f = arg;
     /* The sink is slower than AckWait: keep the message ours. */
-    jb_disp_settle(f->d, f->msg, "+WPI");
+    jb_disp_settle(f->d->nc, f->msg, "+WPI");
 }
 
 static void retry_or_dead(inflight *f, int status, int64_t retry_after_ms, const char *body,
@@ -312,6 +266,8 @@ static void on_sink_done(void *ud, const jb_dhttp_result *r)
 
 /* ------------------------------------------------------- dead letters */
 
+static void on_dlq_done(jb_mail *m, void *ud);
+
 static void publish_dead_letter(inflight *f)
 {
     jb_disp *d = f->d;
@@ -319,22 +275,11 @@ static void publish_dead_letter(inflight *f)
     const jb_sub_consumer *i = &f->c->info;
     natsMsg *m = jb_disp_dlq_msg(f->msg, i->consumer, i->ns, i->name, f->shown, f->code, f->errbody,
                                  f->errbody_len, f->attempt);
-    dlqjob *job = m != NULL ? calloc(1, sizeof(*job)) : NULL;
-    if (job == NULL) {
+    if (m == NULL || jb_ddlq_submit(d->dlq, &m, d->mb, on_dlq_done, f) != JB_OK) {
+        /* Out of memory, or the worker's queue is full: the original comes back later. */
         natsMsg_Destroy(m);
         finish(f, SETTLE_NAK, f->delivery.backoff_max_ms);
-        return;
     }
-    job->f = f;
-    job->msg = m;
-    pthread_mutex_lock(&d->mu);
-    if (d->dlq_tail != NULL)
-        d->dlq_tail->next = job;
-    else
-        d->dlq_head = job;
-    d->dlq_tail = job;
-    pthread_cond_signal(&d->dlq_cv);
-    pthread_mutex_unlock(&d->mu);
 }
 
 static void on_dlsink_done(void *ud, const jb_dhttp_result *r)
@@ -407,9 +352,11 @@ static void dead_letter(inflight *f, int code, const char *body, size_t len)
         publish_dead_letter(f);
 }
 
-static void on_dlq_done(jb_disp *d, inflight *f, bool ok)
+/* The DLQ worker's answer, on the loop: val 1 when the dead letter is stored. */
+static void on_dlq_done(jb_mail *m, void *ud)
 {
-    (void)d;
+    inflight *f = ud;
+    bool ok = m->val != 0;
     /* Stored in the dead-letter stream: now the original may go. When the publish
      * failed, the original stays and comes back after a backoff. */
     if (ok)
@@ -489,9 +436,9 @@ static void deliver(jb_disp *d, dconsumer *c, natsMsg *msg)
 {
     inflight *f = inflight_new(d, c, msg);
     if (f == NULL) {
-        jb_disp_nak(d, msg, 1000);
+        jb_disp_nak(d->nc, msg, 1000);
         natsMsg_Destroy(msg);
-        jb_disp_release_slot(c);
+        release_slot(d, c);
         return;
     }
     if (d->stopping) {
@@ -532,10 +479,7 @@ static void deliver(jb_disp *d, dconsumer *c, natsMsg *msg)
 
 static dconsumer *find_consumer(jb_disp *d, const char *name)
 {
-    for (dconsumer *c = d->consumers; c != NULL; c = c->next)
-        if (!c->stop && strcmp(c->info.consumer, name) == 0)
-            return c;
-    return NULL;
+    return jb_dtable_find(&d->table, name, strlen(name));
 }
 
 static void set_sub_metrics(jb_disp *d, const jb_sub_consumer *i, double v)
@@ -557,10 +501,11 @@ static void on_ready(jb_disp *d, jb_sub_consumer *info)
         jb_sub_consumer_free(&c->info);
         c->info = *info;
         memset(info, 0, sizeof(*info));
-        c->max_in_flight = c->info.delivery.max_in_flight > 0 ? c->info.delivery.max_in_flight : 1;
+        c->slot.max_in_flight =
+            c->info.delivery.max_in_flight > 0 ? c->info.delivery.max_in_flight : 1;
         /* A consumer re-created by the reconciler may come back at once. */
-        c->retry_at_ns = 0;
-        jb_disp_pump_later(d, c);
+        c->slot.retry_at_ns = 0;
+        jb_dpull_want(d->pull, c);
         return;
     }
     if (d->stopping)
@@ -568,15 +513,12 @@ static void on_ready(jb_disp *d, jb_sub_consumer *info)
     c = calloc(1, sizeof(*c));
     if (c == NULL)
         return;
-    c->d = d;
     c->info = *info;
     memset(info, 0, sizeof(*info));
-    c->max_in_flight = c->info.delivery.max_in_flight > 0 ? c->info.delivery.max_in_flight : 1;
-    c->next = d->consumers;
-    d->consumers = c;
-    jb_disp_hash_add(d, c);
-    jb_disp_pump_later(d, c);
-    jb_disp_info_soon(d);
+    jb_dslot_init(&c->slot, c->info.delivery.max_in_flight);
+    jb_dtable_add(&d->table, c);
+    jb_dpull_want(d->pull, c);
+    info_soon(d);
     zero_counters(d, &c->info);
     char ref[512];
     snprintf(ref, sizeof(ref), "%s/%s", c->info.ns, c->info.name);
@@ -588,10 +530,8 @@ static void on_ready(jb_disp *d, jb_sub_consumer *info)
 
 static void stop_consumer(jb_disp *d, dconsumer *c)
 {
-    (void)d;
-    /* No new request; what the open one still brings is NAKed (deliver). */
-    c->stop = true;
-    jb_disp_close_request(c);
+    /* No new request; what the open one still brings is NAKed (on_arrival). */
+    jb_dpull_stop_consumer(d->pull, c);
 }
 
 static void on_removed(jb_disp *d, jb_sub_consumer *info)
@@ -606,7 +546,8 @@ static void on_removed(jb_disp *d, jb_sub_consumer *info)
 
 static void free_consumer(jb_disp *d, dconsumer *c)
 {
-    jb_disp_forget(d, c);
+    jb_dpull_forget(d->pull, c);
+    jb_dtable_remove(&d->table, c);
     jb_sub_consumer_free(&c->info);
     free(c);
 }
@@ -614,13 +555,8 @@ static void free_consumer(jb_disp *d, dconsumer *c)
 /* Frees a stopped consumer once nothing of it is in flight. */
 static void reap(jb_disp *d, dconsumer *c)
 {
-    if (!c->stop || c->outstanding > 0)
+    if (!c->slot.stop || c->slot.outstanding > 0)
         return;
-    for (dconsumer **p = &d->consumers; *p != NULL; p = &(*p)->next)
-        if (*p == c) {
-            *p = c->next;
-            break;
-        }
     free_consumer(d, c);
 }
 
@@ -629,73 +565,62 @@ static void reap(jb_disp *d, dconsumer *c)
 static void on_arrival(jb_disp *d, natsMsg *msg)
 {
     dconsumer *c = NULL;
-    int r = jb_disp_arrived(d, msg, &c);
-    if (r == 0)
-        return; /* parked */
-    if (r < 0) {
+    switch (jb_dpull_arrived(d->pull, msg, &c)) {
+    case JB_DSLOT_DELIVER:
+        deliver(d, c, msg);
+        return;
+    case JB_DSLOT_PARKED:
+        return;
+    case JB_DSLOT_REFUSE:
         /* Its consumer is gone, or it would exceed the in-flight bounds: give it
          * back at once for whoever may take it. */
-        jb_disp_nak(d, msg, 1);
+        jb_disp_nak(d->nc, msg, 1);
         natsMsg_Destroy(msg);
         return;
     }
-    deliver(d, c, msg);
 }
 
-static void handle(jb_disp *d, qitem *it)
+/* The loop's mailbox: what other threads handed over. */
+static void handle(jb_mail *m, void *ud)
 {
-    switch (it->kind) {
+    jb_disp *d = ud;
+    jb_sub_consumer *info = m->ptr;
+    switch ((qkind)m->kind) {
     case Q_MSG:
-        on_arrival(d, it->msg);
-        break;
+        on_arrival(d, m->ptr);
+        return;
     case Q_STATUS:
-        jb_disp_on_status(d, it->msg);
-        break;
+        if (jb_dpull_status(d->pull, m->ptr))
+            kick_reconciler(d);
+        return;
     case Q_READY:
-        on_ready(d, &it->info);
+        on_ready(d, info);
         break;
     case Q_REMOVED:
-        on_removed(d, &it->info);
-        break;
-    case Q_DLQ_DONE:
-        on_dlq_done(d, it->f, it->ok);
+        on_removed(d, info);
         break;
     }
-    jb_sub_consumer_free(&it->info);
-    free(it);
+    jb_sub_consumer_free(info);
+    free(info);
 }
 
-static void on_wake(evutil_socket_t fd, short what, void *arg)
-{
-    (void)what;
-    jb_disp *d = arg;
-    uint64_t v;
-    ssize_t r = read(fd, &v, sizeof(v));
-    (void)r;
-    atomic_store(&d->wake_pending, false);
-    pthread_mutex_lock(&d->mu);
-    qitem *it = d->qhead;
-    d->qhead = d->qtail = NULL;
-    pthread_mutex_unlock(&d->mu);
-    while (it != NULL) {
-        qitem *next = it->next;
-        handle(d, it);
-        it = next;
-    }
-}
-
-/* Reconciler callbacks: its thread, never the loop. Copy and post. */
+/* Reconciler callbacks: its thread, never the loop. Copy and post; when the
+ * mailbox is full the reconciler waits for room (it is a worker thread), and
+ * once the dispatcher stops (closed) the change no longer matters. */
 static void post_consumer(jb_disp *d, qkind kind, const jb_sub_consumer *c)
 {
-    qitem *it = calloc(1, sizeof(*it));
-    if (it == NULL)
+    jb_sub_consumer *copy = calloc(1, sizeof(*copy));
+    if (copy == NULL)
         return;
-    it->kind = kind;
-    if (!jb_sub_consumer_copy(&it->info, c)) {
-        free(it);
+    if (!jb_sub_consumer_copy(copy, c)) {
+        free(copy);
         return;
     }
-    jb_disp_post(d, it);
+    jb_mail m = {.kind = kind, .ptr = copy};
+    if (jb_mailbox_post_wait(d->mb, &m) != JB_OK) {
+        jb_sub_consumer_free(copy);
+        free(copy);
+    }
 }
 
 static void cb_ready(const jb_sub_consumer *c, void *ud)
@@ -708,16 +633,55 @@ static void cb_removed(const jb_sub_consumer *c, void *ud)
     post_consumer(ud, Q_REMOVED, c);
 }
 
+/* Asks the reconciler for a pass (a consumer looks lost); nothing once stopping. */
+static void kick_reconciler(void *ud)
+{
+    jb_disp *d = ud;
+    pthread_mutex_lock(&d->rec_mu);
+    if (d->rec != NULL)
+        jb_sub_reconciler_kick(d->rec);
+    pthread_mutex_unlock(&d->rec_mu);
+}
+
+static void on_info_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    jb_disp *d = arg;
+    jb_dinfo_pass(d->info, &d->table);
+}
+
+/* A new consumer: an info pass soon (coalesced), so its metrics appear. */
+static void info_soon(jb_disp *d)
+{
+    if (d->info_soon_ev == NULL || evtimer_pending(d->info_soon_ev, NULL))
+        return;
+    struct timeval tv = {0, 200000};
+    evtimer_add(d->info_soon_ev, &tv);
+}
+
 static void on_status_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     jb_disp *d = arg;
     if (d->m.health != NULL)
         jb_metric_set(d->m.health, NULL, jb_nats_connected(d->nc) ? 1 : 0);
-    jb_disp_pull_tick(d);
+    long full = jb_dpull_take_full_count(d->pull);
+    if (full > 0) {
+        char n[24];
+        snprintf(n, sizeof(n), "%ld", full);
+        jb_log(JB_LOG_WARN, "dispatcher", "mailbox full, messages given back with a delay",
+               "messages", n, NULL);
+    }
+    jb_dpull_tick(d->pull);
 }
 
 /* ------------------------------------------------------------ public */
+
+/* DISPATCHER_MAX_CONCURRENT: deliveries in flight in the process. */
+static int global_max_of(const jb_cfg *cfg)
+{
+    return cfg->dispatcher_max_concurrent;
+}
 
 jb_status jb_disp_create(const jb_cfg *cfg, struct event_base *base, jb_metrics *metrics,
                          natsConnection *nc, jsCtx *js, jb_disp **out, jb_err *err)
@@ -731,38 +695,36 @@ jb_status jb_disp_create(const jb_cfg *cfg, struct event_base *base, jb_metrics 
     d->metrics = metrics;
     d->nc = nc;
     d->js = js;
-    d->global_max = cfg->dispatcher_max_concurrent;
-    d->wakefd = -1;
-    pthread_mutex_init(&d->mu, NULL);
-    pthread_cond_init(&d->dlq_cv, NULL);
-    pthread_cond_init(&d->inbox_cv, NULL);
-    pthread_cond_init(&d->info_cv, NULL);
+    int global_max = global_max_of(cfg);
+    pthread_mutex_init(&d->rec_mu, NULL);
     if (RAND_bytes((unsigned char *)&d->rng, sizeof(d->rng)) != 1 || d->rng == 0)
         d->rng = (uint64_t)jb_now_monotonic_ns() | 1;
-    d->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (d->wakefd < 0) {
-        st = jb_err_set(err, JB_ERR_IO, "eventfd failed");
+    st = jb_mailbox_create(2 * (size_t)global_max + JB_DISP_MAILBOX_SPARE, &d->mb, err);
+    if (st != JB_OK)
+        goto out;
+    st = jb_mailbox_attach(d->mb, base, handle, d);
+    if (st != JB_OK) {
+        st = jb_err_set(err, st, "cannot watch the mailbox");
         goto out;
     }
-    d->wake_ev = event_new(base, d->wakefd, EV_READ | EV_PERSIST, on_wake, d);
     st = jb_dguard_create(cfg, &d->guard, err);
     if (st != JB_OK)
         goto out;
-    d->http = jb_dhttp_create(base, d->global_max, d->guard);
+    d->http = jb_dhttp_create(base, global_max, d->guard);
     d->auth = jb_dauth_create(d->guard);
     d->status_ev = event_new(base, -1, EV_PERSIST, on_status_tick, d);
-    d->ack_ev = event_new(base, -1, 0, on_flush_acks, d);
-    d->acks_cap = (size_t)d->global_max;
-    d->acks = calloc(d->acks_cap, sizeof(*d->acks));
-    if (d->ack_ev == NULL || d->acks == NULL) {
+    d->info_ev = event_new(base, -1, EV_PERSIST, on_info_tick, d);
+    d->info_soon_ev = evtimer_new(base, on_info_tick, d);
+    if (jb_dacks_init(&d->acks, base, nc, (size_t)global_max) != JB_OK || d->info_ev == NULL ||
+        d->info_soon_ev == NULL) {
         st = jb_err_set(err, JB_ERR_NOMEM, "out of memory");
         goto out;
     }
-    if (d->wake_ev == NULL || d->http == NULL || d->status_ev == NULL || d->auth == NULL) {
+    if (d->http == NULL || d->status_ev == NULL || d->auth == NULL) {
         st = jb_err_set(err, JB_ERR_NOMEM, "out of memory");
         goto out;
     }
-    st = jb_disp_pull_init(d, err);
+    st = jb_dpull_create(cfg, base, nc, d->mb, &d->table, global_max, &d->pull, err);
     if (st != JB_OK)
         goto out;
     register_metrics(d);
@@ -785,16 +747,21 @@ jb_status jb_disp_start(jb_disp *d, jb_err *err)
         jb_log(JB_LOG_WARN, "dispatcher", "dead-letter stream not ensured yet", "error",
                err != NULL ? err->msg : "", NULL);
     }
-    if (event_add(d->wake_ev, NULL) != 0)
-        return jb_err_set(err, JB_ERR_INTERNAL, "cannot watch the wake-up descriptor");
     struct timeval one = {1, 0};
     event_add(d->status_ev, &one);
-    if (pthread_create(&d->dlq_thread, NULL, jb_disp_dlq_main, d) != 0)
-        return jb_err_set(err, JB_ERR_INTERNAL, "cannot start the dead-letter thread");
-    d->dlq_started = true;
-    st = jb_disp_pull_start(d, err);
+    /* At most one dead letter per delivery in flight. */
+    st = jb_ddlq_create(d->cfg, d->js, (size_t)global_max_of(d->cfg), &d->dlq, err);
     if (st != JB_OK)
         return st;
+    st = jb_dinfo_create(d->cfg, d->js, d->m.pending, d->m.ack_pending, d->mb, kick_reconciler, d,
+                         &d->info, err);
+    if (st != JB_OK)
+        return st;
+    st = jb_dpull_start(d->pull, err);
+    if (st != JB_OK)
+        return st;
+    struct timeval every = {JB_DISP_INFO_EVERY_MS / 1000, 0};
+    event_add(d->info_ev, &every);
     st = jb_sub_reconciler_start(d->rec, 0, err);
     if (st != JB_OK)
         return st;
@@ -805,27 +772,19 @@ jb_status jb_disp_start(jb_disp *d, jb_err *err)
 bool jb_disp_ready(void *ud)
 {
     jb_disp *d = ud;
-    pthread_mutex_lock(&d->mu);
+    pthread_mutex_lock(&d->rec_mu);
     bool synced = d->rec != NULL && jb_sub_reconciler_synced(d->rec);
-    pthread_mutex_unlock(&d->mu);
+    pthread_mutex_unlock(&d->rec_mu);
     return synced && jb_nats_connected(d->nc);
-}
-
-void jb_disp_kick_reconciler(jb_disp *d)
-{
-    pthread_mutex_lock(&d->mu);
-    if (d->rec != NULL)
-        jb_sub_reconciler_kick(d->rec);
-    pthread_mutex_unlock(&d->mu);
 }
 
 /* Takes the reconciler away from the other threads, then stops it. */
 static void stop_reconciler(jb_disp *d)
 {
-    pthread_mutex_lock(&d->mu);
+    pthread_mutex_lock(&d->rec_mu);
     jb_sub_reconciler *r = d->rec;
     d->rec = NULL;
-    pthread_mutex_unlock(&d->mu);
+    pthread_mutex_unlock(&d->rec_mu);
     jb_sub_reconciler_destroy(r);
 }
 
@@ -844,13 +803,23 @@ static void on_grace(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* Takes the parked messages back (stop): NAKed for another dispatcher. */
+static void unpark_all(jb_disp *d)
+{
+    natsMsg *msg;
+    while ((msg = jb_dpull_unpark(d->pull)) != NULL) {
+        jb_disp_nak(d->nc, msg, 1);
+        natsMsg_Destroy(msg);
+    }
+}
+
 static void check_stopped(jb_disp *d)
 {
     if (!d->stopping || d->finished || d->ninflight > 0)
         return;
     d->finished = true;
     /* Acks and NAKs are buffered by nats.c: push them out before we go. */
-    flush_acks(d);
+    jb_dacks_flush(&d->acks);
     natsConnection_FlushTimeout(d->nc, 2000);
     if (d->grace_ev != NULL)
         event_del(d->grace_ev);
@@ -865,11 +834,15 @@ void jb_disp_stop_gracefully(jb_disp *d, void (*done)(void *ud), void *ud)
     d->stopping = true;
     d->done = done;
     d->done_ud = ud;
-    /* The reconciler first, so no consumer_ready arrives while we stop. */
+    /* Closed: what the inbox receives from now on is NAKed by its callback, and a
+     * reconciler waiting for room gives up; the workers' replies still come. Then
+     * the reconciler, so no consumer_ready arrives while we stop. */
+    jb_mailbox_close(d->mb);
     stop_reconciler(d);
-    for (dconsumer *c = d->consumers; c != NULL; c = c->next)
+    jb_dpull_stop_requests(d->pull);
+    for (dconsumer *c = d->table.list; c != NULL; c = c->next)
         stop_consumer(d, c);
-    jb_disp_unpark_all(d);
+    unpark_all(d);
     int64_t g = d->cfg->shutdown_grace_ms; /* 0: NAK what is in flight at once */
     d->grace_ev = evtimer_new(d->base, on_grace, d);
     if (d->grace_ev != NULL) {
@@ -880,26 +853,25 @@ void jb_disp_stop_gracefully(jb_disp *d, void (*done)(void *ud), void *ud)
     check_stopped(d);
 }
 
-static void drain_queue(jb_disp *d)
+/* What was handed over and never handled (destroy): a message goes straight back
+ * to JetStream for another dispatcher. Replies run their own functions. */
+static void drop_mail(jb_mail *m, void *ud)
 {
-    pthread_mutex_lock(&d->mu);
-    qitem *it = d->qhead;
-    d->qhead = d->qtail = NULL;
-    pthread_mutex_unlock(&d->mu);
-    while (it != NULL) {
-        qitem *next = it->next;
-        if (it->kind == Q_MSG) {
-            /* Never delivered: straight back to JetStream for another dispatcher. */
-            jb_disp_nak(d, it->msg, 1);
-            natsMsg_Destroy(it->msg);
-        } else if (it->kind == Q_STATUS) {
-            natsMsg_Destroy(it->msg);
-        } else if (it->kind == Q_DLQ_DONE) {
-            on_dlq_done(d, it->f, it->ok);
-        }
-        jb_sub_consumer_free(&it->info);
-        free(it);
-        it = next;
+    jb_disp *d = ud;
+    jb_sub_consumer *info = m->ptr;
+    switch ((qkind)m->kind) {
+    case Q_MSG:
+        jb_disp_nak(d->nc, m->ptr, 1);
+        natsMsg_Destroy(m->ptr);
+        return;
+    case Q_STATUS:
+        natsMsg_Destroy(m->ptr);
+        return;
+    case Q_READY:
+    case Q_REMOVED:
+        jb_sub_consumer_free(info);
+        free(info);
+        return;
     }
 }
 
@@ -909,55 +881,48 @@ void jb_disp_destroy(jb_disp *d)
         return;
     d->finished = true; /* no done callback from here on */
     d->stopping = true;
+    if (d->mb != NULL)
+        jb_mailbox_close(d->mb);
     stop_reconciler(d);
-    for (dconsumer *c = d->consumers; c != NULL; c = c->next)
-        stop_consumer(d, c);
-    if (d->dlq_started) {
-        pthread_mutex_lock(&d->mu);
-        d->dlq_stop = true;
-        pthread_cond_signal(&d->dlq_cv);
-        pthread_mutex_unlock(&d->mu);
-        pthread_join(d->dlq_thread, NULL);
+    if (d->pull != NULL) {
+        jb_dpull_stop_requests(d->pull);
+        for (dconsumer *c = d->table.list; c != NULL; c = c->next)
+            stop_consumer(d, c);
     }
-    for (dlqjob *j = d->dlq_head; j != NULL;) {
-        dlqjob *next = j->next;
-        natsMsg_Destroy(j->msg);
-        free(j);
-        j = next;
-    }
-    d->dlq_head = d->dlq_tail = NULL;
-    /* The inbox closes (what the server sent before reaches the queue) and the info
-     * thread stops. */
-    jb_disp_pull_stop(d);
-    /* Nothing posts any more: settle what was handed over but not delivered. */
-    drain_queue(d);
-    jb_disp_unpark_all(d);
+    /* The workers stop (what they never did answers through the mailbox), the
+     * inbox closes (what the server sent meanwhile is NAKed by its callback: the
+     * mailbox is closed). */
+    jb_ddlq_stop(d->dlq);
+    jb_dinfo_stop(d->info);
+    jb_dpull_close_inbox(d->pull);
+    /* Nothing posts any more: settle what was handed over but not delivered, and
+     * take the workers' last replies. */
+    if (d->mb != NULL)
+        jb_mailbox_drain(d->mb, drop_mail, d);
+    if (d->pull != NULL)
+        unpark_all(d);
     while (d->inflight_head != NULL)
         finish(d->inflight_head, SETTLE_NAK, 1);
-    flush_acks(d);
-    while (d->consumers != NULL) {
-        dconsumer *c = d->consumers;
-        d->consumers = c->next;
-        free_consumer(d, c);
-    }
+    jb_dacks_free(&d->acks);
+    while (d->table.list != NULL)
+        free_consumer(d, d->table.list);
     if (d->nc != NULL)
         natsConnection_FlushTimeout(d->nc, 1000);
-    jb_disp_pull_free(d);
+    jb_ddlq_destroy(d->dlq);
+    jb_dinfo_destroy(d->info);
+    jb_dpull_destroy(d->pull);
     jb_dhttp_destroy(d->http);
     jb_dauth_destroy(d->auth);
     jb_dguard_destroy(d->guard);
-    if (d->wake_ev != NULL)
-        event_free(d->wake_ev);
+    jb_mailbox_destroy(d->mb, drop_mail, d);
     if (d->status_ev != NULL)
         event_free(d->status_ev);
-    if (d->ack_ev != NULL)
-        event_free(d->ack_ev);
-    free(d->acks);
+    if (d->info_ev != NULL)
+        event_free(d->info_ev);
+    if (d->info_soon_ev != NULL)
+        event_free(d->info_soon_ev);
     if (d->grace_ev != NULL)
         event_free(d->grace_ev);
-    if (d->wakefd >= 0)
-        close(d->wakefd);
-    pthread_mutex_destroy(&d->mu);
-    pthread_cond_destroy(&d->dlq_cv);
+    pthread_mutex_destroy(&d->rec_mu);
     free(d);
 }

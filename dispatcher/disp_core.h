@@ -1,15 +1,22 @@
-/* The dispatcher's private state, shared by disp.c (the loop side), fetch.c (the
- * fetch threads) and dlq.c (dead letters). */
+/* The dispatcher's private objects. Calls flow one way: disp.c (the loop: intake,
+ * consumers, delivery, verdict and settling) uses pull.c (pull requests, on the
+ * accounting of slots.c), consumers.c (the table), info.c and dlq.c (workers with
+ * their own thread and mailbox), settle.c, http.c, deliver.c, sinkauth.c; none of
+ * them calls back into disp.c: they return what the loop must do, or answer
+ * through the loop's mailbox. */
 #ifndef JB_DISP_CORE_H
 #define JB_DISP_CORE_H
 
 #include <nats/nats.h>
 #include <pthread.h>
-#include <stdatomic.h>
+#include <stddef.h>
 
 #include "common/jb_common.h"
+#include "common/jb_mailbox.h"
 #include "config/jb_cfg.h"
 #include "dispatcher/disp_internal.h"
+#include "dispatcher/disp_settle.h"
+#include "dispatcher/disp_slots.h"
 #include "dispatcher/jb_disp.h"
 #include "subscription/jb_sub.h"
 
@@ -21,8 +28,6 @@ struct event;
 /* A request with no end seen (no status, not filled) this long after its expiry
  * is taken as lost (the 408 went missing). */
 #define JB_DISP_PULL_GRACE_MS 5000
-/* Most messages one pull request asks for. */
-#define JB_DISP_FETCH_BATCH_MAX 256
 /* Buckets of the consumer-name hash (chained: any number of consumers fits). */
 #define JB_DISP_BUCKETS 1024
 /* Consumer info for the pending metrics and lost-consumer detection: this often. */
@@ -33,56 +38,124 @@ struct event;
 #define JB_DISP_DLQ_TIMEOUT_MS 5000
 /* The subject prefix of the dead-letter stream. */
 #define JB_DISP_DLQ_PREFIX "kyma-dlq"
+/* The loop's mailbox holds 2 x DISPATCHER_MAX_CONCURRENT + this many messages.
+ * What arrives there: messages of pull requests (at most the process-wide slots
+ * asked for, plus one per idle consumer's long poll), the requests' end statuses,
+ * consumer changes from the reconciler (which waits for room) and the replies of
+ * the DLQ and info workers (at most one per delivery in flight, reserved). Full
+ * (only when thousands of idle consumers receive at once): a message is given back
+ * with a 1 s NAK, a status is dropped (its request ends at its deadline). */
+#define JB_DISP_MAILBOX_SPARE 1024
 
 typedef struct jb_disp jb_disp;
 typedef struct dconsumer dconsumer;
 typedef struct inflight inflight;
 
-typedef enum qkind { Q_MSG, Q_STATUS, Q_READY, Q_REMOVED, Q_DLQ_DONE } qkind;
-
-/* One item handed to the loop by another thread. */
-typedef struct qitem {
-    struct qitem *next;
-    qkind kind;
-    natsMsg *msg;         /* Q_MSG (a message), Q_STATUS (a pull request's end) */
-    struct dconsumer *c;  /* a parked message's consumer */
-    jb_sub_consumer info; /* Q_READY, Q_REMOVED */
-    inflight *f;          /* Q_DLQ_DONE */
-    bool ok;
-} qitem;
+/* What the loop's mailbox carries (jb_mail.kind; ptr as said). */
+typedef enum qkind {
+    Q_MSG,     /* a message of a pull request (natsMsg *) */
+    Q_STATUS,  /* a pull request's end (natsMsg *) */
+    Q_READY,   /* a consumer to pull from, or its new settings (jb_sub_consumer *) */
+    Q_REMOVED, /* a consumer no longer wanted (jb_sub_consumer *) */
+} qkind;
 
 /* One consumer pulled from. Loop only: no thread but the loop touches it. */
 struct dconsumer {
-    jb_disp *d;
-    dconsumer *next;  /* d->consumers */
-    dconsumer *hnext; /* d->buckets */
-    dconsumer *pnext; /* d->pump or d->starved */
-    bool in_pump, in_starved;
+    jb_dslot slot;        /* pull accounting (slots.c) */
+    dconsumer *next;      /* the table's list */
+    dconsumer *hnext;     /* the table's hash chain */
     jb_sub_consumer info; /* replaced when the settings change */
-    int outstanding;      /* arrived and not settled: counts against max_in_flight */
-    int requested;        /* asked for by the open pull request and not arrived */
-    int max_in_flight;
-    bool stop;
-    bool req_open;           /* a pull request is waiting on the server */
-    bool req_long;           /* ... waiting for one message (the consumer was idle) */
-    bool last_empty;         /* the last request brought nothing */
-    int req_got;             /* messages the open request brought */
-    uint32_t req_id;         /* in the request's reply subject: tells stale ends apart */
-    int64_t req_deadline_ns; /* past this the open request is taken as lost */
-    int64_t retry_at_ns;     /* no request before this (after an error) */
 };
+#define DCONSUMER(s) ((dconsumer *)((char *)(s)-offsetof(dconsumer, slot)))
 
-/* A consumer whose info the info thread reads. */
-typedef struct infojob {
-    char *ns, *name, *consumer;
-} infojob;
+/* ------------------------------------------------- the table (consumers.c) */
 
-/* A dead-letter publish for the DLQ thread. */
-typedef struct dlqjob {
-    struct dlqjob *next;
-    inflight *f;
-    natsMsg *msg;
-} dlqjob;
+/* The consumers by name and in a list. Loop only. */
+typedef struct jb_dtable {
+    dconsumer *buckets[JB_DISP_BUCKETS];
+    dconsumer *list;
+} jb_dtable;
+void jb_dtable_add(jb_dtable *t, dconsumer *c);
+/* The consumer named name[0..len) that is not stopped, or NULL. */
+dconsumer *jb_dtable_find(jb_dtable *t, const char *name, size_t len);
+void jb_dtable_remove(jb_dtable *t, dconsumer *c);
+
+/* --------------------------------------------------------- pulling (pull.c) */
+
+/* The inbox subscription, pull requests and their ends, with the accounting of
+ * slots.c. Loop thread unless said otherwise. Returns what the loop must do; never
+ * calls back into it. */
+typedef struct jb_dpull jb_dpull;
+/* mb: the loop's mailbox (messages and statuses go there); table: the consumers
+ * (borrowed). global_max: DISPATCHER_MAX_CONCURRENT. */
+jb_status jb_dpull_create(const jb_cfg *cfg, struct event_base *base, natsConnection *nc,
+                          jb_mailbox *mb, jb_dtable *table, int global_max, jb_dpull **out,
+                          jb_err *err);
+/* Subscribes the inbox; JB_ERR_NATS when it cannot. */
+jb_status jb_dpull_start(jb_dpull *p, jb_err *err);
+/* No new pull request from now on. */
+void jb_dpull_stop_requests(jb_dpull *p);
+/* Unsubscribes (draining) and waits, bounded, until nats.c stopped calling back. */
+void jb_dpull_close_inbox(jb_dpull *p);
+void jb_dpull_destroy(jb_dpull *p);
+/* c may ask for messages: a request at the end of this loop turn if slots allow. */
+void jb_dpull_want(jb_dpull *p, dconsumer *c);
+/* c stops: no new request, its open one is closed. */
+void jb_dpull_stop_consumer(jb_dpull *p, dconsumer *c);
+/* Takes c out of every list (before it is freed). */
+void jb_dpull_forget(jb_dpull *p, dconsumer *c);
+/* A message arrived. DELIVER: deliver it now (*out is its consumer); PARKED: taken,
+ * it comes back from jb_dpull_release; REFUSE: no consumer, or over the bounds:
+ * the caller gives it back. */
+jb_dslot_arrival jb_dpull_arrived(jb_dpull *p, natsMsg *msg, dconsumer **out);
+/* A message of c was settled. Returns a parked message that took the freed slot
+ * (the caller delivers it; *owner is its consumer), or NULL. */
+natsMsg *jb_dpull_release(jb_dpull *p, dconsumer *c, dconsumer **owner);
+/* One parked message taken back (stop), or NULL: the caller NAKs it. */
+natsMsg *jb_dpull_unpark(jb_dpull *p);
+/* A pull request ended with a status message (takes msg). True: the consumer
+ * looks lost, the caller asks the reconciler for a pass (at most every 2 s). */
+bool jb_dpull_status(jb_dpull *p, natsMsg *msg);
+/* Every second: reconnects, lost requests, retries. */
+void jb_dpull_tick(jb_dpull *p);
+/* Messages given back because the loop's mailbox was full, since the last call. */
+long jb_dpull_take_full_count(jb_dpull *p);
+
+/* ------------------------------------------------ consumer info (info.c) */
+
+/* The consumer-info worker: its own thread and mailbox. */
+typedef struct jb_dinfo jb_dinfo;
+/* pending, ack_pending: the gauges it sets (may be NULL). Replies come through
+ * reply_to (the loop's mailbox); lost(ud) runs on the loop when a pass found a
+ * consumer gone. */
+jb_status jb_dinfo_create(const jb_cfg *cfg, jsCtx *js, jb_metric *pending, jb_metric *ack_pending,
+                          jb_mailbox *reply_to, void (*lost)(void *ud), void *ud, jb_dinfo **out,
+                          jb_err *err);
+/* Starts a pass over t's consumers unless one is still running (loop). */
+void jb_dinfo_pass(jb_dinfo *i, const jb_dtable *t);
+/* Stops the thread; a pass not run still replies (drain reply_to afterwards). */
+void jb_dinfo_stop(jb_dinfo *i);
+void jb_dinfo_destroy(jb_dinfo *i);
+
+/* --------------------------------------------------- dead letters (dlq.c) */
+
+/* The DLQ worker: its own thread and mailbox (cap: one per delivery in flight). */
+typedef struct jb_ddlq jb_ddlq;
+jb_status jb_ddlq_create(const jb_cfg *cfg, jsCtx *js, size_t cap, jb_ddlq **out, jb_err *err);
+/* Publishes *msg (taken on success: *msg becomes NULL) and then runs done on
+ * reply_to's loop with m->val 1 when it is stored, 0 when not. JB_ERR_FULL /
+ * JB_ERR_CLOSED: nothing taken. */
+jb_status jb_ddlq_submit(jb_ddlq *q, natsMsg **msg, jb_mailbox *reply_to, jb_mail_fn done,
+                         void *ud);
+/* Stops the thread; what it never published answers "not stored". */
+void jb_ddlq_stop(jb_ddlq *q);
+void jb_ddlq_destroy(jb_ddlq *q);
+/* Ensures the dead-letter stream (blocking). */
+jb_status jb_disp_ensure_dlq(const jb_cfg *cfg, jsCtx *js, jb_err *err);
+/* The dead-letter message built from the original. */
+natsMsg *jb_disp_dlq_msg(natsMsg *orig, const char *consumer, const char *ns, const char *name,
+                         const char *sink, int code, const char *body, size_t body_len,
+                         uint64_t attempts);
 
 typedef struct disp_metrics {
     jb_metric *delivery;      /* eventing_ec_nats_delivery_per_subscription_total */
@@ -99,6 +172,8 @@ typedef struct disp_metrics {
     jb_metric *last_err_code; /* jetbridge_dispatcher_last_error_code */
 } disp_metrics;
 
+/* The loop's dispatcher: intake from the mailbox, consumers, deliveries and their
+ * settling. Loop only, except rec (under rec_mu) and what jb_mailbox guards. */
 struct jb_disp {
     const jb_cfg *cfg;
     struct event_base *base;
@@ -106,54 +181,19 @@ struct jb_disp {
     disp_metrics m;
     natsConnection *nc;
     jsCtx *js;
-    jb_sub_reconciler *rec; /* set before start; cleared under mu when stopping */
+    pthread_mutex_t rec_mu; /* guards rec against the stop */
+    jb_sub_reconciler *rec; /* set before start; cleared under rec_mu when stopping */
     jb_dhttp *http;
     jb_dguard *guard; /* SINK_DENY_NETWORKS and friends, for every request */
-    jb_dauth *auth;   /* sink credentials: secret files and OAuth2 tokens, loop */
-
-    pthread_mutex_t mu;   /* guards what the comments below say */
-    qitem *qhead, *qtail; /* mu */
-    atomic_bool wake_pending;
-    int wakefd;
-    struct event *wake_ev;
-
-    /* Pulling: one inbox subscription for every consumer (nats.c calls its callback
-     * on one thread of its own), requests published from the loop. */
-    natsSubscription *inbox_sub;
-    char inbox[64];  /* _INBOX.<nuid>; replies go to <inbox>.<consumer>.<req id> */
-    bool inbox_done; /* mu: nats.c finished with the subscription's callback */
-    pthread_cond_t inbox_cv;
-    natsStatistics *stats;
-    uint64_t reconnects;
-    int global_outstanding; /* loop */
-    int global_requested;   /* loop */
-    int global_max;
-    dconsumer *buckets[JB_DISP_BUCKETS]; /* loop: by consumer name */
-    dconsumer *pump, *pump_tail;         /* loop: to look at, in order */
-    dconsumer *starved;                  /* loop: waiting for process-wide slots */
-    qitem *parked, *parked_tail;         /* loop: long-poll arrivals waiting for a slot */
-    int nparked;
-    struct event *pump_ev;
-    int64_t last_kick_ns;
-
-    /* The info thread: one, whatever the number of consumers. */
-    pthread_t info_thread;
-    bool info_started;
-    pthread_cond_t info_cv;
-    infojob *info_jobs; /* mu: the next pass, replaced by a newer one */
-    size_t info_n;
-    bool info_stop; /* mu */
+    jb_dauth *auth;   /* sink credentials: secret files and OAuth2 tokens */
+    jb_mailbox *mb;   /* to the loop: messages, statuses, consumers, worker replies */
+    jb_dtable table;
+    jb_dpull *pull;
+    jb_dinfo *info;
+    jb_ddlq *dlq;
+    jb_dacks acks; /* acks sent at the end of the loop turn */
     struct event *info_ev;
     struct event *info_soon_ev; /* a pass shortly after new consumers came */
-
-    pthread_t dlq_thread;
-    bool dlq_started;
-    pthread_cond_t dlq_cv;
-    dlqjob *dlq_head, *dlq_tail; /* mu */
-    bool dlq_stop;               /* mu */
-
-    /* loop only */
-    dconsumer *consumers;
     inflight *inflight_head;
     size_t ninflight;
     bool started;
@@ -161,67 +201,9 @@ struct jb_disp {
     bool finished;
     struct event *grace_ev;
     struct event *status_ev;
-    struct event *ack_ev; /* runs flush_acks at the end of a loop turn */
-    natsMsg **acks;       /* messages whose ack is deferred to ack_ev */
-    size_t nacks, acks_cap;
     void (*done)(void *ud);
     void *done_ud;
     uint64_t rng;
 };
-
-/* disp.c: queue an item for the loop (any thread; takes ownership of it). */
-void jb_disp_post(jb_disp *d, qitem *it);
-/* disp.c: asks the reconciler for a pass (any thread; nothing once stopping). */
-void jb_disp_kick_reconciler(jb_disp *d);
-
-/* pull.c (loop thread unless said otherwise). */
-/* Creates the pulling state's events (jb_disp_create). */
-jb_status jb_disp_pull_init(jb_disp *d, jb_err *err);
-/* Frees it (after jb_disp_pull_stop). */
-void jb_disp_pull_free(jb_disp *d);
-/* Subscribes the inbox and starts the info thread; JB_ERR_NATS when it cannot. */
-jb_status jb_disp_pull_start(jb_disp *d, jb_err *err);
-/* Unsubscribes the inbox and waits (bounded) until nats.c stopped calling back. */
-void jb_disp_pull_stop(jb_disp *d);
-/* The consumer named name (not stopped), or NULL. */
-dconsumer *jb_disp_lookup(jb_disp *d, const char *name, size_t len);
-void jb_disp_hash_add(jb_disp *d, dconsumer *c);
-/* Takes c out of the hash and the pump lists (before it is freed). */
-void jb_disp_forget(jb_disp *d, dconsumer *c);
-/* c may be able to ask for messages: look at it at the end of this loop turn. */
-void jb_disp_pump_later(jb_disp *d, dconsumer *c);
-/* A message arrived: counts it against its consumer. 1: deliver it now (*out is
- * its consumer); 0: parked until a process-wide slot frees (taken); -1: it must go
- * back (no consumer, or over the bounds): the caller NAKs it. */
-int jb_disp_arrived(jb_disp *d, natsMsg *msg, dconsumer **out);
-/* NAKs the parked messages (stop, destroy). */
-void jb_disp_unpark_all(jb_disp *d);
-/* disp.c: delivers msg of c (a slot of c and a process-wide one are counted). */
-void jb_disp_deliver(jb_disp *d, dconsumer *c, natsMsg *msg);
-/* Returns one slot of c (its message was settled). */
-void jb_disp_release_slot(dconsumer *c);
-/* A pull request ended with a status message (takes msg). */
-void jb_disp_on_status(jb_disp *d, natsMsg *msg);
-/* Ends c's open request (it stops, or the request was lost). */
-void jb_disp_close_request(dconsumer *c);
-/* Every second: reconnects, lost requests, retries. */
-void jb_disp_pull_tick(jb_disp *d);
-/* A new consumer: an info pass soon (coalesced), so its metrics appear. */
-void jb_disp_info_soon(jb_disp *d);
-/* The info thread. */
-void *jb_disp_info_main(void *arg);
-/* Settling by publishing to the message's reply subject: nats.c 3.4.1's natsMsg_Ack
- * and friends need a JetStream subscription (they dereference it). what: "+ACK",
- * "+WPI", "+TERM". */
-natsStatus jb_disp_settle(jb_disp *d, natsMsg *msg, const char *what);
-natsStatus jb_disp_nak(jb_disp *d, natsMsg *msg, int64_t delay_ms);
-
-/* dlq.c: ensure the dead-letter stream; the DLQ worker thread; the dead-letter
- * message built from the original. */
-jb_status jb_disp_ensure_dlq(const jb_cfg *cfg, jsCtx *js, jb_err *err);
-void *jb_disp_dlq_main(void *arg);
-natsMsg *jb_disp_dlq_msg(natsMsg *orig, const char *consumer, const char *ns, const char *name,
-                         const char *sink, int code, const char *body, size_t body_len,
-                         uint64_t attempts);
 
 #endif

@@ -121,7 +121,7 @@ typedef struct jb_dreq {
 jb_status jb_dreq_build(jb_ce *ce, bool structured, jb_dreq *out);
 void jb_dreq_free(jb_dreq *r);
 
-/* ---------------------------------------- JetStream ack subjects (pull.c) */
+/* -------------------------------------- JetStream ack subjects (settle.c) */
 
 /* What the reply subject of a JetStream message says about it. */
 typedef struct jb_disp_meta {

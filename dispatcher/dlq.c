@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "dispatcher/disp_core.h"
+#include "dispatcher/disp_settle.h"
 #include "proto/jb_ce.h"
 
 jb_status jb_disp_ensure_dlq(const jb_cfg *cfg, jsCtx *js, jb_err *err)
@@ -237,7 +238,13 @@ natsMsg *jb_disp_dlq_msg(natsMsg *orig, const char *consumer, const char *ns, co
     return m;
 }
 
-static bool publish_one(jb_disp *d, natsMsg *m)
+struct jb_ddlq {
+    const jb_cfg *cfg;
+    jsCtx *js;
+    jb_worker *w;
+};
+
+static bool publish_one(jb_ddlq *d, natsMsg *m)
 {
     jsPubOptions o;
     jsPubOptions_Init(&o);
@@ -258,32 +265,63 @@ static bool publish_one(jb_disp *d, natsMsg *m)
     return s == NATS_OK;
 }
 
-void *jb_disp_dlq_main(void *arg)
+/* The worker: a JetStream publish that waits for its ack (at most
+ * JB_DISP_DLQ_TIMEOUT_MS), then the answer goes back to the loop. */
+static void publish(jb_mail *m, void *ud)
 {
-    jb_disp *d = arg;
-    pthread_mutex_lock(&d->mu);
-    while (true) {
-        while (d->dlq_head == NULL && !d->dlq_stop)
-            pthread_cond_wait(&d->dlq_cv, &d->mu);
-        if (d->dlq_stop)
-            break;
-        dlqjob *j = d->dlq_head;
-        d->dlq_head = j->next;
-        if (d->dlq_head == NULL)
-            d->dlq_tail = NULL;
-        pthread_mutex_unlock(&d->mu);
-        bool ok = publish_one(d, j->msg);
-        natsMsg_Destroy(j->msg);
-        qitem *it = calloc(1, sizeof(*it));
-        if (it != NULL) {
-            it->kind = Q_DLQ_DONE;
-            it->f = j->f;
-            it->ok = ok;
-            jb_disp_post(d, it);
-        }
-        free(j);
-        pthread_mutex_lock(&d->mu);
+    natsMsg *msg = m->ptr;
+    m->val = publish_one(ud, msg) ? 1 : 0;
+    natsMsg_Destroy(msg);
+    m->ptr = NULL;
+    jb_mail_reply(m);
+}
+
+/* Never published (stop): answers "not stored", so the original is NAKed. */
+static void never_published(jb_mail *m, void *ud)
+{
+    (void)ud;
+    natsMsg_Destroy(m->ptr);
+    m->ptr = NULL;
+    m->val = 0;
+    jb_mail_reply(m);
+}
+
+jb_status jb_ddlq_create(const jb_cfg *cfg, jsCtx *js, size_t cap, jb_ddlq **out, jb_err *err)
+{
+    jb_ddlq *q = calloc(1, sizeof(*q));
+    if (q == NULL)
+        return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
+    q->cfg = cfg;
+    q->js = js;
+    jb_status st = jb_worker_start("jb-disp-dlq", cap, publish, NULL, 0, q, &q->w, err);
+    if (st != JB_OK) {
+        free(q);
+        return st;
     }
-    pthread_mutex_unlock(&d->mu);
-    return NULL;
+    *out = q;
+    return JB_OK;
+}
+
+jb_status jb_ddlq_submit(jb_ddlq *q, natsMsg **msg, jb_mailbox *reply_to, jb_mail_fn done, void *ud)
+{
+    jb_mail m = {.ptr = *msg, .reply_to = reply_to, .reply = done, .reply_ud = ud};
+    jb_status st =
+        q != NULL && q->w != NULL ? jb_mailbox_post(jb_worker_mailbox(q->w), &m) : JB_ERR_CLOSED;
+    if (st == JB_OK)
+        *msg = NULL;
+    return st;
+}
+
+void jb_ddlq_stop(jb_ddlq *q)
+{
+    if (q == NULL || q->w == NULL)
+        return;
+    jb_worker_stop(q->w, never_published, NULL);
+    q->w = NULL;
+}
+
+void jb_ddlq_destroy(jb_ddlq *q)
+{
+    jb_ddlq_stop(q);
+    free(q);
 }

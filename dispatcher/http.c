@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/jb_common.h"
 #include "dispatcher/disp_internal.h"
@@ -16,6 +17,9 @@
  * their set-up, and a record is over 1 KiB, the size at which glibc consolidates
  * its free lists on every allocation. */
 #define FREE_EASY_MAX 256
+/* Connection sockets below this descriptor number stay registered with the loop
+ * while their connection waits in curl's cache (above it: as any other socket). */
+#define SOCK_TABLE_MAX 65536
 
 struct jb_dhttp_req {
     struct jb_dhttp *h;
@@ -44,19 +48,37 @@ struct jb_dhttp {
     size_t nfree;
     jb_dhttp_req *free_req[FREE_EASY_MAX];
     size_t nfree_req;
+    /* Connection sockets by descriptor: kept registered across reuse. */
+    struct sock_ctx **socks;
+    size_t nsocks;
 };
 
-/* One watched socket. */
+/* One watched socket. A connection socket (conn) keeps its event while curl's
+ * connection cache holds it (watched false): reusing the connection then costs no
+ * epoll_ctl and no allocation. It is freed when curl closes the socket. */
 typedef struct sock_ctx {
+    jb_dhttp *h;
     struct event *ev;
     curl_socket_t fd;
+    short kind;   /* EV_READ / EV_WRITE of the event as added */
+    bool added;   /* the event is added to the loop */
+    bool watched; /* curl wants to hear about it */
+    bool conn;    /* a connection socket: its close is seen (close_socket_cb) */
 } sock_ctx;
 
 static void check_done(jb_dhttp *h);
 
 static void on_socket_event(evutil_socket_t fd, short what, void *arg)
 {
-    jb_dhttp *h = arg;
+    sock_ctx *sc = arg;
+    jb_dhttp *h = sc->h;
+    if (!sc->watched) {
+        /* Idle in curl's cache and readable (the sink closed it): stop watching
+         * until curl reuses it, which checks the connection itself. */
+        event_del(sc->ev);
+        sc->added = false;
+        return;
+    }
     int flags = 0;
     if (what & EV_READ)
         flags |= CURL_CSELECT_IN;
@@ -76,41 +98,125 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     check_done(h);
 }
 
+static sock_ctx *table_get(jb_dhttp *h, curl_socket_t s)
+{
+    return s >= 0 && (size_t)s < h->nsocks ? h->socks[s] : NULL;
+}
+
+/* Remembers sc under its descriptor; false when the table cannot hold it. */
+static bool table_put(jb_dhttp *h, sock_ctx *sc)
+{
+    size_t fd = (size_t)sc->fd;
+    if (sc->fd < 0 || fd >= SOCK_TABLE_MAX)
+        return false;
+    if (fd >= h->nsocks) {
+        size_t n = h->nsocks > 0 ? h->nsocks : 64;
+        while (n <= fd)
+            n *= 2;
+        sock_ctx **t = realloc(h->socks, n * sizeof(*t));
+        if (t == NULL)
+            return false;
+        memset(t + h->nsocks, 0, (n - h->nsocks) * sizeof(*t));
+        h->socks = t;
+        h->nsocks = n;
+    }
+    h->socks[fd] = sc;
+    return true;
+}
+
+static void sock_free(jb_dhttp *h, sock_ctx *sc)
+{
+    if (table_get(h, sc->fd) == sc)
+        h->socks[sc->fd] = NULL;
+    event_free(sc->ev);
+    free(sc);
+}
+
+static sock_ctx *sock_new(jb_dhttp *h, curl_socket_t s)
+{
+    sock_ctx *sc = calloc(1, sizeof(*sc));
+    if (sc == NULL)
+        return NULL;
+    sc->h = h;
+    sc->fd = s;
+    sc->ev = event_new(h->base, s, EV_PERSIST, on_socket_event, sc);
+    if (sc->ev == NULL) {
+        free(sc);
+        return NULL;
+    }
+    return sc;
+}
+
 static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
     (void)easy;
     jb_dhttp *h = userp;
-    sock_ctx *sc = socketp;
+    sock_ctx *sc = socketp != NULL ? socketp : table_get(h, s);
     if (what == CURL_POLL_REMOVE) {
-        if (sc != NULL) {
-            event_free(sc->ev);
-            free(sc);
-            curl_multi_assign(h->multi, s, NULL);
-        }
+        if (sc == NULL)
+            return 0;
+        curl_multi_assign(h->multi, s, NULL);
+        sc->watched = false;
+        /* A connection socket stays registered (it may be reused); any other is
+         * done with. */
+        if (!sc->conn)
+            sock_free(h, sc);
         return 0;
     }
-    short kind = EV_PERSIST;
+    short kind = 0;
     if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
         kind |= EV_READ;
     if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
         kind |= EV_WRITE;
     if (sc == NULL) {
-        sc = calloc(1, sizeof(*sc));
+        sc = sock_new(h, s);
         if (sc == NULL)
             return -1;
-        sc->fd = s;
-        sc->ev = event_new(h->base, s, kind, on_socket_event, h);
-        if (sc->ev == NULL) {
-            free(sc);
-            return -1;
-        }
-        curl_multi_assign(h->multi, s, sc);
-    } else {
-        /* Re-arm the same event: no allocation per change of interest. */
-        event_del(sc->ev);
-        event_assign(sc->ev, h->base, s, kind, on_socket_event, h);
+        table_put(h, sc); /* a socket curl does not close through us is freed at REMOVE */
     }
-    return event_add(sc->ev, NULL) == 0 ? 0 : -1;
+    curl_multi_assign(h->multi, s, sc);
+    sc->watched = true;
+    if (sc->added && sc->kind == kind)
+        return 0; /* reused with the same interest: nothing to change */
+    if (sc->added)
+        event_del(sc->ev);
+    /* Re-arm the same event: no allocation per change of interest. */
+    event_assign(sc->ev, h->base, s, (short)(kind | EV_PERSIST), on_socket_event, sc);
+    sc->added = event_add(sc->ev, NULL) == 0;
+    sc->kind = kind;
+    return sc->added ? 0 : -1;
+}
+
+/* A new connection socket (every socket curl connects with passes here): its close
+ * will be seen by close_socket_cb, so it may stay registered between uses. */
+static int sockopt_cb(void *clientp, curl_socket_t s, curlsocktype purpose)
+{
+    jb_dhttp *h = clientp;
+    if (purpose != CURLSOCKTYPE_IPCXN)
+        return CURL_SOCKOPT_OK;
+    /* A brand-new descriptor: an entry under its number is left from a socket
+     * closed behind our back, and its registration is gone with it. */
+    sock_ctx *sc = table_get(h, s);
+    if (sc != NULL)
+        sock_free(h, sc);
+    sc = sock_new(h, s);
+    if (sc != NULL && !table_put(h, sc)) {
+        event_free(sc->ev);
+        free(sc);
+        sc = NULL;
+    }
+    if (sc != NULL)
+        sc->conn = true;
+    return CURL_SOCKOPT_OK;
+}
+
+static int close_socket_cb(void *clientp, curl_socket_t s)
+{
+    jb_dhttp *h = clientp;
+    sock_ctx *sc = table_get(h, s);
+    if (sc != NULL)
+        sock_free(h, sc); /* event_free deletes the event before the descriptor goes */
+    return close(s);
 }
 
 static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
@@ -256,7 +362,11 @@ void jb_dhttp_destroy(jb_dhttp *h)
     for (size_t i = 0; i < h->nfree_req; i++)
         free(h->free_req[i]);
     if (h->multi != NULL)
-        curl_multi_cleanup(h->multi);
+        curl_multi_cleanup(h->multi); /* closes the cached connections: their sockets go */
+    for (size_t i = 0; i < h->nsocks; i++)
+        if (h->socks[i] != NULL)
+            sock_free(h, h->socks[i]);
+    free(h->socks);
     if (h->timer != NULL)
         event_free(h->timer);
     free(h);
@@ -283,6 +393,10 @@ static void set_options(jb_dhttp_req *r, const char *url, const void *body, size
     curl_easy_setopt(e, CURLOPT_PRIVATE, r);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, sockopt_cb);
+    curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, r->h);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_socket_cb);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, r->h);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     if (r->h->cert != NULL) {
         curl_easy_setopt(e, CURLOPT_SSLCERT, r->h->cert);

@@ -1,346 +1,148 @@
 /* Pulling messages with a fixed number of threads, whatever the number of consumers.
  *
  * One inbox subscription serves every consumer: nats.c calls on_inbox on one thread
- * of its own, which only hands each message to the loop. The loop asks for messages
- * by publishing pull requests ($JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>) with
- * the reply subject <inbox>.<consumer>.<request id> and a batch of at most the
- * consumer's free in-flight slots: requested-but-not-arrived plus arrived-but-not-
- * settled never exceeds maxInFlightMessages (per consumer) nor
- * DISPATCHER_MAX_CONCURRENT (per process). A consumer has at most one open request;
- * it ends when its batch is filled or with a status message (408 expired, 409, 503
- * no responders) sent to its reply subject. Messages are settled by publishing to
- * their reply subject ($JS.ACK...). One info thread reads consumer info for the
- * pending metrics and notices lost consumers. */
+ * of its own, which only hands each message to the loop's mailbox. The loop asks
+ * for messages by publishing pull requests ($JS.API.CONSUMER.MSG.NEXT.<stream>.
+ * <consumer>) with the reply subject <inbox>.<consumer>.<request id> and a batch of
+ * at most the consumer's free in-flight slots (slots.c decides how many). A
+ * consumer has at most one open request; it ends when its batch is filled or with
+ * a status message (408 expired, 409, 503 no responders) sent to its reply
+ * subject. Nothing here calls up into the loop's delivery: every function returns
+ * what the loop must do (deliver this message, kick the reconciler). */
 #include <event2/event.h>
-#include <stddef.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "common/jb_text.h"
 #include "dispatcher/disp_core.h"
+#include "dispatcher/disp_settle.h"
 
-/* ------------------------------------------------------ ack subjects */
+struct jb_dpull {
+    const jb_cfg *cfg;
+    natsConnection *nc;
+    jb_mailbox *mb; /* the loop's: messages and statuses go there */
+    jb_dtable *table;
+    jb_dslots slots;
+    struct event *pump_ev;
+    bool stopping;  /* no new request */
+    char inbox[64]; /* _INBOX.<nuid>; replies go to <inbox>.<consumer>.<req id> */
+    natsSubscription *sub;
+    pthread_mutex_t mu; /* inbox_done */
+    pthread_cond_t cv;
+    bool inbox_done; /* nats.c finished with the subscription's callback */
+    natsStatistics *stats;
+    uint64_t reconnects;
+    int64_t last_kick_ns;
+    atomic_long full; /* messages given back because the mailbox was full */
+};
 
-/* A number token of an ack subject: decimal, at most 19 digits (what a uint64 sequence
- * needs in practice; a longer token is not one the server wrote). */
-static bool ack_number(const char *s, size_t len, uint64_t *out)
+/* ------------------------------------------------------------ requests */
+
+static void pump_soon(jb_dpull *p)
 {
-    return len <= 19 && jb_parse_uint(s, len, UINT64_MAX, out);
+    if (jb_dslots_pump_waiting(&p->slots))
+        event_active(p->pump_ev, 0, 0);
 }
 
-bool jb_disp_parse_ack_subject(const char *reply, size_t len, jb_disp_meta *out)
-{
-    static const char pre[] = "$JS.ACK.";
-    const size_t plen = sizeof(pre) - 1;
-    if (reply == NULL || len <= plen || memcmp(reply, pre, plen) != 0)
-        return false;
-    /* Token boundaries after the prefix. */
-    const char *tok[13];
-    size_t tlen[13];
-    size_t n = 0;
-    const char *p = reply + plen, *end = reply + len;
-    while (p <= end && n < 13) {
-        const char *dot = memchr(p, '.', (size_t)(end - p));
-        const char *e = dot != NULL ? dot : end;
-        tok[n] = p;
-        tlen[n] = (size_t)(e - p);
-        if (tlen[n] == 0)
-            return false;
-        n++;
-        if (dot == NULL)
-            break;
-        p = dot + 1;
-    }
-    if (p < end && n == 13)
-        return false; /* too many tokens */
-    /* 7 tokens: the old form; 9 (or 10 with a trailing random token): with domain
-     * and account hash in front. */
-    size_t at;
-    if (n == 7)
-        at = 0;
-    else if (n == 9 || n == 10)
-        at = 2;
-    else
-        return false;
-    jb_disp_meta m = {tok[at + 1], tlen[at + 1], 0, 0};
-    uint64_t cseq = 0, ts = 0, pending = 0;
-    if (!ack_number(tok[at + 2], tlen[at + 2], &m.delivered) ||
-        !ack_number(tok[at + 3], tlen[at + 3], &m.stream_seq) ||
-        !ack_number(tok[at + 4], tlen[at + 4], &cseq) ||
-        !ack_number(tok[at + 5], tlen[at + 5], &ts) ||
-        !ack_number(tok[at + 6], tlen[at + 6], &pending) || m.delivered == 0)
-        return false;
-    *out = m;
-    return true;
-}
-
-/* ------------------------------------------------------------ settling */
-
-natsStatus jb_disp_settle(jb_disp *d, natsMsg *msg, const char *what)
-{
-    const char *reply = natsMsg_GetReply(msg);
-    if (reply == NULL || reply[0] == '\0')
-        return NATS_INVALID_ARG;
-    return natsConnection_Publish(d->nc, reply, what, (int)strlen(what));
-}
-
-natsStatus jb_disp_nak(jb_disp *d, natsMsg *msg, int64_t delay_ms)
-{
-    const char *reply = natsMsg_GetReply(msg);
-    if (reply == NULL || reply[0] == '\0')
-        return NATS_INVALID_ARG;
-    if (delay_ms < 1)
-        delay_ms = 1;
-    char body[64];
-    int n = snprintf(body, sizeof(body), "-NAK {\"delay\":%lld}", (long long)delay_ms * 1000000LL);
-    return natsConnection_Publish(d->nc, reply, body, n);
-}
-
-/* ------------------------------------------------------------ consumers */
-
-static size_t bucket(const char *name, size_t len)
-{
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (uint8_t)name[i]) * 16777619u;
-    return h % JB_DISP_BUCKETS;
-}
-
-dconsumer *jb_disp_lookup(jb_disp *d, const char *name, size_t len)
-{
-    for (dconsumer *c = d->buckets[bucket(name, len)]; c != NULL; c = c->hnext)
-        if (!c->stop && strlen(c->info.consumer) == len && memcmp(c->info.consumer, name, len) == 0)
-            return c;
-    return NULL;
-}
-
-void jb_disp_hash_add(jb_disp *d, dconsumer *c)
-{
-    size_t b = bucket(c->info.consumer, strlen(c->info.consumer));
-    c->hnext = d->buckets[b];
-    d->buckets[b] = c;
-}
-
-static void unlink_from(dconsumer **head, dconsumer *c, size_t off)
-{
-    for (dconsumer **p = head; *p != NULL; p = (dconsumer **)((char *)*p + off))
-        if (*p == c) {
-            *p = *(dconsumer **)((char *)c + off);
-            return;
-        }
-}
-
-void jb_disp_forget(jb_disp *d, dconsumer *c)
-{
-    size_t b = bucket(c->info.consumer, strlen(c->info.consumer));
-    unlink_from(&d->buckets[b], c, offsetof(dconsumer, hnext));
-    if (c->in_pump)
-        unlink_from(&d->pump, c, offsetof(dconsumer, pnext));
-    if (c->in_starved)
-        unlink_from(&d->starved, c, offsetof(dconsumer, pnext));
-    c->in_pump = c->in_starved = false;
-    jb_disp_close_request(c);
-}
-
-void jb_disp_pump_later(jb_disp *d, dconsumer *c)
-{
-    if (c->in_pump || c->in_starved || c->stop)
-        return;
-    /* First in, first served: a consumer freeing slots does not jump the queue of
-     * those waiting for the process-wide cap. */
-    c->in_pump = true;
-    c->pnext = NULL;
-    if (d->pump_tail != NULL)
-        d->pump_tail->pnext = c;
-    else
-        d->pump = c;
-    d->pump_tail = c;
-    if (d->pump_ev != NULL)
-        event_active(d->pump_ev, 0, 0);
-}
-
-/* Consumers held back by the process-wide cap get another look. */
-static void wake_starved(jb_disp *d)
-{
-    while (d->starved != NULL) {
-        dconsumer *s = d->starved;
-        d->starved = s->pnext;
-        s->in_starved = false;
-        jb_disp_pump_later(d, s);
-    }
-}
-
-void jb_disp_close_request(dconsumer *c)
-{
-    jb_disp *d = c->d;
-    bool freed = !c->req_long && c->requested > 0;
-    if (!c->req_long)
-        d->global_requested -= c->requested;
-    c->requested = 0;
-    c->req_open = false;
-    /* Slots asked for and not used go back to everyone. */
-    if (freed)
-        wake_starved(d);
-}
-
-/* Publishes one pull request for c. A consumer that had messages last time asks
- * for up to its free slots without waiting (no_wait: the server answers at once);
+/* Publishes one pull request for c, of the size slots.c plans. A consumer that had
+ * messages last time asks without waiting (no_wait: the server answers at once);
  * one that found nothing waits on the server for a single message (expires 30 s),
- * so that an idle consumer costs one request per 30 s and holds one slot of its
- * own and none of the process-wide cap (see jb_disp_arrived). */
-static void request(jb_disp *d, dconsumer *c, int64_t now)
+ * so that an idle consumer costs one request per 30 s. */
+static void request(jb_dpull *p, dconsumer *c, int64_t now)
 {
-    if (c->stop || d->stopping || c->req_open || now < c->retry_at_ns || !jb_nats_connected(d->nc))
+    if (p->stopping || !jb_nats_connected(p->nc))
         return;
-    int mine = c->max_in_flight - c->outstanding;
-    bool wait = c->last_empty;
-    int n = 1;
-    if (!wait) {
-        int all = d->global_max - d->global_outstanding - d->global_requested - d->nparked;
-        if (all <= 0) {
-            /* The process-wide cap: wait for any slot to come back. */
-            c->in_starved = true;
-            c->pnext = d->starved;
-            d->starved = c;
-            return;
-        }
-        n = mine < all ? mine : all;
-        /* Every request is a round trip: wait for an eighth of the window to be
-         * free rather than asking for one message per completion, unless nothing
-         * is in flight or the process-wide cap is what limits. */
-        if (n <= 0 || !(n >= c->max_in_flight / 8 || c->outstanding == 0 || n == all))
-            return;
-        if (n > JB_DISP_FETCH_BATCH_MAX)
-            n = JB_DISP_FETCH_BATCH_MAX;
-    } else if (mine <= 0) {
+    bool wait = false;
+    int n = jb_dslots_plan(&p->slots, &c->slot, now, &wait);
+    if (n <= 0)
         return;
-    }
     int64_t expires_ms = wait ? JB_DISP_PULL_EXPIRES_MS : 1000;
     char subj[300], reply[200], body[128];
-    c->req_id++;
-    snprintf(subj, sizeof(subj), "$JS.API.CONSUMER.MSG.NEXT.%s.%s", d->cfg->stream_name,
+    uint32_t id = c->slot.req_id + 1;
+    snprintf(subj, sizeof(subj), "$JS.API.CONSUMER.MSG.NEXT.%s.%s", p->cfg->stream_name,
              c->info.consumer);
-    snprintf(reply, sizeof(reply), "%s.%s.%u", d->inbox, c->info.consumer, (unsigned)c->req_id);
+    snprintf(reply, sizeof(reply), "%s.%s.%u", p->inbox, c->info.consumer, (unsigned)id);
     int blen = snprintf(body, sizeof(body), "{\"batch\":%d,\"expires\":%lld%s}", n,
                         (long long)expires_ms * 1000000LL, wait ? "" : ",\"no_wait\":true");
-    natsStatus s = natsConnection_PublishRequest(d->nc, subj, reply, body, blen);
+    natsStatus s = natsConnection_PublishRequest(p->nc, subj, reply, body, blen);
+    c->slot.req_id = id;
     if (s != NATS_OK) {
-        c->retry_at_ns = now + 500000000LL;
+        c->slot.retry_at_ns = now + 500000000LL;
         return;
     }
-    c->req_open = true;
-    c->req_long = wait;
-    c->req_got = 0;
-    c->requested = n;
-    if (!wait)
-        d->global_requested += n;
-    c->req_deadline_ns = now + (expires_ms + JB_DISP_PULL_GRACE_MS) * 1000000LL;
+    jb_dslots_opened(&p->slots, &c->slot, n, wait,
+                     now + (expires_ms + JB_DISP_PULL_GRACE_MS) * 1000000LL);
 }
 
 static void on_pump(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
-    jb_disp *d = arg;
+    jb_dpull *p = arg;
     int64_t now = jb_now_monotonic_ns();
-    while (d->pump != NULL) {
-        dconsumer *c = d->pump;
-        d->pump = c->pnext;
-        if (d->pump == NULL)
-            d->pump_tail = NULL;
-        c->in_pump = false;
-        request(d, c, now);
-    }
+    jb_dslot *s;
+    while ((s = jb_dslots_next(&p->slots)) != NULL)
+        request(p, DCONSUMER(s), now);
 }
 
-void jb_disp_release_slot(dconsumer *c)
+void jb_dpull_want(jb_dpull *p, dconsumer *c)
 {
-    jb_disp *d = c->d;
-    c->outstanding--;
-    d->global_outstanding--;
-    /* A message parked for want of a process-wide slot takes this one. */
-    if (d->parked != NULL) {
-        qitem *it = d->parked;
-        d->parked = it->next;
-        if (d->parked == NULL)
-            d->parked_tail = NULL;
-        d->nparked--;
-        d->global_outstanding++;
-        dconsumer *pc = it->c;
-        natsMsg *msg = it->msg;
-        free(it);
-        jb_disp_deliver(d, pc, msg);
-    }
-    wake_starved(d);
-    jb_disp_pump_later(d, c);
+    jb_dslots_want(&p->slots, &c->slot);
+    pump_soon(p);
 }
 
-/* Takes the parked messages back (stop): NAKed for another dispatcher. */
-void jb_disp_unpark_all(jb_disp *d)
+void jb_dpull_stop_consumer(jb_dpull *p, dconsumer *c)
 {
-    while (d->parked != NULL) {
-        qitem *it = d->parked;
-        d->parked = it->next;
-        d->nparked--;
-        jb_disp_nak(d, it->msg, 1);
-        natsMsg_Destroy(it->msg);
-        it->c->outstanding--;
-        free(it);
-    }
-    d->parked_tail = NULL;
+    /* No new request; what the open one still brings is given back. */
+    c->slot.stop = true;
+    jb_dslots_close(&p->slots, &c->slot);
+    pump_soon(p);
 }
 
-/* A message arrived for c: counts it. Returns 1 to deliver now, 0 when parked
- * (taken), -1 when it must go back (the caller NAKs it). */
-int jb_disp_arrived(jb_disp *d, natsMsg *msg, dconsumer **out)
+void jb_dpull_forget(jb_dpull *p, dconsumer *c)
+{
+    jb_dslots_forget(&p->slots, &c->slot);
+    pump_soon(p);
+}
+
+void jb_dpull_stop_requests(jb_dpull *p)
+{
+    p->stopping = true;
+}
+
+/* ------------------------------------------------------------ arrivals */
+
+jb_dslot_arrival jb_dpull_arrived(jb_dpull *p, natsMsg *msg, dconsumer **out)
 {
     const char *reply = natsMsg_GetReply(msg);
     jb_disp_meta m;
     if (reply == NULL || !jb_disp_parse_ack_subject(reply, strlen(reply), &m))
-        return -1;
-    dconsumer *c = jb_disp_lookup(d, m.consumer, m.consumer_len);
+        return JB_DSLOT_REFUSE;
+    dconsumer *c = jb_dtable_find(p->table, m.consumer, m.consumer_len);
     if (c == NULL)
-        return -1;
-    bool counted = c->requested > 0;
-    bool long_poll = counted && c->req_long;
-    if (counted) {
-        c->requested--;
-        c->req_got++;
-        c->last_empty = false;
-        if (!c->req_long)
-            d->global_requested--;
-        if (c->requested == 0 && c->req_open) {
-            /* The batch is filled: the server ends the request without a status. */
-            c->req_open = false;
-            jb_disp_pump_later(d, c);
-        }
-    } else if (c->outstanding >= c->max_in_flight || d->global_outstanding >= d->global_max) {
-        /* From a request taken as lost (a reconnect): never over the bounds. */
-        return -1;
-    }
-    c->outstanding++;
-    if (long_poll && d->global_outstanding >= d->global_max) {
-        /* A long poll holds no process-wide slot: the message waits for one. At most
-         * one per consumer, and its consumer's own slot is taken. */
-        qitem *it = calloc(1, sizeof(*it));
-        if (it == NULL) {
-            c->outstanding--;
-            return -1;
-        }
-        it->c = c;
-        it->msg = msg;
-        if (d->parked_tail != NULL)
-            d->parked_tail->next = it;
-        else
-            d->parked = it;
-        d->parked_tail = it;
-        d->nparked++;
-        return 0;
-    }
-    d->global_outstanding++;
-    *out = c;
-    return 1;
+        return JB_DSLOT_REFUSE;
+    jb_dslot_arrival a = jb_dslots_arrived(&p->slots, &c->slot, msg);
+    pump_soon(p);
+    if (a == JB_DSLOT_DELIVER)
+        *out = c;
+    return a;
+}
+
+natsMsg *jb_dpull_release(jb_dpull *p, dconsumer *c, dconsumer **owner)
+{
+    jb_dslot *o = NULL;
+    natsMsg *msg = jb_dslots_release(&p->slots, &c->slot, &o);
+    pump_soon(p);
+    if (msg != NULL)
+        *owner = DCONSUMER(o);
+    return msg;
+}
+
+natsMsg *jb_dpull_unpark(jb_dpull *p)
+{
+    return jb_dslots_unpark(&p->slots);
 }
 
 /* ------------------------------------------------------------ statuses */
@@ -354,303 +156,191 @@ static bool status_of(natsMsg *msg, const char **code, const char **desc)
     return true;
 }
 
-static void kick(jb_disp *d, int64_t now)
+/* The request of c ended with code: true when the consumer looks lost. */
+static bool ended(jb_dpull *p, dconsumer *c, const char *code, const char *desc, int64_t now)
 {
-    /* At most every 2 s: a lost consumer shows on every request. */
-    if (now - d->last_kick_ns > 2000000000LL) {
-        d->last_kick_ns = now;
-        jb_disp_kick_reconciler(d);
+    jb_dslots_ended(&p->slots, &c->slot);
+    if (strcmp(code, "408") == 0 || strcmp(code, "404") == 0) {
+        jb_dpull_want(p, c);
+        return false;
     }
+    /* 503: nobody serves the consumer (it is gone); 409: deleted, or a limit of the
+     * server (max waiting, max bytes). Back off; a lost consumer is re-created by
+     * the reconciler. */
+    c->slot.retry_at_ns = now + 1000000000LL;
+    bool lost = strcmp(code, "503") == 0 || strstr(desc, "Deleted") != NULL ||
+                strstr(desc, "deleted") != NULL;
+    jb_log(lost ? JB_LOG_WARN : JB_LOG_DEBUG, "dispatcher", "pull request ended", "consumer",
+           c->info.consumer, "status", code, "description", desc, NULL);
+    pump_soon(p);
+    /* At most every 2 s: a lost consumer shows on every request. */
+    if (!lost || now - p->last_kick_ns <= 2000000000LL)
+        return false;
+    p->last_kick_ns = now;
+    return true;
 }
 
-void jb_disp_on_status(jb_disp *d, natsMsg *msg)
+bool jb_dpull_status(jb_dpull *p, natsMsg *msg)
 {
+    bool kick = false;
     const char *code = NULL, *desc = NULL;
     const char *subj = natsMsg_GetSubject(msg);
-    size_t il = strlen(d->inbox);
-    if (!status_of(msg, &code, &desc) || strncmp(subj, d->inbox, il) != 0 || subj[il] != '.')
+    size_t il = strlen(p->inbox);
+    if (!status_of(msg, &code, &desc) || strncmp(subj, p->inbox, il) != 0 || subj[il] != '.')
         goto out;
     const char *name = subj + il + 1;
     const char *dot = strchr(name, '.');
     uint64_t id = 0;
-    if (dot == NULL || !jb_parse_uint(dot + 1, strlen(dot + 1), UINT64_MAX, &id))
+    if (dot == NULL || !jb_disp_parse_u64(dot + 1, strlen(dot + 1), &id))
         goto out;
-    dconsumer *c = jb_disp_lookup(d, name, (size_t)(dot - name));
+    dconsumer *c = jb_dtable_find(p->table, name, (size_t)(dot - name));
     /* Only the open request's end counts: an earlier one's is stale. */
-    if (c == NULL || !c->req_open || id != c->req_id || strcmp(code, "100") == 0)
+    if (c == NULL || !c->slot.req_open || id != c->slot.req_id || strcmp(code, "100") == 0)
         goto out;
-    int64_t now = jb_now_monotonic_ns();
-    /* Nothing came: wait on the server next time instead of asking again at once. */
-    if (c->req_got == 0)
-        c->last_empty = true;
-    jb_disp_close_request(c);
-    if (strcmp(code, "408") != 0 && strcmp(code, "404") != 0) {
-        /* 503: nobody serves the consumer (it is gone); 409: deleted, or a limit of
-         * the server (max waiting, max bytes). Back off; a lost consumer is
-         * re-created by the reconciler. */
-        c->retry_at_ns = now + 1000000000LL;
-        bool lost = strcmp(code, "503") == 0 || strstr(desc, "Deleted") != NULL ||
-                    strstr(desc, "deleted") != NULL;
-        jb_log(lost ? JB_LOG_WARN : JB_LOG_DEBUG, "dispatcher", "pull request ended", "consumer",
-               c->info.consumer, "status", code, "description", desc, NULL);
-        if (lost)
-            kick(d, now);
-    } else {
-        jb_disp_pump_later(d, c);
-    }
+    kick = ended(p, c, code, desc, jb_now_monotonic_ns());
 out:
     natsMsg_Destroy(msg);
+    return kick;
 }
 
 /* ------------------------------------------------------------ the inbox */
 
-/* nats.c's thread: hand over, nothing else. A failed allocation drops the message:
- * JetStream redelivers it after AckWait, and its request slot is freed when the
- * request ends. */
+/* nats.c's thread: hand over, nothing else. When the loop's mailbox is full the
+ * message goes back at once with a 1 s NAK (the dispatcher's "full" answer; its
+ * request slot is freed when the request ends); after the stop (closed) with a
+ * 1 ms NAK, for another dispatcher. A status that does not fit is dropped: its
+ * request is taken as lost at its deadline. */
 static void on_inbox(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
-    (void)nc, (void)sub;
-    jb_disp *d = closure;
-    qitem *it = calloc(1, sizeof(*it));
-    if (it == NULL) {
-        natsMsg_Destroy(msg);
-        return;
-    }
+    (void)sub;
+    jb_dpull *p = closure;
     const char *reply = natsMsg_GetReply(msg);
-    it->kind = reply != NULL && strncmp(reply, "$JS.ACK.", 8) == 0 ? Q_MSG : Q_STATUS;
-    it->msg = msg;
-    jb_disp_post(d, it);
+    bool is_msg = reply != NULL && strncmp(reply, "$JS.ACK.", 8) == 0;
+    jb_mail m = {.kind = is_msg ? Q_MSG : Q_STATUS, .ptr = msg};
+    jb_status st = jb_mailbox_post(p->mb, &m);
+    if (st == JB_OK)
+        return;
+    if (is_msg) {
+        jb_disp_nak(nc, msg, st == JB_ERR_FULL ? 1000 : 1);
+        if (st == JB_ERR_FULL)
+            atomic_fetch_add(&p->full, 1);
+    }
+    natsMsg_Destroy(msg);
 }
 
 static void on_inbox_complete(void *closure)
 {
-    jb_disp *d = closure;
-    pthread_mutex_lock(&d->mu);
-    d->inbox_done = true;
-    pthread_cond_broadcast(&d->inbox_cv);
-    pthread_mutex_unlock(&d->mu);
+    jb_dpull *p = closure;
+    pthread_mutex_lock(&p->mu);
+    p->inbox_done = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
 }
 
-static void on_info_tick(evutil_socket_t fd, short what, void *arg);
-
-jb_status jb_disp_pull_init(jb_disp *d, jb_err *err)
+jb_status jb_dpull_create(const jb_cfg *cfg, struct event_base *base, natsConnection *nc,
+                          jb_mailbox *mb, jb_dtable *table, int global_max, jb_dpull **out,
+                          jb_err *err)
 {
+    jb_dpull *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
+    p->cfg = cfg;
+    p->nc = nc;
+    p->mb = mb;
+    p->table = table;
+    jb_dslots_init(&p->slots, global_max);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
     natsInbox *inbox = NULL;
-    if (natsInbox_Create(&inbox) != NATS_OK)
+    p->pump_ev = event_new(base, -1, 0, on_pump, p);
+    if (p->pump_ev == NULL || natsInbox_Create(&inbox) != NATS_OK ||
+        natsStatistics_Create(&p->stats) != NATS_OK) {
+        natsInbox_Destroy(inbox);
+        jb_dpull_destroy(p);
         return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
-    snprintf(d->inbox, sizeof(d->inbox), "%s", inbox);
+    }
+    snprintf(p->inbox, sizeof(p->inbox), "%s", inbox);
     natsInbox_Destroy(inbox);
-    d->pump_ev = event_new(d->base, -1, 0, on_pump, d);
-    d->info_ev = event_new(d->base, -1, EV_PERSIST, on_info_tick, d);
-    d->info_soon_ev = evtimer_new(d->base, on_info_tick, d);
-    if (d->pump_ev == NULL || d->info_ev == NULL || d->info_soon_ev == NULL ||
-        natsStatistics_Create(&d->stats) != NATS_OK)
-        return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
+    *out = p;
     return JB_OK;
 }
 
-jb_status jb_disp_pull_start(jb_disp *d, jb_err *err)
+jb_status jb_dpull_start(jb_dpull *p, jb_err *err)
 {
     char subj[96];
-    snprintf(subj, sizeof(subj), "%s.*.*", d->inbox);
-    natsStatus s = natsConnection_Subscribe(&d->inbox_sub, d->nc, subj, on_inbox, d);
+    snprintf(subj, sizeof(subj), "%s.*.*", p->inbox);
+    natsStatus s = natsConnection_Subscribe(&p->sub, p->nc, subj, on_inbox, p);
     if (s == NATS_OK)
-        s = natsSubscription_SetOnCompleteCB(d->inbox_sub, on_inbox_complete, d);
+        s = natsSubscription_SetOnCompleteCB(p->sub, on_inbox_complete, p);
     /* In flight is bounded by the slots; nats.c's own limit must not be lower. */
-    if (s == NATS_OK && d->global_max * 2 > 65536)
-        s = natsSubscription_SetPendingLimits(d->inbox_sub, d->global_max * 2, -1);
+    if (s == NATS_OK && p->slots.global_max * 2 > 65536)
+        s = natsSubscription_SetPendingLimits(p->sub, p->slots.global_max * 2, -1);
     if (s != NATS_OK)
         return jb_err_set(err, JB_ERR_NATS, "inbox subscription: %s", natsStatus_GetText(s));
-    if (natsConnection_GetStats(d->nc, d->stats) == NATS_OK)
-        natsStatistics_GetCounts(d->stats, NULL, NULL, NULL, NULL, &d->reconnects);
-    if (pthread_create(&d->info_thread, NULL, jb_disp_info_main, d) != 0)
-        return jb_err_set(err, JB_ERR_INTERNAL, "cannot start the consumer info thread");
-    d->info_started = true;
-    struct timeval tv = {JB_DISP_INFO_EVERY_MS / 1000, 0};
-    event_add(d->info_ev, &tv);
+    if (natsConnection_GetStats(p->nc, p->stats) == NATS_OK)
+        natsStatistics_GetCounts(p->stats, NULL, NULL, NULL, NULL, &p->reconnects);
     return JB_OK;
 }
 
-static void free_jobs(infojob *jobs, size_t n)
+void jb_dpull_close_inbox(jb_dpull *p)
 {
-    for (size_t i = 0; i < n; i++) {
-        free(jobs[i].ns);
-        free(jobs[i].name);
-        free(jobs[i].consumer);
-    }
-    free(jobs);
-}
-
-void jb_disp_pull_stop(jb_disp *d)
-{
-    if (d->info_started) {
-        pthread_mutex_lock(&d->mu);
-        d->info_stop = true;
-        pthread_cond_signal(&d->info_cv);
-        pthread_mutex_unlock(&d->mu);
-        pthread_join(d->info_thread, NULL);
-        d->info_started = false;
-    }
-    free_jobs(d->info_jobs, d->info_n);
-    d->info_jobs = NULL;
-    d->info_n = 0;
-    if (d->inbox_sub == NULL)
+    if (p == NULL || p->sub == NULL)
         return;
     /* Drain: what the server sent before it saw the unsubscribe still reaches the
-     * queue (and is NAKed there), instead of waiting for AckWait. */
-    natsStatus s = jb_nats_connected(d->nc) ? natsSubscription_Drain(d->inbox_sub)
-                                            : natsSubscription_Unsubscribe(d->inbox_sub);
-    if (s == NATS_OK) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 3;
-        pthread_mutex_lock(&d->mu);
-        while (!d->inbox_done)
-            if (pthread_cond_timedwait(&d->inbox_cv, &d->mu, &ts) != 0)
-                break;
-        bool done = d->inbox_done;
-        pthread_mutex_unlock(&d->mu);
-        if (!done)
-            jb_log(JB_LOG_WARN, "dispatcher", "inbox subscription did not close in time", NULL);
-    }
+     * callback (and is NAKed there: the mailbox is closed by now), instead of
+     * waiting for AckWait. */
+    natsStatus s = jb_nats_connected(p->nc) ? natsSubscription_Drain(p->sub)
+                                            : natsSubscription_Unsubscribe(p->sub);
+    if (s != NATS_OK)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 3;
+    pthread_mutex_lock(&p->mu);
+    while (!p->inbox_done)
+        if (pthread_cond_timedwait(&p->cv, &p->mu, &ts) != 0)
+            break;
+    bool done = p->inbox_done;
+    pthread_mutex_unlock(&p->mu);
+    if (!done)
+        jb_log(JB_LOG_WARN, "dispatcher", "inbox subscription did not close in time", NULL);
 }
 
-void jb_disp_pull_free(jb_disp *d)
+void jb_dpull_destroy(jb_dpull *p)
 {
-    natsSubscription_Destroy(d->inbox_sub);
-    d->inbox_sub = NULL;
-    if (d->pump_ev != NULL)
-        event_free(d->pump_ev);
-    if (d->info_ev != NULL)
-        event_free(d->info_ev);
-    if (d->info_soon_ev != NULL)
-        event_free(d->info_soon_ev);
-    natsStatistics_Destroy(d->stats);
-    pthread_cond_destroy(&d->inbox_cv);
-    pthread_cond_destroy(&d->info_cv);
+    if (p == NULL)
+        return;
+    natsSubscription_Destroy(p->sub);
+    if (p->pump_ev != NULL)
+        event_free(p->pump_ev);
+    natsStatistics_Destroy(p->stats);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p);
 }
 
-void jb_disp_pull_tick(jb_disp *d)
+long jb_dpull_take_full_count(jb_dpull *p)
+{
+    return atomic_exchange(&p->full, 0);
+}
+
+void jb_dpull_tick(jb_dpull *p)
 {
     int64_t now = jb_now_monotonic_ns();
-    uint64_t rc = d->reconnects;
-    if (d->stats != NULL && natsConnection_GetStats(d->nc, d->stats) == NATS_OK)
-        natsStatistics_GetCounts(d->stats, NULL, NULL, NULL, NULL, &rc);
+    uint64_t rc = p->reconnects;
+    if (p->stats != NULL && natsConnection_GetStats(p->nc, p->stats) == NATS_OK)
+        natsStatistics_GetCounts(p->stats, NULL, NULL, NULL, NULL, &rc);
     /* A reconnect loses the requests waiting on the server: ask again. */
-    bool reset = rc != d->reconnects;
-    d->reconnects = rc;
-    wake_starved(d); /* heals any missed wake-up */
-    for (dconsumer *c = d->consumers; c != NULL; c = c->next) {
-        if (c->stop)
+    bool reset = rc != p->reconnects;
+    p->reconnects = rc;
+    jb_dslots_wake_starved(&p->slots); /* heals any missed wake-up */
+    for (dconsumer *c = p->table->list; c != NULL; c = c->next) {
+        if (c->slot.stop)
             continue;
-        if (c->req_open && (reset || now > c->req_deadline_ns))
-            jb_disp_close_request(c);
-        if (!c->req_open)
-            jb_disp_pump_later(d, c);
+        if (c->slot.req_open && (reset || now > c->slot.deadline_ns))
+            jb_dslots_close(&p->slots, &c->slot);
+        if (!c->slot.req_open)
+            jb_dslots_want(&p->slots, &c->slot);
     }
-}
-
-/* ------------------------------------------------------------ consumer info */
-
-static void on_info_tick(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd, (void)what;
-    jb_disp *d = arg;
-    size_t n = 0;
-    for (dconsumer *c = d->consumers; c != NULL; c = c->next)
-        n += c->stop ? 0 : 1;
-    infojob *jobs = calloc(n > 0 ? n : 1, sizeof(*jobs));
-    if (jobs == NULL)
-        return;
-    size_t i = 0;
-    for (dconsumer *c = d->consumers; c != NULL && i < n; c = c->next) {
-        if (c->stop)
-            continue;
-        jobs[i].ns = strdup(c->info.ns);
-        jobs[i].name = strdup(c->info.name);
-        jobs[i].consumer = strdup(c->info.consumer);
-        i++;
-        if (jobs[i - 1].ns == NULL || jobs[i - 1].name == NULL || jobs[i - 1].consumer == NULL) {
-            free_jobs(jobs, i);
-            return;
-        }
-    }
-    /* A pass still waiting is replaced: the info thread never falls behind by more
-     * than one pass. */
-    pthread_mutex_lock(&d->mu);
-    infojob *old = d->info_jobs;
-    size_t oldn = d->info_n;
-    d->info_jobs = jobs;
-    d->info_n = i;
-    pthread_cond_signal(&d->info_cv);
-    pthread_mutex_unlock(&d->mu);
-    free_jobs(old, oldn);
-}
-
-void jb_disp_info_soon(jb_disp *d)
-{
-    if (d->info_soon_ev == NULL || evtimer_pending(d->info_soon_ev, NULL))
-        return;
-    struct timeval tv = {0, 200000};
-    evtimer_add(d->info_soon_ev, &tv);
-}
-
-/* Returns false when the consumer is lost. */
-static bool report_one(jb_disp *d, const infojob *j)
-{
-    jsConsumerInfo *ci = NULL;
-    jsErrCode jerr = 0;
-    natsStatus s = js_GetConsumerInfo(&ci, d->js, d->cfg->stream_name, j->consumer, NULL, &jerr);
-    if (s == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr || jerr == JSStreamNotFoundErr) {
-        jb_log(JB_LOG_WARN, "dispatcher", "consumer lost, asking the reconciler", "consumer",
-               j->consumer, NULL);
-        return false;
-    }
-    if (s != NATS_OK)
-        return true;
-    const char *labels[] = {j->ns, j->name, j->consumer};
-    if (d->m.pending != NULL) {
-        jb_metric_set(d->m.pending, labels, (double)ci->NumPending);
-        jb_metric_set(d->m.ack_pending, labels, (double)ci->NumAckPending);
-    }
-    jsConsumerInfo_Destroy(ci);
-    return true;
-}
-
-void *jb_disp_info_main(void *arg)
-{
-    jb_disp *d = arg;
-    pthread_mutex_lock(&d->mu);
-    while (true) {
-        while (d->info_jobs == NULL && !d->info_stop)
-            pthread_cond_wait(&d->info_cv, &d->mu);
-        if (d->info_stop)
-            break;
-        infojob *jobs = d->info_jobs;
-        size_t n = d->info_n;
-        d->info_jobs = NULL;
-        d->info_n = 0;
-        pthread_mutex_unlock(&d->mu);
-        bool lost = false;
-        for (size_t i = 0; i < n; i++) {
-            pthread_mutex_lock(&d->mu);
-            bool stop = d->info_stop;
-            pthread_mutex_unlock(&d->mu);
-            if (stop)
-                break;
-            if (!report_one(d, &jobs[i]))
-                lost = true;
-            /* At most JB_DISP_INFO_MAX_PER_S requests a second: with thousands of
-             * consumers a pass takes longer than JB_DISP_INFO_EVERY_MS (the gauges are
-             * older) instead of keeping nats-server busy with info requests. */
-            struct timespec gap = {0, 1000000000L / JB_DISP_INFO_MAX_PER_S};
-            nanosleep(&gap, NULL);
-        }
-        if (lost)
-            jb_disp_kick_reconciler(d);
-        free_jobs(jobs, n);
-        pthread_mutex_lock(&d->mu);
-    }
-    pthread_mutex_unlock(&d->mu);
-    return NULL;
+    pump_soon(p);
 }

@@ -1,0 +1,100 @@
+/* dispatcher/ pull accounting (slots.c): how many messages each consumer and the
+ * whole process may ask for, and what waits for a slot. Pure bookkeeping on the
+ * loop thread: no NATS, no libevent, no clock of its own. Every function returns
+ * what its caller must do next (deliver a message, ask for n) instead of doing it,
+ * so the accounting is tested alone (tests/unit/dispatcher/test_disp_slots.c).
+ *
+ * The bounds: per consumer, requested (asked for and not arrived) + outstanding
+ * (arrived and not settled) never exceeds max_in_flight (maxInFlightMessages);
+ * process-wide, requested + outstanding never exceeds global_max
+ * (DISPATCHER_MAX_CONCURRENT), and parked messages count against it when planning.
+ * An idle consumer's long poll asks for one message with its own slot only; if
+ * that message arrives while the process-wide slots are all taken it is parked (at
+ * most one per consumer, its consumer's slot taken) until one frees. */
+#ifndef JB_DISP_SLOTS_H
+#define JB_DISP_SLOTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Most messages one pull request asks for. */
+#define JB_DISP_FETCH_BATCH_MAX 256
+
+/* One consumer's accounting; embedded in the consumer that owns it. */
+typedef struct jb_dslot {
+    struct jb_dslot *pnext; /* the pump or the starved list */
+    bool in_pump, in_starved;
+    bool stop;           /* stopped: never asks again */
+    int max_in_flight;   /* >= 1 */
+    int outstanding;     /* arrived and not settled */
+    int requested;       /* asked for by the open request and not arrived */
+    bool req_open;       /* a request is waiting on the server */
+    bool req_long;       /* ... a long poll for one message (the consumer was idle) */
+    bool last_empty;     /* the last request brought nothing: next time, a long poll */
+    int req_got;         /* messages the open request brought */
+    uint32_t req_id;     /* in the request's reply subject: tells stale ends apart */
+    int64_t deadline_ns; /* past this the open request is taken as lost */
+    int64_t retry_at_ns; /* no request before this (after an error) */
+} jb_dslot;
+
+/* A message waiting for a process-wide slot. */
+typedef struct jb_dparked {
+    struct jb_dparked *next;
+    jb_dslot *slot;
+    void *msg;
+} jb_dparked;
+
+/* The process-wide accounting. */
+typedef struct jb_dslots {
+    int global_max;
+    int global_outstanding;
+    int global_requested;
+    int nparked;
+    jb_dslot *pump, *pump_tail; /* to look at, first in first served */
+    jb_dslot *starved;          /* waiting for process-wide slots */
+    jb_dparked *parked, *parked_tail;
+} jb_dslots;
+
+void jb_dslots_init(jb_dslots *s, int global_max);
+void jb_dslot_init(jb_dslot *c, int max_in_flight);
+
+/* c may be able to ask for messages: queue it to be looked at (once). */
+void jb_dslots_want(jb_dslots *s, jb_dslot *c);
+/* True while consumers wait to be looked at (the caller schedules a pass). */
+bool jb_dslots_pump_waiting(const jb_dslots *s);
+/* The next consumer to look at (taken off the list), or NULL. */
+jb_dslot *jb_dslots_next(jb_dslots *s);
+
+/* How many messages c should ask for now, at now_ns; 0: none (stopped, a request
+ * open, backing off, the window not free enough, or the process-wide cap: then c
+ * waits on the starved list until a slot frees). *long_poll: ask with a long wait
+ * for one message (the consumer was idle). */
+int jb_dslots_plan(jb_dslots *s, jb_dslot *c, int64_t now_ns, bool *long_poll);
+/* The request planned was published (deadline_ns: past it, it is taken as lost). */
+void jb_dslots_opened(jb_dslots *s, jb_dslot *c, int n, bool long_poll, int64_t deadline_ns);
+/* Ends c's open request (lost, dropped, or c stops): unused slots go back. */
+void jb_dslots_close(jb_dslots *s, jb_dslot *c);
+/* The open request ended with a status: when it brought nothing, the next one is a
+ * long poll. Then as jb_dslots_close. */
+void jb_dslots_ended(jb_dslots *s, jb_dslot *c);
+
+typedef enum jb_dslot_arrival {
+    JB_DSLOT_DELIVER, /* counted: deliver it now */
+    JB_DSLOT_PARKED,  /* taken: it waits for a process-wide slot (jb_dslots_release) */
+    JB_DSLOT_REFUSE,  /* over the bounds (its request was dropped): give it back */
+} jb_dslot_arrival;
+/* A message for c arrived. */
+jb_dslot_arrival jb_dslots_arrived(jb_dslots *s, jb_dslot *c, void *msg);
+/* A message of c was settled: its slots go back. Returns a parked message that took
+ * the freed process-wide slot (the caller delivers it; *owner is its consumer), or
+ * NULL. */
+void *jb_dslots_release(jb_dslots *s, jb_dslot *c, jb_dslot **owner);
+/* Takes one parked message back (stopping): its consumer's slot is returned; the
+ * caller gives the message back. NULL when none is left. */
+void *jb_dslots_unpark(jb_dslots *s);
+/* Takes c off every list and closes its request (before it is freed). */
+void jb_dslots_forget(jb_dslots *s, jb_dslot *c);
+/* Consumers held back by the process-wide cap get another look. */
+void jb_dslots_wake_starved(jb_dslots *s);
+
+#endif

@@ -1,0 +1,139 @@
+/* Settling a message: the ack subject that says which message it is, ack / NAK /
+ * in-progress published to it, and the acks of one loop turn sent together. Beside
+ * the verdict (backoff.c decides, this file carries the decision out). */
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/jb_common.h"
+#include "common/jb_text.h"
+#include "dispatcher/disp_settle.h"
+
+/* ------------------------------------------------------ ack subjects */
+
+/* A number token of an ack subject: decimal, at most 19 digits (what a uint64 sequence
+ * needs in practice; a longer token is not one the server wrote). */
+bool jb_disp_parse_u64(const char *s, size_t len, uint64_t *out)
+{
+    return len <= 19 && jb_parse_uint(s, len, UINT64_MAX, out);
+}
+
+bool jb_disp_parse_ack_subject(const char *reply, size_t len, jb_disp_meta *out)
+{
+    static const char pre[] = "$JS.ACK.";
+    const size_t plen = sizeof(pre) - 1;
+    if (reply == NULL || len <= plen || memcmp(reply, pre, plen) != 0)
+        return false;
+    /* Token boundaries after the prefix. */
+    const char *tok[13];
+    size_t tlen[13];
+    size_t n = 0;
+    const char *p = reply + plen, *end = reply + len;
+    while (p <= end && n < 13) {
+        const char *dot = memchr(p, '.', (size_t)(end - p));
+        const char *e = dot != NULL ? dot : end;
+        tok[n] = p;
+        tlen[n] = (size_t)(e - p);
+        if (tlen[n] == 0)
+            return false;
+        n++;
+        if (dot == NULL)
+            break;
+        p = dot + 1;
+    }
+    if (p < end && n == 13)
+        return false; /* too many tokens */
+    /* 7 tokens: the old form; 9 (or 10 with a trailing random token): with domain
+     * and account hash in front. */
+    size_t at;
+    if (n == 7)
+        at = 0;
+    else if (n == 9 || n == 10)
+        at = 2;
+    else
+        return false;
+    jb_disp_meta m = {tok[at + 1], tlen[at + 1], 0, 0};
+    uint64_t cseq = 0, ts = 0, pending = 0;
+    if (!jb_disp_parse_u64(tok[at + 2], tlen[at + 2], &m.delivered) ||
+        !jb_disp_parse_u64(tok[at + 3], tlen[at + 3], &m.stream_seq) ||
+        !jb_disp_parse_u64(tok[at + 4], tlen[at + 4], &cseq) ||
+        !jb_disp_parse_u64(tok[at + 5], tlen[at + 5], &ts) ||
+        !jb_disp_parse_u64(tok[at + 6], tlen[at + 6], &pending) || m.delivered == 0)
+        return false;
+    *out = m;
+    return true;
+}
+
+/* ------------------------------------------------------------ settling */
+
+natsStatus jb_disp_settle(natsConnection *nc, natsMsg *msg, const char *what)
+{
+    const char *reply = natsMsg_GetReply(msg);
+    if (reply == NULL || reply[0] == '\0')
+        return NATS_INVALID_ARG;
+    return natsConnection_Publish(nc, reply, what, (int)strlen(what));
+}
+
+natsStatus jb_disp_nak(natsConnection *nc, natsMsg *msg, int64_t delay_ms)
+{
+    const char *reply = natsMsg_GetReply(msg);
+    if (reply == NULL || reply[0] == '\0')
+        return NATS_INVALID_ARG;
+    if (delay_ms < 1)
+        delay_ms = 1;
+    char body[64];
+    int n = snprintf(body, sizeof(body), "-NAK {\"delay\":%lld}", (long long)delay_ms * 1000000LL);
+    return natsConnection_Publish(nc, reply, body, n);
+}
+
+/* ---------------------------------------------------------- the ack batch */
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    jb_dacks_flush(arg);
+}
+
+jb_status jb_dacks_init(jb_dacks *a, struct event_base *base, natsConnection *nc, size_t cap)
+{
+    a->nc = nc;
+    a->cap = cap > 0 ? cap : 1;
+    a->n = 0;
+    a->msgs = calloc(a->cap, sizeof(*a->msgs));
+    a->ev = event_new(base, -1, 0, on_flush, a);
+    return a->msgs != NULL && a->ev != NULL ? JB_OK : JB_ERR_NOMEM;
+}
+
+bool jb_dacks_add(jb_dacks *a, natsMsg *msg)
+{
+    if (a->n >= a->cap || a->ev == NULL)
+        return false;
+    if (a->n == 0)
+        event_active(a->ev, 0, 0);
+    a->msgs[a->n++] = msg;
+    return true;
+}
+
+void jb_dacks_flush(jb_dacks *a)
+{
+    for (size_t i = 0; i < a->n; i++) {
+        natsStatus s = jb_disp_settle(a->nc, a->msgs[i], "+ACK");
+        if (s != NATS_OK)
+            /* Not connected: JetStream redelivers after AckWait, nothing is lost. */
+            jb_log(JB_LOG_WARN, "dispatcher", "cannot ack message", "error", natsStatus_GetText(s),
+                   NULL);
+        natsMsg_Destroy(a->msgs[i]);
+    }
+    a->n = 0;
+}
+
+void jb_dacks_free(jb_dacks *a)
+{
+    jb_dacks_flush(a);
+    if (a->ev != NULL)
+        event_free(a->ev);
+    free(a->msgs);
+    a->ev = NULL;
+    a->msgs = NULL;
+}

@@ -1,0 +1,226 @@
+/* Pull accounting (disp_slots.h): slots per consumer and per process, the pump
+ * and starved lists, parked long-poll arrivals. */
+#include <stddef.h>
+#include <stdlib.h>
+
+#include "dispatcher/disp_slots.h"
+
+void jb_dslots_init(jb_dslots *s, int global_max)
+{
+    *s = (jb_dslots){.global_max = global_max > 0 ? global_max : 1};
+}
+
+void jb_dslot_init(jb_dslot *c, int max_in_flight)
+{
+    *c = (jb_dslot){.max_in_flight = max_in_flight > 0 ? max_in_flight : 1};
+}
+
+void jb_dslots_want(jb_dslots *s, jb_dslot *c)
+{
+    if (c->in_pump || c->in_starved || c->stop)
+        return;
+    /* First in, first served: a consumer freeing slots does not jump the queue of
+     * those waiting for the process-wide cap. */
+    c->in_pump = true;
+    c->pnext = NULL;
+    if (s->pump_tail != NULL)
+        s->pump_tail->pnext = c;
+    else
+        s->pump = c;
+    s->pump_tail = c;
+}
+
+bool jb_dslots_pump_waiting(const jb_dslots *s)
+{
+    return s->pump != NULL;
+}
+
+jb_dslot *jb_dslots_next(jb_dslots *s)
+{
+    jb_dslot *c = s->pump;
+    if (c == NULL)
+        return NULL;
+    s->pump = c->pnext;
+    if (s->pump == NULL)
+        s->pump_tail = NULL;
+    c->in_pump = false;
+    return c;
+}
+
+void jb_dslots_wake_starved(jb_dslots *s)
+{
+    while (s->starved != NULL) {
+        jb_dslot *c = s->starved;
+        s->starved = c->pnext;
+        c->in_starved = false;
+        jb_dslots_want(s, c);
+    }
+}
+
+int jb_dslots_plan(jb_dslots *s, jb_dslot *c, int64_t now_ns, bool *long_poll)
+{
+    *long_poll = false;
+    if (c->stop || c->req_open || now_ns < c->retry_at_ns)
+        return 0;
+    int mine = c->max_in_flight - c->outstanding;
+    if (c->last_empty) {
+        /* An idle consumer waits on the server for one message, with a slot of its
+         * own and none of the process-wide cap. */
+        *long_poll = mine > 0;
+        return mine > 0 ? 1 : 0;
+    }
+    int all = s->global_max - s->global_outstanding - s->global_requested - s->nparked;
+    if (all <= 0) {
+        /* The process-wide cap: wait for any slot to come back. */
+        if (!c->in_starved && !c->in_pump) {
+            c->in_starved = true;
+            c->pnext = s->starved;
+            s->starved = c;
+        }
+        return 0;
+    }
+    int n = mine < all ? mine : all;
+    /* Every request is a round trip: wait for an eighth of the window to be free
+     * rather than asking for one message per completion, unless nothing is in
+     * flight or the process-wide cap is what limits. */
+    if (n <= 0 || !(n >= c->max_in_flight / 8 || c->outstanding == 0 || n == all))
+        return 0;
+    return n > JB_DISP_FETCH_BATCH_MAX ? JB_DISP_FETCH_BATCH_MAX : n;
+}
+
+void jb_dslots_opened(jb_dslots *s, jb_dslot *c, int n, bool long_poll, int64_t deadline_ns)
+{
+    c->req_open = true;
+    c->req_long = long_poll;
+    c->req_got = 0;
+    c->requested = n;
+    c->deadline_ns = deadline_ns;
+    if (!long_poll)
+        s->global_requested += n;
+}
+
+void jb_dslots_close(jb_dslots *s, jb_dslot *c)
+{
+    bool freed = !c->req_long && c->requested > 0;
+    if (!c->req_long)
+        s->global_requested -= c->requested;
+    c->requested = 0;
+    c->req_open = false;
+    /* Slots asked for and not used go back to everyone. */
+    if (freed)
+        jb_dslots_wake_starved(s);
+}
+
+void jb_dslots_ended(jb_dslots *s, jb_dslot *c)
+{
+    if (c->req_got == 0)
+        c->last_empty = true;
+    jb_dslots_close(s, c);
+}
+
+static bool park(jb_dslots *s, jb_dslot *c, void *msg)
+{
+    jb_dparked *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return false;
+    p->slot = c;
+    p->msg = msg;
+    if (s->parked_tail != NULL)
+        s->parked_tail->next = p;
+    else
+        s->parked = p;
+    s->parked_tail = p;
+    s->nparked++;
+    return true;
+}
+
+jb_dslot_arrival jb_dslots_arrived(jb_dslots *s, jb_dslot *c, void *msg)
+{
+    bool counted = c->requested > 0;
+    bool long_poll = counted && c->req_long;
+    if (counted) {
+        c->requested--;
+        c->req_got++;
+        c->last_empty = false;
+        if (!c->req_long)
+            s->global_requested--;
+        if (c->requested == 0 && c->req_open) {
+            /* The batch is filled: the server ends the request without a status. */
+            c->req_open = false;
+            jb_dslots_want(s, c);
+        }
+    } else if (c->outstanding >= c->max_in_flight || s->global_outstanding >= s->global_max) {
+        /* From a request taken as lost (a reconnect): never over the bounds. */
+        return JB_DSLOT_REFUSE;
+    }
+    c->outstanding++;
+    if (long_poll && s->global_outstanding >= s->global_max) {
+        /* A long poll holds no process-wide slot: the message waits for one. At most
+         * one per consumer, and its consumer's own slot is taken. */
+        if (park(s, c, msg))
+            return JB_DSLOT_PARKED;
+        c->outstanding--;
+        return JB_DSLOT_REFUSE;
+    }
+    s->global_outstanding++;
+    return JB_DSLOT_DELIVER;
+}
+
+void *jb_dslots_release(jb_dslots *s, jb_dslot *c, jb_dslot **owner)
+{
+    void *msg = NULL;
+    c->outstanding--;
+    s->global_outstanding--;
+    /* A message parked for want of a process-wide slot takes this one. */
+    if (s->parked != NULL) {
+        jb_dparked *p = s->parked;
+        s->parked = p->next;
+        if (s->parked == NULL)
+            s->parked_tail = NULL;
+        s->nparked--;
+        s->global_outstanding++;
+        *owner = p->slot;
+        msg = p->msg;
+        free(p);
+    }
+    jb_dslots_wake_starved(s);
+    jb_dslots_want(s, c);
+    return msg;
+}
+
+void *jb_dslots_unpark(jb_dslots *s)
+{
+    jb_dparked *p = s->parked;
+    if (p == NULL)
+        return NULL;
+    s->parked = p->next;
+    if (s->parked == NULL)
+        s->parked_tail = NULL;
+    s->nparked--;
+    p->slot->outstanding--;
+    void *msg = p->msg;
+    free(p);
+    return msg;
+}
+
+static void unlink_slot(jb_dslot **head, jb_dslot **tail, jb_dslot *c)
+{
+    jb_dslot *prev = NULL;
+    for (jb_dslot **p = head; *p != NULL; prev = *p, p = &(*p)->pnext)
+        if (*p == c) {
+            *p = c->pnext;
+            if (tail != NULL && *tail == c)
+                *tail = prev;
+            return;
+        }
+}
+
+void jb_dslots_forget(jb_dslots *s, jb_dslot *c)
+{
+    if (c->in_pump)
+        unlink_slot(&s->pump, &s->pump_tail, c);
+    if (c->in_starved)
+        unlink_slot(&s->starved, NULL, c);
+    c->in_pump = c->in_starved = false;
+    jb_dslots_close(s, c);
+}

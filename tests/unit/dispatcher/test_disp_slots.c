@@ -1,0 +1,212 @@
+/* dispatcher/: the pull accounting (slots.c) alone: per-consumer windows, the
+ * process-wide cap and its starved list, long polls and parked arrivals. */
+#include <stdint.h>
+
+#include "dispatcher/disp_slots.h"
+#include "jb_cunit.h"
+
+/* Plans, then opens, a request for c; returns its size. */
+static int ask(jb_dslots *s, jb_dslot *c, bool *long_poll)
+{
+    bool lp = false;
+    int n = jb_dslots_plan(s, c, 0, &lp);
+    if (n > 0)
+        jb_dslots_opened(s, c, n, lp, 1000);
+    if (long_poll != NULL)
+        *long_poll = lp;
+    return n;
+}
+
+/* The bounds the accounting promises, checked after every step. */
+static void check_bounds(const jb_dslots *s, const jb_dslot *const *cs, size_t n)
+{
+    /* Parked messages wait outside the cap: at most one per consumer. */
+    CU_ASSERT_TRUE(s->global_outstanding + s->global_requested <= s->global_max);
+    CU_ASSERT_TRUE(s->nparked >= 0 && (size_t)s->nparked <= n);
+    for (size_t i = 0; i < n; i++)
+        CU_ASSERT_TRUE(cs[i]->outstanding + cs[i]->requested <= cs[i]->max_in_flight);
+}
+
+/* A consumer asks for its whole window, never more; each settled message frees a
+ * slot, and it asks again only when an eighth of the window is free (or nothing
+ * is in flight). */
+static void test_window(void)
+{
+    static const struct {
+        int max_in_flight, global_max, first_ask, after_one;
+    } cases[] = {
+        {1, 1024, 1, 1},        {10, 1024, 10, 1}, /* one free slot is an eighth of 10 */
+        {64, 1024, 64, 0},                         /* one of 64 is not: wait for 8 */
+        {1000, 1024, 256, 256},                    /* the batch cap, both times */
+        {10, 4, 4, 1}, /* the process cap limits: ask for what it allows */
+    };
+    for (size_t k = 0; k < JB_CASES_N(cases); k++) {
+        jb_dslots s;
+        jb_dslot c;
+        jb_dslots_init(&s, cases[k].global_max);
+        jb_dslot_init(&c, cases[k].max_in_flight);
+        const jb_dslot *all[] = {&c};
+        int n = ask(&s, &c, NULL);
+        CU_ASSERT_EQUAL(n, cases[k].first_ask);
+        CU_ASSERT_EQUAL(ask(&s, &c, NULL), 0); /* one open request at a time */
+        int msg = 0;
+        for (int i = 0; i < n; i++)
+            CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &msg), JB_DSLOT_DELIVER);
+        check_bounds(&s, all, 1);
+        CU_ASSERT_FALSE(c.req_open); /* the batch filled: it ended */
+        CU_ASSERT_EQUAL(c.outstanding, n);
+        jb_dslot *owner = NULL;
+        CU_ASSERT_PTR_NULL(jb_dslots_release(&s, &c, &owner));
+        check_bounds(&s, all, 1);
+        bool lp;
+        int again = jb_dslots_plan(&s, &c, 0, &lp);
+        CU_ASSERT_EQUAL(again, cases[k].after_one);
+    }
+}
+
+/* Two consumers share a process-wide cap of 3: the second waits on the starved
+ * list and gets another look as soon as the first settles a message. */
+static void test_starved(void)
+{
+    jb_dslots s;
+    jb_dslot a, b;
+    jb_dslots_init(&s, 3);
+    jb_dslot_init(&a, 10);
+    jb_dslot_init(&b, 10);
+    const jb_dslot *all[] = {&a, &b};
+    CU_ASSERT_EQUAL(ask(&s, &a, NULL), 3);
+    CU_ASSERT_EQUAL(ask(&s, &b, NULL), 0);
+    CU_ASSERT_TRUE(b.in_starved);
+    CU_ASSERT_FALSE(jb_dslots_pump_waiting(&s));
+    int msg = 0;
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &a, &msg), JB_DSLOT_DELIVER);
+    check_bounds(&s, all, 2);
+    /* a's batch filled: it is looked at again, but the cap leaves it nothing. */
+    CU_ASSERT_PTR_EQUAL(jb_dslots_next(&s), &a);
+    CU_ASSERT_PTR_NULL(jb_dslots_next(&s));
+    CU_ASSERT_EQUAL(ask(&s, &a, NULL), 0);
+    CU_ASSERT_TRUE(a.in_starved);
+    jb_dslot *owner = NULL;
+    jb_dslots_release(&s, &a, &owner);
+    CU_ASSERT_TRUE(jb_dslots_pump_waiting(&s));
+    /* Both starved get another look, in the order they came to the list. */
+    jb_dslot *first = jb_dslots_next(&s), *second = jb_dslots_next(&s);
+    CU_ASSERT_TRUE((first == &a && second == &b) || (first == &b && second == &a));
+    CU_ASSERT_PTR_NULL(jb_dslots_next(&s));
+    CU_ASSERT_EQUAL(ask(&s, &b, NULL), 1);
+    check_bounds(&s, all, 2);
+    /* A request closed with slots unused gives them back and wakes the starved. */
+    CU_ASSERT_EQUAL(ask(&s, &a, NULL), 0);
+    CU_ASSERT_TRUE(a.in_starved);
+    jb_dslots_close(&s, &b);
+    CU_ASSERT_EQUAL(s.global_requested, 0);
+    CU_ASSERT_PTR_EQUAL(jb_dslots_next(&s), &a);
+    CU_ASSERT_EQUAL(ask(&s, &a, NULL), 1);
+    check_bounds(&s, all, 2);
+}
+
+/* An idle consumer long-polls for one message with a slot of its own; if it
+ * arrives while the process-wide slots are taken it is parked, and the next
+ * settled message hands its slot over to it. At stop, parked messages come back. */
+static void test_park(void)
+{
+    jb_dslots s;
+    jb_dslot busy, idle;
+    jb_dslots_init(&s, 1);
+    jb_dslot_init(&busy, 5);
+    jb_dslot_init(&idle, 5);
+    const jb_dslot *all[] = {&busy, &idle};
+    int m1 = 1, m2 = 2, m3 = 3;
+    /* idle's last request brought nothing: the next one is a long poll. */
+    CU_ASSERT_EQUAL(ask(&s, &idle, NULL), 1);
+    jb_dslots_ended(&s, &idle);
+    CU_ASSERT_TRUE(idle.last_empty);
+    CU_ASSERT_EQUAL(ask(&s, &busy, NULL), 1);
+    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &busy, &m1), JB_DSLOT_DELIVER);
+    bool lp = false;
+    CU_ASSERT_EQUAL(ask(&s, &idle, &lp), 1);
+    CU_ASSERT_TRUE(lp);
+    CU_ASSERT_EQUAL(s.global_requested, 0); /* a long poll holds no process-wide slot */
+    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &idle, &m2), JB_DSLOT_PARKED);
+    CU_ASSERT_EQUAL(s.nparked, 1);
+    CU_ASSERT_EQUAL(idle.outstanding, 1);
+    check_bounds(&s, all, 2);
+    jb_dslot *owner = NULL;
+    CU_ASSERT_PTR_EQUAL(jb_dslots_release(&s, &busy, &owner), &m2);
+    CU_ASSERT_PTR_EQUAL(owner, &idle);
+    CU_ASSERT_EQUAL(s.global_outstanding, 1);
+    CU_ASSERT_EQUAL(s.nparked, 0);
+    check_bounds(&s, all, 2);
+    /* Parked again, then taken back at stop: the consumer's slot returns. */
+    CU_ASSERT_EQUAL(ask(&s, &busy, NULL), 0); /* the cap is idle's now */
+    busy.last_empty = true;                   /* as after an empty request */
+    CU_ASSERT_EQUAL(ask(&s, &busy, &lp), 1);
+    CU_ASSERT_TRUE(lp);
+    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &busy, &m3), JB_DSLOT_PARKED);
+    check_bounds(&s, all, 2);
+    CU_ASSERT_PTR_EQUAL(jb_dslots_unpark(&s), &m3);
+    CU_ASSERT_PTR_NULL(jb_dslots_unpark(&s));
+    CU_ASSERT_EQUAL(busy.outstanding, 0);
+    CU_ASSERT_EQUAL(s.nparked, 0);
+}
+
+/* A message from a request already dropped (a reconnect) counts only when there
+ * is room; otherwise it is refused and nothing is counted. */
+static void test_stale_arrivals(void)
+{
+    jb_dslots s;
+    jb_dslot c;
+    jb_dslots_init(&s, 100);
+    jb_dslot_init(&c, 2);
+    int m = 0;
+    CU_ASSERT_EQUAL(ask(&s, &c, NULL), 2);
+    jb_dslots_close(&s, &c); /* dropped */
+    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &m), JB_DSLOT_DELIVER);
+    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &m), JB_DSLOT_DELIVER);
+    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &m), JB_DSLOT_REFUSE);
+    CU_ASSERT_EQUAL(c.outstanding, 2);
+    CU_ASSERT_EQUAL(s.global_outstanding, 2);
+}
+
+/* Stopped, backing off, or with a request open: no request. A consumer forgotten
+ * while it is the pump list's tail leaves a consistent list behind. */
+static void test_no_request_and_forget(void)
+{
+    jb_dslots s;
+    jb_dslot a, b, c;
+    jb_dslots_init(&s, 100);
+    jb_dslot_init(&a, 4);
+    jb_dslot_init(&b, 4);
+    jb_dslot_init(&c, 4);
+    bool lp;
+    a.retry_at_ns = 50;
+    CU_ASSERT_EQUAL(jb_dslots_plan(&s, &a, 10, &lp), 0);
+    CU_ASSERT_EQUAL(jb_dslots_plan(&s, &a, 50, &lp), 4);
+    b.stop = true;
+    CU_ASSERT_EQUAL(jb_dslots_plan(&s, &b, 0, &lp), 0);
+    jb_dslots_want(&s, &b); /* stopped: not queued */
+    CU_ASSERT_FALSE(jb_dslots_pump_waiting(&s));
+    b.stop = false;
+    jb_dslots_want(&s, &a);
+    jb_dslots_want(&s, &b);
+    jb_dslots_want(&s, &b); /* once */
+    jb_dslots_forget(&s, &b);
+    jb_dslots_want(&s, &c);
+    CU_ASSERT_PTR_EQUAL(jb_dslots_next(&s), &a);
+    CU_ASSERT_PTR_EQUAL(jb_dslots_next(&s), &c);
+    CU_ASSERT_PTR_NULL(jb_dslots_next(&s));
+}
+
+int main(void)
+{
+    static const jb_test_case cases[] = {
+        {"window per consumer, asking again after an eighth", test_window},
+        {"process-wide cap: starved consumers, first in first served", test_starved},
+        {"long polls park when the cap is taken; unpark at stop", test_park},
+        {"arrivals of dropped requests never exceed the bounds", test_stale_arrivals},
+        {"no request when stopped or backing off; forget keeps the list",
+         test_no_request_and_forget},
+    };
+    return jb_cunit_main("disp_slots", NULL, NULL, cases, JB_CASES_N(cases));
+}
