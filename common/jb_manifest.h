@@ -51,8 +51,8 @@ bool jb_dns_name(const char *s, size_t max, bool dots);
 /* The one wording of a field error: "<path>: <field>: <what>" (JB_ERR_INVALID). */
 jb_status jb_field_err(jb_err *err, const char *path, const char *field, const char *what);
 
-/* RFC 3339 UTC as Kubernetes writes it ("2026-01-02T03:04:05Z") to and from ms
- * since the epoch; parse accepts only that form. */
+/* RFC 3339 UTC as Kubernetes writes it ("2026-01-02T03:04:05Z") from ms since the
+ * epoch; parse takes any RFC 3339 time (jb_rfc3339_parse) to ms. */
 void jb_k8s_time_format(int64_t ms, char out[32]);
 bool jb_k8s_time_parse(const char *s, int64_t *out_ms);
 /* kubectl's short age of a creation time ("45s", "12m", "5h", "3d", "<unknown>"

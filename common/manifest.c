@@ -400,6 +400,8 @@ jb_status jb_manifest_each_path(const char *path, jb_manifest_doc_fn fn, void *u
 
 /* ------------------------------------------------------------ time */
 
+/* Kubernetes' creationTimestamp form, 2006-01-02T15:04:05Z (whole seconds, UTC), by the
+ * one RFC 3339 helper (jb_text.h). */
 void jb_k8s_time_format(int64_t ms, char out[32])
 {
     jb_rfc3339_format(ms / 1000, 0, out);
