@@ -108,8 +108,17 @@ void kube_log_denied(const char *verb, const char *resource, long code)
         jb_log(JB_LOG_ERROR, "kube", "forbidden by RBAC: grant this verb on this resource", "verb",
                verb, "resource", resource, NULL);
     else
-        jb_log(JB_LOG_ERROR, "kube", "unauthorized: the API server refused the credentials", "verb",
-               verb, "resource", resource, NULL);
+        jb_log(JB_LOG_ERROR, "kube",
+               "unauthorized: the API server refused the credentials (invalid or expired token "
+               "or client certificate)",
+               "verb", verb, "resource", resource, NULL);
+}
+
+const char *kube_refusal(long code)
+{
+    return code == 403   ? " (forbidden by RBAC)"
+           : code == 401 ? " (unauthorized: the credentials are invalid or expired)"
+                         : "";
 }
 
 /* ------------------------------------------------------------ requests */
