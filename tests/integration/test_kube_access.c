@@ -212,8 +212,8 @@ static void test_in_cluster_token_rotation(void)
     snprintf(e_port, sizeof(e_port), "KUBERNETES_SERVICE_PORT=%d", api_port());
     snprintf(e_dir, sizeof(e_dir), "KUBE_SERVICE_ACCOUNT_DIR=%s", sa);
     snprintf(server, sizeof(server), "server=https://127.0.0.1:%d", api_port());
-    const char *extra[] = {"KUBECONFIG=", "KUBERNETES_SERVICE_HOST=127.0.0.1", e_port, e_dir,
-                           "POD_NAMESPACE=kyma-system", NULL};
+    const char *extra[] = {"KUBECONFIG=", "KUBERNETES_SERVICE_HOST=127.0.0.1", e_port,
+                           e_dir,         "POD_NAMESPACE=kyma-system",         NULL};
     jb_tproc *p = start(admin, extra);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
     CU_ASSERT_TRUE(wait_log(p, server, KWAIT_MS));
