@@ -3,10 +3,11 @@
  * CA (certificates made by openssl in the test: tests/integration/id_certs.sh) and an audit log.
  * In-cluster configuration (KUBERNETES_SERVICE_HOST/PORT, a service-account token and CA file)
  * with a bound token that rotates (the file rewritten, the old token invalidated: the requests
- * that follow carry the new one); watch bookmarks (the next watch starts from the bookmark's
- * resourceVersion, as the API server's audit log shows); client-certificate authentication
- * (files and -data); invalid credentials (a bad token, an expired certificate): a clear error,
- * /readyz 503, the process stays up; the Application CRD absent: logged once, ready, served.
+ * that follow carry the new one; the file gone: /readyz names it); watch bookmarks (the next watch
+ * starts from the bookmark's resourceVersion, as the API server's audit log shows);
+ * client-certificate authentication (files and -data); invalid credentials (a bad token, an expired
+ * certificate): a clear error, /readyz 503, the process stays up; the Application CRD absent:
+ * logged once, ready, served.
  */
 #include <openssl/evp.h>
 #include <sys/stat.h>
@@ -248,6 +249,17 @@ static void test_in_cluster_token_rotation(void)
     CU_ASSERT_TRUE(wait_readyz(admin, 503, why, sizeof(why), KWAIT_MS));
     CU_ASSERT_PTR_NOT_NULL(strstr(why, "unauthorized"));
     CU_ASSERT_TRUE(wait_log(p, "unauthorized: the API server refused the credentials", KWAIT_MS));
+    /* No token mounted at all: the reason names the file (not an anonymous user's refusal). */
+    CU_ASSERT_EQUAL(unlink(tokf), 0);
+    bool named = false;
+    for (int t = 0; t < KWAIT_MS && !named; t += 500) {
+        named = readyz(admin, why, sizeof(why)) == 503 && strstr(why, "token file") != NULL &&
+                strstr(why, tokf) != NULL;
+        if (!named)
+            jb_sleep_ms(500);
+    }
+    CU_ASSERT_TRUE(named);
+    CU_ASSERT_TRUE(wait_log(p, "cannot read the token file", KWAIT_MS));
     char *log = jb_tproc_log(p);
     CU_ASSERT_PTR_NULL(log ? strstr(log, tok_a) : NULL);
     CU_ASSERT_PTR_NULL(log ? strstr(log, tok_b) : NULL);
