@@ -310,9 +310,12 @@ create "$work/subs.yaml"
 t_created=$(date +%s.%N)
 tc0=$t0
 if [ "${BENCH_LATE:-0}" = 1 ]; then
+  # Counted from the controller's start: the CPU too (all of the new process's).
+  api0=$(cpu_of "$api_pid") etcd0=$(cpu_of "$etcd_pid") nats0=$(cpu_of "$nats_pid")
+  m0=$(machine_busy)
+  : >"$work/threads0"
   t0=$(date +%s.%N)
   start_controller
-  threads_of "$ctl" >"$work/threads0"
 fi
 # Wait on the controller's own count of status writes (cheap for the API server: a
 # kubectl get of N objects every half second would load it more than the
