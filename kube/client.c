@@ -3,6 +3,7 @@
  * from the kubeconfig, a request counter, and a rate-limited log of refusals. The
  * Authorization header is built here and nowhere else, and never logged. */
 #include <curl/curl.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,10 +81,9 @@ static struct {
     int64_t at;
 } denied[DENIED_SLOTS];
 
-void kube_log_denied(const char *verb, const char *resource, long code)
+/* True when the line named key was not logged in the last DENIED_INTERVAL_NS. */
+static bool log_due(const char *key)
 {
-    char key[160];
-    snprintf(key, sizeof(key), "%s %s %ld", verb, resource, code);
     int64_t now = jb_now_monotonic_ns();
     bool log = true;
     pthread_mutex_lock(&denied_mu);
@@ -102,40 +102,67 @@ void kube_log_denied(const char *verb, const char *resource, long code)
         denied[slot].at = now;
     }
     pthread_mutex_unlock(&denied_mu);
-    if (!log)
+    return log;
+}
+
+void kube_log_denied(const char *verb, const char *resource, long code)
+{
+    char key[160];
+    snprintf(key, sizeof(key), "%s %s %ld", verb, resource, code);
+    if (!log_due(key))
         return;
     if (code == 403)
         jb_log(JB_LOG_ERROR, "kube", "forbidden by RBAC: grant this verb on this resource", "verb",
                verb, "resource", resource, NULL);
     else
-        jb_log(JB_LOG_ERROR, "kube", "unauthorized: the API server refused the credentials", "verb",
-               verb, "resource", resource, NULL);
+        jb_log(JB_LOG_ERROR, "kube",
+               "unauthorized: the API server refused the credentials (invalid or expired token "
+               "or client certificate)",
+               "verb", verb, "resource", resource, NULL);
+}
+
+const char *kube_refusal(long code)
+{
+    return code == 403   ? " (forbidden by RBAC)"
+           : code == 401 ? " (unauthorized: the credentials are invalid or expired)"
+                         : "";
 }
 
 /* ------------------------------------------------------------ requests */
 
 /* The bearer token: the file's content when a file is named (re-read each time), else
- * the inline token. *out is malloc'd (NULL: none). */
-static void read_token(const jb_kube_config *kc, char **out)
+ * the inline token. *out is malloc'd (NULL: none). A named file that cannot be read
+ * fails the request (JB_ERR_CONFIG, the path in the message, logged every few seconds):
+ * sent without it, the request would come back as the anonymous user's refusal, which
+ * names RBAC instead of the missing file (a pod without its token mount). */
+static jb_status read_token(const jb_kube_config *kc, char **out, jb_err *err)
 {
     *out = NULL;
     if (kc->token_file != NULL) {
         FILE *f = fopen(kc->token_file, "rb");
-        if (f != NULL) {
-            char *b = malloc(MAX_TOKEN_BYTES + 1);
-            size_t n = b ? fread(b, 1, MAX_TOKEN_BYTES, f) : 0;
-            fclose(f);
-            if (b != NULL) {
-                while (n > 0 && (b[n - 1] == '\n' || b[n - 1] == '\r' || b[n - 1] == ' '))
-                    n--;
-                b[n] = '\0';
-                *out = b;
-            }
-            return;
+        if (f == NULL) {
+            const char *why = strerror(errno);
+            char key[160];
+            snprintf(key, sizeof(key), "token file %.140s", kc->token_file);
+            if (log_due(key))
+                jb_log(JB_LOG_ERROR, "kube", "cannot read the token file", "path", kc->token_file,
+                       "error", why, NULL);
+            return jb_err_set(err, JB_ERR_CONFIG, "token file %s: %s", kc->token_file, why);
         }
+        char *b = malloc(MAX_TOKEN_BYTES + 1);
+        size_t n = b ? fread(b, 1, MAX_TOKEN_BYTES, f) : 0;
+        fclose(f);
+        if (b == NULL)
+            return JB_ERR_NOMEM;
+        while (n > 0 && (b[n - 1] == '\n' || b[n - 1] == '\r' || b[n - 1] == ' '))
+            n--;
+        b[n] = '\0';
+        *out = b;
+        return JB_OK;
     }
-    if (kc->token != NULL)
-        *out = strdup(kc->token);
+    if (kc->token != NULL && (*out = strdup(kc->token)) == NULL)
+        return JB_ERR_NOMEM;
+    return JB_OK;
 }
 
 static void set_tls(kube_client *c)
@@ -241,7 +268,9 @@ static jb_status perform(kube_client *c, const char *verb, const char *resource,
     if (url == NULL)
         goto out;
     snprintf(url, ulen, "%s%s", c->kc->server, path);
-    read_token(c->kc, &token);
+    if ((st = read_token(c->kc, &token, err)) != JB_OK)
+        goto out;
+    st = JB_ERR_NOMEM;
     if (token != NULL && token[0] != '\0') {
         size_t n = strlen(token) + 32;
         char *h = malloc(n);

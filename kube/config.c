@@ -279,8 +279,13 @@ static jb_status in_cluster(jb_kube_config **out, jb_err *err)
     /* An IPv6 service address needs brackets in a URL. */
     snprintf(server, n, strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host, port);
     c->server = server;
-    c->ca_file = strdup(KUBE_SA_DIR "/ca.crt");
-    c->token_file = strdup(KUBE_SA_DIR "/token");
+    /* KUBE_SERVICE_ACCOUNT_DIR moves the mount (tests, unusual pod layouts); the
+     * files in it are the same. */
+    const char *dir = getenv("KUBE_SERVICE_ACCOUNT_DIR");
+    if (dir == NULL || dir[0] == '\0')
+        dir = KUBE_SA_DIR;
+    c->ca_file = resolve(dir, "ca.crt");
+    c->token_file = resolve(dir, "token");
     if (c->ca_file == NULL || c->token_file == NULL) {
         jb_kube_config_destroy(c);
         return JB_ERR_NOMEM;

@@ -34,9 +34,10 @@ typedef struct obj {
     char *bad_rv;    /* resourceVersion whose manifest did not parse (logged once) */
     bool seen;       /* listed in the current relist */
     bool inflight;   /* a writer job for it is not back yet */
-    bool dirty;
+    bool dirty;      /* in the dirty queue: to be reconciled */
     int64_t retry_at;
-    struct obj *next;
+    struct obj *next;  /* hash chain */
+    struct obj *dnext; /* dirty queue */
 } obj;
 
 struct jb_kube_ctl {
@@ -67,6 +68,11 @@ struct jb_kube_ctl {
     obj **buckets;
     size_t nbuckets;
     size_t nobjs;
+    /* Objects to reconcile, in the order they changed: a round costs what changed, not
+     * a walk over every object (2,000 objects created at once arrive in thousands of
+     * small mailbox batches). */
+    obj *dirty_head, *dirty_tail;
+    int64_t next_retry; /* earliest retry_at set, 0: none */
     bool was_leader;
     bool gc_due;
     char *synced[MAX_NAMESPACES]; /* scopes whose first list the worker applied */
@@ -144,12 +150,45 @@ static void obj_free(obj *o)
 
 static void remove_obj(jb_kube_ctl *c, obj *o)
 {
+    if (o->dirty) { /* not on the paths that remove objects today; a walk, to be safe */
+        obj *prev = NULL;
+        for (obj *d = c->dirty_head; d != NULL; prev = d, d = d->dnext)
+            if (d == o) {
+                if (prev != NULL)
+                    prev->dnext = o->dnext;
+                else
+                    c->dirty_head = o->dnext;
+                if (c->dirty_tail == o)
+                    c->dirty_tail = prev;
+                break;
+            }
+    }
     obj **p = &c->buckets[hash(o->key) & (c->nbuckets - 1)];
     while (*p != o)
         p = &(*p)->next;
     *p = o->next;
     c->nobjs--;
     obj_free(o);
+}
+
+static void mark_dirty(jb_kube_ctl *c, obj *o)
+{
+    if (o->dirty)
+        return;
+    o->dirty = true;
+    o->dnext = NULL;
+    if (c->dirty_tail != NULL)
+        c->dirty_tail->dnext = o;
+    else
+        c->dirty_head = o;
+    c->dirty_tail = o;
+}
+
+static void set_retry(jb_kube_ctl *c, obj *o, int64_t at)
+{
+    o->retry_at = at;
+    if (c->next_retry == 0 || at < c->next_retry)
+        c->next_retry = at;
 }
 
 static void replace_str(char **dst, const char *src)
@@ -585,7 +624,7 @@ static void apply_item(jb_kube_ctl *c, kube_item *it)
             it->obj = NULL;
         }
         o->seen = true;
-        o->dirty = true;
+        mark_dirty(c, o);
         return;
     case KI_SYNC_BEGIN:
         for (size_t i = 0; i < c->nbuckets; i++)
@@ -599,7 +638,7 @@ static void apply_item(jb_kube_ctl *c, kube_item *it)
                 if (o->res == it->res && in_scope(it->scope, o->key) && !o->seen && o->cr != NULL) {
                     cJSON_Delete(o->cr); /* deleted while we were not watching */
                     o->cr = NULL;
-                    o->dirty = true;
+                    mark_dirty(c, o);
                 }
         if (it->res == KUBE_RES_APP)
             c->apps_synced = true;
@@ -614,7 +653,8 @@ static void apply_item(jb_kube_ctl *c, kube_item *it)
         free(o->kv_status);
         o->kv_status = it->json;
         it->json = NULL;
-        o->dirty = o->dirty || o->cr != NULL;
+        if (o->cr != NULL)
+            mark_dirty(c, o);
         return;
     case KI_RESULT:
         if ((o = find(c, it->key)) == NULL)
@@ -629,7 +669,7 @@ static void apply_item(jb_kube_ctl *c, kube_item *it)
             it->obj = NULL;
         }
         if (it->code == 200 || it->code == 404) {
-            o->dirty = true; /* a watch event skipped while in flight may be waiting */
+            mark_dirty(c, o); /* a watch event skipped while in flight may be waiting */
             if (it->job == KUBE_JOB_STATUS && it->code == 200) {
                 jb_metric_add(c->status_writes, NULL, 1);
                 free(o->patched);
@@ -638,7 +678,7 @@ static void apply_item(jb_kube_ctl *c, kube_item *it)
             }
         } else {
             /* 409: a newer version is on its way through the watch; else a failure. */
-            o->retry_at = jb_now_monotonic_ns() + (it->code == 409 ? RETRY_NS / 4 : RETRY_NS);
+            set_retry(c, o, jb_now_monotonic_ns() + (it->code == 409 ? RETRY_NS / 4 : RETRY_NS));
         }
         return;
     case KI_WAKE:
@@ -666,6 +706,26 @@ static bool app_known(void *ud, const char *name)
     return o != NULL && o->cr != NULL;
 }
 
+/* Queues the objects whose retry time has come (a walk over every object, but only
+ * when the earliest retry is due: retries follow failures, they are rare). */
+static void queue_retries(jb_kube_ctl *c, int64_t now)
+{
+    if (c->next_retry == 0 || c->next_retry > now)
+        return;
+    c->next_retry = 0;
+    for (size_t i = 0; i < c->nbuckets; i++)
+        for (obj *o = c->buckets[i]; o != NULL; o = o->next) {
+            if (o->retry_at == 0)
+                continue;
+            if (o->retry_at <= now) {
+                o->retry_at = 0;
+                mark_dirty(c, o);
+            } else if (c->next_retry == 0 || o->retry_at < c->next_retry) {
+                c->next_retry = o->retry_at;
+            }
+        }
+}
+
 static void leader_round(jb_kube_ctl *c)
 {
     if (!open_store(c))
@@ -676,21 +736,31 @@ static void leader_round(jb_kube_ctl *c)
         c->gc_due = true;
         for (size_t i = 0; i < c->nbuckets; i++)
             for (obj *o = c->buckets[i]; o != NULL; o = o->next)
-                o->dirty = o->dirty || o->cr != NULL || o->mirrored != NULL;
+                if (o->cr != NULL || o->mirrored != NULL)
+                    mark_dirty(c, o);
     }
-    for (size_t i = 0; i < c->nbuckets && kube_elector_leader(c->elector); i++) {
-        obj *o = c->buckets[i];
-        while (o != NULL && !atomic_load(&c->stop)) {
-            obj *next = o->next;
-            if (o->dirty || (o->retry_at != 0 && o->retry_at <= now)) {
-                o->dirty = false;
-                o->retry_at = 0;
-                /* reconcile may free o; it returns false only when o is kept */
-                if (!reconcile(c, o))
-                    o->retry_at = now + RETRY_NS;
-            }
-            o = next;
-        }
+    queue_retries(c, now);
+    obj *q = c->dirty_head;
+    c->dirty_head = c->dirty_tail = NULL;
+    while (q != NULL && kube_elector_leader(c->elector) && !atomic_load(&c->stop)) {
+        obj *o = q;
+        q = o->dnext;
+        o->dirty = false;
+        o->dnext = NULL;
+        o->retry_at = 0;
+        /* reconcile may free o (and only o); it returns false only when o is kept */
+        if (!reconcile(c, o))
+            set_retry(c, o, now + RETRY_NS);
+    }
+    /* Leadership lost (or stopping) half-way: the rest stays queued, still marked. */
+    if (q != NULL) {
+        obj *last = q;
+        while (last->dnext != NULL)
+            last = last->dnext;
+        last->dnext = c->dirty_head;
+        if (c->dirty_head == NULL)
+            c->dirty_tail = last;
+        c->dirty_head = q;
     }
     if (c->gc_due && all_synced(c) && kube_elector_leader(c->elector)) {
         c->gc_due = false;
@@ -702,14 +772,33 @@ static void leader_round(jb_kube_ctl *c)
 
 /* Objects deleted from the API server are forgotten by a standby (the leader
  * cleans KV); it keeps the rest so that it can take over at once. */
+static bool standby_forgets(const obj *o)
+{
+    return o->cr == NULL && o->kv_status == NULL;
+}
+
 static void standby_round(jb_kube_ctl *c)
 {
     c->was_leader = false;
+    /* Out of the dirty queue first: it must never point at a freed object. */
+    obj **pp = &c->dirty_head;
+    c->dirty_tail = NULL;
+    while (*pp != NULL) {
+        obj *o = *pp;
+        if (standby_forgets(o)) {
+            *pp = o->dnext;
+            o->dirty = false;
+            o->dnext = NULL;
+        } else {
+            c->dirty_tail = o;
+            pp = &o->dnext;
+        }
+    }
     for (size_t i = 0; i < c->nbuckets; i++) {
         obj *o = c->buckets[i];
         while (o != NULL) {
             obj *next = o->next;
-            if (o->cr == NULL && o->kv_status == NULL)
+            if (standby_forgets(o))
                 remove_obj(c, o);
             o = next;
         }
@@ -719,6 +808,7 @@ static void standby_round(jb_kube_ctl *c)
 static void *worker(void *arg)
 {
     jb_kube_ctl *c = arg;
+    kube_thread_name("kube-worker");
     while (!atomic_load(&c->stop)) {
         kube_item *items = kube_mailbox_take(c->mb, 1000);
         while (items != NULL) {
@@ -762,6 +852,7 @@ static bool push_status(jb_kube_ctl *c, kvEntry *e)
 static void *status_watch(void *arg)
 {
     jb_kube_ctl *c = arg;
+    kube_thread_name("kube-status");
     while (!atomic_load(&c->stop)) {
         kvStore *kv = NULL;
         kvWatcher *w = NULL;

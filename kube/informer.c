@@ -9,7 +9,6 @@
 #include "kube/kube_internal.h"
 
 #define PAGE_LIMIT      100
-#define WATCH_TIMEOUT_S 300
 #define MAX_LIST_BYTES  (64 * 1024 * 1024)
 #define ABSENT_RETRY_MS (5 * 60 * 1000)
 #define BACKOFF_BASE_MS 500
@@ -53,6 +52,11 @@ void kube_health_set(kube_health *h, bool ok, const char *why)
         h->why[n] = '\0';
     }
     pthread_mutex_unlock(&h->mu);
+}
+
+void kube_thread_name(const char *name)
+{
+    (void)pthread_setname_np(pthread_self(), name);
 }
 
 void kube_sleep(const atomic_bool *stop, int64_t ms)
@@ -150,7 +154,7 @@ static list_result list_page(kube_informer *inf, const char *cont, char **next, 
     }
     if (r.code != 200) {
         snprintf(why, sizeof(why), "list %s: HTTP %ld%s", inf->spec.resource, r.code,
-                 r.code == 403 ? " (forbidden by RBAC)" : "");
+                 kube_refusal(r.code));
         kube_health_set(&inf->health, false, why);
         goto out;
     }
@@ -250,8 +254,11 @@ static bool watch_once(kube_informer *inf)
     bool clean = false;
     if (path == NULL || p == NULL)
         goto out;
-    snprintf(path, n, "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%d",
-             inf->base_path, inf->rv, WATCH_TIMEOUT_S);
+    /* The server ends the watch after timeoutSeconds (KUBE_WATCH_TIMEOUT) and, with its
+     * watch cache, sends a BOOKMARK with its newest resourceVersion shortly before: the
+     * next watch starts from there, not from the last event this scope saw. */
+    snprintf(path, n, "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%lld",
+             inf->base_path, inf->rv, (long long)(inf->cfg->kube_watch_timeout_ms / 1000));
     long code = 0;
     jb_err err = {{0}};
     jb_status st =
@@ -262,7 +269,7 @@ static bool watch_once(kube_informer *inf)
     } else if (code != 200 && code != 0) {
         char why[256];
         snprintf(why, sizeof(why), "watch %s: HTTP %ld%s", inf->spec.resource, code,
-                 code == 403 ? " (forbidden by RBAC)" : "");
+                 kube_refusal(code));
         kube_health_set(&inf->health, false, why);
     } else if (st != JB_OK && !atomic_load(inf->stop)) {
         kube_health_set(&inf->health, false, err.msg);
@@ -279,6 +286,7 @@ out:
 static void *run(void *arg)
 {
     kube_informer *inf = arg;
+    kube_thread_name("kube-watch");
     int attempt = 0;
     bool need_list = true;
     bool absent_logged = false;

@@ -68,6 +68,9 @@ char *kube_escape(const char *s);
 
 /* Logs a refusal (401/403) once per (verb, resource) every few seconds. */
 void kube_log_denied(const char *verb, const char *resource, long code);
+/* What an HTTP refusal means, appended to a /readyz reason: " (forbidden by RBAC)" for
+ * 403, " (unauthorized: ...)" for 401, "" otherwise. Static text. */
+const char *kube_refusal(long code);
 
 /* ------------------------------------------------------------ mailbox.c */
 
@@ -177,6 +180,10 @@ kube_informer *kube_informer_start(const kube_informer_spec *spec, const jb_kube
 kube_health *kube_informer_health(kube_informer *inf);
 /* Joins the thread (stop must be set) and frees. NULL is fine. */
 void kube_informer_join(kube_informer *inf);
+
+/* Names the calling thread (at most 15 characters), so that top -H, perf and
+ * /proc/PID/task/TID/comm tell the controller's threads apart. */
+void kube_thread_name(const char *name);
 
 /* Sleeps up to ms, returning early when stop becomes true. */
 void kube_sleep(const atomic_bool *stop, int64_t ms);

@@ -118,8 +118,7 @@ static bool write_lease(kube_elector *e, const cJSON *old, bool release)
     } else if (r.code != 200 && r.code != 201 && r.code != 409) {
         char why[256];
         snprintf(why, sizeof(why), "%s lease %s/%s: HTTP %ld%s", old ? "update" : "create",
-                 e->cfg->pod_namespace, LEASE_NAME, r.code,
-                 r.code == 403 ? " (forbidden by RBAC)" : "");
+                 e->cfg->pod_namespace, LEASE_NAME, r.code, kube_refusal(r.code));
         kube_health_set(&e->health, false, why);
     } else {
         kube_health_set(&e->health, true, "");
@@ -143,7 +142,7 @@ static void round_once(kube_elector *e)
             snprintf(why, sizeof(why), "%.200s", err.msg);
         else
             snprintf(why, sizeof(why), "get lease %s/%s: HTTP %ld%s", e->cfg->pod_namespace,
-                     LEASE_NAME, r.code, r.code == 403 ? " (forbidden by RBAC)" : "");
+                     LEASE_NAME, r.code, kube_refusal(r.code));
         kube_health_set(&e->health, false, why);
         goto out;
     }
@@ -206,6 +205,7 @@ static void release(kube_elector *e)
 static void *run(void *arg)
 {
     kube_elector *e = arg;
+    kube_thread_name("kube-lease");
     while (!atomic_load(e->stop)) {
         round_once(e);
         kube_sleep(e->stop, RETRY_MS);

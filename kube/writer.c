@@ -88,6 +88,7 @@ static void *run(void *arg)
 {
     thread_arg *a = arg;
     kube_item *it;
+    kube_thread_name("kube-writer");
     while ((it = next_job(a->w)) != NULL) {
         const char *res = it->job == KUBE_JOB_STATUS
                               ? "subscriptions.eventing.kyma-project.io/status"

@@ -156,6 +156,19 @@ typedef struct jb_tkube jb_tkube;
  * NULL on failure (reason and log tails on stderr): a test that needs it then FAILS, never skips.
  */
 jb_tkube *jb_tkube_start(void);
+/* What jb_tkube_start_opts changes from jb_tkube_start (all false/NULL: the same). */
+typedef struct jb_tkube_opts {
+    bool watch_cache;           /* the API server's watch cache on: BOOKMARK events are sent (one
+                                 * 2 s before a watch's timeoutSeconds ends), but a compacted
+                                 * version no longer gives 410 at once */
+    const char *client_ca_file; /* --client-ca-file: client certificates signed by this CA
+                                 * authenticate (user = CN, groups = O) */
+    bool audit;                 /* an audit log of every list and watch of Subscriptions, one JSON
+                                 * line each with its requestURI: jb_tkube_audit_log */
+} jb_tkube_opts;
+jb_tkube *jb_tkube_start_opts(const jb_tkube_opts *o);
+/* Path of the audit log (JSON lines, written by the API server), NULL without opts.audit. */
+const char *jb_tkube_audit_log(const jb_tkube *k);
 /* "https://127.0.0.1:<port>" */
 const char *jb_tkube_url(const jb_tkube *k);
 /* Path of the kubeconfig of user ("admin", "controller", "norbac"), NULL for another name. */

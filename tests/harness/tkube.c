@@ -68,7 +68,23 @@ struct jb_tkube {
     char ca_file[TKUBE_PATH_MAX];
     char tokens[TKUBE_NUSERS][TKUBE_TOKEN_BYTES * 2 + 1];
     char kubeconfigs[TKUBE_NUSERS][TKUBE_PATH_MAX];
+    bool watch_cache;
+    char client_ca[TKUBE_PATH_MAX]; /* "" unless opts.client_ca_file */
+    char audit_log[TKUBE_PATH_MAX]; /* "" unless opts.audit */
 };
+
+/* What the audit log records (opts.audit): list and watch of Subscriptions, at the stage the
+ * answer starts (a watch is logged when it begins, not when it ends). */
+static const char audit_policy[] = "apiVersion: audit.k8s.io/v1\n"
+                                   "kind: Policy\n"
+                                   "omitStages: [RequestReceived, ResponseComplete, Panic]\n"
+                                   "rules:\n"
+                                   "- level: Metadata\n"
+                                   "  verbs: [list, watch]\n"
+                                   "  resources:\n"
+                                   "  - group: eventing.kyma-project.io\n"
+                                   "    resources: [subscriptions]\n"
+                                   "- level: None\n";
 
 static const char *const etcd_fallbacks[] = {"/usr/bin/etcd", "/usr/local/bin/etcd", NULL};
 static const char *const kubectl_fallbacks[] = {"/usr/bin/kubectl", "/usr/local/bin/kubectl", NULL};
@@ -396,7 +412,8 @@ static bool start_apiserver(jb_tkube *k)
     char etcd[64], port[16], certs[TKUBE_PATH_MAX], sa[TKUBE_PATH_MAX], tokens[TKUBE_PATH_MAX],
         log[TKUBE_PATH_MAX], etcd_arg[96], certs_arg[TKUBE_PATH_MAX + 16],
         sa_arg[TKUBE_PATH_MAX + 40], sa_sign_arg[TKUBE_PATH_MAX + 40],
-        tokens_arg[TKUBE_PATH_MAX + 24], port_arg[40];
+        tokens_arg[TKUBE_PATH_MAX + 24], port_arg[40], ca_arg[TKUBE_PATH_MAX + 24],
+        audit_arg[TKUBE_PATH_MAX + 24], policy_arg[TKUBE_PATH_MAX + 32], policy[TKUBE_PATH_MAX];
     if (!in_dir(k, "certs", certs, sizeof(certs)) || !in_dir(k, "sa.key", sa, sizeof(sa)) ||
         !in_dir(k, "tokens.csv", tokens, sizeof(tokens)) ||
         !in_dir(k, "apiserver.log", log, sizeof(log)))
@@ -409,22 +426,28 @@ static bool start_apiserver(jb_tkube *k)
     snprintf(sa_arg, sizeof(sa_arg), "--service-account-key-file=%s", sa);
     snprintf(sa_sign_arg, sizeof(sa_sign_arg), "--service-account-signing-key-file=%s", sa);
     snprintf(tokens_arg, sizeof(tokens_arg), "--token-auth-file=%s", tokens);
-    const char *argv[] = {k->api_exe,
-                          etcd_arg,
-                          "--bind-address=127.0.0.1",
-                          "--advertise-address=127.0.0.1",
-                          port_arg,
-                          certs_arg,
-                          sa_arg,
-                          sa_sign_arg,
-                          "--service-account-issuer=https://kubernetes.default.svc",
-                          tokens_arg,
-                          "--authorization-mode=RBAC",
-                          "--service-cluster-ip-range=10.0.0.0/24",
-                          "--enable-priority-and-fairness=false",
-                          "--profiling=false",
-                          TKUBE_NO_WATCH_CACHE,
-                          NULL};
+    snprintf(ca_arg, sizeof(ca_arg), "--client-ca-file=%s", k->client_ca);
+    snprintf(audit_arg, sizeof(audit_arg), "--audit-log-path=%s", k->audit_log);
+    if (!in_dir(k, "audit-policy.yaml", policy, sizeof(policy)))
+        return false;
+    snprintf(policy_arg, sizeof(policy_arg), "--audit-policy-file=%s", policy);
+    const char *argv[] = {k->api_exe, etcd_arg, "--bind-address=127.0.0.1",
+                          "--advertise-address=127.0.0.1", port_arg, certs_arg, sa_arg, sa_sign_arg,
+                          "--service-account-issuer=https://kubernetes.default.svc", tokens_arg,
+                          "--authorization-mode=RBAC", "--service-cluster-ip-range=10.0.0.0/24",
+                          "--enable-priority-and-fairness=false", "--profiling=false",
+                          /* the options: each slot is an argument or the end */
+                          k->watch_cache ? "--watch-cache=true" : TKUBE_NO_WATCH_CACHE,
+                          k->client_ca[0] != '\0' ? ca_arg : NULL, NULL, NULL, NULL};
+    size_t end = sizeof(argv) / sizeof(argv[0]) - 4;
+    while (argv[end] != NULL)
+        end++;
+    if (k->audit_log[0] != '\0') {
+        if (!write_text(policy, audit_policy))
+            return false;
+        argv[end++] = audit_arg;
+        argv[end++] = policy_arg;
+    }
     jb_th_spawn sp = {.exe = k->api_exe, .argv = argv, .out_path = log, .err_path = log};
     k->api_pid = jb_th_spawn_child(&sp);
     if (k->api_pid < 0)
@@ -463,12 +486,24 @@ static bool prepare_dir(jb_tkube *k)
 
 jb_tkube *jb_tkube_start(void)
 {
+    static const jb_tkube_opts none = {false, NULL, false};
+    return jb_tkube_start_opts(&none);
+}
+
+jb_tkube *jb_tkube_start_opts(const jb_tkube_opts *o)
+{
     jb_tkube *k = calloc(1, sizeof(*k));
     if (k == NULL)
         return NULL;
     k->etcd_pid = -1;
     k->api_pid = -1;
+    k->watch_cache = o->watch_cache;
+    if (o->client_ca_file != NULL && (size_t)snprintf(k->client_ca, sizeof(k->client_ca), "%s",
+                                                      o->client_ca_file) >= sizeof(k->client_ca))
+        goto fail;
     if (!find_tools(k) || !prepare_dir(k))
+        goto fail;
+    if (o->audit && !in_dir(k, "audit.log", k->audit_log, sizeof(k->audit_log)))
         goto fail;
     /* Another process may take a free port between probe and bind: try again with new ones. */
     for (int i = 0; i < TKUBE_START_ATTEMPTS && k->etcd_pid < 0; i++) {
@@ -534,6 +569,11 @@ const char *jb_tkube_ca_file(const jb_tkube *k)
 const char *jb_tkube_dir(const jb_tkube *k)
 {
     return k->dir;
+}
+
+const char *jb_tkube_audit_log(const jb_tkube *k)
+{
+    return k->audit_log[0] != '\0' ? k->audit_log : NULL;
 }
 
 int jb_tkube_kubectl(jb_tkube *k, const char *args, const char *stdin_text, char **out)

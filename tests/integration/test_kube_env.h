@@ -34,6 +34,19 @@ static inline int kctl(kenv *e, const char *args, const char *in, char **out)
     return rc;
 }
 
+/* kubectl apply of Subscription ns/name with one event type and a sink; the exit code. */
+static inline int kapply_sub(kenv *e, const char *ns, const char *name, const char *sink,
+                             const char *type)
+{
+    char doc[1024];
+    snprintf(doc, sizeof(doc),
+             "apiVersion: eventing.kyma-project.io/v1alpha2\nkind: Subscription\n"
+             "metadata: {name: %s, namespace: %s}\n"
+             "spec:\n  sink: %s\n  source: shop\n  types: [%s]\n",
+             name, ns, sink, type);
+    return kctl(e, "apply -f -", doc, NULL);
+}
+
 /* `kubectl get ARGS -o json` parsed; NULL when it fails. */
 static cJSON *kget(kenv *e, const char *args)
 {

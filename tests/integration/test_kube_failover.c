@@ -54,13 +54,7 @@ static jb_tproc *start(const char *user, const char *pod, int admin, int ingress
 
 static void apply_sub(const char *name, const char *type)
 {
-    char doc[1024];
-    snprintf(doc, sizeof(doc),
-             "apiVersion: eventing.kyma-project.io/v1alpha2\nkind: Subscription\n"
-             "metadata: {name: %s, namespace: fo}\n"
-             "spec:\n  sink: %s\n  source: shop\n  types: [%s]\n",
-             name, jb_tsink_url(sink), type);
-    CU_ASSERT_EQUAL_FATAL(kctl(&env, "apply -f -", doc, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(kapply_sub(&env, "fo", name, jb_tsink_url(sink), type), 0);
 }
 
 static void test_rbac_forbidden(void)
