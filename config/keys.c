@@ -210,7 +210,10 @@
       CFG_SIZE, kube_max_event_bytes, 4 * KIB, 64 * MIB, NULL)                                     \
     X("KUBE_REQUEST_TIMEOUT", "--kube-request-timeout", "10s", "duration 1s..5m" DUR,              \
       "Timeout of one Kubernetes API request (watches excepted).", CFG_DURATION,                   \
-      kube_request_timeout_ms, SEC, 5 * MINUTE, NULL)
+      kube_request_timeout_ms, SEC, 5 * MINUTE, NULL)                                              \
+    X("KUBE_SECRET_REFRESH", "--kube-secret-refresh", "60s", "duration 1s..1h" DUR,                \
+      "How often a Secret holding sink credentials is read again (rotation).", CFG_DURATION,       \
+      kube_secret_refresh_ms, SEC, HOUR, NULL)
 
 #define INFO(env, flag, def, allowed, help, kind, field, min, max, choices)                        \
     {env, flag, def, allowed, help},

@@ -9,11 +9,13 @@ standard library only, so it checks jetbridge with an implementation of its own:
   token mode: an OAuth2 token endpoint for the client-credentials grant: checks
               HTTP Basic client authentication (--client ID:SECRET) and the form,
               answers {"access_token": "tok-<n>", "expires_in": ...}; the first
-              --fail-first requests get 500.
+              --fail-first requests get 500. With --hold-file PATH every token
+              answer waits until PATH exists (the request is logged at once), so a
+              test can hold a token request open as long as it needs.
 
 Listens on 127.0.0.1 only. --tls-cert/--tls-key serve HTTPS; --client-ca also
 requires a client certificate signed by that CA."""
-import argparse, base64, hashlib, hmac, json, ssl, sys, threading, urllib.parse
+import argparse, base64, hashlib, hmac, json, os, ssl, sys, threading, time, urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ap = argparse.ArgumentParser()
@@ -27,6 +29,7 @@ ap.add_argument("--redirect", help="answer 307 with this Location to every POST 
 ap.add_argument("--client")
 ap.add_argument("--fail-first", type=int, default=0)
 ap.add_argument("--expires-in", type=int, default=3600)
+ap.add_argument("--hold-file")
 ap.add_argument("--tls-cert")
 ap.add_argument("--tls-key")
 ap.add_argument("--client-ca")
@@ -75,6 +78,8 @@ class H(BaseHTTPRequestHandler):
             entry["scope"] = form.get("scope", [""])[0]
             entry["client_ok"] = auth == want
             record(entry)
+            while args.hold_file and not os.path.exists(args.hold_file):
+                time.sleep(0.05)
             if n <= args.fail_first:
                 return self.answer(500)
             if auth != want or entry["grant_type"] != "client_credentials":
