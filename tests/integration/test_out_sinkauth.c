@@ -12,65 +12,7 @@
 #include "test_disp_env.h"
 #include "test_out_env.h"
 
-#define PEER    JB_SOURCE_DIR "/tests/integration/helpers/out_peer.py"
-#define PYTHON  "/usr/bin/python3"
 #define CSECRET "Cl1ent-Secr3t"
-
-typedef struct peer {
-    jb_tproc *p;
-    int port;
-    char log[200];
-} peer;
-
-static bool peer_start(peer *pe, const char *dir, const char *name, const char *const *extra)
-{
-    pe->port = jb_free_port();
-    snprintf(pe->log, sizeof(pe->log), "%s/%s.log", dir, name);
-    char port[16];
-    snprintf(port, sizeof(port), "%d", pe->port);
-    const char *argv[24] = {PEER, "--port", port, "--log", pe->log};
-    size_t n = 5;
-    for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 23; i++)
-        argv[n++] = extra[i];
-    argv[n] = NULL;
-    pe->p = jb_tproc_start_exe(PYTHON, argv, NULL, pe->port);
-    return pe->p != NULL;
-}
-
-/* The recorded requests, as a JSON array. */
-static cJSON *peer_requests(const peer *pe)
-{
-    cJSON *arr = cJSON_CreateArray();
-    FILE *f = fopen(pe->log, "r");
-    char line[16384];
-    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
-        cJSON *j = cJSON_Parse(line);
-        if (j != NULL)
-            cJSON_AddItemToArray(arr, j);
-    }
-    if (f != NULL)
-        fclose(f);
-    return arr;
-}
-
-static cJSON *peer_wait(const peer *pe, int n)
-{
-    cJSON *arr = NULL;
-    for (int i = 0; i < 100; i++) {
-        cJSON_Delete(arr);
-        arr = peer_requests(pe);
-        if (cJSON_GetArraySize(arr) >= n)
-            break;
-        jb_sleep_ms(200);
-    }
-    return arr;
-}
-
-static const char *hdr_of(const cJSON *req, const char *name)
-{
-    const cJSON *h = cJSON_GetObjectItem(cJSON_GetObjectItem(req, "headers"), name);
-    return cJSON_IsString(h) ? h->valuestring : "";
-}
 
 static char dir[64];
 
