@@ -73,6 +73,11 @@ void jb_kube_secrets_destroy(jb_kube_secrets *s);
  * server unreachable or failing). */
 jb_status jb_kube_secret_read(jb_kube_secrets *s, const char *ns, const char *name, const char *key,
                               char **value, size_t *len, jb_err *err);
+/* The parser jb_kube_secret_read uses (exposed for tests): data[key] of the Secret
+ * object json[0..json_len) (untrusted), decoded and checked as above; what names the
+ * Secret in messages. */
+jb_status jb_kube_secret_value(const char *json, size_t json_len, const char *what, const char *key,
+                               char **value, size_t *len, jb_err *err);
 
 /* ------------------------------------------------------ watch stream parser */
 

@@ -51,11 +51,10 @@ static void clear_resp(kube_resp *r)
     kube_resp_free(r);
 }
 
-/* The value of data[key] of the answer, decoded. */
-static jb_status value_of(const kube_resp *r, const char *what, const char *key, char **value,
-                          size_t *len, jb_err *err)
+jb_status jb_kube_secret_value(const char *json, size_t json_len, const char *what, const char *key,
+                               char **value, size_t *len, jb_err *err)
 {
-    cJSON *j = cJSON_ParseWithLength(r->body, r->len);
+    cJSON *j = cJSON_ParseWithLength(json, json_len);
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(j, "data");
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(data, key);
     jb_status st;
@@ -116,7 +115,7 @@ jb_status jb_kube_secret_read(jb_kube_secrets *s, const char *ns, const char *na
         goto out;
     }
     if (r.code == 200)
-        st = value_of(&r, what, key, value, len, err);
+        st = jb_kube_secret_value(r.body, r.len, what, key, value, len, err);
     else if (r.code == 404)
         st = jb_err_set(err, JB_ERR_NOT_FOUND, "Secret %s not found", what);
     else if (r.code == 403)

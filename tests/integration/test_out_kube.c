@@ -22,6 +22,7 @@
 #define PASSWORD "Pa55-w0rd-kube"
 #define SIGNING  "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 #define BASIC    "Basic YWxpY2U6UGE1NS13MHJkLWt1YmU=" /* alice:Pa55-w0rd-kube */
+#define CSECRET  "Cl1ent-S3cret-kube"
 
 static kenv env;
 static jb_tproc *run;
@@ -301,6 +302,40 @@ static void test_missing_secret(void)
     cJSON_Delete(r);
 }
 
+/* OAuth2 with the client secret from a Secret: the token endpoint (out_peer.py in
+ * token mode) checks it, the sink requires the token it issued. */
+static void test_oauth2_client_secret_from_secret(void)
+{
+    peer idp;
+    const char *targs[] = {"--mode", "token", "--client", "jb-client:" CSECRET, NULL};
+    CU_ASSERT_TRUE_FATAL(peer_start(&idp, dir, "token", targs));
+    CU_ASSERT_TRUE_FATAL(out_write_file(require, "Bearer " TOKEN2 "\n" BASIC "\nBearer tok-1\n"));
+    CU_ASSERT_EQUAL_FATAL(
+        kctl(&env, "create secret generic idp-creds -n test --from-literal=secret=" CSECRET, NULL,
+             NULL),
+        0);
+    char cfg[512];
+    snprintf(cfg, sizeof(cfg),
+             "    type: oauth2\n"
+             "    grantType: client_credentials\n"
+             "    clientId: jb-client\n"
+             "    jetbridge.auth.clientSecretFromSecret: idp-creds/secret\n"
+             "    tokenUrl: http://127.0.0.1:%d/token\n",
+             idp.port);
+    apply_sub("oauth", "order.oauth.v1", cfg);
+    CU_ASSERT_TRUE_FATAL(wait_ready(&env, "test", "oauth", 1, KWAIT_MS));
+    publish("order.oauth.v1", "o-1");
+    cJSON *r = wait_header("/oauth", "authorization", "Bearer tok-1", KWAIT_MS);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT_TRUE(cJSON_IsTrue(cJSON_GetObjectItem(r, "authorized")));
+    cJSON_Delete(r);
+    cJSON *toks = peer_requests(&idp);
+    CU_ASSERT_EQUAL(cJSON_GetArraySize(toks), 1);
+    CU_ASSERT_TRUE(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(toks, 0), "client_ok")));
+    cJSON_Delete(toks);
+    jb_tproc_stop(idp.p);
+}
+
 /* A reference that is not <name>/<key>: READY false with the key named. */
 static void test_bad_reference_is_validation_error(void)
 {
@@ -368,6 +403,7 @@ int main(void)
         {"bearer_basic_signing_from_secret", test_bearer_basic_signing_from_secret},
         {"rotated_secret_used", test_rotated_secret_used},
         {"missing_secret", test_missing_secret},
+        {"oauth2_client_secret_from_secret", test_oauth2_client_secret_from_secret},
         {"bad_reference_is_validation_error", test_bad_reference_is_validation_error},
         {"no_value_leaked", test_no_value_leaked},
     };
