@@ -188,6 +188,40 @@ static cJSON *dlq_list(void)
     return j;
 }
 
+/* Waits for the dead letter of event id (after maxDeliver 3 transport failures) and
+ * copies its decoded errordata into reason. */
+static bool dead_letter_reason(const char *id, char *reason, size_t cap)
+{
+    cJSON *dlq = NULL, *d0 = NULL;
+    for (int t = 0; t < KWAIT_MS && d0 == NULL; t += 250) {
+        cJSON_Delete(dlq);
+        dlq = dlq_list();
+        cJSON *x;
+        cJSON_ArrayForEach(x, dlq)
+        {
+            const cJSON *i = cJSON_GetObjectItem(x, "id");
+            if (cJSON_IsString(i) && strcmp(i->valuestring, id) == 0)
+                d0 = x;
+        }
+        if (d0 == NULL)
+            jb_sleep_ms(250);
+    }
+    bool ok = d0 != NULL;
+    CU_ASSERT_TRUE(ok);
+    if (ok) {
+        CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(d0, "errorcode")->valuestring, "0");
+        CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(d0, "errorattempts")->valuestring, "3");
+        uint8_t *why = NULL;
+        size_t wlen = 0;
+        const char *ed = cJSON_GetObjectItem(d0, "errordata")->valuestring;
+        ok = jb_base64_decode(ed, strlen(ed), &why, &wlen) == JB_OK;
+        snprintf(reason, cap, "%.*s", ok ? (int)wlen : 0, ok ? (const char *)why : "");
+        free(why);
+    }
+    cJSON_Delete(dlq);
+    return ok;
+}
+
 static void wait_api_ready(void)
 {
     int code = 0;
@@ -260,32 +294,9 @@ static void test_missing_secret(void)
               "    jetbridge.auth.bearerTokenFromSecret: absent-creds/token\n");
     CU_ASSERT_TRUE_FATAL(wait_ready(&env, "test", "absent", 1, KWAIT_MS));
     publish("order.absent.v1", "a-1");
-    cJSON *dlq = NULL, *d0 = NULL;
-    for (int t = 0; t < KWAIT_MS && d0 == NULL; t += 250) {
-        cJSON_Delete(dlq);
-        dlq = dlq_list();
-        cJSON *x;
-        cJSON_ArrayForEach(x, dlq)
-        {
-            const cJSON *id = cJSON_GetObjectItem(x, "id");
-            if (cJSON_IsString(id) && strcmp(id->valuestring, "a-1") == 0)
-                d0 = x;
-        }
-        if (d0 == NULL)
-            jb_sleep_ms(250);
-    }
-    CU_ASSERT_PTR_NOT_NULL_FATAL(d0);
-    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(d0, "errorcode")->valuestring, "0");
-    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(d0, "errorattempts")->valuestring, "3");
-    uint8_t *why = NULL;
-    size_t wlen = 0;
-    const char *ed = cJSON_GetObjectItem(d0, "errordata")->valuestring;
-    CU_ASSERT_EQUAL_FATAL(jb_base64_decode(ed, strlen(ed), &why, &wlen), JB_OK);
     char reason[512];
-    snprintf(reason, sizeof(reason), "%.*s", (int)wlen, (const char *)why);
-    free(why);
+    CU_ASSERT_TRUE_FATAL(dead_letter_reason("a-1", reason, sizeof(reason)));
     CU_ASSERT_PTR_NOT_NULL(strstr(reason, "Secret test/absent-creds not found"));
-    cJSON_Delete(dlq);
     cJSON *none = last_on("/absent");
     CU_ASSERT_PTR_NULL(none);
     cJSON_Delete(none);
@@ -334,6 +345,58 @@ static void test_oauth2_client_secret_from_secret(void)
     CU_ASSERT_TRUE(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(toks, 0), "client_ok")));
     cJSON_Delete(toks);
     jb_tproc_stop(idp.p);
+}
+
+/* RBAC without get on secrets: the delivery fails with a reason saying which grant
+ * is missing (dead letter, log); nothing reaches the sink. The shipped rule is put
+ * back afterwards. */
+static void test_forbidden_secret(void)
+{
+    cJSON *role = kget(&env, "clusterrole jetbridge");
+    int idx = -1, i = 0;
+    cJSON *rule;
+    cJSON_ArrayForEach(rule, cJSON_GetObjectItem(role, "rules"))
+    {
+        cJSON *res = cJSON_GetArrayItem(cJSON_GetObjectItem(rule, "resources"), 0);
+        if (cJSON_IsString(res) && strcmp(res->valuestring, "secrets") == 0)
+            idx = i;
+        i++;
+    }
+    cJSON_Delete(role);
+    CU_ASSERT_TRUE_FATAL(idx >= 0);
+    char args[256];
+    snprintf(args, sizeof(args),
+             "patch clusterrole jetbridge --type json -p '[{\"op\":\"remove\",\"path\":"
+             "\"/rules/%d\"}]'",
+             idx);
+    CU_ASSERT_EQUAL_FATAL(kctl(&env, args, NULL, NULL), 0);
+    bool denied = false;
+    for (int t = 0; t < KWAIT_MS && !denied; t += 500) {
+        denied =
+            kctl(&env, "auth can-i get secrets -n test --as jetbridge-controller", NULL, NULL) != 0;
+        if (!denied)
+            jb_sleep_ms(500);
+    }
+    CU_ASSERT_TRUE_FATAL(denied);
+    CU_ASSERT_EQUAL_FATAL(
+        kctl(&env, "create secret generic locked-creds -n test --from-literal=token=" TOKEN2, NULL,
+             NULL),
+        0);
+    apply_sub("locked", "order.locked.v1",
+              "    jetbridge.auth.bearerTokenFromSecret: locked-creds/token\n");
+    CU_ASSERT_TRUE_FATAL(wait_ready(&env, "test", "locked", 1, KWAIT_MS));
+    publish("order.locked.v1", "l-1");
+    char reason[512];
+    CU_ASSERT_TRUE(dead_letter_reason("l-1", reason, sizeof(reason)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(
+        reason,
+        "Secret test/locked-creds: forbidden by RBAC (grant get on secrets in namespace test)"));
+    cJSON *none = last_on("/locked");
+    CU_ASSERT_PTR_NULL(none);
+    cJSON_Delete(none);
+    CU_ASSERT_TRUE(wait_log(run, "forbidden by RBAC: grant this verb on this resource", 5000));
+    snprintf(args, sizeof(args), "apply -f %s/deploy/kubernetes/rbac.yaml", JB_SOURCE_DIR);
+    CU_ASSERT_EQUAL(kctl(&env, args, NULL, NULL), 0);
 }
 
 /* A reference that is not <name>/<key>: READY false with the key named. */
@@ -404,6 +467,7 @@ int main(void)
         {"rotated_secret_used", test_rotated_secret_used},
         {"missing_secret", test_missing_secret},
         {"oauth2_client_secret_from_secret", test_oauth2_client_secret_from_secret},
+        {"forbidden_secret", test_forbidden_secret},
         {"bad_reference_is_validation_error", test_bad_reference_is_validation_error},
         {"no_value_leaked", test_no_value_leaked},
     };
