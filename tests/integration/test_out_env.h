@@ -116,10 +116,11 @@ static inline cJSON *peer_requests(const peer *pe)
     return arr;
 }
 
+/* Polls until n requests were recorded (at most 90 s: the machine may be loaded). */
 static inline cJSON *peer_wait(const peer *pe, int n)
 {
     cJSON *arr = NULL;
-    for (int i = 0; i < 100; i++) {
+    for (int i = 0; i < 450; i++) {
         cJSON_Delete(arr);
         arr = peer_requests(pe);
         if (cJSON_GetArraySize(arr) >= n)
