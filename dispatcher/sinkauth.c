@@ -492,8 +492,11 @@ static const char *secret_value(jb_dauth *a, const char *ns, const char *ref, si
         if (x->ns != NULL && strcmp(x->ns, ns) == 0 && strlen(x->name) == nlen &&
             strncmp(x->name, ref, nlen) == 0 && strcmp(x->key, key) == 0)
             e = x;
-        else if (!x->pending && !has_waiters(a, x) &&
-                 (victim == NULL || x->used_ms < victim->used_ms))
+    }
+    /* Only a miss looks for a victim (has_waiters walks the waiters). */
+    for (size_t i = 0; i < SECRETS_MAX && e == NULL; i++) {
+        secret_ent *x = &a->secrets[i];
+        if (!x->pending && (victim == NULL || x->used_ms < victim->used_ms) && !has_waiters(a, x))
             victim = x;
     }
     if (e == NULL) {
@@ -637,12 +640,14 @@ static token_ent *find_token(jb_dauth *a, const jb_sub_auth *au, bool create, jb
         return NULL;
     }
     token_ent *t = NULL, *victim = NULL;
-    for (size_t i = 0; i < TOKENS_MAX && t == NULL; i++) {
+    for (size_t i = 0; i < TOKENS_MAX && t == NULL; i++)
+        if (a->tokens[i].key != NULL && strcmp(a->tokens[i].key, key) == 0)
+            t = &a->tokens[i];
+    /* Only a miss looks for a victim (has_waiters walks the waiters). */
+    for (size_t i = 0; i < TOKENS_MAX && t == NULL && create; i++) {
         token_ent *x = &a->tokens[i];
-        if (x->key != NULL && strcmp(x->key, key) == 0)
-            t = x;
-        else if (x->req == NULL && !has_waiters(a, x) &&
-                 (victim == NULL || x->used_ms < victim->used_ms))
+        if (x->req == NULL && (victim == NULL || x->used_ms < victim->used_ms) &&
+            !has_waiters(a, x))
             victim = x;
     }
     if (t == NULL && create && victim == NULL)
