@@ -213,7 +213,10 @@
       kube_request_timeout_ms, SEC, 5 * MINUTE, NULL)                                              \
     X("KUBE_WATCH_TIMEOUT", "--kube-watch-timeout", "5m", "duration 5s..1h" DUR,                   \
       "How long the API server keeps one watch open before the controller starts the next.",       \
-      CFG_DURATION, kube_watch_timeout_ms, 5 * SEC, HOUR, NULL)
+      CFG_DURATION, kube_watch_timeout_ms, 5 * SEC, HOUR, NULL)                                    \
+    X("KUBE_SECRET_REFRESH", "--kube-secret-refresh", "60s", "duration 1s..1h" DUR,                \
+      "How often a Secret holding sink credentials is read again (rotation).", CFG_DURATION,       \
+      kube_secret_refresh_ms, SEC, HOUR, NULL)
 
 #define INFO(env, flag, def, allowed, help, kind, field, min, max, choices)                        \
     {env, flag, def, allowed, help},

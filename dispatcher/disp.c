@@ -24,9 +24,10 @@ struct inflight {
     uint64_t attempt;
     jb_sub_delivery delivery; /* a snapshot: settings may change meanwhile */
     char *sink;
-    char *shown;        /* the sink without userinfo: for metrics, logs and dead letters */
-    bool refused;       /* the SSRF guard refused the sink */
-    uint64_t token_gen; /* the OAuth2 token sent, 0: none */
+    char *shown;         /* the sink without userinfo: for metrics, logs and dead letters */
+    bool refused;        /* the SSRF guard refused the sink */
+    uint64_t token_gen;  /* the OAuth2 token sent, 0: none */
+    jb_dauth_wait *wait; /* waiting for its credentials (sinkauth.c) */
     /* the dead letter being made */
     int code;
     char *errbody;
@@ -173,6 +174,8 @@ static void finish(inflight *f, settle how, int64_t delay_ms)
                "error", natsStatus_GetText(s), NULL);
     if (f->http != NULL)
         jb_dhttp_cancel(d->http, f->http);
+    if (f->wait != NULL)
+        jb_dauth_cancel(d->auth, f->wait);
     if (f->progress != NULL)
         event_free(f->progress);
     if (f->prev != NULL)
@@ -414,22 +417,57 @@ static void arm_progress(inflight *f)
     event_add(f->progress, &tv);
 }
 
-/* The sink's credentials and signature. When they cannot be had (a file missing,
- * the token endpoint failing), the delivery is a retryable failure. */
-static bool add_credentials(inflight *f)
+static void send_to_sink(inflight *f);
+
+/* The credentials arrived (or their fetch failed): carry on with the delivery. */
+static void on_credentials(void *ud)
+{
+    inflight *f = ud;
+    f->wait = NULL;
+    send_to_sink(f);
+}
+
+/* The sink's credentials and signature. When they cannot be had (a file or Secret
+ * missing, the token endpoint failing), the delivery is a retryable failure; while
+ * they are being fetched, the delivery waits (on_credentials resumes it) and every
+ * other delivery goes on. 1: added; 0: waiting; -1: settled. */
+static int add_credentials(inflight *f)
 {
     size_t idlen = 0;
     const char *id = jb_ce_get(f->ce, "id", &idlen);
     char msg_id[256];
     snprintf(msg_id, sizeof(msg_id), "%.*s", (int)(idlen < 255 ? idlen : 255), id ? id : "");
     jb_err err = {{0}};
-    if (jb_dauth_prepare(f->d->auth, &f->c->info.auth, msg_id, f->req.data, f->req.len,
-                         &f->req.headers, &f->token_gen, &err) == JB_OK)
-        return true;
+    if (jb_dauth_prepare(f->d->auth, f->c->info.ns, &f->c->info.auth, msg_id, f->req.data,
+                         f->req.len, &f->req.headers, &f->token_gen, on_credentials, f, &f->wait,
+                         &err) == JB_OK)
+        return f->wait != NULL ? 0 : 1;
     jb_log(JB_LOG_WARN, "dispatcher", "sink credentials unavailable", "consumer",
            f->c->info.consumer, "error", err.msg, NULL);
     retry_or_dead(f, 0, -1, err.msg, strlen(err.msg));
-    return false;
+    return -1;
+}
+
+/* Adds the credentials and posts f's request to its sink. */
+static void send_to_sink(inflight *f)
+{
+    jb_disp *d = f->d;
+    dconsumer *c = f->c;
+    if (jb_sub_auth_any(&c->info.auth)) {
+        int got = add_credentials(f);
+        if (got <= 0)
+            return; /* waiting, or settled by add_credentials */
+    }
+    jb_dhttp_client_cert(d->http, c->info.auth.client_cert_file, c->info.auth.client_key_file);
+    jb_status st = jb_dhttp_post(d->http, f->sink, &f->req.headers, f->req.data, f->req.len,
+                                 f->delivery.timeout_ms, on_sink_done, f, &f->http);
+    if (st != JB_OK) {
+        finish(f, SETTLE_NAK, 1000);
+        return;
+    }
+    f->stage = ST_SINK;
+    if (f->progress == NULL)
+        arm_progress(f);
 }
 
 static void deliver(jb_disp *d, dconsumer *c, natsMsg *msg)
@@ -458,21 +496,12 @@ static void deliver(jb_disp *d, dconsumer *c, natsMsg *msg)
     }
     /* f->ce becomes the delivered form (the body points into it in binary mode);
      * a dead letter is made from the stored message, not from f->ce. */
-    jb_status st =
-        jb_dreq_build(f->ce, f->delivery.content_mode == JB_SUB_CONTENT_STRUCTURED, &f->req);
-    if (st == JB_OK && jb_sub_auth_any(&c->info.auth) && !add_credentials(f))
-        return; /* settled by add_credentials */
-    if (st == JB_OK) {
-        jb_dhttp_client_cert(d->http, c->info.auth.client_cert_file, c->info.auth.client_key_file);
-        st = jb_dhttp_post(d->http, f->sink, &f->req.headers, f->req.data, f->req.len,
-                           f->delivery.timeout_ms, on_sink_done, f, &f->http);
-    }
-    if (st != JB_OK) {
+    if (jb_dreq_build(f->ce, f->delivery.content_mode == JB_SUB_CONTENT_STRUCTURED, &f->req) !=
+        JB_OK) {
         finish(f, SETTLE_NAK, 1000);
         return;
     }
-    f->stage = ST_SINK;
-    arm_progress(f);
+    send_to_sink(f);
 }
 
 /* ------------------------------------------------------------ consumers */
@@ -711,7 +740,7 @@ jb_status jb_disp_create(const jb_cfg *cfg, struct event_base *base, jb_metrics 
     if (st != JB_OK)
         goto out;
     d->http = jb_dhttp_create(base, global_max, d->guard);
-    d->auth = jb_dauth_create(d->guard);
+    d->auth = jb_dauth_create(base, d->http, cfg);
     d->status_ev = event_new(base, -1, EV_PERSIST, on_status_tick, d);
     d->info_ev = event_new(base, -1, EV_PERSIST, on_info_tick, d);
     d->info_soon_ev = evtimer_new(base, on_info_tick, d);

@@ -38,19 +38,36 @@ void jb_dguard_apply(jb_dguard_ctx *c, CURL *e);
 /* ---------------------------------------------- sink credentials (sinkauth.c) */
 
 struct jb_sub_auth;
-/* Caches of secret files (re-read when they change) and OAuth2 tokens. Loop
- * thread only. guard (may be NULL) applies to token requests. */
+typedef struct jb_dhttp jb_dhttp;
+/* Caches of secret files (re-read when they change), Secret values (Kubernetes
+ * mode, read by one reader thread and read again every KUBE_SECRET_REFRESH) and
+ * OAuth2 tokens (fetched on http, whose SSRF guard applies). Loop thread only.
+ * base, http and cfg are borrowed and must outlive it. NULL when out of memory. */
 typedef struct jb_dauth jb_dauth;
-jb_dauth *jb_dauth_create(const jb_dguard *guard);
+jb_dauth *jb_dauth_create(struct event_base *base, jb_dhttp *http, const struct jb_cfg *cfg);
+/* Stops the reader thread and frees; pending waits end without a call. Call it
+ * after jb_dhttp_destroy of http (which cancels token requests without calling
+ * back) or while the loop does not run. */
 void jb_dauth_destroy(jb_dauth *a);
+
+/* A delivery waiting for its credentials (a token or a Secret being fetched). */
+typedef struct jb_dauth_wait jb_dauth_wait;
+typedef void (*jb_dauth_resume_fn)(void *ud);
 /* Appends the Authorization header (bearer, basic or an OAuth2 token) and, with a
  * signing secret, the Standard Webhooks headers for msg_id and body[0..len) to
- * *headers. *token_gen identifies the OAuth2 token used (0: none). A file that
- * cannot be read or a failing token endpoint: JB_ERR_CONFIG / JB_ERR_NOT_CONNECTED
- * with err saying why, never with a secret; the delivery is retried later. */
-jb_status jb_dauth_prepare(jb_dauth *a, const struct jb_sub_auth *au, const char *msg_id,
-                           const void *body, size_t len, struct curl_slist **headers,
-                           uint64_t *token_gen, jb_err *err);
+ * *headers. ns is the subscription's namespace (where its Secrets are). On JB_OK
+ * either the headers were added and *wait is NULL (*token_gen identifies the OAuth2
+ * token used, 0: none), or nothing was added and *wait is set: the credentials are
+ * being fetched without blocking, and resume(ud) runs once on the loop when they
+ * arrive (or their fetch failed); then call this again. A file or Secret that
+ * cannot be read, or a failing token endpoint: JB_ERR_CONFIG / JB_ERR_NOT_CONNECTED
+ * / JB_ERR_FULL with err saying why, never with a secret; retry the delivery later. */
+jb_status jb_dauth_prepare(jb_dauth *a, const char *ns, const struct jb_sub_auth *au,
+                           const char *msg_id, const void *body, size_t len,
+                           struct curl_slist **headers, uint64_t *token_gen,
+                           jb_dauth_resume_fn resume, void *ud, jb_dauth_wait **wait, jb_err *err);
+/* Ends a wait without its call (the delivery was settled otherwise). */
+void jb_dauth_cancel(jb_dauth *a, jb_dauth_wait *w);
 /* A 401 from a sink that got OAuth2 token token_gen: true when a new token should
  * be tried (the cached one is dropped); false when a fresh token was refused too. */
 bool jb_dauth_unauthorized(jb_dauth *a, const struct jb_sub_auth *au, uint64_t token_gen);
@@ -66,7 +83,6 @@ void jb_dauth_accepted(jb_dauth *a, const struct jb_sub_auth *au, uint64_t token
 /* A libcurl multi handle driven by a libevent loop: every request is non-blocking,
  * connections to the same sink are reused (curl's connection cache). Loop thread
  * only. */
-typedef struct jb_dhttp jb_dhttp;
 typedef struct jb_dhttp_req jb_dhttp_req;
 
 typedef struct jb_dhttp_result {
@@ -100,6 +116,11 @@ jb_status jb_dhttp_post(jb_dhttp *h, const char *url, struct curl_slist **header
 /* A client certificate and key (PEM files) for the next jb_dhttp_post on h (mutual
  * TLS); NULL, NULL for none. Loop thread; the strings are copied by curl. */
 void jb_dhttp_client_cert(jb_dhttp *h, const char *cert_file, const char *key_file);
+struct jb_capbuf;
+/* The whole answer body of the next jb_dhttp_post on h goes into *into (bounded by
+ * its max; past it the request fails) instead of the first JB_DHTTP_BODY_KEEP bytes
+ * of the result: for token endpoints. into must outlive the request. */
+void jb_dhttp_capture(jb_dhttp *h, struct jb_capbuf *into);
 /* Aborts a request; its callback never runs. */
 void jb_dhttp_cancel(jb_dhttp *h, jb_dhttp_req *r);
 /* Requests in progress. */

@@ -32,6 +32,7 @@ struct jb_dhttp_req {
     int64_t start_ns;
     size_t body_len;
     jb_dguard_ctx guard;
+    jb_capbuf *capture; /* the whole body goes here instead (token requests) */
     char body[JB_DHTTP_BODY_KEEP];
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -40,6 +41,7 @@ struct jb_dhttp {
     struct event_base *base;
     const jb_dguard *guard;
     const char *cert, *key; /* for the next post only */
+    jb_capbuf *capture;     /* for the next post only */
     CURLM *multi;
     struct event *timer;
     size_t active;
@@ -237,6 +239,8 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     jb_dhttp_req *r = ud;
+    if (r->capture != NULL)
+        return jb_capbuf_append(ptr, size, nmemb, r->capture);
     size_t n = size * nmemb;
     size_t room = sizeof(r->body) - r->body_len;
     size_t take = n < room ? n : room;
@@ -398,10 +402,16 @@ static void set_options(jb_dhttp_req *r, const char *url, const void *body, size
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_socket_cb);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, r->h);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    r->capture = r->h->capture;
     if (r->h->cert != NULL) {
         curl_easy_setopt(e, CURLOPT_SSLCERT, r->h->cert);
         curl_easy_setopt(e, CURLOPT_SSLKEY, r->h->key);
     }
+}
+
+void jb_dhttp_capture(jb_dhttp *h, jb_capbuf *into)
+{
+    h->capture = into;
 }
 
 void jb_dhttp_client_cert(jb_dhttp *h, const char *cert_file, const char *key_file)
@@ -433,6 +443,7 @@ jb_status jb_dhttp_post(jb_dhttp *h, const char *url, struct curl_slist **header
         goto out;
     set_options(r, url, body, len, timeout_ms);
     h->cert = h->key = NULL;
+    h->capture = NULL;
     if (curl_multi_add_handle(h->multi, r->easy) != CURLM_OK) {
         st = JB_ERR_INTERNAL;
         goto out;
@@ -448,6 +459,7 @@ jb_status jb_dhttp_post(jb_dhttp *h, const char *url, struct curl_slist **header
     st = JB_OK;
 out:
     h->cert = h->key = NULL;
+    h->capture = NULL;
     if (r != NULL) {
         if (r->easy != NULL)
             release_easy(h, r->easy);

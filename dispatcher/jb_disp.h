@@ -4,8 +4,9 @@
  * Threading: a jb_disp lives on one libevent loop (the caller's). The loop publishes
  * pull requests; one inbox subscription (its callback on a nats.c thread) hands the
  * messages to the loop through the loop's bounded mailbox (common/jb_mailbox.h);
- * HTTP runs on the loop through libcurl multi. Besides, one dead-letter worker and
- * one consumer-info worker: the thread count does not depend on the number of
+ * HTTP runs on the loop through libcurl multi (OAuth2 token requests too). Besides, one
+ * dead-letter worker, one consumer-info worker and, once a subscription names a
+ * Kubernetes Secret, one Secret reader thread: the thread count does not depend on the number of
  * consumers. Every jb_disp_* function below is called from the loop's thread
  * unless it says otherwise. */
 #ifndef JB_DISP_H

@@ -1,36 +1,54 @@
 /* Credentials for sinks: the Authorization header (an OAuth2 client-credentials
- * token, a bearer token or basic credentials from files) and Standard Webhooks
- * signature headers. Files are re-read when they change (checked at most once per
- * second), so a rotated secret takes effect without a restart. Loop thread only.
+ * token, a bearer token or basic credentials) and Standard Webhooks signature
+ * headers. Values come from files (re-read when they change, checked at most once
+ * per second) or, in Kubernetes mode, from Secrets (read again every
+ * KUBE_SECRET_REFRESH), so a rotated secret takes effect without a restart. Loop
+ * thread only, except the Secret reader thread.
  *
- * The OAuth2 token is fetched with a blocking request on the loop thread (bounded
- * by TOKEN_TIMEOUT_MS, and after a failure not tried again before a backoff), then
- * cached until shortly before it expires. */
+ * Nothing here blocks the loop. An OAuth2 token is fetched with one more request
+ * on the dispatcher's curl multi handle, and Secrets are read by one reader thread
+ * (whatever the number of subscriptions); a delivery whose credentials are not at
+ * hand yet waits (jb_dauth_wait) and is resumed on the loop when they arrive, while
+ * every other delivery goes on. Tokens are cached until shortly before they expire
+ * and refreshed in the background while the old one is still used. */
 #include <curl/curl.h>
+#include <event2/event.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "common/jb_common.h"
+#include "config/jb_cfg.h"
 #include "dispatcher/disp_internal.h"
+#include "kube/jb_kube.h"
 #include "proto/jb_ce.h"
 #include "subscription/jb_sub.h"
 
-#define FILES_MAX         64
-#define TOKENS_MAX        64
-#define RECHECK_MS        1000
-#define TOKEN_TIMEOUT_MS  5000
+#define FILES_MAX   64
+#define TOKENS_MAX  64
+#define SECRETS_MAX 64
+#define RECHECK_MS  1000
+/* A token request may take this long; deliveries that need the token wait for it,
+ * nothing else does. */
+#define TOKEN_TIMEOUT_MS  15000
 #define TOKEN_BODY_MAX    (64 * 1024)
 #define TOKEN_BACKOFF_MIN 1000
 #define TOKEN_BACKOFF_MAX 60000
 /* Refresh this long before expiry (or at half the lifetime of short tokens). */
 #define TOKEN_EARLY_MS 30000
+/* A Secret that could not be read (missing, forbidden) is asked for again at most
+ * this often, however many deliveries need it. */
+#define SECRET_ERR_RECHECK_MS 1000
 
 typedef struct file_ent {
     char *path;
@@ -41,28 +59,103 @@ typedef struct file_ent {
     int64_t used_ms;
 } file_ent;
 
+typedef struct token_req token_req;
+
 typedef struct token_ent {
     char *key; /* tokenUrl \n clientId \n scope */
     char *token;
     int64_t refresh_ms; /* fetch a new one after this */
+    int64_t expires_ms; /* use it until this */
     uint64_t gen;       /* bumped on every fetch */
     bool after_401;     /* this token was fetched because the previous got a 401 */
     int failures;
     int64_t next_try_ms;
     int64_t used_ms;
+    token_req *req;           /* the request in progress, NULL: none */
+    char why[JB_ERR_MSG_MAX]; /* the last failure (never a secret) */
 } token_ent;
 
-struct jb_dauth {
-    const jb_dguard *guard;
-    file_ent files[FILES_MAX];
-    token_ent tokens[TOKENS_MAX];
+/* A value of a Secret: "<ns>/<name>" and key. */
+typedef struct secret_ent {
+    char *ns, *name, *key;
+    char *value; /* NULL: none (not read yet, or the last read failed) */
+    size_t len;
+    char why[JB_ERR_MSG_MAX]; /* the last failure, "" none */
+    bool pending;             /* a read is queued or running */
+    int64_t fetched_ms;       /* when the last answer came */
+    int64_t used_ms;
+} secret_ent;
+
+/* A read for the reader thread, and its answer back. */
+typedef struct secret_job {
+    struct secret_job *next;
+    secret_ent *e; /* loop side only: which entry it answers */
+    char *ns, *name, *key;
+    jb_status st;
+    char *value;
+    size_t len;
+    char why[JB_ERR_MSG_MAX];
+} secret_job;
+
+struct jb_dauth_wait {
+    jb_dauth_wait *next;
+    const void *slot; /* the token_ent or secret_ent waited for */
+    uint64_t round;
+    jb_dauth_resume_fn fn;
+    void *ud;
 };
 
-jb_dauth *jb_dauth_create(const jb_dguard *guard)
+struct jb_dauth {
+    const jb_cfg *cfg;
+    struct event_base *base;
+    jb_dhttp *http;
+    file_ent files[FILES_MAX];
+    token_ent tokens[TOKENS_MAX];
+    secret_ent secrets[SECRETS_MAX];
+    jb_dauth_wait *waiters;
+    uint64_t round;
+
+    /* The Secret reader: started with the first Secret needed. */
+    bool reader_started;
+    pthread_t reader;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    secret_job *todo, *todo_tail; /* mu; at most SECRETS_MAX (one per pending entry) */
+    secret_job *done;             /* mu */
+    atomic_bool stop;
+    int wakefd;
+    struct event *wake_ev;
+};
+
+struct token_req {
+    jb_dauth *a;
+    token_ent *t;
+    jb_dhttp_req *http;
+    jb_capbuf body;
+    char *form;
+    char *shown; /* tokenUrl without userinfo */
+};
+
+static void on_secret_answers(evutil_socket_t fd, short what, void *arg);
+
+jb_dauth *jb_dauth_create(struct event_base *base, jb_dhttp *http, const jb_cfg *cfg)
 {
     jb_dauth *a = calloc(1, sizeof(*a));
-    if (a != NULL)
-        a->guard = guard;
+    if (a == NULL)
+        return NULL;
+    a->cfg = cfg;
+    a->base = base;
+    a->http = http;
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_cond_init(&a->cv, NULL);
+    a->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    a->wake_ev = a->wakefd >= 0
+                     ? event_new(base, a->wakefd, EV_READ | EV_PERSIST, on_secret_answers, a)
+                     : NULL;
+    if (a->wake_ev == NULL || event_add(a->wake_ev, NULL) != 0) {
+        jb_dauth_destroy(a);
+        return NULL;
+    }
     return a;
 }
 
@@ -73,23 +166,149 @@ static void file_clear(file_ent *f)
     memset(f, 0, sizeof(*f));
 }
 
+static void token_req_free(token_req *r)
+{
+    if (r == NULL)
+        return;
+    free(r->form);
+    free(r->shown);
+    if (r->body.data != NULL)
+        jb_secret_free(r->body.data);
+    free(r);
+}
+
 static void token_clear(token_ent *t)
 {
     free(t->key);
     jb_secret_free(t->token);
+    /* The request is the HTTP handle's to cancel (jb_dhttp_destroy); its record is
+     * ours. */
+    token_req_free(t->req);
     memset(t, 0, sizeof(*t));
+}
+
+static void secret_clear(secret_ent *e)
+{
+    free(e->ns);
+    free(e->name);
+    free(e->key);
+    jb_secret_free(e->value);
+    memset(e, 0, sizeof(*e));
+}
+
+static void job_free(secret_job *j)
+{
+    free(j->ns);
+    free(j->name);
+    free(j->key);
+    jb_secret_free(j->value);
+    free(j);
 }
 
 void jb_dauth_destroy(jb_dauth *a)
 {
     if (a == NULL)
         return;
+    if (a->reader_started) {
+        pthread_mutex_lock(&a->mu);
+        atomic_store(&a->stop, true);
+        pthread_cond_signal(&a->cv);
+        pthread_mutex_unlock(&a->mu);
+        pthread_join(a->reader, NULL);
+    }
+    for (secret_job *j = a->todo, *n; j != NULL; j = n) {
+        n = j->next;
+        job_free(j);
+    }
+    for (secret_job *j = a->done, *n; j != NULL; j = n) {
+        n = j->next;
+        job_free(j);
+    }
+    while (a->waiters != NULL) {
+        jb_dauth_wait *w = a->waiters;
+        a->waiters = w->next;
+        free(w);
+    }
     for (size_t i = 0; i < FILES_MAX; i++)
         file_clear(&a->files[i]);
     for (size_t i = 0; i < TOKENS_MAX; i++)
         token_clear(&a->tokens[i]);
+    for (size_t i = 0; i < SECRETS_MAX; i++)
+        secret_clear(&a->secrets[i]);
+    if (a->wake_ev != NULL)
+        event_free(a->wake_ev);
+    if (a->wakefd >= 0)
+        close(a->wakefd);
+    pthread_mutex_destroy(&a->mu);
+    pthread_cond_destroy(&a->cv);
     free(a);
 }
+
+/* ----------------------------------------------------------------- waiting */
+
+/* How one jb_dauth_prepare call waits: whom to resume, and the wait it set up. */
+typedef struct waitctx {
+    jb_dauth_resume_fn fn;
+    void *ud;
+    jb_dauth_wait *wait; /* set when the call has to wait */
+} waitctx;
+
+static jb_status wait_for(jb_dauth *a, const void *slot, waitctx *w, jb_err *err)
+{
+    jb_dauth_wait *n = calloc(1, sizeof(*n));
+    if (n == NULL)
+        return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
+    n->slot = slot;
+    n->round = a->round;
+    n->fn = w->fn;
+    n->ud = w->ud;
+    n->next = a->waiters;
+    a->waiters = n;
+    w->wait = n;
+    return JB_OK;
+}
+
+void jb_dauth_cancel(jb_dauth *a, jb_dauth_wait *w)
+{
+    for (jb_dauth_wait **p = &a->waiters; *p != NULL; p = &(*p)->next) {
+        if (*p == w) {
+            *p = w->next;
+            free(w);
+            return;
+        }
+    }
+}
+
+/* Resumes everyone who waited for slot before now. A resumed delivery may wait
+ * again (on this slot, too: a new round), or cancel waits: the list is searched
+ * from the start after each call. */
+static void resume(jb_dauth *a, const void *slot)
+{
+    uint64_t round = ++a->round;
+    for (;;) {
+        jb_dauth_wait **p = &a->waiters;
+        while (*p != NULL && ((*p)->slot != slot || (*p)->round >= round))
+            p = &(*p)->next;
+        if (*p == NULL)
+            return;
+        jb_dauth_wait *w = *p;
+        *p = w->next;
+        jb_dauth_resume_fn fn = w->fn;
+        void *ud = w->ud;
+        free(w);
+        fn(ud);
+    }
+}
+
+static bool has_waiters(const jb_dauth *a, const void *slot)
+{
+    for (const jb_dauth_wait *w = a->waiters; w != NULL; w = w->next)
+        if (w->slot == slot)
+            return true;
+    return false;
+}
+
+/* ------------------------------------------------------------ secret files */
 
 /* The content of a secret file, from the cache while it has not changed. The
  * pointer is valid until the next call. */
@@ -139,6 +358,194 @@ hit:
     return f->value;
 }
 
+/* -------------------------------------------------------- Kubernetes Secrets */
+
+static void *reader_main(void *arg)
+{
+    jb_dauth *a = arg;
+    jb_kube_secrets *ks = NULL;
+    jb_err kerr = {{0}};
+    jb_status kst = jb_kube_secrets_create(a->cfg, &a->stop, &ks, &kerr);
+    if (kst != JB_OK)
+        jb_log(JB_LOG_ERROR, "dispatcher", "cannot read Secrets: no Kubernetes API access", "error",
+               kerr.msg, NULL);
+    pthread_mutex_lock(&a->mu);
+    while (!atomic_load(&a->stop)) {
+        secret_job *j = a->todo;
+        if (j == NULL) {
+            pthread_cond_wait(&a->cv, &a->mu);
+            continue;
+        }
+        a->todo = j->next;
+        if (a->todo == NULL)
+            a->todo_tail = NULL;
+        pthread_mutex_unlock(&a->mu);
+        jb_err err = {{0}};
+        if (ks == NULL)
+            j->st = jb_err_set(&err, JB_ERR_CONFIG, "Secret %s/%s: %s", j->ns, j->name, kerr.msg);
+        else
+            j->st = jb_kube_secret_read(ks, j->ns, j->name, j->key, &j->value, &j->len, &err);
+        if (j->st != JB_OK)
+            snprintf(j->why, sizeof(j->why), "%s", err.msg);
+        pthread_mutex_lock(&a->mu);
+        j->next = a->done;
+        a->done = j;
+        uint64_t one = 1;
+        ssize_t wr = write(a->wakefd, &one, sizeof(one));
+        (void)wr;
+    }
+    pthread_mutex_unlock(&a->mu);
+    jb_kube_secrets_destroy(ks);
+    return NULL;
+}
+
+/* Queues a read of e (e->pending was false). */
+static jb_status secret_fetch(jb_dauth *a, secret_ent *e, jb_err *err)
+{
+    if (!a->reader_started) {
+        if (pthread_create(&a->reader, NULL, reader_main, a) != 0)
+            return jb_err_set(err, JB_ERR_IO, "cannot start the Secret reader");
+        a->reader_started = true;
+    }
+    secret_job *j = calloc(1, sizeof(*j));
+    if (j != NULL) {
+        j->ns = strdup(e->ns);
+        j->name = strdup(e->name);
+        j->key = strdup(e->key);
+    }
+    if (j == NULL || j->ns == NULL || j->name == NULL || j->key == NULL) {
+        if (j != NULL)
+            job_free(j);
+        return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
+    }
+    j->e = e;
+    e->pending = true;
+    pthread_mutex_lock(&a->mu);
+    if (a->todo_tail != NULL)
+        a->todo_tail->next = j;
+    else
+        a->todo = j;
+    a->todo_tail = j;
+    pthread_cond_signal(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    return JB_OK;
+}
+
+static void secret_answer(jb_dauth *a, secret_job *j)
+{
+    secret_ent *e = j->e;
+    int64_t now = jb_now_monotonic_ns() / 1000000;
+    e->pending = false;
+    e->fetched_ms = now;
+    if (j->st == JB_OK) {
+        jb_secret_free(e->value);
+        e->value = j->value;
+        e->len = j->len;
+        j->value = NULL;
+        e->why[0] = '\0';
+    } else if (j->st == JB_ERR_IO && e->value != NULL) {
+        /* The API server is unreachable: keep delivering with what was read. */
+        jb_log(JB_LOG_WARN, "dispatcher", "cannot refresh Secret; the last value stays in use",
+               "error", j->why, NULL);
+    } else {
+        jb_secret_free(e->value);
+        e->value = NULL;
+        e->len = 0;
+        snprintf(e->why, sizeof(e->why), "%s", j->why);
+        jb_log(JB_LOG_WARN, "dispatcher", "cannot read Secret", "error", j->why, NULL);
+    }
+    resume(a, e);
+}
+
+static void on_secret_answers(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    jb_dauth *a = arg;
+    uint64_t n;
+    ssize_t r = read(fd, &n, sizeof(n));
+    (void)r;
+    pthread_mutex_lock(&a->mu);
+    secret_job *list = a->done;
+    a->done = NULL;
+    pthread_mutex_unlock(&a->mu);
+    while (list != NULL) {
+        secret_job *j = list;
+        list = j->next;
+        secret_answer(a, j);
+        job_free(j);
+    }
+}
+
+/* The value of Secret reference ref ("<name>/<key>") in namespace ns. NULL with
+ * w->wait set: being read, the caller is resumed later; NULL without: err says
+ * why. The pointer is valid until the next call. */
+static const char *secret_value(jb_dauth *a, const char *ns, const char *ref, size_t *len,
+                                waitctx *w, jb_err *err)
+{
+    const char *slash = strchr(ref, '/');
+    size_t nlen = slash ? (size_t)(slash - ref) : 0;
+    const char *key = slash ? slash + 1 : "";
+    int64_t now = jb_now_monotonic_ns() / 1000000;
+    secret_ent *e = NULL, *victim = NULL;
+    for (size_t i = 0; i < SECRETS_MAX && e == NULL; i++) {
+        secret_ent *x = &a->secrets[i];
+        if (x->ns != NULL && strcmp(x->ns, ns) == 0 && strlen(x->name) == nlen &&
+            strncmp(x->name, ref, nlen) == 0 && strcmp(x->key, key) == 0)
+            e = x;
+    }
+    /* Only a miss looks for a victim (has_waiters walks the waiters). */
+    for (size_t i = 0; i < SECRETS_MAX && e == NULL; i++) {
+        secret_ent *x = &a->secrets[i];
+        if (!x->pending && (victim == NULL || x->used_ms < victim->used_ms) && !has_waiters(a, x))
+            victim = x;
+    }
+    if (e == NULL) {
+        if (victim == NULL) {
+            jb_err_set(err, JB_ERR_FULL, "more than %d Secrets are being read at once",
+                       SECRETS_MAX);
+            return NULL;
+        }
+        secret_clear(victim);
+        e = victim;
+        e->ns = strdup(ns);
+        e->name = strndup(ref, nlen);
+        e->key = strdup(key);
+        if (e->ns == NULL || e->name == NULL || e->key == NULL) {
+            secret_clear(e);
+            jb_err_set(err, JB_ERR_NOMEM, "out of memory");
+            return NULL;
+        }
+    }
+    e->used_ms = now;
+    bool answered = e->fetched_ms != 0;
+    int64_t every = e->value != NULL ? a->cfg->kube_secret_refresh_ms : SECRET_ERR_RECHECK_MS;
+    if (!e->pending && (!answered || now - e->fetched_ms >= every) &&
+        secret_fetch(a, e, err) != JB_OK)
+        return NULL;
+    if (e->value != NULL) {
+        /* A refresh runs in the background; this value is still good. */
+        *len = e->len;
+        return e->value;
+    }
+    if (e->pending) {
+        wait_for(a, e, w, err);
+        return NULL;
+    }
+    jb_err_set(err, JB_ERR_CONFIG, "%s", e->why);
+    return NULL;
+}
+
+/* A value from a file or a Secret, whichever is named. */
+static const char *value_of(jb_dauth *a, const char *ns, const char *file, const char *ref,
+                            size_t *len, waitctx *w, jb_err *err)
+{
+    if (file != NULL)
+        return secret_of(a, file, len, err);
+    return secret_value(a, ns, ref, len, w, err);
+}
+
+/* ------------------------------------------------------------ headers */
+
 static bool add_header(struct curl_slist **h, const char *name, const char *value)
 {
     size_t n = strlen(name), v = strlen(value);
@@ -156,34 +563,44 @@ static bool add_header(struct curl_slist **h, const char *name, const char *valu
     return true;
 }
 
-static jb_status basic_header(jb_dauth *a, const jb_sub_auth *au, struct curl_slist **h,
-                              jb_err *err)
+/* "Basic base64(user:password)" into *out (free with jb_secret_free). */
+static jb_status basic_value(const char *user, size_t ulen, const char *pw, size_t plen, char **out)
 {
-    size_t plen = 0;
-    const char *pw = secret_of(a, au->basic_password_file, &plen, err);
-    if (pw == NULL)
-        return JB_ERR_CONFIG;
-    size_t ulen = strlen(au->basic_username);
     char *pair = malloc(ulen + 1 + plen + 1);
     char *b64 = NULL;
     size_t blen = 0;
     if (pair == NULL)
-        return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
-    memcpy(pair, au->basic_username, ulen);
+        return JB_ERR_NOMEM;
+    memcpy(pair, user, ulen);
     pair[ulen] = ':';
-    memcpy(pair + ulen + 1, pw, plen + 1);
+    memcpy(pair + ulen + 1, pw, plen);
+    pair[ulen + 1 + plen] = '\0';
     jb_status st = jb_base64_encode((const uint8_t *)pair, ulen + 1 + plen, &b64, &blen);
     jb_secret_free(pair);
     if (st != JB_OK)
-        return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
+        return JB_ERR_NOMEM;
     char *v = malloc(blen + 7);
     if (v != NULL) {
         memcpy(v, "Basic ", 6);
         memcpy(v + 6, b64, blen + 1);
     }
-    bool ok = v != NULL && add_header(h, "Authorization", v);
-    jb_secret_free(v);
     jb_secret_free(b64);
+    *out = v;
+    return v != NULL ? JB_OK : JB_ERR_NOMEM;
+}
+
+static jb_status basic_header(jb_dauth *a, const char *ns, const jb_sub_auth *au,
+                              struct curl_slist **h, waitctx *w, jb_err *err)
+{
+    size_t plen = 0;
+    const char *pw =
+        value_of(a, ns, au->basic_password_file, au->basic_password_secret, &plen, w, err);
+    if (pw == NULL)
+        return w->wait != NULL ? JB_OK : JB_ERR_CONFIG;
+    char *v = NULL;
+    bool ok = basic_value(au->basic_username, strlen(au->basic_username), pw, plen, &v) == JB_OK &&
+              add_header(h, "Authorization", v);
+    jb_secret_free(v);
     return ok ? JB_OK : jb_err_set(err, JB_ERR_NOMEM, "out of memory");
 }
 
@@ -202,77 +619,6 @@ static jb_status bearer_header(struct curl_slist **h, const char *token, jb_err 
 
 /* ------------------------------------------------------------------ OAuth2 */
 
-/* POSTs the client-credentials grant (client_secret_basic, RFC 6749 2.3.1) and
- * parses {"access_token":..,"expires_in":..}. Errors never quote the secret or the
- * answer (which might echo it). */
-static jb_status fetch_token(jb_dauth *a, const jb_sub_auth *au, char **token, int64_t *life_ms,
-                             jb_err *err)
-{
-    jb_status st = JB_ERR_NOMEM;
-    jb_capbuf b = {.max = TOKEN_BODY_MAX};
-    jb_dguard_ctx gc = {a->guard, false, ""};
-    CURL *e = curl_easy_init();
-    char *id = e ? curl_easy_escape(e, au->client_id, 0) : NULL;
-    char *secret = e ? curl_easy_escape(e, au->client_secret, 0) : NULL;
-    char *scope = e && au->scope ? curl_easy_escape(e, au->scope, 0) : NULL;
-    char form[2048];
-    if (id == NULL || secret == NULL || (au->scope != NULL && scope == NULL)) {
-        jb_err_set(err, JB_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    snprintf(form, sizeof(form), "grant_type=client_credentials%s%s", scope ? "&scope=" : "",
-             scope ? scope : "");
-    curl_easy_setopt(e, CURLOPT_URL, au->token_url);
-    jb_dguard_apply(&gc, e);
-    curl_easy_setopt(e, CURLOPT_USERNAME, id);
-    curl_easy_setopt(e, CURLOPT_PASSWORD, secret);
-    curl_easy_setopt(e, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
-    curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, form);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)TOKEN_TIMEOUT_MS);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, jb_capbuf_append);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
-    CURLcode rc = curl_easy_perform(e);
-    long status = 0;
-    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-    char *shown = jb_redact_url(au->token_url);
-    if (rc != CURLE_OK) {
-        st = jb_err_set(err, JB_ERR_NOT_CONNECTED, "token endpoint %s: %s", shown ? shown : "",
-                        gc.refused ? gc.why : curl_easy_strerror(rc));
-    } else if (status != 200) {
-        st = jb_err_set(err, JB_ERR_NOT_CONNECTED, "token endpoint %s answered %ld",
-                        shown ? shown : "", status);
-    } else {
-        cJSON *j = cJSON_ParseWithLength(b.data ? b.data : "", b.len);
-        const cJSON *at = cJSON_GetObjectItemCaseSensitive(j, "access_token");
-        const cJSON *ex = cJSON_GetObjectItemCaseSensitive(j, "expires_in");
-        if (cJSON_IsString(at) && at->valuestring[0] != '\0' &&
-            strpbrk(at->valuestring, "\r\n") == NULL && (*token = strdup(at->valuestring))) {
-            double s = cJSON_IsNumber(ex) && ex->valuedouble > 0 ? ex->valuedouble : 300;
-            *life_ms = s > 86400 ? 86400000 : (int64_t)(s * 1000);
-            st = JB_OK;
-        } else {
-            st =
-                jb_err_set(err, JB_ERR_NOT_CONNECTED,
-                           "token endpoint %s: answer without an access_token", shown ? shown : "");
-        }
-        cJSON_Delete(j);
-    }
-    free(shown);
-out:
-    if (secret != NULL) {
-        memset(secret, 0, strlen(secret));
-        curl_free(secret);
-    }
-    curl_free(id);
-    curl_free(scope);
-    if (e != NULL)
-        curl_easy_cleanup(e);
-    if (b.data != NULL)
-        jb_secret_free(b.data);
-    return st;
-}
-
 static char *token_key(const jb_sub_auth *au)
 {
     size_t n =
@@ -283,19 +629,31 @@ static char *token_key(const jb_sub_auth *au)
     return k;
 }
 
-static token_ent *find_token(jb_dauth *a, const jb_sub_auth *au, bool create)
+/* The token entry of au's client. With create, a missing one takes the place of
+ * the least recently used entry that nobody waits for (NULL when all are busy:
+ * err says so). */
+static token_ent *find_token(jb_dauth *a, const jb_sub_auth *au, bool create, jb_err *err)
 {
     char *key = token_key(au);
-    if (key == NULL)
+    if (key == NULL) {
+        jb_err_set(err, JB_ERR_NOMEM, "out of memory");
         return NULL;
-    token_ent *t = NULL, *victim = &a->tokens[0];
-    for (size_t i = 0; i < TOKENS_MAX && t == NULL; i++) {
+    }
+    token_ent *t = NULL, *victim = NULL;
+    for (size_t i = 0; i < TOKENS_MAX && t == NULL; i++)
         if (a->tokens[i].key != NULL && strcmp(a->tokens[i].key, key) == 0)
             t = &a->tokens[i];
-        else if (a->tokens[i].used_ms < victim->used_ms)
-            victim = &a->tokens[i];
+    /* Only a miss looks for a victim (has_waiters walks the waiters). */
+    for (size_t i = 0; i < TOKENS_MAX && t == NULL && create; i++) {
+        token_ent *x = &a->tokens[i];
+        if (x->req == NULL && (victim == NULL || x->used_ms < victim->used_ms) &&
+            !has_waiters(a, x))
+            victim = x;
     }
-    if (t == NULL && create) {
+    if (t == NULL && create && victim == NULL)
+        jb_err_set(err, JB_ERR_FULL, "more than %d OAuth2 tokens are being fetched at once",
+                   TOKENS_MAX);
+    if (t == NULL && create && victim != NULL) {
         token_clear(victim);
         t = victim;
         t->key = key;
@@ -305,47 +663,162 @@ static token_ent *find_token(jb_dauth *a, const jb_sub_auth *au, bool create)
     return t;
 }
 
-static jb_status oauth_header(jb_dauth *a, const jb_sub_auth *au, struct curl_slist **h,
-                              uint64_t *gen, jb_err *err)
+/* Parses {"access_token":..,"expires_in":..}. Errors never quote the answer (it
+ * might echo the secret). */
+static jb_status parse_token(const token_req *r, const jb_dhttp_result *res, char **token,
+                             int64_t *life_ms, jb_err *err)
 {
+    if (res->status == 0)
+        return jb_err_set(err, JB_ERR_NOT_CONNECTED, "token endpoint %s: %s", r->shown,
+                          res->error[0] ? res->error : "no answer");
+    if (res->status != 200)
+        return jb_err_set(err, JB_ERR_NOT_CONNECTED, "token endpoint %s answered %d", r->shown,
+                          res->status);
+    cJSON *j = cJSON_ParseWithLength(r->body.data ? r->body.data : "", r->body.len);
+    const cJSON *at = cJSON_GetObjectItemCaseSensitive(j, "access_token");
+    const cJSON *ex = cJSON_GetObjectItemCaseSensitive(j, "expires_in");
+    jb_status st;
+    if (cJSON_IsString(at) && at->valuestring[0] != '\0' &&
+        strpbrk(at->valuestring, "\r\n") == NULL && (*token = strdup(at->valuestring))) {
+        double s = cJSON_IsNumber(ex) && ex->valuedouble > 0 ? ex->valuedouble : 300;
+        *life_ms = s > 86400 ? 86400000 : (int64_t)(s * 1000);
+        st = JB_OK;
+    } else {
+        st = jb_err_set(err, JB_ERR_NOT_CONNECTED,
+                        "token endpoint %s: answer without an access_token", r->shown);
+    }
+    if (cJSON_IsString(at))
+        explicit_bzero(at->valuestring, strlen(at->valuestring));
+    cJSON_Delete(j);
+    return st;
+}
+
+static void on_token_done(void *ud, const jb_dhttp_result *res)
+{
+    token_req *r = ud;
+    jb_dauth *a = r->a;
+    token_ent *t = r->t;
+    t->req = NULL;
     int64_t now = jb_now_monotonic_ns() / 1000000;
-    token_ent *t = find_token(a, au, true);
-    if (t == NULL)
-        return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
-    t->used_ms = now;
-    if (t->token == NULL || now >= t->refresh_ms) {
-        if (now < t->next_try_ms)
-            return jb_err_set(err, JB_ERR_NOT_CONNECTED,
-                              "token endpoint failed recently; next try in %lld ms",
-                              (long long)(t->next_try_ms - now));
-        char *tok = NULL;
-        int64_t life = 0;
-        jb_status st = fetch_token(a, au, &tok, &life, err);
-        if (st != JB_OK) {
-            /* Backoff: every delivery of this client waits instead of hammering a
-             * failing endpoint from the loop thread. */
-            int64_t wait = TOKEN_BACKOFF_MIN << (t->failures < 6 ? t->failures : 6);
-            t->next_try_ms = now + (wait > TOKEN_BACKOFF_MAX ? TOKEN_BACKOFF_MAX : wait);
-            t->failures++;
-            jb_log(JB_LOG_WARN, "dispatcher", "token request failed", "error", err->msg, NULL);
-            return st;
-        }
+    char *tok = NULL;
+    int64_t life = 0;
+    jb_err err = {{0}};
+    if (parse_token(r, res, &tok, &life, &err) == JB_OK) {
         jb_secret_free(t->token);
         t->token = tok;
         t->failures = 0;
+        t->why[0] = '\0';
         t->gen++;
         int64_t early = life / 2 < TOKEN_EARLY_MS ? life / 2 : TOKEN_EARLY_MS;
         t->refresh_ms = now + life - early;
+        t->expires_ms = now + life;
+    } else {
+        /* Backoff: the deliveries of this client wait instead of hammering a failing
+         * endpoint. */
+        int64_t wait = TOKEN_BACKOFF_MIN << (t->failures < 6 ? t->failures : 6);
+        t->next_try_ms = now + (wait > TOKEN_BACKOFF_MAX ? TOKEN_BACKOFF_MAX : wait);
+        t->failures++;
+        snprintf(t->why, sizeof(t->why), "%s", err.msg);
+        jb_log(JB_LOG_WARN, "dispatcher", "token request failed", "error", err.msg, NULL);
     }
-    *gen = t->gen;
-    return bearer_header(h, t->token, err);
+    token_req_free(r);
+    resume(a, t);
+}
+
+/* Starts the client-credentials grant (client_secret_basic, RFC 6749 2.3.1: id and
+ * secret form-encoded, then joined for HTTP Basic) as one more request on the
+ * dispatcher's curl multi handle. */
+static jb_status token_start(jb_dauth *a, token_ent *t, const jb_sub_auth *au, const char *secret,
+                             size_t slen, jb_err *err)
+{
+    jb_status st = JB_ERR_NOMEM;
+    token_req *r = calloc(1, sizeof(*r));
+    CURL *e = curl_easy_init();
+    char *id = e ? curl_easy_escape(e, au->client_id, 0) : NULL;
+    char *sec = e ? curl_easy_escape(e, secret, (int)slen) : NULL;
+    char *scope = e && au->scope ? curl_easy_escape(e, au->scope, 0) : NULL;
+    char *basic = NULL;
+    struct curl_slist *hdrs = NULL;
+    if (r == NULL || id == NULL || sec == NULL || (au->scope != NULL && scope == NULL) ||
+        basic_value(id, strlen(id), sec, strlen(sec), &basic) != JB_OK)
+        goto out;
+    size_t flen = 40 + (scope ? strlen(scope) : 0);
+    r->form = malloc(flen);
+    r->shown = jb_redact_url(au->token_url);
+    if (r->form == NULL || r->shown == NULL)
+        goto out;
+    snprintf(r->form, flen, "grant_type=client_credentials%s%s", scope ? "&scope=" : "",
+             scope ? scope : "");
+    r->a = a;
+    r->t = t;
+    r->body.max = TOKEN_BODY_MAX;
+    if (!add_header(&hdrs, "Authorization", basic) ||
+        !add_header(&hdrs, "Content-Type", "application/x-www-form-urlencoded") ||
+        !add_header(&hdrs, "Accept", "application/json"))
+        goto out;
+    jb_dhttp_capture(a->http, &r->body);
+    st = jb_dhttp_post(a->http, au->token_url, &hdrs, r->form, strlen(r->form), TOKEN_TIMEOUT_MS,
+                       on_token_done, r, &r->http);
+    if (st == JB_OK) {
+        t->req = r;
+        r = NULL;
+    }
+out:
+    if (st != JB_OK)
+        jb_err_set(err, st, st == JB_ERR_NOMEM ? "out of memory" : "cannot start a token request");
+    token_req_free(r);
+    curl_slist_free_all(hdrs);
+    jb_secret_free(basic);
+    if (sec != NULL) {
+        explicit_bzero(sec, strlen(sec));
+        curl_free(sec);
+    }
+    curl_free(id);
+    curl_free(scope);
+    if (e != NULL)
+        curl_easy_cleanup(e);
+    return st;
+}
+
+static jb_status oauth_header(jb_dauth *a, const char *ns, const jb_sub_auth *au,
+                              struct curl_slist **h, uint64_t *gen, waitctx *w, jb_err *err)
+{
+    int64_t now = jb_now_monotonic_ns() / 1000000;
+    token_ent *t = find_token(a, au, true, err);
+    if (t == NULL)
+        return JB_ERR_FULL; /* or out of memory: err says which; retried either way */
+    t->used_ms = now;
+    bool usable = t->token != NULL && now < t->expires_ms;
+    bool due = t->token == NULL || now >= t->refresh_ms;
+    if (due && t->req == NULL && now >= t->next_try_ms) {
+        size_t slen = 0;
+        const char *secret = au->client_secret;
+        if (secret != NULL)
+            slen = strlen(secret);
+        else if ((secret = secret_value(a, ns, au->client_secret_secret, &slen, w, err)) == NULL)
+            return w->wait != NULL ? JB_OK : JB_ERR_CONFIG;
+        jb_status st = token_start(a, t, au, secret, slen, err);
+        if (st != JB_OK)
+            return st;
+    }
+    if (usable) {
+        /* A refresh may be running: this token is still good meanwhile. */
+        *gen = t->gen;
+        return bearer_header(h, t->token, err);
+    }
+    if (t->req != NULL)
+        return wait_for(a, t, w, err);
+    return jb_err_set(err, JB_ERR_NOT_CONNECTED, "%s; next token request in %lld ms",
+                      t->why[0] ? t->why : "token endpoint failed",
+                      (long long)(t->next_try_ms - now));
 }
 
 bool jb_dauth_unauthorized(jb_dauth *a, const jb_sub_auth *au, uint64_t gen)
 {
     if (!au->oauth2)
         return false;
-    token_ent *t = find_token(a, au, false);
+    jb_err err;
+    token_ent *t = find_token(a, au, false, &err);
     if (t == NULL || t->gen != gen)
         return t != NULL; /* a newer token exists already: try it */
     if (t->after_401)
@@ -363,7 +836,8 @@ void jb_dauth_accepted(jb_dauth *a, const jb_sub_auth *au, uint64_t gen)
 {
     if (!au->oauth2)
         return;
-    token_ent *t = find_token(a, au, false);
+    jb_err err;
+    token_ent *t = find_token(a, au, false, &err);
     if (t != NULL && t->gen == gen)
         t->after_401 = false;
 }
@@ -372,19 +846,21 @@ void jb_dauth_accepted(jb_dauth *a, const jb_sub_auth *au, uint64_t gen)
 
 /* Standard Webhooks: "whsec_<base64>" secrets are the decoded bytes, any other
  * content is used as it is. */
-static jb_status sign(jb_dauth *a, const jb_sub_auth *au, const char *msg_id, const void *body,
-                      size_t len, struct curl_slist **h, jb_err *err)
+static jb_status sign(jb_dauth *a, const char *ns, const jb_sub_auth *au, const char *msg_id,
+                      const void *body, size_t len, struct curl_slist **h, waitctx *w, jb_err *err)
 {
     size_t slen = 0;
-    const char *secret = secret_of(a, au->signing_secret_file, &slen, err);
+    const char *secret =
+        value_of(a, ns, au->signing_secret_file, au->signing_secret_secret, &slen, w, err);
     if (secret == NULL)
-        return JB_ERR_CONFIG;
+        return w->wait != NULL ? JB_OK : JB_ERR_CONFIG;
+    const char *what =
+        au->signing_secret_file ? au->signing_secret_file : au->signing_secret_secret;
     uint8_t *key = NULL;
     size_t klen = 0;
     if (slen > 6 && strncmp(secret, "whsec_", 6) == 0) {
         if (jb_base64_decode(secret + 6, slen - 6, &key, &klen) != JB_OK)
-            return jb_err_set(err, JB_ERR_CONFIG, "%s: whsec_ secret is not base64",
-                              au->signing_secret_file);
+            return jb_err_set(err, JB_ERR_CONFIG, "%s: whsec_ secret is not base64", what);
     }
     char ts[24];
     snprintf(ts, sizeof(ts), "%lld", (long long)(jb_now_wall_ms() / 1000));
@@ -424,22 +900,55 @@ static jb_status sign(jb_dauth *a, const jb_sub_auth *au, const char *msg_id, co
     return ok ? JB_OK : jb_err_set(err, JB_ERR_NOMEM, "out of memory");
 }
 
-jb_status jb_dauth_prepare(jb_dauth *a, const jb_sub_auth *au, const char *msg_id, const void *body,
-                           size_t len, struct curl_slist **headers, uint64_t *token_gen,
-                           jb_err *err)
+/* Frees a header list whose lines held credentials, clearing them first. */
+static void free_wiped(struct curl_slist *l)
 {
+    for (struct curl_slist *x = l; x != NULL; x = x->next)
+        explicit_bzero(x->data, strlen(x->data));
+    curl_slist_free_all(l);
+}
+
+jb_status jb_dauth_prepare(jb_dauth *a, const char *ns, const jb_sub_auth *au, const char *msg_id,
+                           const void *body, size_t len, struct curl_slist **headers,
+                           uint64_t *token_gen, jb_dauth_resume_fn fn, void *ud,
+                           jb_dauth_wait **wait, jb_err *err)
+{
+    waitctx w = {fn, ud, NULL};
+    struct curl_slist *extra = NULL;
+    uint64_t gen = 0;
     jb_status st = JB_OK;
     *token_gen = 0;
-    if (au->bearer_token_file != NULL) {
+    *wait = NULL;
+    /* Each value is turned into its header before the next is looked up: a
+     * cached value's pointer is valid until the next look-up only. */
+    if (au->bearer_token_file != NULL || au->bearer_token_secret != NULL) {
         size_t n = 0;
-        const char *tok = secret_of(a, au->bearer_token_file, &n, err);
-        st = tok != NULL ? bearer_header(headers, tok, err) : JB_ERR_CONFIG;
+        const char *tok =
+            value_of(a, ns, au->bearer_token_file, au->bearer_token_secret, &n, &w, err);
+        st = tok != NULL ? bearer_header(&extra, tok, err)
+                         : (w.wait != NULL ? JB_OK : JB_ERR_CONFIG);
     } else if (au->basic_username != NULL) {
-        st = basic_header(a, au, headers, err);
+        st = basic_header(a, ns, au, &extra, &w, err);
     } else if (au->oauth2) {
-        st = oauth_header(a, au, headers, token_gen, err);
+        st = oauth_header(a, ns, au, &extra, &gen, &w, err);
     }
-    if (st == JB_OK && au->signing_secret_file != NULL)
-        st = sign(a, au, msg_id, body, len, headers, err);
+    if (st == JB_OK && w.wait == NULL &&
+        (au->signing_secret_file != NULL || au->signing_secret_secret != NULL))
+        st = sign(a, ns, au, msg_id, body, len, &extra, &w, err);
+    for (struct curl_slist *x = extra; st == JB_OK && w.wait == NULL && x != NULL; x = x->next) {
+        struct curl_slist *l = curl_slist_append(*headers, x->data);
+        if (l == NULL)
+            st = jb_err_set(err, JB_ERR_NOMEM, "out of memory");
+        else
+            *headers = l;
+    }
+    free_wiped(extra);
+    if (st != JB_OK && w.wait != NULL) {
+        jb_dauth_cancel(a, w.wait);
+        w.wait = NULL;
+    }
+    if (st == JB_OK && w.wait == NULL)
+        *token_gen = gen;
+    *wait = w.wait;
     return st;
 }

@@ -55,6 +55,30 @@ jb_status jb_kube_config_load(const struct jb_cfg *cfg, jb_kube_config **out, jb
 const char *jb_kube_config_server(const jb_kube_config *c);
 void jb_kube_config_destroy(jb_kube_config *c);
 
+/* ------------------------------------------- Secrets for sink credentials */
+
+/* Reads one key of a Secret (GET /api/v1/namespaces/NS/secrets/NAME). One reader
+ * is used by one thread at a time; it blocks for at most KUBE_REQUEST_TIMEOUT (stop,
+ * may be NULL, aborts a request early when it becomes true). */
+typedef struct jb_kube_secrets jb_kube_secrets;
+/* Loads the API access as jb_kube_config_load does. *out is the caller's. */
+jb_status jb_kube_secrets_create(const struct jb_cfg *cfg, const _Atomic bool *stop,
+                                 jb_kube_secrets **out, jb_err *err);
+void jb_kube_secrets_destroy(jb_kube_secrets *s);
+/* The decoded value of data[key] (a trailing line break dropped; at most
+ * JB_SECRET_MAX bytes, no NUL): *value is malloc'd (free with jb_secret_free) and
+ * *len its length. Errors name the Secret and key, never a value:
+ * JB_ERR_NOT_FOUND (no such Secret or key), JB_ERR_CONFIG (forbidden by RBAC,
+ * credentials refused), JB_ERR_INVALID (not base64, too long), JB_ERR_IO (API
+ * server unreachable or failing). */
+jb_status jb_kube_secret_read(jb_kube_secrets *s, const char *ns, const char *name, const char *key,
+                              char **value, size_t *len, jb_err *err);
+/* The parser jb_kube_secret_read uses (exposed for tests): data[key] of the Secret
+ * object json[0..json_len) (untrusted), decoded and checked as above; what names the
+ * Secret in messages. */
+jb_status jb_kube_secret_value(const char *json, size_t json_len, const char *what, const char *key,
+                               char **value, size_t *len, jb_err *err);
+
 /* ------------------------------------------------------ watch stream parser */
 
 /* The incremental parser of a watch stream: newline-delimited JSON events

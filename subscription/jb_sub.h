@@ -84,6 +84,13 @@ typedef struct jb_sub_delivery {
 #define JB_SUB_AUTH_CLIENT_CERT         "jetbridge.auth.clientCertFile"
 #define JB_SUB_AUTH_CLIENT_KEY          "jetbridge.auth.clientKeyFile"
 #define JB_SUB_AUTH_SIGNING_FILE        "jetbridge.auth.signingSecretFile"
+/* Kubernetes mode only: the same values from a Secret in the subscription's
+ * namespace, written "<secret name>/<key>" (the dispatcher reads it from the API
+ * server). Without Kubernetes mode they are a validation error. */
+#define JB_SUB_AUTH_BEARER_SECRET         "jetbridge.auth.bearerTokenFromSecret"
+#define JB_SUB_AUTH_BASIC_PASSWORD_SECRET "jetbridge.auth.basicPasswordFromSecret"
+#define JB_SUB_AUTH_SIGNING_SECRET        "jetbridge.auth.signingSecretFromSecret"
+#define JB_SUB_AUTH_CLIENT_SECRET_SECRET  "jetbridge.auth.clientSecretFromSecret"
 typedef struct jb_sub_auth {
     bool oauth2;
     char *bearer_token_file;
@@ -96,7 +103,14 @@ typedef struct jb_sub_auth {
     char *client_secret;
     char *token_url;
     char *scope;
+    /* "<name>/<key>" references to Secrets (Kubernetes mode) */
+    char *bearer_token_secret;
+    char *basic_password_secret;
+    char *signing_secret_secret;
+    char *client_secret_secret;
 } jb_sub_auth;
+/* True when any of the *FromSecret keys is set (they need Kubernetes mode). */
+bool jb_sub_auth_uses_secrets(const jb_sub_auth *a);
 /* Reads and checks the auth keys of s. On JB_ERR_INVALID err->msg is
  * "<key>|<detail>" (the validator turns it into Kyma's message format). *out is
  * set only on success; free with jb_sub_auth_free. */

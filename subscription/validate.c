@@ -550,12 +550,23 @@ static void check_sink(const jb_sub *s, const jb_cfg *cfg, errs *x)
 
 /* The sink authentication keys (subscription/auth.c). The value of a secret key
  * (clientSecret) is never quoted. */
-static void check_auth(const jb_sub *s, errs *x)
+static void check_auth(const jb_sub *s, const jb_cfg *cfg, errs *x)
 {
     jb_sub_auth a;
     jb_err err;
     jb_status st = jb_sub_auth_get(s, &a, &err);
     if (st == JB_OK) {
+        /* Only the Kubernetes mode has the API access that reads a Secret. */
+        if (jb_sub_auth_uses_secrets(&a) && !cfg->kubernetes) {
+            const char *key = a.bearer_token_secret     ? JB_SUB_AUTH_BEARER_SECRET
+                              : a.basic_password_secret ? JB_SUB_AUTH_BASIC_PASSWORD_SECRET
+                              : a.signing_secret_secret ? JB_SUB_AUTH_SIGNING_SECRET
+                                                        : JB_SUB_AUTH_CLIENT_SECRET_SECRET;
+            add_err(x, "spec.config", jb_sub_config_value(s, key),
+                    "%s: Secrets are read only in Kubernetes mode (--kubernetes); outside "
+                    "Kubernetes name a file with the matching *File key",
+                    key);
+        }
         jb_sub_auth_free(&a);
         return;
     }
@@ -591,7 +602,7 @@ jb_status jb_sub_validate(const jb_sub *s, const jb_cfg *cfg, jb_sub_errors *out
         check_types(s, cfg, &x, source_ok);
     }
     check_config(s, cfg, &d, &x);
-    check_auth(s, &x);
+    check_auth(s, cfg, &x);
     check_sink(s, cfg, &x);
     if (!x.nomem && (e.message = e.n ? aggregate(&e) : strdup("")) == NULL)
         x.nomem = true;

@@ -9,11 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <cjson/cJSON.h>
+
 #include "jb_testenv.h"
 
 #define OUT_OPENSSL "/usr/bin/openssl"
 
-static bool out_run_exe(const char *exe, const char *const *argv)
+static inline bool out_run_exe(const char *exe, const char *const *argv)
 {
     jb_tproc *p = jb_tproc_start_exe(exe, argv, NULL, 0);
     int rc = p != NULL ? jb_tproc_wait(p, 60000) : -1;
@@ -26,7 +28,7 @@ static bool out_run_exe(const char *exe, const char *const *argv)
     return rc == 0;
 }
 
-static bool out_write_file(const char *path, const char *text)
+static inline bool out_write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
     if (f == NULL)
@@ -35,7 +37,7 @@ static bool out_write_file(const char *path, const char *text)
     return fclose(f) == 0 && ok;
 }
 
-static bool out_make_certs(const char *dir)
+static inline bool out_make_certs(const char *dir)
 {
     char p[9][200];
     static const char *const names[] = {"ca.key",     "ca.pem",     "server.key",
@@ -70,6 +72,68 @@ static bool out_make_certs(const char *dir)
     return out_write_file(p[5], "subjectAltName=IP:127.0.0.1\n") && out_run_exe(OUT_OPENSSL, a1) &&
            out_run_exe(OUT_OPENSSL, a2) && out_run_exe(OUT_OPENSSL, a3) &&
            out_run_exe(OUT_OPENSSL, a4) && out_run_exe(OUT_OPENSSL, a5);
+}
+
+/* tests/integration/helpers/out_peer.py: a sink or token endpoint on loopback, with
+ * an implementation of its own (Python's standard library). */
+#define PEER   JB_SOURCE_DIR "/tests/integration/helpers/out_peer.py"
+#define PYTHON "/usr/bin/python3"
+
+typedef struct peer {
+    jb_tproc *p;
+    int port;
+    char log[200];
+} peer;
+
+static inline bool peer_start(peer *pe, const char *dir, const char *name, const char *const *extra)
+{
+    pe->port = jb_free_port();
+    snprintf(pe->log, sizeof(pe->log), "%s/%s.log", dir, name);
+    char port[16];
+    snprintf(port, sizeof(port), "%d", pe->port);
+    const char *argv[24] = {PEER, "--port", port, "--log", pe->log};
+    size_t n = 5;
+    for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 23; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    pe->p = jb_tproc_start_exe(PYTHON, argv, NULL, pe->port);
+    return pe->p != NULL;
+}
+
+/* The recorded requests, as a JSON array. */
+static inline cJSON *peer_requests(const peer *pe)
+{
+    cJSON *arr = cJSON_CreateArray();
+    FILE *f = fopen(pe->log, "r");
+    char line[16384];
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+        cJSON *j = cJSON_Parse(line);
+        if (j != NULL)
+            cJSON_AddItemToArray(arr, j);
+    }
+    if (f != NULL)
+        fclose(f);
+    return arr;
+}
+
+/* Polls until n requests were recorded (at most 90 s: the machine may be loaded). */
+static inline cJSON *peer_wait(const peer *pe, int n)
+{
+    cJSON *arr = NULL;
+    for (int i = 0; i < 450; i++) {
+        cJSON_Delete(arr);
+        arr = peer_requests(pe);
+        if (cJSON_GetArraySize(arr) >= n)
+            break;
+        jb_sleep_ms(200);
+    }
+    return arr;
+}
+
+static inline const char *hdr_of(const cJSON *req, const char *name)
+{
+    const cJSON *h = cJSON_GetObjectItem(cJSON_GetObjectItem(req, "headers"), name);
+    return cJSON_IsString(h) ? h->valuestring : "";
 }
 
 #endif

@@ -12,65 +12,7 @@
 #include "test_disp_env.h"
 #include "test_out_env.h"
 
-#define PEER    JB_SOURCE_DIR "/tests/integration/helpers/out_peer.py"
-#define PYTHON  "/usr/bin/python3"
 #define CSECRET "Cl1ent-Secr3t"
-
-typedef struct peer {
-    jb_tproc *p;
-    int port;
-    char log[200];
-} peer;
-
-static bool peer_start(peer *pe, const char *dir, const char *name, const char *const *extra)
-{
-    pe->port = jb_free_port();
-    snprintf(pe->log, sizeof(pe->log), "%s/%s.log", dir, name);
-    char port[16];
-    snprintf(port, sizeof(port), "%d", pe->port);
-    const char *argv[24] = {PEER, "--port", port, "--log", pe->log};
-    size_t n = 5;
-    for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 23; i++)
-        argv[n++] = extra[i];
-    argv[n] = NULL;
-    pe->p = jb_tproc_start_exe(PYTHON, argv, NULL, pe->port);
-    return pe->p != NULL;
-}
-
-/* The recorded requests, as a JSON array. */
-static cJSON *peer_requests(const peer *pe)
-{
-    cJSON *arr = cJSON_CreateArray();
-    FILE *f = fopen(pe->log, "r");
-    char line[16384];
-    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
-        cJSON *j = cJSON_Parse(line);
-        if (j != NULL)
-            cJSON_AddItemToArray(arr, j);
-    }
-    if (f != NULL)
-        fclose(f);
-    return arr;
-}
-
-static cJSON *peer_wait(const peer *pe, int n)
-{
-    cJSON *arr = NULL;
-    for (int i = 0; i < 100; i++) {
-        cJSON_Delete(arr);
-        arr = peer_requests(pe);
-        if (cJSON_GetArraySize(arr) >= n)
-            break;
-        jb_sleep_ms(200);
-    }
-    return arr;
-}
-
-static const char *hdr_of(const cJSON *req, const char *name)
-{
-    const cJSON *h = cJSON_GetObjectItem(cJSON_GetObjectItem(req, "headers"), name);
-    return cJSON_IsString(h) ? h->valuestring : "";
-}
 
 static char dir[64];
 
@@ -334,6 +276,64 @@ static void test_mtls_and_ca_bundle(void)
     jb_rm_tree(dir);
 }
 
+/* A token endpoint that holds its answer holds up nobody else: while the token
+ * request of "slow" is open, the event of "plain" (no credentials) is delivered;
+ * when the endpoint answers, the event of "slow" arrives with that first token (its
+ * request was neither given up nor retried). The endpoint holds its answer until
+ * the test creates a file, so nothing here depends on timing. */
+static void test_slow_token_endpoint_blocks_no_one(void)
+{
+    make_dir();
+    char hold[128];
+    path_in(hold, sizeof(hold), "release");
+    peer tokep, sink;
+    const char *targs[] = {"--mode",      "token", "--client", "jb-client:" CSECRET,
+                           "--hold-file", hold,    NULL};
+    CU_ASSERT_TRUE_FATAL(peer_start(&tokep, dir, "token", targs));
+    CU_ASSERT_TRUE_FATAL(peer_start(&sink, dir, "sink", NULL));
+    denv e;
+    CU_ASSERT_TRUE_FATAL(denv_start(&e));
+    char slow[96], plain[96], cfg[512];
+    snprintf(slow, sizeof(slow), "http://127.0.0.1:%d/slow", sink.port);
+    snprintf(plain, sizeof(plain), "http://127.0.0.1:%d/plain", sink.port);
+    snprintf(cfg, sizeof(cfg),
+             "\"type\":\"oauth2\",\"grantType\":\"client_credentials\",\"clientId\":\"jb-client\","
+             "\"clientSecret\":\"" CSECRET "\",\"tokenUrl\":\"http://127.0.0.1:%d/token\"",
+             tokep.port);
+    CU_ASSERT_TRUE_FATAL(denv_apply(&e, "slow", "order.slow.v1", cfg, slow));
+    CU_ASSERT_TRUE_FATAL(denv_apply(&e, "plain", "order.plain.v1", NULL, plain));
+    jb_tproc *p = denv_dispatcher(&e, NULL, NULL);
+    CU_ASSERT_TRUE_FATAL(p != NULL && denv_wait_consumer(&e, "slow", "order.slow.v1", 15000) &&
+                         denv_wait_consumer(&e, "plain", "order.plain.v1", 15000));
+    CU_ASSERT_TRUE(denv_publish(&e, "order.slow.v1", "s-1", "{}", NULL));
+    cJSON *toks = peer_wait(&tokep, 1); /* the token request is open now */
+    CU_ASSERT_EQUAL_FATAL(cJSON_GetArraySize(toks), 1);
+    cJSON_Delete(toks);
+    CU_ASSERT_TRUE(denv_publish(&e, "order.plain.v1", "p-1", "{}", NULL));
+    cJSON *reqs = peer_wait(&sink, 1);
+    CU_ASSERT_EQUAL_FATAL(cJSON_GetArraySize(reqs), 1);
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(cJSON_GetArrayItem(reqs, 0), "path")->valuestring,
+                           "/plain");
+    cJSON_Delete(reqs);
+    /* Still held: the plain event did not wait for it. */
+    CU_ASSERT_NOT_EQUAL(access(hold, F_OK), 0);
+    CU_ASSERT_TRUE_FATAL(out_write_file(hold, "go\n"));
+    reqs = peer_wait(&sink, 2);
+    CU_ASSERT_EQUAL_FATAL(cJSON_GetArraySize(reqs), 2);
+    cJSON *r1 = cJSON_GetArrayItem(reqs, 1);
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(r1, "path")->valuestring, "/slow");
+    CU_ASSERT_STRING_EQUAL(hdr_of(r1, "authorization"), "Bearer tok-1");
+    cJSON_Delete(reqs);
+    toks = peer_requests(&tokep);
+    CU_ASSERT_EQUAL(cJSON_GetArraySize(toks), 1);
+    cJSON_Delete(toks);
+    jb_tproc_stop(p);
+    jb_tproc_stop(sink.p);
+    jb_tproc_stop(tokep.p);
+    denv_stop(&e);
+    jb_rm_tree(dir);
+}
+
 int main(void)
 {
     static const jb_test_case cases[] = {
@@ -341,6 +341,7 @@ int main(void)
         {"oauth2_client_credentials", test_oauth2_client_credentials},
         {"oauth2_oidc_provider", test_oauth2_oidc_provider},
         {"mtls_and_ca_bundle", test_mtls_and_ca_bundle},
+        {"slow_token_endpoint_blocks_no_one", test_slow_token_endpoint_blocks_no_one},
     };
     return denv_main("out_sinkauth", cases, JB_CASES_N(cases));
 }

@@ -112,31 +112,58 @@ static void test_bad_deny_list_stops_start(void)
     denv_stop(&e);
 }
 
-/* The check is on the address curl connects to, not on the URL's text: a host name
- * (localhost) whose addresses are denied is refused. Only loopback is used: the
- * test denies the loopback addresses localhost resolves to. */
-static void test_name_resolving_to_denied_address(void)
+/* The sink is named "localhost" (a name, not an address) and deny (SINK_DENY_NETWORKS)
+ * covers what it resolves to: the address curl connects to is refused at the first
+ * attempt, dead-lettered with a reason containing want, counted as a refusal. */
+static void name_refused(const char *deny, const char *want)
 {
     denv e;
     CU_ASSERT_TRUE_FATAL(denv_start(&e));
     char sink[128];
     snprintf(sink, sizeof(sink), "http://localhost:%d/", jb_tsink_port(e.sink));
     CU_ASSERT_TRUE_FATAL(denv_apply(&e, "orders", TYPE, "\"maxDeliver\":\"50\"", sink));
-    const char *extra[] = {"SINK_DENY_NETWORKS=127.0.0.0/8,::1/128", NULL};
-    jb_tproc *p = denv_dispatcher(&e, NULL, extra);
+    const char *extra[] = {deny, NULL};
+    int admin = 0;
+    jb_tproc *p = denv_dispatcher(&e, &admin, extra);
     CU_ASSERT_TRUE_FATAL(p != NULL && denv_wait_consumer(&e, "orders", TYPE, 15000));
     CU_ASSERT_TRUE(denv_publish(&e, TYPE, "ev-name", "{}", NULL));
     cJSON *dlq = denv_dlq_wait(&e);
     CU_ASSERT_EQUAL_FATAL(cJSON_GetArraySize(dlq), 1);
-    char *why =
-        b64_decode(cJSON_GetObjectItem(cJSON_GetArrayItem(dlq, 0), "errordata")->valuestring);
+    cJSON *d0 = cJSON_GetArrayItem(dlq, 0);
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(d0, "errorcode")->valuestring, "0");
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(d0, "errorattempts")->valuestring, "1");
+    CU_ASSERT_TRUE(strstr(cJSON_GetObjectItem(d0, "errordest")->valuestring, "localhost") != NULL);
+    char *why = b64_decode(cJSON_GetObjectItem(d0, "errordata")->valuestring);
     CU_ASSERT_TRUE(why != NULL && strstr(why, "is in SINK_DENY_NETWORKS") != NULL &&
-                   (strstr(why, "127.0.0.1") != NULL || strstr(why, "::1") != NULL));
+                   strstr(why, want) != NULL);
+    if (why != NULL && strstr(why, want) == NULL)
+        fprintf(stderr, "dead letter reason: %s\n", why);
     free(why);
     cJSON_Delete(dlq);
     CU_ASSERT_EQUAL(jb_tsink_count(e.sink), 0);
+    /* Counted as a refusal, not as a transport error. */
+    char *body = NULL;
+    size_t len = 0;
+    CU_ASSERT_EQUAL(jb_http(admin, "GET", "/metrics", NULL, NULL, 0, &body, &len, NULL), 200);
+    CU_ASSERT_TRUE(body != NULL && strstr(body, "reason=\"refused\"} 1") != NULL);
+    free(body);
     jb_tproc_stop(p);
     denv_stop(&e);
+}
+
+/* The check is on the address curl connects to, not on the URL's text: a host name
+ * whose loopback addresses (IPv4 and IPv6) are denied is refused. */
+static void test_name_resolving_to_denied_address(void)
+{
+    name_refused("SINK_DENY_NETWORKS=127.0.0.0/8,::1/128", "destination ");
+}
+
+/* DNS rebinding cannot get around the guard, because the guard never looks at the
+ * name: only exactly 127.0.0.1/32 is denied and the sink is named "localhost", which
+ * resolves to it; the dead letter names the address connected to. Loopback only. */
+static void test_rebinding_checks_connected_address(void)
+{
+    name_refused("SINK_DENY_NETWORKS=127.0.0.1/32", "destination 127.0.0.1 is in");
 }
 
 /* A redirect is not followed, even to an allowed address: the 307 is the answer
@@ -210,6 +237,7 @@ int main(void)
         {"bad_deny_list_stops_start", test_bad_deny_list_stops_start},
         {"name_resolving_to_denied_address", test_name_resolving_to_denied_address},
         {"redirect_and_token_url", test_redirect_and_token_url},
+        {"rebinding_checks_connected_address", test_rebinding_checks_connected_address},
     };
     return denv_main("out_ssrf", cases, JB_CASES_N(cases));
 }

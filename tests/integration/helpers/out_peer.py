@@ -2,18 +2,21 @@
 """A tiny HTTP(S) peer for jetbridge's outbound-trust tests, written with Python's
 standard library only, so it checks jetbridge with an implementation of its own:
 
-  sink mode:  records every request as one JSON line in --log, checks Standard
+  sink mode:  records every request as one JSON line in --log ("authorized": false
+              and a 401 when --require-auth-file lists other values), checks Standard
               Webhooks signatures with hmac/base64 (--secret FILE), answers 401 to
               a bearer token named by --reject-token (or the first bearer token it sees,
               with --reject-first-bearer), else 200.
   token mode: an OAuth2 token endpoint for the client-credentials grant: checks
               HTTP Basic client authentication (--client ID:SECRET) and the form,
               answers {"access_token": "tok-<n>", "expires_in": ...}; the first
-              --fail-first requests get 500.
+              --fail-first requests get 500. With --hold-file PATH every token
+              answer waits until PATH exists (the request is logged at once), so a
+              test can hold a token request open as long as it needs.
 
 Listens on 127.0.0.1 only. --tls-cert/--tls-key serve HTTPS; --client-ca also
 requires a client certificate signed by that CA."""
-import argparse, base64, hashlib, hmac, json, ssl, sys, threading, urllib.parse
+import argparse, base64, hashlib, hmac, json, os, ssl, sys, threading, time, urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ap = argparse.ArgumentParser()
@@ -27,6 +30,9 @@ ap.add_argument("--redirect", help="answer 307 with this Location to every POST 
 ap.add_argument("--client")
 ap.add_argument("--fail-first", type=int, default=0)
 ap.add_argument("--expires-in", type=int, default=3600)
+ap.add_argument("--hold-file")
+ap.add_argument("--require-auth-file",
+                help="sink: answer 401 unless Authorization is one of this file's lines")
 ap.add_argument("--tls-cert")
 ap.add_argument("--tls-key")
 ap.add_argument("--client-ca")
@@ -75,6 +81,8 @@ class H(BaseHTTPRequestHandler):
             entry["scope"] = form.get("scope", [""])[0]
             entry["client_ok"] = auth == want
             record(entry)
+            while args.hold_file and not os.path.exists(args.hold_file):
+                time.sleep(0.05)
             if n <= args.fail_first:
                 return self.answer(500)
             if auth != want or entry["grant_type"] != "client_credentials":
@@ -88,6 +96,10 @@ class H(BaseHTTPRequestHandler):
             sig = self.headers.get("webhook-signature", "")
             mac = hmac.new(signing_key(), ("%s.%s." % (wid, wts)).encode() + body, hashlib.sha256)
             entry["sig_ok"] = sig == "v1," + base64.b64encode(mac.digest()).decode()
+        if args.require_auth_file:
+            with open(args.require_auth_file) as f:
+                allowed = [l.rstrip("\n") for l in f if l.strip()]
+            entry["authorized"] = self.headers.get("Authorization", "") in allowed
         record(entry)
         if args.redirect and self.path == "/":
             self.send_response(307)
@@ -96,6 +108,8 @@ class H(BaseHTTPRequestHandler):
             self.end_headers()
             return
         auth = self.headers.get("Authorization", "")
+        if args.require_auth_file and not entry["authorized"]:
+            return self.answer(401)
         if args.reject_token and auth == "Bearer " + args.reject_token:
             return self.answer(401)
         if args.reject_first_bearer and auth.startswith("Bearer "):

@@ -33,29 +33,58 @@ static jb_sub *parse_cfg(const char *config)
 static const struct {
     const char *config;
     const char *want; /* substring of the message; "" when valid */
+    bool kube;        /* validated in Kubernetes mode (KUBERNETES=true) */
 } cases_tab[] = {
-    {"    jetbridge.auth.bearerTokenFile: /run/secrets/token\n", ""},
-    {"    jetbridge.auth.bearerTokenFile: token\n", "must be an absolute file name"},
-    {"    jetbridge.auth.basicUsername: u\n    jetbridge.auth.basicPasswordFile: /p\n", ""},
-    {"    jetbridge.auth.basicUsername: u\n", "go together"},
+    {"    jetbridge.auth.bearerTokenFile: /run/secrets/token\n", "", false},
+    {"    jetbridge.auth.bearerTokenFile: token\n", "must be an absolute file name", false},
+    {"    jetbridge.auth.basicUsername: u\n    jetbridge.auth.basicPasswordFile: /p\n", "", false},
+    {"    jetbridge.auth.basicUsername: u\n", "go together", false},
     {"    jetbridge.auth.bearerTokenFile: /t\n    jetbridge.auth.basicUsername: u\n"
      "    jetbridge.auth.basicPasswordFile: /p\n",
-     "only one of"},
-    {"    jetbridge.auth.clientCertFile: /c\n", "go together"},
+     "only one of", false},
+    {"    jetbridge.auth.clientCertFile: /c\n", "go together", false},
     {"    jetbridge.auth.clientCertFile: /c\n    jetbridge.auth.clientKeyFile: /k\n"
      "    jetbridge.auth.signingSecretFile: /s\n",
-     ""},
+     "", false},
     {"    type: oauth2\n    grantType: client_credentials\n    clientId: id\n"
      "    clientSecret: Sup3rSecret\n    tokenUrl: https://idp.example/token\n    scope: a b\n",
-     ""},
-    {"    type: oauth2\n    clientId: id\n    clientSecret: Sup3rSecret\n", "oauth2 needs"},
-    {"    type: basic\n", "type must be oauth2"},
+     "", false},
+    {"    type: oauth2\n    clientId: id\n    clientSecret: Sup3rSecret\n", "oauth2 needs", false},
+    {"    type: basic\n", "type must be oauth2", false},
     {"    type: oauth2\n    grantType: password\n    clientId: id\n    clientSecret: x\n"
      "    tokenUrl: https://i/t\n",
-     "grantType must be client_credentials"},
+     "grantType must be client_credentials", false},
     {"    type: oauth2\n    clientId: id\n    clientSecret: Sup3rSecret\n    tokenUrl: ftp://x/\n",
-     "tokenUrl: must have URL scheme"},
-    {"    clientSecret: Sup3rSecret\n", "clientSecret: needs type oauth2"},
+     "tokenUrl: must have URL scheme", false},
+    {"    clientSecret: Sup3rSecret\n", "clientSecret: needs type oauth2", false},
+    /* Secret references: Kubernetes mode only, "<name>/<key>". */
+    {"    jetbridge.auth.bearerTokenFromSecret: sink-creds/token\n", "", true},
+    {"    jetbridge.auth.bearerTokenFromSecret: sink-creds/token\n",
+     "spec.config: Invalid value: \"sink-creds/token\": jetbridge.auth.bearerTokenFromSecret: "
+     "Secrets are read only in Kubernetes mode (--kubernetes)",
+     false},
+    {"    jetbridge.auth.bearerTokenFromSecret: sink-creds\n", "must be <secret name>/<key>", true},
+    {"    jetbridge.auth.bearerTokenFromSecret: Sink/token\n", "must be <secret name>/<key>", true},
+    {"    jetbridge.auth.bearerTokenFromSecret: s/a/b\n", "must be <secret name>/<key>", true},
+    {"    jetbridge.auth.bearerTokenFromSecret: -s/t\n", "must be <secret name>/<key>", true},
+    {"    jetbridge.auth.bearerTokenFromSecret: s/t\n    jetbridge.auth.bearerTokenFile: /t\n",
+     "only one of", true},
+    {"    jetbridge.auth.basicUsername: u\n    jetbridge.auth.basicPasswordFromSecret: s/pw\n", "",
+     true},
+    {"    jetbridge.auth.basicPasswordFromSecret: s/pw\n", "go together", true},
+    {"    jetbridge.auth.basicUsername: u\n    jetbridge.auth.basicPasswordFromSecret: s/pw\n"
+     "    jetbridge.auth.basicPasswordFile: /p\n",
+     "only one of", true},
+    {"    jetbridge.auth.signingSecretFromSecret: hooks.example/whsec\n", "", true},
+    {"    jetbridge.auth.signingSecretFromSecret: s/k\n    jetbridge.auth.signingSecretFile: /s\n",
+     "only one of", true},
+    {"    type: oauth2\n    clientId: id\n    jetbridge.auth.clientSecretFromSecret: idp/secret\n"
+     "    tokenUrl: https://idp.example/token\n",
+     "", true},
+    {"    type: oauth2\n    clientId: id\n    jetbridge.auth.clientSecretFromSecret: idp/secret\n"
+     "    clientSecret: Sup3rSecret\n    tokenUrl: https://idp.example/token\n",
+     "only one of clientSecret", true},
+    {"    jetbridge.auth.clientSecretFromSecret: idp/secret\n", "needs type oauth2", true},
 };
 
 static void test_auth_rules(void)
@@ -63,6 +92,7 @@ static void test_auth_rules(void)
     jb_cfg *cfg = jb_cfg_defaults();
     CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
     for (size_t i = 0; i < sizeof(cases_tab) / sizeof(cases_tab[0]); i++) {
+        cfg->kubernetes = cases_tab[i].kube;
         jb_sub *s = parse_cfg(cases_tab[i].config);
         CU_ASSERT_PTR_NOT_NULL_FATAL(s);
         jb_sub_errors e = {0};
