@@ -61,7 +61,7 @@ jb_status pub_authz_create(const jb_cfg *cfg, jb_metrics *metrics, pub_authz **o
     pthread_mutex_init(&z->mu, NULL);
     z->cfg = cfg;
     if (cfg->ingress_jwks[0] != '\0') {
-        jb_status rc = jb_auth_source_create(cfg->ingress_jwks, &z->jwks, err);
+        jb_status rc = jb_auth_source_create(cfg->ingress_jwks, cfg->ingress_jwks_ca, &z->jwks, err);
         if (rc != JB_OK) {
             pub_authz_destroy(z);
             return rc;
