@@ -444,25 +444,27 @@ static void window_release(jb_pub *p, int n)
     atomic_fetch_sub(&p->in_flight, n);
 }
 
-/* Keeps the metric labels of message i: its producer's type (NULL: not counted)
- * and its source. */
-static void keep_labels(pub_req *pr, size_t i, const jb_ce *ce, const char *sent_type)
+/* Keeps the metric labels of message i: its producer's type (taken; NULL: not
+ * counted) and its source. */
+static void keep_labels(pub_req *pr, size_t i, const jb_ce *ce, char **sent_type)
 {
     const char *src = jb_ce_get(ce, "source", NULL);
-    if (sent_type == NULL)
+    if (*sent_type == NULL)
         return;
-    pr->mtype[i] = strdup(sent_type);
+    pr->mtype[i] = *sent_type;
+    *sent_type = NULL;
     pr->msource[i] = strdup(src != NULL ? src : "");
 }
 
 /* Publishes ces[0..n) (subjects, msg ids and the types as sent alongside) for pr,
- * which is taken: it is answered now or when its last ack arrives. */
+ * which is taken: it is answered now or when its last ack arrives. The types as
+ * sent are taken too (each set to NULL). */
 static void submit(pub_thread *t, pub_req *pr, jb_ce *const *ces, char *const *subjects,
-                   char (*ids)[JB_PUB_MSG_ID_LEN + 1], char *const *sent_types)
+                   char (*ids)[JB_PUB_MSG_ID_LEN + 1], char **sent_types)
 {
     jb_pub *p = t->p;
     for (size_t i = 0; i < pr->n; i++)
-        keep_labels(pr, i, ces[i], sent_types[i]);
+        keep_labels(pr, i, ces[i], &sent_types[i]);
     if (!jb_nats_connected(p->nc)) {
         reject(t, pr->req, pr->r, pr->start_ns, "not_connected", 502, "not connected to NATS");
         pub_req_free(pr);
