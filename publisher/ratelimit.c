@@ -18,8 +18,8 @@
 typedef struct bucket {
     char name[PUB_RATE_NAME_MAX];
     uint8_t len;
-    uint32_t chain;            /* next bucket with the same head, or NIL */
-    uint32_t newer, older;     /* the use-order list */
+    uint32_t chain;        /* next bucket with the same head, or NIL */
+    uint32_t newer, older; /* the use-order list */
     double tokens;
     int64_t last_ns;
 } bucket;

@@ -139,8 +139,9 @@ static void jwk_of(EVP_PKEY *k, const char *kid, char *out, size_t cap)
     EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt), &pl);
     b64url(pt + 1, 32, x);
     b64url(pt + 33, 32, y);
-    snprintf(out, cap, "{\"kty\":\"EC\",\"kid\":\"%s\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"}",
-             kid, x, y);
+    snprintf(out, cap,
+             "{\"kty\":\"EC\",\"kid\":\"%s\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"}", kid, x,
+             y);
 }
 
 static void set_keys(const char *a, const char *b)
@@ -166,9 +167,18 @@ static bool start_publisher(pubenv *e, const char *ca_file)
     snprintf(env[4], sizeof(env[4]), "INGRESS_TLS_KEY=%s", k);
     snprintf(env[5], sizeof(env[5]), "INGRESS_JWKS=https://127.0.0.1:%d/keys.json", S.port);
     snprintf(env[6], sizeof(env[6]), "INGRESS_JWKS_CA=%s", a);
-    const char *all[] = {env[0], env[1], env[2], env[3], env[4], env[5], env[6],
-                         "INGRESS_AUTH=required", "JS_STREAM_RETENTION_POLICY=limits",
-                         "INGRESS_JWT_ISSUER=idp", "INGRESS_JWT_AUDIENCE=jetbridge", NULL};
+    const char *all[] = {env[0],
+                         env[1],
+                         env[2],
+                         env[3],
+                         env[4],
+                         env[5],
+                         env[6],
+                         "INGRESS_AUTH=required",
+                         "JS_STREAM_RETENTION_POLICY=limits",
+                         "INGRESS_JWT_ISSUER=idp",
+                         "INGRESS_JWT_AUDIENCE=jetbridge",
+                         NULL};
     const char *argv[] = {"publisher", NULL};
     e->proc = jb_tproc_start(argv, all, e->port);
     return e->proc != NULL && pe_wait_status(e->admin, "/readyz", 200, 15000);
@@ -232,8 +242,12 @@ static long publish_jwt(CURL *h, int port, EVP_PKEY *key, const char *kid, const
     mint_with(key, "", hdr, claims, SIGN_ES, tok, sizeof(tok));
     snprintf(auth, sizeof(auth), "Authorization: Bearer %s", tok);
     snprintf(hid, sizeof(hid), "ce-id: %s", id);
-    const char *hdrs[] = {"ce-specversion: 1.0",        hid, "ce-source: app1",
-                          "ce-type: order.created.v1", auth, "Content-Type: application/json",
+    const char *hdrs[] = {"ce-specversion: 1.0",
+                          hid,
+                          "ce-source: app1",
+                          "ce-type: order.created.v1",
+                          auth,
+                          "Content-Type: application/json",
                           NULL};
     id_resp r;
     id_https(h, port, "/publish", NULL, hdrs, "{}", &r);

@@ -21,13 +21,12 @@ static void test_bucket(void)
         size_t n;
         int code, retry;
     } steps[] = {
-        {0, 4, 0, 0},    /* a new bucket starts full (burst 4) */
-        {0, 1, 429, 1},  /* empty: at 2/s one token is 0.5 s away, Retry-After rounds up */
-        {500, 1, 0, 0},  /* 0.5 s later one token is back */
+        {0, 4, 0, 0},     /* a new bucket starts full (burst 4) */
+        {0, 1, 429, 1},   /* empty: at 2/s one token is 0.5 s away, Retry-After rounds up */
+        {500, 1, 0, 0},   /* 0.5 s later one token is back */
         {500, 5, 413, 0}, /* more than the burst can never pass */
         {10000, 4, 0, 0}, /* refilled, but never above the burst */
-        {10000, 1, 429, 1},
-        {10000, 3, 429, 2}, /* 3 tokens at 2/s: 1.5 s, rounded up */
+        {10000, 1, 429, 1}, {10000, 3, 429, 2}, /* 3 tokens at 2/s: 1.5 s, rounded up */
     };
     pub_rate *r = pub_rate_create(8);
     CU_ASSERT_FATAL(r != NULL);
