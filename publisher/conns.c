@@ -60,4 +60,3 @@ struct bufferevent *pub_conns_new_bev(struct event_base *base, void *arg)
     }
     return bev;
 }
-

@@ -159,11 +159,11 @@ static bool check_events(pub_thread *t, struct evhttp_request *req, jb_pub_route
                                       esc != NULL ? esc : "")
                            : -1;
     pub_send_reply(t, req, r, evhttp_request_get_command(req), start,
-               (reply){.code = code,
-                       .ctype = bl > 0 ? "application/json" : NULL,
-                       .body = bl > 0 ? body : msg,
-                       .len = bl > 0 ? (size_t)bl : strlen(msg),
-                       .retry_after_s = code == 429 ? retry : 0});
+                   (reply){.code = code,
+                           .ctype = bl > 0 ? "application/json" : NULL,
+                           .body = bl > 0 ? body : msg,
+                           .len = bl > 0 ? (size_t)bl : strlen(msg),
+                           .retry_after_s = code == 429 ? retry : 0});
     free(body);
     free(esc);
     return false;
@@ -176,9 +176,9 @@ static void handle_publish(pub_thread *t, struct evhttp_request *req, jb_pub_rou
     jb_ce_http_mode mode = jb_ce_http_detect(ct, ct != NULL ? strlen(ct) : 0);
     if (mode == JB_CE_HTTP_UNSUPPORTED) {
         pub_send_text(t, req, r, start, 415,
-                  "unsupported structured format: use application/cloudevents+json, "
-                  "application/cloudevents-batch+json, application/cloudevents+protobuf or "
-                  "application/cloudevents-batch+protobuf");
+                      "unsupported structured format: use application/cloudevents+json, "
+                      "application/cloudevents-batch+json, application/cloudevents+protobuf or "
+                      "application/cloudevents-batch+protobuf");
         return;
     }
     jb_ce_header *h = NULL;
@@ -209,10 +209,10 @@ static void handle_publish(pub_thread *t, struct evhttp_request *req, jb_pub_rou
         pub_send_text(t, req, r, start, 500, "out of memory");
     } else if (rc != JB_OK && mode == JB_CE_HTTP_BINARY && looks_structured(h, nh, body, len)) {
         pub_send_text(t, req, r, start, 400,
-                  "the body looks like a structured CloudEvent (JSON with specversion), but "
-                  "without content-type application/cloudevents+json the request is binary "
-                  "mode: attributes in ce-* headers, the body is the data. Send it with "
-                  "content-type: application/cloudevents+json");
+                      "the body looks like a structured CloudEvent (JSON with specversion), but "
+                      "without content-type application/cloudevents+json the request is binary "
+                      "mode: attributes in ce-* headers, the body is the data. Send it with "
+                      "content-type: application/cloudevents+json");
     } else if (rc != JB_OK) {
         pub_send_text(t, req, r, start, 400, err.msg[0] ? err.msg : jb_status_str(rc));
     } else {
@@ -242,10 +242,10 @@ static void legacy_error(pub_thread *t, struct evhttp_request *req, int64_t star
     char *body = NULL;
     int n = asprintf(&body, "{\"status\":%d,\"message\":\"%s\"}", code, esc ? esc : "");
     pub_send_reply(t, req, R_LEGACY, evhttp_request_get_command(req), start,
-               (reply){.code = code,
-                       .ctype = "application/json",
-                       .body = body ? body : "",
-                       .len = n > 0 ? (size_t)n : 0});
+                   (reply){.code = code,
+                           .ctype = "application/json",
+                           .body = body ? body : "",
+                           .len = n > 0 ? (size_t)n : 0});
     free(body);
     free(esc);
 }
@@ -268,10 +268,10 @@ static void handle_legacy(pub_thread *t, struct evhttp_request *req, int64_t sta
     }
     if (lg.status != 0) {
         pub_send_reply(t, req, R_LEGACY, evhttp_request_get_command(req), start,
-                   (reply){.code = lg.status,
-                           .ctype = "application/json",
-                           .body = lg.err_body,
-                           .len = lg.err_len});
+                       (reply){.code = lg.status,
+                               .ctype = "application/json",
+                               .body = lg.err_body,
+                               .len = lg.err_len});
         jb_pub_legacy_free(&lg);
         return;
     }
@@ -339,10 +339,10 @@ static void handle_subscribed(pub_thread *t, struct evhttp_request *req, int64_t
 {
     if (app_len >= PUB_APP_MAX) {
         pub_send_reply(t, req, R_SUBSCRIBED, evhttp_request_get_command(req), start,
-                   (reply){.code = 200,
-                           .ctype = "application/json",
-                           .body = "{\"eventsInfo\":[]}",
-                           .len = 17});
+                       (reply){.code = 200,
+                               .ctype = "application/json",
+                               .body = "{\"eventsInfo\":[]}",
+                               .len = 17});
         return;
     }
     pub_req *pr = pub_req_new(t, req, R_SUBSCRIBED, 0, start);
@@ -353,7 +353,7 @@ static void handle_subscribed(pub_thread *t, struct evhttp_request *req, int64_t
     if (!pub_ctl_submit(t->p, t, pr, app, app_len)) {
         pub_req_free(pr);
         pub_reject(t, req, R_SUBSCRIBED, start, "control_queue_full", 503,
-               "publisher busy, retry later");
+                   "publisher busy, retry later");
         return;
     }
     t->pending_ctl++;
@@ -382,10 +382,10 @@ void pub_on_request(struct evhttp_request *req, void *arg)
     }
     if (post_route ? m != EVHTTP_REQ_POST : !is_get) {
         pub_send_reply(t, req, r, m, start,
-                   (reply){.code = 405,
-                           .body = "method not allowed",
-                           .len = 18,
-                           .allow = post_route ? "POST" : "GET, HEAD"});
+                       (reply){.code = 405,
+                               .body = "method not allowed",
+                               .len = 18,
+                               .allow = post_route ? "POST" : "GET, HEAD"});
         return;
     }
     if (r == R_HEALTHZ) {
@@ -422,10 +422,10 @@ static bool authorize(pub_thread *t, struct evhttp_request *req, jb_pub_route r,
         if (code == 403) {
             pub_authz_count(z, a, "forbidden");
             pub_send_reply(t, req, r, evhttp_request_get_command(req), start,
-                       (reply){.code = 403,
-                               .ctype = "application/json",
-                               .body = PUB_AUTHZ_PATH_BODY,
-                               .len = strlen(PUB_AUTHZ_PATH_BODY)});
+                           (reply){.code = 403,
+                                   .ctype = "application/json",
+                                   .body = PUB_AUTHZ_PATH_BODY,
+                                   .len = strlen(PUB_AUTHZ_PATH_BODY)});
             jb_app_release(a);
             return false;
         }
@@ -441,11 +441,11 @@ static bool authorize(pub_thread *t, struct evhttp_request *req, jb_pub_route r,
                        : code == 404 ? "unknown application"
                                      : "application registry not loaded yet, retry later";
     pub_send_reply(t, req, r, evhttp_request_get_command(req), start,
-               (reply){.code = code,
-                       .body = text,
-                       .len = strlen(text),
-                       .retry_after = code == 503,
-                       .www_auth = code == 401 ? "Bearer" : NULL});
+                   (reply){.code = code,
+                           .body = text,
+                           .len = strlen(text),
+                           .retry_after = code == 503,
+                           .www_auth = code == 401 ? "Bearer" : NULL});
     return false;
 }
 
@@ -459,10 +459,10 @@ static void handle_body(pub_thread *t, struct evhttp_request *req, jb_pub_route 
     if ((int64_t)len > t->p->cfg->max_request_size) {
         const char *lb = jb_pub_legacy_too_large_body();
         pub_send_reply(t, req, r, m, start,
-                   (reply){.code = 413,
-                           .ctype = r == R_LEGACY ? "application/json" : NULL,
-                           .body = r == R_LEGACY ? lb : "request body too large",
-                           .len = r == R_LEGACY ? strlen(lb) : 22});
+                       (reply){.code = 413,
+                               .ctype = r == R_LEGACY ? "application/json" : NULL,
+                               .body = r == R_LEGACY ? lb : "request body too large",
+                               .len = r == R_LEGACY ? strlen(lb) : 22});
         return;
     }
     const uint8_t *body = len > 0 ? evbuffer_pullup(in, -1) : (const uint8_t *)"";
@@ -475,4 +475,3 @@ static void handle_body(pub_thread *t, struct evhttp_request *req, jb_pub_route 
     else
         handle_legacy(t, req, start, app, app_len, body, len, caller);
 }
-

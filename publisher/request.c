@@ -113,7 +113,7 @@ void pub_send_text(pub_thread *t, struct evhttp_request *req, jb_pub_route r, in
                    int code, const char *text)
 {
     pub_send_reply(t, req, r, evhttp_request_get_command(req), start,
-               (reply){.code = code, .body = text, .len = strlen(text)});
+                   (reply){.code = code, .body = text, .len = strlen(text)});
 }
 
 void pub_reject(pub_thread *t, struct evhttp_request *req, jb_pub_route r, int64_t start,
@@ -126,11 +126,11 @@ void pub_reject(pub_thread *t, struct evhttp_request *req, jb_pub_route r, int64
     if (legacy)
         snprintf(body, sizeof(body), "{\"status\":%d,\"message\":\"%s\"}", code, text);
     pub_send_reply(t, req, r, evhttp_request_get_command(req), start,
-               (reply){.code = code,
-                       .ctype = legacy ? "application/json" : NULL,
-                       .body = legacy ? body : text,
-                       .len = strlen(legacy ? body : text),
-                       .retry_after = code == 503});
+                   (reply){.code = code,
+                           .ctype = legacy ? "application/json" : NULL,
+                           .body = legacy ? body : text,
+                           .len = strlen(legacy ? body : text),
+                           .retry_after = code == 503});
 }
 
 /* ------------------------------------------------------------- requests */
@@ -297,7 +297,7 @@ void pub_submit(pub_thread *t, pub_req *pr, jb_ce *const *ces, char *const *subj
     }
     if (!window_acquire(p, (int)pr->n)) {
         pub_reject(t, pr->req, pr->r, pr->start_ns, "in_flight_full", 503,
-               "publisher busy: in-flight window full, retry later");
+                   "publisher busy: in-flight window full, retry later");
         pub_req_free(pr);
         return;
     }
@@ -319,9 +319,9 @@ void pub_submit(pub_thread *t, pub_req *pr, jb_ce *const *ces, char *const *subj
             window_release(p, (int)pr->n);
             bool bad = rc == JB_ERR_UNSUPPORTED || rc == JB_ERR_INVALID;
             pub_reject(t, pr->req, pr->r, pr->start_ns, bad ? "unencodable" : "internal",
-                   bad ? 400 : 500,
-                   bad ? "event cannot be stored: two attribute names collide in NATS headers"
-                       : jb_status_str(rc));
+                       bad ? 400 : 500,
+                       bad ? "event cannot be stored: two attribute names collide in NATS headers"
+                           : jb_status_str(rc));
             pub_req_free(pr);
             return;
         }
@@ -390,7 +390,6 @@ void pub_complete_ctl(pub_thread *t, pub_req *pr, int status, char *body, size_t
     free(body);
     pub_req_free(pr);
 }
-
 
 void pub_fail_in_flight(pub_thread *t)
 {

@@ -81,8 +81,7 @@ static void test_against_reference(void)
                 in[k] = true;
                 n++;
             } else {
-                ok = !pub_ackmap_put(m, key(k), &in[k], k, 0) &&
-                     !pub_ackmap_take(m, key(k), &s);
+                ok = !pub_ackmap_put(m, key(k), &in[k], k, 0) && !pub_ackmap_take(m, key(k), &s);
             }
             ok = ok && pub_ackmap_count(m) == n;
         }
