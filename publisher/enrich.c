@@ -232,7 +232,7 @@ void jb_pub_msg_id(const char *source, size_t slen, const char *id, size_t ilen,
     /* Streaming digest: the parts are separated by NUL so that ("ab","c") and
      * ("a","bc") differ, and nothing is copied however long the parts are. */
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    bool ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+    bool ok = ctx != NULL && EVP_DigestInit_ex(ctx, jb_sha256_md(), NULL) == 1 &&
               EVP_DigestUpdate(ctx, source, slen) == 1 && EVP_DigestUpdate(ctx, "", 1) == 1 &&
               EVP_DigestUpdate(ctx, id, ilen) == 1;
     if (ok && subject != NULL)
