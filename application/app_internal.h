@@ -33,6 +33,12 @@ struct jb_app {
  * NULL when out of memory. */
 jb_app *app_with_created(const jb_app *a, int64_t created_ms);
 
+/* Opens (creating when missing) one of the module's KV buckets with the stream's
+ * storage type and replicas. */
+typedef struct __kvStore kvStore;
+jb_status app_kv_open(const struct jb_cfg *cfg, jsCtx *js, const char *name, kvStore **out,
+                      jb_err *err);
+
 /* jb_app_registry_start with other bounds than JB_APP_MAX_APPLICATIONS and
  * JB_APP_MAX_TOKENS (tests reach the bounds with a few entries). */
 jb_status app_registry_start_capped(const struct jb_cfg *cfg, jsCtx *js, size_t max_apps,
@@ -55,5 +61,10 @@ void *app_map_del(app_map *m, const char *key, size_t klen);
 void app_map_each(const app_map *m, void (*fn)(const char *key, void *val, void *ud), void *ud);
 /* Frees every entry, calling free_val (may be NULL) on each value; m is empty after. */
 void app_map_clear(app_map *m, void (*free_val)(void *val));
+
+/* Destroys the items of v past the first n (taking back what a failed call
+ * appended); without keep_array an emptied v also frees its array, as before the
+ * call. */
+void app_vec_truncate(jb_app_vec *v, size_t n, bool keep_array);
 
 #endif

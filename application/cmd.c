@@ -9,21 +9,16 @@
 #include "application/app_internal.h"
 #include "common/jb_common.h"
 #include "config/jb_cfg.h"
-#include "subscription/jb_sub.h"
+#include "common/jb_kubectl.h"
+#include "common/jb_manifest.h"
 
-#define RESOURCE    "application.applicationconnector.kyma-project.io"
-#define DEFAULT_URL "nats://127.0.0.1:4222"
-#define MAX_FILES   64
+#define RESOURCE "application.applicationconnector.kyma-project.io"
 
-typedef struct opts {
-    const char *files[MAX_FILES];
-    int nfiles;
-    const char *output; /* NULL, "json", "yaml" */
-    const char *name;
-} opts;
+typedef jb_kctl_opts opts;
 
-static void usage(FILE *f)
+static void usage(FILE *f, const char *verb)
 {
+    (void)verb; /* one text for every verb */
     fprintf(f, "Usage:\n"
                "  jetbridge app apply -f FILE|DIR [-f ...]\n"
                "  jetbridge app get [NAME] [-o json|yaml]\n"
@@ -36,7 +31,8 @@ static void usage(FILE *f)
                "annotations " JB_APP_ANN_SOURCES ", " JB_APP_ANN_TYPES " and\n" JB_APP_ANN_RATE
                "; the label " JB_APP_LABEL_TYPE " replaces the name in event types.\n"
                "The store is the NATS KV bucket " JB_APP_BUCKET " (tokens: only their SHA-256,\n"
-               "in " JB_APP_TOKEN_BUCKET ") at NATS_URL (default " DEFAULT_URL ").\n\n"
+               "in " JB_APP_TOKEN_BUCKET ") at NATS_URL (empty: the nats-server `jetbridge run`\n"
+               "started, else " JB_CFG_CLI_NATS_URL ").\n\n"
                "`token create` prints a new bearer token once, alone on the last line of stdout\n"
                "(with -o json: the field \"token\"); it cannot be shown again. `token revoke`\n"
                "revokes every token of the application; `delete` does too. Applications\n"
@@ -52,71 +48,9 @@ static void usage(FILE *f)
                "error.\n");
 }
 
-/* Returns 0, or 2 after printing what is wrong. */
-static int parse_opts(int argc, char **argv, int first, opts *o)
+static jb_app_store *store_of(const jb_kctl_ctx *c)
 {
-    memset(o, 0, sizeof(*o));
-    for (int i = first; i < argc; i++) {
-        const char *a = argv[i];
-        bool has_val = i + 1 < argc;
-        if ((strcmp(a, "-f") == 0 || strcmp(a, "--filename") == 0) && has_val) {
-            if (o->nfiles == MAX_FILES) {
-                fprintf(stderr, "jetbridge app: at most %d -f arguments\n", MAX_FILES);
-                return 2;
-            }
-            o->files[o->nfiles++] = argv[++i];
-        } else if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && has_val) {
-            o->output = argv[++i];
-            if (strcmp(o->output, "json") != 0 && strcmp(o->output, "yaml") != 0) {
-                fprintf(stderr, "jetbridge app: -o must be json or yaml\n");
-                return 2;
-            }
-        } else if (a[0] != '-' && o->name == NULL) {
-            o->name = a;
-        } else {
-            fprintf(stderr, "jetbridge app: unexpected argument \"%s\"\n", a);
-            return 2;
-        }
-    }
-    return 0;
-}
-
-typedef struct conn {
-    natsConnection *nc;
-    jsCtx *js;
-    jb_app_store *st;
-} conn;
-
-static int connect_store(const jb_cfg *cfg, conn *c)
-{
-    jb_cfg local = *cfg; /* shallow copy: only the URL may differ */
-    if (local.nats_url == NULL || local.nats_url[0] == '\0')
-        local.nats_url = (char *)DEFAULT_URL;
-    jb_err err = {{0}};
-    memset(c, 0, sizeof(*c));
-    if (jb_nats_connect(&local, NULL, "jetbridge-app", false, &c->nc, &c->js, &err) != JB_OK) {
-        fprintf(stderr, "error: %s\n", err.msg);
-        return 1;
-    }
-    if (jb_app_store_open(cfg, c->js, &c->st, &err) != JB_OK) {
-        fprintf(stderr, "error: %s\n", err.msg);
-        jb_nats_close(c->nc, c->js);
-        return 1;
-    }
-    return 0;
-}
-
-static void disconnect(conn *c)
-{
-    jb_app_store_close(c->st);
-    jb_nats_close(c->nc, c->js);
-}
-
-static int report(jb_status st, const jb_err *err)
-{
-    fprintf(stderr, st == JB_ERR_NOT_FOUND ? "Error from server (NotFound): %s\n" : "error: %s\n",
-            err->msg);
-    return 1;
+    return c->store;
 }
 
 /* ------------------------------------------------------------- apply, delete */
@@ -137,8 +71,9 @@ static int load_files(const opts *o, jb_app_vec *v)
     return 0;
 }
 
-static int cmd_apply(const jb_cfg *cfg, const opts *o)
+static int cmd_apply(jb_kctl_ctx *c)
 {
+    const opts *o = &c->o;
     if (o->nfiles == 0) {
         fprintf(stderr, "error: must specify -f FILE or DIR\n");
         return 2;
@@ -157,32 +92,29 @@ static int cmd_apply(const jb_cfg *cfg, const opts *o)
             rc = 1;
         }
     }
-    conn c;
-    if (rc != 0 || (rc = connect_store(cfg, &c)) != 0) {
+    if (rc != 0 || (rc = jb_kctl_store(c)) != 0) {
         jb_app_vec_clear(&v);
         return rc;
     }
     for (size_t i = 0; i < v.n; i++) {
         jb_app_apply_result res;
         jb_err err = {{0}};
-        if (jb_app_store_apply(c.st, v.items[i], false, &res, &err) != JB_OK) {
+        if (jb_app_store_apply(store_of(c), v.items[i], false, &res, &err) != JB_OK) {
             fprintf(stderr, "error: %s\n", err.msg);
             rc = 1;
             continue;
         }
         printf(RESOURCE "/%s %s\n", v.items[i]->name, jb_app_apply_result_str(res));
     }
-    fflush(stdout);
-    disconnect(&c);
     jb_app_vec_clear(&v);
     return rc;
 }
 
-static int delete_one(conn *c, const char *name)
+static int delete_one(jb_kctl_ctx *c, const char *name)
 {
     jb_app *a = NULL;
     jb_err err = {{0}};
-    jb_status st = jb_app_store_get(c->st, name, &a, &err);
+    jb_status st = jb_app_store_get(store_of(c), name, &a, &err);
     if (st == JB_OK && a->k8s_owned) {
         jb_app_destroy(a);
         fprintf(stderr,
@@ -193,32 +125,30 @@ static int delete_one(conn *c, const char *name)
     }
     jb_app_destroy(a);
     if (st == JB_OK)
-        st = jb_app_store_delete(c->st, name, &err);
+        st = jb_app_store_delete(store_of(c), name, &err);
     if (st != JB_OK)
-        return report(st, &err);
+        return jb_kctl_report(st, &err);
     printf(RESOURCE " \"%s\" deleted\n", name);
     return 0;
 }
 
-static int cmd_delete(const jb_cfg *cfg, const opts *o)
+static int cmd_delete(jb_kctl_ctx *c)
 {
+    const opts *o = &c->o;
     if (o->nfiles == 0 && o->name == NULL) {
         fprintf(stderr, "error: must specify NAME or -f FILE\n");
         return 2;
     }
     jb_app_vec v = {0};
     int rc = 0;
-    conn c;
-    if ((o->nfiles > 0 && (rc = load_files(o, &v)) != 0) || (rc = connect_store(cfg, &c)) != 0) {
+    if ((o->nfiles > 0 && (rc = load_files(o, &v)) != 0) || (rc = jb_kctl_store(c)) != 0) {
         jb_app_vec_clear(&v);
         return rc;
     }
     if (o->name != NULL)
-        rc |= delete_one(&c, o->name);
+        rc |= delete_one(c, o->name);
     for (size_t i = 0; i < v.n; i++)
-        rc |= delete_one(&c, v.items[i]->name);
-    fflush(stdout);
-    disconnect(&c);
+        rc |= delete_one(c, v.items[i]->name);
     jb_app_vec_clear(&v);
     return rc;
 }
@@ -259,7 +189,7 @@ static void print_table(const jb_app_vec *v)
     for (size_t i = 0; i < v->n; i++) {
         const jb_app *a = v->items[i];
         char age[32], rate[64], src[256], typ[256];
-        jb_sub_format_age(a->created_ms, age, sizeof(age));
+        jb_k8s_age(a->created_ms, age, sizeof(age));
         format_rate(a, rate, sizeof(rate));
         join(&a->sources, src, sizeof(src));
         join(&a->types, typ, sizeof(typ));
@@ -268,38 +198,16 @@ static void print_table(const jb_app_vec *v)
     }
 }
 
-static int print_objects(const jb_app_vec *v, bool single, const char *output)
+static cJSON *shown_obj(size_t i, void *ud)
 {
-    cJSON *root = NULL;
-    if (single) {
-        root = cJSON_Duplicate(v->items[0]->doc, 1);
-    } else if ((root = cJSON_CreateObject()) != NULL) {
-        cJSON_AddStringToObject(root, "apiVersion", "v1");
-        cJSON *items = cJSON_AddArrayToObject(root, "items");
-        for (size_t i = 0; items && i < v->n; i++)
-            cJSON_AddItemToArray(items, cJSON_Duplicate(v->items[i]->doc, 1));
-        cJSON_AddStringToObject(root, "kind", "List");
-    }
-    if (root == NULL) {
-        fprintf(stderr, "error: out of memory\n");
-        return 1;
-    }
-    if (strcmp(output, "json") == 0) {
-        char *out = cJSON_Print(root);
-        if (out != NULL)
-            printf("%s\n", out);
-        free(out);
-    } else {
-        jb_sub_print_yaml(root, 0, stdout);
-    }
-    cJSON_Delete(root);
-    return 0;
+    const jb_app_vec *v = ud;
+    return cJSON_Duplicate(v->items[i]->doc, 1);
 }
 
-static int cmd_get(const jb_cfg *cfg, const opts *o)
+static int cmd_get(jb_kctl_ctx *c)
 {
-    conn c;
-    int rc = connect_store(cfg, &c);
+    const opts *o = &c->o;
+    int rc = jb_kctl_store(c);
     if (rc != 0)
         return rc;
     jb_app_vec v = {0};
@@ -307,23 +215,21 @@ static int cmd_get(const jb_cfg *cfg, const opts *o)
     jb_status st;
     if (o->name != NULL) {
         jb_app *a = NULL;
-        st = jb_app_store_get(c.st, o->name, &a, &err);
+        st = jb_app_store_get(store_of(c), o->name, &a, &err);
         if (st == JB_OK && (st = jb_app_vec_push(&v, a)) != JB_OK)
             jb_err_set(&err, st, "out of memory");
     } else {
-        st = jb_app_store_list(c.st, &v, &err);
+        st = jb_app_store_list(store_of(c), &v, &err);
     }
     if (st != JB_OK)
-        rc = report(st, &err);
+        rc = jb_kctl_report(st, &err);
     else if (o->output != NULL)
-        rc = print_objects(&v, o->name != NULL, o->output);
+        rc = jb_kctl_print(v.n, o->name != NULL, o->output, shown_obj, &v);
     else if (v.n == 0)
         fprintf(stderr, "No resources found\n");
     else
         print_table(&v);
-    fflush(stdout);
     jb_app_vec_clear(&v);
-    disconnect(&c);
     return rc;
 }
 
@@ -336,30 +242,25 @@ static void describe_list(const char *title, const app_strs *l, const char *none
         printf("%s%s\n", i ? "                  " : "", l->items[i]);
 }
 
-static int cmd_describe(const jb_cfg *cfg, const opts *o)
+static int cmd_describe(jb_kctl_ctx *c)
 {
-    if (o->name == NULL) {
-        fprintf(stderr, "error: must specify NAME\n");
-        return 2;
-    }
-    conn c;
-    int rc = connect_store(cfg, &c);
-    if (rc != 0)
+    const opts *o = &c->o;
+    int rc = jb_kctl_need_name(c);
+    if (rc != 0 || (rc = jb_kctl_store(c)) != 0)
         return rc;
     jb_app *a = NULL;
     jb_err err = {{0}};
     size_t ntok = 0;
-    jb_status st = jb_app_store_get(c.st, o->name, &a, &err);
+    jb_status st = jb_app_store_get(store_of(c), o->name, &a, &err);
     if (st == JB_OK)
-        st = jb_app_token_count(c.st, o->name, &ntok, &err);
+        st = jb_app_token_count(store_of(c), o->name, &ntok, &err);
     if (st != JB_OK) {
         jb_app_destroy(a);
-        disconnect(&c);
-        return report(st, &err);
+        return jb_kctl_report(st, &err);
     }
     char created[32] = "<unknown>", rate[64];
     if (a->created_ms > 0)
-        jb_sub_format_time(a->created_ms, created);
+        jb_k8s_time_format(a->created_ms, created);
     format_rate(a, rate, sizeof(rate));
     printf("Name:             %s\nAPI Version:      " JB_APP_API_VERSION "\n"
            "Kind:             Application\nCreated:          %s\nManaged By:       %s\n"
@@ -376,13 +277,11 @@ static int cmd_describe(const jb_cfg *cfg, const opts *o)
         const cJSON *m = cJSON_GetObjectItemCaseSensitive(meta, maps[i]);
         printf("%c%s:\n", maps[i][0] - 'a' + 'A', maps[i] + 1);
         if (m != NULL)
-            jb_sub_print_yaml(m, 2, stdout);
+            jb_yaml_print(m, 2, stdout);
     }
     printf("Spec:\n");
-    jb_sub_print_yaml(cJSON_GetObjectItemCaseSensitive(a->doc, "spec"), 2, stdout);
-    fflush(stdout);
+    jb_yaml_print(cJSON_GetObjectItemCaseSensitive(a->doc, "spec"), 2, stdout);
     jb_app_destroy(a);
-    disconnect(&c);
     return 0;
 }
 
@@ -409,11 +308,13 @@ static int print_token(const char *name, char *tok, const opts *o)
     return 0;
 }
 
-static int cmd_token(const jb_cfg *cfg, int argc, char **argv)
+static int cmd_token(jb_kctl_ctx *c)
 {
+    int argc = c->argc;
+    char **argv = c->argv;
     opts o;
-    if (argc < 3 || parse_opts(argc, argv, 3, &o) != 0 || o.name == NULL || o.nfiles > 0 ||
-        (o.output != NULL && strcmp(o.output, "json") != 0)) {
+    if (argc < 3 || jb_kctl_parse("app", false, argc, argv, 3, &o) != 0 || o.name == NULL ||
+        o.nfiles > 0 || (o.output != NULL && strcmp(o.output, "json") != 0)) {
         fprintf(stderr, "error: usage: jetbridge app token create NAME [-o json] | "
                         "token revoke NAME\n");
         return 2;
@@ -423,15 +324,14 @@ static int cmd_token(const jb_cfg *cfg, int argc, char **argv)
         fprintf(stderr, "jetbridge app token: unknown command \"%s\"\n", argv[2]);
         return 2;
     }
-    conn c;
-    int rc = connect_store(cfg, &c);
+    int rc = jb_kctl_store(c);
     if (rc != 0)
         return rc;
     jb_err err = {{0}};
     jb_status st;
     if (create) {
         char *tok = NULL;
-        st = jb_app_token_create(c.st, o.name, &tok, &err);
+        st = jb_app_token_create(store_of(c), o.name, &tok, &err);
         if (st == JB_OK) {
             rc = print_token(o.name, tok, &o);
             OPENSSL_cleanse(tok, strlen(tok));
@@ -441,51 +341,51 @@ static int cmd_token(const jb_cfg *cfg, int argc, char **argv)
         jb_app *a = NULL;
         size_t n = 0;
         /* An unknown name is an error, not "0 revoked": it is likely a typo. */
-        if ((st = jb_app_store_get(c.st, o.name, &a, &err)) == JB_OK)
-            st = jb_app_token_revoke(c.st, o.name, &n, &err);
+        if ((st = jb_app_store_get(store_of(c), o.name, &a, &err)) == JB_OK)
+            st = jb_app_token_revoke(store_of(c), o.name, &n, &err);
         jb_app_destroy(a);
         if (st == JB_OK)
             printf(RESOURCE "/%s: %zu token%s revoked\n", o.name, n, n == 1 ? "" : "s");
     }
     if (st != JB_OK)
-        rc = report(st, &err);
-    fflush(stdout);
-    disconnect(&c);
+        rc = jb_kctl_report(st, &err);
     return rc;
 }
 
+static jb_status open_store(const void *cfg, jsCtx *js, void **store, jb_err *err)
+{
+    jb_app_store *st = NULL;
+    jb_status rc = jb_app_store_open(cfg, js, &st, err);
+    *store = st;
+    return rc;
+}
+
+static void close_store(void *store)
+{
+    jb_app_store_close(store);
+}
+
+static const jb_kctl_verb app_verbs[] = {
+    {"apply", cmd_apply, false},   {"get", cmd_get, false},    {"describe", cmd_describe, false},
+    {"delete", cmd_delete, false}, {"token", cmd_token, true},
+};
+
+static const jb_kctl_resource app_resource = {
+    .cmd = "app",
+    .client = "jetbridge-app",
+    .namespaced = false,
+    .verbs = app_verbs,
+    .nverbs = sizeof(app_verbs) / sizeof(app_verbs[0]),
+    .usage = usage,
+    .open = open_store,
+    .close = close_store,
+};
+
+/* Logging is set up by main as for every client command: errors only unless
+ * another level was asked for, text on a terminal. */
 int jb_app_cmd(const jb_cfg *cfg, int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
-    for (int i = 2; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout); /* `jetbridge app apply --help` */
-            return 0;
-        }
-    }
-    /* Logging is set up by main as for every client command: errors only unless
-     * another level was asked for, text on a terminal. */
-    const char *verb = argv[1];
-    if (strcmp(verb, "token") == 0)
-        return cmd_token(cfg, argc, argv);
-    opts o;
-    if (parse_opts(argc, argv, 2, &o) != 0) {
-        usage(stderr);
-        return 2;
-    }
-    if (strcmp(verb, "apply") == 0)
-        return cmd_apply(cfg, &o);
-    if (strcmp(verb, "get") == 0)
-        return cmd_get(cfg, &o);
-    if (strcmp(verb, "describe") == 0)
-        return cmd_describe(cfg, &o);
-    if (strcmp(verb, "delete") == 0)
-        return cmd_delete(cfg, &o);
-    fprintf(stderr, "jetbridge app: unknown command \"%s\"\n", verb);
-    usage(stderr);
-    return 2;
+    jb_nats_opts nats;
+    jb_cfg_nats_opts(cfg, &nats);
+    return jb_kctl_main(&app_resource, cfg, &nats, argc, argv);
 }

@@ -6,71 +6,23 @@
 #include <strings.h>
 
 #include "application/app_internal.h"
-#include "subscription/jb_sub.h"
+#include "common/jb_common.h"
+#include "common/jb_manifest.h"
+#include "common/jb_vec.h"
 
-#define NAME_MAX_LEN  253
 #define LABEL_MAX_LEN 63
 #define ANN_PREFIX    "jetbridge.io/"
 
 /* ------------------------------------------------------------- the vector */
 
-jb_status jb_app_vec_push(jb_app_vec *v, jb_app *a)
-{
-    if (v->n == v->cap) {
-        size_t ncap = v->cap ? v->cap * 2 : 8;
-        jb_app **items = realloc(v->items, ncap * sizeof(*items));
-        if (items == NULL) {
-            jb_app_destroy(a);
-            return JB_ERR_NOMEM;
-        }
-        v->items = items;
-        v->cap = ncap;
-    }
-    v->items[v->n++] = a;
-    return JB_OK;
-}
-
-void jb_app_vec_clear(jb_app_vec *v)
-{
-    if (v == NULL)
-        return;
-    for (size_t i = 0; i < v->n; i++)
-        jb_app_destroy(v->items[i]);
-    free(v->items);
-    v->items = NULL;
-    v->n = v->cap = 0;
-}
+JB_VEC_DEFINE(jb_app_vec, jb_app, jb_app_destroy, jb_app_vec_push, jb_app_vec_clear,
+              app_vec_truncate)
 
 /* ------------------------------------------------------------ field checks */
-
-static jb_status field_err(jb_err *err, const char *path, const char *field, const char *what)
-{
-    return jb_err_set(err, JB_ERR_INVALID, "%s: %s: %s", path, field, what);
-}
 
 static bool is_alnum(char ch)
 {
     return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
-}
-
-/* A DNS-1123 subdomain: what Kubernetes accepts as the name of a cluster-scoped
- * object, and safe as a KV key and as a URL path segment. */
-static bool dns_subdomain(const char *s)
-{
-    size_t len = strlen(s);
-    if (len == 0 || len > NAME_MAX_LEN)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char ch = s[i];
-        bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
-        if (!alnum && ch != '-' && ch != '.')
-            return false;
-        if ((i == 0 || i == len - 1) && !alnum)
-            return false;
-        if (ch == '.' && s[i - 1] == '.')
-            return false;
-    }
-    return true;
 }
 
 /* A Kubernetes label value: empty, or at most 63 of [A-Za-z0-9._-], alphanumeric at
@@ -218,13 +170,13 @@ static jb_status parse_rate(const char *value, const char *path, jb_app *a, jb_e
         ok = ok && *p == '\0';
     }
     if (!ok)
-        return field_err(err, path, field,
-                         "must be \"<N>/s\" or \"<N>/s,burst=<M>\" (for example "
-                         "\"200/s,burst=400\")");
+        return jb_field_err(err, path, field,
+                            "must be \"<N>/s\" or \"<N>/s,burst=<M>\" (for example "
+                            "\"200/s,burst=400\")");
     if (rate <= 0 || rate > JB_APP_MAX_RATE)
-        return field_err(err, path, field, "the rate must be above 0 and at most 1000000/s");
+        return jb_field_err(err, path, field, "the rate must be above 0 and at most 1000000/s");
     if (burst < 1 || burst > JB_APP_MAX_BURST)
-        return field_err(err, path, field, "the burst must be between 1 and 10000000");
+        return jb_field_err(err, path, field, "the burst must be between 1 and 10000000");
     a->has_rate = true;
     a->rate = rate;
     a->burst = (uint32_t)burst;
@@ -239,7 +191,7 @@ static jb_status check_string_map(const cJSON *m, const char *path, const char *
     if (m == NULL || cJSON_IsNull(m))
         return JB_OK;
     if (!cJSON_IsObject(m))
-        return field_err(err, path, field, "must be a map of strings");
+        return jb_field_err(err, path, field, "must be a map of strings");
     for (const cJSON *it = m->child; it != NULL; it = it->next)
         if (!cJSON_IsString(it))
             return jb_err_set(err, JB_ERR_INVALID, "%s: %s.%s: must be a string", path, field,
@@ -249,30 +201,19 @@ static jb_status check_string_map(const cJSON *m, const char *path, const char *
 
 static jb_status check_head(const cJSON *obj, const char *path, jb_err *err)
 {
-    const cJSON *av = cJSON_GetObjectItemCaseSensitive(obj, "apiVersion");
-    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(obj, "kind");
-    if (!cJSON_IsString(av) || strcmp(av->valuestring, JB_APP_API_VERSION) != 0)
-        return field_err(err, path, "apiVersion", "must be " JB_APP_API_VERSION);
-    if (!cJSON_IsString(kind) || strcmp(kind->valuestring, JB_APP_KIND) != 0)
-        return field_err(err, path, "kind", "must be " JB_APP_KIND);
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
-    if (!cJSON_IsObject(m))
-        return field_err(err, path, "metadata", "missing or not a map");
-    const cJSON *name = cJSON_GetObjectItemCaseSensitive(m, "name");
-    if (name == NULL || cJSON_IsNull(name))
-        return field_err(err, path, "metadata.name", "missing");
-    if (!cJSON_IsString(name) || !dns_subdomain(name->valuestring))
-        return field_err(err, path, "metadata.name",
-                         "must be a lower-case DNS-1123 subdomain (a-z, 0-9, '-', '.'; at "
-                         "most 253 characters)");
-    jb_status st = check_string_map(cJSON_GetObjectItemCaseSensitive(m, "labels"), path,
-                                    "metadata.labels", err);
+    /* The name is a DNS-1123 subdomain: what Kubernetes accepts as the name of a
+     * cluster-scoped object, and safe as a KV key and as a URL path segment. */
+    const cJSON *m = NULL;
+    jb_status st = jb_manifest_head(obj, path, JB_APP_API_VERSION, JB_APP_KIND, &m, err);
+    if (st == JB_OK)
+        st = check_string_map(cJSON_GetObjectItemCaseSensitive(m, "labels"), path,
+                              "metadata.labels", err);
     if (st == JB_OK)
         st = check_string_map(cJSON_GetObjectItemCaseSensitive(m, "annotations"), path,
                               "metadata.annotations", err);
     const cJSON *ct = cJSON_GetObjectItemCaseSensitive(m, "creationTimestamp");
     if (st == JB_OK && ct != NULL && !cJSON_IsNull(ct) && !cJSON_IsString(ct))
-        st = field_err(err, path, "metadata.creationTimestamp", "must be a string");
+        st = jb_field_err(err, path, "metadata.creationTimestamp", "must be a string");
     return st;
 }
 
@@ -284,23 +225,23 @@ static jb_status check_spec(const cJSON *obj, const char *path, jb_err *err)
     if (spec == NULL || cJSON_IsNull(spec))
         return JB_OK;
     if (!cJSON_IsObject(spec))
-        return field_err(err, path, "spec", "must be a map");
+        return jb_field_err(err, path, "spec", "must be a map");
     const cJSON *cm = cJSON_GetObjectItemCaseSensitive(spec, "compassMetadata");
     if (cm == NULL || cJSON_IsNull(cm))
         return JB_OK;
     if (!cJSON_IsObject(cm))
-        return field_err(err, path, "spec.compassMetadata", "must be a map");
+        return jb_field_err(err, path, "spec.compassMetadata", "must be a map");
     const cJSON *au = cJSON_GetObjectItemCaseSensitive(cm, "authentication");
     if (au == NULL || cJSON_IsNull(au))
         return JB_OK;
     if (!cJSON_IsObject(au))
-        return field_err(err, path, "spec.compassMetadata.authentication", "must be a map");
+        return jb_field_err(err, path, "spec.compassMetadata.authentication", "must be a map");
     const cJSON *ids = cJSON_GetObjectItemCaseSensitive(au, "clientIds");
     static const char field[] = "spec.compassMetadata.authentication.clientIds";
     if (ids == NULL || cJSON_IsNull(ids))
         return JB_OK;
     if (!cJSON_IsArray(ids))
-        return field_err(err, path, field, "must be a list of strings");
+        return jb_field_err(err, path, field, "must be a list of strings");
     if (cJSON_GetArraySize(ids) > JB_APP_MAX_LIST_ITEMS)
         return jb_err_set(err, JB_ERR_INVALID, "%s: %s: more than %d entries", path, field,
                           JB_APP_MAX_LIST_ITEMS);
@@ -330,15 +271,8 @@ static cJSON *canonical(const cJSON *obj)
     meta = NULL;
     cJSON *md = cJSON_GetObjectItemCaseSensitive(doc, "metadata");
     static const char *const keep[] = {"name", "labels", "annotations", "creationTimestamp"};
-    for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, keep[i]);
-        if (v == NULL || cJSON_IsNull(v))
-            continue;
-        cJSON *d = cJSON_Duplicate(v, 1);
-        if (d == NULL)
-            goto nomem;
-        cJSON_AddItemToObject(md, keep[i], d);
-    }
+    if (!jb_json_copy_keys(m, md, keep, 4))
+        goto nomem;
     cJSON *sd = cJSON_IsObject(spec) ? cJSON_Duplicate(spec, 1) : cJSON_CreateObject();
     if (sd == NULL)
         goto nomem;
@@ -387,9 +321,9 @@ static jb_status fill_fields(jb_app *a, const char *path, jb_err *err)
         if (strcasecmp(it->string, JB_APP_LABEL_TYPE) == 0)
             label = it->valuestring;
     if (!label_value(label))
-        return field_err(err, path, "metadata.labels." JB_APP_LABEL_TYPE,
-                         "must be a label value (at most 63 of A-Z, a-z, 0-9, '-', '_', '.', "
-                         "alphanumeric at both ends)");
+        return jb_field_err(err, path, "metadata.labels." JB_APP_LABEL_TYPE,
+                            "must be a label value (at most 63 of A-Z, a-z, 0-9, '-', '_', '.', "
+                            "alphanumeric at both ends)");
     if ((a->name = strdup(cJSON_GetObjectItemCaseSensitive(meta, "name")->valuestring)) == NULL ||
         (a->label = strdup(label)) == NULL)
         return JB_ERR_NOMEM;
@@ -407,9 +341,9 @@ static jb_status fill_fields(jb_app *a, const char *path, jb_err *err)
     if (st != JB_OK)
         return st;
     const cJSON *ct = cJSON_GetObjectItemCaseSensitive(meta, "creationTimestamp");
-    if (cJSON_IsString(ct) && !jb_sub_parse_time(ct->valuestring, &a->created_ms))
-        return field_err(err, path, "metadata.creationTimestamp",
-                         "must be RFC 3339 UTC (2006-01-02T15:04:05Z)");
+    if (cJSON_IsString(ct) && !jb_k8s_time_parse(ct->valuestring, &a->created_ms))
+        return jb_field_err(err, path, "metadata.creationTimestamp",
+                            "must be RFC 3339 UTC (2006-01-02T15:04:05Z)");
     if ((a->json = cJSON_PrintUnformatted(a->doc)) == NULL)
         return JB_ERR_NOMEM;
     return JB_OK;
@@ -445,56 +379,29 @@ done:
 
 /* --------------------------------------------------------------- parsing */
 
-static jb_status collect_app(const cJSON *doc, const char *path, void *ud, jb_err *err)
+static jb_status app_make(const cJSON *doc, const char *path, const char *arg, jb_app **out,
+                          jb_err *err)
 {
-    jb_app *a = NULL;
-    jb_status st = jb_app_from_cjson(doc, path, &a, err);
-    if (st == JB_OK && (st = jb_app_vec_push(ud, a)) != JB_OK)
-        jb_err_set(err, st, "%s: out of memory", path);
-    return st;
+    (void)arg;
+    return jb_app_from_cjson(doc, path, out, err);
 }
 
-/* Moves tmp's items to out when st is JB_OK (out is unchanged on failure). */
-static jb_status commit(jb_status st, jb_app_vec *tmp, jb_app_vec *out, const char *origin,
-                        jb_err *err)
-{
-    size_t n0 = out->n;
-    for (size_t i = 0; st == JB_OK && i < tmp->n; i++) {
-        st = jb_app_vec_push(out, tmp->items[i]);
-        tmp->items[i] = NULL;
-    }
-    if (st == JB_ERR_NOMEM) {
-        while (out->n > n0)
-            jb_app_destroy(out->items[--out->n]);
-        jb_err_set(err, st, "%s: out of memory", origin);
-    }
-    jb_app_vec_clear(tmp);
-    return st;
-}
+JB_VEC_DEFINE_READER(read_apps, jb_app_vec, jb_app, app_make, jb_app_vec_push, app_vec_truncate)
 
 jb_status jb_app_parse(const char *buf, size_t len, const char *origin, jb_app_vec *out,
                        jb_err *err)
 {
-    jb_app_vec tmp = {0};
-    jb_status st = jb_sub_manifest_each(buf, len, origin, collect_app, &tmp, err);
-    return commit(st, &tmp, out, origin ? origin : "-", err);
+    return read_apps(false, buf, len, origin, NULL, out, err);
 }
 
 jb_status jb_app_parse_path(const char *path, jb_app_vec *out, jb_err *err)
 {
-    jb_app_vec tmp = {0};
-    jb_status st = jb_sub_manifest_each_path(path, collect_app, &tmp, err);
-    return commit(st, &tmp, out, path, err);
+    return read_apps(true, NULL, 0, path, NULL, out, err);
 }
 
 jb_status jb_app_from_json(const char *json, size_t len, jb_app **out, jb_err *err)
 {
-    cJSON *root = cJSON_ParseWithLength(json, len);
-    if (root == NULL)
-        return jb_err_set(err, JB_ERR_INVALID, "store: invalid JSON");
-    jb_status st = jb_app_from_cjson(root, "store", out, err);
-    cJSON_Delete(root);
-    return st;
+    return jb_manifest_from_json(json, len, read_apps_one, out, err);
 }
 
 /* ------------------------------------------------------------- objects */
@@ -535,7 +442,7 @@ jb_app *app_with_created(const jb_app *a, int64_t created_ms)
     cJSON *meta = cJSON_GetObjectItemCaseSensitive(doc, "metadata");
     cJSON_DeleteItemFromObjectCaseSensitive(meta, "creationTimestamp");
     char ts[32];
-    jb_sub_format_time(created_ms, ts);
+    jb_k8s_time_format(created_ms, ts);
     if (created_ms <= 0 || cJSON_AddStringToObject(meta, "creationTimestamp", ts) != NULL) {
         jb_err err;
         (void)jb_app_from_cjson(doc, "copy", &d, &err);

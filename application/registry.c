@@ -12,7 +12,7 @@
 
 #include "application/app_internal.h"
 #include "common/jb_common.h"
-#include "subscription/jb_sub.h"
+#include "common/jb_kv.h"
 
 /* How long a load of a bucket's contents may wait for the next entry. */
 #define LOAD_TIMEOUT_MS 10000
@@ -267,7 +267,7 @@ static jb_status load(watch *wa, kvWatcher *w, jb_err *err)
         natsStatus s = kvWatcher_Next(&e, w, left > 0 ? left : 1);
         if (s != NATS_OK) {
             free_indexes(&fresh, wa->kind);
-            return jb_sub_nats_err(s, bucket, err);
+            return jb_nats_err(s, bucket, err);
         }
         if (e == NULL)
             break;
@@ -301,7 +301,7 @@ static jb_status watch_open(watch *wa, jb_err *err)
 {
     static const char *const buckets[2] = {JB_APP_BUCKET, JB_APP_TOKEN_BUCKET};
     if (wa->kv == NULL) {
-        jb_status rc = jb_sub_kv_open(wa->r->cfg, wa->r->js, buckets[wa->kind], &wa->kv, err);
+        jb_status rc = app_kv_open(wa->r->cfg, wa->r->js, buckets[wa->kind], &wa->kv, err);
         if (rc != JB_OK)
             return rc;
     }
@@ -312,7 +312,7 @@ static jb_status watch_open(watch *wa, jb_err *err)
     wa->w = s == NATS_OK ? w : NULL;
     pthread_mutex_unlock(&wa->mu);
     if (s != NATS_OK)
-        return jb_sub_nats_err(s, "watching the application registry", err);
+        return jb_nats_err(s, "watching the application registry", err);
     jb_status rc = load(wa, w, err);
     if (rc == JB_OK) {
         atomic_store(&wa->loaded, true);
@@ -402,7 +402,7 @@ static jb_status registry_open(const struct jb_cfg *cfg, natsConnection *nc, jsC
     jb_status rc = JB_OK;
     if (js == NULL) {
         natsStatus s = natsConnection_JetStream(&r->own_js, nc, NULL);
-        rc = s == NATS_OK ? JB_OK : jb_sub_nats_err(s, "application registry", err);
+        rc = s == NATS_OK ? JB_OK : jb_nats_err(s, "application registry", err);
         r->js = r->own_js;
     }
     for (int i = 0; i < 2 && rc == JB_OK && sync; i++)

@@ -13,6 +13,10 @@ struct jb_cfg;
 int jb_cli_run(const struct jb_cfg *cfg, int argc, char **argv);
 /* `jetbridge stats [--watch]`. */
 int jb_cli_stats(const struct jb_cfg *cfg, int argc, char **argv);
+/* `jetbridge dispatcher` and `jetbridge controller`: hosts (cli/host.c) around
+ * dispatcher/ and kube/. */
+int jb_cli_dispatcher(const struct jb_cfg *cfg, int argc, char **argv);
+int jb_cli_controller(const struct jb_cfg *cfg, int argc, char **argv);
 
 /* Takes DATA_DIR/lock (the directory must exist) so that a second `run` of the
  * same data directory stops with a line naming DATA_DIR before it starts anything.

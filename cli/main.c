@@ -37,7 +37,7 @@ static const struct command {
      "publisher and dispatcher in one process (starts a local nats-server when NATS_URL is empty)"},
     {"publisher", jb_pub_cmd, CMD_SERVER, true,
      "HTTP ingress: validate, enrich and store events in JetStream"},
-    {"dispatcher", jb_disp_cmd, CMD_SERVER, false,
+    {"dispatcher", jb_cli_dispatcher, CMD_SERVER, false,
      "deliver stored events to subscription sinks with retry and dead letters"},
     {"sub", jb_sub_cmd, CMD_CLIENT, false,
      "apply, get, describe and delete Subscription manifests"},
@@ -46,7 +46,7 @@ static const struct command {
     {"stats", jb_cli_stats, CMD_CLIENT, false,
      "delivered, pending, failing and dead-lettered events per subscription"},
     {"dlq", jb_dlq_cmd, CMD_CLIENT, false, "list, replay and purge dead-lettered events"},
-    {"controller", jb_kube_cmd, CMD_SERVER, false,
+    {"controller", jb_cli_controller, CMD_SERVER, false,
      "Kubernetes mode: mirror Subscriptions and Applications, write status back"},
 };
 

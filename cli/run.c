@@ -318,10 +318,10 @@ int jb_cli_run(const jb_cfg *cfg, int argc, char **argv)
                    cfg->data_dir, "error", strerror(errno), NULL);
     }
     /* Two connections: the dispatcher's fetches never delay the publisher's acks. */
-    if (jb_nats_connect(&local, NULL, "jetbridge-run-publisher", true, &pub_nc, &pub_js, &err) !=
-            JB_OK ||
-        jb_nats_connect(&local, NULL, "jetbridge-run-dispatcher", true, &disp_nc, &disp_js, &err) !=
-            JB_OK) {
+    if (jb_cfg_nats_connect(&local, NULL, "jetbridge-run-publisher", true, &pub_nc, &pub_js,
+                            &err) != JB_OK ||
+        jb_cfg_nats_connect(&local, NULL, "jetbridge-run-dispatcher", true, &disp_nc, &disp_js,
+                            &err) != JB_OK) {
         fprintf(stderr, "jetbridge run: %s\n", err.msg);
         goto out;
     }

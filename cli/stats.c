@@ -523,7 +523,7 @@ int jb_cli_stats(const jb_cfg *cfg, int argc, char **argv)
     natsConnection *nc = NULL;
     jsCtx *js = NULL;
     jb_err err = {{0}};
-    if (jb_nats_connect(&local, NULL, "jetbridge-stats", false, &nc, &js, &err) != JB_OK) {
+    if (jb_cfg_nats_connect(&local, NULL, "jetbridge-stats", false, &nc, &js, &err) != JB_OK) {
         fprintf(stderr, "jetbridge stats: %s\n", err.msg);
         return 1;
     }

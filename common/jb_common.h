@@ -13,7 +13,6 @@
 #include "common/jb_status.h"
 
 struct event_base;
-struct jb_cfg;
 typedef struct __natsConnection natsConnection;
 typedef struct __jsCtx jsCtx;
 
@@ -117,14 +116,33 @@ void jb_admin_stop(jb_admin *a);
 
 /* ------------------------------------------------------------------- NATS */
 
-/* Connects to cfg->nats_url with the reconnect settings of the configuration
- * (MAX_RECONNECTS, RECONNECT_WAIT), logging disconnects and reconnects. When
- * base is not NULL the connection's I/O runs on that libevent loop through
- * nats.c's adapter; else nats.c uses its own threads. On success *nc and *js are
- * set; the caller destroys them with jb_nats_close. The connection is usable even
- * when the server is down at start only if retry_on_failed_connect is true: then
- * nats.c keeps trying in the background and this returns JB_OK. */
-jb_status jb_nats_connect(const struct jb_cfg *cfg, struct event_base *base, const char *name,
+/* What jb_nats_connect needs, filled by the host from its configuration
+ * (jb_cfg_nats_opts in config/): common/ does not read the configuration itself.
+ * Strings are borrowed for the call; "" means unset. */
+typedef struct jb_nats_opts {
+    const char *url;            /* NATS_URL: one URL or a comma-separated list */
+    const char *creds;          /* NATS_CREDS */
+    const char *nkey_seed;      /* NATS_NKEY_SEED (a file) */
+    const char *user;           /* NATS_USER */
+    const char *password_file;  /* NATS_PASSWORD_FILE */
+    const char *token_file;     /* NATS_TOKEN_FILE */
+    const char *tls_ca;         /* NATS_TLS_CA */
+    const char *tls_cert;       /* NATS_TLS_CERT */
+    const char *tls_key;        /* NATS_TLS_KEY */
+    int max_reconnects;         /* MAX_RECONNECTS (-1: forever) */
+    int64_t reconnect_wait_ms;  /* RECONNECT_WAIT */
+    int64_t request_timeout_ms; /* REQUEST_TIMEOUT: the JetStream API wait */
+    int publish_max_in_flight;  /* PUBLISH_MAX_IN_FLIGHT: nats.c's async publish window */
+} jb_nats_opts;
+
+/* Connects to no->url with no's reconnect settings, TLS and credentials (at most
+ * one way; errors name the key), logging disconnects and reconnects. When base is
+ * not NULL the connection's I/O runs on that libevent loop through nats.c's
+ * adapter; else nats.c uses its own threads. On success *nc and *js are set; the
+ * caller destroys them with jb_nats_close. The connection is usable even when the
+ * server is down at start only if retry_on_failed_connect is true: then nats.c
+ * keeps trying in the background and this returns JB_OK. */
+jb_status jb_nats_connect(const jb_nats_opts *no, struct event_base *base, const char *name,
                           bool retry_on_failed_connect, natsConnection **nc, jsCtx **js,
                           jb_err *err);
 /* Closes and destroys both (either may be NULL). With a libevent loop, call it
@@ -196,6 +214,11 @@ void jb_secret_free(char *s);
 #define JB_NKEY_SEED_LEN   58
 bool jb_nkey_user_public(const char *seed, size_t len, char out[JB_NKEY_PUBLIC_LEN + 1]);
 bool jb_nkey_user_seed(const uint8_t raw_seed[32], char out[JB_NKEY_SEED_LEN + 1]);
+
+/* Room for one more element in an array of n elements of elem bytes whose capacity
+ * is *cap (growing by doubling, from 8): returns the array, maybe moved, and
+ * updates *cap; NULL when out of memory (the array and *cap are unchanged). */
+void *jb_array_grow(void *items, size_t n, size_t *cap, size_t elem);
 
 /* Monotonic and wall-clock time. */
 int64_t jb_now_monotonic_ns(void);

@@ -13,7 +13,6 @@
 #include <string.h>
 
 #include "common/jb_common.h"
-#include "config/jb_cfg.h"
 
 /* Published data buffered while reconnecting: bounded, publishes fail beyond it
  * (and the publisher answers 502/503) instead of growing memory. */
@@ -114,29 +113,27 @@ static natsStatus set_servers(natsOptions *o, const char *urls)
 /* True when any server of NATS_URL is a tls:// URL: then the connection must be
  * TLS (nats.c would otherwise upgrade only if the server asks for it, and a
  * server that does not would get the credentials in plain text). */
-static bool wants_tls(const jb_cfg *cfg)
+static bool wants_tls(const jb_nats_opts *no)
 {
-    return strstr(cfg->nats_url, "tls://") != NULL || cfg->nats_tls_ca[0] != '\0' ||
-           cfg->nats_tls_cert[0] != '\0';
+    return strstr(no->url, "tls://") != NULL || no->tls_ca[0] != '\0' || no->tls_cert[0] != '\0';
 }
 
 /* Sets TLS and the credentials of the configuration. Errors name the key. */
-static jb_status set_tls(natsOptions *o, const jb_cfg *cfg, jb_err *err)
+static jb_status set_tls(natsOptions *o, const jb_nats_opts *no, jb_err *err)
 {
-    if (!wants_tls(cfg))
+    if (!wants_tls(no))
         return JB_OK;
-    if ((cfg->nats_tls_cert[0] == '\0') != (cfg->nats_tls_key[0] == '\0'))
+    if ((no->tls_cert[0] == '\0') != (no->tls_key[0] == '\0'))
         return jb_err_set(err, JB_ERR_CONFIG, "NATS_TLS_CERT and NATS_TLS_KEY go together");
     natsStatus s = natsOptions_SetSecure(o, true);
-    if (s == NATS_OK && cfg->nats_tls_ca[0] != '\0' &&
-        (s = natsOptions_LoadCATrustedCertificates(o, cfg->nats_tls_ca)) != NATS_OK)
-        return jb_err_set(err, JB_ERR_CONFIG, "NATS_TLS_CA: cannot load %s: %s", cfg->nats_tls_ca,
+    if (s == NATS_OK && no->tls_ca[0] != '\0' &&
+        (s = natsOptions_LoadCATrustedCertificates(o, no->tls_ca)) != NATS_OK)
+        return jb_err_set(err, JB_ERR_CONFIG, "NATS_TLS_CA: cannot load %s: %s", no->tls_ca,
                           nats_GetLastError(NULL));
-    if (s == NATS_OK && cfg->nats_tls_cert[0] != '\0' &&
-        (s = natsOptions_LoadCertificatesChain(o, cfg->nats_tls_cert, cfg->nats_tls_key)) !=
-            NATS_OK)
+    if (s == NATS_OK && no->tls_cert[0] != '\0' &&
+        (s = natsOptions_LoadCertificatesChain(o, no->tls_cert, no->tls_key)) != NATS_OK)
         return jb_err_set(err, JB_ERR_CONFIG, "NATS_TLS_CERT/NATS_TLS_KEY: cannot load %s: %s",
-                          cfg->nats_tls_cert, nats_GetLastError(NULL));
+                          no->tls_cert, nats_GetLastError(NULL));
     if (s != NATS_OK)
         return jb_err_set(err, JB_ERR_CONFIG, "NATS TLS: %s", natsStatus_GetText(s));
     return JB_OK;
@@ -162,35 +159,34 @@ static jb_status set_nkey(natsOptions *o, const char *file, jb_err *err)
 }
 
 /* At most one way to authenticate, so nothing is silently ignored. */
-static jb_status set_auth(natsOptions *o, const jb_cfg *cfg, jb_err *err)
+static jb_status set_auth(natsOptions *o, const jb_nats_opts *no, jb_err *err)
 {
-    int ways = (cfg->nats_creds[0] != '\0') + (cfg->nats_nkey_seed[0] != '\0') +
-               (cfg->nats_user[0] != '\0' || cfg->nats_password_file[0] != '\0') +
-               (cfg->nats_token_file[0] != '\0');
+    int ways = (no->creds[0] != '\0') + (no->nkey_seed[0] != '\0') +
+               (no->user[0] != '\0' || no->password_file[0] != '\0') + (no->token_file[0] != '\0');
     if (ways > 1)
         return jb_err_set(err, JB_ERR_CONFIG,
                           "NATS_CREDS, NATS_NKEY_SEED, NATS_USER and NATS_TOKEN_FILE exclude each "
                           "other: set one");
-    if (cfg->nats_creds[0] != '\0') {
-        if (natsOptions_SetUserCredentialsFromFiles(o, cfg->nats_creds, NULL) != NATS_OK)
-            return jb_err_set(err, JB_ERR_CONFIG, "NATS_CREDS: %s: %s", cfg->nats_creds,
+    if (no->creds[0] != '\0') {
+        if (natsOptions_SetUserCredentialsFromFiles(o, no->creds, NULL) != NATS_OK)
+            return jb_err_set(err, JB_ERR_CONFIG, "NATS_CREDS: %s: %s", no->creds,
                               nats_GetLastError(NULL));
         return JB_OK;
     }
-    if (cfg->nats_nkey_seed[0] != '\0')
-        return set_nkey(o, cfg->nats_nkey_seed, err);
+    if (no->nkey_seed[0] != '\0')
+        return set_nkey(o, no->nkey_seed, err);
     char *secret = NULL;
     jb_status st = JB_OK;
     jb_err e;
-    if (cfg->nats_user[0] != '\0' || cfg->nats_password_file[0] != '\0') {
-        if (cfg->nats_user[0] == '\0' || cfg->nats_password_file[0] == '\0')
+    if (no->user[0] != '\0' || no->password_file[0] != '\0') {
+        if (no->user[0] == '\0' || no->password_file[0] == '\0')
             return jb_err_set(err, JB_ERR_CONFIG, "NATS_USER and NATS_PASSWORD_FILE go together");
-        if ((st = jb_secret_read_file(cfg->nats_password_file, &secret, NULL, &e)) != JB_OK)
+        if ((st = jb_secret_read_file(no->password_file, &secret, NULL, &e)) != JB_OK)
             return jb_err_set(err, st, "NATS_PASSWORD_FILE: %s", e.msg);
-        if (natsOptions_SetUserInfo(o, cfg->nats_user, secret) != NATS_OK)
+        if (natsOptions_SetUserInfo(o, no->user, secret) != NATS_OK)
             st = jb_err_set(err, JB_ERR_NOMEM, "out of memory");
-    } else if (cfg->nats_token_file[0] != '\0') {
-        if ((st = jb_secret_read_file(cfg->nats_token_file, &secret, NULL, &e)) != JB_OK)
+    } else if (no->token_file[0] != '\0') {
+        if ((st = jb_secret_read_file(no->token_file, &secret, NULL, &e)) != JB_OK)
             return jb_err_set(err, st, "NATS_TOKEN_FILE: %s", e.msg);
         if (natsOptions_SetToken(o, secret) != NATS_OK)
             st = jb_err_set(err, JB_ERR_NOMEM, "out of memory");
@@ -199,21 +195,21 @@ static jb_status set_auth(natsOptions *o, const jb_cfg *cfg, jb_err *err)
     return st;
 }
 
-static natsStatus make_options(const jb_cfg *cfg, struct event_base *base, const char *name,
+static natsStatus make_options(const jb_nats_opts *no, struct event_base *base, const char *name,
                                bool retry, natsOptions **out)
 {
     natsOptions *o = NULL;
     natsStatus s = natsOptions_Create(&o);
     if (s == NATS_OK)
-        s = set_servers(o, cfg->nats_url);
+        s = set_servers(o, no->url);
     if (s == NATS_OK && name != NULL)
         s = natsOptions_SetName(o, name);
     if (s == NATS_OK)
         s = natsOptions_SetTimeout(o, CONNECT_TIMEOUT_MS);
     if (s == NATS_OK)
-        s = natsOptions_SetMaxReconnect(o, cfg->max_reconnects);
+        s = natsOptions_SetMaxReconnect(o, no->max_reconnects);
     if (s == NATS_OK)
-        s = natsOptions_SetReconnectWait(o, cfg->reconnect_wait_ms);
+        s = natsOptions_SetReconnectWait(o, no->reconnect_wait_ms);
     if (s == NATS_OK)
         s = natsOptions_SetReconnectBufSize(o, RECONNECT_BUF_BYTES);
     if (s == NATS_OK)
@@ -241,7 +237,7 @@ static natsStatus make_options(const jb_cfg *cfg, struct event_base *base, const
     return NATS_OK;
 }
 
-jb_status jb_nats_connect(const struct jb_cfg *cfg, struct event_base *base, const char *name,
+jb_status jb_nats_connect(const jb_nats_opts *no, struct event_base *base, const char *name,
                           bool retry_on_failed_connect, natsConnection **nc, jsCtx **js,
                           jb_err *err)
 {
@@ -251,7 +247,7 @@ jb_status jb_nats_connect(const struct jb_cfg *cfg, struct event_base *base, con
     jsOptions jo;
     jb_status st = JB_OK;
     char *shown = NULL; /* NATS_URL without passwords, for messages */
-    if (cfg->nats_url[0] == '\0')
+    if (no->url[0] == '\0')
         return jb_err_set(err, JB_ERR_CONFIG, "NATS_URL is empty");
     if (base != NULL)
         jb_event_threads_init();
@@ -261,16 +257,16 @@ jb_status jb_nats_connect(const struct jb_cfg *cfg, struct event_base *base, con
      * ~7 % of CPU per request (docs/publisher.md). The first nats_Open sets it;
      * later calls, nats.c's implicit one included, leave it. */
     nats_Open(0);
-    shown = jb_redact_url(cfg->nats_url);
+    shown = jb_redact_url(no->url);
     if (shown == NULL)
         return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
-    natsStatus s = make_options(cfg, base, name, retry_on_failed_connect, &opts);
+    natsStatus s = make_options(no, base, name, retry_on_failed_connect, &opts);
     if (s != NATS_OK) {
         st = jb_err_set(err, s == NATS_NO_MEMORY ? JB_ERR_NOMEM : JB_ERR_CONFIG, "NATS options: %s",
                         natsStatus_GetText(s));
         goto done;
     }
-    if ((st = set_tls(opts, cfg, err)) != JB_OK || (st = set_auth(opts, cfg, err)) != JB_OK)
+    if ((st = set_tls(opts, no, err)) != JB_OK || (st = set_auth(opts, no, err)) != JB_OK)
         goto done;
     s = natsConnection_Connect(&conn, opts);
     if (s == NATS_NOT_YET_CONNECTED) {
@@ -287,10 +283,10 @@ jb_status jb_nats_connect(const struct jb_cfg *cfg, struct event_base *base, con
         log_conn(JB_LOG_INFO, conn, "connected");
     }
     jsOptions_Init(&jo);
-    jo.Wait = cfg->request_timeout_ms;
+    jo.Wait = no->request_timeout_ms;
     /* The publisher's own window (PUBLISH_MAX_IN_FLIGHT) is the real bound; nats.c's
      * matches it so that the library never stalls a publish the window allowed. */
-    jo.PublishAsync.MaxPending = cfg->publish_max_in_flight;
+    jo.PublishAsync.MaxPending = no->publish_max_in_flight;
     s = natsConnection_JetStream(&ctx, conn, &jo);
     if (s != NATS_OK) {
         st = jb_err_set(err, JB_ERR_NATS, "JetStream context: %s", natsStatus_GetText(s));

@@ -111,3 +111,16 @@ size_t jb_capbuf_append(char *p, size_t size, size_t n, void *capbuf)
     b->data[b->len] = '\0';
     return add;
 }
+
+void *jb_array_grow(void *items, size_t n, size_t *cap, size_t elem)
+{
+    if (n < *cap)
+        return items;
+    size_t ncap = *cap ? *cap * 2 : 8;
+    if (ncap > SIZE_MAX / elem)
+        return NULL;
+    void *grown = realloc(items, ncap * elem);
+    if (grown != NULL)
+        *cap = ncap;
+    return grown;
+}

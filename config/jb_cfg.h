@@ -163,6 +163,17 @@ void jb_cfg_print_markdown(FILE *f);
  * Returns JB_ERR_NOMEM only. */
 jb_status jb_cfg_resolve_client(jb_cfg *cfg, jb_err *err);
 
+/* The NATS settings of cfg for jb_nats_connect (common/jb_common.h); the strings
+ * stay cfg's. jb_cfg_nats_connect is jb_nats_connect with them, for hosts. */
+struct jb_nats_opts;
+struct event_base;
+typedef struct __natsConnection natsConnection;
+typedef struct __jsCtx jsCtx;
+void jb_cfg_nats_opts(const jb_cfg *cfg, struct jb_nats_opts *out);
+jb_status jb_cfg_nats_connect(const jb_cfg *cfg, struct event_base *base, const char *name,
+                              bool retry_on_failed_connect, natsConnection **nc, jsCtx **js,
+                              jb_err *err);
+
 /* Defaults only (for tests and tools). */
 jb_cfg *jb_cfg_defaults(void);
 void jb_cfg_destroy(jb_cfg *cfg);

@@ -183,8 +183,8 @@
       "HTTP deliveries in flight per dispatcher process.", CFG_INT, dispatcher_max_concurrent, 1,  \
       1000000, NULL)                                                                               \
     X("SHUTDOWN_GRACE", "--shutdown-grace", "25s", "duration 0..1h" DUR,                           \
-      "On SIGTERM, time to finish in-flight work before exiting.", CFG_DURATION,                   \
-      shutdown_grace_ms, 0, HOUR, NULL)                                                            \
+      "On SIGTERM, time to finish in-flight work before exiting; 0 NAKs it at once.",              \
+      CFG_DURATION, shutdown_grace_ms, 0, HOUR, NULL)                                              \
     X("METRICS_ADDR", "--metrics-addr", ":9090", "host:port or :port (port 0..65535)",             \
       "Admin listener with /metrics, /healthz and /readyz.", CFG_ADDR, metrics_addr, 0, 0, NULL)   \
     X("APP_LOG_FORMAT", "--app-log-format", "auto", "auto|json|text",                              \

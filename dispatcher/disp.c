@@ -455,7 +455,7 @@ static inflight *inflight_new(jb_disp *d, dconsumer *c, natsMsg *msg)
 static void arm_progress(inflight *f)
 {
     jb_disp *d = f->d;
-    int64_t ack_wait = d->cfg->ack_wait_ms > 0 ? d->cfg->ack_wait_ms : 30000;
+    int64_t ack_wait = d->cfg->ack_wait_ms;
     /* Only a request that may outlive AckWait needs it. */
     if (f->delivery.timeout_ms < ack_wait / 2)
         return;
@@ -731,7 +731,7 @@ jb_status jb_disp_create(const jb_cfg *cfg, struct event_base *base, jb_metrics 
     d->metrics = metrics;
     d->nc = nc;
     d->js = js;
-    d->global_max = cfg->dispatcher_max_concurrent > 0 ? cfg->dispatcher_max_concurrent : 1024;
+    d->global_max = cfg->dispatcher_max_concurrent;
     d->wakefd = -1;
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->dlq_cv, NULL);
@@ -870,7 +870,7 @@ void jb_disp_stop_gracefully(jb_disp *d, void (*done)(void *ud), void *ud)
     for (dconsumer *c = d->consumers; c != NULL; c = c->next)
         stop_consumer(d, c);
     jb_disp_unpark_all(d);
-    int64_t g = d->cfg->shutdown_grace_ms > 0 ? d->cfg->shutdown_grace_ms : 25000;
+    int64_t g = d->cfg->shutdown_grace_ms; /* 0: NAK what is in flight at once */
     d->grace_ev = evtimer_new(d->base, on_grace, d);
     if (d->grace_ev != NULL) {
         struct timeval tv = {g / 1000, (g % 1000) * 1000};

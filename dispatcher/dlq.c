@@ -12,7 +12,7 @@ jb_status jb_disp_ensure_dlq(const jb_cfg *cfg, jsCtx *js, jb_err *err)
 {
     jsStreamInfo *si = NULL;
     jsErrCode jerr = 0;
-    const char *name = cfg->dlq_stream_name[0] != '\0' ? cfg->dlq_stream_name : "sap-dlq";
+    const char *name = cfg->dlq_stream_name;
     natsStatus s = js_GetStreamInfo(&si, js, name, NULL, &jerr);
     if (s == NATS_OK) {
         jsStreamInfo_Destroy(si);
@@ -27,7 +27,7 @@ jb_status jb_disp_ensure_dlq(const jb_cfg *cfg, jsCtx *js, jb_err *err)
     sc.Subjects = subjects;
     sc.SubjectsLen = 1;
     sc.Storage = cfg->stream_storage == JB_STORAGE_MEMORY ? js_MemoryStorage : js_FileStorage;
-    sc.Replicas = cfg->stream_replicas > 0 ? cfg->stream_replicas : 1;
+    sc.Replicas = cfg->stream_replicas;
     sc.Retention = js_LimitsPolicy;
     /* Full means the next dead letter fails to publish: its original then stays in
      * the main stream (NAKed), instead of an older dead letter vanishing. */

@@ -564,7 +564,7 @@ int jb_dlq_cmd(const jb_cfg *cfg, int argc, char **argv)
     natsConnection *nc = NULL;
     jsCtx *js = NULL;
     jb_err err = {{0}};
-    if (jb_nats_connect(cfg, NULL, "jetbridge-dlq", false, &nc, &js, &err) != JB_OK) {
+    if (jb_cfg_nats_connect(cfg, NULL, "jetbridge-dlq", false, &nc, &js, &err) != JB_OK) {
         fprintf(stderr, "jetbridge dlq: %s\n", err.msg);
         return 1;
     }

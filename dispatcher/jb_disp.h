@@ -24,8 +24,6 @@ typedef struct jb_metrics jb_metrics;
 typedef struct __natsConnection natsConnection;
 typedef struct __jsCtx jsCtx;
 
-/* `jetbridge dispatcher`: runs until SIGTERM/SIGINT. Returns the exit code. */
-int jb_disp_cmd(const struct jb_cfg *cfg, int argc, char **argv);
 /* `jetbridge dlq list|replay`. */
 int jb_dlq_cmd(const struct jb_cfg *cfg, int argc, char **argv);
 

@@ -102,7 +102,4 @@ bool jb_kube_ctl_leader(jb_kube_ctl *c);
 /* Stops every thread (a held Lease is released) and frees. NULL is fine. */
 void jb_kube_ctl_stop(jb_kube_ctl *c);
 
-/* `jetbridge controller`. argv[0] is "controller". Returns the exit code. */
-int jb_kube_cmd(const struct jb_cfg *cfg, int argc, char **argv);
-
 #endif

@@ -144,7 +144,7 @@ static int run(int n, const char *url)
     jsCtx *js = NULL;
     jb_sub_store *st = NULL;
     jb_err err = {{0}};
-    if (jb_nats_connect(cfg, NULL, "bench", false, &nc, &js, &err) != JB_OK ||
+    if (jb_cfg_nats_connect(cfg, NULL, "bench", false, &nc, &js, &err) != JB_OK ||
         jb_sub_store_open(cfg, js, &st, &err) != JB_OK) {
         fprintf(stderr, "bench: %s\n", err.msg);
         return 1;

@@ -91,7 +91,7 @@ int jb_pub_cmd(const jb_cfg *cfg, int argc, char **argv)
         fprintf(stderr, "jetbridge publisher: out of memory\n");
         goto done;
     }
-    if (jb_nats_connect(cfg, NULL, "jetbridge-publisher", true, &nc, &js, &err) != JB_OK ||
+    if (jb_cfg_nats_connect(cfg, NULL, "jetbridge-publisher", true, &nc, &js, &err) != JB_OK ||
         jb_pub_create(cfg, metrics, nc, &pub, &err) != JB_OK || jb_pub_start(pub, &err) != JB_OK) {
         jb_log(JB_LOG_ERROR, "publisher", "cannot start", "error", err.msg, NULL);
         goto done;

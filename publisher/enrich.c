@@ -10,7 +10,7 @@
 
 #include "common/jb_common.h"
 #include "publisher/pub_internal.h"
-#include "subscription/jb_sub.h"
+#include "subscription/jb_sub_subject.h"
 
 /* True when s[0..len) split at dots has an empty part (leading, trailing or "..").
  * An empty string counts as one empty part. */

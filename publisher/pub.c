@@ -16,7 +16,8 @@
 
 #include "application/jb_app.h"
 #include "publisher/pub_server.h"
-#include "subscription/jb_sub.h"
+#include "subscription/jb_sub_store.h"
+#include "subscription/jb_sub_stream.h"
 
 static const double req_buckets[] = {0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.05, 0.075, 0.1,
                                      0.15,  0.2,   0.25,  0.3,   0.35,  0.4,   0.45, 0.5,   0.6,
@@ -89,9 +90,8 @@ jb_status jb_pub_create(const jb_cfg *cfg, jb_metrics *metrics, natsConnection *
     p->cfg = cfg;
     p->metrics = metrics;
     p->nc = nc;
-    p->names = (jb_pub_names){cfg->event_type_prefix,
-                              cfg->stream_subject_prefix[0] ? cfg->stream_subject_prefix : "kyma",
-                              cfg->legacy_namespace};
+    p->names =
+        (jb_pub_names){cfg->event_type_prefix, cfg->stream_subject_prefix, cfg->legacy_namespace};
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     p->nthreads = cfg->publisher_threads > 0 ? cfg->publisher_threads : (int)(ncpu > 0 ? ncpu : 1);
     p->conns_per_thread = cfg->max_connections / p->nthreads;

@@ -121,7 +121,7 @@ static bool needs_recreate(const jsConsumerConfig *have, const jsConsumerConfig 
 static jb_status ensure_consumer(jb_sub_reconciler *r, const jb_sub_consumer *c, bool known,
                                  jb_err *err)
 {
-    const char *stream = sub_cfg_stream(r->cfg);
+    const char *stream = r->cfg->stream_name;
     jsConsumerConfig cc;
     char desc[512];
     consumer_config(r, c, &cc, desc, sizeof(desc));
@@ -164,7 +164,7 @@ static jb_status ensure_consumer(jb_sub_reconciler *r, const jb_sub_consumer *c,
     if (s != NATS_OK) {
         char what[128];
         snprintf(what, sizeof(what), "consumer %s for %s", c->consumer, c->type);
-        return sub_nats_err(s, what, err);
+        return jb_nats_err(s, what, err);
     }
     return JB_OK;
 }
@@ -172,7 +172,7 @@ static jb_status ensure_consumer(jb_sub_reconciler *r, const jb_sub_consumer *c,
 static void delete_consumer(jb_sub_reconciler *r, const char *name)
 {
     jsErrCode ec = 0;
-    natsStatus s = js_DeleteConsumer(r->js, sub_cfg_stream(r->cfg), name, NULL, &ec);
+    natsStatus s = js_DeleteConsumer(r->js, r->cfg->stream_name, name, NULL, &ec);
     if (s != NATS_OK && s != NATS_NOT_FOUND)
         jb_log(JB_LOG_WARN, "subscription", "deleting a consumer failed", "consumer", name, "error",
                natsStatus_GetText(s), NULL);
@@ -410,9 +410,9 @@ static jb_status full_pass(jb_sub_reconciler *r, bool unexplained, jb_err *err)
     jsConsumerNamesList *names = NULL;
     jsErrCode ec = 0;
     if (unexplained) {
-        natsStatus s = js_ConsumerNames(&names, r->js, sub_cfg_stream(r->cfg), NULL, &ec);
+        natsStatus s = js_ConsumerNames(&names, r->js, r->cfg->stream_name, NULL, &ec);
         if (s != NATS_OK && s != NATS_NOT_FOUND)
-            return sub_nats_err(s, "listing consumers", err);
+            return jb_nats_err(s, "listing consumers", err);
     }
     jb_sub_vec subs = {0};
     if ((st = jb_sub_store_list(r->store, NULL, &subs, err)) != JB_OK)

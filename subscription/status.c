@@ -80,7 +80,7 @@ jb_status sub_status_json(const jb_sub *s, const jb_cfg *cfg, const char *prev_j
     cJSON *prev = prev_json ? cJSON_Parse(prev_json) : NULL;
     cJSON *root = cJSON_CreateObject();
     char now[32];
-    sub_format_time(jb_now_wall_ms(), now);
+    jb_k8s_time_format(jb_now_wall_ms(), now);
     bool valid = ve.n == 0, active = valid && active_err == NULL;
     cJSON *conds = NULL;
     bool ok = root && cJSON_AddBoolToObject(root, "ready", active) && add_types(root, s, cfg) &&

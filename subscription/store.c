@@ -8,79 +8,17 @@
 #include "config/jb_cfg.h"
 #include "subscription/sub_internal.h"
 
-/* A put races with other writers through the KV revision; after this many lost
- * races something is wrong. */
-#define PUT_ATTEMPTS 8
-/* How long a listing waits for the bucket's current values. */
-#define LIST_TIMEOUT_MS 10000
-
 struct jb_sub_store {
     kvStore *subs;
     kvStore *status;
 };
 
-jb_status sub_nats_err(int nats_status, const char *what, jb_err *err)
-{
-    natsStatus s = (natsStatus)nats_status;
-    const char *last = nats_GetLastError(NULL);
-    const char *text = last && last[0] ? last : natsStatus_GetText(s);
-    jb_status code = JB_ERR_NATS;
-    switch (s) {
-    case NATS_NOT_FOUND:
-        code = JB_ERR_NOT_FOUND;
-        break;
-    case NATS_TIMEOUT:
-        code = JB_ERR_TIMEOUT;
-        break;
-    case NATS_CONNECTION_CLOSED:
-    case NATS_NO_SERVER:
-    case NATS_NOT_YET_CONNECTED:
-    case NATS_CONNECTION_DISCONNECTED:
-    case NATS_NO_RESPONDERS:
-        code = JB_ERR_NOT_CONNECTED;
-        break;
-    case NATS_NO_MEMORY:
-        code = JB_ERR_NOMEM;
-        break;
-    default:
-        break;
-    }
-    return jb_err_set(err, code, "%s: %s", what, text);
-}
-
+/* Buckets take the stream's storage type and replicas. */
 static jb_status open_bucket(const jb_cfg *cfg, jsCtx *js, const char *name, kvStore **out,
                              jb_err *err)
 {
-    kvStore *kv = NULL;
-    natsStatus s = js_KeyValue(&kv, js, name);
-    if (s == NATS_NOT_FOUND) {
-        kvConfig kc;
-        kvConfig_Init(&kc);
-        kc.Bucket = name;
-        kc.History = 1;
-        kc.StorageType =
-            cfg && cfg->stream_storage == JB_STORAGE_MEMORY ? js_MemoryStorage : js_FileStorage;
-        kc.Replicas = cfg && cfg->stream_replicas > 0 ? cfg->stream_replicas : 1;
-        /* Another process may create it at the same moment: same config, so the
-         * server answers with the existing bucket. */
-        s = js_CreateKeyValue(&kv, js, &kc);
-        if (s != NATS_OK)
-            s = js_KeyValue(&kv, js, name);
-    }
-    if (s != NATS_OK)
-        return sub_nats_err(s, name, err);
-    *out = kv;
-    return JB_OK;
-}
-
-jb_status jb_sub_kv_open(const jb_cfg *cfg, jsCtx *js, const char *name, kvStore **out, jb_err *err)
-{
-    return open_bucket(cfg, js, name, out, err);
-}
-
-jb_status jb_sub_nats_err(int nats_status, const char *what, jb_err *err)
-{
-    return sub_nats_err(nats_status, what, err);
+    return jb_kv_open(js, name, cfg->stream_storage == JB_STORAGE_MEMORY, cfg->stream_replicas, out,
+                      err);
 }
 
 jb_status jb_sub_store_open(const jb_cfg *cfg, jsCtx *js, jb_sub_store **out, jb_err *err)
@@ -117,6 +55,8 @@ const char *jb_sub_apply_result_str(jb_sub_apply_result r)
         return "configured";
     case JB_SUB_UNCHANGED:
         return "unchanged";
+    case JB_SUB_REFUSED:
+        return "refused";
     }
     return "?";
 }
@@ -124,7 +64,7 @@ const char *jb_sub_apply_result_str(jb_sub_apply_result r)
 /* False when ns/name cannot name a subscription (so nothing is stored under it). */
 static bool make_key(char *out, size_t cap, const char *ns, const char *name)
 {
-    if (!sub_dns_name(ns, 63, false) || !sub_dns_name(name, 253, true))
+    if (!jb_dns_name(ns, 63, false) || !jb_dns_name(name, 253, true))
         return false;
     snprintf(out, cap, "%s.%s", ns, name);
     return true;
@@ -138,69 +78,93 @@ static jb_status not_found(jb_err *err, const char *ns, const char *name)
                       name, ns);
 }
 
-/* One attempt: reads the current value, then creates or updates on its revision. */
-static jb_status put_once(jb_sub_store *st, const jb_sub *s, jb_sub_apply_result *res, jb_err *err)
+/* What jb_kv_update needs to decide one write of a subscription. */
+typedef struct put_ctx {
+    const jb_sub *s;
+    bool from_cli;
+    jb_sub_apply_result *res;
+} put_ctx;
+
+/* A subscription that `run --subscriptions DIR` applied carries the file it came
+ * from; a CLI apply over it keeps that annotation, so removing the file from the
+ * directory still deletes the subscription. Returns the subscription to write (s
+ * itself, or a copy that *copy owns), NULL when out of memory. */
+static const jb_sub *keep_dir_annotation(const jb_sub *s, const jb_sub *old, jb_sub **copy)
 {
-    kvEntry *e = NULL;
-    natsStatus ns = kvStore_Get(&e, st->subs, s->key);
-    if (ns != NATS_OK && ns != NATS_NOT_FOUND)
-        return sub_nats_err(ns, "reading the subscription", err);
-    jb_sub *old = NULL, *next = NULL;
-    uint64_t rev = e ? kvEntry_Revision(e) : 0;
-    if (e != NULL) {
-        jb_err perr;
-        if (jb_sub_from_json(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), &old, &perr) != JB_OK)
-            old = NULL; /* a broken stored value gets replaced */
-        kvEntry_Destroy(e);
-    }
+    const char *from = old ? jb_sub_annotation(old, JB_SUB_ANNOTATION_DIR) : NULL;
+    if (from == NULL || jb_sub_annotation(s, JB_SUB_ANNOTATION_DIR) != NULL)
+        return s;
+    return *copy = sub_with_meta(s, 0, JB_SUB_ANNOTATION_DIR, from);
+}
+
+/* jb_kv_update's callback: the stored value, read once per apply, decides. */
+static jb_status put_next(const char *val, size_t len, void *ud, char **next, jb_err *err)
+{
+    put_ctx *p = ud;
+    jb_sub *old = NULL, *copy = NULL, *stamped = NULL;
+    jb_err perr;
+    if (val != NULL && jb_sub_from_json(val, len, &old, &perr) != JB_OK)
+        old = NULL; /* a broken stored value gets replaced */
     jb_status rc = JB_OK;
+    const jb_sub *s = p->s;
+    if (p->from_cli && old != NULL && jb_sub_kubernetes_owned(old)) {
+        /* The controller would overwrite (or resurrect) what the CLI writes. */
+        *p->res = JB_SUB_REFUSED;
+        goto done;
+    }
+    if (p->from_cli && (s = keep_dir_annotation(s, old, &copy)) == NULL)
+        goto nomem;
     if (old != NULL && sub_equal_spec(old, s)) {
-        *res = JB_SUB_UNCHANGED;
+        *p->res = JB_SUB_UNCHANGED;
         goto done;
     }
     int64_t created = old && old->created_ms ? old->created_ms : jb_now_wall_ms();
-    if ((next = sub_with_meta(s, created, NULL, NULL)) == NULL) {
-        rc = jb_err_set(err, JB_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    int len = (int)strlen(next->json);
-    ns = rev == 0 ? kvStore_Create(NULL, st->subs, s->key, next->json, len)
-                  : kvStore_Update(NULL, st->subs, s->key, next->json, len, rev);
-    if (ns != NATS_OK) {
-        rc = sub_nats_err(ns, "writing the subscription", err);
-        /* A wrong-revision answer means another writer won: try again. */
-        if (rc == JB_ERR_NATS)
-            rc = JB_ERR_CONFLICT;
-        goto done;
-    }
-    *res = rev == 0 || old == NULL ? JB_SUB_CREATED : JB_SUB_CONFIGURED;
+    if ((stamped = sub_with_meta(s, created, NULL, NULL)) == NULL ||
+        (*next = strdup(stamped->json)) == NULL)
+        goto nomem;
+    *p->res = old == NULL ? JB_SUB_CREATED : JB_SUB_CONFIGURED;
+    goto done;
+nomem:
+    rc = jb_err_set(err, JB_ERR_NOMEM, "out of memory");
 done:
     jb_sub_destroy(old);
-    jb_sub_destroy(next);
+    jb_sub_destroy(copy);
+    jb_sub_destroy(stamped);
     return rc;
+}
+
+jb_status jb_sub_store_apply(jb_sub_store *st, const jb_sub *s, bool from_cli,
+                             jb_sub_apply_result *res, jb_err *err)
+{
+    put_ctx p = {s, from_cli, res};
+    return jb_kv_update(st->subs, s->key, "writing the subscription", put_next, &p, err);
 }
 
 jb_status jb_sub_store_put(jb_sub_store *st, const jb_sub *s, jb_sub_apply_result *res, jb_err *err)
 {
-    jb_status rc = JB_ERR_CONFLICT;
-    for (int i = 0; i < PUT_ATTEMPTS && rc == JB_ERR_CONFLICT; i++)
-        rc = put_once(st, s, res, err);
-    return rc;
+    return jb_sub_store_apply(st, s, false, res, err);
+}
+
+/* The entry of ns/name in kv, with the resource's not-found wording. */
+static jb_status get_entry(kvStore *kv, const char *ns, const char *name, const char *what,
+                           char *key, size_t cap, kvEntry **e, jb_err *err)
+{
+    if (!make_key(key, cap, ns, name))
+        return not_found(err, ns, name);
+    jb_status rc = jb_kv_get(kv, key, what, e, err);
+    return rc == JB_ERR_NOT_FOUND ? not_found(err, ns, name) : rc;
 }
 
 jb_status jb_sub_store_get(jb_sub_store *st, const char *ns, const char *name, jb_sub **out,
                            jb_err *err)
 {
     char key[400];
-    if (!make_key(key, sizeof(key), ns, name))
-        return not_found(err, ns, name);
     kvEntry *e = NULL;
-    natsStatus s = kvStore_Get(&e, st->subs, key);
-    if (s == NATS_NOT_FOUND)
-        return not_found(err, ns, name);
-    if (s != NATS_OK)
-        return sub_nats_err(s, "reading the subscription", err);
-    jb_status rc = sub_from_entry(key, kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), out, err);
+    jb_status rc =
+        get_entry(st->subs, ns, name, "reading the subscription", key, sizeof(key), &e, err);
+    if (rc != JB_OK)
+        return rc;
+    rc = sub_from_entry(key, kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), out, err);
     kvEntry_Destroy(e);
     return rc;
 }
@@ -233,55 +197,40 @@ static int cmp_sub(const void *a, const void *b)
     return c ? c : strcmp(x->name, y->name);
 }
 
+typedef struct list_ctx {
+    const char *ns;
+    jb_sub_vec *out;
+} list_ctx;
+
+static jb_status list_one(kvEntry *e, void *ud, jb_err *err)
+{
+    list_ctx *l = ud;
+    jb_sub *sub = NULL;
+    jb_err perr;
+    if (sub_from_entry(kvEntry_Key(e), kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), &sub,
+                       &perr) != JB_OK) {
+        jb_log(JB_LOG_WARN, "subscription", "skipping invalid stored subscription", "key",
+               kvEntry_Key(e), "error", perr.msg, NULL);
+        return JB_OK;
+    }
+    if (l->ns != NULL && strcmp(sub->ns, l->ns) != 0) {
+        jb_sub_destroy(sub);
+        return JB_OK;
+    }
+    jb_status rc = sub_vec_push(l->out, sub);
+    return rc == JB_OK ? JB_OK : jb_err_set(err, rc, "out of memory");
+}
+
 jb_status jb_sub_store_list(jb_sub_store *st, const char *ns, jb_sub_vec *out, jb_err *err)
 {
-    kvWatchOptions o;
-    kvWatchOptions_Init(&o);
-    o.IgnoreDeletes = true;
-    kvWatcher *w = NULL;
-    natsStatus s = kvStore_WatchAll(&w, st->subs, &o);
-    if (s != NATS_OK)
-        return sub_nats_err(s, "listing subscriptions", err);
-    jb_sub_vec tmp = {0};
-    jb_status rc = JB_OK;
-    int64_t deadline = jb_now_monotonic_ns() / 1000000 + LIST_TIMEOUT_MS;
-    for (;;) {
-        kvEntry *e = NULL;
-        int64_t left = deadline - jb_now_monotonic_ns() / 1000000;
-        s = kvWatcher_Next(&e, w, left > 0 ? left : 1);
-        if (s != NATS_OK) {
-            rc = sub_nats_err(s, "listing subscriptions", err);
-            break;
-        }
-        if (e == NULL)
-            break; /* every current value was seen */
-        jb_sub *sub = NULL;
-        jb_err perr;
-        if (kvEntry_Operation(e) == kvOp_Put &&
-            sub_from_entry(kvEntry_Key(e), kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), &sub,
-                           &perr) == JB_OK) {
-            if (ns == NULL || strcmp(sub->ns, ns) == 0) {
-                if ((rc = sub_vec_push(&tmp, sub)) != JB_OK)
-                    jb_err_set(err, rc, "out of memory");
-            } else {
-                jb_sub_destroy(sub);
-            }
-        } else if (kvEntry_Operation(e) == kvOp_Put) {
-            jb_log(JB_LOG_WARN, "subscription", "skipping invalid stored subscription", "key",
-                   kvEntry_Key(e), "error", perr.msg, NULL);
-        }
-        kvEntry_Destroy(e);
-        if (rc != JB_OK)
-            break;
-    }
-    kvWatcher_Destroy(w);
-    if (rc == JB_OK && tmp.n > 1)
-        qsort(tmp.items, tmp.n, sizeof(jb_sub *), cmp_sub);
-    for (size_t i = 0; rc == JB_OK && i < tmp.n; i++) {
-        rc = sub_vec_push(out, tmp.items[i]);
-        tmp.items[i] = NULL;
-    }
-    jb_sub_vec_clear(&tmp);
+    size_t n0 = out->n;
+    bool had_items = out->items != NULL;
+    list_ctx l = {ns, out};
+    jb_status rc = jb_kv_each(st->subs, "listing subscriptions", list_one, &l, err);
+    if (rc == JB_OK && out->n - n0 > 1)
+        qsort(out->items + n0, out->n - n0, sizeof(jb_sub *), cmp_sub);
+    if (rc != JB_OK)
+        sub_vec_truncate(out, n0, had_items);
     return rc;
 }
 
@@ -290,35 +239,29 @@ jb_status jb_sub_store_delete(jb_sub_store *st, const char *ns, const char *name
     char key[400];
     if (!make_key(key, sizeof(key), ns, name))
         return not_found(err, ns, name);
-    kvEntry *e = NULL;
-    natsStatus s = kvStore_Get(&e, st->subs, key);
-    kvEntry_Destroy(e);
-    if (s == NATS_NOT_FOUND)
+    jb_status rc = jb_kv_delete(st->subs, key, "deleting the subscription", err);
+    if (rc == JB_ERR_NOT_FOUND)
         return not_found(err, ns, name);
-    if (s == NATS_OK)
-        s = kvStore_Delete(st->subs, key);
-    if (s != NATS_OK)
-        return sub_nats_err(s, "deleting the subscription", err);
+    if (rc != JB_OK)
+        return rc;
     /* The status goes with it; a reconciler that races may write it once more and
      * then removes it when it sees the delete. */
-    s = kvStore_Delete(st->status, key);
-    if (s != NATS_OK && s != NATS_NOT_FOUND)
-        return sub_nats_err(s, "deleting the status", err);
-    return JB_OK;
+    rc = jb_kv_delete(st->status, key, "deleting the status", err);
+    return rc == JB_ERR_NOT_FOUND ? JB_OK : rc;
 }
 
 jb_status jb_sub_store_get_status(jb_sub_store *st, const char *ns, const char *name, char **json,
                                   jb_err *err)
 {
     char key[400];
+    kvEntry *e = NULL;
     if (!make_key(key, sizeof(key), ns, name))
         return not_found(err, ns, name);
-    kvEntry *e = NULL;
-    natsStatus s = kvStore_Get(&e, st->status, key);
-    if (s == NATS_NOT_FOUND)
+    jb_status rc = jb_kv_get(st->status, key, "reading the status", &e, err);
+    if (rc == JB_ERR_NOT_FOUND)
         return jb_err_set(err, JB_ERR_NOT_FOUND, "no status for %s", key);
-    if (s != NATS_OK)
-        return sub_nats_err(s, "reading the status", err);
+    if (rc != JB_OK)
+        return rc;
     char *out = strndup(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e));
     kvEntry_Destroy(e);
     if (out == NULL)
@@ -331,20 +274,17 @@ jb_status jb_sub_store_put_status(jb_sub_store *st, const char *ns, const char *
                                   const char *json, bool *changed, jb_err *err)
 {
     char key[400];
+    kvEntry *e = NULL;
     if (!make_key(key, sizeof(key), ns, name))
         return not_found(err, ns, name);
-    kvEntry *e = NULL;
-    natsStatus s = kvStore_Get(&e, st->status, key);
-    if (s != NATS_OK && s != NATS_NOT_FOUND)
-        return sub_nats_err(s, "reading the status", err);
+    jb_status rc = jb_kv_get(st->status, key, "reading the status", &e, err);
+    if (rc != JB_OK && rc != JB_ERR_NOT_FOUND)
+        return rc;
     bool same = e != NULL && (size_t)kvEntry_ValueLen(e) == strlen(json) &&
                 memcmp(kvEntry_Value(e), json, strlen(json)) == 0;
     kvEntry_Destroy(e);
-    if (!same) {
-        s = kvStore_PutString(NULL, st->status, key, json);
-        if (s != NATS_OK)
-            return sub_nats_err(s, "writing the status", err);
-    }
+    if (!same && (rc = sub_store_write_status(st, key, json, err)) != JB_OK)
+        return rc;
     if (changed != NULL)
         *changed = !same;
     return JB_OK;
@@ -355,20 +295,14 @@ jb_status jb_sub_store_put_status(jb_sub_store *st, const char *ns, const char *
 jb_status sub_store_write_status(jb_sub_store *st, const char *key, const char *json, jb_err *err)
 {
     natsStatus s = kvStore_PutString(NULL, st->status, key, json);
-    return s == NATS_OK ? JB_OK : sub_nats_err(s, "writing the status", err);
+    return s == NATS_OK ? JB_OK : jb_nats_err(s, "writing the status", err);
 }
 
 /* Deletes a status only (for reconcilers cleaning up after a delete). */
 jb_status sub_store_delete_status(jb_sub_store *st, const char *key, jb_err *err)
 {
-    kvEntry *e = NULL;
-    natsStatus s = kvStore_Get(&e, st->status, key);
-    kvEntry_Destroy(e);
-    if (s == NATS_NOT_FOUND)
-        return JB_OK;
-    if (s == NATS_OK)
-        s = kvStore_Delete(st->status, key);
-    return s == NATS_OK ? JB_OK : sub_nats_err(s, "deleting the status", err);
+    jb_status rc = jb_kv_delete(st->status, key, "deleting the status", err);
+    return rc == JB_ERR_NOT_FOUND ? JB_OK : rc;
 }
 
 jb_status jb_sub_store_subscribed_json(jb_sub_store *st, const jb_cfg *cfg, const char *app,

@@ -16,13 +16,13 @@ static void stream_config(const jb_cfg *cfg, jsStreamConfig *sc, const char **su
                           size_t cap)
 {
     jsStreamConfig_Init(sc);
-    snprintf(subj, cap, "%s.>", sub_cfg_prefix(cfg));
+    snprintf(subj, cap, "%s.>", cfg->stream_subject_prefix);
     subjects[0] = subj;
-    sc->Name = sub_cfg_stream(cfg);
+    sc->Name = cfg->stream_name;
     sc->Subjects = subjects;
     sc->SubjectsLen = 1;
     sc->Storage = cfg->stream_storage == JB_STORAGE_MEMORY ? js_MemoryStorage : js_FileStorage;
-    sc->Replicas = cfg->stream_replicas > 0 ? cfg->stream_replicas : 1;
+    sc->Replicas = cfg->stream_replicas;
     sc->Retention = cfg->stream_retention == JB_RETENTION_LIMITS      ? js_LimitsPolicy
                     : cfg->stream_retention == JB_RETENTION_WORKQUEUE ? js_WorkQueuePolicy
                                                                       : js_InterestPolicy;
@@ -60,10 +60,10 @@ jb_status jb_sub_ensure_stream(const jb_cfg *cfg, jsCtx *js, jb_err *err)
         if (s != NATS_OK && ec == JSStreamNameExistErr)
             s = js_GetStreamInfo(&si, js, sc.Name, NULL, &ec);
         jsStreamInfo_Destroy(si);
-        return s == NATS_OK ? JB_OK : sub_nats_err(s, "creating the stream", err);
+        return s == NATS_OK ? JB_OK : jb_nats_err(s, "creating the stream", err);
     }
     if (s != NATS_OK)
-        return sub_nats_err(s, "reading the stream", err);
+        return jb_nats_err(s, "reading the stream", err);
     bool update = differs(si->Config, &sc);
     if (si->Config->Storage != sc.Storage || si->Config->Retention != sc.Retention)
         jb_log(JB_LOG_WARN, "subscription",
@@ -80,5 +80,5 @@ jb_status jb_sub_ensure_stream(const jb_cfg *cfg, jsCtx *js, jb_err *err)
         return JB_OK;
     s = js_UpdateStream(&si, js, &sc, NULL, &ec);
     jsStreamInfo_Destroy(si);
-    return s == NATS_OK ? JB_OK : sub_nats_err(s, "updating the stream", err);
+    return s == NATS_OK ? JB_OK : jb_nats_err(s, "updating the stream", err);
 }

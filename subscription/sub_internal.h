@@ -4,6 +4,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "common/jb_kv.h"
 #include "subscription/jb_sub.h"
 
 struct jb_sub {
@@ -26,9 +27,6 @@ struct jb_sub {
 jb_status sub_from_cjson(const cJSON *obj, const char *path, const char *default_ns, jb_sub **out,
                          jb_err *err);
 
-/* DNS-1123: a label (dots false, max 63) or a subdomain (dots true, max 253). */
-bool sub_dns_name(const char *s, size_t max, bool dots);
-
 /* Appends to a vec, taking ownership of s (destroyed on failure). */
 jb_status sub_vec_push(jb_sub_vec *v, jb_sub *s);
 
@@ -40,27 +38,11 @@ jb_sub *sub_with_meta(const jb_sub *s, int64_t created_ms, const char *ann_key,
 /* True when a and b are the same manifest, creationTimestamp aside. */
 bool sub_equal_spec(const jb_sub *a, const jb_sub *b);
 
-/* Configuration strings with their defaults when the configuration leaves them empty. */
-const char *sub_cfg_prefix(const struct jb_cfg *cfg);      /* JS_STREAM_SUBJECT_PREFIX */
-const char *sub_cfg_type_prefix(const struct jb_cfg *cfg); /* EVENT_TYPE_PREFIX */
-const char *sub_cfg_stream(const struct jb_cfg *cfg);      /* JS_STREAM_NAME */
-
-/* RFC 3339 UTC formatting/parsing of ms timestamps ("2026-01-02T03:04:05Z"). */
-void sub_format_time(int64_t ms, char out[32]);
-bool sub_parse_time(const char *s, int64_t *out_ms);
-
-/* Maps a nats.c status to a jb_status, filling err with what and NATS's text. */
-jb_status sub_nats_err(int nats_status, const char *what, jb_err *err);
-
 /* Writes the status JSON for s given the consumer outcome: active_err NULL means
  * every consumer exists. *out is malloc'd. prev (may be NULL) is the stored status,
  * whose lastTransitionTime values are kept for conditions that did not change. */
 jb_status sub_status_json(const jb_sub *s, const struct jb_cfg *cfg, const char *prev,
                           const char *active_err, char **out);
-
-/* Writes j as block YAML, each line indented by indent spaces (yaml_out.c). */
-#include <stdio.h>
-void sub_print_yaml(const cJSON *j, int indent, FILE *f);
 
 /* store.c internals used by the reconciler. */
 typedef struct __kvStore kvStore;
@@ -71,5 +53,10 @@ jb_status sub_store_delete_status(jb_sub_store *st, const char *key, jb_err *err
 /* Parses a stored entry and checks that its key is its manifest's
  * "<namespace>.<name>" (JB_ERR_INVALID otherwise). */
 jb_status sub_from_entry(const char *key, const void *val, size_t len, jb_sub **out, jb_err *err);
+
+/* Destroys the items of v past the first n (taking back what a failed call
+ * appended); without keep_array an emptied v also frees its array, as before the
+ * call. */
+void sub_vec_truncate(jb_sub_vec *v, size_t n, bool keep_array);
 
 #endif

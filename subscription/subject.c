@@ -188,7 +188,7 @@ static jb_status exact_subject(const char *prefix, const char *type, char **out,
 jb_status jb_sub_subject(const jb_sub *s, const jb_cfg *cfg, const char *type, char **out,
                          jb_err *err)
 {
-    const char *prefix = sub_cfg_prefix(cfg);
+    const char *prefix = cfg->stream_subject_prefix;
     if (s->tm == JB_SUB_MATCH_EXACT)
         return exact_subject(prefix, type, out, err);
     return jb_sub_standard_subject(prefix, s->source, strlen(s->source), type, strlen(type), out,
@@ -365,7 +365,7 @@ static bool add_sub_events(const jb_sub *s, const char *tp, const char *app, siz
 jb_status jb_sub_subscribed_json(const jb_sub_vec *subs, const jb_cfg *cfg, const char *app,
                                  size_t app_len, char **json, size_t *json_len)
 {
-    const char *tp = sub_cfg_type_prefix(cfg);
+    const char *tp = cfg->event_type_prefix;
     cJSON *root = cJSON_CreateObject();
     cJSON *arr = root ? cJSON_AddArrayToObject(root, "eventsInfo") : NULL;
     jb_status st = JB_ERR_NOMEM;

@@ -337,7 +337,7 @@ static void check_types(const jb_sub *s, const jb_cfg *cfg, errs *x, bool source
     }
     if (dup_types(s, x))
         return;
-    const char *tp = sub_cfg_type_prefix(cfg);
+    const char *tp = cfg->event_type_prefix;
     for (size_t i = 0; i < s->ntypes; i++) {
         const char *t = s->types[i];
         size_t tl = strlen(t), trim = 0;
@@ -447,7 +447,7 @@ static void check_dead_letter(const jb_sub *s, const jb_cfg *cfg, jb_sub_deliver
                     sizeof(d->dead_letter_sink));
         else if ((why = parse_http_url(v, host, sizeof(host))) != NULL)
             add_err(x, p, v, "deadLetterSink: failed to parse URL: %s", why);
-        else if (cfg && cfg->sink_validation == JB_SINK_ALLOWLIST &&
+        else if (cfg->sink_validation == JB_SINK_ALLOWLIST &&
                  !host_allowed(cfg->sink_allowed_hosts, host))
             add_err(x, p, v, "deadLetterSink must have a host listed in SINK_ALLOWED_HOSTS");
         else
@@ -459,7 +459,7 @@ static void check_dead_letter(const jb_sub *s, const jb_cfg *cfg, jb_sub_deliver
 static void check_config(const jb_sub *s, const jb_cfg *cfg, jb_sub_delivery *d, errs *x)
 {
     memset(d, 0, sizeof(*d));
-    d->max_in_flight = cfg && cfg->default_max_in_flight > 0 ? cfg->default_max_in_flight : 10;
+    d->max_in_flight = cfg->default_max_in_flight;
     d->max_deliver = JB_SUB_DEFAULT_MAX_DELIVER;
     d->backoff = JB_SUB_BACKOFF_EXPONENTIAL;
     d->backoff_delay_ms = JB_SUB_DEFAULT_BACKOFF_DELAY_MS;
@@ -525,7 +525,7 @@ static void check_sink(const jb_sub *s, const jb_cfg *cfg, errs *x)
         add_err(x, "spec.sink", sink, "failed to parse subscription sink URL: %s", why);
         return;
     }
-    jb_cfg_sink_validation mode = cfg ? cfg->sink_validation : JB_SINK_URL;
+    jb_cfg_sink_validation mode = cfg->sink_validation;
     if (mode == JB_SINK_ALLOWLIST && !host_allowed(cfg->sink_allowed_hosts, host)) {
         add_err(x, "spec.sink", sink, "must have a host listed in SINK_ALLOWED_HOSTS");
         return;

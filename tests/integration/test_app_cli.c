@@ -280,7 +280,7 @@ static void test_kubernetes_owned_refused(void)
     static const char owned[] =
         HEAD "metadata: {name: erp, annotations: {jetbridge.io/managed-by: kubernetes}}\n";
     CU_ASSERT_EQUAL_FATAL(jb_app_parse(owned, strlen(owned), "k", &v, &e), JB_OK);
-    CU_ASSERT_EQUAL_FATAL(jb_nats_connect(cfg, NULL, "t", false, &nc, &js, &e), JB_OK);
+    CU_ASSERT_EQUAL_FATAL(jb_cfg_nats_connect(cfg, NULL, "t", false, &nc, &js, &e), JB_OK);
     CU_ASSERT_EQUAL_FATAL(jb_app_store_open(cfg, js, &st, &e), JB_OK);
     CU_ASSERT_EQUAL(jb_app_store_put(st, v.items[0], true, &e), JB_OK);
     jb_app_store_close(st);

@@ -88,6 +88,37 @@ static void test_sigterm_naks_after_grace(void)
     denv_stop(&e);
 }
 
+/* With SHUTDOWN_GRACE=0 a SIGTERM during a delivery the sink never answers ends the
+ * process without waiting, and the event goes back to JetStream: a new dispatcher
+ * delivers it long before AckWait (30 s) would have. */
+static void test_grace_zero_naks_at_once(void)
+{
+    denv e;
+    static const char *const env[] = {"SHUTDOWN_GRACE=0", NULL};
+    CU_ASSERT_TRUE_FATAL(denv_start(&e));
+    /* The sink's request timeout is far above every deadline below, so only the
+     * grace can end the delivery. */
+    CU_ASSERT_TRUE_FATAL(denv_apply(&e, "orders", TYPE, "\"timeout\":\"PT5M\"", NULL));
+    jb_tproc *p = denv_dispatcher(&e, NULL, env);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_TRUE_FATAL(denv_wait_consumer(&e, "orders", TYPE, 15000));
+    jb_tsink_script(e.sink, NULL, 0, 200, 0, -1); /* never answers */
+    CU_ASSERT_TRUE(denv_publish(&e, TYPE, "stuck-0", "{}", NULL));
+    CU_ASSERT_EQUAL_FATAL(jb_tsink_wait(e.sink, 1, 15000), 1);
+    jb_tproc_signal(p, SIGTERM);
+    /* The old fallback waited 25 s: the deadline sits below it, generous otherwise. */
+    CU_ASSERT_EQUAL(jb_tproc_wait(p, 20000), 0);
+    denv_dump_log(p);
+    jb_tproc_stop(p);
+    jb_tsink_release(e.sink);
+    jb_tsink_script(e.sink, NULL, 0, 200, 0, 0);
+    jb_tproc *q = denv_dispatcher(&e, NULL, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(q);
+    CU_ASSERT_EQUAL(denv_wait_distinct(&e, "stuck", 1, 20000), 1);
+    jb_tproc_stop(q);
+    denv_stop(&e);
+}
+
 static void test_process_wide_cap(void)
 {
     denv e;
@@ -251,6 +282,7 @@ int main(void)
     static const jb_test_case cases[] = {
         {"sigterm_mid_load", test_sigterm_mid_load},
         {"sigterm_naks_after_grace", test_sigterm_naks_after_grace},
+        {"grace_zero_naks_at_once", test_grace_zero_naks_at_once},
         {"process_wide_cap", test_process_wide_cap},
         {"kill9_mid_load", test_kill9_mid_load},
         {"two_dispatchers_no_double", test_two_dispatchers_no_double},

@@ -125,7 +125,7 @@ static void test_ready_and_describe(void)
     natsConnection *nc = NULL;
     jsCtx *js = NULL;
     jb_err e = {{0}};
-    CU_ASSERT_EQUAL_FATAL(jb_nats_connect(cfg, NULL, "t", false, &nc, &js, &e), JB_OK);
+    CU_ASSERT_EQUAL_FATAL(jb_cfg_nats_connect(cfg, NULL, "t", false, &nc, &js, &e), JB_OK);
     jb_sub_reconciler *r = NULL;
     CU_ASSERT_EQUAL_FATAL(jb_sub_reconciler_create(cfg, nc, js, NULL, &r, &e), JB_OK);
     CU_ASSERT_EQUAL(jb_sub_reconciler_sync(r, true, &e), JB_OK);
@@ -258,7 +258,7 @@ static void test_apply_keeps_watcher_annotation(void)
     jsCtx *js = NULL;
     jb_sub_store *st = NULL;
     jb_err e = {{0}};
-    CU_ASSERT_EQUAL_FATAL(jb_nats_connect(cfg, NULL, "t", false, &nc, &js, &e), JB_OK);
+    CU_ASSERT_EQUAL_FATAL(jb_cfg_nats_connect(cfg, NULL, "t", false, &nc, &js, &e), JB_OK);
     CU_ASSERT_EQUAL_FATAL(jb_sub_store_open(cfg, js, &st, &e), JB_OK);
     CU_ASSERT_EQUAL(jb_sub_apply_dir(st, wdir, &e), JB_OK);
     /* The same manifest, changed, applied by hand from another file. */

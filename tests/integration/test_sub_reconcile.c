@@ -40,7 +40,7 @@ static bool env_start(env *e)
     free(e->cfg->nats_url);
     e->cfg->nats_url = strdup(jb_tnats_url(e->n));
     e->cfg->reconnect_wait_ms = 100;
-    if (jb_nats_connect(e->cfg, NULL, "test", false, &e->nc, &e->js, &err) != JB_OK ||
+    if (jb_cfg_nats_connect(e->cfg, NULL, "test", false, &e->nc, &e->js, &err) != JB_OK ||
         jb_sub_store_open(e->cfg, e->js, &e->st, &err) != JB_OK) {
         fprintf(stderr, "env: %s\n", err.msg);
         return false;

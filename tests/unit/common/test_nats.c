@@ -45,7 +45,7 @@ static void test_connect_threads(void)
     natsConnection *nc = NULL;
     jsCtx *js = NULL;
     jb_err err = {{0}};
-    CU_ASSERT_EQUAL_FATAL(jb_nats_connect(c, NULL, "test", false, &nc, &js, &err), JB_OK);
+    CU_ASSERT_EQUAL_FATAL(jb_cfg_nats_connect(c, NULL, "test", false, &nc, &js, &err), JB_OK);
     CU_ASSERT_TRUE(jb_nats_connected(nc));
     /* The JetStream context answers: the server has JetStream enabled. */
     jsAccountInfo *ai = NULL;
@@ -75,7 +75,7 @@ static void test_connect_url_list(void)
     natsConnection *nc = NULL;
     jsCtx *js = NULL;
     jb_err err = {{0}};
-    CU_ASSERT_EQUAL_FATAL(jb_nats_connect(c, NULL, "test", false, &nc, &js, &err), JB_OK);
+    CU_ASSERT_EQUAL_FATAL(jb_cfg_nats_connect(c, NULL, "test", false, &nc, &js, &err), JB_OK);
     CU_ASSERT_TRUE(jb_nats_connected(nc));
     jb_nats_close(nc, js);
     jb_tnats_stop(s);
@@ -88,7 +88,7 @@ static void test_connect_errors(void)
     natsConnection *nc = (natsConnection *)1;
     jsCtx *js = (jsCtx *)1;
     jb_err err = {{0}};
-    CU_ASSERT_EQUAL(jb_nats_connect(c, NULL, "test", false, &nc, &js, &err), JB_ERR_CONFIG);
+    CU_ASSERT_EQUAL(jb_cfg_nats_connect(c, NULL, "test", false, &nc, &js, &err), JB_ERR_CONFIG);
     CU_ASSERT_STRING_EQUAL(err.msg, "NATS_URL is empty");
     CU_ASSERT_PTR_EQUAL(nc, (natsConnection *)1); /* untouched on failure */
     jb_cfg_destroy(c);
@@ -97,7 +97,8 @@ static void test_connect_errors(void)
     char url[64];
     snprintf(url, sizeof(url), "nats://127.0.0.1:%d", port);
     c = cfg_for(url);
-    CU_ASSERT_EQUAL(jb_nats_connect(c, NULL, "test", false, &nc, &js, &err), JB_ERR_NOT_CONNECTED);
+    CU_ASSERT_EQUAL(jb_cfg_nats_connect(c, NULL, "test", false, &nc, &js, &err),
+                    JB_ERR_NOT_CONNECTED);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, url));
     CU_ASSERT_PTR_EQUAL(js, (jsCtx *)1);
     CU_ASSERT_FALSE(jb_nats_connected(NULL));
@@ -115,7 +116,7 @@ static void test_connect_retry(void)
     natsConnection *nc = NULL;
     jsCtx *js = NULL;
     jb_err err = {{0}};
-    CU_ASSERT_EQUAL_FATAL(jb_nats_connect(c, NULL, "test", true, &nc, &js, &err), JB_OK);
+    CU_ASSERT_EQUAL_FATAL(jb_cfg_nats_connect(c, NULL, "test", true, &nc, &js, &err), JB_OK);
     CU_ASSERT_FALSE(jb_nats_connected(nc));
     CU_ASSERT_TRUE_FATAL(jb_tnats_restart(s));
     CU_ASSERT_TRUE(wait_connected(nc, true));
@@ -150,7 +151,7 @@ static void test_connect_libevent(void)
     natsConnection *nc = NULL;
     jsCtx *js = NULL;
     jb_err err = {{0}};
-    CU_ASSERT_EQUAL_FATAL(jb_nats_connect(c, base, "test-ev", false, &nc, &js, &err), JB_OK);
+    CU_ASSERT_EQUAL_FATAL(jb_cfg_nats_connect(c, base, "test-ev", false, &nc, &js, &err), JB_OK);
     CU_ASSERT_TRUE(jb_nats_connected(nc));
     int got = 0;
     natsSubscription *sub = NULL;

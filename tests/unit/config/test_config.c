@@ -411,6 +411,20 @@ static void test_precedence(void)
     free(file);
 }
 
+/* 0 is a value of SHUTDOWN_GRACE (no grace), not "unset": it reaches the
+ * configuration as 0, and nothing downstream swaps in the default. */
+static void test_zero_grace_kept(void)
+{
+    const char *args[] = {NULL};
+    const char *env[] = {"SHUTDOWN_GRACE=0", NULL};
+    jb_cfg *c = NULL;
+    int rest[1], nrest = -1;
+    jb_err err = {{0}};
+    CU_ASSERT_EQUAL_FATAL(load(args, env, &c, rest, &nrest, &err), JB_OK);
+    CU_ASSERT_EQUAL(c->shutdown_grace_ms, 0);
+    jb_cfg_destroy(c);
+}
+
 static void test_all_kinds_from_env(void)
 {
     const char *args[] = {NULL};
@@ -726,6 +740,7 @@ int main(void)
         {"key table: flags follow env names, required keys", test_key_table},
         {"defaults match the documented values", test_defaults},
         {"precedence: default < file < env < flag", test_precedence},
+        {"SHUTDOWN_GRACE=0 stays 0", test_zero_grace_kept},
         {"every kind of key from the environment", test_all_kinds_from_env},
         {"bad values: one line naming key, value, allowed", test_error_lines},
         {"YAML file: accepted shapes and errors", test_yaml_file},
