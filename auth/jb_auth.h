@@ -75,8 +75,11 @@ bool jb_auth_looks_like_jwt(const char *tok, size_t len);
 typedef struct jb_auth_source jb_auth_source;
 
 /* A file must load now (JB_ERR_CONFIG otherwise, err names the path); a URL is
- * fetched by the first jb_auth_source_refresh. */
-jb_status jb_auth_source_create(const char *where, jb_auth_source **out, jb_err *err);
+ * fetched by the first jb_auth_source_refresh, its server verified against the
+ * system's CAs and, when ca is neither NULL nor "", the PEM file ca (which must be
+ * readable now). */
+jb_status jb_auth_source_create(const char *where, const char *ca, jb_auth_source **out,
+                                jb_err *err);
 void jb_auth_source_destroy(jb_auth_source *s);
 /* Periodic work (blocking I/O: call it from a thread that may block). */
 void jb_auth_source_refresh(jb_auth_source *s);

@@ -1,8 +1,8 @@
 /*
  * Where the keys come from (see jb_auth.h): a file, re-read when its identity
  * (inode, size, mtime) changes, or an https URL fetched with libcurl (TLS
- * verified, no redirects, at most JB_AUTH_JWKS_MAX bytes, 10 s). A failed load
- * keeps the keys already loaded.
+ * verified against the system's CAs plus INGRESS_JWKS_CA, no redirects, at most
+ * JB_AUTH_JWKS_MAX bytes, 10 s). A failed load keeps the keys already loaded.
  */
 #include <curl/curl.h>
 #include <pthread.h>
@@ -11,12 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "auth/jb_auth.h"
 #include "common/jb_common.h"
 
 struct jb_auth_source {
     char *where;
+    char *ca; /* NULL: the system's CAs only */
     bool url;
     pthread_mutex_t mu; /* guards keys */
     jb_auth_jwks *keys;
@@ -27,12 +29,18 @@ struct jb_auth_source {
     int64_t last_warn_ns;
 };
 
-static jb_status fetch_url(const char *url, jb_capbuf *b, jb_err *err)
+static jb_status fetch_url(const char *url, const char *ca, jb_capbuf *b, jb_err *err)
 {
     CURL *h = curl_easy_init();
     if (h == NULL)
         return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
     curl_easy_setopt(h, CURLOPT_URL, url);
+    if (ca != NULL) {
+        /* CURLOPT_CAINFO alone would replace the system's CAs: the system's
+         * directory stays trusted beside it (as SINK_CA_BUNDLE does). */
+        curl_easy_setopt(h, CURLOPT_CAINFO, ca);
+        curl_easy_setopt(h, CURLOPT_CAPATH, "/etc/ssl/certs");
+    }
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
@@ -76,7 +84,7 @@ static jb_status load(jb_auth_source *s, jb_err *err)
 {
     jb_capbuf b = {.max = JB_AUTH_JWKS_MAX};
     struct stat st = {0};
-    jb_status rc = s->url ? fetch_url(s->where, &b, err) : read_file(s->where, &b, &st, err);
+    jb_status rc = s->url ? fetch_url(s->where, s->ca, &b, err) : read_file(s->where, &b, &st, err);
     jb_auth_jwks *k = NULL;
     if (rc == JB_OK)
         rc = jb_auth_jwks_parse(b.data != NULL ? b.data : "", b.len, &k, err);
@@ -92,10 +100,14 @@ static jb_status load(jb_auth_source *s, jb_err *err)
     return JB_OK;
 }
 
-jb_status jb_auth_source_create(const char *where, jb_auth_source **out, jb_err *err)
+jb_status jb_auth_source_create(const char *where, const char *ca, jb_auth_source **out,
+                                jb_err *err)
 {
     jb_auth_source *s = calloc(1, sizeof(*s));
-    if (s == NULL || (s->where = strdup(where)) == NULL) {
+    if (s == NULL || (s->where = strdup(where)) == NULL ||
+        (ca != NULL && ca[0] != '\0' && (s->ca = strdup(ca)) == NULL)) {
+        if (s != NULL)
+            free(s->where);
         free(s);
         return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
     }
@@ -104,6 +116,10 @@ jb_status jb_auth_source_create(const char *where, jb_auth_source **out, jb_err 
     if (!s->url && strstr(where, "://") != NULL) {
         jb_auth_source_destroy(s);
         return jb_err_set(err, JB_ERR_CONFIG, "INGRESS_JWKS: only a file or an https:// URL");
+    }
+    if (s->ca != NULL && access(s->ca, R_OK) != 0) {
+        jb_auth_source_destroy(s);
+        return jb_err_set(err, JB_ERR_CONFIG, "INGRESS_JWKS_CA: cannot read %s", ca);
     }
     if (!s->url) {
         jb_status rc = load(s, err);
@@ -125,6 +141,7 @@ void jb_auth_source_destroy(jb_auth_source *s)
     jb_auth_jwks_unref(s->keys);
     pthread_mutex_destroy(&s->mu);
     free(s->where);
+    free(s->ca);
     free(s);
 }
 

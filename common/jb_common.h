@@ -168,6 +168,10 @@ bool jb_uuid_valid(const char *s, size_t len);
 
 /* Writes the lower-case hex SHA-256 of data (64 chars plus NUL) into out. */
 void jb_sha256_hex(const void *data, size_t len, char out[65]);
+/* SHA-256 fetched once from OpenSSL's default provider (an EVP_MD for EVP_Digest*
+ * calls on hot paths); never freed, shared by every thread. */
+struct evp_md_st;
+const struct evp_md_st *jb_sha256_md(void);
 
 /* A copy of url (or a comma-separated list of URLs) with the userinfo of each
  * ("user:password@") replaced by "redacted@": what logs, metrics, status, dead

@@ -251,6 +251,12 @@ jb_status jb_nats_connect(const jb_nats_opts *no, struct event_base *base, const
         return jb_err_set(err, JB_ERR_CONFIG, "NATS_URL is empty");
     if (base != NULL)
         jb_event_threads_init();
+    /* nats.c spins up to 2000 times on a busy mutex before it sleeps (its default
+     * lock spin count). With more busy threads than cores the spinner only burns
+     * the time the holder needs: on the publisher that was ~15k instructions and
+     * ~7 % of CPU per request (docs/publisher.md). The first nats_Open sets it;
+     * later calls, nats.c's implicit one included, leave it. */
+    nats_Open(0);
     shown = jb_redact_url(no->url);
     if (shown == NULL)
         return jb_err_set(err, JB_ERR_NOMEM, "out of memory");

@@ -1,8 +1,10 @@
 /* Small helpers: UUIDs, SHA-256, clocks. */
 #include "common/jb_common.h"
 
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,10 +50,29 @@ bool jb_uuid_valid(const char *s, size_t len)
     return true;
 }
 
+/* OpenSSL 3 looks a digest up in its providers on every SHA256() or
+ * EVP_sha256() call, which costs several times the hashing of a short input (a
+ * token, an event id: measured ~5k instructions of 6.5k). Fetched once, the
+ * implementation is immutable and shared by every thread. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+const EVP_MD *jb_sha256_md(void)
+{
+    pthread_once(&sha256_once, sha256_fetch);
+    return sha256_md != NULL ? sha256_md : EVP_sha256();
+}
+
 void jb_sha256_hex(const void *data, size_t len, char out[65])
 {
     unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256(data, len, md);
+    if (EVP_Digest(data, len, md, NULL, jb_sha256_md(), NULL) != 1)
+        SHA256(data, len, md);
     for (size_t i = 0; i < SHA256_DIGEST_LENGTH; i++) {
         out[2 * i] = hexdig[md[i] >> 4];
         out[2 * i + 1] = hexdig[md[i] & 15];

@@ -53,6 +53,7 @@ typedef struct jb_cfg {
     char *ingress_tls_client_ca;  /* INGRESS_TLS_CLIENT_CA "" */
     char *ingress_auth;           /* INGRESS_AUTH none|required */
     char *ingress_jwks;           /* INGRESS_JWKS "" (file or https URL) */
+    char *ingress_jwks_ca;        /* INGRESS_JWKS_CA "" (PEM file) */
     char *ingress_jwt_issuer;     /* INGRESS_JWT_ISSUER "" */
     char *ingress_jwt_audience;   /* INGRESS_JWT_AUDIENCE "" */
     char *ingress_jwt_app_claim;  /* INGRESS_JWT_APP_CLAIM sub */

@@ -76,6 +76,9 @@
     X("INGRESS_JWKS", "--ingress-jwks", "", "file path or https URL",                              \
       "JSON Web Key Set that verifies JWT bearer tokens (RS256, ES256); empty disables JWTs.",     \
       CFG_STRING, ingress_jwks, 0, 0, NULL)                                                        \
+    X("INGRESS_JWKS_CA", "--ingress-jwks-ca", "", "file path (PEM)",                               \
+      "CA certificates trusted for an https INGRESS_JWKS in addition to the system's.",            \
+      CFG_STRING, ingress_jwks_ca, 0, 0, NULL)                                                     \
     X("INGRESS_JWT_ISSUER", "--ingress-jwt-issuer", "", "string",                                  \
       "Required iss claim of JWTs (empty: not checked).", CFG_STRING, ingress_jwt_issuer, 0, 0,    \
       NULL)                                                                                        \

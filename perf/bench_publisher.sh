@@ -17,9 +17,13 @@
 # HTTPS runs (1 KiB, binary mode, keep-alive): (a-tls) trivial_http over TLS, the
 # publisher over TLS, and the publisher over TLS with INGRESS_AUTH=required and a
 # bearer token; ratios publisher/ceiling over TLS (ceiling = 1/(1/a-tls + 1/b)) and
-# the cost of token auth over TLS alone. wrk cannot present client certificates,
-# so mTLS is not in this benchmark (its per-request cost is a CN lookup; the
-# handshake is per connection and keep-alive amortises it).
+# the cost of token auth over TLS alone. wrk cannot present client certificates:
+# the mTLS comparison runs perf/tls_load (libcurl multi, CONNS keep-alive
+# connections, one request in flight on each, the same 1 KiB event) twice, once
+# over TLS alone and once with a client certificate and INGRESS_AUTH=required,
+# and reports the cost of mTLS over TLS alone from those two runs (throughput and
+# the publisher's CPU per request), so that both sides have the same client.
+# ROUNDS=3 repeats the HTTPS part and prints the median of each figure.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,9 +40,9 @@ export JS_STREAM_MAX_BYTES=${JS_STREAM_MAX_BYTES:-8Gi}
 # A stale tool (say a trivial_http from before it served TLS) would measure nothing:
 # bring the three up to date when this is a CMake build directory.
 if [ -f "$build/CMakeCache.txt" ]; then
-  cmake --build "$build" -j2 --target jetbridge trivial_http raw_nats_pub >/dev/null
+  cmake --build "$build" -j2 --target jetbridge trivial_http raw_nats_pub tls_load >/dev/null
 fi
-for exe in "$build/jetbridge" "$build/trivial_http" "$build/raw_nats_pub"; do
+for exe in "$build/jetbridge" "$build/trivial_http" "$build/raw_nats_pub" "$build/tls_load"; do
   [ -x "$exe" ] || { echo "missing $exe: build $build first" >&2; exit 2; }
 done
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 2; }
@@ -150,10 +154,68 @@ for size in $SIZES; do
 done
 
 # ---- HTTPS: 1 KiB binary events, keep-alive.
-tls_lines=()
+ROUNDS=${ROUNDS:-1}
+tick_us=$(awk -v t="$(getconf CLK_TCK)" 'BEGIN{print 1e6 / t}')
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# The median of the arguments.
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print ((NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}'; }
+
+# Starts the publisher over TLS in mode tls | token | mtls on a fresh nats-server
+# (sets pp and port and, for token, BENCH_AUTH).
+start_tls_pub() {
+  start_nats
+  port=$(free_port); admin=$(free_port)
+  local env_extra=()
+  export BENCH_AUTH=""
+  if [ "$1" != tls ]; then
+    printf 'apiVersion: applicationconnector.kyma-project.io/v1alpha1\nkind: Application\nmetadata:\n  name: bench\n' >"$work/app.yaml"
+    NATS_URL="nats://127.0.0.1:$NPORT" "$build/jetbridge" app apply -f "$work/app.yaml" >/dev/null
+    env_extra=(INGRESS_AUTH=required)
+  fi
+  if [ "$1" = token ]; then
+    BENCH_AUTH="Bearer $(NATS_URL="nats://127.0.0.1:$NPORT" "$build/jetbridge" app token create bench | tail -1)"
+  elif [ "$1" = mtls ]; then
+    env_extra+=(INGRESS_TLS_CLIENT_CA="$work/ca.pem")
+  fi
+  env NATS_URL="nats://127.0.0.1:$NPORT" INGRESS_PORT="$port" METRICS_ADDR="127.0.0.1:$admin" \
+    JS_STREAM_RETENTION_POLICY="$RETENTION" PUBLISHER_THREADS="$THREADS" APP_LOG_LEVEL=warn \
+    INGRESS_TLS_CERT="$work/cert.pem" INGRESS_TLS_KEY="$work/key.pem" "${env_extra[@]}" \
+    "$build/jetbridge" publisher >"$work/pub.log" 2>&1 & pp=$!; pids+=("$pp")
+  wait_port "$port"
+  for _ in $(seq 1 50); do curl -sfk "https://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+  sleep 1 # the registry loads from the control thread
+}
+stop_tls_pub() { stop_pid "$pp"; stop_pid "$NPID"; }
+# perf/tls_load against the publisher, extra arguments (client certificate and
+# key) passed on: "events/s p50 p99 non2xx+errors cpu_us_per_request".
+run_tls_load() {
+  local t0 t1 out rps n
+  t0=$(cpu_ticks "$pp")
+  out=$("$build/tls_load" "https://127.0.0.1:$port/publish" "$DUR" "$CONNS" 1024 "$work/cert.pem" "$@" 2>>"$work/tls_load.log") || true
+  t1=$(cpu_ticks "$pp")
+  echo "$out" >>"$work/tls_load.log"
+  [ -n "$out" ] || { echo "0 0 0 0+1 0"; return; }
+  rps=$(echo "$out" | sed -E 's/.*events_per_s=([0-9.]+).*/\1/')
+  n=$(echo "$out" | sed -E 's/.*requests=([0-9]+).*/\1/')
+  echo "$rps $(echo "$out" | sed -E 's/.*p50_ms=([0-9.]+) p99_ms=([0-9.]+) non2xx=([0-9]+) errors=([0-9]+).*/\1 \2 \3+\4/')" \
+    "$(awk -v a="$t0" -v b="$t1" -v n="$n" -v u="$tick_us" 'BEGIN{printf "%.1f", (n > 0 ? (b - a) * u / n : 0)}')"
+}
+tls_line() { # label events/s p50 p99 rss /(a) /(b) /ceiling notes
+  printf '%-6s %-11s %10.0f %8.2f %8.2f %8s %7s %7s %9s %s\n' 1024 "$@"
+}
+
+declare -A med
 if [ "$TLS" = 1 ] && [ -n "${b1k:-}" ]; then
   openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" -days 1 \
     -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1
+  # A client CA and a client certificate whose CN is the application's name.
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/ca-key.pem" -out "$work/ca.pem" -days 1 \
+    -subj /CN=bench-ca >/dev/null 2>&1
+  openssl req -new -newkey rsa:2048 -nodes -keyout "$work/client-key.pem" -out "$work/client.csr" \
+    -subj /CN=bench >/dev/null 2>&1
+  printf 'extendedKeyUsage=clientAuth\n' >"$work/client.ext"
+  openssl x509 -req -in "$work/client.csr" -CA "$work/ca.pem" -CAkey "$work/ca-key.pem" \
+    -CAcreateserial -days 1 -extfile "$work/client.ext" -out "$work/client.pem" >/dev/null 2>&1
   cat >"$work/auth.lua" <<'EOF'
 local body, tag, n, auth
 function init(args) body = string.rep("x", tonumber(args[1])); tag = args[2]; n = 0
@@ -166,43 +228,48 @@ function request()
   return wrk.format("POST", "/publish", h, body)
 end
 EOF
-  port=$(free_port)
-  "$build/trivial_http" "$port" "$THREADS" "$work/cert.pem" "$work/key.pem" & tp=$!; pids+=("$tp")
-  wait_port "$port"
-  read -r at at50 at99 atbad < <(run_wrk "$port" "$work/binary.lua" 1024 https)
-  stop_pid "$tp"
-  printf '%-6s %-11s %10.0f %8.2f %8.2f %8s %7s %7s %9s %s\n' 1024 "trivial-tls" "$at" "$at50" "$at99" - - - - "non2xx=$atbad"
-  for mode in tls tls+token; do
-    start_nats
-    port=$(free_port); admin=$(free_port)
-    auth_env=()
-    if [ "$mode" = tls+token ]; then
-      printf 'apiVersion: applicationconnector.kyma-project.io/v1alpha1\nkind: Application\nmetadata:\n  name: bench\n' >"$work/app.yaml"
-      NATS_URL="nats://127.0.0.1:$NPORT" "$build/jetbridge" app apply -f "$work/app.yaml" >/dev/null
-      tok=$(NATS_URL="nats://127.0.0.1:$NPORT" "$build/jetbridge" app token create bench | tail -1)
-      auth_env=(INGRESS_AUTH=required)
-      export BENCH_AUTH="Bearer $tok"
-    else
-      export BENCH_AUTH=""
-    fi
-    env NATS_URL="nats://127.0.0.1:$NPORT" INGRESS_PORT="$port" METRICS_ADDR="127.0.0.1:$admin" \
-      JS_STREAM_RETENTION_POLICY="$RETENTION" PUBLISHER_THREADS="$THREADS" APP_LOG_LEVEL=warn \
-      INGRESS_TLS_CERT="$work/cert.pem" INGRESS_TLS_KEY="$work/key.pem" "${auth_env[@]}" \
-      "$build/jetbridge" publisher >"$work/pub.log" 2>&1 & pp=$!; pids+=("$pp")
+  for round in $(seq 1 "$ROUNDS"); do
+    [ "$ROUNDS" = 1 ] || echo "-- HTTPS round $round of $ROUNDS (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+    port=$(free_port)
+    "$build/trivial_http" "$port" "$THREADS" "$work/cert.pem" "$work/key.pem" & tp=$!; pids+=("$tp")
     wait_port "$port"
-    for _ in $(seq 1 50); do curl -sfk "https://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
-    sleep 1 # the registry loads from the control thread
-    read -r c c50 c99 cbad < <(run_wrk "$port" "$work/auth.lua" 1024 https)
-    crss=$(peak_rss_kib "$pp"); stop_pid "$pp"; stop_pid "$NPID"
-    rc=$(awk -v c="$c" -v a="$at" -v b="$b1k" 'BEGIN{printf "%.2f", c*(1/a+1/b)}')
-    printf '%-6s %-11s %10.0f %8.2f %8.2f %8.1f %7s %7s %9s %s\n' 1024 "$mode" "$c" "$c50" "$c99" \
-      "$(awk -v k="$crss" 'BEGIN{print k/1024}')" "$(awk -v c="$c" -v a="$at" 'BEGIN{printf "%.2f", c/a}')" \
-      "$(awk -v c="$c" -v b="$b1k" 'BEGIN{printf "%.2f", c/b}')" "$rc" "non2xx=$cbad"
-    tls_lines+=("$mode $c $rc $cbad")
+    read -r at at50 at99 atbad < <(run_wrk "$port" "$work/binary.lua" 1024 https)
+    stop_pid "$tp"
+    tls_line "trivial-tls" "$at" "$at50" "$at99" - - - - "non2xx=$atbad"
+    med[at]+=" $at"
+    # wrk: TLS alone, then with a bearer token.
+    for mode in tls token; do
+      start_tls_pub "$mode"
+      t0=$(cpu_ticks "$pp")
+      read -r c c50 c99 cbad < <(run_wrk "$port" "$work/auth.lua" 1024 https)
+      cpu=$(awk -v a="$t0" -v b="$(cpu_ticks "$pp")" -v c="$c" -v d="$DUR" -v u="$tick_us" \
+        'BEGIN{printf "%.1f", (c > 0 ? (b - a) * u / (c * d) : 0)}')
+      crss=$(peak_rss_kib "$pp"); stop_tls_pub
+      rc=$(awk -v c="$c" -v a="$at" -v b="$b1k" 'BEGIN{printf "%.2f", c*(1/a+1/b)}')
+      label=$([ "$mode" = tls ] && echo tls || echo tls+token)
+      tls_line "$label" "$c" "$c50" "$c99" "$(awk -v k="$crss" 'BEGIN{printf "%.1f", k/1024}')" \
+        "$(awk -v c="$c" -v a="$at" 'BEGIN{printf "%.2f", c/a}')" \
+        "$(awk -v c="$c" -v b="$b1k" 'BEGIN{printf "%.2f", c/b}')" "$rc" "non2xx=$cbad cpu_us/req=$cpu"
+      med[$mode]+=" $c"; med[${mode}_rc]+=" $rc"; med[${mode}_cpu]+=" $cpu"
+      [ "${cbad:-0}" = 0 ] || echo "note: $label had $cbad non-2xx answers"
+    done
+    # perf/tls_load: TLS alone, then mTLS (client certificate, INGRESS_AUTH=required).
+    for mode in tls mtls; do
+      start_tls_pub "$mode"
+      if [ "$mode" = mtls ]; then
+        read -r l l50 l99 lbad lcpu < <(run_tls_load "$work/client.pem" "$work/client-key.pem")
+      else
+        read -r l l50 l99 lbad lcpu < <(run_tls_load)
+      fi
+      lrss=$(peak_rss_kib "$pp"); stop_tls_pub
+      tls_line "$mode(load)" "$l" "$l50" "$l99" "$(awk -v k="$lrss" 'BEGIN{printf "%.1f", k/1024}')" - - - \
+        "non2xx+errors=$lbad cpu_us/req=$lcpu"
+      med[load_$mode]+=" $l"; med[load_${mode}_cpu]+=" $lcpu"
+      [ "$lbad" = "0+0" ] || echo "note: $mode(load) had $lbad non-2xx answers or errors"
+    done
   done
   unset BENCH_AUTH
 fi
-
 echo
 echo "machine: $(nproc) cores, $(uname -r); wrk -t1 -c$CONNS -d${DUR}s; publisher threads $THREADS; stream retention $RETENTION, file storage"
 status=0
@@ -216,19 +283,24 @@ for r in "${results[@]}"; do
   [ "${bad:-0}" = 0 ] || echo "note: $size $mode had $bad non-2xx answers"
 done
 [ $status = 0 ] && echo "peak RSS under 32 MiB in every publisher run: PASS"
-tls_c=""
-for l in "${tls_lines[@]}"; do
-  read -r mode c rc bad <<<"$l"
-  [ "${bad:-0}" = 0 ] || echo "note: $mode had $bad non-2xx answers"
-  if [ "$mode" = tls ]; then
-    tls_c=$c
-    # A ceiling that measured nothing makes the ratio "inf": that is a failed run.
-    awk -v r="$rc" -v a="$at" 'BEGIN{exit !(a > 0 && r >= 0.8)}' && v=PASS || { v=FAIL; status=1; }
-    echo "target publisher/ceiling >= 0.8 over TLS at 1 KiB binary: $v ($rc)"
-  elif [ -n "$tls_c" ]; then
-    cost=$(awk -v t="$tls_c" -v c="$c" 'BEGIN{printf "%.1f", (1 - c/t) * 100}')
-    awk -v x="$cost" 'BEGIN{exit !(x <= 5)}' && v=PASS || { v=FAIL; status=1; }
-    echo "target token auth costs <= 5% over TLS alone: $v (${cost}%)"
-  fi
-done
+if [ -n "${med[at]:-}" ]; then
+  m_at=$(median ${med[at]}); m_rc=$(median ${med[tls_rc]})
+  m_tls=$(median ${med[tls]}); m_tok=$(median ${med[token]})
+  m_tcpu=$(median ${med[tls_cpu]}); m_kcpu=$(median ${med[token_cpu]})
+  m_lt=$(median ${med[load_tls]}); m_lm=$(median ${med[load_mtls]})
+  m_ltc=$(median ${med[load_tls_cpu]}); m_lmc=$(median ${med[load_mtls_cpu]})
+  echo "HTTPS, median of $ROUNDS round(s): trivial-tls $m_at/s; publisher tls $m_tls/s ($m_tcpu us CPU/req)," \
+    "+token $m_tok/s ($m_kcpu us CPU/req); tls_load: tls $m_lt/s ($m_ltc us CPU/req), mtls $m_lm/s ($m_lmc us CPU/req)"
+  # A ceiling that measured nothing makes the ratio "inf": that is a failed run.
+  awk -v r="$m_rc" -v a="$m_at" 'BEGIN{exit !(a > 0 && r >= 0.8)}' && v=PASS || { v=FAIL; status=1; }
+  echo "target publisher/ceiling >= 0.8 over TLS at 1 KiB binary: $v ($m_rc)"
+  cost=$(awk -v t="$m_tls" -v c="$m_tok" 'BEGIN{printf "%.1f", (1 - c/t) * 100}')
+  ccost=$(awk -v t="$m_tcpu" -v c="$m_kcpu" 'BEGIN{printf "%.1f", (t > 0 ? (c/t - 1) * 100 : 0)}')
+  awk -v x="$cost" 'BEGIN{exit !(x <= 5)}' && v=PASS || { v=FAIL; status=1; }
+  echo "target token auth costs <= 5% over TLS alone: $v (${cost}% fewer events/s; CPU per request ${ccost}%)"
+  cost=$(awk -v t="$m_lt" -v c="$m_lm" 'BEGIN{printf "%.1f", (t > 0 ? (1 - c/t) * 100 : 100)}')
+  ccost=$(awk -v t="$m_ltc" -v c="$m_lmc" 'BEGIN{printf "%.1f", (t > 0 ? (c/t - 1) * 100 : 0)}')
+  awk -v x="$cost" -v t="$m_lt" 'BEGIN{exit !(t > 0 && x <= 5)}' && v=PASS || { v=FAIL; status=1; }
+  echo "target mTLS auth costs <= 5% over TLS alone (perf/tls_load): $v (${cost}% fewer events/s; CPU per request ${ccost}%)"
+fi
 exit $status

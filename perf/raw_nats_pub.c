@@ -100,6 +100,9 @@ int main(int argc, char **argv)
     jsOptions_Init(&jo);
     jo.PublishAsync.AckHandler = on_ack;
     jo.PublishAsync.MaxPending = window * 2 + 16;
+    /* The library set up as the publisher sets it (jb_nats_connect: no lock
+     * spinning), so the ceiling is the same nats.c the publisher runs on. */
+    nats_Open(0);
     if (natsConnection_ConnectTo(&nc, cfg->nats_url) != NATS_OK ||
         natsConnection_JetStream(&js, nc, &jo) != NATS_OK ||
         jb_sub_ensure_stream(cfg, js, &err) != JB_OK) {

@@ -1,17 +1,9 @@
 /*
- * Who may publish (see pub_authz.h).
- *
- * Rate limits: one token bucket per application per process, refilled at the
- * application's rate up to its burst. The buckets live in one table of at most
- * RATE_MAX_BUCKETS entries; when it is full, the bucket idle for the longest time
- * is evicted (a bucket idle for burst/rate seconds is full again, so evicting it
- * changes nothing; evicting a busier one can only let its application through a
- * little early, never slow another down).
+ * Who may publish (see pub_authz.h). Rate limits are pub_rate's token buckets
+ * (publisher/ratelimit.c), at most PUB_RATE_BUCKETS_MAX of them.
  */
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <math.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,26 +15,17 @@
 #include "config/jb_cfg.h"
 #include "proto/jb_ce.h"
 #include "publisher/pub_authz.h"
+#include "publisher/pub_rate.h"
 #include "publisher/pub_tls.h"
 
-#define RATE_MAX_BUCKETS 4096
-#define NAME_MAX_LEN     254
-
-typedef struct bucket {
-    char name[NAME_MAX_LEN];
-    bool used;
-    double tokens;
-    int64_t last_ns;
-} bucket;
+#define NAME_MAX_LEN 254
 
 struct pub_authz {
     const jb_cfg *cfg;
     jb_auth_source *jwks; /* NULL: JWTs are not accepted */
     _Atomic(jb_app_registry *) reg;
     jb_metric *auth_total; /* jetbridge_publisher_auth_total{application,result} */
-    pthread_mutex_t mu;    /* guards buckets */
-    bucket *buckets;
-    size_t nbuckets;
+    pub_rate *rate;        /* the applications' token buckets */
 };
 
 jb_status pub_authz_create(const jb_cfg *cfg, jb_metrics *metrics, pub_authz **out, jb_err *err)
@@ -53,15 +36,15 @@ jb_status pub_authz_create(const jb_cfg *cfg, jb_metrics *metrics, pub_authz **o
     }
     pub_authz *z = calloc(1, sizeof(*z));
     if (z != NULL)
-        z->buckets = calloc(RATE_MAX_BUCKETS, sizeof(*z->buckets));
-    if (z == NULL || z->buckets == NULL) {
+        z->rate = pub_rate_create(PUB_RATE_BUCKETS_MAX);
+    if (z == NULL || z->rate == NULL) {
         free(z);
         return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
     }
-    pthread_mutex_init(&z->mu, NULL);
     z->cfg = cfg;
     if (cfg->ingress_jwks[0] != '\0') {
-        jb_status rc = jb_auth_source_create(cfg->ingress_jwks, &z->jwks, err);
+        jb_status rc =
+            jb_auth_source_create(cfg->ingress_jwks, cfg->ingress_jwks_ca, &z->jwks, err);
         if (rc != JB_OK) {
             pub_authz_destroy(z);
             return rc;
@@ -82,8 +65,7 @@ void pub_authz_destroy(pub_authz *z)
     if (z == NULL)
         return;
     jb_auth_source_destroy(z->jwks);
-    pthread_mutex_destroy(&z->mu);
-    free(z->buckets);
+    pub_rate_destroy(z->rate);
     free(z);
 }
 
@@ -220,47 +202,13 @@ int pub_authz_events(const jb_app *app, jb_ce *const *ces, size_t n, const char 
     return 0;
 }
 
-/* The bucket of name, created (evicting the longest idle one when full). Caller
- * holds z->mu. */
-static bucket *bucket_for(pub_authz *z, const char *name, double burst, int64_t now)
-{
-    bucket *idle = NULL;
-    for (size_t i = 0; i < z->nbuckets; i++) {
-        bucket *b = &z->buckets[i];
-        if (strcmp(b->name, name) == 0)
-            return b;
-        if (idle == NULL || b->last_ns < idle->last_ns)
-            idle = b;
-    }
-    bucket *b = z->nbuckets < RATE_MAX_BUCKETS ? &z->buckets[z->nbuckets++] : idle;
-    snprintf(b->name, sizeof(b->name), "%s", name);
-    b->used = true;
-    b->tokens = burst;
-    b->last_ns = now;
-    return b;
-}
-
 int pub_authz_rate(pub_authz *z, const jb_app *app, size_t n, int *retry_after)
 {
     double rate = 0;
     uint32_t burst = 0;
     if (!jb_app_rate_limit(app, &rate, &burst) || !(rate > 0))
         return 0;
-    if (n > burst)
-        return 413; /* waiting cannot help */
-    int64_t now = jb_now_monotonic_ns();
-    int rc = 0;
-    pthread_mutex_lock(&z->mu);
-    bucket *b = bucket_for(z, jb_app_name(app), (double)burst, now);
-    b->tokens = fmin((double)burst, b->tokens + rate * (double)(now - b->last_ns) / 1e9);
-    b->last_ns = now;
-    if (b->tokens >= (double)n) {
-        b->tokens -= (double)n;
-    } else {
-        double wait = ((double)n - b->tokens) / rate;
-        *retry_after = wait > 3600 ? 3600 : (int)ceil(wait > 1 ? wait : 1);
-        rc = 429;
-    }
-    pthread_mutex_unlock(&z->mu);
-    return rc;
+    const char *name = jb_app_name(app);
+    return pub_rate_take(z->rate, name, strlen(name), rate, burst, n, jb_now_monotonic_ns(),
+                         retry_after);
 }

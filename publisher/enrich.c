@@ -3,7 +3,6 @@
  * plus tracing headers and the Nats-Msg-Id. Pure functions: no I/O, no globals, so
  * they are table-tested and fuzzed directly.
  */
-#include <nats/nats.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,7 +232,7 @@ void jb_pub_msg_id(const char *source, size_t slen, const char *id, size_t ilen,
     /* Streaming digest: the parts are separated by NUL so that ("ab","c") and
      * ("a","bc") differ, and nothing is copied however long the parts are. */
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    bool ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+    bool ok = ctx != NULL && EVP_DigestInit_ex(ctx, jb_sha256_md(), NULL) == 1 &&
               EVP_DigestUpdate(ctx, source, slen) == 1 && EVP_DigestUpdate(ctx, "", 1) == 1 &&
               EVP_DigestUpdate(ctx, id, ilen) == 1;
     if (ok && subject != NULL)
@@ -252,72 +251,4 @@ void jb_pub_msg_id(const char *source, size_t slen, const char *id, size_t ilen,
         out[2 * i + 1] = hexdig[md[i] & 15];
     }
     out[JB_PUB_MSG_ID_LEN] = '\0';
-}
-
-int jb_pub_ack_status(int nats_status, int err_code, const char *text)
-{
-    switch ((natsStatus)nats_status) {
-    case NATS_OK:
-        return 204;
-    case NATS_TIMEOUT:
-    case NATS_NO_RESPONDERS:
-        return 504;
-    case NATS_CONNECTION_CLOSED:
-    case NATS_CONNECTION_DISCONNECTED:
-    case NATS_NOT_YET_CONNECTED:
-    case NATS_STALE_CONNECTION:
-    case NATS_CONNECTION_AUTH_FAILED:
-    case NATS_NO_SERVER:
-    case NATS_IO_ERROR:
-        return 502;
-    default:
-        break;
-    }
-    /* JetStream API errors. 10077 is JSStreamStoreFailedF: with discard policy "new"
-     * the server uses it for "maximum bytes/messages exceeded", that is, the stream
-     * is full. */
-    if (err_code == 10077)
-        return 507;
-    if (text != NULL &&
-        (strstr(text, "no space left") != NULL || strstr(text, "maximum bytes exceeded") != NULL ||
-         strstr(text, "insufficient resources") != NULL))
-        return 507;
-    if (err_code == 10039 || err_code == 10023) /* JetStream not enabled / resources */
-        return 503;
-    return 500;
-}
-
-bool jb_pub_route_is_ce(jb_pub_route r)
-{
-    return r == R_PUBLISH || r == R_APP_EVENTS || r == R_APP_V2;
-}
-
-jb_pub_route jb_pub_match_route(const char *path, size_t len, const char **app, size_t *app_len)
-{
-    if (len == 8 && memcmp(path, "/publish", 8) == 0)
-        return R_PUBLISH;
-    if (len == 8 && memcmp(path, "/healthz", 8) == 0)
-        return R_HEALTHZ;
-    if (len == 7 && memcmp(path, "/readyz", 7) == 0)
-        return R_READYZ;
-    if (len < 2 || path[0] != '/')
-        return R_NONE;
-    const char *slash = memchr(path + 1, '/', len - 1);
-    if (slash == NULL || slash == path + 1)
-        return R_NONE;
-    size_t rest = len - (size_t)(slash - path);
-    jb_pub_route r = R_NONE;
-    if (rest == 10 && memcmp(slash, "/v1/events", 10) == 0)
-        r = R_LEGACY;
-    else if (rest == 7 && memcmp(slash, "/events", 7) == 0)
-        r = R_APP_EVENTS;
-    else if (rest == 10 && memcmp(slash, "/v2/events", 10) == 0)
-        r = R_APP_V2;
-    else if (rest == 21 && memcmp(slash, "/v1/events/subscribed", 21) == 0)
-        r = R_SUBSCRIBED;
-    if (r != R_NONE) {
-        *app = path + 1;
-        *app_len = (size_t)(slash - path - 1);
-    }
-    return r;
 }

@@ -50,16 +50,17 @@ typedef struct guard {
 
 /* ------------------------------------------------------------ head checks */
 
-static bool is_tchar(unsigned char c)
-{
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return true;
-    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
+/* RFC 9110 token characters, as a table: the check runs on every byte of every
+ * header name of every request. */
+static const bool tchar[256] = {
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1,         ['&'] = 1,         ['\''] = 1,
+    ['*'] = 1, ['+'] = 1, ['-'] = 1, ['.'] = 1,         ['^'] = 1,         ['_'] = 1,
+    ['`'] = 1, ['|'] = 1, ['~'] = 1, ['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1,
+};
 
-static bool ieq(const char *a, size_t alen, const char *lit)
+/* a[0..alen) equals the lower-case literal lit[0..n) ignoring ASCII case. */
+static bool ieq_n(const char *a, size_t alen, const char *lit, size_t n)
 {
-    size_t n = strlen(lit);
     if (alen != n)
         return false;
     for (size_t i = 0; i < n; i++) {
@@ -71,6 +72,7 @@ static bool ieq(const char *a, size_t alen, const char *lit)
     }
     return true;
 }
+#define IEQ(a, alen, lit) ieq_n(a, alen, lit, sizeof(lit) - 1)
 
 size_t pub_guard_head_end(const char *p, size_t n, size_t *scan)
 {
@@ -116,7 +118,7 @@ static void check_field(const char *l, size_t len, head_counts *c, pub_guard_hea
     }
     size_t nlen = (size_t)(colon - l);
     for (size_t i = 0; i < nlen; i++)
-        if (!is_tchar((unsigned char)l[i])) {
+        if (!tchar[(unsigned char)l[i]]) {
             refuse(h, 400, "invalid character in a header name (no space before the colon)");
             return;
         }
@@ -128,7 +130,7 @@ static void check_field(const char *l, size_t len, head_counts *c, pub_guard_hea
     /* Other control characters in values do not change framing (NUL and stray CR
      * are refused for the whole head): the handlers refuse them naming the header. */
     size_t vlen = (size_t)(end - v);
-    if (ieq(l, nlen, "content-length")) {
+    if (IEQ(l, nlen, "content-length")) {
         c->cl++;
         int64_t n = 0;
         bool ok = vlen > 0 && vlen <= 18;
@@ -140,10 +142,10 @@ static void check_field(const char *l, size_t len, head_counts *c, pub_guard_hea
             refuse(h, 400, "invalid Content-Length");
         else
             h->content_length = n;
-    } else if (ieq(l, nlen, "transfer-encoding")) {
+    } else if (IEQ(l, nlen, "transfer-encoding")) {
         c->te++;
-        c->te_chunked = ieq(v, vlen, "chunked");
-    } else if (ieq(l, nlen, "host")) {
+        c->te_chunked = IEQ(v, vlen, "chunked");
+    } else if (IEQ(l, nlen, "host")) {
         c->host++;
     }
 }
@@ -215,13 +217,6 @@ void pub_guard_check_head(const char *p, size_t n, const pub_guard_cfg *cfg, pub
         first = false;
         s = end + 1;
     }
-    if (h->code == 0 && target != NULL) {
-        const char *app = NULL;
-        size_t app_len = 0, plen = 0;
-        while (plen < tlen && target[plen] != '?' && target[plen] != '#')
-            plen++;
-        h->legacy = jb_pub_match_route(target, plen, &app, &app_len) == R_LEGACY;
-    }
     if (c.cl > 1)
         refuse(h, 400, "duplicate Content-Length");
     if (c.te > 1)
@@ -239,6 +234,15 @@ void pub_guard_check_head(const char *p, size_t n, const pub_guard_cfg *cfg, pub
     if (cfg->max_body > 0 && h->content_length > cfg->max_body)
         refuse(h, 413, "request body too large");
     h->chunked = c.te == 1 && c.te_chunked;
+    /* Only a refusal needs the route (the legacy endpoint's 413 is JSON): an
+     * accepted head is routed once, by the server. */
+    if (h->code != 0 && target != NULL) {
+        const char *app = NULL;
+        size_t app_len = 0, plen = 0;
+        while (plen < tlen && target[plen] != '?' && target[plen] != '#')
+            plen++;
+        h->legacy = jb_pub_match_route(target, plen, &app, &app_len) == R_LEGACY;
+    }
 }
 
 /* -------------------------------------------------------------- refusals */

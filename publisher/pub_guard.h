@@ -43,7 +43,8 @@ typedef struct pub_guard_head {
     const char *why; /* static text when code != 0 */
     int64_t content_length;
     bool chunked;
-    bool legacy; /* the target is /{application}/v1/events (its 413 body is JSON) */
+    bool legacy; /* refused heads only: the target is /{application}/v1/events (its
+                    413 body is JSON) */
 } pub_guard_head;
 
 /* Checks p[0..n), a complete request head (request line, header lines, the empty

@@ -1,6 +1,6 @@
 /*
- * Private to publisher/: what pub.c (lifecycle, control thread) and server.c (HTTP
- * threads, publishing) share.
+ * Private to publisher/: what pub.c (lifecycle, control thread) and the HTTP
+ * threads (server.c and the files pub_thread.h lists) share.
  */
 #ifndef JB_PUB_SERVER_H
 #define JB_PUB_SERVER_H

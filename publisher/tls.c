@@ -57,6 +57,11 @@ static jb_status build_ctx(const pub_tls *t, SSL_CTX **out, jb_err *err)
     jb_status rc = JB_ERR_CONFIG;
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    /* TLS 1.3 sends two session tickets after every handshake by default; each is
+     * the whole session (with the client certificate under mTLS) encoded and
+     * encrypted: a measured ~0.75M instructions per ticket with a client
+     * certificate. One ticket still lets a client resume once per connection. */
+    SSL_CTX_set_num_tickets(ctx, 1);
     static const unsigned char sid[] = "jetbridge-ingress";
     SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
     if (SSL_CTX_use_certificate_chain_file(ctx, t->cert) != 1) {
