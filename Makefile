@@ -47,6 +47,7 @@ test: lint build build-asan fuzz-smoke test-tools
 	@cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j 2
+	@$(MAKE) --no-print-directory tsan
 
 unit: build-asan
 	@cd $(BUILD_ASAN) && ctest --output-on-failure -L unit
@@ -74,7 +75,16 @@ lint: bootstrap
 	@cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 -I . \
 	  --suppress=missingIncludeSystem --suppress=varFuncNullUB \
 	  common config proto subscription auth publisher dispatcher cli
+	@$(MAKE) --no-print-directory lint-gates
 	@echo 'lint: clean'
+
+# Gates, as curl has them (docs/testing.md, "Gates"): banned functions (scripts/banned)
+# and the function-length and complexity gate (.clang-tidy, scripts/tidy-gate, on 2 cores
+# with build/lint's compile_commands.json). -Wformat=2 -Wconversion are in the build flags.
+.PHONY: lint-gates
+lint-gates:
+	@scripts/banned
+	@scripts/tidy-gate build/lint
 
 clean:
 	@rm -rf build
@@ -90,3 +100,28 @@ fuzz-http: build-asan
 
 valgrind: build
 	@scripts/valgrind $(BUILD_RELEASE)
+
+# ThreadSanitizer (docs/testing.md, "ThreadSanitizer"): the integration suites that run
+# threads (TSAN_SUITES), once, on build/tsan, building only them, jetbridge and sink.
+# Every process, the jetbridge children included, writes its reports to
+# build/tsan/tsan-reports/; any report fails the run. tests/tsan.supp is only for the
+# uninstrumented nats.c and libevent internals (it holds no rule today). -O1 as TSan
+# advises (CMakeLists.txt says why warnings do not stop this build).
+BUILD_TSAN  := build/tsan
+TSAN_SUITES ?= disp_delivery disp_resilience disp_threads pub_api pub_faults integrity \
+               app_registry sub_reconcile id_admin kube_failover
+TSAN_EMPTY  :=
+TSAN_SPACE  := $(TSAN_EMPTY) $(TSAN_EMPTY)
+.PHONY: build-tsan tsan
+build-tsan: bootstrap
+	@cmake -S . -B $(BUILD_TSAN) -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="-g -O1" \
+	  -DJB_TSAN=ON >/dev/null
+	@cmake --build $(BUILD_TSAN) -j $(JOBS) --target jetbridge sink \
+	  $(addprefix integration_test_,$(TSAN_SUITES))
+
+tsan: build-tsan test-tools
+	@rm -rf $(BUILD_TSAN)/tsan-reports && mkdir -p $(BUILD_TSAN)/tsan-reports
+	@cd $(BUILD_TSAN) && \
+	  TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp log_path=$(CURDIR)/$(BUILD_TSAN)/tsan-reports/report second_deadlock_stack=1" \
+	  ctest --output-on-failure -j 2 -R '^integration\.test_($(subst $(TSAN_SPACE),|,$(strip $(TSAN_SUITES))))$$'
+	@scripts/tsan-reports $(BUILD_TSAN)/tsan-reports

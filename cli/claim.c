@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/jb_common.h"
+#include "common/jb_text.h"
 #include "config/jb_cfg.h"
 
 /* Opens path and takes an exclusive, non-blocking flock; writes our pid into it.
@@ -32,7 +33,7 @@ static int lock_file(const char *path, long *holder)
         char buf[32] = {0};
         ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
         int64_t pid = 0;
-        *holder = n > 0 && jb_cfg_parse_int(buf, strcspn(buf, "\n"), 1, INT32_MAX, &pid) ? pid : 0;
+        *holder = n > 0 && jb_parse_int(buf, strcspn(buf, "\n"), 1, INT32_MAX, &pid) ? pid : 0;
         close(fd);
         return -1;
     }

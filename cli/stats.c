@@ -16,11 +16,13 @@
 
 #include "cli/jb_cli.h"
 #include "common/jb_common.h"
+#include "common/jb_text.h"
 #include "config/jb_cfg.h"
 #include "subscription/jb_sub.h"
 
 #define MAX_METRICS_URLS 16
 #define MAX_SCRAPE_BYTES (8 * 1024 * 1024)
+#define MAX_ERR_TS_S     1e12 /* seconds; year 33658, so milliseconds fit int64_t */
 
 typedef struct scrape {
     char *buf;
@@ -83,25 +85,9 @@ static void fetch_metrics(const char *url, scrape *s)
     curl_easy_cleanup(c);
 }
 
-/* Copies the value of label key from a `{a="x",b="y"}` block into out. */
-static bool label_value(const char *labels, size_t len, const char *key, char *out, size_t cap)
+static bool name_is(const jb_prom_sample *smp, const char *name)
 {
-    size_t klen = strlen(key);
-    for (size_t i = 0; i + klen + 2 < len; i++) {
-        if ((i == 0 || labels[i - 1] == '{' || labels[i - 1] == ',') &&
-            strncmp(labels + i, key, klen) == 0 && labels[i + klen] == '=' &&
-            labels[i + klen + 1] == '"') {
-            size_t j = i + klen + 2, o = 0;
-            while (j < len && labels[j] != '"' && o + 1 < cap) {
-                if (labels[j] == '\\' && j + 1 < len)
-                    j++;
-                out[o++] = labels[j++];
-            }
-            out[o] = '\0';
-            return true;
-        }
-    }
-    return false;
+    return smp->name_len == strlen(name) && memcmp(smp->name, name, smp->name_len) == 0;
 }
 
 /* Sums samples of metric `name` whose response code class matches `klass` ('2'
@@ -110,33 +96,19 @@ static double sum_metric(const scrape *s, size_t ns, const char *name, const cha
                          char klass)
 {
     double total = 0;
-    size_t nlen = strlen(name);
     for (size_t k = 0; k < ns; k++) {
-        if (!s[k].ok)
-            continue;
-        const char *p = s[k].buf, *end = s[k].buf + s[k].len;
-        while (p < end) {
-            const char *eol = memchr(p, '\n', (size_t)(end - p));
-            if (eol == NULL)
-                eol = end;
-            if ((size_t)(eol - p) > nlen && strncmp(p, name, nlen) == 0 &&
-                (p[nlen] == '{' || p[nlen] == ' ')) {
-                const char *lb = p + nlen, *le = lb;
-                if (*lb == '{')
-                    while (le < eol && *le != '}')
-                        le++;
-                char v[256];
-                bool match = true;
-                if (match && klass != 0 && code_label != NULL) {
-                    bool is2 =
-                        label_value(lb, (size_t)(le - lb), code_label, v, sizeof(v)) && v[0] == '2';
-                    match = (klass == '2') == is2;
-                }
-                const char *sp = memchr(le, ' ', (size_t)(eol - le));
-                if (match && sp != NULL)
-                    total += strtod(sp + 1, NULL);
+        jb_prom_sample smp;
+        size_t pos = 0;
+        while (s[k].ok && jb_prom_next(s[k].buf, s[k].len, &pos, &smp)) {
+            if (!name_is(&smp, name))
+                continue;
+            char v[256];
+            if (klass != 0 && code_label != NULL) {
+                bool is2 = jb_prom_label(&smp, code_label, v, sizeof(v)) && v[0] == '2';
+                if ((klass == '2') != is2)
+                    continue;
             }
-            p = eol + 1;
+            total += smp.value;
         }
     }
     return total;
@@ -210,39 +182,28 @@ static int cmp_key_row(const void *key, const void *elem)
     return strcmp(key, (*(row *const *)elem)->consumer);
 }
 
-/* Adds one sample line of an endpoint to its consumer's row (index: rows sorted by
+/* Adds one sample of an endpoint to its consumer's row (index: rows sorted by
  * consumer name). Counters are summed over endpoints; the endpoint's last-error
  * gauges go to err_ts/err_code, indexed like index, whatever their order. */
-static void apply_sample(row **index, size_t n, const char *line, const char *eol, double *err_ts,
+static void apply_sample(row **index, size_t n, const jb_prom_sample *smp, double *err_ts,
                          double *err_code)
 {
-    static const char deliv[] = "eventing_ec_nats_delivery_per_subscription_total{";
-    static const char retr[] = "jetbridge_dispatcher_retries_total{";
-    static const char ets[] = "jetbridge_dispatcher_last_error_timestamp_seconds{";
-    static const char ecode[] = "jetbridge_dispatcher_last_error_code{";
-    size_t len = (size_t)(eol - line);
-    int which = len > sizeof(deliv) && memcmp(line, deliv, sizeof(deliv) - 1) == 0   ? 1
-                : len > sizeof(retr) && memcmp(line, retr, sizeof(retr) - 1) == 0    ? 2
-                : len > sizeof(ets) && memcmp(line, ets, sizeof(ets) - 1) == 0       ? 3
-                : len > sizeof(ecode) && memcmp(line, ecode, sizeof(ecode) - 1) == 0 ? 4
-                                                                                     : 0;
-    if (which == 0)
-        return;
-    const char *lb = memchr(line, '{', len), *le = memchr(line, '}', len);
+    int which = name_is(smp, "eventing_ec_nats_delivery_per_subscription_total")    ? 1
+                : name_is(smp, "jetbridge_dispatcher_retries_total")                ? 2
+                : name_is(smp, "jetbridge_dispatcher_last_error_timestamp_seconds") ? 3
+                : name_is(smp, "jetbridge_dispatcher_last_error_code")              ? 4
+                                                                                    : 0;
     char consumer[64], code[16];
-    if (lb == NULL || le == NULL ||
-        !label_value(lb, (size_t)(le - lb), "consumer_name", consumer, sizeof(consumer)))
+    if (which == 0 || !jb_prom_label(smp, "consumer_name", consumer, sizeof(consumer)))
         return;
     row **hit = bsearch(consumer, index, n, sizeof(*index), cmp_key_row);
-    const char *sp = memchr(le, ' ', (size_t)(eol - le));
-    if (hit == NULL || sp == NULL)
+    if (hit == NULL)
         return;
     row *r = *hit;
-    double v = strtod(sp + 1, NULL);
+    double v = smp->value;
     size_t i = (size_t)(hit - index);
     if (which == 1) {
-        bool ok = label_value(lb, (size_t)(le - lb), "response_code", code, sizeof(code)) &&
-                  code[0] == '2';
+        bool ok = jb_prom_label(smp, "response_code", code, sizeof(code)) && code[0] == '2';
         *(ok ? &r->delivered : &r->failed) += v;
     } else if (which == 2) {
         r->retried += v;
@@ -271,20 +232,20 @@ static jb_status apply_metrics(row *rows, size_t n, const scrape *sc, size_t nsc
             continue;
         memset(err_ts, 0, n * sizeof(*err_ts));
         memset(err_code, 0, n * sizeof(*err_code));
-        const char *p = sc[k].buf, *end = sc[k].buf + sc[k].len;
-        while (p < end) {
-            const char *eol = memchr(p, '\n', (size_t)(end - p));
-            if (eol == NULL)
-                eol = end;
-            apply_sample(index, n, p, eol, err_ts, err_code);
-            p = eol + 1;
-        }
-        /* The newest last error over the endpoints. */
+        jb_prom_sample smp;
+        size_t pos = 0;
+        while (jb_prom_next(sc[k].buf, sc[k].len, &pos, &smp))
+            apply_sample(index, n, &smp, err_ts, err_code);
+        /* The newest last error over the endpoints. A timestamp or code out of range
+         * (or NaN) is not one we wrote: it is ignored rather than converted, which
+         * would be undefined. */
         for (size_t i = 0; i < n; i++) {
+            if (!(err_ts[i] > 0 && err_ts[i] < MAX_ERR_TS_S))
+                continue;
             int64_t ms = (int64_t)(err_ts[i] * 1000);
-            if (err_ts[i] > 0 && ms > index[i]->err_ms) {
+            if (ms > index[i]->err_ms) {
                 index[i]->err_ms = ms;
-                index[i]->err_code = (int)err_code[i];
+                index[i]->err_code = err_code[i] >= 0 && err_code[i] < 1000 ? (int)err_code[i] : -1;
             }
         }
     }
@@ -482,7 +443,7 @@ static int parse_args(int argc, char **argv, const jb_cfg *cfg, stats_opts *o, c
             o->urls[o->nurls++] = argv[++i];
         } else if (strcmp(a, "--interval") == 0 && i + 1 < argc) {
             int64_t v;
-            if (!jb_cfg_parse_int(argv[i + 1], strlen(argv[i + 1]), 1, 3600, &v)) {
+            if (!jb_parse_int(argv[i + 1], strlen(argv[i + 1]), 1, 3600, &v)) {
                 fprintf(stderr, "jetbridge stats: --interval: want seconds 1..3600\n");
                 return 2;
             }

@@ -220,4 +220,28 @@ void *jb_array_grow(void *items, size_t n, size_t *cap, size_t elem);
 int64_t jb_now_monotonic_ns(void);
 int64_t jb_now_wall_ms(void);
 
+/* ------------------------------------------------------- Prometheus text */
+
+/* One sample line of the Prometheus text format, `name{labels} value [timestamp]`, as
+ * read back by `jetbridge stats`. name and labels point into the text read (not
+ * NUL-terminated); labels is what lies between the braces (labels_len 0 without). */
+typedef struct jb_prom_sample {
+    const char *name;
+    size_t name_len;
+    const char *labels;
+    size_t labels_len;
+    double value;
+} jb_prom_sample;
+
+/* Reads the next sample line of text[*pos..len) into *out and moves *pos past it.
+ * Comments, blank lines and malformed lines (a bad name, an unterminated label block
+ * or quoted value, no value, a value strtod does not take whole or longer than 63
+ * bytes) are skipped. Never reads past len; text needs no NUL. False at the end. */
+bool jb_prom_next(const char *text, size_t len, size_t *pos, jb_prom_sample *out);
+
+/* Copies the value of label key of s, unescaped (\\, \" and \n, as the writer
+ * escapes them), into out[0..cap), NUL-terminated and cut to fit (cap > 0). False
+ * when s has no label key. */
+bool jb_prom_label(const jb_prom_sample *s, const char *key, char *out, size_t cap);
+
 #endif

@@ -1,6 +1,7 @@
 /* Structured logging: one line per event; JSON, or key=value text for a terminal.
  * Fields with an empty value are left out. */
 #include "common/jb_common.h"
+#include "common/jb_text.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -67,22 +68,13 @@ static void puts_(line *l, const char *s)
     put(l, s, strlen(s));
 }
 
-/* JSON string escaping; control bytes as \u00XX. */
+/* A JSON string: the escaped text between quotes, cut where the line ends. */
 static void put_json_str(line *l, const char *s)
 {
-    static const char hex[] = "0123456789abcdef";
     put(l, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            char e[2] = {'\\', (char)*p};
-            put(l, e, 2);
-        } else if (*p < 0x20) {
-            char e[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
-            put(l, e, 6);
-        } else {
-            put(l, (const char *)p, 1);
-        }
-    }
+    size_t room = sizeof(l->buf) - 2 - l->len; /* as put() keeps room for "\n" and NUL */
+    size_t n = jb_json_escape_into(l->buf + l->len, room + 1, s, strlen(s));
+    l->len += n < room ? n : room;
     put(l, "\"", 1);
 }
 

@@ -14,6 +14,7 @@
 
 #include "common/jb_common.h"
 #include "common/jb_manifest.h"
+#include "common/jb_text.h"
 
 #define MAX_DEPTH 64
 /* Aliases can make a small YAML document expand into a huge tree ("billion
@@ -401,41 +402,17 @@ jb_status jb_manifest_each_path(const char *path, jb_manifest_doc_fn fn, void *u
 
 void jb_k8s_time_format(int64_t ms, char out[32])
 {
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    jb_rfc3339_format(ms / 1000, 0, out);
 }
 
-static bool digits(const char *s, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
+/* Any RFC 3339 time (Kubernetes writes whole seconds in UTC), to Unix milliseconds. */
 bool jb_k8s_time_parse(const char *s, int64_t *out_ms)
 {
-    /* Only what jb_k8s_time_format writes (and Kubernetes shows): YYYY-MM-DDTHH:MM:SSZ. */
-    int y, mo, d, h, mi, se;
-    if (strlen(s) != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
-        s[16] != ':' || s[19] != 'Z' || !digits(s, 4, &y) || !digits(s + 5, 2, &mo) ||
-        !digits(s + 8, 2, &d) || !digits(s + 11, 2, &h) || !digits(s + 14, 2, &mi) ||
-        !digits(s + 17, 2, &se) || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
-        se > 60)
+    int64_t secs;
+    int32_t ns;
+    if (!jb_rfc3339_parse(s, strlen(s), &secs, &ns))
         return false;
-    struct tm tm = {.tm_year = y - 1900,
-                    .tm_mon = mo - 1,
-                    .tm_mday = d,
-                    .tm_hour = h,
-                    .tm_min = mi,
-                    .tm_sec = se};
-    *out_ms = (int64_t)timegm(&tm) * 1000;
+    *out_ms = secs * 1000 + ns / 1000000;
     return true;
 }
 

@@ -186,12 +186,10 @@ void jb_cfg_destroy(jb_cfg *cfg);
  *   refused): P[nW][nD][T[nH][nM][nS]], fraction on the last part only, no Y/M.
  * jb_cfg_parse_size: integer bytes or Kubernetes quantities ("700Mi", "1Gi", "5k",
  *   "1M", "1e3", "1.5Gi" when the result is whole bytes); never negative.
- * jb_cfg_parse_int: decimal with optional sign, within [min, max].
  * jb_cfg_parse_bool: true/false, 1/0, yes/no, on/off, case-insensitive. */
 bool jb_cfg_parse_duration_ms(const char *s, size_t len, int64_t *out_ms);
 bool jb_cfg_parse_iso8601_duration_ms(const char *s, size_t len, int64_t *out_ms);
 bool jb_cfg_parse_size(const char *s, size_t len, int64_t *out_bytes);
-bool jb_cfg_parse_int(const char *s, size_t len, int64_t min, int64_t max, int64_t *out);
 bool jb_cfg_parse_bool(const char *s, size_t len, bool *out);
 
 #endif

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "common/jb_text.h"
 #include "config/cfg_internal.h"
 
 /* The YAML file is configuration, not data: anything larger is a mistake. */
@@ -104,7 +105,7 @@ static bool valid_addr(const char *v, size_t len)
     int64_t port;
     if (colon == NULL || colon + 1 == v + len)
         return false;
-    if (!jb_cfg_parse_int(colon + 1, (size_t)(v + len - colon - 1), 0, 65535, &port) ||
+    if (!jb_parse_int(colon + 1, (size_t)(v + len - colon - 1), 0, 65535, &port) ||
         colon[1] == '-' || colon[1] == '+')
         return false;
     size_t hlen = (size_t)(colon - v);
@@ -130,7 +131,7 @@ static bool apply_number(const cfg_spec *sp, void *field, const char *v, size_t 
     switch (sp->kind) {
     case CFG_INT:
     case CFG_I64:
-        ok = jb_cfg_parse_int(v, len, sp->min, sp->max, &x);
+        ok = jb_parse_int(v, len, sp->min, sp->max, &x);
         break;
     case CFG_DURATION:
         ok = jb_cfg_parse_duration_ms(v, len, &x) && x >= sp->min && x <= sp->max;

@@ -1,12 +1,13 @@
 /*
  * Value parsers for configuration: integers, booleans, durations (Go style and
- * ISO 8601) and sizes (Kubernetes quantities). Every parser takes a length (the
- * bytes are untrusted and need not be NUL-terminated), never reads past it, checks
- * every multiplication for overflow and sets *out only on success.
+ * ISO 8601) and sizes (Kubernetes quantities); integers are common/'s jb_parse_int. Every parser
+ * takes a length (the bytes are untrusted and need not be NUL-terminated), never reads past it,
+ * checks every multiplication for overflow and sets *out only on success.
  */
 #include <stdint.h>
 #include <string.h>
 
+#include "common/jb_text.h"
 #include "config/jb_cfg.h"
 
 typedef unsigned __int128 u128;
@@ -32,38 +33,6 @@ static bool eq_nocase(const char *s, size_t len, const char *lit)
     for (size_t i = 0; i < n; i++)
         if (lower(s[i]) != lit[i])
             return false;
-    return true;
-}
-
-bool jb_cfg_parse_int(const char *s, size_t len, int64_t min, int64_t max, int64_t *out)
-{
-    size_t i = 0;
-    bool neg = false;
-    if (len > 0 && (s[0] == '-' || s[0] == '+')) {
-        neg = s[0] == '-';
-        i = 1;
-    }
-    if (i == len)
-        return false;
-    /* Accumulate the magnitude as unsigned so that INT64_MIN is representable. */
-    uint64_t mag = 0;
-    const uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-    for (; i < len; i++) {
-        if (!is_digit(s[i]))
-            return false;
-        uint64_t d = (uint64_t)(s[i] - '0');
-        if (mag > (limit - d) / 10)
-            return false;
-        mag = mag * 10 + d;
-    }
-    int64_t v;
-    if (neg)
-        v = mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)mag;
-    else
-        v = (int64_t)mag;
-    if (v < min || v > max)
-        return false;
-    *out = v;
     return true;
 }
 
@@ -106,7 +75,7 @@ static bool parse_decimal(const char *s, size_t len, size_t *pos, char point2, d
                 continue; /* leading zeros carry no information */
             if (++digits > 36)
                 return false;
-            mant = mant * 10 + (u128)(c - '0');
+            mant = mant * 10 + (u128)(unsigned)(c - '0');
             if (seen_point)
                 frac++;
         } else if ((c == '.' || (point2 != 0 && c == point2)) && !seen_point) {
@@ -135,7 +104,7 @@ static u128 pow10_u128(int n)
  * stay <= INT64_MAX. */
 static bool add_scaled(decnum d, int64_t unit_ns, u128 *acc)
 {
-    u128 v = d.mant * (u128)unit_ns / pow10_u128(d.frac_digits);
+    u128 v = d.mant * (u128)(uint64_t)unit_ns / pow10_u128(d.frac_digits);
     if (v > (u128)INT64_MAX || *acc + v > (u128)INT64_MAX)
         return false;
     *acc += v;
@@ -258,7 +227,7 @@ bool jb_cfg_parse_duration_ms(const char *s, size_t len, int64_t *out_ms)
     if (all_digits) {
         int64_t secs;
         /* Same bound as the other forms: the duration fits in int64 nanoseconds. */
-        if (!jb_cfg_parse_int(s, len, 0, INT64_MAX / NS_PER_SEC, &secs))
+        if (!jb_parse_int(s, len, 0, INT64_MAX / NS_PER_SEC, &secs))
             return false;
         *out_ms = secs * 1000;
         return true;
@@ -288,7 +257,7 @@ static bool size_suffix(const char *s, size_t len, size_t pos, int *shift, int *
     if ((s[pos] == 'e' || s[pos] == 'E') && pos + 1 < len &&
         (is_digit(s[pos + 1]) || s[pos + 1] == '-' || s[pos + 1] == '+')) {
         int64_t e;
-        if (!jb_cfg_parse_int(s + pos + 1, len - pos - 1, -1000, 1000, &e))
+        if (!jb_parse_int(s + pos + 1, len - pos - 1, -1000, 1000, &e))
             return false;
         *exp10 = (int)e;
         return true;

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "common/jb_common.h"
+#include "common/jb_text.h"
 #include "config/jb_cfg.h"
 #include "dispatcher/disp_internal.h"
 #include "dispatcher/jb_disp.h"
@@ -505,12 +506,12 @@ static int parse_opts(int argc, char **argv, dlq_opts *o)
                 return bad_arg("--subscription wants NAME or NAMESPACE/NAME, not", v);
             i++;
         } else if (strcmp(a, "--seq") == 0 && has) {
-            if (!jb_cfg_parse_int(v, strlen(v), 1, INT64_MAX, &n))
+            if (!jb_parse_int(v, strlen(v), 1, INT64_MAX, &n))
                 return bad_arg("--seq wants a sequence number, not", v);
             o->seq = (uint64_t)n;
             i++;
         } else if (strcmp(a, "--limit") == 0 && has) {
-            if (!jb_cfg_parse_int(v, strlen(v), 1, DLQ_LIST_MAX, &n))
+            if (!jb_parse_int(v, strlen(v), 1, DLQ_LIST_MAX, &n))
                 return bad_arg("--limit wants 1..100000, not", v);
             o->limit = (long)n;
             i++;

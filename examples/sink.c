@@ -229,7 +229,8 @@ static bool parse_long(const char *s, long min, long max, long *out)
 
 static bool parse_args(int argc, char **argv, struct sink *s, long *port, const char **addr)
 {
-    for (int i = 1; i < argc; i++) {
+    /* Every option takes one value, so each turn consumes two arguments. */
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long n;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -247,7 +248,6 @@ static bool parse_args(int argc, char **argv, struct sink *s, long *port, const 
             fprintf(stderr, "sink: bad argument \"%s\"%s%s\n", a, v ? " " : "", v ? v : "");
             return false;
         }
-        i++;
     }
     return true;
 }

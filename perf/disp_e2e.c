@@ -115,7 +115,7 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *url = argv[1];
-    int port = atoi(argv[2]);
+    int port = (int)strtol(argv[2], NULL, 10);
     long rate = strtol(argv[3], NULL, 10), secs = strtol(argv[4], NULL, 10);
     long total = rate * secs;
     evthread_use_pthreads(); /* loopbreak comes from the main thread */

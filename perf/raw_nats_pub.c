@@ -46,7 +46,7 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
     if (pa != NULL && pae == NULL) {
         st.acked++;
         if (st.nlat < MAX_SAMPLES)
-            st.lat_ms[st.nlat++] = (float)((now - st.sent_ns[n % RING]) / 1e6);
+            st.lat_ms[st.nlat++] = (float)((double)(now - st.sent_ns[n % RING]) / 1e6);
     } else {
         if (st.errors++ == 0 && pae != NULL)
             fprintf(stderr, "raw_nats_pub: first error: %s (%d)\n",
@@ -83,9 +83,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: raw_nats_pub SIZE SECONDS WINDOW\n");
         return 2;
     }
-    size_t size = (size_t)atol(argv[1]);
-    int64_t secs = atol(argv[2]);
-    long window = atol(argv[3]);
+    size_t size = (size_t)strtoul(argv[1], NULL, 10);
+    int64_t secs = strtol(argv[2], NULL, 10);
+    long window = strtol(argv[3], NULL, 10);
     jb_cfg *cfg = NULL;
     jb_err err = {{0}};
     int rest[1], nrest = 0;

@@ -81,8 +81,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: trivial_http PORT [THREADS [CERT KEY]]\n");
         return 2;
     }
-    int port = atoi(argv[1]);
-    int n = argc > 2 ? atoi(argv[2]) : 2;
+    int port = (int)strtol(argv[1], NULL, 10);
+    int n = argc > 2 ? (int)strtol(argv[2], NULL, 10) : 2;
     if (argc > 4) {
         tls_ctx = SSL_CTX_new(TLS_server_method());
         SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION);

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/jb_text.h"
 #include "proto/jb_ce.h"
 
 /* Longest attribute name the model stores. Validation allows only 20; the model
@@ -36,13 +37,7 @@ jb_status jb_ce_set_decoded(jb_ce *ce, const char *name, const char *v, size_t l
  * application/json, text/json or any type with a +json suffix. */
 bool jb_ce_is_json_media(const char *ct, size_t len);
 
-/* Parses an RFC 3339 timestamp into Unix seconds and nanoseconds (digits past
- * the ninth are dropped). False when it is not one. */
-bool jb_ce_time_parse(const char *s, size_t len, int64_t *secs, int32_t *nanos);
-/* Formats seconds/nanos as canonical RFC 3339 UTC: 2006-01-02T15:04:05[.frac]Z,
- * with trailing zeros of the fraction removed. out needs 40 bytes. Returns the
- * length, or 0 when the time is outside years 0001..9999 or nanos is out of range. */
-size_t jb_ce_time_format(int64_t secs, int32_t nanos, char out[40]);
+/* RFC 3339 times: jb_rfc3339_parse and jb_rfc3339_format in common/jb_text.h. */
 
 /* The header-value decoder writing into a caller buffer of cap bytes (a NUL is
  * appended, so cap must exceed the longest result). */

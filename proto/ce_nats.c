@@ -93,8 +93,11 @@ uint32_t jb_ce_nats_key_hash(const char *data, size_t len)
         h32 = (uint32_t)(((uint64_t)h32 ^ (uint64_t)k3) * 709607u);
         i += 4;
     }
-    if ((dlen & 1) != 0)
-        h32 = (h32 ^ (uint32_t)(int32_t)(signed char)data[i]) * 709607u;
+    if ((dlen & 1) != 0) {
+        /* natsStrHash_Hash mixes the last byte in sign-extended (a signed char). */
+        uint32_t last = (uint32_t)(int32_t)(signed char)data[i];
+        h32 = (h32 ^ last) * 709607u;
+    }
     return h32 ^ (h32 >> 16);
 }
 

@@ -69,7 +69,7 @@ static jb_status decode_value(jb_ce *ce, const char *name, const pb_value *v, jb
     case V(CE_TIMESTAMP):
         n = v->ce_timestamp == NULL
                 ? 0
-                : jb_ce_time_format(v->ce_timestamp->seconds, v->ce_timestamp->nanos, buf);
+                : jb_rfc3339_format(v->ce_timestamp->seconds, v->ce_timestamp->nanos, buf);
         if (n == 0)
             return jb_err_set(err, JB_ERR_INVALID, "%s: timestamp out of range", name);
         return jb_ce_set_decoded(ce, name, buf, n, err);
@@ -362,7 +362,7 @@ static void build_value(pb_value *pv, pb_ts *ts, const char *name, const char *v
     io__cloudevents__v1__timestamp__init(ts);
     /* A time outside years 0001..9999 (reachable through an offset) is not a
      * valid Timestamp: it travels as a string instead. */
-    if (strcmp(name, "time") == 0 && jb_ce_time_parse(v, len, &secs, &nanos) &&
+    if (strcmp(name, "time") == 0 && jb_rfc3339_parse(v, len, &secs, &nanos) &&
         secs >= -62135596800LL && secs <= 253402300799LL) {
         ts->seconds = secs;
         ts->nanos = nanos;

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "common/jb_common.h"
+#include "common/jb_text.h"
 #include "config/jb_cfg.h"
 #include "subscription/sub_internal.h"
 
@@ -15,17 +16,25 @@
 
 /* ------------------------------------------------------------ messages */
 
+/* Appends a formatted piece at out[*pos], advancing *pos by what snprintf wanted, so
+ * that *pos >= cap tells the caller the message was cut. */
+__attribute__((format(printf, 4, 5))) static void put_fmt(char *out, size_t cap, size_t *pos,
+                                                          const char *fmt, ...)
+{
+    if (*pos >= cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(out + *pos, cap - *pos, fmt, ap);
+    va_end(ap);
+    *pos += w > 0 ? (size_t)w : 0;
+}
+
 /* Appends s[0..len) quoted as Go's %q does: printable characters as they are,
  * '"' and '\' escaped, control characters and invalid UTF-8 as escapes. */
 static void go_quote(char *out, size_t cap, size_t *pos, const char *s, size_t len)
 {
-#define PUT(...)                                                                                   \
-    do {                                                                                           \
-        if (*pos < cap) {                                                                          \
-            int w_ = snprintf(out + *pos, cap - *pos, __VA_ARGS__);                                \
-            *pos += w_ > 0 ? (size_t)w_ : 0;                                                       \
-        }                                                                                          \
-    } while (0)
+#define PUT(...) put_fmt(out, cap, pos, __VA_ARGS__)
     PUT("\"");
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -265,6 +274,7 @@ static bool dup_types(const jb_sub *s, errs *x)
     for (size_t i = 0; i < s->ntypes; i++)
         len += strlen(s->types[i]) + 1;
     char *list = calloc(1, len);
+    size_t used = 0; /* bytes of list in use; len bounds every copy below */
     bool found = false;
     if (list == NULL) {
         x->nomem = true;
@@ -280,9 +290,11 @@ static bool dup_types(const jb_sub *s, errs *x)
             }
         }
         if (seen_before && !listed) {
+            size_t n = strlen(s->types[i]);
             if (found)
-                strcat(list, ",");
-            strcat(list, s->types[i]);
+                list[used++] = ',';
+            memcpy(list + used, s->types[i], n + 1);
+            used += n;
             found = true;
         }
     }
@@ -376,23 +388,7 @@ static void check_types(const jb_sub *s, const jb_cfg *cfg, errs *x, bool source
 /* Go's strconv.Atoi: optional sign, decimal digits, fits in 64 bits. */
 static bool go_atoi(const char *s, int64_t *out)
 {
-    size_t i = (s[0] == '+' || s[0] == '-') ? 1 : 0;
-    bool neg = s[0] == '-';
-    if (s[i] == '\0')
-        return false;
-    uint64_t v = 0;
-    for (; s[i]; i++) {
-        if (!isdigit((unsigned char)s[i]))
-            return false;
-        uint64_t d = (uint64_t)(s[i] - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return false;
-        v = v * 10 + d;
-    }
-    if (v > (uint64_t)INT64_MAX + (neg ? 1u : 0u))
-        return false;
-    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
-    return true;
+    return jb_parse_int(s, strlen(s), INT64_MIN, INT64_MAX, out);
 }
 
 /* backoffDelay, backoffMax, timeout, retryAfterMax: ISO 8601 durations. */

@@ -37,8 +37,8 @@ static bool same(const jb_ce *a, const jb_ce *b)
     const char *ta = jb_ce_get(a, "time", &la), *tb = jb_ce_get(b, "time", &lb);
     int64_t sa, sb;
     int32_t na, nb;
-    if (ta == NULL || tb == NULL || !jb_ce_time_parse(ta, la, &sa, &na) ||
-        !jb_ce_time_parse(tb, lb, &sb, &nb) || sa != sb || na != nb)
+    if (ta == NULL || tb == NULL || !jb_rfc3339_parse(ta, la, &sa, &na) ||
+        !jb_rfc3339_parse(tb, lb, &sb, &nb) || sa != sb || na != nb)
         return false;
     jb_ce *ca = jb_ce_clone(a), *cb = jb_ce_clone(b);
     CHECK(ca != NULL && cb != NULL);

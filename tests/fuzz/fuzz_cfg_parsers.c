@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/jb_text.h"
 #include "config/jb_cfg.h"
 
 static void check_duration(const char *s, size_t len)
@@ -48,13 +49,13 @@ static void check_int(const char *s, size_t len)
     static const int64_t ranges[][2] = {{1, 65535}, {-1, INT64_MAX}, {INT64_MIN, INT64_MAX}};
     for (size_t r = 0; r < sizeof(ranges) / sizeof(ranges[0]); r++) {
         int64_t v = 0, again = 0;
-        if (!jb_cfg_parse_int(s, len, ranges[r][0], ranges[r][1], &v))
+        if (!jb_parse_int(s, len, ranges[r][0], ranges[r][1], &v))
             continue;
         if (v < ranges[r][0] || v > ranges[r][1])
             abort();
         char canon[32];
         int n = snprintf(canon, sizeof(canon), "%lld", (long long)v);
-        if (!jb_cfg_parse_int(canon, (size_t)n, ranges[r][0], ranges[r][1], &again) || again != v)
+        if (!jb_parse_int(canon, (size_t)n, ranges[r][0], ranges[r][1], &again) || again != v)
             abort();
     }
 }

@@ -1,6 +1,8 @@
 #include "jb_cunit.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 int jb_cunit_main(const char *suite, int (*init)(void), int (*cleanup)(void),
                   const jb_test_case *cases, size_t ncases)
@@ -12,7 +14,11 @@ int jb_cunit_main(const char *suite, int (*init)(void), int (*cleanup)(void),
         CU_cleanup_registry();
         return 1;
     }
+    /* JB_CASE=<name> runs that one case alone (cases set up what they need). */
+    const char *only = getenv("JB_CASE");
     for (size_t i = 0; i < ncases; i++) {
+        if (only != NULL && only[0] != '\0' && strcmp(cases[i].name, only) != 0)
+            continue;
         if (CU_add_test(s, cases[i].name, cases[i].fn) == NULL) {
             CU_cleanup_registry();
             return 1;

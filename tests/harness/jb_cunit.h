@@ -14,7 +14,8 @@ typedef struct jb_test_case {
 } jb_test_case;
 
 /* Runs the cases as suite `suite` with optional init/cleanup (may be NULL), prints
- * CUnit's summary, returns 0 when every assertion held. */
+ * CUnit's summary, returns 0 when every assertion held. JB_CASE=<case name> in the
+ * environment runs that one case only (0 cases run is a failure, so a typo shows). */
 int jb_cunit_main(const char *suite, int (*init)(void), int (*cleanup)(void),
                   const jb_test_case *cases, size_t ncases);
 

@@ -357,11 +357,16 @@ static void sort_list(char *list)
          t = strtok_r(NULL, ", ", &save))
         parts[n++] = t;
     qsort(parts, n, sizeof(parts[0]), cmp_str);
-    list[0] = '\0';
+    /* The sorted list is a permutation of the one read, so it fits where that was. */
+    size_t used = 0;
     for (size_t i = 0; i < n; i++) {
-        strcat(list, i ? "," : "");
-        strcat(list, parts[i]);
+        size_t len = strlen(parts[i]);
+        if (i > 0)
+            list[used++] = ',';
+        memcpy(list + used, parts[i], len);
+        used += len;
     }
+    list[used] = '\0';
 }
 
 static family *find_family(family *f, size_t n, const char *name)
@@ -384,8 +389,9 @@ static size_t scrape_families(family *out)
          line = strtok_r(NULL, "\n", &save)) {
         char name[96];
         if (strncmp(line, "# TYPE ", 7) == 0) {
-            if (sscanf(line + 7, "%95s", name) == 1 && n < MAX_FAMILIES &&
-                find_family(out, n, name) == NULL)
+            size_t len = strcspn(line + 7, " ");
+            snprintf(name, sizeof(name), "%.*s", (int)len, line + 7);
+            if (len > 0 && n < MAX_FAMILIES && find_family(out, n, name) == NULL)
                 snprintf(out[n++].name, sizeof(out[0].name), "%s", name);
             continue;
         }

@@ -220,7 +220,8 @@ static void test_apply_change_delete(void)
     /* The DESIGN.md example name, with the settings of section 3. */
     const char *created = "5ddf41966d8084724770dca95a2f7452";
     char updated[33];
-    strcpy(updated, consumer_for("test", "kyma.commerce.order.updated.v1"));
+    snprintf(updated, sizeof(updated), "%s",
+             consumer_for("test", "kyma.commerce.order.updated.v1"));
     jsConsumerInfo *ci = consumer_info(&e, created);
     CU_ASSERT_PTR_NOT_NULL_FATAL(ci);
     CU_ASSERT_STRING_EQUAL(ci->Config->FilterSubject, "kyma.commerce.order.created.v1");
@@ -418,7 +419,7 @@ static void test_nats_restart(void)
     CU_ASSERT_EQUAL_FATAL(jb_sub_reconciler_start(rc, 1000, &err), JB_OK);
     CU_ASSERT_EQUAL(apply(&e, "a", SPEC2, NULL), JB_OK);
     char ca[33];
-    strcpy(ca, consumer_for("a", "kyma.commerce.order.created.v1"));
+    snprintf(ca, sizeof(ca), "%s", consumer_for("a", "kyma.commerce.order.created.v1"));
     CU_ASSERT_TRUE(wait_for(consumer_exists, &e, ca, true));
     CU_ASSERT_TRUE(jb_tnats_kill(e.n));
     jb_sleep_ms(500); /* the reconciler runs against a dead server meanwhile */
@@ -429,7 +430,7 @@ static void test_nats_restart(void)
     /* Changes after the restart arrive; a consumer the server lost comes back. */
     CU_ASSERT_EQUAL(apply(&e, "b", SPEC2, NULL), JB_OK);
     char cb_[33];
-    strcpy(cb_, consumer_for("b", "kyma.commerce.order.created.v1"));
+    snprintf(cb_, sizeof(cb_), "%s", consumer_for("b", "kyma.commerce.order.created.v1"));
     CU_ASSERT_TRUE(wait_for(consumer_exists, &e, cb_, true));
     jsErrCode ec = 0;
     CU_ASSERT_EQUAL(js_DeleteConsumer(e.js, "sap", ca, NULL, &ec), NATS_OK);

@@ -43,7 +43,12 @@ static bool http_raw(int port, const char *req, size_t reqlen, answer *a)
     close(fd);
     buf[n] = '\0';
     memset(a, 0, sizeof(*a));
-    if (sscanf(buf, "HTTP/1.%*d %d", &a->status) != 1)
+    /* "HTTP/1.x NNN ..." */
+    char *end = NULL;
+    if (strncmp(buf, "HTTP/1.", 7) != 0 || buf[8] != ' ')
+        return false;
+    a->status = (int)strtol(buf + 9, &end, 10);
+    if (end != buf + 12)
         return false;
     char *sep = strstr(buf, "\r\n\r\n");
     if (sep == NULL)

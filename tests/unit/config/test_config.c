@@ -10,50 +10,6 @@
 
 #define NO INT64_MIN /* expected: rejected */
 
-static void test_parse_int(void)
-{
-    static const struct {
-        const char *s;
-        int64_t min, max, want;
-        bool ok;
-    } cases[] = {
-        {"0", 0, 10, 0, true},
-        {"10", 0, 10, 10, true},
-        {"11", 0, 10, 0, false},
-        {"-1", -1, 10, -1, true},
-        {"-2", -1, 10, 0, false},
-        {"+7", 0, 10, 7, true},
-        {"007", 0, 10, 7, true},
-        {"", 0, 10, 0, false},
-        {"-", -10, 10, 0, false},
-        {"+", 0, 10, 0, false},
-        {" 1", 0, 10, 0, false},
-        {"1 ", 0, 10, 0, false},
-        {"1a", 0, 10, 0, false},
-        {"0x10", 0, 100, 0, false},
-        {"1e3", 0, 10000, 0, false},
-        {"9223372036854775807", 0, INT64_MAX, INT64_MAX, true},
-        {"9223372036854775808", 0, INT64_MAX, 0, false},
-        {"-9223372036854775808", INT64_MIN, 0, INT64_MIN, true},
-        {"-9223372036854775809", INT64_MIN, 0, 0, false},
-        {"99999999999999999999999", 0, INT64_MAX, 0, false},
-        {"65535", 1, 65535, 65535, true},
-        {"65536", 1, 65535, 0, false},
-    };
-    for (size_t i = 0; i < JB_CASES_N(cases); i++) {
-        int64_t v = 42;
-        bool ok = jb_cfg_parse_int(cases[i].s, strlen(cases[i].s), cases[i].min, cases[i].max, &v);
-        CU_ASSERT_EQUAL(ok, cases[i].ok);
-        CU_ASSERT_EQUAL(v, ok ? cases[i].want : 42); /* untouched on failure */
-        if (ok != cases[i].ok || (ok && v != cases[i].want))
-            fprintf(stderr, "int \"%s\": ok=%d v=%lld\n", cases[i].s, ok, (long long)v);
-    }
-    /* Length is honoured: the bytes after len are not read. */
-    int64_t v = 0;
-    CU_ASSERT_TRUE(jb_cfg_parse_int("12abc", 2, 0, 100, &v));
-    CU_ASSERT_EQUAL(v, 12);
-}
-
 static void test_parse_bool(void)
 {
     static const struct {
@@ -732,7 +688,6 @@ static void test_docs_in_sync(void)
 int main(void)
 {
     static const jb_test_case cases[] = {
-        {"parse_int: ranges, signs, overflow", test_parse_int},
         {"parse_bool", test_parse_bool},
         {"parse_duration: Go, ISO 8601, bare seconds, overflow", test_parse_duration},
         {"parse_iso8601_duration: only ISO 8601", test_parse_iso8601},

@@ -1,11 +1,6 @@
-/*
- * Shared by the publisher integration suites: a real nats-server, the real
- * `jetbridge publisher` process, and a nats.c client to read what was stored.
- */
-#ifndef TEST_PUB_UTIL_H
-#define TEST_PUB_UTIL_H
+/* The publisher suites' helpers (test_pub_util.h). */
+#include "test_pub_util.h"
 
-#include <nats/nats.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,17 +10,7 @@
 #include "jb_cunit.h"
 #include "jb_testenv.h"
 
-typedef struct pubenv {
-    jb_tnats *nats;
-    jb_tproc *proc;
-    int port;  /* INGRESS_PORT */
-    int admin; /* METRICS_ADDR port */
-    natsConnection *nc;
-    jsCtx *js;
-} pubenv;
-
-/* Polls GET path on port until it answers want, at most timeout_ms. */
-static inline bool pe_wait_status(int port, const char *path, int want, int timeout_ms)
+bool pe_wait_status(int port, const char *path, int want, int timeout_ms)
 {
     for (int waited = 0; waited <= timeout_ms; waited += 100) {
         if (jb_http(port, "GET", path, NULL, NULL, 0, NULL, NULL, NULL) == want)
@@ -35,8 +20,7 @@ static inline bool pe_wait_status(int port, const char *path, int want, int time
     return false;
 }
 
-/* Starts the publisher against e->nats with extra env entries (NULL-terminated). */
-static inline bool pe_start_publisher(pubenv *e, const char *const *extra)
+bool pe_start_publisher(pubenv *e, const char *const *extra)
 {
     static char envbuf[4][128];
     e->port = jb_free_port();
@@ -57,23 +41,21 @@ static inline bool pe_start_publisher(pubenv *e, const char *const *extra)
     return pe_wait_status(e->port, "/readyz", 200, 15000);
 }
 
-static inline bool pe_connect_client(pubenv *e)
+bool pe_connect_client(pubenv *e)
 {
     if (natsConnection_ConnectTo(&e->nc, jb_tnats_url(e->nats)) != NATS_OK)
         return false;
     return natsConnection_JetStream(&e->js, e->nc, NULL) == NATS_OK;
 }
 
-static inline bool pe_start(pubenv *e, const char *const *extra)
+bool pe_start(pubenv *e, const char *const *extra)
 {
     memset(e, 0, sizeof(*e));
     e->nats = jb_tnats_start();
     return e->nats != NULL && pe_start_publisher(e, extra) && pe_connect_client(e);
 }
 
-/* SIGTERM and the exit status (0 is a clean exit: under the sanitizers it also
- * says that no error or leak was found in the process). -2 when not running. */
-static inline int pe_terminate(pubenv *e)
+int pe_terminate(pubenv *e)
 {
     if (e->proc == NULL)
         return -2;
@@ -86,8 +68,7 @@ static inline int pe_terminate(pubenv *e)
     return rc;
 }
 
-/* For test bodies: asserts the clean exit, then frees everything. */
-static inline void pe_stop(pubenv *e)
+void pe_stop(pubenv *e)
 {
     if (e->proc != NULL)
         CU_ASSERT_EQUAL(pe_terminate(e), 0);
@@ -100,15 +81,13 @@ static inline void pe_stop(pubenv *e)
     memset(e, 0, sizeof(*e));
 }
 
-/* POST with headers; returns the status, body in *resp (malloc'd, may be NULL). */
-static inline int pe_post(const pubenv *e, const char *path, const char *headers, const char *body,
-                          size_t len, char **resp, char **resp_headers)
+int pe_post(const pubenv *e, const char *path, const char *headers, const char *body, size_t len,
+            char **resp, char **resp_headers)
 {
     return jb_http(e->port, "POST", path, headers, body, len, resp, NULL, resp_headers);
 }
 
-/* The last message stored on subject in stream "sap", or NULL. */
-static inline natsMsg *pe_last_msg(const pubenv *e, const char *subject)
+natsMsg *pe_last_msg(const pubenv *e, const char *subject)
 {
     natsMsg *m = NULL;
     jsErrCode jerr = 0;
@@ -117,8 +96,7 @@ static inline natsMsg *pe_last_msg(const pubenv *e, const char *subject)
     return m;
 }
 
-/* Messages in stream "sap" (-1 on error). */
-static inline int64_t pe_stream_msgs(const pubenv *e)
+int64_t pe_stream_msgs(const pubenv *e)
 {
     jsStreamInfo *si = NULL;
     jsErrCode jerr = 0;
@@ -129,8 +107,7 @@ static inline int64_t pe_stream_msgs(const pubenv *e)
     return n;
 }
 
-/* Header value of a stored message or "" when absent (never NULL). */
-static inline const char *pe_hdr(natsMsg *m, const char *name)
+const char *pe_hdr(natsMsg *m, const char *name)
 {
     const char *v = NULL;
     if (m == NULL || natsMsgHeader_Get(m, name, &v) != NATS_OK || v == NULL)
@@ -138,8 +115,7 @@ static inline const char *pe_hdr(natsMsg *m, const char *name)
     return v;
 }
 
-/* GET the admin /metrics text (malloc'd) or NULL. */
-static inline char *pe_metrics(const pubenv *e)
+char *pe_metrics(const pubenv *e)
 {
     char *body = NULL;
     if (jb_http(e->admin, "GET", "/metrics", NULL, NULL, 0, &body, NULL, NULL) != 200) {
@@ -149,9 +125,7 @@ static inline char *pe_metrics(const pubenv *e)
     return body;
 }
 
-/* Binary-mode headers for an event. */
-static inline void pe_binary_headers(char *out, size_t cap, const char *id, const char *source,
-                                     const char *type)
+void pe_binary_headers(char *out, size_t cap, const char *id, const char *source, const char *type)
 {
     snprintf(out, cap,
              "ce-specversion: 1.0\r\nce-id: %s\r\nce-source: %s\r\nce-type: %s\r\n"
@@ -159,9 +133,7 @@ static inline void pe_binary_headers(char *out, size_t cap, const char *id, cons
              id, source, type);
 }
 
-/* The Nats-Msg-Id the publisher must set for (source, id[, subject]). */
-static inline void pe_expected_msg_id(const char *source, const char *id, const char *subject,
-                                      char out[33])
+void pe_expected_msg_id(const char *source, const char *id, const char *subject, char out[33])
 {
     char buf[1024];
     size_t o = 0, sl = strlen(source), il = strlen(id);
@@ -180,5 +152,3 @@ static inline void pe_expected_msg_id(const char *source, const char *id, const 
     memcpy(out, hex, 32);
     out[32] = '\0';
 }
-
-#endif
