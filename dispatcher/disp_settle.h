@@ -14,9 +14,6 @@
 struct event;
 struct event_base;
 
-/* Parses a decimal token s[0..len); false when empty, not digits or too large. */
-bool jb_disp_parse_u64(const char *s, size_t len, uint64_t *out);
-
 /* Settling by publishing to the message's reply subject: nats.c 3.4.1's natsMsg_Ack
  * and friends need a JetStream subscription (they dereference it). what: "+ACK",
  * "+WPI", "+TERM". Any thread (nats.c's publish is thread-safe). */

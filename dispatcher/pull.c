@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/jb_text.h"
 #include "dispatcher/disp_core.h"
 #include "dispatcher/disp_settle.h"
 
@@ -191,7 +192,7 @@ bool jb_dpull_status(jb_dpull *p, natsMsg *msg)
     const char *name = subj + il + 1;
     const char *dot = strchr(name, '.');
     uint64_t id = 0;
-    if (dot == NULL || !jb_disp_parse_u64(dot + 1, strlen(dot + 1), &id))
+    if (dot == NULL || !jb_parse_uint(dot + 1, strlen(dot + 1), UINT64_MAX, &id))
         goto out;
     dconsumer *c = jb_dtable_find(p->table, name, (size_t)(dot - name));
     /* Only the open request's end counts: an earlier one's is stale. */

@@ -14,7 +14,7 @@
 
 /* A number token of an ack subject: decimal, at most 19 digits (what a uint64 sequence
  * needs in practice; a longer token is not one the server wrote). */
-bool jb_disp_parse_u64(const char *s, size_t len, uint64_t *out)
+static bool ack_number(const char *s, size_t len, uint64_t *out)
 {
     return len <= 19 && jb_parse_uint(s, len, UINT64_MAX, out);
 }
@@ -55,11 +55,11 @@ bool jb_disp_parse_ack_subject(const char *reply, size_t len, jb_disp_meta *out)
         return false;
     jb_disp_meta m = {tok[at + 1], tlen[at + 1], 0, 0};
     uint64_t cseq = 0, ts = 0, pending = 0;
-    if (!jb_disp_parse_u64(tok[at + 2], tlen[at + 2], &m.delivered) ||
-        !jb_disp_parse_u64(tok[at + 3], tlen[at + 3], &m.stream_seq) ||
-        !jb_disp_parse_u64(tok[at + 4], tlen[at + 4], &cseq) ||
-        !jb_disp_parse_u64(tok[at + 5], tlen[at + 5], &ts) ||
-        !jb_disp_parse_u64(tok[at + 6], tlen[at + 6], &pending) || m.delivered == 0)
+    if (!ack_number(tok[at + 2], tlen[at + 2], &m.delivered) ||
+        !ack_number(tok[at + 3], tlen[at + 3], &m.stream_seq) ||
+        !ack_number(tok[at + 4], tlen[at + 4], &cseq) ||
+        !ack_number(tok[at + 5], tlen[at + 5], &ts) ||
+        !ack_number(tok[at + 6], tlen[at + 6], &pending) || m.delivered == 0)
         return false;
     *out = m;
     return true;
