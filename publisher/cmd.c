@@ -33,8 +33,11 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopbreak(arg);
 }
 
-/* Everything after start: the admin loop on this thread until a signal. */
-static int serve(const jb_cfg *cfg, jb_metrics *metrics, jb_pub *pub, struct event_base *base)
+/* Everything after start: the admin loop on this thread until a signal. SIGINT and
+ * SIGTERM stay blocked until their events are registered, so a signal that arrives
+ * while the admin listener starts stops the publisher gracefully instead of killing it. */
+static int serve(const jb_cfg *cfg, jb_metrics *metrics, jb_pub *pub, struct event_base *base,
+                 const sigset_t *stop_signals)
 {
     jb_err err = {{0}};
     jb_admin *admin = jb_admin_start(base, cfg->metrics_addr, metrics, jb_pub_ready, pub, &err);
@@ -50,6 +53,7 @@ static int serve(const jb_cfg *cfg, jb_metrics *metrics, jb_pub *pub, struct eve
         evsignal_add(sint, NULL);
     if (sterm != NULL)
         evsignal_add(sterm, NULL);
+    pthread_sigmask(SIG_UNBLOCK, stop_signals, NULL);
     event_base_dispatch(base);
     if (sint != NULL)
         event_free(sint);
@@ -97,8 +101,7 @@ int jb_pub_cmd(const jb_cfg *cfg, int argc, char **argv)
         goto done;
     }
     sigdelset(&set, SIGPIPE);
-    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-    code = serve(cfg, metrics, pub, base);
+    code = serve(cfg, metrics, pub, base, &set);
 done:
     jb_pub_stop(pub);
     if (nc != NULL)

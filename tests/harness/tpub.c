@@ -38,7 +38,9 @@ bool pe_start_publisher(pubenv *e, const char *const *extra)
     e->proc = jb_tproc_start(argv, env, e->port);
     if (e->proc == NULL)
         return false;
-    return pe_wait_status(e->port, "/readyz", 200, 15000);
+    /* The admin listener starts after the ingress is ready: wait for both. */
+    return pe_wait_status(e->port, "/readyz", 200, 15000) &&
+           pe_wait_status(e->admin, "/healthz", 200, 15000);
 }
 
 bool pe_connect_client(pubenv *e)
