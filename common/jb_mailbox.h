@@ -59,6 +59,17 @@ jb_status jb_mailbox_post(jb_mailbox *mb, const jb_mail *m);
  * is or becomes closed (JB_ERR_CLOSED) or m->reply_to is full (JB_ERR_FULL). */
 jb_status jb_mailbox_post_wait(jb_mailbox *mb, const jb_mail *m);
 
+/* A byte budget besides the message cap, for messages of very different sizes
+ * (the Kubernetes controller's objects): sized posts count their bytes until the
+ * message is taken, and a post that would pass max_bytes is full like one past
+ * the cap. A message larger than the whole budget still goes into an empty
+ * mailbox. 0 (the default): no budget. Plain posts and replies count 0 bytes. */
+void jb_mailbox_set_byte_cap(jb_mailbox *mb, size_t max_bytes);
+/* jb_mailbox_post and jb_mailbox_post_wait for a message that counts bytes
+ * against the byte budget. */
+jb_status jb_mailbox_post_sized(jb_mailbox *mb, const jb_mail *m, size_t bytes);
+jb_status jb_mailbox_post_wait_sized(jb_mailbox *mb, const jb_mail *m, size_t bytes);
+
 /* The receiver answers request m (any thread, exactly once per request that has a
  * reply function; the receiver may change ptr and val to carry the result first).
  * Never fails: the slot was reserved when the request was posted. */

@@ -20,6 +20,7 @@
 typedef struct slot {
     jb_mail m;
     bool is_reply; /* run m.reply instead of the receiver's handler */
+    size_t bytes;  /* counted against max_bytes until taken (sized posts) */
 } slot;
 
 struct jb_mailbox {
@@ -27,7 +28,8 @@ struct jb_mailbox {
     pthread_cond_t room;
     slot *ring;
     size_t cap, head, len;
-    size_t reserved; /* slots kept for replies to requests posted elsewhere */
+    size_t reserved;         /* slots kept for replies to requests posted elsewhere */
+    size_t bytes, max_bytes; /* the byte budget (max_bytes 0: none) */
     unsigned waiters;
     bool closed;
     bool wake_pending; /* an eventfd write is due or done and not yet seen */
@@ -73,11 +75,13 @@ static void wake(jb_mailbox *mb)
 
 /* mu held. Appends; true when the receiver must be woken (by the caller, after
  * unlocking). */
-static bool push_locked(jb_mailbox *mb, const jb_mail *m, bool is_reply)
+static bool push_locked(jb_mailbox *mb, const jb_mail *m, bool is_reply, size_t bytes)
 {
     slot *s = &mb->ring[(mb->head + mb->len) % mb->cap];
     s->m = *m;
     s->is_reply = is_reply;
+    s->bytes = bytes;
+    mb->bytes += bytes;
     mb->len++;
     bool w = !mb->wake_pending;
     mb->wake_pending = true;
@@ -105,7 +109,17 @@ static void unreserve(jb_mailbox *mb)
     pthread_mutex_unlock(&mb->mu);
 }
 
-static jb_status post(jb_mailbox *mb, const jb_mail *m, bool wait)
+/* mu held. No room for a message of bytes: the slots (replies reserved included)
+ * are taken, or the byte budget would be passed. A message larger than the whole
+ * budget still goes into an empty mailbox: the budget bounds the queue, the
+ * producer bounds one message. */
+static bool no_room(const jb_mailbox *mb, size_t bytes)
+{
+    return mb->len + mb->reserved >= mb->cap ||
+           (mb->max_bytes > 0 && mb->len > 0 && mb->bytes + bytes > mb->max_bytes);
+}
+
+static jb_status post(jb_mailbox *mb, const jb_mail *m, size_t bytes, bool wait)
 {
     /* The reply's slot first, with no lock of mb held: two mailboxes' locks are
      * never held together, so requests may cross in both directions. */
@@ -114,17 +128,17 @@ static jb_status post(jb_mailbox *mb, const jb_mail *m, bool wait)
     jb_status st = JB_OK;
     bool w = false;
     pthread_mutex_lock(&mb->mu);
-    while (wait && !mb->closed && mb->len + mb->reserved >= mb->cap) {
+    while (wait && !mb->closed && no_room(mb, bytes)) {
         mb->waiters++;
         pthread_cond_wait(&mb->room, &mb->mu);
         mb->waiters--;
     }
     if (mb->closed)
         st = JB_ERR_CLOSED;
-    else if (mb->len + mb->reserved >= mb->cap)
+    else if (no_room(mb, bytes))
         st = JB_ERR_FULL;
     else
-        w = push_locked(mb, m, false);
+        w = push_locked(mb, m, false, bytes);
     pthread_mutex_unlock(&mb->mu);
     if (w)
         wake(mb);
@@ -135,12 +149,29 @@ static jb_status post(jb_mailbox *mb, const jb_mail *m, bool wait)
 
 jb_status jb_mailbox_post(jb_mailbox *mb, const jb_mail *m)
 {
-    return post(mb, m, false);
+    return post(mb, m, 0, false);
 }
 
 jb_status jb_mailbox_post_wait(jb_mailbox *mb, const jb_mail *m)
 {
-    return post(mb, m, true);
+    return post(mb, m, 0, true);
+}
+
+void jb_mailbox_set_byte_cap(jb_mailbox *mb, size_t max_bytes)
+{
+    pthread_mutex_lock(&mb->mu);
+    mb->max_bytes = max_bytes;
+    pthread_mutex_unlock(&mb->mu);
+}
+
+jb_status jb_mailbox_post_sized(jb_mailbox *mb, const jb_mail *m, size_t bytes)
+{
+    return post(mb, m, bytes, false);
+}
+
+jb_status jb_mailbox_post_wait_sized(jb_mailbox *mb, const jb_mail *m, size_t bytes)
+{
+    return post(mb, m, bytes, true);
 }
 
 void jb_mail_reply(jb_mail *m)
@@ -154,7 +185,7 @@ void jb_mail_reply(jb_mail *m)
     }
     pthread_mutex_lock(&to->mu);
     to->reserved--; /* the slot reserved at post time becomes the reply's */
-    bool w = push_locked(to, m, true);
+    bool w = push_locked(to, m, true, 0);
     pthread_mutex_unlock(&to->mu);
     if (w)
         wake(to);
@@ -176,7 +207,8 @@ static size_t pop(jb_mailbox *mb, slot *out, size_t max)
     size_t k = 0;
     pthread_mutex_lock(&mb->mu);
     while (k < max && mb->len > 0) {
-        out[k++] = mb->ring[mb->head];
+        out[k] = mb->ring[mb->head];
+        mb->bytes -= out[k++].bytes;
         mb->head = (mb->head + 1) % mb->cap;
         mb->len--;
     }

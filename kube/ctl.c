@@ -46,7 +46,7 @@ struct jb_kube_ctl {
     jsCtx *js;
     jb_kube_config *kc;
     atomic_bool stop;
-    kube_mailbox *mb;
+    jb_mailbox *mb;
     kube_informer *subs[MAX_NAMESPACES];
     size_t nsubs;
     kube_informer *apps;
@@ -810,13 +810,18 @@ static void *worker(void *arg)
     jb_kube_ctl *c = arg;
     kube_thread_name("kube-worker");
     while (!atomic_load(&c->stop)) {
-        kube_item *items = kube_mailbox_take(c->mb, 1000);
-        while (items != NULL) {
-            kube_item *next = items->next;
-            apply_item(c, items);
-            kube_item_free(items);
-            items = next;
+        /* The first item (waiting at most a second), then what else waits, at most a
+         * mailbox's worth, before a round. */
+        jb_mail m;
+        jb_status st = jb_mailbox_take(c->mb, &m, 1000);
+        for (size_t n = 0; st == JB_OK; st = jb_mailbox_take(c->mb, &m, 0)) {
+            apply_item(c, m.ptr);
+            kube_item_free(m.ptr);
+            if (++n >= MAILBOX_ITEMS)
+                break;
         }
+        if (st == JB_ERR_CLOSED)
+            break;
         bool leader = kube_elector_leader(c->elector);
         jb_metric_set(c->leader_gauge, NULL, leader ? 1 : 0);
         if (leader)
@@ -846,7 +851,7 @@ static bool push_status(jb_kube_ctl *c, kvEntry *e)
         kube_item_free(it);
         return true;
     }
-    return kube_mailbox_push(c->mb, &it);
+    return kube_post(c->mb, &it);
 }
 
 static void *status_watch(void *arg)
@@ -892,7 +897,7 @@ static void on_leader_change(void *ud)
     if (it != NULL) {
         it->kind = KI_WAKE;
         it->bytes = sizeof(*it);
-        (void)kube_mailbox_push(c->mb, &it);
+        (void)kube_post(c->mb, &it);
     }
 }
 
@@ -976,7 +981,7 @@ jb_status jb_kube_ctl_start(const jb_cfg *cfg, natsConnection *nc, jsCtx *js, jb
         goto fail;
     register_metrics(c, metrics);
     c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
-    c->mb = kube_mailbox_create(MAILBOX_ITEMS, MAILBOX_BYTES, &c->stop);
+    c->mb = kube_mailbox_create(MAILBOX_ITEMS, MAILBOX_BYTES);
     c->client = kube_client_create(c->kc, cfg, c->requests, NULL);
     if (c->buckets == NULL || c->mb == NULL || c->client == NULL) {
         st = JB_ERR_NOMEM;
@@ -1031,7 +1036,7 @@ void jb_kube_ctl_stop(jb_kube_ctl *c)
         return;
     atomic_store(&c->stop, true);
     if (c->mb != NULL)
-        kube_mailbox_wake(c->mb);
+        jb_mailbox_close(c->mb); /* producers waiting for room give up, the worker ends */
     if (c->worker_started)
         pthread_join(c->worker, NULL);
     if (c->status_started)
@@ -1050,7 +1055,7 @@ void jb_kube_ctl_stop(jb_kube_ctl *c)
         }
     }
     free(c->buckets);
-    kube_mailbox_destroy(c->mb);
+    jb_mailbox_destroy(c->mb, kube_item_dispose, NULL);
     kube_client_destroy(c->client);
     jb_sub_store_close(c->store);
     jb_app_store_close(c->app_store);

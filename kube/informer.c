@@ -21,7 +21,7 @@ struct kube_informer {
     const jb_kube_config *kc;
     const jb_cfg *cfg;
     jb_metric *requests;
-    kube_mailbox *m;
+    jb_mailbox *m;
     const atomic_bool *stop;
     kube_client *client;
     kube_health health;
@@ -100,7 +100,7 @@ static bool push(kube_informer *inf, kube_item_kind kind, const cJSON *obj, size
         kube_item_free(it);
         return false;
     }
-    if (!kube_mailbox_push(inf->m, &it)) {
+    if (!kube_post(inf->m, &it)) {
         inf->mailbox_off = true;
         return false;
     }
@@ -342,7 +342,7 @@ static void *run(void *arg)
 }
 
 kube_informer *kube_informer_start(const kube_informer_spec *spec, const jb_kube_config *kc,
-                                   const jb_cfg *cfg, jb_metric *requests, kube_mailbox *m,
+                                   const jb_cfg *cfg, jb_metric *requests, jb_mailbox *m,
                                    const atomic_bool *stop, jb_err *err)
 {
     kube_informer *inf = calloc(1, sizeof(*inf));

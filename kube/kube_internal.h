@@ -1,6 +1,7 @@
-/* Private to kube/: the API access, the HTTP client, informers, the mailbox and the
- * Lease elector. Files call downwards only: ctl.c uses informer.c, lease.c,
- * mailbox.c and client.c; informer.c and lease.c use client.c and mailbox.c. */
+/* Private to kube/: the API access, the HTTP client, informers, the items and their
+ * mailbox (a common/jb_mailbox.h one) and the Lease elector. Files call downwards
+ * only: ctl.c uses informer.c, lease.c, writer.c, items.c and client.c; informer.c
+ * and writer.c use client.c and items.c. */
 #ifndef JB_KUBE_INTERNAL_H
 #define JB_KUBE_INTERNAL_H
 
@@ -9,6 +10,7 @@
 #include <stdatomic.h>
 
 #include "common/jb_common.h"
+#include "common/jb_mailbox.h"
 #include "config/jb_cfg.h"
 #include "kube/jb_kube.h"
 
@@ -72,7 +74,7 @@ void kube_log_denied(const char *verb, const char *resource, long code);
  * 403, " (unauthorized: ...)" for 401, "" otherwise. Static text. */
 const char *kube_refusal(long code);
 
-/* ------------------------------------------------------------ mailbox.c */
+/* -------------------------------------------------------------- items.c */
 
 typedef enum kube_res { KUBE_RES_SUB, KUBE_RES_APP } kube_res;
 
@@ -110,20 +112,18 @@ typedef struct kube_item {
     struct kube_item *next;
 } kube_item;
 void kube_item_free(kube_item *it);
+/* A jb_mail_fn that frees the item a message carries (jb_mailbox_destroy). */
+void kube_item_dispose(jb_mail *m, void *ud);
 
-/* The one hand-off into the controller's worker: bounded by item count and bytes.
- * A producer waits while it is full (a watch stream then simply stops being read:
- * TCP pushes back); it gives up with false when stop is set. */
-typedef struct kube_mailbox kube_mailbox;
-kube_mailbox *kube_mailbox_create(size_t max_items, size_t max_bytes, const atomic_bool *stop);
-void kube_mailbox_destroy(kube_mailbox *m);
-/* Takes ownership of *it (sets it to NULL), also on failure. */
-bool kube_mailbox_push(kube_mailbox *m, kube_item **it);
-/* Waits up to timeout_ms for items; returns the whole queue in order (NULL when
- * none) and empties it. */
-kube_item *kube_mailbox_take(kube_mailbox *m, int timeout_ms);
-/* Wakes a waiting taker (after stop is set). */
-void kube_mailbox_wake(kube_mailbox *m);
+/* The one hand-off into the controller's worker is a jb_mailbox whose messages
+ * carry a kube_item in ptr, bounded by item count and by bytes (the items'
+ * accounted sizes). NULL when out of memory; jb_mailbox_destroy with
+ * kube_item_dispose frees it. */
+jb_mailbox *kube_mailbox_create(size_t max_items, size_t max_bytes);
+/* Posts *it (takes ownership and sets it to NULL, also on failure). A producer
+ * waits while the mailbox is full (a watch stream then simply stops being read:
+ * TCP pushes back); it gives up with false once the mailbox is closed (stop). */
+bool kube_post(jb_mailbox *m, kube_item **it);
 
 /* ------------------------------------------------------------- writer.c */
 
@@ -142,7 +142,7 @@ jb_status kube_patch_obj(kube_client *c, const char *resource, const char *path,
  * of objects. */
 typedef struct kube_writer kube_writer;
 kube_writer *kube_writer_start(const jb_kube_config *kc, const jb_cfg *cfg, jb_metric *requests,
-                               kube_mailbox *m, const atomic_bool *stop, size_t nthreads);
+                               jb_mailbox *m, const atomic_bool *stop, size_t nthreads);
 /* Takes ownership of *job (kind ignored; job, key, path, json and memo set). */
 void kube_writer_submit(kube_writer *w, kube_item **job);
 /* Joins (stop must be set) and frees, with jobs not started. NULL is fine. */
@@ -175,7 +175,7 @@ typedef struct kube_informer_spec {
     bool optional;                  /* 404: log once, retry rarely, not an error */
 } kube_informer_spec;
 kube_informer *kube_informer_start(const kube_informer_spec *spec, const jb_kube_config *kc,
-                                   const jb_cfg *cfg, jb_metric *requests, kube_mailbox *m,
+                                   const jb_cfg *cfg, jb_metric *requests, jb_mailbox *m,
                                    const atomic_bool *stop, jb_err *err);
 kube_health *kube_informer_health(kube_informer *inf);
 /* Joins the thread (stop must be set) and frees. NULL is fine. */

@@ -15,7 +15,7 @@ struct kube_writer {
     pthread_cond_t cv;
     kube_item *head;
     kube_item *tail;
-    kube_mailbox *mb;
+    jb_mailbox *mb;
     const atomic_bool *stop;
     kube_client *clients[MAX_WRITERS];
     pthread_t threads[MAX_WRITERS];
@@ -101,14 +101,14 @@ static void *run(void *arg)
         it->code = code;
         free(it->json); /* the body is not needed back */
         it->json = NULL;
-        (void)kube_mailbox_push(a->w->mb, &it);
+        (void)kube_post(a->w->mb, &it);
     }
     free(a);
     return NULL;
 }
 
 kube_writer *kube_writer_start(const jb_kube_config *kc, const jb_cfg *cfg, jb_metric *requests,
-                               kube_mailbox *m, const atomic_bool *stop, size_t nthreads)
+                               jb_mailbox *m, const atomic_bool *stop, size_t nthreads)
 {
     kube_writer *w = calloc(1, sizeof(*w));
     if (w == NULL)

@@ -356,6 +356,38 @@ static void test_worker_idle_and_stop(void)
     jb_worker_stop(w, NULL, NULL);
 }
 
+/* The byte budget: a sized post past it is full until a take frees its bytes;
+ * a message larger than the whole budget still goes into an empty mailbox; plain
+ * posts count nothing against it. */
+static void test_byte_budget(void)
+{
+    jb_mailbox *mb = NULL;
+    CU_ASSERT_EQUAL_FATAL(jb_mailbox_create(16, &mb, NULL), JB_OK);
+    jb_mailbox_set_byte_cap(mb, 100);
+    jb_mail m = {.val = 1};
+    CU_ASSERT_EQUAL(jb_mailbox_post_sized(mb, &m, 60), JB_OK);
+    m.val = 2;
+    CU_ASSERT_EQUAL(jb_mailbox_post_sized(mb, &m, 50), JB_ERR_FULL);
+    CU_ASSERT_EQUAL(jb_mailbox_post_sized(mb, &m, 40), JB_OK);
+    m.val = 3;
+    CU_ASSERT_EQUAL(jb_mailbox_post(mb, &m), JB_OK); /* 0 bytes */
+    CU_ASSERT_EQUAL(jb_mailbox_post_sized(mb, &m, 1), JB_ERR_FULL);
+    jb_mail out;
+    CU_ASSERT_EQUAL(jb_mailbox_take(mb, &out, 0), JB_OK);
+    CU_ASSERT_EQUAL(out.val, 1);
+    CU_ASSERT_EQUAL(jb_mailbox_post_wait_sized(mb, &m, 60), JB_OK); /* 60 freed */
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(jb_mailbox_take(mb, &out, 0), JB_OK);
+    CU_ASSERT_EQUAL(jb_mailbox_len(mb), 0);
+    m.val = 4;
+    CU_ASSERT_EQUAL(jb_mailbox_post_sized(mb, &m, 1000), JB_OK); /* alone: goes in */
+    CU_ASSERT_EQUAL(jb_mailbox_post_sized(mb, &m, 1), JB_ERR_FULL);
+    CU_ASSERT_EQUAL(jb_mailbox_take(mb, &out, 0), JB_OK);
+    CU_ASSERT_EQUAL(out.val, 4);
+    CU_ASSERT_EQUAL(jb_mailbox_post_sized(mb, &m, 100), JB_OK); /* all freed */
+    jb_mailbox_destroy(mb, NULL, NULL);
+}
+
 int main(void)
 {
     static const jb_test_case cases[] = {
@@ -366,6 +398,7 @@ int main(void)
         {"completion runs on the receiver's thread", test_completion},
         {"post_wait waits for room; close releases it", test_post_wait},
         {"worker idle function and stop", test_worker_idle_and_stop},
+        {"byte budget besides the cap", test_byte_budget},
     };
     return jb_cunit_main("mailbox", NULL, NULL, cases, JB_CASES_N(cases));
 }
