@@ -23,10 +23,6 @@ struct cJSON;
 typedef struct __natsConnection natsConnection;
 typedef struct __jsCtx jsCtx;
 
-/* `jetbridge app apply|get|describe|delete|token`. argv[0] is "app". Returns the exit
- * code. */
-int jb_app_cmd(const struct jb_cfg *cfg, int argc, char **argv);
-
 /* ------------------------------------------------------------- manifests */
 
 #define JB_APP_API_VERSION "applicationconnector.kyma-project.io/v1alpha1"

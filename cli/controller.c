@@ -61,6 +61,6 @@ static void ctl_stop(jb_host *h)
 
 int jb_cli_controller(const jb_cfg *cfg, int argc, char **argv)
 {
-    static const jb_host_spec spec = {"controller", ctl_usage, ctl_start, NULL, ctl_stop};
+    static const jb_host_spec spec = {"controller", ctl_usage, ctl_start, NULL, ctl_stop, NULL};
     return jb_host_main(&spec, cfg, argc, argv);
 }

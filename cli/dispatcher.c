@@ -82,7 +82,7 @@ static void disp_stop(jb_host *h)
 
 int jb_cli_dispatcher(const jb_cfg *cfg, int argc, char **argv)
 {
-    static const jb_host_spec spec = {"dispatcher", disp_usage, disp_start, disp_stop_gracefully,
-                                      disp_stop};
+    static const jb_host_spec spec = {"dispatcher",         disp_usage, disp_start,
+                                      disp_stop_gracefully, disp_stop,  NULL};
     return jb_host_main(&spec, cfg, argc, argv);
 }

@@ -1,10 +1,82 @@
 /* The host of the long-running commands (jb_host.h). */
 #include <event2/event.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/jb_host.h"
+
+/* ---------------------------------------------------------- signals */
+
+static void stop_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+}
+
+void jb_host_signals_block(sigset_t *old)
+{
+    sigset_t set;
+    stop_signals(&set);
+    pthread_sigmask(SIG_BLOCK, &set, old);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+struct jb_host_signals {
+    struct event *term, *intr;
+    jb_host_signal_fn fn;
+    void *ud;
+    int n;
+};
+
+const char *jb_host_signal_name(int sig)
+{
+    return sig == SIGTERM ? "SIGTERM" : "SIGINT";
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    jb_host_signals *s = arg;
+    s->fn((int)sig, ++s->n, s->ud);
+}
+
+jb_host_signals *jb_host_signals_start(struct event_base *base, jb_host_signal_fn fn, void *ud)
+{
+    jb_host_signals *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    s->fn = fn;
+    s->ud = ud;
+    s->term = evsignal_new(base, SIGTERM, on_signal, s);
+    s->intr = evsignal_new(base, SIGINT, on_signal, s);
+    if (s->term == NULL || s->intr == NULL || evsignal_add(s->term, NULL) != 0 ||
+        evsignal_add(s->intr, NULL) != 0) {
+        jb_host_signals_stop(s);
+        return NULL;
+    }
+    /* Registered: from now on a signal is a callback on the loop, not a kill. */
+    sigset_t set;
+    stop_signals(&set);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    return s;
+}
+
+void jb_host_signals_stop(jb_host_signals *s)
+{
+    if (s == NULL)
+        return;
+    if (s->term != NULL)
+        event_free(s->term);
+    if (s->intr != NULL)
+        event_free(s->intr);
+    free(s);
+}
+
+/* ------------------------------------------------------------- host */
 
 jb_status jb_host_admin(jb_host *h, jb_ready_fn ready, void *ud, jb_err *err)
 {
@@ -25,18 +97,20 @@ typedef struct sig_ctx {
     const jb_host_spec *spec;
 } sig_ctx;
 
-static void on_signal(evutil_socket_t sig, short what, void *arg)
+static void host_signal(int sig, int nth, void *ud)
 {
-    (void)what;
-    sig_ctx *s = arg;
-    if (++s->h->signals > 1 || s->spec->stop_gracefully == NULL) {
+    sig_ctx *s = ud;
+    s->h->signals = nth;
+    if (nth > 1) {
         /* A second signal: the user does not want to wait for the grace period. */
         event_base_loopbreak(s->h->base);
         return;
     }
-    jb_log(JB_LOG_INFO, s->spec->name, "signal received", "signal",
-           sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
-    s->spec->stop_gracefully(s->h, on_stopped);
+    jb_log(JB_LOG_INFO, s->spec->name, "signal received", "signal", jb_host_signal_name(sig), NULL);
+    if (s->spec->stop_gracefully == NULL)
+        event_base_loopbreak(s->h->base);
+    else
+        s->spec->stop_gracefully(s->h, on_stopped);
 }
 
 /* Starts the command and runs the loop until a signal ends it; the exit code. */
@@ -45,27 +119,21 @@ static int serve(const jb_host_spec *spec, jb_host *h)
     int rc = 1;
     jb_err err = {{0}};
     sig_ctx sc = {h, spec};
-    struct event *sigterm = NULL, *sigint = NULL;
+    jb_host_signals *sigs = NULL;
     jb_status st = h->metrics ? spec->start(h, &err) : JB_ERR_NOMEM;
     if (st != JB_OK) {
         fprintf(stderr, "jetbridge %s: %s\n", spec->name, err.msg[0] ? err.msg : jb_status_str(st));
         rc = st == JB_ERR_CONFIG ? 2 : 1;
         goto out;
     }
-    sigterm = evsignal_new(h->base, SIGTERM, on_signal, &sc);
-    sigint = evsignal_new(h->base, SIGINT, on_signal, &sc);
-    if (sigterm == NULL || sigint == NULL || evsignal_add(sigterm, NULL) != 0 ||
-        evsignal_add(sigint, NULL) != 0)
+    if ((sigs = jb_host_signals_start(h->base, host_signal, &sc)) == NULL)
         goto out;
     jb_log(JB_LOG_INFO, spec->name, "started", "nats", h->cfg->nats_url, "admin",
            h->cfg->metrics_addr, NULL);
     event_base_dispatch(h->base);
     rc = 0;
 out:
-    if (sigterm != NULL)
-        event_free(sigterm);
-    if (sigint != NULL)
-        event_free(sigint);
+    jb_host_signals_stop(sigs);
     spec->stop(h);
     if (h->admin != NULL)
         jb_admin_stop(h->admin);
@@ -87,25 +155,31 @@ int jb_host_main(const jb_host_spec *spec, const jb_cfg *cfg, int argc, char **a
         fprintf(stderr, "jetbridge %s: NATS_URL: must be set\n", spec->name);
         return 2;
     }
-    signal(SIGPIPE, SIG_IGN);
+    sigset_t old;
+    jb_host_signals_block(&old);
     jb_host h = {.cfg = cfg};
     char client[64];
     jb_err err = {{0}};
+    int rc = 1;
     snprintf(client, sizeof(client), "jetbridge-%s", spec->name);
     if ((h.base = event_base_new()) == NULL) {
         fprintf(stderr, "jetbridge %s: cannot create the event loop\n", spec->name);
-        return 1;
+        goto out;
     }
     /* nats.c keeps its own threads (base NULL): blocking calls wait on ours. */
     if (jb_cfg_nats_connect(cfg, NULL, client, true, &h.nc, &h.js, &err) != JB_OK) {
         fprintf(stderr, "jetbridge %s: %s\n", spec->name, err.msg);
-        event_base_free(h.base);
-        return 1;
+        goto out;
     }
     h.metrics = jb_metrics_create(10000);
-    int rc = serve(spec, &h);
-    jb_metrics_destroy(h.metrics);
+    rc = serve(spec, &h);
     jb_nats_close(h.nc, h.js);
-    event_base_free(h.base);
+    if (spec->destroy != NULL)
+        spec->destroy(&h);
+    jb_metrics_destroy(h.metrics);
+out:
+    if (h.base != NULL)
+        event_base_free(h.base);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc;
 }

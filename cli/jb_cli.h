@@ -13,6 +13,14 @@ struct jb_cfg;
 int jb_cli_run(const struct jb_cfg *cfg, int argc, char **argv);
 /* `jetbridge stats [--watch]`. */
 int jb_cli_stats(const struct jb_cfg *cfg, int argc, char **argv);
+/* `jetbridge sub apply|get|describe|delete` and `jetbridge app
+ * apply|get|describe|delete|token`: argv[0] is "sub" or "app"; the exit code. */
+int jb_cli_sub(const struct jb_cfg *cfg, int argc, char **argv);
+int jb_cli_app(const struct jb_cfg *cfg, int argc, char **argv);
+/* `jetbridge publisher`: a host (cli/host.c) around publisher/. */
+int jb_cli_publisher(const struct jb_cfg *cfg, int argc, char **argv);
+/* `jetbridge dlq list|replay|purge`. */
+int jb_cli_dlq(const struct jb_cfg *cfg, int argc, char **argv);
 /* `jetbridge dispatcher` and `jetbridge controller`: hosts (cli/host.c) around
  * dispatcher/ and kube/. */
 int jb_cli_dispatcher(const struct jb_cfg *cfg, int argc, char **argv);

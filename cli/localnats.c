@@ -118,6 +118,11 @@ jb_localnats *jb_localnats_start(const char *data_dir, jb_err *err)
          * server only after the dispatcher drained. It must not outlive us either,
          * even after kill -9. */
         setpgid(0, 0);
+        /* The host blocks SIGINT/SIGTERM while it starts (jb_host_signals_block); the
+         * server must not inherit that mask, or the PDEATHSIG and our stop would wait. */
+        sigset_t none;
+        sigemptyset(&none);
+        pthread_sigmask(SIG_SETMASK, &none, NULL);
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (getppid() != parent)
             _exit(1);

@@ -3,6 +3,7 @@
 #include <cjson/cJSON.h>
 #include <event2/event.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli/jb_cli.h"
+#include "cli/jb_host.h"
 #include "common/jb_common.h"
 #include "config/jb_cfg.h"
 #include "dispatcher/jb_disp.h"
@@ -47,7 +49,6 @@ typedef struct run_ctx {
     jb_disp *disp;
     struct event *banner_timer;
     int64_t banner_deadline_ns;
-    int signals;
 } run_ctx;
 
 static bool run_ready(void *ud)
@@ -133,16 +134,16 @@ static void on_disp_stopped(void *ud)
     event_base_loopbreak(r->base);
 }
 
-static void on_signal(evutil_socket_t sig, short what, void *arg)
+/* The host's signal strategy (jb_host_signals_*): the first signal stops
+ * gracefully, a second one ends the loop at once. */
+static void on_signal(int sig, int nth, void *ud)
 {
-    (void)what;
-    run_ctx *r = arg;
-    if (++r->signals > 1) {
+    run_ctx *r = ud;
+    if (nth > 1) {
         event_base_loopbreak(r->base);
         return;
     }
-    jb_log(JB_LOG_INFO, "run", "signal received", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-           NULL);
+    jb_log(JB_LOG_INFO, "run", "signal received", "signal", jb_host_signal_name(sig), NULL);
     /* The publisher stops accepting first, so nothing new is acknowledged while the
      * dispatcher drains. */
     jb_pub_stop(r->pub);
@@ -158,7 +159,7 @@ static int serve(run_ctx *r, jb_admin *admin, jb_metrics *metrics, natsConnectio
     const jb_cfg *cfg = r->cfg;
     jb_sub_dirwatch *dw = NULL;
     jb_kube_ctl *kube = NULL;
-    struct event *sigterm = NULL, *sigint = NULL;
+    jb_host_signals *sigs = NULL;
     r->js = disp_js;
     if (jb_pub_create(cfg, metrics, pub_nc, &r->pub, &err) != JB_OK ||
         jb_disp_create(cfg, r->base, metrics, disp_nc, disp_js, &r->disp, &err) != JB_OK)
@@ -178,11 +179,8 @@ static int serve(run_ctx *r, jb_admin *admin, jb_metrics *metrics, natsConnectio
     }
     if (jb_disp_start(r->disp, &err) != JB_OK)
         goto fail;
-    sigterm = evsignal_new(r->base, SIGTERM, on_signal, r);
-    sigint = evsignal_new(r->base, SIGINT, on_signal, r);
     r->banner_timer = evtimer_new(r->base, on_banner_timer, r);
-    if (sigterm == NULL || sigint == NULL || r->banner_timer == NULL ||
-        evsignal_add(sigterm, NULL) != 0 || evsignal_add(sigint, NULL) != 0)
+    if (r->banner_timer == NULL || (sigs = jb_host_signals_start(r->base, on_signal, r)) == NULL)
         goto out;
     r->banner_deadline_ns = jb_now_monotonic_ns() + (int64_t)BANNER_WAIT_MS * 1000000;
     struct timeval tv = {0, 0};
@@ -193,10 +191,7 @@ static int serve(run_ctx *r, jb_admin *admin, jb_metrics *metrics, natsConnectio
 fail:
     fprintf(stderr, "jetbridge run: %s\n", err.msg[0] ? err.msg : "out of memory");
 out:
-    if (sigterm != NULL)
-        event_free(sigterm);
-    if (sigint != NULL)
-        event_free(sigint);
+    jb_host_signals_stop(sigs);
     if (r->banner_timer != NULL)
         event_free(r->banner_timer);
     jb_sub_dirwatch_stop(dw);
@@ -284,7 +279,8 @@ int jb_cli_run(const jb_cfg *cfg, int argc, char **argv)
                 argv[i]);
         return 2;
     }
-    signal(SIGPIPE, SIG_IGN);
+    sigset_t old_mask;
+    jb_host_signals_block(&old_mask);
     int rc = 1, lock_fd = -1;
     bool own_nats = cfg->nats_url[0] == '\0';
     jb_err err = {{0}};
@@ -345,5 +341,6 @@ out:
     /* The last line after Ctrl-C: everything is flushed and the store is closed. */
     if (rc == 0)
         jb_log(JB_LOG_INFO, "run", "stopped", NULL);
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     return rc;
 }

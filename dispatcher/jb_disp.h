@@ -25,8 +25,17 @@ typedef struct jb_metrics jb_metrics;
 typedef struct __natsConnection natsConnection;
 typedef struct __jsCtx jsCtx;
 
-/* `jetbridge dlq list|replay`. */
-int jb_dlq_cmd(const struct jb_cfg *cfg, int argc, char **argv);
+typedef struct jb_ce jb_ce;
+
+/* One delivery of ce to sink outside any loop, for `jetbridge dlq replay`: the
+ * request the dispatcher would build (structured: application/cloudevents+json;
+ * ce is modified as jb_dreq_build does), under the same outbound policy
+ * (SINK_DENY_NETWORKS, SINK_CA_BUNDLE, no redirects), waiting at most timeout_ms.
+ * Returns the sink's HTTP status, 0 when there was no answer, -1 when no request
+ * could be built (out of memory). err says why when the policy could not be loaded
+ * or refused the sink's address. Any thread; blocks. */
+int jb_disp_replay(const struct jb_cfg *cfg, jb_ce *ce, const char *sink, bool structured,
+                   int64_t timeout_ms, jb_err *err);
 
 /* ------------------------------------------------------- embeddable API */
 

@@ -1,6 +1,6 @@
 /* publisher/: the Kyma-compatible HTTP ingress (docs/contract.md section 2).
  *
- * Embeddable: `jetbridge publisher` (jb_pub_cmd) and `jetbridge run` host the same
+ * Embeddable: `jetbridge publisher` and `jetbridge run` (cli/) host the same
  * object. The host owns the NATS connection, the metrics registry and the admin
  * listener; the publisher owns its HTTP threads (each with its own event_base and
  * evhttp on a shared port), one JetStream context per thread for asynchronous
@@ -18,11 +18,6 @@
 struct jb_cfg;
 struct jb_metrics;
 typedef struct __natsConnection natsConnection;
-
-/* `jetbridge publisher`: runs until SIGTERM/SIGINT. argv[0] is "publisher"; the
- * remaining arguments are those the configuration did not consume. Returns the
- * process exit code (0 ok, 1 runtime error, 2 usage error). */
-int jb_pub_cmd(const struct jb_cfg *cfg, int argc, char **argv);
 
 typedef struct jb_pub jb_pub;
 

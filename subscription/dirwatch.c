@@ -69,7 +69,7 @@ static jb_status parse_files(const char *dir, applied *a, jb_err *err)
             }
             for (size_t k = 0; k < v.n && st == JB_OK; k++) {
                 jb_sub *s = sub_with_meta(v.items[k], 0, JB_SUB_ANNOTATION_DIR, path);
-                st = s ? sub_vec_push(&a->subs, s) : JB_ERR_NOMEM;
+                st = s ? jb_sub_vec_push(&a->subs, s) : JB_ERR_NOMEM;
                 if (st != JB_OK)
                     jb_err_set(err, st, "out of memory");
             }

@@ -26,9 +26,6 @@ struct jb_cfg;
 typedef struct __natsConnection natsConnection;
 typedef struct __jsCtx jsCtx;
 
-/* `jetbridge sub apply|get|describe|delete`. argv[0] is "sub". Returns the exit code. */
-int jb_sub_cmd(const struct jb_cfg *cfg, int argc, char **argv);
-
 /* The module's parts, each in a header of its own (a caller that needs one part
  * includes only that one: the publisher uses the subject contract, the stream and
  * the store). */

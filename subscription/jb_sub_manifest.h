@@ -25,6 +25,8 @@ typedef struct jb_sub_vec {
 } jb_sub_vec;
 /* Frees every item and the array; leaves v empty and reusable. NULL is fine. */
 void jb_sub_vec_clear(jb_sub_vec *v);
+/* Appends to a vec, taking ownership of s (destroyed on failure). */
+jb_status jb_sub_vec_push(jb_sub_vec *v, jb_sub *s);
 
 typedef enum jb_sub_matching {
     JB_SUB_MATCH_STANDARD, /* absent typeMatching, or "standard" */
@@ -60,6 +62,8 @@ jb_status jb_sub_from_json(const char *json, size_t len, jb_sub **out, jb_err *e
  * metadata (name, namespace, labels, annotations, creationTimestamp when set) and
  * spec as given. Owned by s. */
 const char *jb_sub_json(const jb_sub *s);
+/* The same document, parsed (owned by s; do not modify). */
+const struct cJSON *jb_sub_doc(const jb_sub *s);
 
 /* Copies s; NULL when out of memory. */
 jb_sub *jb_sub_dup(const jb_sub *s);

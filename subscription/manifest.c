@@ -14,7 +14,8 @@
 
 /* ------------------------------------------------------------- the vector */
 
-JB_VEC_DEFINE(jb_sub_vec, jb_sub, jb_sub_destroy, sub_vec_push, jb_sub_vec_clear, sub_vec_truncate)
+JB_VEC_DEFINE(jb_sub_vec, jb_sub, jb_sub_destroy, jb_sub_vec_push, jb_sub_vec_clear,
+              sub_vec_truncate)
 
 /* ------------------------------------------------------ field checks */
 
@@ -225,7 +226,8 @@ done:
 
 /* ------------------------------------------------------------ parsing */
 
-JB_VEC_DEFINE_READER(read_subs, jb_sub_vec, jb_sub, sub_from_cjson, sub_vec_push, sub_vec_truncate)
+JB_VEC_DEFINE_READER(read_subs, jb_sub_vec, jb_sub, sub_from_cjson, jb_sub_vec_push,
+                     sub_vec_truncate)
 
 jb_status jb_sub_parse(const char *buf, size_t len, const char *origin, const char *default_ns,
                        jb_sub_vec *out, jb_err *err)
@@ -318,6 +320,10 @@ bool sub_equal_spec(const jb_sub *a, const jb_sub *b)
 const char *jb_sub_json(const jb_sub *s)
 {
     return s->json;
+}
+const cJSON *jb_sub_doc(const jb_sub *s)
+{
+    return s->doc;
 }
 const char *jb_sub_namespace(const jb_sub *s)
 {

@@ -217,7 +217,7 @@ static jb_status list_one(kvEntry *e, void *ud, jb_err *err)
         jb_sub_destroy(sub);
         return JB_OK;
     }
-    jb_status rc = sub_vec_push(l->out, sub);
+    jb_status rc = jb_sub_vec_push(l->out, sub);
     return rc == JB_OK ? JB_OK : jb_err_set(err, rc, "out of memory");
 }
 

@@ -27,9 +27,6 @@ struct jb_sub {
 jb_status sub_from_cjson(const cJSON *obj, const char *path, const char *default_ns, jb_sub **out,
                          jb_err *err);
 
-/* Appends to a vec, taking ownership of s (destroyed on failure). */
-jb_status sub_vec_push(jb_sub_vec *v, jb_sub *s);
-
 /* Returns a copy of s with metadata.creationTimestamp and/or an annotation set
  * (value NULL removes it); NULL when out of memory. */
 jb_sub *sub_with_meta(const jb_sub *s, int64_t created_ms, const char *ann_key,

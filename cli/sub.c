@@ -1,4 +1,5 @@
 /* `jetbridge sub apply|get|describe|delete`: kubectl-like commands on the store. */
+#include <cjson/cJSON.h>
 #include <nats/nats.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +9,10 @@
 #include "common/jb_kubectl.h"
 #include "common/jb_manifest.h"
 #include "config/jb_cfg.h"
-#include "subscription/sub_internal.h"
+#include "subscription/jb_sub.h"
+#include "subscription/jb_sub_manifest.h"
+#include "subscription/jb_sub_store.h"
+#include "cli/jb_cli.h"
 
 #define RESOURCE "subscription.eventing.kyma-project.io"
 
@@ -115,23 +119,23 @@ static int cmd_apply(jb_kctl_ctx *c)
         jb_sub_apply_result res = JB_SUB_UNCHANGED;
         jb_err err = {{0}};
         if (jb_sub_store_apply(store_of(c), s, true, &res, &err) != JB_OK) {
-            fprintf(stderr, "error: %s/%s: %s\n", s->ns, s->name, err.msg);
+            fprintf(stderr, "error: %s/%s: %s\n", jb_sub_namespace(s), jb_sub_name(s), err.msg);
             rc = 1;
             continue;
         }
         if (res == JB_SUB_REFUSED) {
-            refuse_owned(s->ns, s->name, "apply");
+            refuse_owned(jb_sub_namespace(s), jb_sub_name(s), "apply");
             rc = 1;
             continue;
         }
-        printf(RESOURCE "/%s %s\n", s->name, jb_sub_apply_result_str(res));
+        printf(RESOURCE "/%s %s\n", jb_sub_name(s), jb_sub_apply_result_str(res));
         /* Stored either way (as in Kyma, where the resource exists and shows not
          * ready); say now why it will not become ready, and fail the command so a
          * script notices. */
         jb_sub_errors ve = {0};
         if (jb_sub_validate(s, c->cfg, &ve) == JB_OK && ve.n > 0) {
-            fprintf(stderr, "error: " RESOURCE "/%s is invalid (stored, not ready): %s\n", s->name,
-                    ve.message);
+            fprintf(stderr, "error: " RESOURCE "/%s is invalid (stored, not ready): %s\n",
+                    jb_sub_name(s), ve.message);
             rc = 1;
         }
         jb_sub_errors_free(&ve);
@@ -172,7 +176,7 @@ static int cmd_delete(jb_kctl_ctx *c)
     if (o->name != NULL)
         rc |= delete_one(c, ns_of(o), o->name);
     for (size_t i = 0; i < v.n; i++)
-        rc |= delete_one(c, v.items[i]->ns, v.items[i]->name);
+        rc |= delete_one(c, jb_sub_namespace(v.items[i]), jb_sub_name(v.items[i]));
     jb_sub_vec_clear(&v);
     return rc;
 }
@@ -183,7 +187,8 @@ static cJSON *status_of(jb_kctl_ctx *c, const jb_sub *s)
 {
     char *json = NULL;
     jb_err err;
-    if (jb_sub_store_get_status(store_of(c), s->ns, s->name, &json, &err) != JB_OK)
+    if (jb_sub_store_get_status(store_of(c), jb_sub_namespace(s), jb_sub_name(s), &json, &err) !=
+        JB_OK)
         return NULL;
     cJSON *j = cJSON_Parse(json);
     free(json);
@@ -195,16 +200,16 @@ static void print_row(jb_kctl_ctx *c, const jb_sub *s)
     cJSON *st = status_of(c, s);
     const cJSON *ready = cJSON_GetObjectItemCaseSensitive(st, "ready");
     char age[32];
-    jb_k8s_age(s->created_ms, age, sizeof(age));
-    printf("%-20s %-30s %-6s ", s->ns, s->name,
+    jb_k8s_age(jb_sub_created_ms(s), age, sizeof(age));
+    printf("%-20s %-30s %-6s ", jb_sub_namespace(s), jb_sub_name(s),
            cJSON_IsBool(ready) ? (cJSON_IsTrue(ready) ? "true" : "false") : "");
     size_t w = 0;
-    for (size_t i = 0; i < s->ntypes; i++) {
-        char *t = jb_escape_text(s->types[i], strlen(s->types[i]));
+    for (size_t i = 0; i < jb_sub_ntypes(s); i++) {
+        char *t = jb_escape_text(jb_sub_type(s, i), strlen(jb_sub_type(s, i)));
         w += (size_t)printf("%s%s", i ? "," : "", t ? t : "");
         free(t);
     }
-    char *shown = jb_redact_url(s->sink);
+    char *shown = jb_redact_url(jb_sub_sink(s));
     char *sink = shown ? jb_escape_text(shown, strlen(shown)) : NULL;
     printf("%*s %-40s %s\n", w < 40 ? (int)(40 - w) : 0, "", sink ? sink : "", age);
     free(sink);
@@ -228,7 +233,7 @@ static void redact_member(cJSON *obj, const char *key)
 /* A copy of the manifest with no password of a URL: what get and describe show. */
 static cJSON *shown_doc(const jb_sub *s)
 {
-    cJSON *o = cJSON_Duplicate(s->doc, 1);
+    cJSON *o = cJSON_Duplicate(jb_sub_doc(s), 1);
     cJSON *spec = cJSON_GetObjectItemCaseSensitive(o, "spec");
     redact_member(spec, "sink");
     redact_member(cJSON_GetObjectItemCaseSensitive(spec, "config"), "deadLetterSink");
@@ -272,7 +277,7 @@ static int cmd_get(jb_kctl_ctx *c)
         jb_sub *s = NULL;
         st = jb_sub_store_get(store_of(c), ns_of(o), o->name, &s, &err);
         if (st == JB_OK)
-            st = sub_vec_push(&v, s);
+            st = jb_sub_vec_push(&v, s);
     } else {
         st = jb_sub_store_list(store_of(c), o->all ? NULL : ns_of(o), &v, &err);
     }
@@ -364,11 +369,11 @@ static int cmd_describe(jb_kctl_ctx *c)
         return jb_kctl_report(st, &err);
     }
     char created[32] = "<unknown>";
-    if (s->created_ms > 0)
-        jb_k8s_time_format(s->created_ms, created);
+    if (jb_sub_created_ms(s) > 0)
+        jb_k8s_time_format(jb_sub_created_ms(s), created);
     printf("Name:         %s\nNamespace:    %s\nAPI Version:  eventing.kyma-project.io/v1alpha2\n"
            "Kind:         Subscription\nCreated:      %s\nSpec:\n",
-           s->name, s->ns, created);
+           jb_sub_name(s), jb_sub_namespace(s), created);
     cJSON *doc = shown_doc(s);
     jb_yaml_print(cJSON_GetObjectItemCaseSensitive(doc, "spec"), 2, stdout);
     cJSON_Delete(doc);
@@ -418,7 +423,7 @@ static const jb_kctl_resource sub_resource = {
     .close = close_store,
 };
 
-int jb_sub_cmd(const jb_cfg *cfg, int argc, char **argv)
+int jb_cli_sub(const jb_cfg *cfg, int argc, char **argv)
 {
     jb_nats_opts nats;
     jb_cfg_nats_opts(cfg, &nats);

@@ -1,6 +1,5 @@
 /* `jetbridge dlq list|replay`: look at dead letters and send them again. */
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
 #include <inttypes.h>
 #include <nats/nats.h>
 #include <stdio.h>
@@ -8,10 +7,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cli/jb_cli.h"
 #include "common/jb_common.h"
 #include "common/jb_text.h"
 #include "config/jb_cfg.h"
-#include "dispatcher/disp_internal.h"
 #include "dispatcher/jb_disp.h"
 #include "proto/jb_ce.h"
 #include "subscription/jb_sub.h"
@@ -289,62 +288,23 @@ static bool find_target(replay_ctx *r, natsMsg *m, jb_sub_consumer *out, char *w
     return found;
 }
 
-static size_t discard(char *p, size_t size, size_t n, void *ud)
-{
-    (void)p, (void)ud;
-    return size * n;
-}
-
-static int post_sync(const jb_cfg *cfg, const char *url, const jb_dreq *req, int64_t timeout_ms)
-{
-    /* The same outbound policy as the dispatcher: a replay is no way around it. */
-    jb_dguard_ctx gc = {0};
-    jb_dguard *g = NULL;
-    jb_err err;
-    if (jb_dguard_create(cfg, &g, &err) != JB_OK) {
-        fprintf(stderr, "jetbridge dlq: %s\n", err.msg);
-        return 0;
-    }
-    gc.guard = g;
-    CURL *e = curl_easy_init();
-    if (e == NULL) {
-        jb_dguard_destroy(g);
-        return 0;
-    }
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    jb_dguard_apply(&gc, e);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->data != NULL ? (const char *)req->data : "");
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->len);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
-    long status = 0;
-    if (curl_easy_perform(e) == CURLE_OK)
-        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-    else if (gc.refused)
-        fprintf(stderr, "jetbridge dlq: %s\n", gc.why);
-    curl_easy_cleanup(e);
-    jb_dguard_destroy(g);
-    return (int)status;
-}
-
 static bool replay_to_sink(replay_ctx *r, natsMsg *m, jb_ce *ce, char *why, size_t cap)
 {
     jb_sub_consumer c = {0};
     if (!find_target(r, m, &c, why, cap))
         return false;
-    jb_dreq req = {0};
-    bool ok = false;
-    if (jb_dreq_build(ce, c.delivery.content_mode == JB_SUB_CONTENT_STRUCTURED, &req) == JB_OK) {
-        int status = post_sync(r->cfg, c.sink, &req, c.delivery.timeout_ms);
-        ok = status >= 200 && status < 300;
+    jb_err err = {{0}};
+    int status =
+        jb_disp_replay(r->cfg, ce, c.sink, c.delivery.content_mode == JB_SUB_CONTENT_STRUCTURED,
+                       c.delivery.timeout_ms, &err);
+    if (err.msg[0] != '\0')
+        fprintf(stderr, "jetbridge dlq: %s\n", err.msg);
+    bool ok = status >= 200 && status < 300;
+    if (status >= 0) {
         char *shown = jb_redact_url(c.sink);
         snprintf(why, cap, "%s answered %d", shown ? shown : "the sink", status);
         free(shown);
     }
-    jb_dreq_free(&req);
     jb_sub_consumer_free(&c);
     return ok;
 }
@@ -531,7 +491,7 @@ static int parse_opts(int argc, char **argv, dlq_opts *o)
     return 0;
 }
 
-int jb_dlq_cmd(const jb_cfg *cfg, int argc, char **argv)
+int jb_cli_dlq(const jb_cfg *cfg, int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {

@@ -1,12 +1,14 @@
 /* `jetbridge app apply|get|describe|delete|token`: kubectl-like commands on the
  * application store. A token is printed once and never logged. */
+#include <cjson/cJSON.h>
 #include <nats/nats.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "application/app_internal.h"
+#include "application/jb_app.h"
+#include "cli/jb_cli.h"
 #include "common/jb_common.h"
 #include "config/jb_cfg.h"
 #include "common/jb_kubectl.h"
@@ -83,12 +85,12 @@ static int cmd_apply(jb_kctl_ctx *c)
     /* Ownership is the controller's to claim: a manifest that claims it would lock
      * the application against every later apply. */
     for (size_t i = 0; rc == 0 && i < v.n; i++) {
-        if (v.items[i]->k8s_owned) {
+        if (jb_app_kubernetes_owned(v.items[i])) {
             fprintf(stderr,
                     "error: " RESOURCE "/%s: " JB_APP_ANN_MANAGED_BY ": " JB_APP_MANAGED_KUBERNETES
                     " is set by the Kubernetes controller only; remove it (nothing was "
                     "applied)\n",
-                    v.items[i]->name);
+                    jb_app_name(v.items[i]));
             rc = 1;
         }
     }
@@ -104,7 +106,7 @@ static int cmd_apply(jb_kctl_ctx *c)
             rc = 1;
             continue;
         }
-        printf(RESOURCE "/%s %s\n", v.items[i]->name, jb_app_apply_result_str(res));
+        printf(RESOURCE "/%s %s\n", jb_app_name(v.items[i]), jb_app_apply_result_str(res));
     }
     jb_app_vec_clear(&v);
     return rc;
@@ -115,7 +117,7 @@ static int delete_one(jb_kctl_ctx *c, const char *name)
     jb_app *a = NULL;
     jb_err err = {{0}};
     jb_status st = jb_app_store_get(store_of(c), name, &a, &err);
-    if (st == JB_OK && a->k8s_owned) {
+    if (st == JB_OK && jb_app_kubernetes_owned(a)) {
         jb_app_destroy(a);
         fprintf(stderr,
                 "error: " RESOURCE " \"%s\" is managed by Kubernetes: delete it there "
@@ -148,7 +150,7 @@ static int cmd_delete(jb_kctl_ctx *c)
     if (o->name != NULL)
         rc |= delete_one(c, o->name);
     for (size_t i = 0; i < v.n; i++)
-        rc |= delete_one(c, v.items[i]->name);
+        rc |= delete_one(c, jb_app_name(v.items[i]));
     jb_app_vec_clear(&v);
     return rc;
 }
@@ -172,12 +174,16 @@ static const char *or_dash(const char *s)
 }
 
 /* The comma list of a string list, or "-". */
-static void join(const app_strs *l, char *out, size_t cap)
+/* One of an application's string lists, through its accessors. */
+typedef size_t (*list_count_fn)(const jb_app *a);
+typedef const char *(*list_item_fn)(const jb_app *a, size_t i);
+
+static void join(const jb_app *a, list_count_fn count, list_item_fn item, char *out, size_t cap)
 {
     size_t o = 0;
     out[0] = '\0';
-    for (size_t i = 0; i < l->n && o + 1 < cap; i++)
-        o += (size_t)snprintf(out + o, cap - o, "%s%s", i ? "," : "", l->items[i]);
+    for (size_t i = 0; i < count(a) && o + 1 < cap; i++)
+        o += (size_t)snprintf(out + o, cap - o, "%s%s", i ? "," : "", item(a, i));
     if (o == 0)
         snprintf(out, cap, "-");
 }
@@ -189,19 +195,20 @@ static void print_table(const jb_app_vec *v)
     for (size_t i = 0; i < v->n; i++) {
         const jb_app *a = v->items[i];
         char age[32], rate[64], src[256], typ[256];
-        jb_k8s_age(a->created_ms, age, sizeof(age));
+        jb_k8s_age(jb_app_created_ms(a), age, sizeof(age));
         format_rate(a, rate, sizeof(rate));
-        join(&a->sources, src, sizeof(src));
-        join(&a->types, typ, sizeof(typ));
-        printf("%-30s %-20s %-10zu %-30s %-30s %-20s %-10s %s\n", a->name, or_dash(a->label),
-               a->client_ids.n, src, typ, rate, a->k8s_owned ? "kubernetes" : "jetbridge", age);
+        join(a, jb_app_allowed_source_count, jb_app_allowed_source, src, sizeof(src));
+        join(a, jb_app_allowed_type_count, jb_app_allowed_type, typ, sizeof(typ));
+        printf("%-30s %-20s %-10zu %-30s %-30s %-20s %-10s %s\n", jb_app_name(a),
+               or_dash(jb_app_type_label(a)), jb_app_client_id_count(a), src, typ, rate,
+               jb_app_kubernetes_owned(a) ? "kubernetes" : "jetbridge", age);
     }
 }
 
 static cJSON *shown_obj(size_t i, void *ud)
 {
     const jb_app_vec *v = ud;
-    return cJSON_Duplicate(v->items[i]->doc, 1);
+    return cJSON_Duplicate(jb_app_doc(v->items[i]), 1);
 }
 
 static int cmd_get(jb_kctl_ctx *c)
@@ -233,13 +240,14 @@ static int cmd_get(jb_kctl_ctx *c)
     return rc;
 }
 
-static void describe_list(const char *title, const app_strs *l, const char *none)
+static void describe_list(const char *title, const jb_app *a, list_count_fn count,
+                          list_item_fn item, const char *none)
 {
     printf("%-18s", title);
-    if (l->n == 0)
+    if (count(a) == 0)
         printf("%s\n", none);
-    for (size_t i = 0; i < l->n; i++)
-        printf("%s%s\n", i ? "                  " : "", l->items[i]);
+    for (size_t i = 0; i < count(a); i++)
+        printf("%s%s\n", i ? "                  " : "", item(a, i));
 }
 
 static int cmd_describe(jb_kctl_ctx *c)
@@ -259,19 +267,23 @@ static int cmd_describe(jb_kctl_ctx *c)
         return jb_kctl_report(st, &err);
     }
     char created[32] = "<unknown>", rate[64];
-    if (a->created_ms > 0)
-        jb_k8s_time_format(a->created_ms, created);
+    if (jb_app_created_ms(a) > 0)
+        jb_k8s_time_format(jb_app_created_ms(a), created);
     format_rate(a, rate, sizeof(rate));
     printf("Name:             %s\nAPI Version:      " JB_APP_API_VERSION "\n"
            "Kind:             Application\nCreated:          %s\nManaged By:       %s\n"
            "Application Type: %s\n",
-           a->name, created, a->k8s_owned ? "kubernetes" : "jetbridge app apply",
-           a->label[0] ? a->label : "<none: the name is used>");
-    describe_list("Client IDs:", &a->client_ids, "<none: only the name>");
-    describe_list("Allowed Sources:", &a->sources, "<only the name>");
-    describe_list("Allowed Types:", &a->types, "<any>");
-    printf("Rate Limit:       %s\nTokens:           %zu\n", a->has_rate ? rate : "<none>", ntok);
-    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(a->doc, "metadata");
+           jb_app_name(a), created,
+           jb_app_kubernetes_owned(a) ? "kubernetes" : "jetbridge app apply",
+           jb_app_type_label(a)[0] ? jb_app_type_label(a) : "<none: the name is used>");
+    describe_list("Client IDs:", a, jb_app_client_id_count, jb_app_client_id,
+                  "<none: only the name>");
+    describe_list("Allowed Sources:", a, jb_app_allowed_source_count, jb_app_allowed_source,
+                  "<only the name>");
+    describe_list("Allowed Types:", a, jb_app_allowed_type_count, jb_app_allowed_type, "<any>");
+    printf("Rate Limit:       %s\nTokens:           %zu\n",
+           jb_app_rate_limit(a, NULL, NULL) ? rate : "<none>", ntok);
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(jb_app_doc(a), "metadata");
     static const char *const maps[] = {"labels", "annotations"};
     for (size_t i = 0; i < 2; i++) {
         const cJSON *m = cJSON_GetObjectItemCaseSensitive(meta, maps[i]);
@@ -280,7 +292,7 @@ static int cmd_describe(jb_kctl_ctx *c)
             jb_yaml_print(m, 2, stdout);
     }
     printf("Spec:\n");
-    jb_yaml_print(cJSON_GetObjectItemCaseSensitive(a->doc, "spec"), 2, stdout);
+    jb_yaml_print(cJSON_GetObjectItemCaseSensitive(jb_app_doc(a), "spec"), 2, stdout);
     jb_app_destroy(a);
     return 0;
 }
@@ -383,7 +395,7 @@ static const jb_kctl_resource app_resource = {
 
 /* Logging is set up by main as for every client command: errors only unless
  * another level was asked for, text on a terminal. */
-int jb_app_cmd(const jb_cfg *cfg, int argc, char **argv)
+int jb_cli_app(const jb_cfg *cfg, int argc, char **argv)
 {
     jb_nats_opts nats;
     jb_cfg_nats_opts(cfg, &nats);
