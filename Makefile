@@ -78,11 +78,13 @@ lint: bootstrap
 	@$(MAKE) --no-print-directory lint-gates
 	@echo 'lint: clean'
 
-# Gates, as curl has them (docs/testing.md, "Gates"): banned functions (scripts/banned)
+# Gates, as curl has them (docs/testing.md, "Gates"): the one-way module layers
+# (scripts/check-layers, which the build runs too), banned functions (scripts/banned)
 # and the function-length and complexity gate (.clang-tidy, scripts/tidy-gate, on 2 cores
 # with build/lint's compile_commands.json). -Wformat=2 -Wconversion are in the build flags.
 .PHONY: lint-gates
 lint-gates:
+	@scripts/check-layers .
 	@scripts/banned
 	@scripts/tidy-gate build/lint
 
