@@ -38,6 +38,16 @@ bool jb_tnats_kill(jb_tnats *n);
 bool jb_tnats_restart(jb_tnats *n);
 /* Stops the server and removes the store; NULL is fine. */
 void jb_tnats_stop(jb_tnats *n);
+/* A client of n, as the suites that use the store directly need it: *cfg the
+ * defaults with NATS_URL set to n (reconnect every 100 ms), *nc and *js a
+ * connection with nats.c's own threads. Each out-pointer is set as soon as it
+ * exists, so jb_tnats_client_close frees what there is after a failure too. True
+ * when connected; otherwise the reason is printed. */
+struct jb_cfg;
+typedef struct __natsConnection natsConnection;
+typedef struct __jsCtx jsCtx;
+bool jb_tnats_client(jb_tnats *n, struct jb_cfg **cfg, natsConnection **nc, jsCtx **js);
+void jb_tnats_client_close(struct jb_cfg *cfg, natsConnection *nc, jsCtx *js);
 /* Kills the server with SIGKILL (no clean shutdown: a crash) and keeps the store;
  * jb_tnats_restart brings it back. True when a server was running. */
 bool jb_tnats_crash(jb_tnats *n);
@@ -197,6 +207,10 @@ int jb_tkube_request(jb_tkube *k, const char *user, const char *method, const ch
 /* Applies the CRDs of deploy/kubernetes/crds (Subscription, Application) and waits until both
  * are established and served (at most 60 s). */
 bool jb_tkube_install_crds(jb_tkube *k);
+/* Applies the shipped deploy/kubernetes/namespace.yaml and rbac.yaml and binds their
+ * roles to the user jetbridge-controller (jb_tkube_kubeconfig(k, "controller")), so
+ * the controller runs with exactly the rights the manifests grant; true on success. */
+bool jb_tkube_grant_shipped_rbac(jb_tkube *k);
 /* Stops kube-apiserver only (SIGTERM, then SIGKILL after 10 s); etcd keeps the data. */
 bool jb_tkube_apiserver_kill(jb_tkube *k);
 /* Starts kube-apiserver again on the same port and data; waits for /readyz (at most 120 s). */

@@ -625,6 +625,29 @@ int jb_tkube_request(jb_tkube *k, const char *user, const char *method, const ch
     return (int)https_call(k, token, method, path, content_type, body, out);
 }
 
+/* kubectl as admin, its output dropped; true on exit 0. */
+static bool kubectl_ok(jb_tkube *k, const char *args)
+{
+    char *out = NULL;
+    int rc = jb_tkube_kubectl(k, args, NULL, &out);
+    if (rc != 0)
+        fprintf(stderr, "harness: kubectl %s failed (%d):\n%s\n", args, rc, out ? out : "");
+    free(out);
+    return rc == 0;
+}
+
+bool jb_tkube_grant_shipped_rbac(jb_tkube *k)
+{
+    return kubectl_ok(k, "apply -f '" JB_SOURCE_DIR
+                         "/deploy/kubernetes/namespace.yaml' -f '" JB_SOURCE_DIR
+                         "/deploy/kubernetes/rbac.yaml'") &&
+           kubectl_ok(k, "create clusterrolebinding jb-test --clusterrole=jetbridge "
+                         "--user=jetbridge-controller") &&
+           kubectl_ok(k,
+                      "create rolebinding jb-test -n kyma-system --role=jetbridge-leader-election "
+                      "--user=jetbridge-controller");
+}
+
 bool jb_tkube_install_crds(jb_tkube *k)
 {
     char *out = NULL;

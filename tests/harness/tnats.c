@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/jb_common.h"
+#include "config/jb_cfg.h"
 #include "jb_testenv.h"
 #include "th_internal.h"
 
@@ -232,4 +233,27 @@ void jb_tnats_stop(jb_tnats *n)
     if (n->dir[0] != '\0')
         jb_th_rm_tree(n->dir);
     free(n);
+}
+
+bool jb_tnats_client(jb_tnats *n, jb_cfg **cfg, natsConnection **nc, jsCtx **js)
+{
+    jb_err err = {{0}};
+    jb_cfg *c = *cfg = jb_cfg_defaults();
+    if (c == NULL)
+        return false;
+    free(c->nats_url);
+    c->nats_url = strdup(jb_tnats_url(n));
+    c->reconnect_wait_ms = 100;
+    if (jb_cfg_nats_connect(c, NULL, "test", false, nc, js, &err) != JB_OK) {
+        fprintf(stderr, "env: %s\n", err.msg);
+        return false;
+    }
+    return true;
+}
+
+void jb_tnats_client_close(jb_cfg *cfg, natsConnection *nc, jsCtx *js)
+{
+    if (nc != NULL)
+        jb_nats_close(nc, js);
+    jb_cfg_destroy(cfg);
 }

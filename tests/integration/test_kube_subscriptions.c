@@ -38,24 +38,6 @@ static bool load_example(void)
     return strstr(kyma_example, "  types:\n    - order.created.v1\n") != NULL;
 }
 
-/* The shipped least-privilege RBAC, bound to the harness's "controller" user. */
-static bool grant_shipped_rbac(void)
-{
-    char args[1024];
-    snprintf(args, sizeof(args),
-             "apply -f %s/deploy/kubernetes/namespace.yaml -f %s/deploy/kubernetes/rbac.yaml",
-             JB_SOURCE_DIR, JB_SOURCE_DIR);
-    return kctl(&env, args, NULL, NULL) == 0 &&
-           kctl(&env,
-                "create clusterrolebinding jb-test --clusterrole=jetbridge "
-                "--user=jetbridge-controller",
-                NULL, NULL) == 0 &&
-           kctl(&env,
-                "create rolebinding jb-test -n kyma-system --role=jetbridge-leader-election "
-                "--user=jetbridge-controller",
-                NULL, NULL) == 0;
-}
-
 /* From DESIGN: ns test, name test, subject kyma.commerce.order.created.v1. */
 #define CONSUMER_CREATED "5ddf41966d8084724770dca95a2f7452"
 
@@ -65,7 +47,7 @@ static int suite_init(void)
     env.n = jb_tnats_start();
     sink = jb_tsink_start();
     if (env.k == NULL || env.n == NULL || sink == NULL || !jb_tkube_install_crds(env.k) ||
-        !load_example() || !grant_shipped_rbac())
+        !load_example() || !jb_tkube_grant_shipped_rbac(env.k))
         return 1;
     if (kctl(&env, "create namespace test", NULL, NULL) != 0)
         return 1;

@@ -30,23 +30,6 @@ static peer sink;
 static int ingress, admin;
 static char dir[64], require[128], signfile[128], nats_env[160];
 
-static bool grant_shipped_rbac(void)
-{
-    char args[1024];
-    snprintf(args, sizeof(args),
-             "apply -f %s/deploy/kubernetes/namespace.yaml -f %s/deploy/kubernetes/rbac.yaml",
-             JB_SOURCE_DIR, JB_SOURCE_DIR);
-    return kctl(&env, args, NULL, NULL) == 0 &&
-           kctl(&env,
-                "create clusterrolebinding jb-test --clusterrole=jetbridge "
-                "--user=jetbridge-controller",
-                NULL, NULL) == 0 &&
-           kctl(&env,
-                "create rolebinding jb-test -n kyma-system --role=jetbridge-leader-election "
-                "--user=jetbridge-controller",
-                NULL, NULL) == 0;
-}
-
 static int suite_init(void)
 {
     snprintf(dir, sizeof(dir), "/tmp/jb-out-kube-XXXXXX");
@@ -61,7 +44,7 @@ static int suite_init(void)
     env.k = jb_tkube_start();
     env.n = jb_tnats_start();
     if (env.k == NULL || env.n == NULL || !peer_start(&sink, dir, "sink", sargs) ||
-        !jb_tkube_install_crds(env.k) || !grant_shipped_rbac() ||
+        !jb_tkube_install_crds(env.k) || !jb_tkube_grant_shipped_rbac(env.k) ||
         kctl(&env, "create namespace test", NULL, NULL) != 0)
         return 1;
     ingress = jb_free_port();

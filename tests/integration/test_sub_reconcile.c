@@ -33,15 +33,9 @@ static bool env_start(env *e)
 {
     memset(e, 0, sizeof(*e));
     jb_err err = {{0}};
-    e->n = jb_tnats_start();
-    e->cfg = jb_cfg_defaults();
-    if (e->n == NULL || e->cfg == NULL)
+    if ((e->n = jb_tnats_start()) == NULL || !jb_tnats_client(e->n, &e->cfg, &e->nc, &e->js))
         return false;
-    free(e->cfg->nats_url);
-    e->cfg->nats_url = strdup(jb_tnats_url(e->n));
-    e->cfg->reconnect_wait_ms = 100;
-    if (jb_cfg_nats_connect(e->cfg, NULL, "test", false, &e->nc, &e->js, &err) != JB_OK ||
-        jb_sub_store_open(e->cfg, e->js, &e->st, &err) != JB_OK) {
+    if (jb_sub_store_open(e->cfg, e->js, &e->st, &err) != JB_OK) {
         fprintf(stderr, "env: %s\n", err.msg);
         return false;
     }
@@ -51,9 +45,7 @@ static bool env_start(env *e)
 static void env_stop(env *e)
 {
     jb_sub_store_close(e->st);
-    if (e->nc != NULL)
-        jb_nats_close(e->nc, e->js);
-    jb_cfg_destroy(e->cfg);
+    jb_tnats_client_close(e->cfg, e->nc, e->js);
     jb_tnats_stop(e->n);
 }
 

@@ -1,29 +1,7 @@
-/*
- * Shared by the Kubernetes-mode suites: a real etcd + kube-apiserver (jb_tkube), a
- * real nats-server, real sinks and the real binary; helpers that poll kubectl and
- * the admin endpoints with generous deadlines (never fixed sleeps as assertions).
- */
-#ifndef TEST_KUBE_ENV_H
-#define TEST_KUBE_ENV_H
+/* The Kubernetes-mode suites' helpers (test_kube_env.h). */
+#include "test_kube_env.h"
 
-#include <cjson/cJSON.h>
-#include <nats/nats.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "jb_cunit.h"
-#include "jb_testenv.h"
-
-#define KWAIT_MS 90000
-
-typedef struct kenv {
-    jb_tkube *k;
-    jb_tnats *n;
-} kenv;
-
-/* kubectl as admin; returns the exit code, *out (may be NULL) the output. */
-static inline int kctl(kenv *e, const char *args, const char *in, char **out)
+int kctl(kenv *e, const char *args, const char *in, char **out)
 {
     char *o = NULL;
     int rc = jb_tkube_kubectl(e->k, args, in, &o);
@@ -34,9 +12,7 @@ static inline int kctl(kenv *e, const char *args, const char *in, char **out)
     return rc;
 }
 
-/* kubectl apply of Subscription ns/name with one event type and a sink; the exit code. */
-static inline int kapply_sub(kenv *e, const char *ns, const char *name, const char *sink,
-                             const char *type)
+int kapply_sub(kenv *e, const char *ns, const char *name, const char *sink, const char *type)
 {
     char doc[1024];
     snprintf(doc, sizeof(doc),
@@ -47,8 +23,7 @@ static inline int kapply_sub(kenv *e, const char *ns, const char *name, const ch
     return kctl(e, "apply -f -", doc, NULL);
 }
 
-/* `kubectl get ARGS -o json` parsed; NULL when it fails. */
-static cJSON *kget(kenv *e, const char *args)
+cJSON *kget(kenv *e, const char *args)
 {
     char cmd[512], *out = NULL;
     snprintf(cmd, sizeof(cmd), "get %s -o json", args);
@@ -61,9 +36,7 @@ static cJSON *kget(kenv *e, const char *args)
     return j;
 }
 
-/* The value of one series on an admin /metrics page ("name{labels}" or "name"), -1
- * when absent or unreachable. */
-static inline double metric(int port, const char *series)
+double metric(int port, const char *series)
 {
     char *body = NULL;
     size_t len = 0;
@@ -83,8 +56,7 @@ static inline double metric(int port, const char *series)
     return v;
 }
 
-/* Sum of every series of a family whose line contains `contains` (NULL: all). */
-static inline double metric_sum(int port, const char *family, const char *contains)
+double metric_sum(int port, const char *family, const char *contains)
 {
     char *body = NULL;
     size_t len = 0;
@@ -111,8 +83,7 @@ static inline double metric_sum(int port, const char *family, const char *contai
     return v;
 }
 
-/* /readyz status code, and its body into why (may be NULL). */
-static inline int readyz(int port, char *why, size_t cap)
+int readyz(int port, char *why, size_t cap)
 {
     char *body = NULL;
     size_t len = 0;
@@ -123,9 +94,7 @@ static inline int readyz(int port, char *why, size_t cap)
     return code;
 }
 
-/* The Subscription's status.ready as kubectl shows it (READY column): 1 true, 0
- * false, -1 no status / no object. */
-static inline int sub_ready(kenv *e, const char *ns, const char *name)
+int sub_ready(kenv *e, const char *ns, const char *name)
 {
     char args[256];
     snprintf(args, sizeof(args), "subscription -n %s %s", ns, name);
@@ -137,8 +106,7 @@ static inline int sub_ready(kenv *e, const char *ns, const char *name)
     return v;
 }
 
-/* Polls sub_ready until it equals want; true when it did within ms. */
-static inline bool wait_ready(kenv *e, const char *ns, const char *name, int want, int ms)
+bool wait_ready(kenv *e, const char *ns, const char *name, int want, int ms)
 {
     for (int t = 0; t < ms; t += 500) {
         if (sub_ready(e, ns, name) == want)
@@ -148,9 +116,7 @@ static inline bool wait_ready(kenv *e, const char *ns, const char *name, int wan
     return false;
 }
 
-/* The READY column of `kubectl get subscriptions` for name ("true", "false", ""). */
-static inline bool get_column_ready(kenv *e, const char *ns, const char *name, char *out,
-                                    size_t cap)
+bool get_column_ready(kenv *e, const char *ns, const char *name, char *out, size_t cap)
 {
     char args[256], *o = NULL;
     snprintf(args, sizeof(args), "get subscriptions -n %s %s --no-headers", ns, name);
@@ -168,7 +134,7 @@ static inline bool get_column_ready(kenv *e, const char *ns, const char *name, c
     return ok;
 }
 
-static inline bool consumer_exists(const char *nats_url, const char *name)
+bool consumer_exists(const char *nats_url, const char *name)
 {
     natsConnection *nc = NULL;
     jsCtx *js = NULL;
@@ -186,7 +152,7 @@ static inline bool consumer_exists(const char *nats_url, const char *name)
     return found;
 }
 
-static inline bool wait_consumer(const char *nats_url, const char *name, bool want, int ms)
+bool wait_consumer(const char *nats_url, const char *name, bool want, int ms)
 {
     for (int t = 0; t < ms; t += 500) {
         if (consumer_exists(nats_url, name) == want)
@@ -196,8 +162,7 @@ static inline bool wait_consumer(const char *nats_url, const char *name, bool wa
     return false;
 }
 
-/* Waits until the process log contains needle. */
-static inline bool wait_log(jb_tproc *p, const char *needle, int ms)
+bool wait_log(jb_tproc *p, const char *needle, int ms)
 {
     for (int t = 0; t < ms; t += 250) {
         char *log = jb_tproc_log(p);
@@ -210,7 +175,7 @@ static inline bool wait_log(jb_tproc *p, const char *needle, int ms)
     return false;
 }
 
-static inline size_t count_in_log(jb_tproc *p, const char *needle)
+size_t count_in_log(jb_tproc *p, const char *needle)
 {
     char *log = jb_tproc_log(p);
     size_t n = 0;
@@ -219,5 +184,3 @@ static inline size_t count_in_log(jb_tproc *p, const char *needle)
     free(log);
     return n;
 }
-
-#endif

@@ -1,21 +1,7 @@
-/* Shared by the outbound-trust tests: running a helper program, writing a file,
- * and a certificate set made by openssl (a CA, a server certificate for 127.0.0.1,
- * a client certificate) in a directory: ca.pem, server.pem, server.key,
- * client.pem, client.key. */
-#ifndef TEST_OUT_ENV_H
-#define TEST_OUT_ENV_H
+/* The outbound-trust suites' helpers (test_out_env.h). */
+#include "test_out_env.h"
 
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-
-#include <cjson/cJSON.h>
-
-#include "jb_testenv.h"
-
-#define OUT_OPENSSL "/usr/bin/openssl"
-
-static inline bool out_run_exe(const char *exe, const char *const *argv)
+bool out_run_exe(const char *exe, const char *const *argv)
 {
     jb_tproc *p = jb_tproc_start_exe(exe, argv, NULL, 0);
     int rc = p != NULL ? jb_tproc_wait(p, 60000) : -1;
@@ -28,7 +14,7 @@ static inline bool out_run_exe(const char *exe, const char *const *argv)
     return rc == 0;
 }
 
-static inline bool out_write_file(const char *path, const char *text)
+bool out_write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
     if (f == NULL)
@@ -37,7 +23,7 @@ static inline bool out_write_file(const char *path, const char *text)
     return fclose(f) == 0 && ok;
 }
 
-static inline bool out_make_certs(const char *dir)
+bool out_make_certs(const char *dir)
 {
     char p[9][200];
     static const char *const names[] = {"ca.key",     "ca.pem",     "server.key",
@@ -74,18 +60,7 @@ static inline bool out_make_certs(const char *dir)
            out_run_exe(OUT_OPENSSL, a4) && out_run_exe(OUT_OPENSSL, a5);
 }
 
-/* tests/integration/helpers/out_peer.py: a sink or token endpoint on loopback, with
- * an implementation of its own (Python's standard library). */
-#define PEER   JB_SOURCE_DIR "/tests/integration/helpers/out_peer.py"
-#define PYTHON "/usr/bin/python3"
-
-typedef struct peer {
-    jb_tproc *p;
-    int port;
-    char log[200];
-} peer;
-
-static inline bool peer_start(peer *pe, const char *dir, const char *name, const char *const *extra)
+bool peer_start(peer *pe, const char *dir, const char *name, const char *const *extra)
 {
     pe->port = jb_free_port();
     snprintf(pe->log, sizeof(pe->log), "%s/%s.log", dir, name);
@@ -100,8 +75,7 @@ static inline bool peer_start(peer *pe, const char *dir, const char *name, const
     return pe->p != NULL;
 }
 
-/* The recorded requests, as a JSON array. */
-static inline cJSON *peer_requests(const peer *pe)
+cJSON *peer_requests(const peer *pe)
 {
     cJSON *arr = cJSON_CreateArray();
     FILE *f = fopen(pe->log, "r");
@@ -116,8 +90,7 @@ static inline cJSON *peer_requests(const peer *pe)
     return arr;
 }
 
-/* Polls until n requests were recorded (at most 90 s: the machine may be loaded). */
-static inline cJSON *peer_wait(const peer *pe, int n)
+cJSON *peer_wait(const peer *pe, int n)
 {
     cJSON *arr = NULL;
     for (int i = 0; i < 450; i++) {
@@ -130,10 +103,8 @@ static inline cJSON *peer_wait(const peer *pe, int n)
     return arr;
 }
 
-static inline const char *hdr_of(const cJSON *req, const char *name)
+const char *hdr_of(const cJSON *req, const char *name)
 {
     const cJSON *h = cJSON_GetObjectItem(cJSON_GetObjectItem(req, "headers"), name);
     return cJSON_IsString(h) ? h->valuestring : "";
 }
-
-#endif

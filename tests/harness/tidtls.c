@@ -1,18 +1,9 @@
-/*
- * Shared by the TLS and auth suites: certificates made by openssl in a temporary
- * directory (tests/integration/id_certs.sh) and a libcurl HTTPS client.
- */
-#ifndef TEST_ID_TLS_H
-#define TEST_ID_TLS_H
+/* Certificates and an HTTPS client for the TLS and auth suites (test_id_tls.h). */
+#include "test_id_tls.h"
 
-#include <curl/curl.h>
+char id_certdir[] = "/tmp/jb-idcerts-XXXXXX";
 
-#include "test_id_util.h"
-
-static char id_certdir[] = "/tmp/jb-idcerts-XXXXXX";
-
-/* Makes the CA, server and client certificates (CNs in names, space-separated). */
-static inline bool id_make_certs(const char *names)
+bool id_make_certs(const char *names)
 {
     if (mkdtemp(id_certdir) == NULL)
         return false;
@@ -22,46 +13,37 @@ static inline bool id_make_certs(const char *names)
     return system(cmd) == 0;
 }
 
-static inline void id_cert_path(char *out, size_t cap, const char *file)
+void id_cert_path(char *out, size_t cap, const char *file)
 {
     snprintf(out, cap, "%s/%s", id_certdir, file);
 }
 
-typedef struct id_resp {
-    long code; /* -1: no HTTP answer (connection or handshake failed) */
-    char body[4096];
-    size_t blen;
-    char headers[4096];
-    size_t hlen;
-} id_resp;
+/* Appends what fits of p[0..len) to buf (cap bytes, *used of them taken), kept
+ * NUL-terminated; returns len, so curl goes on (the rest is dropped). */
+static size_t append_capped(char *buf, size_t cap, size_t *used, const char *p, size_t len)
+{
+    size_t room = cap - 1 - *used;
+    size_t k = len < room ? len : room;
+    memcpy(buf + *used, p, k);
+    *used += k;
+    buf[*used] = '\0';
+    return len;
+}
 
 static size_t id_body_cb(char *p, size_t sz, size_t n, void *ud)
 {
     id_resp *r = ud;
-    size_t len = sz * n, room = sizeof(r->body) - 1 - r->blen;
-    size_t k = len < room ? len : room;
-    memcpy(r->body + r->blen, p, k);
-    r->blen += k;
-    r->body[r->blen] = '\0';
-    return len;
+    return append_capped(r->body, sizeof(r->body), &r->blen, p, sz * n);
 }
 
 static size_t id_header_cb(char *p, size_t sz, size_t n, void *ud)
 {
     id_resp *r = ud;
-    size_t len = sz * n, room = sizeof(r->headers) - 1 - r->hlen;
-    size_t k = len < room ? len : room;
-    memcpy(r->headers + r->hlen, p, k);
-    r->hlen += k;
-    r->headers[r->hlen] = '\0';
-    return len;
+    return append_capped(r->headers, sizeof(r->headers), &r->hlen, p, sz * n);
 }
 
-/* One HTTPS request to 127.0.0.1:port on handle h (reused: keep-alive). cert is a
- * client certificate base name in the cert directory ("app1") or NULL; headers
- * "Name: value" lines (NULL-terminated) or NULL; body NULL means GET. */
-static inline void id_https(CURL *h, int port, const char *path, const char *cert,
-                            const char *const *headers, const char *body, id_resp *r)
+void id_https(CURL *h, int port, const char *path, const char *cert, const char *const *headers,
+              const char *body, id_resp *r)
 {
     memset(r, 0, sizeof(*r));
     char url[512], ca[512], crt[512], key[512];
@@ -102,5 +84,3 @@ static inline void id_https(CURL *h, int port, const char *path, const char *cer
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
     curl_slist_free_all(hl);
 }
-
-#endif

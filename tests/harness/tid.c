@@ -1,19 +1,7 @@
-/*
- * Shared by the ingress security suites (test_id_*.c): raw HTTP exchanges on
- * loopback, for requests that no well-behaved client library would send.
- */
-#ifndef TEST_ID_UTIL_H
-#define TEST_ID_UTIL_H
+/* Raw HTTP exchanges of the ingress security suites (test_id_util.h). */
+#include "test_id_util.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include "test_pub_util.h"
-
-/* A connected TCP socket to 127.0.0.1:port with a receive timeout, or -1. */
-static inline int id_connect(int port, int rcv_timeout_ms)
+int id_connect(int port, int rcv_timeout_ms)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
@@ -29,7 +17,7 @@ static inline int id_connect(int port, int rcv_timeout_ms)
     return fd;
 }
 
-static inline bool id_send(int fd, const char *s, size_t n)
+bool id_send(int fd, const char *s, size_t n)
 {
     while (n > 0) {
         ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
@@ -41,9 +29,7 @@ static inline bool id_send(int fd, const char *s, size_t n)
     return true;
 }
 
-/* Reads until the peer closes (true) or the receive timeout passes (false); what
- * arrived is in *out (malloc'd, NUL-terminated, at most 64 KiB). */
-static inline bool id_read_all(int fd, char **out)
+bool id_read_all(int fd, char **out)
 {
     size_t cap = 65536, got = 0;
     char *buf = malloc(cap);
@@ -65,8 +51,7 @@ static inline bool id_read_all(int fd, char **out)
     return closed;
 }
 
-/* How many HTTP responses (status lines) text holds. */
-static inline int id_count_responses(const char *text)
+int id_count_responses(const char *text)
 {
     int n = 0;
     for (const char *p = text; (p = strstr(p, "HTTP/1.1 ")) != NULL; p++)
@@ -74,10 +59,7 @@ static inline int id_count_responses(const char *text)
     return n;
 }
 
-/* Sends req on a new connection, then reads until close (rcv timeout 20 s). The
- * status of the first answer, or -1; *all gets everything read (malloc'd) when
- * not NULL; *closed says whether the server closed. */
-static inline int id_exchange(int port, const char *req, size_t len, char **all, bool *closed)
+int id_exchange(int port, const char *req, size_t len, char **all, bool *closed)
 {
     int fd = id_connect(port, 20000);
     if (fd < 0)
@@ -96,5 +78,3 @@ static inline int id_exchange(int port, const char *req, size_t len, char **all,
         free(text);
     return code;
 }
-
-#endif

@@ -1,33 +1,7 @@
-/* Shared set-up of the dispatcher integration tests: a real nats-server, a real
- * sink, subscriptions written to the real store, the real `jetbridge dispatcher`
- * binary, and events published the way the publisher stores them (CloudEvents NATS
- * binary mode on kyma.<source>.<type>). Included by each test_disp_*.c. */
-#ifndef TEST_DISP_ENV_H
-#define TEST_DISP_ENV_H
+/* The dispatcher suites' environment (test_disp_env.h). */
+#include "test_disp_env.h"
 
-#include <cjson/cJSON.h>
-#include <nats/nats.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "common/jb_common.h"
-#include "config/jb_cfg.h"
-#include "jb_cunit.h"
-#include "jb_testenv.h"
-#include "proto/jb_ce.h"
-#include "subscription/jb_sub.h"
-
-typedef struct denv {
-    jb_tnats *nats;
-    jb_tsink *sink;
-    natsConnection *nc;
-    jsCtx *js;
-    jb_cfg *cfg;
-    char url_env[96];
-} denv;
-
-static bool denv_connect(denv *e)
+bool denv_connect(denv *e)
 {
     natsOptions *o = NULL;
     natsOptions_Create(&o);
@@ -42,7 +16,7 @@ static bool denv_connect(denv *e)
     return natsConnection_JetStream(&e->js, e->nc, NULL) == NATS_OK;
 }
 
-static bool denv_start(denv *e)
+bool denv_start(denv *e)
 {
     memset(e, 0, sizeof(*e));
     e->nats = jb_tnats_start();
@@ -63,7 +37,7 @@ static bool denv_start(denv *e)
     return true;
 }
 
-static void denv_stop(denv *e)
+void denv_stop(denv *e)
 {
     if (e->js != NULL)
         jsCtx_Destroy(e->js);
@@ -75,11 +49,7 @@ static void denv_stop(denv *e)
     memset(e, 0, sizeof(*e));
 }
 
-/* Stores Subscription default/<name> with source "myapp", one type, the sink, and
- * extra spec.config members (JSON members, e.g. "\"maxInFlightMessages\":\"1\"").
- * sink NULL: the test sink. */
-static bool denv_apply(denv *e, const char *name, const char *type, const char *config,
-                       const char *sink)
+bool denv_apply(denv *e, const char *name, const char *type, const char *config, const char *sink)
 {
     char buf[4096];
     snprintf(buf, sizeof(buf),
@@ -102,16 +72,14 @@ static bool denv_apply(denv *e, const char *name, const char *type, const char *
     return ok;
 }
 
-/* The consumer name of default/<name> for kyma.myapp.<type>. */
-static void denv_consumer(const char *name, const char *type, char out[33])
+void denv_consumer(const char *name, const char *type, char out[33])
 {
     char subject[256];
     snprintf(subject, sizeof(subject), "kyma.myapp.%s", type);
     jb_sub_consumer_name("default", name, subject, out);
 }
 
-/* Waits until the durable consumer exists (the dispatcher's reconciler made it). */
-static bool denv_wait_consumer(denv *e, const char *name, const char *type, int timeout_ms)
+bool denv_wait_consumer(denv *e, const char *name, const char *type, int timeout_ms)
 {
     char consumer[33];
     denv_consumer(name, type, consumer);
@@ -126,8 +94,7 @@ static bool denv_wait_consumer(denv *e, const char *name, const char *type, int 
     return false;
 }
 
-/* Starts `jetbridge dispatcher` with its admin port; extra is NULL or more "K=V". */
-static jb_tproc *denv_dispatcher(denv *e, int *admin_port, const char *const *extra)
+jb_tproc *denv_dispatcher(denv *e, int *admin_port, const char *const *extra)
 {
     int port = jb_free_port();
     char metrics[64];
@@ -145,10 +112,8 @@ static jb_tproc *denv_dispatcher(denv *e, int *admin_port, const char *const *ex
     return p;
 }
 
-/* Publishes one event as the publisher stores it: type rewritten to the subject
- * form, originaltype the producer's type, data untouched. */
-static bool denv_publish(denv *e, const char *type, const char *id, const char *data,
-                         const char *traceparent)
+bool denv_publish(denv *e, const char *type, const char *id, const char *data,
+                  const char *traceparent)
 {
     char subject[256];
     snprintf(subject, sizeof(subject), "kyma.myapp.%s", type);
@@ -170,8 +135,7 @@ static bool denv_publish(denv *e, const char *type, const char *id, const char *
     return ok;
 }
 
-/* Publishes n events "<prefix>-<i>" with data {"i":<i>}. */
-static size_t denv_publish_n(denv *e, const char *type, const char *prefix, size_t n)
+size_t denv_publish_n(denv *e, const char *type, const char *prefix, size_t n)
 {
     size_t ok = 0;
     for (size_t i = 0; i < n; i++) {
@@ -183,8 +147,7 @@ static size_t denv_publish_n(denv *e, const char *type, const char *prefix, size
     return ok;
 }
 
-/* How many distinct ce-id values with prefix the sink got with a 2xx answer. */
-static size_t denv_distinct_ok(denv *e, const char *prefix, size_t n, size_t *dups)
+size_t denv_distinct_ok(denv *e, const char *prefix, size_t n, size_t *dups)
 {
     unsigned char *seen = calloc(n, 1);
     size_t distinct = 0, d = 0, total = jb_tsink_count(e->sink);
@@ -213,8 +176,7 @@ static size_t denv_distinct_ok(denv *e, const char *prefix, size_t n, size_t *du
     return distinct;
 }
 
-/* Waits until the sink got n distinct events of prefix with a 2xx answer. */
-static size_t denv_wait_distinct(denv *e, const char *prefix, size_t n, int timeout_ms)
+size_t denv_wait_distinct(denv *e, const char *prefix, size_t n, int timeout_ms)
 {
     size_t got = 0;
     for (int waited = 0; waited <= timeout_ms; waited += 200) {
@@ -226,8 +188,7 @@ static size_t denv_wait_distinct(denv *e, const char *prefix, size_t n, int time
     return got;
 }
 
-/* `jetbridge dlq list -o json` parsed; NULL on failure. */
-static cJSON *denv_dlq_list(denv *e)
+cJSON *denv_dlq_list(denv *e)
 {
     const char *env[] = {e->url_env, NULL};
     const char *argv[] = {"dlq", "list", "-o", "json", NULL};
@@ -240,9 +201,7 @@ static cJSON *denv_dlq_list(denv *e)
     return j;
 }
 
-/* The dead-letter list once it has entries (dead-lettering is asynchronous to the
- * sink's answer), or what it is after 10 s. */
-static cJSON *denv_dlq_wait(denv *e)
+cJSON *denv_dlq_wait(denv *e)
 {
     cJSON *dlq = NULL;
     for (int i = 0; i < 50; i++) {
@@ -255,7 +214,7 @@ static cJSON *denv_dlq_wait(denv *e)
     return dlq;
 }
 
-static void denv_dump_log(jb_tproc *p)
+void denv_dump_log(jb_tproc *p)
 {
     char *log = jb_tproc_log(p);
     if (log != NULL && getenv("JB_TEST_LOGS") != NULL)
@@ -263,9 +222,7 @@ static void denv_dump_log(jb_tproc *p)
     free(log);
 }
 
-/* jb_cunit_main, restricted to the case named by JB_CASE when set (for iterating
- * on one case). */
-static int denv_main(const char *suite, const jb_test_case *cases, size_t n)
+int denv_main(const char *suite, const jb_test_case *cases, size_t n)
 {
     const char *only = getenv("JB_CASE");
     if (only == NULL || only[0] == '\0')
@@ -276,5 +233,3 @@ static int denv_main(const char *suite, const jb_test_case *cases, size_t n)
     fprintf(stderr, "no case %s\n", only);
     return 1;
 }
-
-#endif
