@@ -74,7 +74,7 @@ lint: bootstrap
 	@clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
 	@cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 -I . \
 	  --suppress=missingIncludeSystem --suppress=varFuncNullUB \
-	  common config proto subscription auth publisher dispatcher cli
+	  common config proto subscription application auth kube publisher dispatcher cli
 	@$(MAKE) --no-print-directory lint-gates
 	@echo 'lint: clean'
 

@@ -851,7 +851,8 @@ static bool push_status(jb_kube_ctl *c, kvEntry *e)
         kube_item_free(it);
         return true;
     }
-    return kube_post(c->mb, &it);
+    bool posted = kube_post(c->mb, &it); /* takes it, on failure too */
+    return posted;
 }
 
 static void *status_watch(void *arg)
