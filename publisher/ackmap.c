@@ -36,8 +36,9 @@ void pub_ackmap_destroy(pub_ackmap *m)
     free(m);
 }
 
-/* Pointers are aligned and allocated close together: a multiplicative hash
- * spreads their middle bits over the table. */
+/* Keys are consecutive sequence numbers (or, in the unit tests, pointers that
+ * are aligned and allocated close together): a multiplicative hash spreads them
+ * over the table. */
 static size_t home_of(const pub_ackmap *m, const void *key)
 {
     uint64_t h = (uint64_t)(uintptr_t)key * 0x9E3779B97F4A7C15ull;
@@ -105,4 +106,13 @@ bool pub_ackmap_take_any(pub_ackmap *m, pub_ack_slot *out)
 size_t pub_ackmap_count(const pub_ackmap *m)
 {
     return m->n;
+}
+
+size_t pub_ackmap_older(const pub_ackmap *m, int64_t before_ns, const void **keys, size_t max)
+{
+    size_t k = 0;
+    for (size_t i = 0; i <= m->mask && k < max; i++)
+        if (m->slot[i].key != NULL && m->slot[i].t0 < before_ns)
+            keys[k++] = m->slot[i].key;
+    return k;
 }

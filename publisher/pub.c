@@ -201,8 +201,14 @@ int jb_pub_port(const jb_pub *p)
 bool jb_pub_ready(void *ud)
 {
     jb_pub *p = ud;
-    return jb_nats_connected(p->nc) && atomic_load(&p->stream_ok) &&
-           jb_app_registry_loaded(p->apps);
+    if (!jb_nats_connected(p->nc) || !atomic_load(&p->stream_ok) ||
+        !jb_app_registry_loaded(p->apps) || p->threads == NULL)
+        return false;
+    /* Each HTTP thread publishes on a connection of its own. */
+    for (int i = 0; i < p->nthreads; i++)
+        if (p->threads[i] == NULL || !pub_thread_connected(p->threads[i]))
+            return false;
+    return true;
 }
 
 void jb_pub_stop(jb_pub *p)

@@ -86,6 +86,8 @@ jb_status pub_thread_start(pub_thread *t);
 void pub_thread_request_stop(pub_thread *t);
 void pub_thread_join(pub_thread *t);
 void pub_thread_destroy(pub_thread *t);
+/* True while thread t's own NATS connection (the one it publishes on) is up. */
+bool pub_thread_connected(pub_thread *t);
 /* From the control thread: the answer to a subscribed query. body is malloc'd and
  * taken. */
 void pub_thread_post_ctl(pub_thread *t, void *token, int status, char *body, size_t len);
