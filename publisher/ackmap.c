@@ -108,11 +108,14 @@ size_t pub_ackmap_count(const pub_ackmap *m)
     return m->n;
 }
 
-size_t pub_ackmap_older(const pub_ackmap *m, int64_t before_ns, const void **keys, size_t max)
+bool pub_ackmap_get(const pub_ackmap *m, const void *key, pub_ack_slot *out)
 {
-    size_t k = 0;
-    for (size_t i = 0; i <= m->mask && k < max; i++)
-        if (m->slot[i].key != NULL && m->slot[i].t0 < before_ns)
-            keys[k++] = m->slot[i].key;
-    return k;
+    if (key == NULL)
+        return false;
+    for (size_t i = home_of(m, key); m->slot[i].key != NULL; i = (i + 1) & m->mask)
+        if (m->slot[i].key == key) {
+            *out = m->slot[i];
+            return true;
+        }
+    return false;
 }

@@ -36,10 +36,8 @@ bool pub_ackmap_take(pub_ackmap *m, const void *key, pub_ack_slot *out);
 /* Removes some entry into *out; false when the map is empty. For teardown. */
 bool pub_ackmap_take_any(pub_ackmap *m, pub_ack_slot *out);
 
-/* Copies into keys[0..max) the keys of up to max entries published before
- * before_ns (t0 < before_ns), in no particular order; returns how many. The map
- * is unchanged: take them one by one. */
-size_t pub_ackmap_older(const pub_ackmap *m, int64_t before_ns, const void **keys, size_t max);
+/* Copies key's entry into *out, leaving it in; false when key is absent. */
+bool pub_ackmap_get(const pub_ackmap *m, const void *key, pub_ack_slot *out);
 
 size_t pub_ackmap_count(const pub_ackmap *m);
 

@@ -72,7 +72,10 @@ struct pub_thread {
     natsSubscription *inbox;
     char inbox_pfx[PUB_INBOX_MAX];
     size_t inbox_len;
-    uint64_t next_seq; /* the last sequence used; keys of the ack map */
+    uint64_t next_seq;   /* the last sequence used; keys of the ack map */
+    uint64_t oldest_seq; /* no message below it waits (the timeout sweep's start) */
+    time_t date_sec;     /* date holds the Date header of this second */
+    char date[48];
 
     pub_ackmap *acks; /* messages published and not settled */
     size_t pending_ctl;

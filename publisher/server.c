@@ -165,6 +165,7 @@ jb_status pub_thread_create(jb_pub *p, int idx, int listen_fd, pub_thread **out,
     }
     t->p = p;
     t->idx = idx;
+    t->oldest_seq = 1;
     size_t max = (size_t)p->cfg->publish_max_in_flight;
     t->acks = pub_ackmap_create(max);
     t->new_bevs_cap = (size_t)p->conns_per_thread + 64;

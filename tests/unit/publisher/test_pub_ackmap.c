@@ -52,40 +52,30 @@ static void test_full(void)
     pub_ackmap_destroy(m);
 }
 
-/* The timeout sweep: pub_ackmap_older names exactly the entries published before
- * the cut, at most max per call; with sequence numbers as keys (what the
- * publisher uses) in a nearly full map, every key stays reachable. */
-static void test_older(void)
+/* The timeout sweep looks entries up by sequence without taking them: with
+ * consecutive sequence numbers as keys (what the publisher uses) in a nearly
+ * full map, pub_ackmap_get finds each with its values and leaves it in. */
+static void test_get_sequences(void)
 {
     enum { MAX = 1000 };
     pub_ackmap *m = pub_ackmap_create(MAX);
     CU_ASSERT_FATAL(m != NULL);
     for (uintptr_t seq = 1; seq <= MAX; seq++)
         CU_ASSERT_TRUE(pub_ackmap_put(m, (const void *)seq, NULL, seq, (int64_t)seq * 10));
-    const void *keys[MAX];
-    CU_ASSERT_EQUAL(pub_ackmap_older(m, 10, keys, MAX), 0); /* strictly before */
-    size_t n = pub_ackmap_older(m, 3000, keys, MAX);        /* seq 1..299 */
-    CU_ASSERT_EQUAL(n, 299);
-    bool seen[MAX + 1] = {false};
-    for (size_t i = 0; i < n; i++) {
-        uintptr_t k = (uintptr_t)keys[i];
-        CU_ASSERT_TRUE(k >= 1 && k < 300 && !seen[k]);
-        if (k < 300)
-            seen[k] = true;
-    }
-    CU_ASSERT_EQUAL(pub_ackmap_older(m, 3000, keys, 7), 7); /* capped */
-    for (size_t i = 0; i < n; i++) {
-        pub_ack_slot s;
-        CU_ASSERT_TRUE(pub_ackmap_take(m, keys[i], &s));
-    }
-    CU_ASSERT_EQUAL(pub_ackmap_older(m, 3000, keys, MAX), 0);
-    CU_ASSERT_EQUAL(pub_ackmap_count(m), MAX - 299);
-    for (uintptr_t seq = 300; seq <= MAX; seq++) {
-        pub_ack_slot s;
-        CU_ASSERT_TRUE(pub_ackmap_take(m, (const void *)seq, &s));
+    pub_ack_slot s;
+    CU_ASSERT_FALSE(pub_ackmap_get(m, NULL, &s));
+    CU_ASSERT_FALSE(pub_ackmap_get(m, (const void *)(uintptr_t)(MAX + 1), &s));
+    for (uintptr_t seq = 1; seq <= MAX; seq++) {
+        CU_ASSERT_TRUE(pub_ackmap_get(m, (const void *)seq, &s));
         CU_ASSERT_EQUAL(s.idx, seq);
+        CU_ASSERT_EQUAL(s.t0, (int64_t)seq * 10);
     }
-    CU_ASSERT_EQUAL(pub_ackmap_count(m), 0);
+    CU_ASSERT_EQUAL(pub_ackmap_count(m), MAX);
+    for (uintptr_t seq = 1; seq <= MAX; seq += 2)
+        CU_ASSERT_TRUE(pub_ackmap_take(m, (const void *)seq, &s));
+    for (uintptr_t seq = 1; seq <= MAX; seq++)
+        CU_ASSERT_EQUAL(pub_ackmap_get(m, (const void *)seq, &s), seq % 2 == 0);
+    CU_ASSERT_EQUAL(pub_ackmap_count(m), MAX / 2);
     pub_ackmap_destroy(m);
 }
 
@@ -156,7 +146,7 @@ int main(void)
         {"put, take, absent, taken once", test_put_take_basic},
         {"max entries fit, one more is refused", test_full},
         {"random puts and takes against a reference", test_against_reference},
-        {"entries older than a cut, sequence keys", test_older},
+        {"look-up without taking, sequence keys", test_get_sequences},
     };
     return jb_cunit_main("unit_publisher_ackmap", NULL, NULL, cases, JB_CASES_N(cases));
 }
