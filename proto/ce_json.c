@@ -254,16 +254,15 @@ static bool hexdigit(char c)
  * offset of the first bad escape, or len when there is none. */
 static size_t bad_escape(const char *s, size_t len)
 {
-    for (size_t i = 0; i < len; i++) {
-        const char *b = memchr(s + i, '\\', len - i); /* most bodies have none */
-        if (b == NULL)
-            return len;
+    size_t i = 0;
+    const char *b;
+    while (i < len && (b = memchr(s + i, '\\', len - i)) != NULL) { /* most bodies have none */
         i = (size_t)(b - s);
         if (i + 1 < len && s[i + 1] == 'u' &&
             (i + 5 >= len || !hexdigit(s[i + 2]) || !hexdigit(s[i + 3]) || !hexdigit(s[i + 4]) ||
              !hexdigit(s[i + 5])))
             return i;
-        i++; /* the escaped character, a backslash included */
+        i += 2; /* the backslash and the escaped character, a backslash included */
     }
     return len;
 }
