@@ -112,6 +112,11 @@ jb_status pub_js_open(pub_thread *t, jb_err *err)
 
 void pub_js_close(pub_thread *t)
 {
+    /* Closed before the inbox is destroyed: an UNSUB left in the write buffer
+     * would make nats.c's close wait 500 ms for a flush that only the (stopped)
+     * loop could complete. Closing removes the subscription anyway. */
+    if (t->nc != NULL)
+        natsConnection_Close(t->nc);
     if (t->inbox != NULL)
         natsSubscription_Destroy(t->inbox);
     t->inbox = NULL;
