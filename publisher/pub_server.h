@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "common/jb_common.h"
+#include "common/jb_mailbox.h"
 #include "config/jb_cfg.h"
 #include "publisher/jb_pub.h"
 #include "publisher/pub_authz.h"
@@ -65,13 +66,8 @@ struct jb_pub {
     bool started, stopped;
 
     /* control thread */
-    pthread_t ctl_tid;
-    bool ctl_started;
-    pthread_mutex_t ctl_mu;
-    pthread_cond_t ctl_cv;
-    pub_ctl_job jobs[PUB_CTL_JOBS_MAX];
-    size_t jobs_head, jobs_len;
-    bool ctl_stop;
+    jb_worker *ctl;           /* common/jb_mailbox.h worker; its mailbox holds the jobs */
+    struct ctl_state *ctl_st; /* the stream's state between rounds (ctl thread) */
     jsCtx *ctl_js;
     jb_sub_store *store;
 };
