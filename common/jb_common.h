@@ -145,6 +145,20 @@ typedef struct jb_nats_opts {
 jb_status jb_nats_connect(const jb_nats_opts *no, struct event_base *base, const char *name,
                           bool retry_on_failed_connect, natsConnection **nc, jsCtx **js,
                           jb_err *err);
+/* A connection whose socket is read and written on one libevent loop only: no
+ * reader or flusher thread of nats.c (SendAsap), what a loop turn publishes goes
+ * out in one write when the loop next polls, and after_read(ud) runs on the loop
+ * after each read (to take what a synchronous subscription received). Keeps
+ * trying in the background when the server is down at start. *loop must outlive
+ * the connection. Never call natsConnection_Flush on it from the loop thread (the
+ * PONG is read by that thread). Close it with jb_nats_close before the base is freed. */
+typedef struct jb_nats_loop {
+    struct event_base *base;
+    void (*after_read)(void *ud);
+    void *ud;
+} jb_nats_loop;
+jb_status jb_nats_connect_loop(const jb_nats_opts *no, jb_nats_loop *loop, const char *name,
+                               natsConnection **nc, jb_err *err);
 /* Closes and destroys both (either may be NULL). With a libevent loop, call it
  * before the event_base is freed: the adapter removes its events from the base. */
 void jb_nats_close(natsConnection *nc, jsCtx *js);

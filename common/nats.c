@@ -318,3 +318,130 @@ bool jb_nats_connected(natsConnection *nc)
 {
     return nc != NULL && natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED;
 }
+
+/* ------------------------------------------------ a loop-owned connection */
+
+/* The adapter of jb_nats_connect_loop: nats.c's libevent adapter, plus a call
+ * after every read, so that what the read queued on a synchronous subscription
+ * is taken on the loop thread itself (no delivery thread, no hand-over). */
+typedef struct loop_events {
+    natsConnection *nc;
+    jb_nats_loop *loop;
+    struct event *read, *write;
+} loop_events;
+
+static void loop_process(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    loop_events *le = arg;
+    if (what & EV_READ) {
+        natsConnection_ProcessReadEvent(le->nc);
+        if (le->loop->after_read != NULL)
+            le->loop->after_read(le->loop->ud);
+    }
+    if (what & EV_WRITE)
+        natsConnection_ProcessWriteEvent(le->nc);
+}
+
+static natsStatus loop_read(void *ud, bool add)
+{
+    loop_events *le = ud;
+    return (add ? event_add(le->read, NULL) : event_del_noblock(le->read)) == 0 ? NATS_OK
+                                                                                : NATS_ERR;
+}
+
+static natsStatus loop_write(void *ud, bool add)
+{
+    loop_events *le = ud;
+    return (add ? event_add(le->write, NULL) : event_del_noblock(le->write)) == 0 ? NATS_OK
+                                                                                  : NATS_ERR;
+}
+
+static natsStatus loop_detach(void *ud)
+{
+    loop_events *le = ud;
+    if (le == NULL)
+        return NATS_OK;
+    if (le->read != NULL)
+        event_free(le->read);
+    if (le->write != NULL)
+        event_free(le->write);
+    free(le);
+    return NATS_OK;
+}
+
+/* On connect and on every reconnect (then *ud is the earlier state: the socket is
+ * a new one). */
+static natsStatus loop_attach(void **ud, void *loop, natsConnection *nc, natsSock sock)
+{
+    jb_nats_loop *l = loop;
+    loop_events *le = *ud;
+    if (le == NULL) {
+        le = calloc(1, sizeof(*le));
+        if (le == NULL)
+            return NATS_NO_MEMORY;
+        le->nc = nc;
+        le->loop = l;
+    } else {
+        if (le->read != NULL)
+            event_free(le->read);
+        if (le->write != NULL)
+            event_free(le->write);
+        le->read = le->write = NULL;
+    }
+    le->read = event_new(l->base, sock, EV_READ | EV_PERSIST, loop_process, le);
+    le->write = event_new(l->base, sock, EV_WRITE | EV_PERSIST, loop_process, le);
+    if (le->read == NULL || le->write == NULL || event_add(le->read, NULL) != 0) {
+        loop_detach(le);
+        *ud = NULL;
+        return NATS_NO_MEMORY;
+    }
+    *ud = le;
+    return NATS_OK;
+}
+
+jb_status jb_nats_connect_loop(const jb_nats_opts *no, jb_nats_loop *loop, const char *name,
+                               natsConnection **nc, jb_err *err)
+{
+    natsOptions *opts = NULL;
+    natsConnection *conn = NULL;
+    jb_status st = JB_OK;
+    if (no->url[0] == '\0')
+        return jb_err_set(err, JB_ERR_CONFIG, "NATS_URL is empty");
+    jb_event_threads_init();
+    nats_Open(0);
+    char *shown = jb_redact_url(no->url);
+    if (shown == NULL)
+        return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
+    natsStatus s = make_options(no, NULL, name, true, &opts);
+    /* SendAsap: no flusher thread (it sleeps 1 ms before each write); with an event
+     * loop a publish only asks for the socket's write event, so whatever a loop turn
+     * published goes out in one write when the loop next polls. */
+    if (s == NATS_OK)
+        s = natsOptions_SetSendAsap(opts, true);
+    if (s == NATS_OK)
+        s = natsOptions_SetEventLoop(opts, loop, loop_attach, loop_read, loop_write, loop_detach);
+    if (s != NATS_OK) {
+        st = jb_err_set(err, s == NATS_NO_MEMORY ? JB_ERR_NOMEM : JB_ERR_CONFIG, "NATS options: %s",
+                        natsStatus_GetText(s));
+        goto done;
+    }
+    if ((st = set_tls(opts, no, err)) != JB_OK || (st = set_auth(opts, no, err)) != JB_OK)
+        goto done;
+    s = natsConnection_Connect(&conn, opts);
+    if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
+        char *why = jb_redact_url(nats_GetLastError(NULL));
+        st = jb_err_set(err, JB_ERR_NOT_CONNECTED, "cannot connect to NATS at %s: %s%s%s", shown,
+                        natsStatus_GetText(s), why && why[0] ? ": " : "", why ? why : "");
+        free(why);
+        goto done;
+    }
+    *nc = conn;
+    conn = NULL;
+done:
+    if (conn != NULL)
+        natsConnection_Destroy(conn);
+    natsOptions_Destroy(opts);
+    free(shown);
+    return st;
+}
