@@ -313,6 +313,19 @@ static void test_max_in_flight(void)
     denv_stop(&e);
 }
 
+/* The sink received prefix-0 .. prefix-(n-1) in that order. */
+static void check_in_order(denv *e, const char *prefix, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        jb_treq r;
+        CU_ASSERT_TRUE_FATAL(jb_tsink_get(e->sink, i, &r));
+        char want[64];
+        snprintf(want, sizeof(want), "%s-%zu", prefix, i);
+        CU_ASSERT_STRING_EQUAL(jb_treq_header(&r, "ce-id"), want);
+        jb_treq_free(&r);
+    }
+}
+
 static void test_ordering_max_in_flight_1(void)
 {
     denv e;
@@ -322,14 +335,7 @@ static void test_ordering_max_in_flight_1(void)
     CU_ASSERT_EQUAL(denv_publish_n(&e, TYPE, "ord", n), n);
     CU_ASSERT_EQUAL(denv_wait_distinct(&e, "ord", n, 30000), n);
     CU_ASSERT_EQUAL(jb_tsink_max_concurrent(e.sink), 1);
-    for (size_t i = 0; i < n; i++) {
-        jb_treq r;
-        CU_ASSERT_TRUE_FATAL(jb_tsink_get(e.sink, i, &r));
-        char want[32];
-        snprintf(want, sizeof(want), "ord-%zu", i);
-        CU_ASSERT_STRING_EQUAL(jb_treq_header(&r, "ce-id"), want);
-        jb_treq_free(&r);
-    }
+    check_in_order(&e, "ord", n);
     jb_tproc_stop(p);
     denv_stop(&e);
 }
@@ -371,14 +377,7 @@ static void test_prefetch_ordering_max_in_flight_1(void)
     CU_ASSERT_EQUAL(denv_publish_n(&e, TYPE, "pord", n), n);
     CU_ASSERT_EQUAL(denv_wait_distinct(&e, "pord", n, 30000), n);
     CU_ASSERT_EQUAL(jb_tsink_max_concurrent(e.sink), 1);
-    for (size_t i = 0; i < n; i++) {
-        jb_treq r;
-        CU_ASSERT_TRUE_FATAL(jb_tsink_get(e.sink, i, &r));
-        char want[32];
-        snprintf(want, sizeof(want), "pord-%zu", i);
-        CU_ASSERT_STRING_EQUAL(jb_treq_header(&r, "ce-id"), want);
-        jb_treq_free(&r);
-    }
+    check_in_order(&e, "pord", n);
     jb_tproc_stop(p);
     denv_stop(&e);
 }
