@@ -378,6 +378,10 @@ jb_auth_result jb_auth_jwt_verify(const jb_auth_jwks *keys, const char *tok, siz
         r = JB_AUTH_BAD_ALG; /* none, HS*, PS*, anything else */
         goto done;
     }
+    /* RFC 7515 4.1.11: a token whose "crit" names extensions must be refused by a
+     * verifier that understands none of them, which is this one. */
+    if (cJSON_GetObjectItemCaseSensitive(hdr, "crit") != NULL)
+        goto done;
     const cJSON *kidv = cJSON_GetObjectItemCaseSensitive(hdr, "kid");
     if (kidv != NULL && !cJSON_IsString(kidv))
         goto done;

@@ -111,7 +111,9 @@ jb_status jb_kube_secret_read(jb_kube_secrets *s, const char *ns, const char *na
     snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets/%s", ens, ename);
     st = kube_do(s->client, "get", "secrets", "GET", path, NULL, NULL, SECRET_ANSWER_MAX, &r, err);
     if (st != JB_OK) {
-        jb_err_set(err, st, "Secret %s: %s", what, err->msg);
+        char why[sizeof(err->msg)]; /* vsnprintf must not read what it writes */
+        snprintf(why, sizeof(why), "%s", err->msg);
+        jb_err_set(err, st, "Secret %s: %s", what, why);
         goto out;
     }
     if (r.code == 200)

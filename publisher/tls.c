@@ -202,7 +202,8 @@ bool pub_tls_peer_cn(struct evhttp_request *req, char *out, size_t cap, size_t *
     X509 *cert = SSL_get0_peer_certificate(ssl);
     X509_NAME *name = cert != NULL ? X509_get_subject_name(cert) : NULL;
     int idx = name != NULL ? X509_NAME_get_index_by_NID(name, NID_commonName, -1) : -1;
-    if (idx < 0)
+    /* Two CNs are ambiguous (other TLS stacks take the last one): no identity. */
+    if (idx < 0 || X509_NAME_get_index_by_NID(name, NID_commonName, idx) >= 0)
         return false;
     const ASN1_STRING *s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx));
     unsigned char *utf8 = NULL;

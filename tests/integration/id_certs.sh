@@ -6,6 +6,7 @@
 #   <name>.pem/.key      client certificates with CN <name> (each further argument)
 #   other-ca.pem, rogue.pem/.key   another CA and a client signed by it (CN app1)
 #   expired.pem/.key     CN app1, signed by ca, valid only in 2020
+#   twocn.pem/.key       CN app1 and CN app2, signed by ca
 set -eu
 d=$1
 shift
@@ -24,6 +25,8 @@ client() { # name ca-prefix
 }
 for n in "$@"; do client "$n" ca "$n"; done
 client rogue other-ca app1
+# Two CNs, signed by ca: ambiguous, so it names no application.
+client twocn ca "app1/CN=app2"
 # An expired client certificate: `openssl ca` takes explicit dates.
 mkdir -p cadb
 : > cadb/index.txt

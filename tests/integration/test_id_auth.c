@@ -187,6 +187,9 @@ static void test_certificates_and_rules(void)
     /* A verified certificate naming no application: 404. */
     publish(h, "ghost", NULL, "g1", "ghost", "order.created.v1", &r);
     CU_ASSERT_EQUAL(r.code, 404);
+    /* A verified certificate with two CNs is ambiguous: no identity, 401. */
+    publish(h, "twocn", NULL, "t1", "app1", "order.created.v1", &r);
+    CU_ASSERT_EQUAL(r.code, 401);
     curl_easy_cleanup(h);
     /* Certificates that do not verify fail the handshake. */
     const char *bad[] = {"rogue", "expired"};

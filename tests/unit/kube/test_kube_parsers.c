@@ -4,12 +4,15 @@
  * malformed and oversized lines skipped, events after them still seen).
  */
 #include <cjson/cJSON.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/jb_common.h"
+#include "config/jb_cfg.h"
 #include "jb_cunit.h"
+#include "jb_testenv.h"
 #include "kube/jb_kube.h"
 
 #define KC_HEAD                                                                                    \
@@ -132,12 +135,47 @@ static void test_watch_stream(void)
     }
 }
 
+/* An API server that cannot be reached: the reason names the Secret once, then the
+ * transport's error (the message was once formatted over itself). */
+static void test_secret_unreachable(void)
+{
+    char dir[] = "/tmp/jb-kube-unit.XXXXXX";
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+    char path[128], kc[1024];
+    snprintf(path, sizeof(path), "%s/kubeconfig", dir);
+    snprintf(kc, sizeof(kc), KC_HEAD "users:\n- name: u1\n  user: {token: SECRETTOKEN}\n",
+             "http://127.0.0.1:1");
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs(kc, f);
+    fclose(f);
+    jb_cfg *cfg = jb_cfg_defaults();
+    free(cfg->kubeconfig);
+    cfg->kubeconfig = strdup(path);
+    atomic_bool stop = false;
+    jb_kube_secrets *s = NULL;
+    jb_err err = {{0}};
+    CU_ASSERT_EQUAL_FATAL(jb_kube_secrets_create(cfg, &stop, &s, &err), JB_OK);
+    char *value = NULL;
+    size_t len = 0;
+    CU_ASSERT_NOT_EQUAL(jb_kube_secret_read(s, "ns1", "creds", "token", &value, &len, &err), JB_OK);
+    CU_ASSERT_PTR_NULL(value);
+    CU_ASSERT_EQUAL(strncmp(err.msg, "Secret ns1/creds: ", 18), 0);
+    CU_ASSERT_PTR_NULL(strstr(err.msg + 18, "Secret ns1/creds"));
+    CU_ASSERT(strlen(err.msg) > 18);
+    CU_ASSERT_PTR_NULL(strstr(err.msg, "SECRETTOKEN"));
+    jb_kube_secrets_destroy(s);
+    jb_cfg_destroy(cfg);
+    jb_rm_tree(dir);
+}
+
 int main(void)
 {
     jb_log_setup(JB_LOG_ERROR, true);
     static const jb_test_case cases[] = {
         {"kubeconfig: current context, data fields, refusals", test_kubeconfig_table},
         {"watch stream: split anywhere, bad lines skipped", test_watch_stream},
+        {"Secret read, API server unreachable: one clear reason", test_secret_unreachable},
     };
     return jb_cunit_main("kube_parsers", NULL, NULL, cases, JB_CASES_N(cases));
 }
