@@ -534,9 +534,8 @@ static void on_ready(jb_disp *d, jb_sub_consumer *info)
         memset(info, 0, sizeof(*info));
         c->slot.max_in_flight =
             c->info.delivery.max_in_flight > 0 ? c->info.delivery.max_in_flight : 1;
-        /* A consumer re-created by the reconciler may come back at once. */
-        c->slot.retry_at_ns = 0;
-        jb_dpull_want(d->pull, c);
+        /* A consumer re-created with new settings may come back at once. */
+        jb_dpull_renew(d->pull, c);
         return;
     }
     if (d->stopping)

@@ -110,6 +110,9 @@ natsMsg *jb_dpull_close_inbox(jb_dpull *p);
 void jb_dpull_destroy(jb_dpull *p);
 /* c may ask for messages: a request at the end of this loop turn if slots allow. */
 void jb_dpull_want(jb_dpull *p, dconsumer *c);
+/* c was (re)created or changed: its open request, if any, is closed and it asks
+ * again at once. */
+void jb_dpull_renew(jb_dpull *p, dconsumer *c);
 /* c stops: no new request, its open one is closed. */
 void jb_dpull_stop_consumer(jb_dpull *p, dconsumer *c);
 /* One message of c that waits for a place at the sink, taken back (c stops), or

@@ -90,6 +90,17 @@ void jb_dpull_want(jb_dpull *p, dconsumer *c)
     pump_soon(p);
 }
 
+void jb_dpull_renew(jb_dpull *p, dconsumer *c)
+{
+    /* New settings (a new window, a consumer made again): ask again now with them
+     * instead of when the open request ends. What the old request still brings
+     * counts only if there is room (jb_dslots_arrived), else it is given back. */
+    c->slot.retry_at_ns = 0;
+    if (c->slot.req_open)
+        jb_dslots_close(&p->slots, &c->slot);
+    jb_dpull_want(p, c);
+}
+
 void jb_dpull_stop_consumer(jb_dpull *p, dconsumer *c)
 {
     /* No new request; what the open one still brings is given back. */
@@ -220,9 +231,16 @@ natsMsg *jb_dpull_next(jb_dpull *p, bool *kick)
     int queued = 0;
     if (natsSubscription_GetPending(p->sub, &queued, NULL) != NATS_OK)
         return NULL;
-    for (; queued > 0; queued--) {
+    while (queued > 0) {
         natsMsg *msg = NULL;
         natsStatus s = natsSubscription_NextMsg(&msg, p->sub, 0);
+        if (s == NATS_SLOW_CONSUMER) {
+            /* Said once, nothing taken: messages were dropped (they come back after
+             * AckWait); what is queued is still there. */
+            jb_log(JB_LOG_WARN, "dispatcher", "inbox queue overflowed, messages dropped", NULL);
+            continue;
+        }
+        queued--;
         if (s == NATS_NO_RESPONDERS) {
             /* nats.c takes a 503 status itself and keeps its subject from us: some
              * consumer does not exist. Its request is taken as lost at its deadline;
@@ -232,7 +250,7 @@ natsMsg *jb_dpull_next(jb_dpull *p, bool *kick)
             continue;
         }
         if (s != NATS_OK)
-            continue; /* NATS_SLOW_CONSUMER is said once; the next call goes on */
+            continue;
         const char *reply = natsMsg_GetReply(msg);
         if (reply != NULL && strncmp(reply, "$JS.ACK.", 8) == 0)
             return msg;
