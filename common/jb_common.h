@@ -145,23 +145,31 @@ typedef struct jb_nats_opts {
 jb_status jb_nats_connect(const jb_nats_opts *no, struct event_base *base, const char *name,
                           bool retry_on_failed_connect, natsConnection **nc, jsCtx **js,
                           jb_err *err);
-/* A connection whose socket is read and written on one libevent loop only: no
- * reader or flusher thread of nats.c (SendAsap), what a loop turn publishes goes
- * out in one write when the loop next polls, and after_read(ud) runs on the loop
- * after each read (to take what a synchronous subscription received). Keeps
- * trying in the background when the server is down at start. *loop must outlive
- * the connection. Never call natsConnection_Flush on it from the loop thread (the
- * PONG is read by that thread). Close it with jb_nats_close before the base is freed. */
-typedef struct jb_nats_loop {
-    struct event_base *base;
-    void (*after_read)(void *ud);
-    void *ud;
-} jb_nats_loop;
-jb_status jb_nats_connect_loop(const jb_nats_opts *no, jb_nats_loop *loop, const char *name,
-                               natsConnection **nc, jb_err *err);
 /* Closes and destroys both (either may be NULL). With a libevent loop, call it
  * before the event_base is freed: the adapter removes its events from the base. */
 void jb_nats_close(natsConnection *nc, jsCtx *js);
+
+/* A connection owned by one libevent loop: nats.c reads and writes on that loop
+ * (no read-loop or flusher thread), published data is sent once per loop turn
+ * (nats.c's "send as soon as possible" mode, one write for everything published
+ * in the turn), and after_read(ud) runs on the loop each time nats.c has
+ * processed incoming data, so that the owner can take the messages of its
+ * synchronous subscriptions there (natsSubscription_NextMsg with timeout 0)
+ * without any thread hand-off. The struct is copied at the first attach; base
+ * must have been created after jb_event_threads_init (nats.c's reconnect and
+ * ping threads add write interest from their own threads). */
+typedef struct jb_nats_loop {
+    struct event_base *base;
+    void (*after_read)(void *ud); /* may be NULL */
+    void *ud;
+} jb_nats_loop;
+
+/* As jb_nats_connect, without a JetStream context, on loop (not NULL; *loop must
+ * stay valid until the connection is connected, retry_on_failed_connect may
+ * connect later). Close with jb_nats_close(nc, NULL) on the loop's thread while
+ * the loop is not running, before the event_base is freed. */
+jb_status jb_nats_connect_loop(const jb_nats_opts *no, const jb_nats_loop *loop, const char *name,
+                               bool retry_on_failed_connect, natsConnection **nc, jb_err *err);
 
 /* Makes libevent thread-safe (evthread_use_pthreads, through nats.c's adapter).
  * Call once at process start, before creating any event_base that a NATS

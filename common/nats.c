@@ -195,8 +195,14 @@ static jb_status set_auth(natsOptions *o, const jb_nats_opts *no, jb_err *err)
     return st;
 }
 
-static natsStatus make_options(const jb_nats_opts *no, struct event_base *base, const char *name,
-                               bool retry, natsOptions **out)
+static natsStatus loop_attach(void **user, void *loop, natsConnection *nc, natsSock sock);
+static natsStatus loop_read(void *user, bool add);
+static natsStatus loop_write(void *user, bool add);
+static natsStatus loop_detach(void *user);
+
+static natsStatus make_options(const jb_nats_opts *no, struct event_base *base,
+                               const jb_nats_loop *loop, const char *name, bool retry,
+                               natsOptions **out)
 {
     natsOptions *o = NULL;
     natsStatus s = natsOptions_Create(&o);
@@ -229,6 +235,14 @@ static natsStatus make_options(const jb_nats_opts *no, struct event_base *base, 
     if (s == NATS_OK && base != NULL)
         s = natsOptions_SetEventLoop(o, base, natsLibevent_Attach, natsLibevent_Read,
                                      natsLibevent_Write, natsLibevent_Detach);
+    if (s == NATS_OK && loop != NULL)
+        s = natsOptions_SetEventLoop(o, (void *)loop, loop_attach, loop_read, loop_write,
+                                     loop_detach);
+    /* On a loop, "as soon as possible" means: ask the loop for write readiness at
+     * the first publish of a turn, and write everything of the turn at once. The
+     * alternative is nats.c's flusher thread, which sleeps 1 ms before each write. */
+    if (s == NATS_OK && loop != NULL)
+        s = natsOptions_SetSendAsap(o, true);
     if (s != NATS_OK) {
         natsOptions_Destroy(o);
         return s;
@@ -237,19 +251,19 @@ static natsStatus make_options(const jb_nats_opts *no, struct event_base *base, 
     return NATS_OK;
 }
 
-jb_status jb_nats_connect(const jb_nats_opts *no, struct event_base *base, const char *name,
-                          bool retry_on_failed_connect, natsConnection **nc, jsCtx **js,
-                          jb_err *err)
+/* The connection part of jb_nats_connect and jb_nats_connect_loop: base (nats.c's
+ * adapter), loop (ours) or neither. */
+static jb_status open_conn(const jb_nats_opts *no, struct event_base *base,
+                           const jb_nats_loop *loop, const char *name, bool retry,
+                           natsConnection **nc, jb_err *err)
 {
     natsOptions *opts = NULL;
     natsConnection *conn = NULL;
-    jsCtx *ctx = NULL;
-    jsOptions jo;
     jb_status st = JB_OK;
     char *shown = NULL; /* NATS_URL without passwords, for messages */
     if (no->url[0] == '\0')
         return jb_err_set(err, JB_ERR_CONFIG, "NATS_URL is empty");
-    if (base != NULL)
+    if (base != NULL || loop != NULL)
         jb_event_threads_init();
     /* nats.c spins up to 2000 times on a busy mutex before it sleeps (its default
      * lock spin count). With more busy threads than cores the spinner only burns
@@ -260,7 +274,7 @@ jb_status jb_nats_connect(const jb_nats_opts *no, struct event_base *base, const
     shown = jb_redact_url(no->url);
     if (shown == NULL)
         return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
-    natsStatus s = make_options(no, base, name, retry_on_failed_connect, &opts);
+    natsStatus s = make_options(no, base, loop, name, retry, &opts);
     if (s != NATS_OK) {
         st = jb_err_set(err, s == NATS_NO_MEMORY ? JB_ERR_NOMEM : JB_ERR_CONFIG, "NATS options: %s",
                         natsStatus_GetText(s));
@@ -282,18 +296,7 @@ jb_status jb_nats_connect(const jb_nats_opts *no, struct event_base *base, const
     } else {
         log_conn(JB_LOG_INFO, conn, "connected");
     }
-    jsOptions_Init(&jo);
-    jo.Wait = no->request_timeout_ms;
-    /* The publisher's own window (PUBLISH_MAX_IN_FLIGHT) is the real bound; nats.c's
-     * matches it so that the library never stalls a publish the window allowed. */
-    jo.PublishAsync.MaxPending = no->publish_max_in_flight;
-    s = natsConnection_JetStream(&ctx, conn, &jo);
-    if (s != NATS_OK) {
-        st = jb_err_set(err, JB_ERR_NATS, "JetStream context: %s", natsStatus_GetText(s));
-        goto done;
-    }
     *nc = conn;
-    *js = ctx;
     conn = NULL;
 done:
     if (conn != NULL)
@@ -301,6 +304,115 @@ done:
     natsOptions_Destroy(opts);
     free(shown);
     return st;
+}
+
+jb_status jb_nats_connect(const jb_nats_opts *no, struct event_base *base, const char *name,
+                          bool retry_on_failed_connect, natsConnection **nc, jsCtx **js,
+                          jb_err *err)
+{
+    natsConnection *conn = NULL;
+    jsCtx *ctx = NULL;
+    jsOptions jo;
+    jb_status st = open_conn(no, base, NULL, name, retry_on_failed_connect, &conn, err);
+    if (st != JB_OK)
+        return st;
+    jsOptions_Init(&jo);
+    jo.Wait = no->request_timeout_ms;
+    /* The publisher's own window (PUBLISH_MAX_IN_FLIGHT) is the real bound; nats.c's
+     * matches it so that the library never stalls a publish the window allowed. */
+    jo.PublishAsync.MaxPending = no->publish_max_in_flight;
+    natsStatus s = natsConnection_JetStream(&ctx, conn, &jo);
+    if (s != NATS_OK) {
+        natsConnection_Destroy(conn);
+        return jb_err_set(err, JB_ERR_NATS, "JetStream context: %s", natsStatus_GetText(s));
+    }
+    *nc = conn;
+    *js = ctx;
+    return JB_OK;
+}
+
+jb_status jb_nats_connect_loop(const jb_nats_opts *no, const jb_nats_loop *loop, const char *name,
+                               bool retry_on_failed_connect, natsConnection **nc, jb_err *err)
+{
+    if (loop == NULL || loop->base == NULL)
+        return jb_err_set(err, JB_ERR_INVALID, "no event loop for the NATS connection");
+    return open_conn(no, NULL, loop, name, retry_on_failed_connect, nc, err);
+}
+
+/* ------------------------------------------------ loop-owned connections */
+
+/* Our own adapter (nats.c's libevent one, plus the after_read hook). */
+typedef struct loop_io {
+    natsConnection *nc;
+    jb_nats_loop l;
+    struct event *read, *write;
+} loop_io;
+
+static void loop_io_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    loop_io *io = arg;
+    /* Copied first: a read that ends in a final close detaches (frees io). */
+    natsConnection *nc = io->nc;
+    void (*after)(void *) = io->l.after_read;
+    void *ud = io->l.ud;
+    if (what & EV_WRITE)
+        natsConnection_ProcessWriteEvent(nc);
+    if (what & EV_READ) {
+        natsConnection_ProcessReadEvent(nc);
+        if (after != NULL)
+            after(ud);
+    }
+}
+
+static natsStatus loop_attach(void **user, void *loop, natsConnection *nc, natsSock sock)
+{
+    loop_io *io = *user;
+    if (io == NULL) { /* the first connect; a reconnect hands back the same io */
+        io = calloc(1, sizeof(*io));
+        if (io == NULL)
+            return NATS_NO_MEMORY;
+        io->nc = nc;
+        io->l = *(const jb_nats_loop *)loop;
+    }
+    if (io->read != NULL)
+        event_free(io->read);
+    if (io->write != NULL)
+        event_free(io->write);
+    io->read = event_new(io->l.base, sock, EV_READ | EV_PERSIST, loop_io_cb, io);
+    io->write = event_new(io->l.base, sock, EV_WRITE | EV_PERSIST, loop_io_cb, io);
+    if (io->read == NULL || io->write == NULL || event_add(io->read, NULL) != 0) {
+        loop_detach(io);
+        *user = NULL;
+        return NATS_NO_MEMORY;
+    }
+    *user = io;
+    return NATS_OK;
+}
+
+static natsStatus loop_read(void *user, bool add)
+{
+    loop_io *io = user;
+    int r = add ? event_add(io->read, NULL) : event_del_noblock(io->read);
+    return r == 0 ? NATS_OK : NATS_ERR;
+}
+
+static natsStatus loop_write(void *user, bool add)
+{
+    loop_io *io = user;
+    int r = add ? event_add(io->write, NULL) : event_del_noblock(io->write);
+    return r == 0 ? NATS_OK : NATS_ERR;
+}
+
+static natsStatus loop_detach(void *user)
+{
+    loop_io *io = user;
+    if (io->read != NULL)
+        event_free(io->read);
+    if (io->write != NULL)
+        event_free(io->write);
+    free(io);
+    return NATS_OK;
 }
 
 void jb_nats_close(natsConnection *nc, jsCtx *js)
@@ -317,131 +429,4 @@ void jb_nats_close(natsConnection *nc, jsCtx *js)
 bool jb_nats_connected(natsConnection *nc)
 {
     return nc != NULL && natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED;
-}
-
-/* ------------------------------------------------ a loop-owned connection */
-
-/* The adapter of jb_nats_connect_loop: nats.c's libevent adapter, plus a call
- * after every read, so that what the read queued on a synchronous subscription
- * is taken on the loop thread itself (no delivery thread, no hand-over). */
-typedef struct loop_events {
-    natsConnection *nc;
-    jb_nats_loop *loop;
-    struct event *read, *write;
-} loop_events;
-
-static void loop_process(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    loop_events *le = arg;
-    if (what & EV_READ) {
-        natsConnection_ProcessReadEvent(le->nc);
-        if (le->loop->after_read != NULL)
-            le->loop->after_read(le->loop->ud);
-    }
-    if (what & EV_WRITE)
-        natsConnection_ProcessWriteEvent(le->nc);
-}
-
-static natsStatus loop_read(void *ud, bool add)
-{
-    loop_events *le = ud;
-    return (add ? event_add(le->read, NULL) : event_del_noblock(le->read)) == 0 ? NATS_OK
-                                                                                : NATS_ERR;
-}
-
-static natsStatus loop_write(void *ud, bool add)
-{
-    loop_events *le = ud;
-    return (add ? event_add(le->write, NULL) : event_del_noblock(le->write)) == 0 ? NATS_OK
-                                                                                  : NATS_ERR;
-}
-
-static natsStatus loop_detach(void *ud)
-{
-    loop_events *le = ud;
-    if (le == NULL)
-        return NATS_OK;
-    if (le->read != NULL)
-        event_free(le->read);
-    if (le->write != NULL)
-        event_free(le->write);
-    free(le);
-    return NATS_OK;
-}
-
-/* On connect and on every reconnect (then *ud is the earlier state: the socket is
- * a new one). */
-static natsStatus loop_attach(void **ud, void *loop, natsConnection *nc, natsSock sock)
-{
-    jb_nats_loop *l = loop;
-    loop_events *le = *ud;
-    if (le == NULL) {
-        le = calloc(1, sizeof(*le));
-        if (le == NULL)
-            return NATS_NO_MEMORY;
-        le->nc = nc;
-        le->loop = l;
-    } else {
-        if (le->read != NULL)
-            event_free(le->read);
-        if (le->write != NULL)
-            event_free(le->write);
-        le->read = le->write = NULL;
-    }
-    le->read = event_new(l->base, sock, EV_READ | EV_PERSIST, loop_process, le);
-    le->write = event_new(l->base, sock, EV_WRITE | EV_PERSIST, loop_process, le);
-    if (le->read == NULL || le->write == NULL || event_add(le->read, NULL) != 0) {
-        loop_detach(le);
-        *ud = NULL;
-        return NATS_NO_MEMORY;
-    }
-    *ud = le;
-    return NATS_OK;
-}
-
-jb_status jb_nats_connect_loop(const jb_nats_opts *no, jb_nats_loop *loop, const char *name,
-                               natsConnection **nc, jb_err *err)
-{
-    natsOptions *opts = NULL;
-    natsConnection *conn = NULL;
-    jb_status st = JB_OK;
-    if (no->url[0] == '\0')
-        return jb_err_set(err, JB_ERR_CONFIG, "NATS_URL is empty");
-    jb_event_threads_init();
-    nats_Open(0);
-    char *shown = jb_redact_url(no->url);
-    if (shown == NULL)
-        return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
-    natsStatus s = make_options(no, NULL, name, true, &opts);
-    /* SendAsap: no flusher thread (it sleeps 1 ms before each write); with an event
-     * loop a publish only asks for the socket's write event, so whatever a loop turn
-     * published goes out in one write when the loop next polls. */
-    if (s == NATS_OK)
-        s = natsOptions_SetSendAsap(opts, true);
-    if (s == NATS_OK)
-        s = natsOptions_SetEventLoop(opts, loop, loop_attach, loop_read, loop_write, loop_detach);
-    if (s != NATS_OK) {
-        st = jb_err_set(err, s == NATS_NO_MEMORY ? JB_ERR_NOMEM : JB_ERR_CONFIG, "NATS options: %s",
-                        natsStatus_GetText(s));
-        goto done;
-    }
-    if ((st = set_tls(opts, no, err)) != JB_OK || (st = set_auth(opts, no, err)) != JB_OK)
-        goto done;
-    s = natsConnection_Connect(&conn, opts);
-    if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
-        char *why = jb_redact_url(nats_GetLastError(NULL));
-        st = jb_err_set(err, JB_ERR_NOT_CONNECTED, "cannot connect to NATS at %s: %s%s%s", shown,
-                        natsStatus_GetText(s), why && why[0] ? ": " : "", why ? why : "");
-        free(why);
-        goto done;
-    }
-    *nc = conn;
-    conn = NULL;
-done:
-    if (conn != NULL)
-        natsConnection_Destroy(conn);
-    natsOptions_Destroy(opts);
-    free(shown);
-    return st;
 }

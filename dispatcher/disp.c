@@ -752,7 +752,7 @@ jb_status jb_disp_create(const jb_cfg *cfg, struct event_base *base, jb_metrics 
     jb_nats_opts no;
     jb_cfg_nats_opts(cfg, &no);
     d->lnc_loop = (jb_nats_loop){base, on_nats_read, d};
-    st = jb_nats_connect_loop(&no, &d->lnc_loop, "jetbridge-dispatcher-pull", &d->lnc, err);
+    st = jb_nats_connect_loop(&no, &d->lnc_loop, "jetbridge-dispatcher-pull", true, &d->lnc, err);
     if (st != JB_OK)
         goto out;
     st = jb_dguard_create(cfg, &d->guard, err);

@@ -208,6 +208,12 @@ static jb_status put_headers(const jb_ce *ce, natsMsg *m, const char *msg_id)
 
 jb_status jb_ce_to_nats(const jb_ce *ce, const char *subject, const char *msg_id, natsMsg **out)
 {
+    return jb_ce_to_nats_reply(ce, subject, NULL, msg_id, out);
+}
+
+jb_status jb_ce_to_nats_reply(const jb_ce *ce, const char *subject, const char *reply,
+                              const char *msg_id, natsMsg **out)
+{
     natsMsg *m = NULL;
     size_t len;
     const uint8_t *data = jb_ce_data(ce, &len);
@@ -215,7 +221,7 @@ jb_status jb_ce_to_nats(const jb_ce *ce, const char *subject, const char *msg_id
         (msg_id != NULL && has_crlf(msg_id)))
         return JB_ERR_INVALID;
     jb_status st =
-        from_nats_status(natsMsg_Create(&m, subject, NULL, (const char *)data, (int)len));
+        from_nats_status(natsMsg_Create(&m, subject, reply, (const char *)data, (int)len));
     if (st != JB_OK)
         return st;
     st = put_headers(ce, m, msg_id);

@@ -172,6 +172,10 @@ jb_status jb_ce_header_decode(const char *in, size_t len, char **out, size_t *ou
  * see docs/cloudevents.md. Add no further headers with jb_ce_nats_key_hash equal
  * to one already present. */
 jb_status jb_ce_to_nats(const jb_ce *ce, const char *subject, const char *msg_id, natsMsg **out);
+/* As jb_ce_to_nats, with a reply subject (NULL: none): where JetStream sends its
+ * ack when the message is published with natsConnection_PublishMsg. */
+jb_status jb_ce_to_nats_reply(const jb_ce *ce, const char *subject, const char *reply,
+                              const char *msg_id, natsMsg **out);
 /* One header value as the NATS binding writes it: percent-encoded as
  * jb_ce_pct_encode, except that the empty string is written `""` (an empty
  * quoted-string), because nats.c 3.4 cannot read an empty header value back.

@@ -36,8 +36,9 @@ void pub_ackmap_destroy(pub_ackmap *m)
     free(m);
 }
 
-/* Pointers are aligned and allocated close together: a multiplicative hash
- * spreads their middle bits over the table. */
+/* Keys are consecutive sequence numbers (or, in the unit tests, pointers that
+ * are aligned and allocated close together): a multiplicative hash spreads them
+ * over the table. */
 static size_t home_of(const pub_ackmap *m, const void *key)
 {
     uint64_t h = (uint64_t)(uintptr_t)key * 0x9E3779B97F4A7C15ull;
@@ -105,4 +106,16 @@ bool pub_ackmap_take_any(pub_ackmap *m, pub_ack_slot *out)
 size_t pub_ackmap_count(const pub_ackmap *m)
 {
     return m->n;
+}
+
+bool pub_ackmap_get(const pub_ackmap *m, const void *key, pub_ack_slot *out)
+{
+    if (key == NULL)
+        return false;
+    for (size_t i = home_of(m, key); m->slot[i].key != NULL; i = (i + 1) & m->mask)
+        if (m->slot[i].key == key) {
+            *out = m->slot[i];
+            return true;
+        }
+    return false;
 }

@@ -98,8 +98,6 @@ jb_status jb_pub_create(const jb_cfg *cfg, jb_metrics *metrics, natsConnection *
     if (p->conns_per_thread < 1)
         p->conns_per_thread = 1;
     set_dest_service(p);
-    pthread_mutex_init(&p->ctl_mu, NULL);
-    pthread_cond_init(&p->ctl_cv, NULL);
     jb_status rc = register_metrics(p, err);
     p->guard = (pub_guard_cfg){cfg->max_request_size, cfg->max_header_size,
                                cfg->http_read_timeout_ms, p->m.rejected};
@@ -154,7 +152,9 @@ static int listen_socket(const char *addr, int port, jb_err *err)
     return fd;
 }
 
-static void *ctl_main(void *arg);
+static void ctl_handle(jb_mail *m, void *ud);
+static void ctl_idle(void *ud);
+static void ctl_dispose(jb_mail *m, void *ud);
 
 jb_status jb_pub_start(jb_pub *p, jb_err *err)
 {
@@ -178,9 +178,13 @@ jb_status jb_pub_start(jb_pub *p, jb_err *err)
         return rrc;
     if (p->authz != NULL)
         pub_authz_set_registry(p->authz, p->apps);
-    if (pthread_create(&p->ctl_tid, NULL, ctl_main, p) != 0)
-        return jb_err_set(err, JB_ERR_IO, "cannot start the control thread");
-    p->ctl_started = true;
+    /* The control thread is a worker on the common mailbox: jobs in (full: 503),
+     * and every 250 ms without one the periodic work (stream, certificates,
+     * authorization). */
+    jb_status wrc =
+        jb_worker_start("jb-pub-ctl", PUB_CTL_JOBS_MAX, ctl_handle, ctl_idle, 250, p, &p->ctl, err);
+    if (wrc != JB_OK)
+        return wrc;
     for (int i = 0; i < p->nthreads; i++)
         if (pub_thread_start(p->threads[i]) != JB_OK)
             return jb_err_set(err, JB_ERR_IO, "cannot start an HTTP thread");
@@ -201,8 +205,14 @@ int jb_pub_port(const jb_pub *p)
 bool jb_pub_ready(void *ud)
 {
     jb_pub *p = ud;
-    return jb_nats_connected(p->nc) && atomic_load(&p->stream_ok) &&
-           jb_app_registry_loaded(p->apps);
+    if (!jb_nats_connected(p->nc) || !atomic_load(&p->stream_ok) ||
+        !jb_app_registry_loaded(p->apps) || p->threads == NULL)
+        return false;
+    /* Each HTTP thread publishes on a connection of its own. */
+    for (int i = 0; i < p->nthreads; i++)
+        if (p->threads[i] == NULL || !pub_thread_connected(p->threads[i]))
+            return false;
+    return true;
 }
 
 void jb_pub_stop(jb_pub *p)
@@ -217,13 +227,9 @@ void jb_pub_stop(jb_pub *p)
     for (int i = 0; i < p->nthreads; i++)
         if (p->threads[i] != NULL)
             pub_thread_join(p->threads[i]);
-    pthread_mutex_lock(&p->ctl_mu);
-    p->ctl_stop = true;
-    pthread_cond_signal(&p->ctl_cv);
-    pthread_mutex_unlock(&p->ctl_mu);
-    if (p->ctl_started)
-        pthread_join(p->ctl_tid, NULL);
-    p->ctl_started = false;
+    /* The HTTP threads are gone: a job still waiting has nobody to answer to. */
+    jb_worker_stop(p->ctl, ctl_dispose, NULL);
+    p->ctl = NULL;
     /* Before the connection closes: the registry's watchers use it. */
     jb_app_registry_stop(p->apps);
     p->apps = NULL;
@@ -242,8 +248,7 @@ void jb_pub_destroy(jb_pub *p)
     pub_authz_destroy(p->authz);
     if (p->ctl_js != NULL)
         jsCtx_Destroy(p->ctl_js);
-    pthread_mutex_destroy(&p->ctl_mu);
-    pthread_cond_destroy(&p->ctl_cv);
+    free(p->ctl_st);
     free(p);
 }
 
@@ -251,21 +256,28 @@ void jb_pub_destroy(jb_pub *p)
 
 bool pub_ctl_submit(jb_pub *p, pub_thread *t, void *token, const char *app, size_t app_len)
 {
-    bool ok = false;
-    pthread_mutex_lock(&p->ctl_mu);
-    if (!p->ctl_stop && p->jobs_len < PUB_CTL_JOBS_MAX && app_len < PUB_APP_MAX) {
-        pub_ctl_job *j = &p->jobs[(p->jobs_head + p->jobs_len) % PUB_CTL_JOBS_MAX];
-        j->t = t;
-        j->token = token;
-        memcpy(j->app, app, app_len);
-        j->app[app_len] = '\0';
-        j->app_len = app_len;
-        p->jobs_len++;
-        ok = true;
-        pthread_cond_signal(&p->ctl_cv);
+    if (p->ctl == NULL || app_len >= PUB_APP_MAX)
+        return false;
+    pub_ctl_job *j = malloc(sizeof(*j));
+    if (j == NULL)
+        return false;
+    j->t = t;
+    j->token = token;
+    memcpy(j->app, app, app_len);
+    j->app[app_len] = '\0';
+    j->app_len = app_len;
+    jb_mail m = {.ptr = j};
+    if (jb_mailbox_post(jb_worker_mailbox(p->ctl), &m) != JB_OK) {
+        free(j);
+        return false;
     }
-    pthread_mutex_unlock(&p->ctl_mu);
-    return ok;
+    return true;
+}
+
+static void ctl_dispose(jb_mail *m, void *ud)
+{
+    (void)ud;
+    free(m->ptr);
 }
 
 static void ctl_subscribed(jb_pub *p, const pub_ctl_job *j)
@@ -330,39 +342,26 @@ static void ctl_stream(jb_pub *p, ctl_state *cs)
     }
 }
 
-static void *ctl_main(void *arg)
+/* The periodic work; cheap when there is nothing to do, so it also runs before
+ * every job (a stream of subscribed queries must not starve it). */
+static void ctl_idle(void *ud)
 {
-    jb_pub *p = arg;
-    ctl_state cs = {false, 0, INT64_MIN / 2};
-    for (;;) {
-        ctl_stream(p, &cs);
-        pub_tls_reload(p->tls);
-        pub_authz_refresh(p->authz);
-        pub_ctl_job job;
-        bool have = false;
-        pthread_mutex_lock(&p->ctl_mu);
-        if (p->jobs_len == 0 && !p->ctl_stop) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 250 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&p->ctl_cv, &p->ctl_mu, &ts);
-        }
-        bool stop = p->ctl_stop;
-        if (p->jobs_len > 0) {
-            job = p->jobs[p->jobs_head];
-            p->jobs_head = (p->jobs_head + 1) % PUB_CTL_JOBS_MAX;
-            p->jobs_len--;
-            have = true;
-        }
-        pthread_mutex_unlock(&p->ctl_mu);
-        if (have)
-            ctl_subscribed(p, &job);
-        if (stop && !have)
-            break;
+    jb_pub *p = ud;
+    if (p->ctl_st == NULL) {
+        p->ctl_st = calloc(1, sizeof(*p->ctl_st));
+        if (p->ctl_st == NULL)
+            return;
+        p->ctl_st->last_warn_ns = INT64_MIN / 2;
     }
-    return NULL;
+    ctl_stream(p, p->ctl_st);
+    pub_tls_reload(p->tls);
+    pub_authz_refresh(p->authz);
+}
+
+static void ctl_handle(jb_mail *m, void *ud)
+{
+    jb_pub *p = ud;
+    ctl_idle(p);
+    ctl_subscribed(p, m->ptr);
+    free(m->ptr);
 }

@@ -1,10 +1,10 @@
 /*
  * Private to publisher/: the ack map of one HTTP thread. Every message published
- * and not yet settled has an entry, keyed by the natsMsg pointer that nats.c
- * hands back in the ack (exact: it is the very message we gave it, freed only
- * after the lookup), holding the waiting request, the message's index in it and
- * when it was published. Open addressing with linear probing and backward-shift
- * deletion (no tombstones), at most half full: `max` entries fit in a table of at
+ * and not yet settled has an entry, keyed by the message's sequence number in
+ * its thread (cast to a pointer; the reply subject <inbox><seq> carries it, so
+ * the ack names its message exactly), holding the waiting request, the
+ * message's index in it and when it was published. Open addressing with linear probing and
+ * backward-shift deletion (no tombstones), at most half full: `max` entries fit in a table of at
  * least 2 * max + 2 slots, fixed at creation. One thread only.
  */
 #ifndef JB_PUB_ACKMAP_H
@@ -35,6 +35,9 @@ bool pub_ackmap_take(pub_ackmap *m, const void *key, pub_ack_slot *out);
 
 /* Removes some entry into *out; false when the map is empty. For teardown. */
 bool pub_ackmap_take_any(pub_ackmap *m, pub_ack_slot *out);
+
+/* Copies key's entry into *out, leaving it in; false when key is absent. */
+bool pub_ackmap_get(const pub_ackmap *m, const void *key, pub_ack_slot *out);
 
 size_t pub_ackmap_count(const pub_ackmap *m);
 

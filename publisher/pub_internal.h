@@ -139,4 +139,10 @@ jb_pub_route jb_pub_match_route(const char *path, size_t len, const char **app, 
  * the error text (may be NULL). See docs/publisher.md. */
 int jb_pub_ack_status(int nats_status, int err_code, const char *text);
 
+/* The HTTP status of the JetStream ack message data[0..len) (untrusted bytes, not
+ * NUL-terminated), or of a "no responders" answer (no_responders: the server found
+ * no stream for the subject; data is then ignored). *text is set to the error
+ * text (malloc'd, the caller's) for every outcome but 204, else NULL. */
+int jb_pub_ack_parse(const char *data, size_t len, bool no_responders, char **text);
+
 #endif

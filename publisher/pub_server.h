@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "common/jb_common.h"
+#include "common/jb_mailbox.h"
 #include "config/jb_cfg.h"
 #include "publisher/jb_pub.h"
 #include "publisher/pub_authz.h"
@@ -65,13 +66,8 @@ struct jb_pub {
     bool started, stopped;
 
     /* control thread */
-    pthread_t ctl_tid;
-    bool ctl_started;
-    pthread_mutex_t ctl_mu;
-    pthread_cond_t ctl_cv;
-    pub_ctl_job jobs[PUB_CTL_JOBS_MAX];
-    size_t jobs_head, jobs_len;
-    bool ctl_stop;
+    jb_worker *ctl;           /* common/jb_mailbox.h worker; its mailbox holds the jobs */
+    struct ctl_state *ctl_st; /* the stream's state between rounds (ctl thread) */
     jsCtx *ctl_js;
     jb_sub_store *store;
 };
@@ -86,6 +82,8 @@ jb_status pub_thread_start(pub_thread *t);
 void pub_thread_request_stop(pub_thread *t);
 void pub_thread_join(pub_thread *t);
 void pub_thread_destroy(pub_thread *t);
+/* True while thread t's own NATS connection (the one it publishes on) is up. */
+bool pub_thread_connected(pub_thread *t);
 /* From the control thread: the answer to a subscribed query. body is malloc'd and
  * taken. */
 void pub_thread_post_ctl(pub_thread *t, void *token, int status, char *body, size_t len);

@@ -1,14 +1,17 @@
 /*
  * Private to publisher/: one HTTP thread of the publisher and the pieces its files
  * share. The thread's files call one way:
- *   server.c   lifecycle, the loop, the completion queue (nats.c and control
- *              threads hand results back through it) and the periodic tick;
+ *   server.c   lifecycle, the loop, the mailbox (the control thread hands its
+ *              answers back through it) and the periodic tick;
+ *   jsio.c     the thread's own NATS connection on its loop: the ack inbox,
+ *              read on the loop, and the ack timeouts;
  *   conns.c    connection accounting (MAX_CONNECTIONS per thread);
  *   handlers.c the HTTP routes, from a request to events ready to publish;
  *   request.c  publishing, the waiting requests, their answers and metrics;
  *   ackmap.c   the map from a published message to its waiting request.
- * server.c registers conns.c and handlers.c with evhttp and hands completions to
- * request.c; handlers.c calls request.c; request.c calls only ackmap.c.
+ * server.c registers conns.c and handlers.c with evhttp and hands control answers
+ * to request.c; jsio.c hands acks to request.c; handlers.c calls request.c;
+ * request.c calls ackmap.c and jsio.c's publishing helpers.
  */
 #ifndef JB_PUB_THREAD_H
 #define JB_PUB_THREAD_H
@@ -18,6 +21,7 @@
 #include <nats/nats.h>
 #include <pthread.h>
 
+#include "common/jb_mailbox.h"
 #include "publisher/pub_ackmap.h"
 #include "publisher/pub_server.h"
 
@@ -36,18 +40,18 @@ typedef struct pub_req {
      * counted (the legacy endpoint's second copy: one count per event). */
     char **mtype, **msource;
     char id[37]; /* legacy: the event id */
+    /* A control job's answer, written by the control thread before it posts pr
+     * back (the post orders the writes before the HTTP thread reads them). */
+    int ctl_status;
+    char *ctl_body;
+    size_t ctl_len;
 } pub_req;
 
-/* One entry of the completion queue. */
-typedef enum cq_kind { CQ_ACK, CQ_CTL, CQ_STOP } cq_kind;
-typedef struct cq_entry {
-    cq_kind kind;
-    natsMsg *msg; /* CQ_ACK: the published message, ours again */
-    void *token;  /* CQ_CTL: the pub_req */
-    int status;
-    char *text; /* malloc'd or NULL; CQ_CTL: the body */
-    size_t len;
-} cq_entry;
+/* What the thread's mailbox carries (jb_mail.kind). */
+enum { PUB_MAIL_CTL = 1, PUB_MAIL_STOP = 2 };
+
+/* The longest ack inbox prefix, "_INBOX.<nuid>." (29 characters with nats.c 3.4). */
+#define PUB_INBOX_MAX 64
 
 struct pub_thread {
     jb_pub *p;
@@ -57,15 +61,21 @@ struct pub_thread {
     struct event_base *base;
     struct evhttp *http;
     struct evhttp_bound_socket *bound;
-    jsCtx *js;
-    jsPubOptions popts;
+    jb_mailbox *mb; /* control answers and the stop request */
+    struct event *tick_ev, *conn_ev;
 
-    pthread_mutex_t qmu; /* guards q*, closed, wake_pending */
-    cq_entry *q;
-    size_t qcap, qhead, qlen;
-    bool closed, wake_pending;
-    int efd;
-    struct event *wake_ev, *tick_ev, *conn_ev;
+    /* jsio.c: the thread's own NATS connection, owned by its loop. Messages are
+     * published with the reply subject <inbox><seq>; JetStream's ack comes back
+     * there and is read on the loop (see docs/publisher.md). */
+    jb_nats_loop nloop;
+    natsConnection *nc;
+    natsSubscription *inbox;
+    char inbox_pfx[PUB_INBOX_MAX];
+    size_t inbox_len;
+    uint64_t next_seq;   /* the last sequence used; keys of the ack map */
+    uint64_t oldest_seq; /* no message below it waits (the timeout sweep's start) */
+    time_t date_sec;     /* date holds the Date header of this second */
+    char date[48];
 
     pub_ackmap *acks; /* messages published and not settled */
     size_t pending_ctl;
@@ -112,13 +122,31 @@ void pub_req_free(pub_req *pr);
  * sent are taken too (each set to NULL). */
 void pub_submit(pub_thread *t, pub_req *pr, jb_ce *const *ces, char *const *subjects,
                 char (*ids)[JB_PUB_MSG_ID_LEN + 1], char **sent_types);
-/* An ack (msg and text taken) or a control answer (body taken) came back. */
-void pub_complete_ack(pub_thread *t, natsMsg *msg, int status, char *text);
+/* The ack of message seq (text taken) or a control answer (body taken) came back. */
+void pub_complete_ack(pub_thread *t, uint64_t seq, int status, char *text);
 void pub_complete_ctl(pub_thread *t, pub_req *pr, int status, char *body, size_t len);
-/* Not connected: every message still waiting is answered 502 now. */
-void pub_fail_in_flight(pub_thread *t);
+/* Every message still waiting is answered code with text (copied) now: 502 when
+ * the connection is down, 504 when the stream is gone. */
+void pub_fail_in_flight(pub_thread *t, int code, const char *text);
+/* Every message published before before_ns and still waiting is answered 504
+ * (REQUEST_TIMEOUT passed without its ack). */
+void pub_expire_in_flight(pub_thread *t, int64_t before_ns);
 /* Teardown: every waiting request is dropped unanswered (its connection goes too). */
 void pub_drop_in_flight(pub_thread *t);
+
+/* ---- jsio.c */
+
+/* Connects the thread's NATS connection on its loop and subscribes its ack inbox
+ * (the loop must not run yet). With NATS down the connection keeps retrying in
+ * the background (publishes answer 502 meanwhile). */
+jb_status pub_js_open(pub_thread *t, jb_err *err);
+/* Unsubscribes and closes; the loop must have stopped. Safe on a partly opened
+ * thread. */
+void pub_js_close(pub_thread *t);
+/* True while the thread's connection is connected. */
+bool pub_js_connected(pub_thread *t);
+/* Writes the reply subject of message seq into buf (NUL-terminated). */
+void pub_js_reply(const pub_thread *t, uint64_t seq, char buf[PUB_INBOX_MAX + 24]);
 
 /* ---- handlers.c */
 

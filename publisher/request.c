@@ -7,9 +7,11 @@
  */
 #include <event2/buffer.h>
 #include <event2/http.h>
+#include <event2/util.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "publisher/pub_thread.h"
 
@@ -73,11 +75,40 @@ static const char *method_name(enum evhttp_cmd_type m)
     }
 }
 
+/* The status as a metric label: three digits (100..999, which is all evhttp
+ * sends), without snprintf, which cost ~650 instructions per call here. */
+static void code_label(int code, char out[8])
+{
+    if (code < 100 || code > 999) {
+        snprintf(out, 8, "%d", code);
+        return;
+    }
+    out[0] = (char)('0' + code / 100);
+    out[1] = (char)('0' + code / 10 % 10);
+    out[2] = (char)('0' + code % 10);
+    out[3] = '\0';
+}
+
+/* evhttp formats a Date header for every HTTP/1.1 answer (gmtime + snprintf,
+ * ~3k instructions) unless one is there: the thread formats it once a second. */
+static const char *date_header(pub_thread *t)
+{
+    time_t now = time(NULL);
+    if (now != t->date_sec) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        evutil_date_rfc1123(t->date, sizeof(t->date), &tm);
+        t->date_sec = now;
+    }
+    return t->date;
+}
+
 void pub_send_reply(pub_thread *t, struct evhttp_request *req, jb_pub_route r,
                     enum evhttp_cmd_type method, int64_t start_ns, reply rp)
 {
     const jb_pub *p = t->p;
     struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+    evhttp_add_header(out, "Date", date_header(t));
     if (rp.code != 204)
         evhttp_add_header(out, "Content-Type",
                           rp.ctype != NULL ? rp.ctype : "text/plain; charset=utf-8");
@@ -103,7 +134,7 @@ void pub_send_reply(pub_thread *t, struct evhttp_request *req, jb_pub_route r,
     if (buf != NULL)
         evbuffer_free(buf);
     char code[8];
-    snprintf(code, sizeof(code), "%d", rp.code);
+    code_label(rp.code, code);
     const char *labels[] = {code, method_name(method), route_label[r]};
     jb_metric_add(p->m.req_total, labels, 1);
     jb_metric_observe(p->m.req_dur, labels, (double)(jb_now_monotonic_ns() - start_ns) / 1e9);
@@ -281,7 +312,7 @@ void pub_submit(pub_thread *t, pub_req *pr, jb_ce *const *ces, char *const *subj
     jb_pub *p = t->p;
     for (size_t i = 0; i < pr->n; i++)
         keep_labels(pr, i, ces[i], &sent_types[i]);
-    if (!jb_nats_connected(p->nc)) {
+    if (!pub_js_connected(t)) {
         pub_reject(t, pr->req, pr->r, pr->start_ns, "not_connected", 502, "not connected to NATS");
         pub_req_free(pr);
         return;
@@ -302,7 +333,8 @@ void pub_submit(pub_thread *t, pub_req *pr, jb_ce *const *ces, char *const *subj
         return;
     }
     /* Encode every event before publishing any, so that an event NATS headers
-     * cannot carry is a 400 with nothing stored, as for any other invalid event. */
+     * cannot carry is a 400 with nothing stored, as for any other invalid event.
+     * Message i is sequence seq0 + i: its ack comes back to <inbox><seq>. */
     natsMsg **msgs = calloc(pr->n, sizeof(*msgs));
     if (msgs == NULL) {
         window_release(p, (int)pr->n);
@@ -310,8 +342,13 @@ void pub_submit(pub_thread *t, pub_req *pr, jb_ce *const *ces, char *const *subj
         pub_req_free(pr);
         return;
     }
+    uint64_t seq0 = t->next_seq + 1;
+    t->next_seq += pr->n;
+    char rsubj[PUB_INBOX_MAX + 24];
     for (size_t i = 0; i < pr->n; i++) {
-        jb_status rc = jb_ce_to_nats(ces[i], subjects[i], ids[i][0] ? ids[i] : NULL, &msgs[i]);
+        pub_js_reply(t, seq0 + i, rsubj);
+        jb_status rc =
+            jb_ce_to_nats_reply(ces[i], subjects[i], rsubj, ids[i][0] ? ids[i] : NULL, &msgs[i]);
         if (rc != JB_OK) {
             for (size_t k = 0; k < i; k++)
                 natsMsg_Destroy(msgs[k]);
@@ -326,22 +363,24 @@ void pub_submit(pub_thread *t, pub_req *pr, jb_ce *const *ces, char *const *subj
             return;
         }
     }
+    int64_t now = jb_now_monotonic_ns();
     for (size_t i = 0; i < pr->n; i++) {
-        natsMsg *msg = msgs[i];
-        pub_ack_slot gone;
-        /* In the map before it is published: its ack may arrive on nats.c's thread
-         * at once (it waits in our queue until this function returns). The map
-         * holds the whole window, so "full" only guards a broken bound. */
-        if (!pub_ackmap_put(t->acks, msg, pr, i, jb_now_monotonic_ns())) {
-            natsMsg_Destroy(msg);
+        const void *key = (const void *)(uintptr_t)(seq0 + i);
+        /* In the map before it is published; the ack is read on this loop, so it
+         * cannot arrive before this function returns. The map holds the whole
+         * window, so "full" only guards a broken bound. */
+        if (!pub_ackmap_put(t->acks, key, pr, i, now)) {
+            natsMsg_Destroy(msgs[i]);
             record_outcome(pr, i, 503, strdup("publisher busy: in-flight window full"));
             window_release(p, 1);
             continue;
         }
-        natsStatus s = js_PublishMsgAsync(t->js, &msg, &t->popts);
+        /* nats.c copies the message into its write buffer: it is ours again. */
+        natsStatus s = natsConnection_PublishMsg(t->nc, msgs[i]);
+        natsMsg_Destroy(msgs[i]);
         if (s != NATS_OK) {
-            pub_ackmap_take(t->acks, msgs[i], &gone);
-            natsMsg_Destroy(msg);
+            pub_ack_slot gone;
+            pub_ackmap_take(t->acks, key, &gone);
             record_outcome(pr, i, jb_pub_ack_status(s, 0, NULL), strdup(natsStatus_GetText(s)));
             window_release(p, 1);
             continue;
@@ -355,20 +394,19 @@ void pub_submit(pub_thread *t, pub_req *pr, jb_ce *const *ces, char *const *subj
 
 /* ------------------------------------------------------ completions */
 
-void pub_complete_ack(pub_thread *t, natsMsg *msg, int status, char *text)
+void pub_complete_ack(pub_thread *t, uint64_t seq, int status, char *text)
 {
     jb_pub *p = t->p;
     pub_ack_slot s;
-    if (!pub_ackmap_take(t->acks, msg, &s)) {
-        /* Already failed by the disconnect sweep: nothing waits for it. */
-        natsMsg_Destroy(msg);
+    if (!pub_ackmap_take(t->acks, (const void *)(uintptr_t)seq, &s)) {
+        /* Already failed by the disconnect sweep or timed out: nothing waits. */
         free(text);
         return;
     }
     pub_req *pr = s.req;
     window_release(p, 1);
     char code[8];
-    snprintf(code, sizeof(code), "%d", status);
+    code_label(status, code);
     const char *bl[] = {code, p->dest_service};
     jb_metric_observe(p->m.backend_dur, bl, (double)(jb_now_monotonic_ns() - s.t0) / 1e6);
     /* Kyma's labels: the type as its producer sent it, once per event. */
@@ -376,7 +414,6 @@ void pub_complete_ack(pub_thread *t, natsMsg *msg, int status, char *text)
         const char *tl[] = {pr->mtype[s.idx], pr->msource[s.idx], code};
         jb_metric_add(p->m.type_pub, tl, 1);
     }
-    natsMsg_Destroy(msg);
     record_outcome(pr, s.idx, status, text);
     if (--pr->remaining == 0)
         pub_req_finish(pr);
@@ -391,25 +428,48 @@ void pub_complete_ctl(pub_thread *t, pub_req *pr, int status, char *body, size_t
     pub_req_free(pr);
 }
 
-void pub_fail_in_flight(pub_thread *t)
+/* Settles the waiting message s with code and text (taken). */
+static void settle(pub_thread *t, const pub_ack_slot *s, int code, char *text)
 {
-    /* Take the messages back from nats.c: their acks, if any come, are dropped by
-     * the library, and the client hears 502 now rather than 504 later. Publishing
-     * is idempotent (Nats-Msg-Id), so a retry is safe either way. */
-    natsMsgList list = {0};
-    if (js_PublishAsyncGetPendingList(&list, t->js) != NATS_OK)
+    pub_req *pr = s->req;
+    window_release(t->p, 1);
+    record_outcome(pr, s->idx, code, text);
+    if (--pr->remaining == 0)
+        pub_req_finish(pr);
+}
+
+void pub_fail_in_flight(pub_thread *t, int code, const char *text)
+{
+    /* An ack that still comes finds no entry and is dropped. A message nats.c
+     * kept in its reconnect buffer may still be stored: publishing is idempotent
+     * (Nats-Msg-Id), so the client's retry is safe either way. */
+    pub_ack_slot s;
+    while (pub_ackmap_take_any(t->acks, &s))
+        settle(t, &s, code, strdup(text));
+}
+
+void pub_expire_in_flight(pub_thread *t, int64_t before_ns)
+{
+    /* Sequences are handed out in publishing order, so the oldest waiting message
+     * has the lowest sequence still in the map: walk up from the last one known,
+     * each sequence at most once over the thread's life, and stop at the first
+     * message young enough (scanning the whole map every tick cost ~900
+     * instructions per request at the default window). */
+    if (pub_ackmap_count(t->acks) == 0) {
+        t->oldest_seq = t->next_seq + 1;
         return;
-    for (int i = 0; i < list.Count; i++) {
-        pub_ack_slot s;
-        if (list.Msgs[i] == NULL || !pub_ackmap_take(t->acks, list.Msgs[i], &s))
-            continue;
-        pub_req *pr = s.req;
-        window_release(t->p, 1);
-        record_outcome(pr, s.idx, 502, strdup("not connected to NATS"));
-        if (--pr->remaining == 0)
-            pub_req_finish(pr);
     }
-    natsMsgList_Destroy(&list);
+    for (; t->oldest_seq <= t->next_seq; t->oldest_seq++) {
+        const void *key = (const void *)(uintptr_t)t->oldest_seq;
+        pub_ack_slot s;
+        if (!pub_ackmap_get(t->acks, key, &s))
+            continue;
+        if (s.t0 >= before_ns)
+            break;
+        pub_ackmap_take(t->acks, key, &s);
+        settle(t, &s, jb_pub_ack_status(NATS_TIMEOUT, 0, NULL),
+               strdup(natsStatus_GetText(NATS_TIMEOUT)));
+    }
 }
 
 void pub_drop_in_flight(pub_thread *t)

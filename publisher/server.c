@@ -1,10 +1,9 @@
 /*
  * One HTTP thread of the publisher (see pub_thread.h): its own event_base and
- * evhttp on the shared port, its own JetStream context for asynchronous
- * publishing, and a bounded completion queue through which nats.c's threads (ack
- * callbacks) and the control thread hand results back. Only this thread touches
- * its libevent objects; the others write to an eventfd (h2o's multithread
- * receiver pattern).
+ * evhttp on the shared port, its own NATS connection on that loop (jsio.c), and a
+ * mailbox (common/jb_mailbox.h) through which the control thread hands its
+ * answers back and the host asks the thread to stop. Only this thread touches
+ * its libevent objects.
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -13,95 +12,50 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "publisher/pub_thread.h"
 
-/* ------------------------------------------------------ completion queue */
-
-/* Any thread. Takes text (and msg for CQ_ACK): on a closed or full queue they are
- * freed here. The queue holds at least PUBLISH_MAX_IN_FLIGHT + control jobs, so it
- * is full only if that bound is broken. */
-static void cq_post(pub_thread *t, cq_entry e)
-{
-    bool wake = false, ok = false;
-    pthread_mutex_lock(&t->qmu);
-    if (!t->closed && t->qlen < t->qcap) {
-        t->q[(t->qhead + t->qlen) % t->qcap] = e;
-        t->qlen++;
-        ok = true;
-        wake = !t->wake_pending;
-        t->wake_pending = true;
-    }
-    pthread_mutex_unlock(&t->qmu);
-    if (!ok) {
-        natsMsg_Destroy(e.msg);
-        free(e.text);
-        return;
-    }
-    if (wake) {
-        uint64_t one = 1;
-        ssize_t w = write(t->efd, &one, sizeof(one));
-        (void)w; /* EAGAIN means the counter is already non-zero: a wake-up is due */
-    }
-}
-
-/* nats.c's thread: one call per message published by this thread. */
-static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
-{
-    (void)js;
-    pub_thread *t = closure;
-    cq_entry e = {.kind = CQ_ACK, .msg = msg, .status = 204};
-    if (pa == NULL && pae != NULL) {
-        e.status = jb_pub_ack_status(pae->Err, pae->ErrCode, pae->ErrText);
-        const char *txt = pae->ErrText != NULL ? pae->ErrText : natsStatus_GetText(pae->Err);
-        e.text = strdup(txt);
-        if (pae->Err == NATS_NO_RESPONDERS)
-            atomic_store(&t->p->stream_recheck, true);
-    }
-    cq_post(t, e);
-}
+/* ----------------------------------------------------------------- mailbox */
 
 void pub_thread_post_ctl(pub_thread *t, void *token, int status, char *body, size_t len)
 {
-    cq_post(t,
-            (cq_entry){.kind = CQ_CTL, .token = token, .status = status, .text = body, .len = len});
+    pub_req *pr = token;
+    pr->ctl_status = status;
+    pr->ctl_body = body;
+    pr->ctl_len = len;
+    jb_mail m = {.kind = PUB_MAIL_CTL, .ptr = pr};
+    /* The mailbox holds every control job there can be plus the stop: a refusal
+     * means the thread has ended, and nothing will answer the request. */
+    if (jb_mailbox_post(t->mb, &m) != JB_OK) {
+        free(body);
+        pr->ctl_body = NULL;
+    }
 }
 
 static void begin_stop(pub_thread *t);
 
-static void on_wake(evutil_socket_t fd, short what, void *arg)
+static void on_mail(jb_mail *m, void *ud)
 {
-    (void)what;
-    pub_thread *t = arg;
-    uint64_t v;
-    ssize_t r = read(fd, &v, sizeof(v));
-    (void)r;
-    enum { BATCH = 256 };
-    cq_entry batch[BATCH];
-    for (;;) {
-        size_t k = 0;
-        pthread_mutex_lock(&t->qmu);
-        while (k < BATCH && t->qlen > 0) {
-            batch[k++] = t->q[t->qhead];
-            t->qhead = (t->qhead + 1) % t->qcap;
-            t->qlen--;
-        }
-        if (t->qlen == 0)
-            t->wake_pending = false;
-        pthread_mutex_unlock(&t->qmu);
-        for (size_t i = 0; i < k; i++) {
-            cq_entry *e = &batch[i];
-            if (e->kind == CQ_ACK)
-                pub_complete_ack(t, e->msg, e->status, e->text);
-            else if (e->kind == CQ_CTL)
-                pub_complete_ctl(t, e->token, e->status, e->text, e->len);
-            else
-                begin_stop(t);
-        }
-        if (k < BATCH)
-            break;
+    pub_thread *t = ud;
+    if (m->kind == PUB_MAIL_CTL) {
+        pub_req *pr = m->ptr;
+        char *body = pr->ctl_body;
+        pr->ctl_body = NULL;
+        pub_complete_ctl(t, pr, pr->ctl_status, body, pr->ctl_len);
+    } else {
+        begin_stop(t);
+    }
+}
+
+/* Mail left when the thread has ended: a control answer nobody will send. */
+static void dispose_mail(jb_mail *m, void *ud)
+{
+    (void)ud;
+    if (m->kind == PUB_MAIL_CTL) {
+        pub_req *pr = m->ptr;
+        free(pr->ctl_body);
+        pr->ctl_body = NULL;
     }
 }
 
@@ -110,8 +64,10 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     pub_thread *t = arg;
-    if (pub_ackmap_count(t->acks) > 0 && !jb_nats_connected(t->p->nc))
-        pub_fail_in_flight(t);
+    if (pub_ackmap_count(t->acks) > 0 && !pub_js_connected(t))
+        pub_fail_in_flight(t, 502, "not connected to NATS"); /* now rather than 504 later */
+    if (pub_ackmap_count(t->acks) > 0)
+        pub_expire_in_flight(t, jb_now_monotonic_ns() - t->p->cfg->request_timeout_ms * 1000000);
     jb_metric_set(t->p->m.in_flight, NULL, (double)atomic_load(&t->p->in_flight));
     if (t->stopping && ((pub_ackmap_count(t->acks) == 0 && t->pending_ctl == 0) ||
                         jb_now_monotonic_ns() > t->stop_deadline_ns))
@@ -137,14 +93,9 @@ static void *thread_main(void *arg)
 {
     pub_thread *t = arg;
     event_base_dispatch(t->base);
-    /* Nothing more is read from the queue: later acks are freed by cq_post. */
-    pthread_mutex_lock(&t->qmu);
-    t->closed = true;
-    for (; t->qlen > 0; t->qlen--, t->qhead = (t->qhead + 1) % t->qcap) {
-        natsMsg_Destroy(t->q[t->qhead].msg);
-        free(t->q[t->qhead].text);
-    }
-    pthread_mutex_unlock(&t->qmu);
+    /* Nothing more is read from the mailbox: later posts are refused. */
+    jb_mailbox_close(t->mb);
+    jb_mailbox_drain(t->mb, dispose_mail, t);
     return NULL;
 }
 
@@ -181,40 +132,26 @@ static jb_status setup_http(pub_thread *t, int listen_fd, jb_err *err)
     return JB_OK;
 }
 
-static jb_status setup_js(pub_thread *t, jb_err *err)
-{
-    const jb_cfg *cfg = t->p->cfg;
-    jsOptions jo;
-    jsOptions_Init(&jo);
-    jo.Wait = cfg->request_timeout_ms;
-    /* Our window is the limit; nats.c's own stall must never trigger first. */
-    jo.PublishAsync.MaxPending = (int64_t)cfg->publish_max_in_flight * 2 + 16;
-    jo.PublishAsync.AckHandler = on_ack;
-    jo.PublishAsync.AckHandlerClosure = t;
-    natsStatus s = natsConnection_JetStream(&t->js, t->p->nc, &jo);
-    if (s != NATS_OK)
-        return jb_err_set(err, JB_ERR_NATS, "JetStream context: %s", natsStatus_GetText(s));
-    jsPubOptions_Init(&t->popts);
-    t->popts.MaxWait = cfg->request_timeout_ms;
-    return JB_OK;
-}
-
 static jb_status setup_loop(pub_thread *t, jb_err *err)
 {
+    /* Locks in the base: nats.c's reconnect and ping threads add write interest to
+     * the connection's events from their own threads. */
+    jb_event_threads_init();
     t->base = event_base_new();
     if (t->base == NULL || event_base_priority_init(t->base, 2) != 0)
         return jb_err_set(err, JB_ERR_NOMEM, "event_base_new failed");
-    t->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (t->efd < 0)
-        return jb_err_set(err, JB_ERR_IO, "eventfd: %s", strerror(errno));
-    t->wake_ev = event_new(t->base, t->efd, EV_READ | EV_PERSIST, on_wake, t);
+    /* Every control job there can be, plus the stop and some slack. */
+    jb_status st = jb_mailbox_create(PUB_CTL_JOBS_MAX + 16, &t->mb, err);
+    if (st != JB_OK)
+        return st;
+    if (jb_mailbox_attach(t->mb, t->base, on_mail, t) != JB_OK)
+        return jb_err_set(err, JB_ERR_NOMEM, "event_new failed");
     t->tick_ev = event_new(t->base, -1, EV_PERSIST, on_tick, t);
     t->conn_ev = event_new(t->base, -1, 0, pub_conns_attach, t);
-    if (t->wake_ev == NULL || t->tick_ev == NULL || t->conn_ev == NULL)
+    if (t->tick_ev == NULL || t->conn_ev == NULL)
         return jb_err_set(err, JB_ERR_NOMEM, "event_new failed");
     event_priority_set(t->conn_ev, 0);
     struct timeval tick = {0, 200 * 1000};
-    event_add(t->wake_ev, NULL);
     event_add(t->tick_ev, &tick);
     return JB_OK;
 }
@@ -228,16 +165,13 @@ jb_status pub_thread_create(jb_pub *p, int idx, int listen_fd, pub_thread **out,
     }
     t->p = p;
     t->idx = idx;
-    t->efd = -1;
-    pthread_mutex_init(&t->qmu, NULL);
+    t->oldest_seq = 1;
     size_t max = (size_t)p->cfg->publish_max_in_flight;
-    t->qcap = max + PUB_CTL_JOBS_MAX + 16;
-    t->q = calloc(t->qcap, sizeof(*t->q));
     t->acks = pub_ackmap_create(max);
     t->new_bevs_cap = (size_t)p->conns_per_thread + 64;
     t->new_bevs = calloc(t->new_bevs_cap, sizeof(*t->new_bevs));
     jb_status rc = JB_ERR_NOMEM;
-    if (t->q == NULL || t->acks == NULL || t->new_bevs == NULL) {
+    if (t->acks == NULL || t->new_bevs == NULL) {
         close(listen_fd);
         jb_err_set(err, rc, "out of memory");
         goto fail;
@@ -246,7 +180,7 @@ jb_status pub_thread_create(jb_pub *p, int idx, int listen_fd, pub_thread **out,
         close(listen_fd);
         goto fail;
     }
-    if ((rc = setup_http(t, listen_fd, err)) != JB_OK || (rc = setup_js(t, err)) != JB_OK)
+    if ((rc = setup_http(t, listen_fd, err)) != JB_OK || (rc = pub_js_open(t, err)) != JB_OK)
         goto fail;
     *out = t;
     return JB_OK;
@@ -265,7 +199,10 @@ jb_status pub_thread_start(pub_thread *t)
 
 void pub_thread_request_stop(pub_thread *t)
 {
-    cq_post(t, (cq_entry){.kind = CQ_STOP});
+    /* Never full: control answers are bounded by PUB_CTL_JOBS_MAX. Refused only
+     * once the thread has ended. */
+    jb_mail m = {.kind = PUB_MAIL_STOP};
+    (void)jb_mailbox_post(t->mb, &m);
 }
 
 void pub_thread_join(pub_thread *t)
@@ -284,21 +221,23 @@ void pub_thread_destroy(pub_thread *t)
     pub_drop_in_flight(t);
     if (t->http != NULL)
         evhttp_free(t->http);
-    if (t->wake_ev != NULL)
-        event_free(t->wake_ev);
+    /* Before the base goes: the connection's events live in it. */
+    pub_js_close(t);
     if (t->tick_ev != NULL)
         event_free(t->tick_ev);
     if (t->conn_ev != NULL)
         event_free(t->conn_ev);
+    /* Removes its event from the base; what is left was disposed of by the thread
+     * or was never sent (the thread did not start). */
+    jb_mailbox_destroy(t->mb, dispose_mail, t);
     if (t->base != NULL)
         event_base_free(t->base);
-    if (t->js != NULL)
-        jsCtx_Destroy(t->js);
-    if (t->efd >= 0)
-        close(t->efd);
-    free(t->q);
     pub_ackmap_destroy(t->acks);
     free(t->new_bevs);
-    pthread_mutex_destroy(&t->qmu);
     free(t);
+}
+
+bool pub_thread_connected(pub_thread *t)
+{
+    return pub_js_connected(t);
 }

@@ -1,5 +1,6 @@
-/* publisher/: the ack map (natsMsg pointer -> waiting request), checked against a
- * plain array as reference through puts and takes in many orders. */
+/* publisher/: the ack map (message key -> waiting request), checked against a
+ * plain array as reference through puts and takes in many orders, with keys that
+ * are pointers or consecutive sequence numbers. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,33 @@ static void test_full(void)
     pub_ack_slot s;
     CU_ASSERT_TRUE(pub_ackmap_take(m, key(50), &s));
     CU_ASSERT_TRUE(pub_ackmap_put(m, key(MAX), NULL, MAX, 0));
+    pub_ackmap_destroy(m);
+}
+
+/* The timeout sweep looks entries up by sequence without taking them: with
+ * consecutive sequence numbers as keys (what the publisher uses) in a nearly
+ * full map, pub_ackmap_get finds each with its values and leaves it in. */
+static void test_get_sequences(void)
+{
+    enum { MAX = 1000 };
+    pub_ackmap *m = pub_ackmap_create(MAX);
+    CU_ASSERT_FATAL(m != NULL);
+    for (uintptr_t seq = 1; seq <= MAX; seq++)
+        CU_ASSERT_TRUE(pub_ackmap_put(m, (const void *)seq, NULL, seq, (int64_t)seq * 10));
+    pub_ack_slot s;
+    CU_ASSERT_FALSE(pub_ackmap_get(m, NULL, &s));
+    CU_ASSERT_FALSE(pub_ackmap_get(m, (const void *)(uintptr_t)(MAX + 1), &s));
+    for (uintptr_t seq = 1; seq <= MAX; seq++) {
+        CU_ASSERT_TRUE(pub_ackmap_get(m, (const void *)seq, &s));
+        CU_ASSERT_EQUAL(s.idx, seq);
+        CU_ASSERT_EQUAL(s.t0, (int64_t)seq * 10);
+    }
+    CU_ASSERT_EQUAL(pub_ackmap_count(m), MAX);
+    for (uintptr_t seq = 1; seq <= MAX; seq += 2)
+        CU_ASSERT_TRUE(pub_ackmap_take(m, (const void *)seq, &s));
+    for (uintptr_t seq = 1; seq <= MAX; seq++)
+        CU_ASSERT_EQUAL(pub_ackmap_get(m, (const void *)seq, &s), seq % 2 == 0);
+    CU_ASSERT_EQUAL(pub_ackmap_count(m), MAX / 2);
     pub_ackmap_destroy(m);
 }
 
@@ -118,6 +146,7 @@ int main(void)
         {"put, take, absent, taken once", test_put_take_basic},
         {"max entries fit, one more is refused", test_full},
         {"random puts and takes against a reference", test_against_reference},
+        {"look-up without taking, sequence keys", test_get_sequences},
     };
     return jb_cunit_main("unit_publisher_ackmap", NULL, NULL, cases, JB_CASES_N(cases));
 }

@@ -2,6 +2,7 @@
  * mapping (ack_status.c). */
 #include <nats/nats.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "jb_cunit.h"
@@ -28,6 +29,56 @@ static void test_ack_status(void)
     };
     for (size_t i = 0; i < JB_CASES_N(cases); i++)
         CU_ASSERT_EQUAL(jb_pub_ack_status(cases[i].s, cases[i].code, cases[i].text), cases[i].want);
+}
+
+/* The ack message JetStream sends back (jb_pub_ack_parse): status and text. */
+static void test_ack_parse(void)
+{
+    static const struct {
+        const char *data;
+        bool no_responders;
+        int want;
+        const char *text; /* NULL: none */
+    } cases[] = {
+        {"{\"stream\":\"sap\",\"seq\":17}", false, 204, NULL},
+        {"{\"stream\":\"sap\",\"seq\":17,\"duplicate\":true}", false, 204, NULL},
+        {"{\"stream\":\"error\",\"seq\":3}", false, 204, NULL},
+        {"{\"error\":{\"code\":503,\"err_code\":10077,\"description\":\"maximum messages "
+         "exceeded\"},\"stream\":\"sap\",\"seq\":0}",
+         false, 507, "maximum messages exceeded"},
+        {"{\"error\":{\"code\":503,\"err_code\":10039,\"description\":\"jetstream not "
+         "enabled\"}}",
+         false, 503, "jetstream not enabled"},
+        {"{\"error\":{\"code\":400,\"err_code\":10060,\"description\":\"expected stream "
+         "does not match\"}}",
+         false, 500, "expected stream does not match"},
+        {"{\"error\":{\"code\":500}}", false, 500, "Error"},
+        {"", true, 504, "No responders available for request"},
+        {"", false, 500, "invalid JetStream ack"},
+        {"{\"stream\":\"sap\"", false, 500, "invalid JetStream ack"},
+        {"not json \"seq\"", false, 500, "invalid JetStream ack"},
+        {"{\"error\":\"x\"}", false, 500, "invalid JetStream ack"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *text = (char *)"unset";
+        int got =
+            jb_pub_ack_parse(cases[i].data, strlen(cases[i].data), cases[i].no_responders, &text);
+        if (got != cases[i].want)
+            printf("\ncase %zu: %d, want %d\n", i, got, cases[i].want);
+        CU_ASSERT_EQUAL(got, cases[i].want);
+        if (cases[i].text == NULL) {
+            CU_ASSERT_PTR_NULL(text);
+        } else {
+            CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+            CU_ASSERT_STRING_EQUAL(text, cases[i].text);
+        }
+        free(text);
+    }
+    /* Not NUL-terminated: only len bytes are read. */
+    const char buf[] = "{\"stream\":\"sap\",\"seq\":1}XXXX";
+    char *text = NULL;
+    CU_ASSERT_EQUAL(jb_pub_ack_parse(buf, sizeof(buf) - 5, false, &text), 204);
+    CU_ASSERT_PTR_NULL(text);
 }
 
 static void test_routes(void)
@@ -77,6 +128,7 @@ int main(void)
 {
     static const jb_test_case cases[] = {
         {"JetStream outcome to HTTP status", test_ack_status},
+        {"JetStream ack message to HTTP status", test_ack_parse},
         {"route matching", test_routes},
     };
     return jb_cunit_main("unit_publisher_routes", NULL, NULL, cases, JB_CASES_N(cases));
