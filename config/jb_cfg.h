@@ -113,6 +113,7 @@ typedef struct jb_cfg {
     int64_t kube_request_timeout_ms; /* KUBE_REQUEST_TIMEOUT 10s */
     int64_t kube_watch_timeout_ms;   /* KUBE_WATCH_TIMEOUT 5m */
     int64_t kube_secret_refresh_ms;  /* KUBE_SECRET_REFRESH 60s (sink credential Secrets) */
+    int dispatch_prefetch;           /* DISPATCH_PREFETCH 0: per consumer beyond maxInFlight */
 } jb_cfg;
 
 /* The NATS server the client commands (sub, dlq, stats, ...) use when NATS_URL is

@@ -219,7 +219,11 @@
       CFG_DURATION, kube_watch_timeout_ms, 5 * SEC, HOUR, NULL)                                    \
     X("KUBE_SECRET_REFRESH", "--kube-secret-refresh", "60s", "duration 1s..1h" DUR,                \
       "How often a Secret holding sink credentials is read again (rotation).", CFG_DURATION,       \
-      kube_secret_refresh_ms, SEC, HOUR, NULL)
+      kube_secret_refresh_ms, SEC, HOUR, NULL)                                                     \
+    X("DISPATCH_PREFETCH", "--dispatch-prefetch", "0", "integer 0..10000",                         \
+      "Messages a consumer may request beyond maxInFlightMessages (they wait in the dispatcher; "  \
+      "the sink never sees more than maxInFlightMessages); 0: Kyma's behaviour.",                  \
+      CFG_INT, dispatch_prefetch, 0, 10000, NULL)
 
 #define INFO(env, flag, def, allowed, help, kind, field, min, max, choices)                        \
     {env, flag, def, allowed, help},

@@ -152,9 +152,11 @@ static void reap(jb_disp *d, dconsumer *c);
 static void release_slot(jb_disp *d, dconsumer *c)
 {
     dconsumer *owner = NULL;
-    natsMsg *parked = jb_dpull_release(d->pull, c, &owner);
-    if (parked != NULL)
-        deliver(d, owner, parked);
+    natsMsg *next = jb_dpull_release(d->pull, c, &owner);
+    while (next != NULL) {
+        deliver(d, owner, next);
+        next = jb_dpull_release(d->pull, NULL, &owner);
+    }
 }
 
 static void finish(inflight *f, settle how, int64_t delay_ms)
@@ -165,9 +167,9 @@ static void finish(inflight *f, settle how, int64_t delay_ms)
     if (how == SETTLE_ACK && jb_dacks_add(&d->acks, f->msg))
         f->msg = NULL; /* acked and destroyed at the end of this loop turn */
     else if (how == SETTLE_ACK)
-        s = jb_disp_settle(d->nc, f->msg, "+ACK");
+        s = jb_disp_settle(d->lnc, f->msg, "+ACK");
     else if (how == SETTLE_NAK)
-        s = jb_disp_nak(d->nc, f->msg, delay_ms > 0 ? delay_ms : 1);
+        s = jb_disp_nak(d->lnc, f->msg, delay_ms > 0 ? delay_ms : 1);
     if (s != NATS_OK)
         /* Not connected: JetStream redelivers after AckWait, nothing is lost. */
         jb_log(JB_LOG_WARN, "dispatcher", "cannot settle message", "consumer", c->info.consumer,
@@ -205,7 +207,7 @@ static void on_progress(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     inflight *f = arg;
     /* The sink is slower than AckWait: keep the message ours. */
-    jb_disp_settle(f->d->nc, f->msg, "+WPI");
+    jb_disp_settle(f->d->lnc, f->msg, "+WPI");
 }
 
 static void retry_or_dead(inflight *f, int status, int64_t retry_after_ms, const char *body,
@@ -474,7 +476,7 @@ static void deliver(jb_disp *d, dconsumer *c, natsMsg *msg)
 {
     inflight *f = inflight_new(d, c, msg);
     if (f == NULL) {
-        jb_disp_nak(d->nc, msg, 1000);
+        jb_disp_nak(d->lnc, msg, 1000);
         natsMsg_Destroy(msg);
         release_slot(d, c);
         return;
@@ -532,9 +534,8 @@ static void on_ready(jb_disp *d, jb_sub_consumer *info)
         memset(info, 0, sizeof(*info));
         c->slot.max_in_flight =
             c->info.delivery.max_in_flight > 0 ? c->info.delivery.max_in_flight : 1;
-        /* A consumer re-created by the reconciler may come back at once. */
-        c->slot.retry_at_ns = 0;
-        jb_dpull_want(d->pull, c);
+        /* A consumer re-created with new settings may come back at once. */
+        jb_dpull_renew(d->pull, c);
         return;
     }
     if (d->stopping)
@@ -559,8 +560,14 @@ static void on_ready(jb_disp *d, jb_sub_consumer *info)
 
 static void stop_consumer(jb_disp *d, dconsumer *c)
 {
-    /* No new request; what the open one still brings is NAKed (on_arrival). */
+    /* No new request; what the open one still brings is NAKed (on_arrival), and
+     * so is what waits for a place at the sink. */
     jb_dpull_stop_consumer(d->pull, c);
+    natsMsg *msg;
+    while ((msg = jb_dpull_unqueue(d->pull, c)) != NULL) {
+        jb_disp_nak(d->lnc, msg, 1);
+        natsMsg_Destroy(msg);
+    }
 }
 
 static void on_removed(jb_disp *d, jb_sub_consumer *info)
@@ -599,14 +606,30 @@ static void on_arrival(jb_disp *d, natsMsg *msg)
         deliver(d, c, msg);
         return;
     case JB_DSLOT_PARKED:
+    case JB_DSLOT_QUEUED:
         return;
     case JB_DSLOT_REFUSE:
         /* Its consumer is gone, or it would exceed the in-flight bounds: give it
          * back at once for whoever may take it. */
-        jb_disp_nak(d->nc, msg, 1);
+        jb_disp_nak(d->lnc, msg, 1);
         natsMsg_Destroy(msg);
         return;
     }
+}
+
+/* After each read of the loop-owned connection, on the loop: what arrived for the
+ * inbox is taken here, with no thread in between. */
+static void on_nats_read(void *ud)
+{
+    jb_disp *d = ud;
+    if (d->pull == NULL)
+        return;
+    bool kick = false;
+    natsMsg *msg;
+    while ((msg = jb_dpull_next(d->pull, &kick)) != NULL)
+        on_arrival(d, msg);
+    if (kick)
+        kick_reconciler(d);
 }
 
 /* The loop's mailbox: what other threads handed over. */
@@ -615,13 +638,6 @@ static void handle(jb_mail *m, void *ud)
     jb_disp *d = ud;
     jb_sub_consumer *info = m->ptr;
     switch ((qkind)m->kind) {
-    case Q_MSG:
-        on_arrival(d, m->ptr);
-        return;
-    case Q_STATUS:
-        if (jb_dpull_status(d->pull, m->ptr))
-            kick_reconciler(d);
-        return;
     case Q_READY:
         on_ready(d, info);
         break;
@@ -693,18 +709,14 @@ static void on_status_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     jb_disp *d = arg;
     if (d->m.health != NULL)
-        jb_metric_set(d->m.health, NULL, jb_nats_connected(d->nc) ? 1 : 0);
-    long full = jb_dpull_take_full_count(d->pull);
-    if (full > 0) {
-        char n[24];
-        snprintf(n, sizeof(n), "%ld", full);
-        jb_log(JB_LOG_WARN, "dispatcher", "mailbox full, messages given back with a delay",
-               "messages", n, NULL);
-    }
+        jb_metric_set(d->m.health, NULL,
+                      jb_nats_connected(d->nc) && jb_nats_connected(d->lnc) ? 1 : 0);
     jb_dpull_tick(d->pull);
 }
 
 /* ------------------------------------------------------------ public */
+
+static void on_finish_tick(evutil_socket_t fd, short what, void *arg);
 
 /* DISPATCHER_MAX_CONCURRENT: deliveries in flight in the process. */
 static int global_max_of(const jb_cfg *cfg)
@@ -736,6 +748,13 @@ jb_status jb_disp_create(const jb_cfg *cfg, struct event_base *base, jb_metrics 
         st = jb_err_set(err, st, "cannot watch the mailbox");
         goto out;
     }
+    /* The pull path's own connection, read and written on this loop. */
+    jb_nats_opts no;
+    jb_cfg_nats_opts(cfg, &no);
+    d->lnc_loop = (jb_nats_loop){base, on_nats_read, d};
+    st = jb_nats_connect_loop(&no, &d->lnc_loop, "jetbridge-dispatcher-pull", true, &d->lnc, err);
+    if (st != JB_OK)
+        goto out;
     st = jb_dguard_create(cfg, &d->guard, err);
     if (st != JB_OK)
         goto out;
@@ -744,8 +763,9 @@ jb_status jb_disp_create(const jb_cfg *cfg, struct event_base *base, jb_metrics 
     d->status_ev = event_new(base, -1, EV_PERSIST, on_status_tick, d);
     d->info_ev = event_new(base, -1, EV_PERSIST, on_info_tick, d);
     d->info_soon_ev = evtimer_new(base, on_info_tick, d);
-    if (jb_dacks_init(&d->acks, base, nc, (size_t)global_max) != JB_OK || d->info_ev == NULL ||
-        d->info_soon_ev == NULL) {
+    d->finish_ev = evtimer_new(base, on_finish_tick, d);
+    if (jb_dacks_init(&d->acks, base, d->lnc, (size_t)global_max) != JB_OK || d->info_ev == NULL ||
+        d->info_soon_ev == NULL || d->finish_ev == NULL) {
         st = jb_err_set(err, JB_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -753,7 +773,8 @@ jb_status jb_disp_create(const jb_cfg *cfg, struct event_base *base, jb_metrics 
         st = jb_err_set(err, JB_ERR_NOMEM, "out of memory");
         goto out;
     }
-    st = jb_dpull_create(cfg, base, nc, d->mb, &d->table, global_max, &d->pull, err);
+    st = jb_dpull_create(cfg, base, d->lnc, &d->table, global_max, cfg->dispatch_prefetch, &d->pull,
+                         err);
     if (st != JB_OK)
         goto out;
     register_metrics(d);
@@ -804,7 +825,7 @@ bool jb_disp_ready(void *ud)
     pthread_mutex_lock(&d->rec_mu);
     bool synced = d->rec != NULL && jb_sub_reconciler_synced(d->rec);
     pthread_mutex_unlock(&d->rec_mu);
-    return synced && jb_nats_connected(d->nc);
+    return synced && jb_nats_connected(d->nc) && jb_nats_connected(d->lnc);
 }
 
 /* Takes the reconciler away from the other threads, then stops it. */
@@ -837,9 +858,30 @@ static void unpark_all(jb_disp *d)
 {
     natsMsg *msg;
     while ((msg = jb_dpull_unpark(d->pull)) != NULL) {
-        jb_disp_nak(d->nc, msg, 1);
+        jb_disp_nak(d->lnc, msg, 1);
         natsMsg_Destroy(msg);
     }
+}
+
+/* Stopping, nothing in flight any more: waits (on the loop, at most 3 s) until the
+ * inbox is drained (what arrives meanwhile is NAKed by on_arrival) and the
+ * loop-owned connection wrote everything (acks and NAKs), then says done. */
+static void on_finish_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    jb_disp *d = arg;
+    bool waiting = !jb_dpull_inbox_drained(d->pull) || natsConnection_Buffered(d->lnc) > 0;
+    if (waiting && jb_nats_connected(d->lnc) && jb_now_monotonic_ns() < d->finish_deadline_ns) {
+        struct timeval tv = {0, 2000};
+        evtimer_add(d->finish_ev, &tv);
+        return;
+    }
+    /* Dead-letter publishes went out on the host's connection. */
+    natsConnection_FlushTimeout(d->nc, 2000);
+    if (d->grace_ev != NULL)
+        event_del(d->grace_ev);
+    if (d->done != NULL)
+        d->done(d->done_ud);
 }
 
 static void check_stopped(jb_disp *d)
@@ -847,13 +889,11 @@ static void check_stopped(jb_disp *d)
     if (!d->stopping || d->finished || d->ninflight > 0)
         return;
     d->finished = true;
-    /* Acks and NAKs are buffered by nats.c: push them out before we go. */
     jb_dacks_flush(&d->acks);
-    natsConnection_FlushTimeout(d->nc, 2000);
-    if (d->grace_ev != NULL)
-        event_del(d->grace_ev);
-    if (d->done != NULL)
-        d->done(d->done_ud);
+    jb_dpull_drain_inbox(d->pull);
+    d->finish_deadline_ns = jb_now_monotonic_ns() + 3000000000LL;
+    struct timeval now = {0, 0};
+    evtimer_add(d->finish_ev, &now);
 }
 
 void jb_disp_stop_gracefully(jb_disp *d, void (*done)(void *ud), void *ud)
@@ -888,14 +928,8 @@ static void drop_mail(jb_mail *m, void *ud)
 {
     jb_disp *d = ud;
     jb_sub_consumer *info = m->ptr;
+    (void)d;
     switch ((qkind)m->kind) {
-    case Q_MSG:
-        jb_disp_nak(d->nc, m->ptr, 1);
-        natsMsg_Destroy(m->ptr);
-        return;
-    case Q_STATUS:
-        natsMsg_Destroy(m->ptr);
-        return;
     case Q_READY:
     case Q_REMOVED:
         jb_sub_consumer_free(info);
@@ -923,7 +957,11 @@ void jb_disp_destroy(jb_disp *d)
      * mailbox is closed). */
     jb_ddlq_stop(d->dlq);
     jb_dinfo_stop(d->info);
-    jb_dpull_close_inbox(d->pull);
+    natsMsg *left;
+    while ((left = jb_dpull_close_inbox(d->pull)) != NULL) {
+        jb_disp_nak(d->lnc, left, 1);
+        natsMsg_Destroy(left);
+    }
     /* Nothing posts any more: settle what was handed over but not delivered, and
      * take the workers' last replies. */
     if (d->mb != NULL)
@@ -940,6 +978,10 @@ void jb_disp_destroy(jb_disp *d)
     jb_ddlq_destroy(d->dlq);
     jb_dinfo_destroy(d->info);
     jb_dpull_destroy(d->pull);
+    d->pull = NULL;
+    /* Its events leave the base with it; what it still buffered is written by the
+     * close when the server is reachable. */
+    jb_nats_close(d->lnc, NULL);
     jb_dhttp_destroy(d->http);
     jb_dauth_destroy(d->auth);
     jb_dguard_destroy(d->guard);
@@ -952,6 +994,8 @@ void jb_disp_destroy(jb_disp *d)
         event_free(d->info_soon_ev);
     if (d->grace_ev != NULL)
         event_free(d->grace_ev);
+    if (d->finish_ev != NULL)
+        event_free(d->finish_ev);
     pthread_mutex_destroy(&d->rec_mu);
     free(d);
 }

@@ -38,13 +38,13 @@ struct event;
 #define JB_DISP_DLQ_TIMEOUT_MS 5000
 /* The subject prefix of the dead-letter stream. */
 #define JB_DISP_DLQ_PREFIX "kyma-dlq"
-/* The loop's mailbox holds 2 x DISPATCHER_MAX_CONCURRENT + this many messages.
- * What arrives there: messages of pull requests (at most the process-wide slots
- * asked for, plus one per idle consumer's long poll), the requests' end statuses,
+/* The loop's mailbox holds 2 x DISPATCHER_MAX_CONCURRENT + this many entries:
  * consumer changes from the reconciler (which waits for room) and the replies of
- * the DLQ and info workers (at most one per delivery in flight, reserved). Full
- * (only when thousands of idle consumers receive at once): a message is given back
- * with a 1 s NAK, a status is dropped (its request ends at its deadline). */
+ * the DLQ and info workers (at most one per delivery in flight, reserved). The
+ * inbox subscription's own queue (nats.c's pending limit) is at least as large:
+ * messages of pull requests (bounded by the slots, plus one per idle consumer's
+ * long poll) and the requests' end statuses wait there until the loop takes them
+ * after the read that brought them. */
 #define JB_DISP_MAILBOX_SPARE 1024
 
 typedef struct jb_disp jb_disp;
@@ -53,8 +53,6 @@ typedef struct inflight inflight;
 
 /* What the loop's mailbox carries (jb_mail.kind; ptr as said). */
 typedef enum qkind {
-    Q_MSG,     /* a message of a pull request (natsMsg *) */
-    Q_STATUS,  /* a pull request's end (natsMsg *) */
     Q_READY,   /* a consumer to pull from, or its new settings (jb_sub_consumer *) */
     Q_REMOVED, /* a consumer no longer wanted (jb_sub_consumer *) */
 } qkind;
@@ -83,33 +81,53 @@ void jb_dtable_remove(jb_dtable *t, dconsumer *c);
 /* --------------------------------------------------------- pulling (pull.c) */
 
 /* The inbox subscription, pull requests and their ends, with the accounting of
- * slots.c. Loop thread unless said otherwise. Returns what the loop must do; never
- * calls back into it. */
+ * slots.c. Loop thread only. Returns what the loop must do; never calls back
+ * into it. */
 typedef struct jb_dpull jb_dpull;
-/* mb: the loop's mailbox (messages and statuses go there); table: the consumers
- * (borrowed). global_max: DISPATCHER_MAX_CONCURRENT. */
+/* nc: the loop-owned connection (jb_nats_connect_loop; borrowed); table: the
+ * consumers (borrowed). global_max: DISPATCHER_MAX_CONCURRENT; prefetch:
+ * DISPATCH_PREFETCH. */
 jb_status jb_dpull_create(const jb_cfg *cfg, struct event_base *base, natsConnection *nc,
-                          jb_mailbox *mb, jb_dtable *table, int global_max, jb_dpull **out,
+                          jb_dtable *table, int global_max, int prefetch, jb_dpull **out,
                           jb_err *err);
 /* Subscribes the inbox; JB_ERR_NATS when it cannot. */
 jb_status jb_dpull_start(jb_dpull *p, jb_err *err);
+/* The next message of a pull request that arrived (after a read of the loop-owned
+ * connection), or NULL when none is left. Statuses that ended requests are handled
+ * on the way; *kick becomes true when a consumer looks lost (the caller asks the
+ * reconciler for a pass). */
+natsMsg *jb_dpull_next(jb_dpull *p, bool *kick);
 /* No new pull request from now on. */
 void jb_dpull_stop_requests(jb_dpull *p);
-/* Unsubscribes (draining) and waits, bounded, until nats.c stopped calling back. */
-void jb_dpull_close_inbox(jb_dpull *p);
+/* Stopping: unsubscribes with a drain (what the server sent before it saw the
+ * unsubscribe still arrives through jb_dpull_next); jb_dpull_inbox_drained says
+ * when nothing more can come. */
+void jb_dpull_drain_inbox(jb_dpull *p);
+bool jb_dpull_inbox_drained(jb_dpull *p);
+/* Unsubscribes (if still subscribed); returns one message still queued, or NULL:
+ * call until NULL and give each back. */
+natsMsg *jb_dpull_close_inbox(jb_dpull *p);
 void jb_dpull_destroy(jb_dpull *p);
 /* c may ask for messages: a request at the end of this loop turn if slots allow. */
 void jb_dpull_want(jb_dpull *p, dconsumer *c);
+/* c was (re)created or changed: its open request, if any, is closed and it asks
+ * again at once. */
+void jb_dpull_renew(jb_dpull *p, dconsumer *c);
 /* c stops: no new request, its open one is closed. */
 void jb_dpull_stop_consumer(jb_dpull *p, dconsumer *c);
+/* One message of c that waits for a place at the sink, taken back (c stops), or
+ * NULL: the caller gives it back. */
+natsMsg *jb_dpull_unqueue(jb_dpull *p, dconsumer *c);
 /* Takes c out of every list (before it is freed). */
 void jb_dpull_forget(jb_dpull *p, dconsumer *c);
-/* A message arrived. DELIVER: deliver it now (*out is its consumer); PARKED: taken,
- * it comes back from jb_dpull_release; REFUSE: no consumer, or over the bounds:
- * the caller gives it back. */
+/* A message arrived. DELIVER: deliver it now (*out is its consumer); PARKED or
+ * QUEUED: taken, it comes back from jb_dpull_release; REFUSE: no consumer, or over
+ * the bounds: the caller gives it back. */
 jb_dslot_arrival jb_dpull_arrived(jb_dpull *p, natsMsg *msg, dconsumer **out);
-/* A message of c was settled. Returns a parked message that took the freed slot
- * (the caller delivers it; *owner is its consumer), or NULL. */
+/* A message of c was settled. Returns a message that now may go to its sink (one
+ * of c's that waited, or one parked for want of a process-wide slot; the caller
+ * delivers it; *owner is its consumer), or NULL. Call again with c NULL until it
+ * returns NULL. */
 natsMsg *jb_dpull_release(jb_dpull *p, dconsumer *c, dconsumer **owner);
 /* One parked message taken back (stop), or NULL: the caller NAKs it. */
 natsMsg *jb_dpull_unpark(jb_dpull *p);
@@ -118,8 +136,6 @@ natsMsg *jb_dpull_unpark(jb_dpull *p);
 bool jb_dpull_status(jb_dpull *p, natsMsg *msg);
 /* Every second: reconnects, lost requests, retries. */
 void jb_dpull_tick(jb_dpull *p);
-/* Messages given back because the loop's mailbox was full, since the last call. */
-long jb_dpull_take_full_count(jb_dpull *p);
 
 /* ------------------------------------------------ consumer info (info.c) */
 
@@ -179,8 +195,12 @@ struct jb_disp {
     struct event_base *base;
     jb_metrics *metrics;
     disp_metrics m;
-    natsConnection *nc;
+    natsConnection *nc; /* the host's (nats.c's threads): reconciler and workers */
     jsCtx *js;
+    natsConnection *lnc; /* the loop's own: inbox, pull requests, acks, NAKs */
+    jb_nats_loop lnc_loop;
+    struct event *finish_ev; /* stopping: waits for the inbox drain and the last write */
+    int64_t finish_deadline_ns;
     pthread_mutex_t rec_mu; /* guards rec against the stop */
     jb_sub_reconciler *rec; /* set before start; cleared under rec_mu when stopping */
     jb_dhttp *http;

@@ -5,12 +5,16 @@
  * so the accounting is tested alone (tests/unit/dispatcher/test_disp_slots.c).
  *
  * The bounds: per consumer, requested (asked for and not arrived) + outstanding
- * (arrived and not settled) never exceeds max_in_flight (maxInFlightMessages);
- * process-wide, requested + outstanding never exceeds global_max
- * (DISPATCHER_MAX_CONCURRENT), and parked messages count against it when planning.
- * An idle consumer's long poll asks for one message with its own slot only; if
- * that message arrives while the process-wide slots are all taken it is parked (at
- * most one per consumer, its consumer's slot taken) until one frees. */
+ * (arrived and not settled) never exceeds its window, max_in_flight
+ * (maxInFlightMessages) + prefetch (DISPATCH_PREFETCH, default 0), and at most
+ * max_in_flight of them are at the sink (at_sink); the others wait in the
+ * consumer's queue, in stream order, for a place at the sink. Process-wide,
+ * requested + outstanding never exceeds global_max (DISPATCHER_MAX_CONCURRENT),
+ * and parked messages count against it when planning. An idle consumer's long
+ * poll asks for one message with its own slot only; if that message arrives while
+ * the process-wide slots are all taken it is parked (at most one per consumer,
+ * its consumer's slot taken, and the consumer asks for nothing more meanwhile, so
+ * the order holds) until one frees. */
 #ifndef JB_DISP_SLOTS_H
 #define JB_DISP_SLOTS_H
 
@@ -24,11 +28,14 @@
 typedef struct jb_dslot {
     struct jb_dslot *pnext; /* the pump or the starved list */
     bool in_pump, in_starved;
-    bool stop;           /* stopped: never asks again */
-    int max_in_flight;   /* >= 1 */
-    int outstanding;     /* arrived and not settled */
-    int requested;       /* asked for by the open request and not arrived */
-    bool req_open;       /* a request is waiting on the server */
+    bool stop;         /* stopped: never asks again */
+    int max_in_flight; /* >= 1: at the sink at most */
+    int outstanding;   /* arrived and not settled (at the sink, queued or parked) */
+    int at_sink;       /* handed to the sink and not settled */
+    bool has_parked;   /* a long-poll arrival waits for a process-wide slot */
+    struct jb_dparked *queue, *queue_tail; /* arrived, waiting for a place at the sink */
+    int requested;                         /* asked for by the open request and not arrived */
+    bool req_open;                         /* a request is waiting on the server */
     bool req_long;       /* ... a long poll for one message (the consumer was idle) */
     bool last_empty;     /* the last request brought nothing: next time, a long poll */
     int req_got;         /* messages the open request brought */
@@ -47,6 +54,7 @@ typedef struct jb_dparked {
 /* The process-wide accounting. */
 typedef struct jb_dslots {
     int global_max;
+    int prefetch; /* per consumer, beyond max_in_flight (DISPATCH_PREFETCH) */
     int global_outstanding;
     int global_requested;
     int nparked;
@@ -81,14 +89,21 @@ void jb_dslots_ended(jb_dslots *s, jb_dslot *c);
 typedef enum jb_dslot_arrival {
     JB_DSLOT_DELIVER, /* counted: deliver it now */
     JB_DSLOT_PARKED,  /* taken: it waits for a process-wide slot (jb_dslots_release) */
+    JB_DSLOT_QUEUED,  /* taken: it waits for a place at the sink (jb_dslots_release) */
     JB_DSLOT_REFUSE,  /* over the bounds (its request was dropped): give it back */
 } jb_dslot_arrival;
 /* A message for c arrived. */
 jb_dslot_arrival jb_dslots_arrived(jb_dslots *s, jb_dslot *c, void *msg);
-/* A message of c was settled: its slots go back. Returns a parked message that took
- * the freed process-wide slot (the caller delivers it; *owner is its consumer), or
- * NULL. */
+/* A message of c was settled: its slots go back. Returns a message that may now
+ * go to its sink (the caller delivers it; *owner is its consumer): first one of
+ * c's queue, else one parked for want of a process-wide slot; NULL when none.
+ * Call again with c NULL (nothing settled) until it returns NULL. */
 void *jb_dslots_release(jb_dslots *s, jb_dslot *c, jb_dslot **owner);
+/* Takes one message of c's queue back (c stops): its slots are returned; the
+ * caller gives it back. NULL when none is left. */
+void *jb_dslots_unqueue(jb_dslots *s, jb_dslot *c);
+/* c's window: max_in_flight + the process's prefetch. */
+int jb_dslots_window(const jb_dslots *s, const jb_dslot *c);
 /* Takes one parked message back (stopping): its consumer's slot is returned; the
  * caller gives the message back. NULL when none is left. */
 void *jb_dslots_unpark(jb_dslots *s);

@@ -1,17 +1,17 @@
 /* Pulling messages with a fixed number of threads, whatever the number of consumers.
  *
- * One inbox subscription serves every consumer: nats.c calls on_inbox on one thread
- * of its own, which only hands each message to the loop's mailbox. The loop asks
- * for messages by publishing pull requests ($JS.API.CONSUMER.MSG.NEXT.<stream>.
+ * One inbox subscription serves every consumer. It is a synchronous subscription
+ * on the dispatcher's loop-owned connection (jb_nats_connect_loop): the loop thread
+ * reads the socket, and right after each read the loop takes what arrived
+ * (jb_dpull_next), so a message crosses no thread at all. The loop asks for
+ * messages by publishing pull requests ($JS.API.CONSUMER.MSG.NEXT.<stream>.
  * <consumer>) with the reply subject <inbox>.<consumer>.<request id> and a batch of
- * at most the consumer's free in-flight slots (slots.c decides how many). A
- * consumer has at most one open request; it ends when its batch is filled or with
- * a status message (408 expired, 409, 503 no responders) sent to its reply
- * subject. Nothing here calls up into the loop's delivery: every function returns
- * what the loop must do (deliver this message, kick the reconciler). */
+ * at most the consumer's free slots (slots.c decides how many). A consumer has at
+ * most one open request; it ends when its batch is filled or with a status message
+ * (408 expired, 409, 503 no responders) sent to its reply subject. Nothing here
+ * calls up into the loop's delivery: every function returns what the loop must do
+ * (deliver this message, kick the reconciler). */
 #include <event2/event.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,21 +23,17 @@
 
 struct jb_dpull {
     const jb_cfg *cfg;
-    natsConnection *nc;
-    jb_mailbox *mb; /* the loop's: messages and statuses go there */
+    natsConnection *nc; /* the loop-owned connection */
     jb_dtable *table;
     jb_dslots slots;
     struct event *pump_ev;
-    bool stopping;  /* no new request */
-    char inbox[64]; /* _INBOX.<nuid>; replies go to <inbox>.<consumer>.<req id> */
-    natsSubscription *sub;
-    pthread_mutex_t mu; /* inbox_done */
-    pthread_cond_t cv;
-    bool inbox_done; /* nats.c finished with the subscription's callback */
+    bool stopping;         /* no new request */
+    char inbox[64];        /* _INBOX.<nuid>; replies go to <inbox>.<consumer>.<req id> */
+    natsSubscription *sub; /* synchronous: taken on the loop after each read */
+    bool draining;
     natsStatistics *stats;
     uint64_t reconnects;
     int64_t last_kick_ns;
-    atomic_long full; /* messages given back because the mailbox was full */
 };
 
 /* ------------------------------------------------------------ requests */
@@ -94,6 +90,17 @@ void jb_dpull_want(jb_dpull *p, dconsumer *c)
     pump_soon(p);
 }
 
+void jb_dpull_renew(jb_dpull *p, dconsumer *c)
+{
+    /* New settings (a new window, a consumer made again): ask again now with them
+     * instead of when the open request ends. What the old request still brings
+     * counts only if there is room (jb_dslots_arrived), else it is given back. */
+    c->slot.retry_at_ns = 0;
+    if (c->slot.req_open)
+        jb_dslots_close(&p->slots, &c->slot);
+    jb_dpull_want(p, c);
+}
+
 void jb_dpull_stop_consumer(jb_dpull *p, dconsumer *c)
 {
     /* No new request; what the open one still brings is given back. */
@@ -134,11 +141,16 @@ jb_dslot_arrival jb_dpull_arrived(jb_dpull *p, natsMsg *msg, dconsumer **out)
 natsMsg *jb_dpull_release(jb_dpull *p, dconsumer *c, dconsumer **owner)
 {
     jb_dslot *o = NULL;
-    natsMsg *msg = jb_dslots_release(&p->slots, &c->slot, &o);
+    natsMsg *msg = jb_dslots_release(&p->slots, c != NULL ? &c->slot : NULL, &o);
     pump_soon(p);
     if (msg != NULL)
         *owner = DCONSUMER(o);
     return msg;
+}
+
+natsMsg *jb_dpull_unqueue(jb_dpull *p, dconsumer *c)
+{
+    return jb_dslots_unqueue(&p->slots, &c->slot);
 }
 
 natsMsg *jb_dpull_unpark(jb_dpull *p)
@@ -154,6 +166,15 @@ static bool status_of(natsMsg *msg, const char **code, const char **desc)
         return false;
     if (natsMsgHeader_Get(msg, "Description", desc) != NATS_OK)
         *desc = "";
+    return true;
+}
+
+/* A lost consumer kicks the reconciler at most every 2 s. */
+static bool kick_due(jb_dpull *p, int64_t now)
+{
+    if (now - p->last_kick_ns <= 2000000000LL)
+        return false;
+    p->last_kick_ns = now;
     return true;
 }
 
@@ -175,10 +196,7 @@ static bool ended(jb_dpull *p, dconsumer *c, const char *code, const char *desc,
            c->info.consumer, "status", code, "description", desc, NULL);
     pump_soon(p);
     /* At most every 2 s: a lost consumer shows on every request. */
-    if (!lost || now - p->last_kick_ns <= 2000000000LL)
-        return false;
-    p->last_kick_ns = now;
-    return true;
+    return lost && kick_due(p, now);
 }
 
 bool jb_dpull_status(jb_dpull *p, natsMsg *msg)
@@ -206,40 +224,44 @@ out:
 
 /* ------------------------------------------------------------ the inbox */
 
-/* nats.c's thread: hand over, nothing else. When the loop's mailbox is full the
- * message goes back at once with a 1 s NAK (the dispatcher's "full" answer; its
- * request slot is freed when the request ends); after the stop (closed) with a
- * 1 ms NAK, for another dispatcher. A status that does not fit is dropped: its
- * request is taken as lost at its deadline. */
-static void on_inbox(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+natsMsg *jb_dpull_next(jb_dpull *p, bool *kick)
 {
-    (void)sub;
-    jb_dpull *p = closure;
-    const char *reply = natsMsg_GetReply(msg);
-    bool is_msg = reply != NULL && strncmp(reply, "$JS.ACK.", 8) == 0;
-    jb_mail m = {.kind = is_msg ? Q_MSG : Q_STATUS, .ptr = msg};
-    jb_status st = jb_mailbox_post(p->mb, &m);
-    if (st == JB_OK)
-        return;
-    if (is_msg) {
-        jb_disp_nak(nc, msg, st == JB_ERR_FULL ? 1000 : 1);
-        if (st == JB_ERR_FULL)
-            atomic_fetch_add(&p->full, 1);
+    if (p->sub == NULL)
+        return NULL;
+    int queued = 0;
+    if (natsSubscription_GetPending(p->sub, &queued, NULL) != NATS_OK)
+        return NULL;
+    while (queued > 0) {
+        natsMsg *msg = NULL;
+        natsStatus s = natsSubscription_NextMsg(&msg, p->sub, 0);
+        if (s == NATS_SLOW_CONSUMER) {
+            /* Said once, nothing taken: messages were dropped (they come back after
+             * AckWait); what is queued is still there. */
+            jb_log(JB_LOG_WARN, "dispatcher", "inbox queue overflowed, messages dropped", NULL);
+            continue;
+        }
+        queued--;
+        if (s == NATS_NO_RESPONDERS) {
+            /* nats.c takes a 503 status itself and keeps its subject from us: some
+             * consumer does not exist. Its request is taken as lost at its deadline;
+             * the reconciler re-creates the consumer. */
+            if (kick_due(p, jb_now_monotonic_ns()))
+                *kick = true;
+            continue;
+        }
+        if (s != NATS_OK)
+            continue;
+        const char *reply = natsMsg_GetReply(msg);
+        if (reply != NULL && strncmp(reply, "$JS.ACK.", 8) == 0)
+            return msg;
+        if (jb_dpull_status(p, msg))
+            *kick = true;
     }
-    natsMsg_Destroy(msg);
-}
-
-static void on_inbox_complete(void *closure)
-{
-    jb_dpull *p = closure;
-    pthread_mutex_lock(&p->mu);
-    p->inbox_done = true;
-    pthread_cond_broadcast(&p->cv);
-    pthread_mutex_unlock(&p->mu);
+    return NULL;
 }
 
 jb_status jb_dpull_create(const jb_cfg *cfg, struct event_base *base, natsConnection *nc,
-                          jb_mailbox *mb, jb_dtable *table, int global_max, jb_dpull **out,
+                          jb_dtable *table, int global_max, int prefetch, jb_dpull **out,
                           jb_err *err)
 {
     jb_dpull *p = calloc(1, sizeof(*p));
@@ -247,11 +269,9 @@ jb_status jb_dpull_create(const jb_cfg *cfg, struct event_base *base, natsConnec
         return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
     p->cfg = cfg;
     p->nc = nc;
-    p->mb = mb;
     p->table = table;
     jb_dslots_init(&p->slots, global_max);
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv, NULL);
+    p->slots.prefetch = prefetch;
     natsInbox *inbox = NULL;
     p->pump_ev = event_new(base, -1, 0, on_pump, p);
     if (p->pump_ev == NULL || natsInbox_Create(&inbox) != NATS_OK ||
@@ -270,12 +290,11 @@ jb_status jb_dpull_start(jb_dpull *p, jb_err *err)
 {
     char subj[96];
     snprintf(subj, sizeof(subj), "%s.*.*", p->inbox);
-    natsStatus s = natsConnection_Subscribe(&p->sub, p->nc, subj, on_inbox, p);
-    if (s == NATS_OK)
-        s = natsSubscription_SetOnCompleteCB(p->sub, on_inbox_complete, p);
+    natsStatus s = natsConnection_SubscribeSync(&p->sub, p->nc, subj);
     /* In flight is bounded by the slots; nats.c's own limit must not be lower. */
-    if (s == NATS_OK && p->slots.global_max * 2 > 65536)
-        s = natsSubscription_SetPendingLimits(p->sub, p->slots.global_max * 2, -1);
+    int window = p->slots.global_max * 2 + JB_DISP_MAILBOX_SPARE;
+    if (s == NATS_OK && window > 65536)
+        s = natsSubscription_SetPendingLimits(p->sub, window, -1);
     if (s != NATS_OK)
         return jb_err_set(err, JB_ERR_NATS, "inbox subscription: %s", natsStatus_GetText(s));
     if (natsConnection_GetStats(p->nc, p->stats) == NATS_OK)
@@ -283,28 +302,32 @@ jb_status jb_dpull_start(jb_dpull *p, jb_err *err)
     return JB_OK;
 }
 
-void jb_dpull_close_inbox(jb_dpull *p)
+void jb_dpull_drain_inbox(jb_dpull *p)
+{
+    if (p == NULL || p->sub == NULL || p->draining)
+        return;
+    /* The server stops sending once it sees the unsubscribe; what it sent before
+     * still arrives (and is given back by the loop) until nats.c's PING/PONG says
+     * nothing more is on the way. */
+    p->draining = jb_nats_connected(p->nc) && natsSubscription_Drain(p->sub) == NATS_OK;
+}
+
+bool jb_dpull_inbox_drained(jb_dpull *p)
+{
+    return p == NULL || p->sub == NULL || !p->draining || !natsSubscription_IsValid(p->sub);
+}
+
+natsMsg *jb_dpull_close_inbox(jb_dpull *p)
 {
     if (p == NULL || p->sub == NULL)
-        return;
-    /* Drain: what the server sent before it saw the unsubscribe still reaches the
-     * callback (and is NAKed there: the mailbox is closed by now), instead of
-     * waiting for AckWait. */
-    natsStatus s = jb_nats_connected(p->nc) ? natsSubscription_Drain(p->sub)
-                                            : natsSubscription_Unsubscribe(p->sub);
-    if (s != NATS_OK)
-        return;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += 3;
-    pthread_mutex_lock(&p->mu);
-    while (!p->inbox_done)
-        if (pthread_cond_timedwait(&p->cv, &p->mu, &ts) != 0)
-            break;
-    bool done = p->inbox_done;
-    pthread_mutex_unlock(&p->mu);
-    if (!done)
-        jb_log(JB_LOG_WARN, "dispatcher", "inbox subscription did not close in time", NULL);
+        return NULL;
+    if (natsSubscription_IsValid(p->sub))
+        natsSubscription_Unsubscribe(p->sub);
+    /* What was queued before: the caller gives it back. */
+    natsMsg *msg = NULL;
+    if (natsSubscription_NextMsg(&msg, p->sub, 0) == NATS_OK)
+        return msg;
+    return NULL;
 }
 
 void jb_dpull_destroy(jb_dpull *p)
@@ -315,14 +338,7 @@ void jb_dpull_destroy(jb_dpull *p)
     if (p->pump_ev != NULL)
         event_free(p->pump_ev);
     natsStatistics_Destroy(p->stats);
-    pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->cv);
     free(p);
-}
-
-long jb_dpull_take_full_count(jb_dpull *p)
-{
-    return atomic_exchange(&p->full, 0);
 }
 
 void jb_dpull_tick(jb_dpull *p)

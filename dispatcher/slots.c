@@ -57,12 +57,19 @@ void jb_dslots_wake_starved(jb_dslots *s)
     }
 }
 
+int jb_dslots_window(const jb_dslots *s, const jb_dslot *c)
+{
+    return c->max_in_flight + (s->prefetch > 0 ? s->prefetch : 0);
+}
+
 int jb_dslots_plan(jb_dslots *s, jb_dslot *c, int64_t now_ns, bool *long_poll)
 {
     *long_poll = false;
-    if (c->stop || c->req_open || now_ns < c->retry_at_ns)
+    /* A parked long-poll message goes first: nothing newer is asked for meanwhile. */
+    if (c->stop || c->req_open || c->has_parked || now_ns < c->retry_at_ns)
         return 0;
-    int mine = c->max_in_flight - c->outstanding;
+    int window = jb_dslots_window(s, c);
+    int mine = window - c->outstanding;
     if (c->last_empty) {
         /* An idle consumer waits on the server for one message, with a slot of its
          * own and none of the process-wide cap. */
@@ -83,7 +90,7 @@ int jb_dslots_plan(jb_dslots *s, jb_dslot *c, int64_t now_ns, bool *long_poll)
     /* Every request is a round trip: wait for an eighth of the window to be free
      * rather than asking for one message per completion, unless nothing is in
      * flight or the process-wide cap is what limits. */
-    if (n <= 0 || !(n >= c->max_in_flight / 8 || c->outstanding == 0 || n == all))
+    if (n <= 0 || !(n >= window / 8 || c->outstanding == 0 || n == all))
         return 0;
     return n > JB_DISP_FETCH_BATCH_MAX ? JB_DISP_FETCH_BATCH_MAX : n;
 }
@@ -118,19 +125,54 @@ void jb_dslots_ended(jb_dslots *s, jb_dslot *c)
     jb_dslots_close(s, c);
 }
 
-static bool park(jb_dslots *s, jb_dslot *c, void *msg)
+static jb_dparked *node(jb_dslot *c, void *msg)
 {
     jb_dparked *p = calloc(1, sizeof(*p));
+    if (p != NULL) {
+        p->slot = c;
+        p->msg = msg;
+    }
+    return p;
+}
+
+static void append(jb_dparked **head, jb_dparked **tail, jb_dparked *p)
+{
+    p->next = NULL;
+    if (*tail != NULL)
+        (*tail)->next = p;
+    else
+        *head = p;
+    *tail = p;
+}
+
+static jb_dparked *pop(jb_dparked **head, jb_dparked **tail)
+{
+    jb_dparked *p = *head;
+    if (p == NULL)
+        return NULL;
+    *head = p->next;
+    if (*head == NULL)
+        *tail = NULL;
+    return p;
+}
+
+/* msg (its slots counted) goes to the sink if c has room there, else to the end
+ * of c's queue. False: no memory for the queue. */
+static bool to_sink_or_queue(jb_dslot *c, void *msg, jb_dparked *reuse, bool *queued)
+{
+    *queued = false;
+    if (c->at_sink < c->max_in_flight) {
+        c->at_sink++;
+        free(reuse);
+        return true;
+    }
+    jb_dparked *p = reuse != NULL ? reuse : node(c, msg);
     if (p == NULL)
         return false;
     p->slot = c;
     p->msg = msg;
-    if (s->parked_tail != NULL)
-        s->parked_tail->next = p;
-    else
-        s->parked = p;
-    s->parked_tail = p;
-    s->nparked++;
+    append(&c->queue, &c->queue_tail, p);
+    *queued = true;
     return true;
 }
 
@@ -149,7 +191,7 @@ jb_dslot_arrival jb_dslots_arrived(jb_dslots *s, jb_dslot *c, void *msg)
             c->req_open = false;
             jb_dslots_want(s, c);
         }
-    } else if (c->outstanding >= c->max_in_flight || s->global_outstanding >= s->global_max) {
+    } else if (c->outstanding >= jb_dslots_window(s, c) || s->global_outstanding >= s->global_max) {
         /* From a request taken as lost (a reconnect): never over the bounds. */
         return JB_DSLOT_REFUSE;
     }
@@ -157,47 +199,86 @@ jb_dslot_arrival jb_dslots_arrived(jb_dslots *s, jb_dslot *c, void *msg)
     if (long_poll && s->global_outstanding >= s->global_max) {
         /* A long poll holds no process-wide slot: the message waits for one. At most
          * one per consumer, and its consumer's own slot is taken. */
-        if (park(s, c, msg))
-            return JB_DSLOT_PARKED;
-        c->outstanding--;
-        return JB_DSLOT_REFUSE;
+        jb_dparked *p = node(c, msg);
+        if (p == NULL) {
+            c->outstanding--;
+            return JB_DSLOT_REFUSE;
+        }
+        append(&s->parked, &s->parked_tail, p);
+        s->nparked++;
+        c->has_parked = true;
+        return JB_DSLOT_PARKED;
     }
     s->global_outstanding++;
-    return JB_DSLOT_DELIVER;
+    bool queued = false;
+    if (!to_sink_or_queue(c, msg, NULL, &queued)) {
+        c->outstanding--;
+        s->global_outstanding--;
+        return JB_DSLOT_REFUSE;
+    }
+    return queued ? JB_DSLOT_QUEUED : JB_DSLOT_DELIVER;
 }
 
 void *jb_dslots_release(jb_dslots *s, jb_dslot *c, jb_dslot **owner)
 {
-    void *msg = NULL;
-    c->outstanding--;
-    s->global_outstanding--;
-    /* A message parked for want of a process-wide slot takes this one. */
-    if (s->parked != NULL) {
-        jb_dparked *p = s->parked;
-        s->parked = p->next;
-        if (s->parked == NULL)
-            s->parked_tail = NULL;
+    if (c != NULL) {
+        c->outstanding--;
+        c->at_sink--;
+        s->global_outstanding--;
+        jb_dslots_wake_starved(s);
+        jb_dslots_want(s, c);
+        /* The oldest of c's waiting messages takes its place at the sink (its
+         * process-wide slot was counted when it arrived). */
+        jb_dparked *q = pop(&c->queue, &c->queue_tail);
+        if (q != NULL) {
+            void *msg = q->msg;
+            free(q);
+            c->at_sink++;
+            *owner = c;
+            return msg;
+        }
+    }
+    /* A message parked for want of a process-wide slot takes a free one. */
+    while (s->parked != NULL && s->global_outstanding < s->global_max) {
+        jb_dparked *p = pop(&s->parked, &s->parked_tail);
         s->nparked--;
         s->global_outstanding++;
-        *owner = p->slot;
-        msg = p->msg;
-        free(p);
+        jb_dslot *o = p->slot;
+        void *msg = p->msg;
+        o->has_parked = false;
+        jb_dslots_want(s, o);
+        bool queued = false;
+        /* Reusing the node cannot fail. */
+        (void)to_sink_or_queue(o, msg, p, &queued);
+        if (!queued) {
+            *owner = o;
+            return msg;
+        }
     }
+    return NULL;
+}
+
+void *jb_dslots_unqueue(jb_dslots *s, jb_dslot *c)
+{
+    jb_dparked *q = pop(&c->queue, &c->queue_tail);
+    if (q == NULL)
+        return NULL;
+    void *msg = q->msg;
+    free(q);
+    c->outstanding--;
+    s->global_outstanding--;
     jb_dslots_wake_starved(s);
-    jb_dslots_want(s, c);
     return msg;
 }
 
 void *jb_dslots_unpark(jb_dslots *s)
 {
-    jb_dparked *p = s->parked;
+    jb_dparked *p = pop(&s->parked, &s->parked_tail);
     if (p == NULL)
         return NULL;
-    s->parked = p->next;
-    if (s->parked == NULL)
-        s->parked_tail = NULL;
     s->nparked--;
     p->slot->outstanding--;
+    p->slot->has_parked = false;
     void *msg = p->msg;
     free(p);
     return msg;

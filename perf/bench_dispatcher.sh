@@ -2,15 +2,21 @@
 # Dispatcher benchmark, in one run:
 #  (a) raw nats.c pull-fetch-ack of N pre-stored events (the NATS ceiling),
 #  (b) raw libcurl multi posting N requests to the same trivial sink (the HTTP ceiling),
-#  (c) `jetbridge dispatcher` delivering N pre-stored events to that sink,
-#  (d) end to end: `jetbridge publisher` + `jetbridge dispatcher`, events POSTed at a
-#      fixed RATE for E2E_SECONDS, latency from POST to arrival at the sink.
-# Prints events/s of each, dispatcher/ceiling with ceiling = 1/(1/a + 1/b), the
-# dispatcher's CPU time per event and its peak RSS, and p50/p90/p99 latency of (d).
+#  (c) `jetbridge dispatcher` delivering N pre-stored events to that sink, at the
+#      default (DISPATCH_PREFETCH=0) and, (c+), with DISPATCH_PREFETCH=PREFETCH,
+#  (e) the dispatcher alone at fixed rates (LAT_RATES): events stored straight into
+#      the stream with plain nats.c, latency from the publish to arrival at the sink,
+#  (d) end to end: `jetbridge publisher` + `jetbridge dispatcher`, events POSTed at
+#      fixed rates (E2E_RATES) for E2E_SECONDS, latency from POST to arrival at the sink.
+# Prints events/s of each, dispatcher/ceiling with ceiling = 1/(1/a + 1/b) (both
+# settings), the dispatcher's CPU time per event and its peak RSS, and p50/p90/p99
+# latency of (e) and (d).
 #
 # Usage: perf/bench_dispatcher.sh [N] [C]      (defaults N=20000, C=64 in flight)
-# Env:   BUILD=build/perf (built RelWithDebInfo if missing), ROUNDS=3, RATE=1000,
-#        E2E_SECONDS=10 (0 skips (d)), KEEP=1 keeps the temp dir.
+# Env:   BUILD=build/perf (built RelWithDebInfo if missing), ROUNDS=3, PREFETCH=64
+#        (0 skips (c+)), LAT_RATES="1000 10000", LAT_SECONDS=5 (0 skips (e)),
+#        E2E_RATES="1000 10000" (RATE=R: just R), E2E_SECONDS=10 (0 skips (d)),
+#        KEEP=1 keeps the temp dir.
 set -euo pipefail
 
 N=${1:-20000}
@@ -61,6 +67,7 @@ D=$!
 kill -TERM "$D"; wait "$D" || true
 
 RATIOS=()
+PF_RATIOS=()
 for ROUND in $(seq 1 "$ROUNDS"); do
 echo "-- round $ROUND"
 # (a) NATS ceiling
@@ -73,10 +80,12 @@ B_LINE=$("$BUILD/raw_curl" "$SINK_URL" "$N" "$C")
 echo "(b) $B_LINE"
 B=$(awk '{print $4}' <<<"$B_LINE")
 
-# (c) the dispatcher on N pre-stored events
-"$BUILD/disp_load" publish "$NATS_URL" "$N" "r$ROUND-$$"
+# (c) the dispatcher on N pre-stored events; (c+) the same with DISPATCH_PREFETCH
+for PF in 0 ${PREFETCH:-64}; do
+if [[ $PF != 0 ]]; then echo "(c+) DISPATCH_PREFETCH=$PF"; fi
+"$BUILD/disp_load" publish "$NATS_URL" "$N" "r$ROUND-p$PF-$$"
 curl -s "http://127.0.0.1:$SINK_PORT/reset" >/dev/null
-"$BUILD/jetbridge" dispatcher >"$TMP/disp$ROUND.log" 2>&1 &
+DISPATCH_PREFETCH=$PF "$BUILD/jetbridge" dispatcher >"$TMP/disp$ROUND-$PF.log" 2>&1 &
 D=$!
 for _ in $(seq 1 2400); do
   [[ $(sink_count) -ge $N ]] && break
@@ -106,13 +115,36 @@ if count < n:
     sys.exit(1)
 PY
 sed -n 's/^RATIO //p' "$TMP/ratio.raw" >"$TMP/ratio"
-RATIOS+=("$(tail -1 "$TMP/ratio")")
+if [[ $PF == 0 ]]; then RATIOS+=("$(tail -1 "$TMP/ratio")"); else PF_RATIOS+=("$(tail -1 "$TMP/ratio")"); fi
 done
-echo "dispatcher/ceiling per round: ${RATIOS[*]}; median: $(printf '%s\n' "${RATIOS[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')"
+done
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+echo "dispatcher/ceiling per round: ${RATIOS[*]}; median: $(median "${RATIOS[@]}")"
+if [[ ${#PF_RATIOS[@]} -gt 0 ]]; then
+  echo "dispatcher/ceiling with DISPATCH_PREFETCH=${PREFETCH:-64} per round: ${PF_RATIOS[*]}; median: $(median "${PF_RATIOS[@]}")"
+fi
+
+# (e) the dispatcher alone at fixed rates: plain nats.c stores, the dispatcher
+# delivers to disp_e2e's own sink.
+LAT_SECONDS=${LAT_SECONDS:-5}
+if [[ $LAT_SECONDS -gt 0 ]]; then
+  LAT_PORT=$(free_port)
+  "$BUILD/disp_load" apply "$NATS_URL" "http://127.0.0.1:$LAT_PORT/" "$C"
+  "$BUILD/jetbridge" dispatcher >"$TMP/disp_lat.log" 2>&1 &
+  LD=$!
+  PIDS+=($LD)
+  sleep 1 # the dispatcher's reconciler applies the new sink
+  for R in ${LAT_RATES:-1000 10000}; do
+    L_LINE=$("$BUILD/disp_e2e" "$NATS_URL" "$LAT_PORT" "$R" "$LAT_SECONDS" || true)
+    read -r _ LR SENT RECV P50 P90 P99 MAX ERRS <<<"$L_LINE"
+    echo "(e) dispatcher alone at $LR ev/s for ${LAT_SECONDS}s: stored $SENT, received $RECV, store errors $ERRS; latency p50 ${P50} ms, p90 ${P90} ms, p99 ${P99} ms, max ${MAX} ms"
+  done
+  kill -TERM "$LD"; wait "$LD" || true
+fi
 
 # (d) end to end at a fixed rate: publisher and dispatcher as two processes.
 E2E_SECONDS=${E2E_SECONDS:-10}
-RATE=${RATE:-1000}
+E2E_RATES=${E2E_RATES:-${RATE:-1000 10000}}
 if [[ $E2E_SECONDS -gt 0 ]]; then
   E2E_PORT=$(free_port)
   INGRESS=$(free_port)
@@ -123,7 +155,9 @@ if [[ $E2E_SECONDS -gt 0 ]]; then
   PIDS+=($!)
   wait_port "$INGRESS"
   sleep 1 # the dispatcher's reconciler applies the new sink
-  E_LINE=$("$BUILD/disp_e2e" "http://127.0.0.1:$INGRESS/publish" "$E2E_PORT" "$RATE" "$E2E_SECONDS" || true)
-  read -r _ R SENT RECV P50 P90 P99 MAX ERRS <<<"$E_LINE"
-  echo "(d) end to end at $R ev/s for ${E2E_SECONDS}s: sent $SENT, received $RECV, publish errors $ERRS; latency p50 ${P50} ms, p90 ${P90} ms, p99 ${P99} ms, max ${MAX} ms"
+  for R in $E2E_RATES; do
+    E_LINE=$("$BUILD/disp_e2e" "http://127.0.0.1:$INGRESS/publish" "$E2E_PORT" "$R" "$E2E_SECONDS" || true)
+    read -r _ ER SENT RECV P50 P90 P99 MAX ERRS <<<"$E_LINE"
+    echo "(d) end to end at $ER ev/s for ${E2E_SECONDS}s: sent $SENT, received $RECV, publish errors $ERRS; latency p50 ${P50} ms, p90 ${P90} ms, p99 ${P99} ms, max ${MAX} ms"
+  done
 fi

@@ -3,18 +3,31 @@
  * from just before the POST to its arrival at the sink (both on this machine's
  * monotonic clock; the send time travels in ce-id). Prints
  * "e2e RATE SENT RECEIVED p50_ms p90_ms p99_ms max_ms publish_errors".
- * Usage: disp_e2e PUBLISH_URL SINK_PORT RATE SECONDS */
+ *
+ * With a nats:// URL instead of the publisher's, the dispatcher alone: events are
+ * stored straight into the stream with plain nats.c (asynchronous JetStream
+ * publishes, as the publisher stores them), timed from just before the publish;
+ * no publisher process is involved. Then the line starts with "lat".
+ *
+ * Usage: disp_e2e PUBLISH_URL|NATS_URL SINK_PORT RATE SECONDS */
 #include <curl/curl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/thread.h>
+#include <nats/nats.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "common/jb_common.h"
+#include "proto/jb_ce.h"
+
+/* The subject disp_load apply subscribes the bench consumer to. */
+#define SUBJECT "kyma.myapp.order.created.v1"
 
 static int64_t now_ns(void)
 {
@@ -102,34 +115,82 @@ static long reap(CURLM *m, long *errors)
     return done;
 }
 
-static int cmp(const void *a, const void *b)
+/* One event as the publisher stores it (binary mode, ce- headers). */
+static natsStatus publish(jsCtx *js)
 {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
+    char id[64];
+    snprintf(id, sizeof(id), "t%lld", (long long)now_ns());
+    jb_ce *ce = jb_ce_create();
+    if (ce == NULL)
+        return NATS_NO_MEMORY;
+    jb_ce_set_str(ce, "specversion", "1.0");
+    jb_ce_set_str(ce, "id", id);
+    jb_ce_set_str(ce, "source", "myapp");
+    jb_ce_set_str(ce, "type", SUBJECT);
+    jb_ce_set_str(ce, "originaltype", "order.created.v1");
+    jb_ce_set_str(ce, "datacontenttype", "application/json");
+    const char *data = "{\"order\":42,\"customer\":\"c-1\"}";
+    jb_ce_set_data(ce, JB_CE_DATA_JSON, data, strlen(data));
+    natsMsg *m = NULL;
+    natsStatus s = NATS_ERR;
+    if (jb_ce_to_nats(ce, SUBJECT, id, &m) == JB_OK)
+        s = js_PublishMsgAsync(js, &m, NULL);
+    natsMsg_Destroy(m);
+    jb_ce_destroy(ce);
+    return s;
 }
 
-int main(int argc, char **argv)
+/* The dispatcher alone: publishes at rate for total events, sleeping (absolute,
+ * never spinning) until the next one is due. Returns the publish errors. */
+static long run_nats(const char *url, long rate, long total, long *sent)
 {
-    if (argc != 5) {
-        fprintf(stderr, "usage: disp_e2e PUBLISH_URL SINK_PORT RATE SECONDS\n");
-        return 2;
+    natsConnection *nc = NULL;
+    jsCtx *js = NULL;
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.PublishAsync.MaxPending = 4096;
+    /* SendAsap: each publish is written at once. nats.c's flusher thread would wait
+     * up to 1 ms before writing it, and that wait would count as the dispatcher's. */
+    natsOptions *o = NULL;
+    natsStatus st = natsOptions_Create(&o);
+    if (st == NATS_OK)
+        st = natsOptions_SetURL(o, url);
+    if (st == NATS_OK)
+        st = natsOptions_SetSendAsap(o, true);
+    if (st == NATS_OK)
+        st = natsConnection_Connect(&nc, o);
+    natsOptions_Destroy(o);
+    if (st != NATS_OK || natsConnection_JetStream(&js, nc, &jo) != NATS_OK) {
+        fprintf(stderr, "disp_e2e: cannot connect to %s\n", url);
+        natsConnection_Destroy(nc);
+        return total;
     }
-    const char *url = argv[1];
-    int port = (int)strtol(argv[2], NULL, 10);
-    long rate = strtol(argv[3], NULL, 10), secs = strtol(argv[4], NULL, 10);
-    long total = rate * secs;
-    evthread_use_pthreads(); /* loopbreak comes from the main thread */
-    sink s = {PTHREAD_MUTEX_INITIALIZER, calloc((size_t)total, sizeof(int64_t)), 0, (size_t)total,
-              event_base_new()};
-    struct evhttp *http = evhttp_new(s.base);
-    evhttp_set_gencb(http, on_request, &s);
-    if (evhttp_bind_socket(http, "127.0.0.1", (uint16_t)port) != 0) {
-        fprintf(stderr, "disp_e2e: cannot bind %d\n", port);
-        return 1;
+    long errors = 0;
+    int64_t start = now_ns(), gap = 1000000000LL / rate;
+    while (*sent < total) {
+        int64_t now = now_ns();
+        while (*sent < total && start + *sent * gap <= now) {
+            if (publish(js) != NATS_OK)
+                errors++;
+            (*sent)++;
+        }
+        int64_t due = start + *sent * gap;
+        struct timespec ts = {(time_t)(due / 1000000000LL), (long)(due % 1000000000LL)};
+        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
     }
-    pthread_t t;
-    pthread_create(&t, NULL, sink_main, &s);
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = 10000;
+    if (js_PublishAsyncComplete(js, &po) != NATS_OK)
+        errors++;
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    return errors;
+}
 
+/* Through the publisher: curl multi, at most 256 POSTs open. */
+static long run_http(const char *url, long rate, long total, long *sent_out)
+{
     curl_global_init(CURL_GLOBAL_DEFAULT);
     CURLM *m = curl_multi_init();
     long sent = 0, done = 0, errors = 0;
@@ -163,6 +224,42 @@ int main(int argc, char **argv)
         done += reap(m, &errors);
         curl_multi_poll(m, NULL, 0, 10, NULL);
     }
+    curl_multi_cleanup(m);
+    *sent_out = sent;
+    return errors;
+}
+
+static int cmp(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 5) {
+        fprintf(stderr, "usage: disp_e2e PUBLISH_URL|NATS_URL SINK_PORT RATE SECONDS\n");
+        return 2;
+    }
+    const char *url = argv[1];
+    int port = (int)strtol(argv[2], NULL, 10);
+    long rate = strtol(argv[3], NULL, 10), secs = strtol(argv[4], NULL, 10);
+    long total = rate * secs;
+    evthread_use_pthreads(); /* loopbreak comes from the main thread */
+    sink s = {PTHREAD_MUTEX_INITIALIZER, calloc((size_t)total, sizeof(int64_t)), 0, (size_t)total,
+              event_base_new()};
+    struct evhttp *http = evhttp_new(s.base);
+    evhttp_set_gencb(http, on_request, &s);
+    if (evhttp_bind_socket(http, "127.0.0.1", (uint16_t)port) != 0) {
+        fprintf(stderr, "disp_e2e: cannot bind %d\n", port);
+        return 1;
+    }
+    pthread_t t;
+    pthread_create(&t, NULL, sink_main, &s);
+
+    bool direct = strncmp(url, "nats://", 7) == 0;
+    long sent = 0;
+    long errors = direct ? run_nats(url, rate, total, &sent) : run_http(url, rate, total, &sent);
     /* Wait (at most 10 s) for the last deliveries. */
     for (int i = 0; i < 1000; i++) {
         pthread_mutex_lock(&s.mu);
@@ -183,9 +280,8 @@ int main(int argc, char **argv)
         p99 = (double)s.lat[s.n * 99 / 100] / 1e6;
         max = (double)s.lat[s.n - 1] / 1e6;
     }
-    printf("e2e %ld %ld %zu %.2f %.2f %.2f %.2f %ld\n", rate, sent, s.n, p50, p90, p99, max,
-           errors);
-    curl_multi_cleanup(m);
+    printf("%s %ld %ld %zu %.2f %.2f %.2f %.2f %ld\n", direct ? "lat" : "e2e", rate, sent, s.n, p50,
+           p90, p99, max, errors);
     evhttp_free(http);
     event_base_free(s.base);
     free(s.lat);

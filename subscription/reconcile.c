@@ -95,7 +95,10 @@ static void consumer_config(const jb_sub_reconciler *r, const jb_sub_consumer *c
         r->cfg->consumer_deliver_policy == JB_DELIVER_ALL ? js_DeliverAll : js_DeliverNew;
     int64_t aw = r->cfg->ack_wait_ms > 0 ? r->cfg->ack_wait_ms : DEFAULT_ACK_WAIT_MS;
     cc->AckWait = aw * 1000000;
-    cc->MaxAckPending = c->delivery.max_in_flight;
+    /* Kyma's: maxInFlightMessages. DISPATCH_PREFETCH lets the dispatcher hold that
+     * many more per consumer (never more at the sink): JetStream must hand them out. */
+    cc->MaxAckPending =
+        c->delivery.max_in_flight + (r->cfg->dispatch_prefetch > 0 ? r->cfg->dispatch_prefetch : 0);
     /* Unlimited: the dispatcher dead-letters after maxDeliver attempts itself, so
      * JetStream never stops redelivering a message nobody dead-lettered. */
     cc->MaxDeliver = -1;

@@ -313,6 +313,19 @@ static void test_max_in_flight(void)
     denv_stop(&e);
 }
 
+/* The sink received prefix-0 .. prefix-(n-1) in that order. */
+static void check_in_order(denv *e, const char *prefix, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        jb_treq r;
+        CU_ASSERT_TRUE_FATAL(jb_tsink_get(e->sink, i, &r));
+        char want[64];
+        snprintf(want, sizeof(want), "%s-%zu", prefix, i);
+        CU_ASSERT_STRING_EQUAL(jb_treq_header(&r, "ce-id"), want);
+        jb_treq_free(&r);
+    }
+}
+
 static void test_ordering_max_in_flight_1(void)
 {
     denv e;
@@ -322,14 +335,49 @@ static void test_ordering_max_in_flight_1(void)
     CU_ASSERT_EQUAL(denv_publish_n(&e, TYPE, "ord", n), n);
     CU_ASSERT_EQUAL(denv_wait_distinct(&e, "ord", n, 30000), n);
     CU_ASSERT_EQUAL(jb_tsink_max_concurrent(e.sink), 1);
-    for (size_t i = 0; i < n; i++) {
-        jb_treq r;
-        CU_ASSERT_TRUE_FATAL(jb_tsink_get(e.sink, i, &r));
-        char want[32];
-        snprintf(want, sizeof(want), "ord-%zu", i);
-        CU_ASSERT_STRING_EQUAL(jb_treq_header(&r, "ce-id"), want);
-        jb_treq_free(&r);
-    }
+    check_in_order(&e, "ord", n);
+    jb_tproc_stop(p);
+    denv_stop(&e);
+}
+
+/* DISPATCH_PREFETCH: the dispatcher asks for up to maxInFlightMessages + 20 per
+ * consumer, but the sink still never has more than maxInFlightMessages requests
+ * at once, and every event arrives. */
+static void test_prefetch_sink_bounded(void)
+{
+    denv e;
+    static const char *const env[] = {"DISPATCH_PREFETCH=20", NULL};
+    jb_tproc *p = setup_env(&e, "\"maxInFlightMessages\":\"3\"", env);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    /* JetStream hands out maxInFlightMessages + DISPATCH_PREFETCH unacked. */
+    char consumer[33];
+    denv_consumer("orders", TYPE, consumer);
+    jsConsumerInfo *ci = NULL;
+    CU_ASSERT_EQUAL_FATAL(js_GetConsumerInfo(&ci, e.js, "sap", consumer, NULL, NULL), NATS_OK);
+    CU_ASSERT_EQUAL(ci->Config->MaxAckPending, 23);
+    jsConsumerInfo_Destroy(ci);
+    jb_tsink_script(e.sink, NULL, 0, 200, 0, 150);
+    CU_ASSERT_EQUAL(denv_publish_n(&e, TYPE, "pf", 40), 40);
+    CU_ASSERT_EQUAL(denv_wait_distinct(&e, "pf", 40, 30000), 40);
+    CU_ASSERT_EQUAL(jb_tsink_max_concurrent(e.sink), 3);
+    jb_tproc_stop(p);
+    denv_stop(&e);
+}
+
+/* With prefetch, maxInFlightMessages: 1 still delivers in stream order: prefetched
+ * events wait in order for the single place at the sink. */
+static void test_prefetch_ordering_max_in_flight_1(void)
+{
+    denv e;
+    static const char *const env[] = {"DISPATCH_PREFETCH=10", NULL};
+    jb_tproc *p = setup_env(&e, "\"maxInFlightMessages\":\"1\"", env);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    jb_tsink_script(e.sink, NULL, 0, 200, 0, 5);
+    const size_t n = 50;
+    CU_ASSERT_EQUAL(denv_publish_n(&e, TYPE, "pord", n), n);
+    CU_ASSERT_EQUAL(denv_wait_distinct(&e, "pord", n, 30000), n);
+    CU_ASSERT_EQUAL(jb_tsink_max_concurrent(e.sink), 1);
+    check_in_order(&e, "pord", n);
     jb_tproc_stop(p);
     denv_stop(&e);
 }
@@ -484,6 +532,8 @@ int main(void)
         {"sink_down_then_moved", test_sink_down_then_moved},
         {"max_in_flight", test_max_in_flight},
         {"ordering_max_in_flight_1", test_ordering_max_in_flight_1},
+        {"prefetch_sink_bounded", test_prefetch_sink_bounded},
+        {"prefetch_ordering_max_in_flight_1", test_prefetch_ordering_max_in_flight_1},
         {"dead_letter_sink", test_dead_letter_sink},
         {"in_progress_beyond_ack_wait", test_in_progress_beyond_ack_wait},
         {"subscriptions_dir", test_subscriptions_dir},

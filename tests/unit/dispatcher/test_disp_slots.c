@@ -1,5 +1,6 @@
 /* dispatcher/: the pull accounting (slots.c) alone: per-consumer windows, the
- * process-wide cap and its starved list, long polls and parked arrivals. */
+ * process-wide cap and its starved list, long polls and parked arrivals, and the
+ * prefetch window (DISPATCH_PREFETCH) with its queue in front of the sink. */
 #include <stdint.h>
 
 #include "dispatcher/disp_slots.h"
@@ -23,8 +24,12 @@ static void check_bounds(const jb_dslots *s, const jb_dslot *const *cs, size_t n
     /* Parked messages wait outside the cap: at most one per consumer. */
     CU_ASSERT_TRUE(s->global_outstanding + s->global_requested <= s->global_max);
     CU_ASSERT_TRUE(s->nparked >= 0 && (size_t)s->nparked <= n);
-    for (size_t i = 0; i < n; i++)
-        CU_ASSERT_TRUE(cs[i]->outstanding + cs[i]->requested <= cs[i]->max_in_flight);
+    for (size_t i = 0; i < n; i++) {
+        CU_ASSERT_TRUE(cs[i]->outstanding + cs[i]->requested <= jb_dslots_window(s, cs[i]));
+        /* The sink never sees more than maxInFlightMessages. */
+        CU_ASSERT_TRUE(cs[i]->at_sink >= 0 && cs[i]->at_sink <= cs[i]->max_in_flight);
+        CU_ASSERT_TRUE(cs[i]->at_sink <= cs[i]->outstanding);
+    }
 }
 
 /* A consumer asks for its whole window, never more; each settled message frees a
@@ -198,6 +203,154 @@ static void test_no_request_and_forget(void)
     CU_ASSERT_PTR_NULL(jb_dslots_next(&s));
 }
 
+/* DISPATCH_PREFETCH: a consumer asks for maxInFlightMessages + prefetch; what
+ * does not fit at the sink waits in its queue and goes there, oldest first, as
+ * deliveries settle. The sink never has more than maxInFlightMessages. */
+static void test_prefetch_window(void)
+{
+    static const struct {
+        int max_in_flight, prefetch;
+    } cases[] = {{4, 8}, {1, 3}, {64, 64}, {10, 0}};
+    for (size_t k = 0; k < JB_CASES_N(cases); k++) {
+        jb_dslots s;
+        jb_dslot c;
+        jb_dslots_init(&s, 1024);
+        s.prefetch = cases[k].prefetch;
+        jb_dslot_init(&c, cases[k].max_in_flight);
+        const jb_dslot *all[] = {&c};
+        int window = cases[k].max_in_flight + cases[k].prefetch;
+        CU_ASSERT_EQUAL(jb_dslots_window(&s, &c), window);
+        int n = ask(&s, &c, NULL);
+        CU_ASSERT_EQUAL(n, window);
+        int msgs[128];
+        for (int i = 0; i < n; i++) {
+            jb_dslot_arrival a = jb_dslots_arrived(&s, &c, &msgs[i]);
+            CU_ASSERT_EQUAL(a, i < cases[k].max_in_flight ? JB_DSLOT_DELIVER : JB_DSLOT_QUEUED);
+            check_bounds(&s, all, 1);
+        }
+        CU_ASSERT_EQUAL(c.at_sink, cases[k].max_in_flight);
+        CU_ASSERT_EQUAL(s.global_outstanding, window);
+        /* Settling one at a time: the queued ones reach the sink in arrival order. */
+        for (int i = cases[k].max_in_flight; i < n; i++) {
+            jb_dslot *owner = NULL;
+            CU_ASSERT_PTR_EQUAL(jb_dslots_release(&s, &c, &owner), &msgs[i]);
+            CU_ASSERT_PTR_EQUAL(owner, &c);
+            CU_ASSERT_PTR_NULL(jb_dslots_release(&s, NULL, &owner));
+            CU_ASSERT_EQUAL(c.at_sink, cases[k].max_in_flight);
+            check_bounds(&s, all, 1);
+        }
+        for (int i = 0; i < cases[k].max_in_flight; i++) {
+            jb_dslot *owner = NULL;
+            CU_ASSERT_PTR_NULL(jb_dslots_release(&s, &c, &owner));
+            check_bounds(&s, all, 1);
+        }
+        CU_ASSERT_EQUAL(c.outstanding, 0);
+        CU_ASSERT_EQUAL(c.at_sink, 0);
+        CU_ASSERT_EQUAL(s.global_outstanding, 0);
+    }
+}
+
+/* Without prefetch nothing ever waits in front of the sink (Kyma's behaviour). */
+static void test_prefetch_zero_never_queues(void)
+{
+    jb_dslots s;
+    jb_dslot c;
+    jb_dslots_init(&s, 1024);
+    jb_dslot_init(&c, 3);
+    const jb_dslot *all[] = {&c};
+    int m = 0;
+    for (int round = 0; round < 5; round++) {
+        int n = ask(&s, &c, NULL);
+        for (int i = 0; i < n; i++)
+            CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &m), JB_DSLOT_DELIVER);
+        check_bounds(&s, all, 1);
+        jb_dslot *owner = NULL;
+        while (c.outstanding > 0)
+            CU_ASSERT_PTR_NULL(jb_dslots_release(&s, &c, &owner));
+    }
+    /* A stale arrival beyond the window is refused, not queued. */
+    CU_ASSERT_EQUAL(ask(&s, &c, NULL), 3);
+    jb_dslots_close(&s, &c);
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &m), JB_DSLOT_DELIVER);
+    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &m), JB_DSLOT_REFUSE);
+    check_bounds(&s, all, 1);
+}
+
+/* The process-wide cap counts prefetched messages too; a consumer that stops gives
+ * its queue back (unqueue) and its slots return. */
+static void test_prefetch_cap_and_unqueue(void)
+{
+    jb_dslots s;
+    jb_dslot a, b;
+    jb_dslots_init(&s, 6);
+    s.prefetch = 4;
+    jb_dslot_init(&a, 2);
+    jb_dslot_init(&b, 2);
+    const jb_dslot *all[] = {&a, &b};
+    int m[8];
+    CU_ASSERT_EQUAL(ask(&s, &a, NULL), 6); /* window 6, cap 6 */
+    CU_ASSERT_EQUAL(ask(&s, &b, NULL), 0); /* the cap is taken */
+    CU_ASSERT_TRUE(b.in_starved);
+    for (int i = 0; i < 6; i++)
+        jb_dslots_arrived(&s, &a, &m[i]);
+    check_bounds(&s, all, 2);
+    CU_ASSERT_EQUAL(a.at_sink, 2);
+    /* a stops: its four queued messages come back, oldest first. */
+    for (int i = 2; i < 6; i++)
+        CU_ASSERT_PTR_EQUAL(jb_dslots_unqueue(&s, &a), &m[i]);
+    CU_ASSERT_PTR_NULL(jb_dslots_unqueue(&s, &a));
+    CU_ASSERT_EQUAL(a.outstanding, 2);
+    CU_ASSERT_EQUAL(s.global_outstanding, 2);
+    check_bounds(&s, all, 2);
+    /* The freed process-wide slots woke b. */
+    CU_ASSERT_FALSE(b.in_starved);
+    CU_ASSERT_EQUAL(ask(&s, &b, NULL), 4);
+    check_bounds(&s, all, 2);
+}
+
+/* With prefetch, a long-poll message parked for want of a process-wide slot keeps
+ * its consumer from asking for newer ones, and when unparked while the consumer's
+ * sink is full it waits in the queue behind the older ones. */
+static void test_prefetch_parked_keeps_order(void)
+{
+    jb_dslots s;
+    jb_dslot c, other;
+    jb_dslots_init(&s, 2);
+    s.prefetch = 2;
+    jb_dslot_init(&c, 1);
+    jb_dslot_init(&other, 1);
+    const jb_dslot *all[] = {&c, &other};
+    int m1 = 1, m2 = 2, m3 = 3;
+    CU_ASSERT_EQUAL(ask(&s, &c, NULL), 2);
+    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &m1), JB_DSLOT_DELIVER);
+    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &m2), JB_DSLOT_QUEUED);
+    /* c's next request brings nothing: then a long poll. */
+    CU_ASSERT_EQUAL(ask(&s, &c, NULL), 0); /* the process-wide cap (2) is taken */
+    c.last_empty = true;
+    bool lp = false;
+    CU_ASSERT_EQUAL(ask(&s, &c, &lp), 1);
+    CU_ASSERT_TRUE(lp);
+    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &m3), JB_DSLOT_PARKED);
+    CU_ASSERT_TRUE(c.has_parked);
+    c.last_empty = false;
+    CU_ASSERT_EQUAL(ask(&s, &c, NULL), 0); /* nothing newer while m3 waits */
+    check_bounds(&s, all, 2);
+    /* m1 settles: m2 goes to the sink, then m3 takes the freed process-wide slot
+     * and waits behind it. */
+    jb_dslot *owner = NULL;
+    CU_ASSERT_PTR_EQUAL(jb_dslots_release(&s, &c, &owner), &m2);
+    CU_ASSERT_PTR_NULL(jb_dslots_release(&s, NULL, &owner));
+    CU_ASSERT_FALSE(c.has_parked);
+    CU_ASSERT_EQUAL(c.at_sink, 1);
+    check_bounds(&s, all, 2);
+    CU_ASSERT_PTR_EQUAL(jb_dslots_release(&s, &c, &owner), &m3);
+    CU_ASSERT_PTR_NULL(jb_dslots_release(&s, &c, &owner));
+    CU_ASSERT_EQUAL(c.outstanding, 0);
+    CU_ASSERT_EQUAL(s.global_outstanding, 0);
+    check_bounds(&s, all, 2);
+}
+
 int main(void)
 {
     static const jb_test_case cases[] = {
@@ -207,6 +360,10 @@ int main(void)
         {"arrivals of dropped requests never exceed the bounds", test_stale_arrivals},
         {"no request when stopped or backing off; forget keeps the list",
          test_no_request_and_forget},
+        {"prefetch: window beyond maxInFlight, queue in order, sink bounded", test_prefetch_window},
+        {"prefetch 0 never queues", test_prefetch_zero_never_queues},
+        {"prefetch counts against the process cap; unqueue at stop", test_prefetch_cap_and_unqueue},
+        {"prefetch with a parked long poll keeps the order", test_prefetch_parked_keeps_order},
     };
     return jb_cunit_main("disp_slots", NULL, NULL, cases, JB_CASES_N(cases));
 }
