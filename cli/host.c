@@ -128,8 +128,10 @@ static int serve(const jb_host_spec *spec, jb_host *h)
     }
     if ((sigs = jb_host_signals_start(h->base, host_signal, &sc)) == NULL)
         goto out;
-    jb_log(JB_LOG_INFO, spec->name, "started", "nats", h->cfg->nats_url, "admin",
+    char *shown = jb_redact_url(h->cfg->nats_url); /* NATS_URL may carry a password */
+    jb_log(JB_LOG_INFO, spec->name, "started", "nats", shown != NULL ? shown : "", "admin",
            h->cfg->metrics_addr, NULL);
+    free(shown);
     event_base_dispatch(h->base);
     rc = 0;
 out:

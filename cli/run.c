@@ -110,7 +110,9 @@ static void print_banner(run_ctx *r)
            "http://127.0.0.1:%d/{application}/v1/events (legacy)\n",
            jb_pub_port(r->pub), jb_pub_port(r->pub));
     printf("  metrics:  http://%s%s/metrics\n", maddr[0] == ':' ? "127.0.0.1" : "", maddr);
-    printf("  NATS:     %s\n", r->cfg->nats_url);
+    char *shown = jb_redact_url(r->cfg->nats_url); /* NATS_URL may carry a password */
+    printf("  NATS:     %s\n", shown != NULL ? shown : "");
+    free(shown);
     print_subscriptions(r);
     printf("  stop:     Ctrl-C\n");
     fflush(stdout);

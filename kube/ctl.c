@@ -990,9 +990,11 @@ jb_status jb_kube_ctl_start(const jb_cfg *cfg, natsConnection *nc, jsCtx *js, jb
     }
     if ((st = start_threads(c, err)) != JB_OK)
         goto fail;
-    jb_log(JB_LOG_INFO, "kube", "controller started", "server", jb_kube_config_server(c->kc),
+    char *server = jb_redact_url(jb_kube_config_server(c->kc));
+    jb_log(JB_LOG_INFO, "kube", "controller started", "server", server != NULL ? server : "",
            "identity", kube_elector_identity(c->elector), "lease_namespace", cfg->pod_namespace,
            NULL);
+    free(server);
     *out = c;
     return JB_OK;
 fail:

@@ -317,6 +317,49 @@ static void test_tls_verified_and_url_password_hidden(void)
     tenv_stop(&e);
 }
 
+/* A password in NATS_URL of the long-running processes: the dispatcher's "started"
+ * log line and `run`'s banner name the server without it. */
+static void test_url_password_hidden_in_logs_and_banner(void)
+{
+    tenv e;
+    CU_ASSERT_TRUE_FATAL(tenv_start(&e));
+    char store[160], port[16];
+    snprintf(store, sizeof(store), "%s/store", e.dir);
+    e.port = jb_free_port();
+    snprintf(port, sizeof(port), "%d", e.port);
+    const char *sargv[] = {"-js", "-a",     "127.0.0.1", "-p",     port,     "-sd",
+                           store, "--user", "op",        "--pass", PASSWORD, NULL};
+    const char *senv[] = {NULL};
+    e.server = jb_tproc_start_exe(NATS_SERVER, sargv, senv, e.port);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e.server);
+    char url[128], admin[64], ingress[64], data[200];
+    snprintf(url, sizeof(url), "NATS_URL=nats://op:" PASSWORD "@127.0.0.1:%d", e.port);
+    snprintf(admin, sizeof(admin), "METRICS_ADDR=127.0.0.1:%d", jb_free_port());
+    snprintf(ingress, sizeof(ingress), "INGRESS_PORT=%d", jb_free_port());
+    snprintf(data, sizeof(data), "DATA_DIR=%s", e.dir);
+    const char *env[] = {url, admin, ingress, data, "INGRESS_ADDR=127.0.0.1", NULL};
+    const char *roles[][2] = {{"dispatcher", NULL}, {"run", NULL}};
+    const char *want[] = {"\"msg\":\"started\"", "jetbridge is running"};
+    for (size_t i = 0; i < 2; i++) {
+        jb_tproc *proc = jb_tproc_start(roles[i], env, 0);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(proc);
+        char *log = NULL;
+        for (int t = 0; t < 300; t++) {
+            free(log);
+            log = jb_tproc_log(proc);
+            if (log != NULL && strstr(log, want[i]) != NULL && strstr(log, "redacted@") != NULL)
+                break;
+            jb_sleep_ms(100);
+        }
+        CU_ASSERT_TRUE(log != NULL && strstr(log, want[i]) != NULL);
+        CU_ASSERT_TRUE(log != NULL && strstr(log, "nats://redacted@127.0.0.1") != NULL);
+        CU_ASSERT_TRUE(log != NULL && strstr(log, PASSWORD) == NULL);
+        free(log);
+        jb_tproc_stop(proc);
+    }
+    tenv_stop(&e);
+}
+
 /* nkey (the public key derived from the seed file) and token authentication. */
 static void test_nkey_and_token(void)
 {
@@ -381,6 +424,7 @@ int main(void)
         {"roles_end_to_end", test_roles_end_to_end},
         {"publisher_least_privilege", test_publisher_least_privilege},
         {"tls_verified_and_url_password_hidden", test_tls_verified_and_url_password_hidden},
+        {"url_password_hidden_in_logs_and_banner", test_url_password_hidden_in_logs_and_banner},
         {"nkey_and_token", test_nkey_and_token},
     };
     return jb_cunit_main("out_nats", NULL, NULL, cases, JB_CASES_N(cases));
