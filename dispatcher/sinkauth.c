@@ -16,18 +16,16 @@
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "common/jb_common.h"
+#include "common/jb_mailbox.h"
 #include "config/jb_cfg.h"
 #include "dispatcher/disp_internal.h"
 #include "kube/jb_kube.h"
@@ -86,9 +84,8 @@ typedef struct secret_ent {
     int64_t used_ms;
 } secret_ent;
 
-/* A read for the reader thread, and its answer back. */
+/* A read for the reader worker, and its answer back (a jb_mailbox request). */
 typedef struct secret_job {
-    struct secret_job *next;
     secret_ent *e; /* loop side only: which entry it answers */
     char *ns, *name, *key;
     jb_status st;
@@ -115,16 +112,16 @@ struct jb_dauth {
     jb_dauth_wait *waiters;
     uint64_t round;
 
-    /* The Secret reader: started with the first Secret needed. */
-    bool reader_started;
-    pthread_t reader;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    secret_job *todo, *todo_tail; /* mu; at most SECRETS_MAX (one per pending entry) */
-    secret_job *done;             /* mu */
+    /* The Secret reader: a worker started with the first Secret needed. Its
+     * requests (at most SECRETS_MAX: one per pending entry) are answered into
+     * answers, a mailbox on the loop. ks and kerr are the worker's alone. */
+    jb_worker *reader;
+    jb_mailbox *answers;
+    bool destroying; /* answers drained at destroy only free their job */
     atomic_bool stop;
-    int wakefd;
-    struct event *wake_ev;
+    jb_kube_secrets *ks;
+    bool ks_tried;
+    jb_err kerr;
 };
 
 struct token_req {
@@ -136,7 +133,12 @@ struct token_req {
     char *shown; /* tokenUrl without userinfo */
 };
 
-static void on_secret_answers(evutil_socket_t fd, short what, void *arg);
+/* Nothing posts requests to the answers mailbox: it only receives replies. */
+static void no_request(jb_mail *m, void *ud)
+{
+    (void)m;
+    (void)ud;
+}
 
 jb_dauth *jb_dauth_create(struct event_base *base, jb_dhttp *http, const jb_cfg *cfg)
 {
@@ -146,13 +148,9 @@ jb_dauth *jb_dauth_create(struct event_base *base, jb_dhttp *http, const jb_cfg 
     a->cfg = cfg;
     a->base = base;
     a->http = http;
-    pthread_mutex_init(&a->mu, NULL);
-    pthread_cond_init(&a->cv, NULL);
-    a->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    a->wake_ev = a->wakefd >= 0
-                     ? event_new(base, a->wakefd, EV_READ | EV_PERSIST, on_secret_answers, a)
-                     : NULL;
-    if (a->wake_ev == NULL || event_add(a->wake_ev, NULL) != 0) {
+    jb_err err = {{0}};
+    if (jb_mailbox_create(SECRETS_MAX, &a->answers, &err) != JB_OK ||
+        jb_mailbox_attach(a->answers, base, no_request, NULL) != JB_OK) {
         jb_dauth_destroy(a);
         return NULL;
     }
@@ -205,25 +203,24 @@ static void job_free(secret_job *j)
     free(j);
 }
 
+/* A request the worker never handled: it owes no answer, so its job is freed here. */
+static void dispose_request(jb_mail *m, void *ud)
+{
+    (void)ud;
+    job_free(m->ptr);
+}
+
 void jb_dauth_destroy(jb_dauth *a)
 {
     if (a == NULL)
         return;
-    if (a->reader_started) {
-        pthread_mutex_lock(&a->mu);
-        atomic_store(&a->stop, true);
-        pthread_cond_signal(&a->cv);
-        pthread_mutex_unlock(&a->mu);
-        pthread_join(a->reader, NULL);
-    }
-    for (secret_job *j = a->todo, *n; j != NULL; j = n) {
-        n = j->next;
-        job_free(j);
-    }
-    for (secret_job *j = a->done, *n; j != NULL; j = n) {
-        n = j->next;
-        job_free(j);
-    }
+    /* The worker first (an API request in progress sees stop), then the answers it
+     * gave: their reply functions only free the job now. */
+    a->destroying = true;
+    atomic_store(&a->stop, true);
+    jb_worker_stop(a->reader, dispose_request, NULL);
+    jb_kube_secrets_destroy(a->ks);
+    jb_mailbox_destroy(a->answers, NULL, NULL);
     while (a->waiters != NULL) {
         jb_dauth_wait *w = a->waiters;
         a->waiters = w->next;
@@ -235,12 +232,6 @@ void jb_dauth_destroy(jb_dauth *a)
         token_clear(&a->tokens[i]);
     for (size_t i = 0; i < SECRETS_MAX; i++)
         secret_clear(&a->secrets[i]);
-    if (a->wake_ev != NULL)
-        event_free(a->wake_ev);
-    if (a->wakefd >= 0)
-        close(a->wakefd);
-    pthread_mutex_destroy(&a->mu);
-    pthread_cond_destroy(&a->cv);
     free(a);
 }
 
@@ -360,52 +351,38 @@ hit:
 
 /* -------------------------------------------------------- Kubernetes Secrets */
 
-static void *reader_main(void *arg)
+/* The worker: one GET of the Secret, answered to the loop. The API client is made
+ * at the first request and kept. */
+static void read_secret(jb_mail *m, void *ud)
 {
-    jb_dauth *a = arg;
-    jb_kube_secrets *ks = NULL;
-    jb_err kerr = {{0}};
-    jb_status kst = jb_kube_secrets_create(a->cfg, &a->stop, &ks, &kerr);
-    if (kst != JB_OK)
-        jb_log(JB_LOG_ERROR, "dispatcher", "cannot read Secrets: no Kubernetes API access", "error",
-               kerr.msg, NULL);
-    pthread_mutex_lock(&a->mu);
-    while (!atomic_load(&a->stop)) {
-        secret_job *j = a->todo;
-        if (j == NULL) {
-            pthread_cond_wait(&a->cv, &a->mu);
-            continue;
-        }
-        a->todo = j->next;
-        if (a->todo == NULL)
-            a->todo_tail = NULL;
-        pthread_mutex_unlock(&a->mu);
-        jb_err err = {{0}};
-        if (ks == NULL)
-            j->st = jb_err_set(&err, JB_ERR_CONFIG, "Secret %s/%s: %s", j->ns, j->name, kerr.msg);
-        else
-            j->st = jb_kube_secret_read(ks, j->ns, j->name, j->key, &j->value, &j->len, &err);
-        if (j->st != JB_OK)
-            snprintf(j->why, sizeof(j->why), "%s", err.msg);
-        pthread_mutex_lock(&a->mu);
-        j->next = a->done;
-        a->done = j;
-        uint64_t one = 1;
-        ssize_t wr = write(a->wakefd, &one, sizeof(one));
-        (void)wr;
+    jb_dauth *a = ud;
+    secret_job *j = m->ptr;
+    if (!a->ks_tried) {
+        a->ks_tried = true;
+        if (jb_kube_secrets_create(a->cfg, &a->stop, &a->ks, &a->kerr) != JB_OK)
+            jb_log(JB_LOG_ERROR, "dispatcher", "cannot read Secrets: no Kubernetes API access",
+                   "error", a->kerr.msg, NULL);
     }
-    pthread_mutex_unlock(&a->mu);
-    jb_kube_secrets_destroy(ks);
-    return NULL;
+    jb_err err = {{0}};
+    if (a->ks == NULL)
+        j->st = jb_err_set(&err, JB_ERR_CONFIG, "Secret %s/%s: %s", j->ns, j->name, a->kerr.msg);
+    else
+        j->st = jb_kube_secret_read(a->ks, j->ns, j->name, j->key, &j->value, &j->len, &err);
+    if (j->st != JB_OK)
+        snprintf(j->why, sizeof(j->why), "%s", err.msg);
+    jb_mail_reply(m);
 }
+
+static void on_secret_answer(jb_mail *m, void *ud);
 
 /* Queues a read of e (e->pending was false). */
 static jb_status secret_fetch(jb_dauth *a, secret_ent *e, jb_err *err)
 {
-    if (!a->reader_started) {
-        if (pthread_create(&a->reader, NULL, reader_main, a) != 0)
-            return jb_err_set(err, JB_ERR_IO, "cannot start the Secret reader");
-        a->reader_started = true;
+    if (a->reader == NULL) {
+        jb_status st = jb_worker_start("jb-disp-secret", SECRETS_MAX, read_secret, NULL, 0, a,
+                                       &a->reader, err);
+        if (st != JB_OK)
+            return st;
     }
     secret_job *j = calloc(1, sizeof(*j));
     if (j != NULL) {
@@ -419,15 +396,13 @@ static jb_status secret_fetch(jb_dauth *a, secret_ent *e, jb_err *err)
         return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
     }
     j->e = e;
+    jb_mail m = {.ptr = j, .reply_to = a->answers, .reply = on_secret_answer, .reply_ud = a};
+    jb_status posted = jb_mailbox_post(jb_worker_mailbox(a->reader), &m);
+    if (posted != JB_OK) { /* cannot happen: one request per entry, SECRETS_MAX entries */
+        job_free(j);
+        return jb_err_set(err, posted, "the Secret reader is busy");
+    }
     e->pending = true;
-    pthread_mutex_lock(&a->mu);
-    if (a->todo_tail != NULL)
-        a->todo_tail->next = j;
-    else
-        a->todo = j;
-    a->todo_tail = j;
-    pthread_cond_signal(&a->cv);
-    pthread_mutex_unlock(&a->mu);
     return JB_OK;
 }
 
@@ -457,23 +432,12 @@ static void secret_answer(jb_dauth *a, secret_job *j)
     resume(a, e);
 }
 
-static void on_secret_answers(evutil_socket_t fd, short what, void *arg)
+static void on_secret_answer(jb_mail *m, void *ud)
 {
-    (void)what;
-    jb_dauth *a = arg;
-    uint64_t n;
-    ssize_t r = read(fd, &n, sizeof(n));
-    (void)r;
-    pthread_mutex_lock(&a->mu);
-    secret_job *list = a->done;
-    a->done = NULL;
-    pthread_mutex_unlock(&a->mu);
-    while (list != NULL) {
-        secret_job *j = list;
-        list = j->next;
-        secret_answer(a, j);
-        job_free(j);
-    }
+    jb_dauth *a = ud;
+    if (!a->destroying)
+        secret_answer(a, m->ptr);
+    job_free(m->ptr);
 }
 
 /* The value of Secret reference ref ("<name>/<key>") in namespace ns. NULL with
