@@ -36,6 +36,10 @@ build-asan: bootstrap
 	@cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DJB_SANITIZE=ON >/dev/null
 	@cmake --build $(BUILD_ASAN) -j $(JOBS)
 
+# Modules whose files must call one another one way (scripts/call-cycles reads the
+# objects of the ASan build).
+CYCLE_MODULES := dispatcher publisher subscription config kube application auth
+
 # The whole suite: lint (clang-format, cppcheck), every fuzz target for
 # FUZZ_SECONDS, the fault scenarios with loss
 # accounting (tests/faults, about 4 minutes, on the release build that `make run`
@@ -43,6 +47,9 @@ build-asan: bootstrap
 # nats-server, the Kubernetes ones against their own etcd + kube-apiserver) on the
 # ASan+UBSan build.
 test: lint build build-asan fuzz-smoke test-tools
+	@scripts/call-cycles $(BUILD_ASAN) $(CYCLE_MODULES) > $(BUILD_ASAN)/call-cycles.txt || \
+	  { cat $(BUILD_ASAN)/call-cycles.txt; echo 'call-cycles: a file-level call cycle'; exit 1; }
+	@echo 'call-cycles: none in $(CYCLE_MODULES)'
 	@tests/faults/run-all.sh $(BUILD_RELEASE)
 	@cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

@@ -264,35 +264,6 @@ int cfg_find_flag(const char *name, size_t len)
     return -1;
 }
 
-jb_cfg *jb_cfg_defaults(void)
-{
-    jb_cfg *c = calloc(1, sizeof(*c));
-    if (c == NULL)
-        return NULL;
-    for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
-        char why[256];
-        if (!cfg_apply(c, i, infos[i].def, strlen(infos[i].def), why, sizeof(why))) {
-            /* A default that does not parse is a bug in the table above. */
-            jb_cfg_destroy(c);
-            return NULL;
-        }
-    }
-    return c;
-}
-
-void jb_cfg_destroy(jb_cfg *cfg)
-{
-    if (cfg == NULL)
-        return;
-    for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
-        cfg_kind k = specs[i].kind;
-        if (k == CFG_STRING || k == CFG_NONEMPTY || k == CFG_TOKEN || k == CFG_CHOICE ||
-            k == CFG_ADDR || k == CFG_IP)
-            free(*(char **)((char *)cfg + specs[i].off));
-    }
-    free(cfg);
-}
-
 /* Markdown table cells: '|' would end the cell, so it is escaped. */
 static void md_cell(FILE *f, const char *s, bool code)
 {

@@ -550,3 +550,37 @@ jb_status jb_cfg_resolve_client(jb_cfg *cfg, jb_err *err)
         return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
     return JB_OK;
 }
+
+/* The defaults of the key table (the one place they are written). */
+jb_cfg *jb_cfg_defaults(void)
+{
+    jb_cfg *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    size_t n = 0;
+    const jb_cfg_key_info *infos = jb_cfg_keys(&n);
+    for (size_t i = 0; i < n; i++) {
+        char why[256];
+        if (!cfg_apply(c, i, infos[i].def, strlen(infos[i].def), why, sizeof(why))) {
+            /* A default that does not parse is a bug in the key table (keys.c). */
+            jb_cfg_destroy(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+void jb_cfg_destroy(jb_cfg *cfg)
+{
+    if (cfg == NULL)
+        return;
+    size_t n = 0;
+    const cfg_spec *specs = cfg_specs(&n);
+    for (size_t i = 0; i < n; i++) {
+        cfg_kind k = specs[i].kind;
+        if (k == CFG_STRING || k == CFG_NONEMPTY || k == CFG_TOKEN || k == CFG_CHOICE ||
+            k == CFG_ADDR || k == CFG_IP)
+            free(*(char **)((char *)cfg + specs[i].off));
+    }
+    free(cfg);
+}

@@ -39,7 +39,7 @@ static void on_ack_msg(pub_thread *t, natsMsg *m)
     int len = natsMsg_GetDataLength(m);
     char *text = NULL;
     int status = jb_pub_ack_parse(data, len > 0 ? (size_t)len : 0, false, &text);
-    pub_complete_ack(t, seq, status, text);
+    t->on_ack(t, seq, status, text);
 }
 
 /* On the loop, right after nats.c processed what it read: take the acks it
@@ -74,7 +74,7 @@ static void after_read(void *ud)
         atomic_store(&t->p->stream_recheck, true);
         char *text = NULL;
         int code = jb_pub_ack_parse(NULL, 0, true, &text);
-        pub_fail_in_flight(t, code, text);
+        t->on_fail(t, code, text);
         free(text);
     }
 }

@@ -76,7 +76,11 @@ struct jb_pub {
 
 /* Creates thread idx's loop, evhttp (limits from cfg) on listen_fd (taken), and
  * its JetStream context. */
-jb_status pub_thread_create(jb_pub *p, int idx, int listen_fd, pub_thread **out, jb_err *err);
+/* on_request is evhttp's callback for every request of the thread (its arg: the
+ * thread); handlers.c's pub_on_request. */
+jb_status pub_thread_create(jb_pub *p, int idx, int listen_fd,
+                            void (*on_request)(struct evhttp_request *req, void *arg),
+                            pub_thread **out, jb_err *err);
 jb_status pub_thread_start(pub_thread *t);
 /* Asks the thread to stop accepting and exit once its requests are answered. */
 void pub_thread_request_stop(pub_thread *t);
@@ -88,8 +92,12 @@ bool pub_thread_connected(pub_thread *t);
  * taken. */
 void pub_thread_post_ctl(pub_thread *t, void *token, int status, char *body, size_t len);
 
-/* ---- pub.c */
+/* ---- ctl.c */
 
+/* The control worker (jb-pub-ctl), started once the HTTP threads exist; stopped
+ * after they are gone (a job still waiting has nobody to answer to). */
+jb_status pub_ctl_start(jb_pub *p, jb_err *err);
+void pub_ctl_stop(jb_pub *p);
 /* From an HTTP thread: queues a subscribed query. False when the queue is full. */
 bool pub_ctl_submit(jb_pub *p, pub_thread *t, void *token, const char *app, size_t app_len);
 

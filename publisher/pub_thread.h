@@ -56,6 +56,11 @@ enum { PUB_MAIL_CTL = 1, PUB_MAIL_STOP = 2 };
 struct pub_thread {
     jb_pub *p;
     int idx;
+    void (*on_request)(struct evhttp_request *req, void *arg); /* evhttp's, for every request */
+    /* jsio.c's reports: an ack of message seq (text taken), or every waiting
+     * message failed with code (request.c's pub_complete_ack, pub_fail_in_flight). */
+    void (*on_ack)(pub_thread *t, uint64_t seq, int status, char *text);
+    void (*on_fail)(pub_thread *t, int code, const char *text);
     pthread_t tid;
     bool started;
     struct event_base *base;

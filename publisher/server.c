@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "application/jb_app.h"
 #include "publisher/pub_thread.h"
 
 /* ----------------------------------------------------------------- mailbox */
@@ -122,7 +123,7 @@ static jb_status setup_http(pub_thread *t, int listen_fd, jb_err *err)
                                             EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
     evhttp_set_default_content_type(t->http, "text/plain; charset=utf-8");
     evhttp_set_flags(t->http, EVHTTP_SERVER_LINGERING_CLOSE);
-    evhttp_set_gencb(t->http, pub_on_request, t);
+    evhttp_set_gencb(t->http, t->on_request, t);
     evhttp_set_bevcb(t->http, pub_conns_new_bev, t);
     t->bound = evhttp_accept_socket_with_handle(t->http, listen_fd);
     if (t->bound == NULL) {
@@ -156,7 +157,9 @@ static jb_status setup_loop(pub_thread *t, jb_err *err)
     return JB_OK;
 }
 
-jb_status pub_thread_create(jb_pub *p, int idx, int listen_fd, pub_thread **out, jb_err *err)
+jb_status pub_thread_create(jb_pub *p, int idx, int listen_fd,
+                            void (*on_request)(struct evhttp_request *req, void *arg),
+                            pub_thread **out, jb_err *err)
 {
     pub_thread *t = calloc(1, sizeof(*t));
     if (t == NULL) {
@@ -166,6 +169,11 @@ jb_status pub_thread_create(jb_pub *p, int idx, int listen_fd, pub_thread **out,
     t->p = p;
     t->idx = idx;
     t->oldest_seq = 1;
+    t->on_request = on_request;
+    /* What jsio.c reports goes to request.c's answers, through these (jsio.c is the
+     * lower layer and does not call up). */
+    t->on_ack = pub_complete_ack;
+    t->on_fail = pub_fail_in_flight;
     size_t max = (size_t)p->cfg->publish_max_in_flight;
     t->acks = pub_ackmap_create(max);
     t->new_bevs_cap = (size_t)p->conns_per_thread + 64;
@@ -240,4 +248,17 @@ void pub_thread_destroy(pub_thread *t)
 bool pub_thread_connected(pub_thread *t)
 {
     return pub_js_connected(t);
+}
+
+bool jb_pub_ready(void *ud)
+{
+    jb_pub *p = ud;
+    if (!jb_nats_connected(p->nc) || !atomic_load(&p->stream_ok) ||
+        !jb_app_registry_loaded(p->apps) || p->threads == NULL)
+        return false;
+    /* Each HTTP thread publishes on a connection of its own. */
+    for (int i = 0; i < p->nthreads; i++)
+        if (p->threads[i] == NULL || !pub_thread_connected(p->threads[i]))
+            return false;
+    return true;
 }
