@@ -8,8 +8,8 @@
 #     429/503 (with Retry-After) for what it cannot take, lose nothing it
 #     acknowledged, and keep its peak RSS (VmHWM) under RSS_LIMIT_MB (256; 1024
 #     for a sanitizer build);
-#  3. recovery: right when the overload stops, S/3 for RECOVER_SECONDS (10): every
-#     event must be acknowledged at once (no 429/503).
+#  3. recovery: right when the overload stops (its last requests answered), S/3 for
+#     RECOVER_SECONDS (10): every event must be acknowledged at once (no 429/503).
 #
 # Usage: tests/faults/07-overload.sh [BUILD_DIR]
 # Knobs: WINDOW, CALIB_SECONDS (5), OVERLOAD_SECONDS (30), RECOVER_SECONDS (10),
@@ -54,6 +54,16 @@ fx_load_bg lc --publish-url "$PUB_URL" --sink-port "$SINK" --rate $((3 * S)) \
 fx_load_started lc || exit 1
 fx_load_started lc $((OVERLOAD_SECONDS + 30)) finished || exit 1
 RSS_PEAK=$(fx_vmhwm "$JB_PID_pub")
+# "finished" means the overload stopped sending; its last requests (up to WINDOW
+# of them) may still wait for their acks, and a recovery request that came before
+# they are answered would find the window full. The overload ends when the
+# publisher has nothing in flight (at most 10 s).
+for ((i = 0; i < 100; i++)); do
+    inflight=$(curl -s "http://127.0.0.1:$ADMIN_PORT_pub/metrics" |
+        awk '$1 == "jetbridge_publisher_in_flight" {print $2}')
+    [ "${inflight:-1}" = 0 ] && break
+    sleep 0.1
+done
 
 # 3. recovery, at once, while the dispatcher still delivers the backlog
 fx_load_bg rec --publish-url "$PUB_URL" --no-sink --type loadcheck.recovery.v1 --rate $((S / 3)) \
