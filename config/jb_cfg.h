@@ -114,6 +114,7 @@ typedef struct jb_cfg {
     int64_t kube_watch_timeout_ms;   /* KUBE_WATCH_TIMEOUT 5m */
     int64_t kube_secret_refresh_ms;  /* KUBE_SECRET_REFRESH 60s (sink credential Secrets) */
     int dispatch_prefetch;           /* DISPATCH_PREFETCH 0: per consumer beyond maxInFlight */
+    int dispatch_loops;              /* DISPATCH_LOOPS 1: dispatcher loop threads */
 } jb_cfg;
 
 /* The NATS server the client commands (sub, dlq, stats, ...) use when NATS_URL is

@@ -223,7 +223,11 @@
     X("DISPATCH_PREFETCH", "--dispatch-prefetch", "0", "integer 0..10000",                         \
       "Messages a consumer may request beyond maxInFlightMessages (they wait in the dispatcher; "  \
       "the sink never sees more than maxInFlightMessages); 0: Kyma's behaviour.",                  \
-      CFG_INT, dispatch_prefetch, 0, 10000, NULL)
+      CFG_INT, dispatch_prefetch, 0, 10000, NULL)                                                  \
+    X("DISPATCH_LOOPS", "--dispatch-loops", "1", "integer 1..64",                                  \
+      "Dispatcher event-loop threads; consumers are spread over them by a hash of their name. "    \
+      "DISPATCHER_MAX_CONCURRENT is split between them.",                                          \
+      CFG_INT, dispatch_loops, 1, 64, NULL)
 
 #define INFO(env, flag, def, allowed, help, kind, field, min, max, choices)                        \
     {env, flag, def, allowed, help},

@@ -1,5 +1,7 @@
-/* The loop side of the dispatcher: takes fetched messages from the queue, delivers
- * each by HTTP, and settles it with an ack, a delayed NAK or a dead letter. */
+/* One loop of the dispatcher: takes the messages its pull requests brought,
+ * delivers each by HTTP, and settles it with an ack, a delayed NAK or a dead
+ * letter. A process runs DISPATCH_LOOPS of these (process.c), each on its own
+ * thread with its own share of the consumers. */
 #include <event2/event.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
@@ -11,8 +13,41 @@
 
 typedef enum stage { ST_SINK, ST_DLSINK, ST_DLQ } stage;
 
+/* Loop only, except what jb_mailbox guards. */
+struct jb_dloop {
+    const jb_dshared *sh;
+    int idx;
+    int max; /* this loop's share of DISPATCHER_MAX_CONCURRENT */
+    const jb_cfg *cfg;
+    struct event_base *base;
+    disp_metrics m;      /* a copy of sh->m */
+    natsConnection *nc;  /* the host's: flushed after dead letters */
+    natsConnection *lnc; /* the loop's own: inbox, pull requests, acks, NAKs */
+    jb_nats_loop lnc_loop;
+    struct event *finish_ev; /* stopping: waits for the inbox drain and the last write */
+    int64_t finish_deadline_ns;
+    jb_dhttp *http;
+    jb_dauth *auth; /* sink credentials: secret files and OAuth2 tokens */
+    jb_mailbox *mb; /* to the loop: consumers, worker replies */
+    jb_dtable table;
+    jb_dpull *pull;
+    jb_dinfo *info;
+    jb_dacks acks; /* acks sent at the end of the loop turn */
+    struct event *info_ev;
+    struct event *info_soon_ev; /* a pass shortly after new consumers came */
+    inflight *inflight_head;
+    size_t ninflight;
+    bool stopping;
+    bool finished;
+    struct event *grace_ev;
+    struct event *status_ev;
+    void (*done)(void *ud);
+    void *done_ud;
+    uint64_t rng;
+};
+
 struct inflight {
-    jb_disp *d;
+    jb_dloop *d;
     dconsumer *c;
     inflight *prev, *next;
     natsMsg *msg;
@@ -36,13 +71,12 @@ struct inflight {
 
 typedef enum settle { SETTLE_ACK, SETTLE_NAK, SETTLE_NONE } settle;
 
-static void deliver(jb_disp *d, dconsumer *c, natsMsg *msg);
-static void kick_reconciler(void *ud);
-static void info_soon(jb_disp *d);
+static void deliver(jb_dloop *d, dconsumer *c, natsMsg *msg);
+static void info_soon(jb_dloop *d);
 static void dead_letter(inflight *f, int code, const char *body, size_t len);
-static void check_stopped(jb_disp *d);
+static void check_stopped(jb_dloop *d);
 
-static uint64_t rnd64(jb_disp *d)
+static uint64_t rnd64(jb_dloop *d)
 {
     /* xorshift64*: jitter needs spread, not secrecy. */
     d->rng ^= d->rng >> 12;
@@ -53,57 +87,9 @@ static uint64_t rnd64(jb_disp *d)
 
 /* ------------------------------------------------------------ metrics */
 
-static void register_metrics(jb_disp *d)
-{
-    jb_metrics *m = d->metrics;
-    if (m == NULL)
-        return;
-    static const char *const dl[] = {"subscription_name", "subscription_namespace",
-                                     "event_type",        "sink",
-                                     "response_code",     "consumer_name"};
-    static const double buckets[] = {0.002, 0.004, 0.008, 0.016, 0.032,
-                                     0.064, 0.128, 0.256, 0.512, 1.024};
-    static const char *const sl[] = {"subscription_namespace", "subscription_name", "event_type",
-                                     "consumer_name"};
-    static const char *const stl[] = {"subscription_name", "subscription_namespace",
-                                      "consumer_name", "eventing_backend", "stream_name"};
-    static const char *const cl[] = {"subscription_namespace", "subscription_name",
-                                     "consumer_name"};
-    static const char *const rl[] = {"subscription_namespace", "subscription_name", "consumer_name",
-                                     "reason"};
-    d->m.delivery = jb_metrics_counter(
-        m, "eventing_ec_nats_delivery_per_subscription_total",
-        "Number of dispatched events per subscription, by status code and sink", 6, dl);
-    d->m.duration =
-        jb_metrics_histogram(m, "eventing_ec_nats_subscriber_dispatch_duration_seconds",
-                             "Duration of sending an event to its sink", 6, dl, buckets, 10);
-    d->m.subscribed = jb_metrics_gauge(m, "eventing_ec_event_type_subscribed_total",
-                                       "Event types subscribed by the subscriptions", 4, sl);
-    d->m.health = jb_metrics_gauge(m, "eventing_ec_health",
-                                   "1 when the dispatcher is connected to NATS", 0, NULL);
-    d->m.sub_status = jb_metrics_gauge(m, "eventing_ec_subscription_status",
-                                       "1 when the subscription's consumer is active", 5, stl);
-    d->m.retries = jb_metrics_counter(m, "jetbridge_dispatcher_retries_total",
-                                      "Deliveries NAKed for a later retry", 3, cl);
-    d->m.dead = jb_metrics_counter(m, "jetbridge_dispatcher_dead_letters_total",
-                                   "Events moved to the dead-letter stream", 4, rl);
-    d->m.pending = jb_metrics_gauge(m, "jetbridge_consumer_pending",
-                                    "Messages not yet delivered to the consumer", 3, cl);
-    d->m.ack_pending = jb_metrics_gauge(m, "jetbridge_consumer_ack_pending",
-                                        "Messages delivered and awaiting an ack", 3, cl);
-    d->m.in_flight = jb_metrics_gauge(m, "jetbridge_dispatcher_in_flight",
-                                      "HTTP deliveries in progress", 0, NULL);
-    d->m.last_err_ts =
-        jb_metrics_gauge(m, "jetbridge_dispatcher_last_error_timestamp_seconds",
-                         "When a delivery of the consumer last failed (Unix time)", 3, cl);
-    d->m.last_err_code = jb_metrics_gauge(
-        m, "jetbridge_dispatcher_last_error_code",
-        "The sink's status of the last failed delivery (0: transport error or timeout)", 3, cl);
-}
-
 static void count_delivery(inflight *f, int status, double seconds)
 {
-    jb_disp *d = f->d;
+    jb_dloop *d = f->d;
     if (d->m.delivery == NULL)
         return;
     char code[16];
@@ -123,7 +109,7 @@ static void count_delivery(inflight *f, int status, double seconds)
 /* The counters a dashboard rates exist at 0 as soon as the consumer does, so its
  * panels show 0 instead of "no data" before the first event (the delivery counter
  * with response_code 200, the code of a successful delivery). */
-static void zero_counters(jb_disp *d, const jb_sub_consumer *i)
+static void zero_counters(jb_dloop *d, const jb_sub_consumer *i)
 {
     char *shown = jb_redact_url(i->sink); /* the label never holds a password */
     const char *dl[] = {i->name, i->ns, i->clean_type, shown ? shown : "", "200", i->consumer};
@@ -145,11 +131,11 @@ static void count_simple(jb_metric *m, inflight *f, const char *reason)
 
 /* ---------------------------------------------------------- settling */
 
-static void reap(jb_disp *d, dconsumer *c);
+static void reap(jb_dloop *d, dconsumer *c);
 
 /* c's message was settled: its slot goes back, and a message parked for want of
  * a process-wide slot may take it. */
-static void release_slot(jb_disp *d, dconsumer *c)
+static void release_slot(jb_dloop *d, dconsumer *c)
 {
     dconsumer *owner = NULL;
     natsMsg *next = jb_dpull_release(d->pull, c, &owner);
@@ -161,7 +147,7 @@ static void release_slot(jb_disp *d, dconsumer *c)
 
 static void finish(inflight *f, settle how, int64_t delay_ms)
 {
-    jb_disp *d = f->d;
+    jb_dloop *d = f->d;
     dconsumer *c = f->c;
     natsStatus s = NATS_OK;
     if (how == SETTLE_ACK && jb_dacks_add(&d->acks, f->msg))
@@ -187,8 +173,9 @@ static void finish(inflight *f, settle how, int64_t delay_ms)
     if (f->next != NULL)
         f->next->prev = f->prev;
     d->ninflight--;
+    /* Process-wide: every loop adds its own. */
     if (d->m.in_flight != NULL)
-        jb_metric_set(d->m.in_flight, NULL, (double)d->ninflight);
+        jb_metric_add(d->m.in_flight, NULL, -1);
     jb_dreq_free(&f->req);
     jb_ce_destroy(f->ce);
     natsMsg_Destroy(f->msg);
@@ -213,7 +200,7 @@ static void on_progress(evutil_socket_t fd, short what, void *arg)
 static void retry_or_dead(inflight *f, int status, int64_t retry_after_ms, const char *body,
                           size_t len)
 {
-    jb_disp *d = f->d;
+    jb_dloop *d = f->d;
     if (f->attempt >= (uint64_t)f->delivery.max_deliver) {
         dead_letter(f, status, body, len);
         return;
@@ -275,12 +262,12 @@ static void on_dlq_done(jb_mail *m, void *ud);
 
 static void publish_dead_letter(inflight *f)
 {
-    jb_disp *d = f->d;
+    jb_dloop *d = f->d;
     f->stage = ST_DLQ;
     const jb_sub_consumer *i = &f->c->info;
     natsMsg *m = jb_disp_dlq_msg(f->msg, i->consumer, i->ns, i->name, f->shown, f->code, f->errbody,
                                  f->errbody_len, f->attempt);
-    if (m == NULL || jb_ddlq_submit(d->dlq, &m, d->mb, on_dlq_done, f) != JB_OK) {
+    if (m == NULL || jb_ddlq_submit(d->sh->dlq, &m, d->mb, on_dlq_done, f) != JB_OK) {
         /* Out of memory, or the worker's queue is full: the original comes back later. */
         natsMsg_Destroy(m);
         finish(f, SETTLE_NAK, f->delivery.backoff_max_ms);
@@ -302,7 +289,7 @@ static void on_dlsink_done(void *ud, const jb_dhttp_result *r)
 
 static bool send_to_dlsink(inflight *f)
 {
-    jb_disp *d = f->d;
+    jb_dloop *d = f->d;
     if (f->delivery.dead_letter_sink[0] == '\0' || f->ce == NULL)
         return false;
     char code[16], att[24];
@@ -372,7 +359,7 @@ static void on_dlq_done(jb_mail *m, void *ud)
 
 /* ------------------------------------------------------------ delivery */
 
-static inflight *inflight_new(jb_disp *d, dconsumer *c, natsMsg *msg)
+static inflight *inflight_new(jb_dloop *d, dconsumer *c, natsMsg *msg)
 {
     inflight *f = calloc(1, sizeof(*f));
     if (f == NULL)
@@ -400,13 +387,13 @@ static inflight *inflight_new(jb_disp *d, dconsumer *c, natsMsg *msg)
     d->inflight_head = f;
     d->ninflight++;
     if (d->m.in_flight != NULL)
-        jb_metric_set(d->m.in_flight, NULL, (double)d->ninflight);
+        jb_metric_add(d->m.in_flight, NULL, 1);
     return f;
 }
 
 static void arm_progress(inflight *f)
 {
-    jb_disp *d = f->d;
+    jb_dloop *d = f->d;
     int64_t ack_wait = d->cfg->ack_wait_ms;
     /* Only a request that may outlive AckWait needs it. */
     if (f->delivery.timeout_ms < ack_wait / 2)
@@ -453,7 +440,7 @@ static int add_credentials(inflight *f)
 /* Adds the credentials and posts f's request to its sink. */
 static void send_to_sink(inflight *f)
 {
-    jb_disp *d = f->d;
+    jb_dloop *d = f->d;
     dconsumer *c = f->c;
     if (jb_sub_auth_any(&c->info.auth)) {
         int got = add_credentials(f);
@@ -472,7 +459,7 @@ static void send_to_sink(inflight *f)
         arm_progress(f);
 }
 
-static void deliver(jb_disp *d, dconsumer *c, natsMsg *msg)
+static void deliver(jb_dloop *d, dconsumer *c, natsMsg *msg)
 {
     inflight *f = inflight_new(d, c, msg);
     if (f == NULL) {
@@ -508,12 +495,12 @@ static void deliver(jb_disp *d, dconsumer *c, natsMsg *msg)
 
 /* ------------------------------------------------------------ consumers */
 
-static dconsumer *find_consumer(jb_disp *d, const char *name)
+static dconsumer *find_consumer(jb_dloop *d, const char *name)
 {
     return jb_dtable_find(&d->table, name, strlen(name));
 }
 
-static void set_sub_metrics(jb_disp *d, const jb_sub_consumer *i, double v)
+static void set_sub_metrics(jb_dloop *d, const jb_sub_consumer *i, double v)
 {
     if (d->m.subscribed == NULL)
         return;
@@ -523,7 +510,7 @@ static void set_sub_metrics(jb_disp *d, const jb_sub_consumer *i, double v)
     jb_metric_set(d->m.sub_status, stl, v);
 }
 
-static void on_ready(jb_disp *d, jb_sub_consumer *info)
+static void on_ready(jb_dloop *d, jb_sub_consumer *info)
 {
     set_sub_metrics(d, info, 1);
     dconsumer *c = find_consumer(d, info->consumer);
@@ -553,12 +540,14 @@ static void on_ready(jb_disp *d, jb_sub_consumer *info)
     char ref[512];
     snprintf(ref, sizeof(ref), "%s/%s", c->info.ns, c->info.name);
     char *shown = jb_redact_url(c->info.sink);
+    char idx[16];
+    snprintf(idx, sizeof(idx), "%d", d->idx);
     jb_log(JB_LOG_INFO, "dispatcher", "consumer ready", "subscription", ref, "type", c->info.type,
-           "consumer", c->info.consumer, "sink", shown ? shown : "", NULL);
+           "consumer", c->info.consumer, "sink", shown ? shown : "", "loop", idx, NULL);
     free(shown);
 }
 
-static void stop_consumer(jb_disp *d, dconsumer *c)
+static void stop_consumer(jb_dloop *d, dconsumer *c)
 {
     /* No new request; what the open one still brings is NAKed (on_arrival), and
      * so is what waits for a place at the sink. */
@@ -570,7 +559,7 @@ static void stop_consumer(jb_disp *d, dconsumer *c)
     }
 }
 
-static void on_removed(jb_disp *d, jb_sub_consumer *info)
+static void on_removed(jb_dloop *d, jb_sub_consumer *info)
 {
     set_sub_metrics(d, info, 0);
     dconsumer *c = find_consumer(d, info->consumer);
@@ -580,7 +569,7 @@ static void on_removed(jb_disp *d, jb_sub_consumer *info)
     }
 }
 
-static void free_consumer(jb_disp *d, dconsumer *c)
+static void free_consumer(jb_dloop *d, dconsumer *c)
 {
     jb_dpull_forget(d->pull, c);
     jb_dtable_remove(&d->table, c);
@@ -589,7 +578,7 @@ static void free_consumer(jb_disp *d, dconsumer *c)
 }
 
 /* Frees a stopped consumer once nothing of it is in flight. */
-static void reap(jb_disp *d, dconsumer *c)
+static void reap(jb_dloop *d, dconsumer *c)
 {
     if (!c->slot.stop || c->slot.outstanding > 0)
         return;
@@ -598,7 +587,7 @@ static void reap(jb_disp *d, dconsumer *c)
 
 /* ------------------------------------------------------------ the loop */
 
-static void on_arrival(jb_disp *d, natsMsg *msg)
+static void on_arrival(jb_dloop *d, natsMsg *msg)
 {
     dconsumer *c = NULL;
     switch (jb_dpull_arrived(d->pull, msg, &c)) {
@@ -621,7 +610,7 @@ static void on_arrival(jb_disp *d, natsMsg *msg)
  * inbox is taken here, with no thread in between. */
 static void on_nats_read(void *ud)
 {
-    jb_disp *d = ud;
+    jb_dloop *d = ud;
     if (d->pull == NULL)
         return;
     bool kick = false;
@@ -629,13 +618,13 @@ static void on_nats_read(void *ud)
     while ((msg = jb_dpull_next(d->pull, &kick)) != NULL)
         on_arrival(d, msg);
     if (kick)
-        kick_reconciler(d);
+        d->sh->kick(d->sh->kick_ud);
 }
 
 /* The loop's mailbox: what other threads handed over. */
 static void handle(jb_mail *m, void *ud)
 {
-    jb_disp *d = ud;
+    jb_dloop *d = ud;
     jb_sub_consumer *info = m->ptr;
     switch ((qkind)m->kind) {
     case Q_READY:
@@ -649,54 +638,15 @@ static void handle(jb_mail *m, void *ud)
     free(info);
 }
 
-/* Reconciler callbacks: its thread, never the loop. Copy and post; when the
- * mailbox is full the reconciler waits for room (it is a worker thread), and
- * once the dispatcher stops (closed) the change no longer matters. */
-static void post_consumer(jb_disp *d, qkind kind, const jb_sub_consumer *c)
-{
-    jb_sub_consumer *copy = calloc(1, sizeof(*copy));
-    if (copy == NULL)
-        return;
-    if (!jb_sub_consumer_copy(copy, c)) {
-        free(copy);
-        return;
-    }
-    jb_mail m = {.kind = kind, .ptr = copy};
-    if (jb_mailbox_post_wait(d->mb, &m) != JB_OK) {
-        jb_sub_consumer_free(copy);
-        free(copy);
-    }
-}
-
-static void cb_ready(const jb_sub_consumer *c, void *ud)
-{
-    post_consumer(ud, Q_READY, c);
-}
-
-static void cb_removed(const jb_sub_consumer *c, void *ud)
-{
-    post_consumer(ud, Q_REMOVED, c);
-}
-
-/* Asks the reconciler for a pass (a consumer looks lost); nothing once stopping. */
-static void kick_reconciler(void *ud)
-{
-    jb_disp *d = ud;
-    pthread_mutex_lock(&d->rec_mu);
-    if (d->rec != NULL)
-        jb_sub_reconciler_kick(d->rec);
-    pthread_mutex_unlock(&d->rec_mu);
-}
-
 static void on_info_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
-    jb_disp *d = arg;
+    jb_dloop *d = arg;
     jb_dinfo_pass(d->info, &d->table);
 }
 
 /* A new consumer: an info pass soon (coalesced), so its metrics appear. */
-static void info_soon(jb_disp *d)
+static void info_soon(jb_dloop *d)
 {
     if (d->info_soon_ev == NULL || evtimer_pending(d->info_soon_ev, NULL))
         return;
@@ -707,40 +657,32 @@ static void info_soon(jb_disp *d)
 static void on_status_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
-    jb_disp *d = arg;
-    if (d->m.health != NULL)
-        jb_metric_set(d->m.health, NULL,
-                      jb_nats_connected(d->nc) && jb_nats_connected(d->lnc) ? 1 : 0);
+    jb_dloop *d = arg;
     jb_dpull_tick(d->pull);
 }
 
-/* ------------------------------------------------------------ public */
+/* ------------------------------------------------------------ the loop's API */
 
 static void on_finish_tick(evutil_socket_t fd, short what, void *arg);
 
-/* DISPATCHER_MAX_CONCURRENT: deliveries in flight in the process. */
-static int global_max_of(const jb_cfg *cfg)
-{
-    return cfg->dispatcher_max_concurrent;
-}
-
-jb_status jb_disp_create(const jb_cfg *cfg, struct event_base *base, jb_metrics *metrics,
-                         natsConnection *nc, jsCtx *js, jb_disp **out, jb_err *err)
+jb_status jb_dloop_create(const jb_dshared *sh, int idx, struct event_base *base, int max,
+                          jb_dloop **out, jb_err *err)
 {
     jb_status st = JB_ERR_NOMEM;
-    jb_disp *d = calloc(1, sizeof(*d));
+    jb_dloop *d = calloc(1, sizeof(*d));
     if (d == NULL)
         goto out;
-    d->cfg = cfg;
+    d->sh = sh;
+    d->idx = idx;
+    d->max = max;
+    d->cfg = sh->cfg;
     d->base = base;
-    d->metrics = metrics;
-    d->nc = nc;
-    d->js = js;
-    int global_max = global_max_of(cfg);
-    pthread_mutex_init(&d->rec_mu, NULL);
+    d->m = sh->m;
+    d->nc = sh->nc;
+    const jb_cfg *cfg = sh->cfg;
     if (RAND_bytes((unsigned char *)&d->rng, sizeof(d->rng)) != 1 || d->rng == 0)
         d->rng = (uint64_t)jb_now_monotonic_ns() | 1;
-    st = jb_mailbox_create(2 * (size_t)global_max + JB_DISP_MAILBOX_SPARE, &d->mb, err);
+    st = jb_mailbox_create(2 * (size_t)max + JB_DISP_MAILBOX_SPARE, &d->mb, err);
     if (st != JB_OK)
         goto out;
     st = jb_mailbox_attach(d->mb, base, handle, d);
@@ -755,93 +697,67 @@ jb_status jb_disp_create(const jb_cfg *cfg, struct event_base *base, jb_metrics 
     st = jb_nats_connect_loop(&no, &d->lnc_loop, "jetbridge-dispatcher-pull", true, &d->lnc, err);
     if (st != JB_OK)
         goto out;
-    st = jb_dguard_create(cfg, &d->guard, err);
-    if (st != JB_OK)
-        goto out;
-    d->http = jb_dhttp_create(base, global_max, d->guard);
+    st = JB_ERR_NOMEM;
+    d->http = jb_dhttp_create(base, max, sh->guard);
     d->auth = jb_dauth_create(base, d->http, cfg);
     d->status_ev = event_new(base, -1, EV_PERSIST, on_status_tick, d);
     d->info_ev = event_new(base, -1, EV_PERSIST, on_info_tick, d);
     d->info_soon_ev = evtimer_new(base, on_info_tick, d);
     d->finish_ev = evtimer_new(base, on_finish_tick, d);
-    if (jb_dacks_init(&d->acks, base, d->lnc, (size_t)global_max) != JB_OK || d->info_ev == NULL ||
-        d->info_soon_ev == NULL || d->finish_ev == NULL) {
+    if (jb_dacks_init(&d->acks, base, d->lnc, (size_t)max) != JB_OK || d->info_ev == NULL ||
+        d->info_soon_ev == NULL || d->finish_ev == NULL || d->http == NULL ||
+        d->status_ev == NULL || d->auth == NULL) {
         st = jb_err_set(err, JB_ERR_NOMEM, "out of memory");
         goto out;
     }
-    if (d->http == NULL || d->status_ev == NULL || d->auth == NULL) {
-        st = jb_err_set(err, JB_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    st = jb_dpull_create(cfg, base, d->lnc, &d->table, global_max, cfg->dispatch_prefetch, &d->pull,
-                         err);
-    if (st != JB_OK)
-        goto out;
-    register_metrics(d);
-    jb_sub_reconciler_callbacks cb = {cb_ready, cb_removed, d};
-    st = jb_sub_reconciler_create(cfg, nc, js, &cb, &d->rec, err);
+    st = jb_dpull_create(cfg, base, d->lnc, &d->table, max, cfg->dispatch_prefetch, &d->pull, err);
     if (st != JB_OK)
         goto out;
     *out = d;
     d = NULL;
 out:
-    jb_disp_destroy(d);
+    jb_dloop_halt(d);
+    jb_dloop_destroy(d);
     return st;
 }
 
-jb_status jb_disp_start(jb_disp *d, jb_err *err)
+jb_status jb_dloop_start(jb_dloop *d, jb_err *err)
 {
-    jb_status st = jb_disp_ensure_dlq(d->cfg, d->js, err);
-    if (st != JB_OK) {
-        /* NATS may be down at start: the publish path retries; keep going. */
-        jb_log(JB_LOG_WARN, "dispatcher", "dead-letter stream not ensured yet", "error",
-               err != NULL ? err->msg : "", NULL);
-    }
+    d->info = jb_dinfo_create(d->sh->info, d->mb, d->sh->kick, d->sh->kick_ud);
+    if (d->info == NULL)
+        return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
+    jb_status st = jb_dpull_start(d->pull, err);
+    if (st != JB_OK)
+        return st;
     struct timeval one = {1, 0};
     event_add(d->status_ev, &one);
-    /* At most one dead letter per delivery in flight. */
-    st = jb_ddlq_create(d->cfg, d->js, (size_t)global_max_of(d->cfg), &d->dlq, err);
-    if (st != JB_OK)
-        return st;
-    st = jb_dinfo_create(d->cfg, d->js, d->m.pending, d->m.ack_pending, d->mb, kick_reconciler, d,
-                         &d->info, err);
-    if (st != JB_OK)
-        return st;
-    st = jb_dpull_start(d->pull, err);
-    if (st != JB_OK)
-        return st;
     struct timeval every = {JB_DISP_INFO_EVERY_MS / 1000, 0};
     event_add(d->info_ev, &every);
-    st = jb_sub_reconciler_start(d->rec, 0, err);
-    if (st != JB_OK)
-        return st;
-    d->started = true;
     return JB_OK;
 }
 
-bool jb_disp_ready(void *ud)
+jb_mailbox *jb_dloop_mailbox(jb_dloop *d)
 {
-    jb_disp *d = ud;
-    pthread_mutex_lock(&d->rec_mu);
-    bool synced = d->rec != NULL && jb_sub_reconciler_synced(d->rec);
-    pthread_mutex_unlock(&d->rec_mu);
-    return synced && jb_nats_connected(d->nc) && jb_nats_connected(d->lnc);
+    return d->mb;
 }
 
-/* Takes the reconciler away from the other threads, then stops it. */
-static void stop_reconciler(jb_disp *d)
+bool jb_dloop_connected(jb_dloop *d)
 {
-    pthread_mutex_lock(&d->rec_mu);
-    jb_sub_reconciler *r = d->rec;
-    d->rec = NULL;
-    pthread_mutex_unlock(&d->rec_mu);
-    jb_sub_reconciler_destroy(r);
+    return jb_nats_connected(d->lnc);
+}
+
+int jb_dloop_of(const char *name, int n)
+{
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++)
+        h = (h ^ *p) * 16777619u;
+    return n > 1 ? (int)(h % (uint32_t)n) : 0;
 }
 
 static void on_grace(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
-    jb_disp *d = arg;
+    jb_dloop *d = arg;
     /* Past the grace period: give back what is still at a sink. Dead letters being
      * published finish on their own (bounded by their timeout). */
     inflight *f = d->inflight_head;
@@ -854,7 +770,7 @@ static void on_grace(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Takes the parked messages back (stop): NAKed for another dispatcher. */
-static void unpark_all(jb_disp *d)
+static void unpark_all(jb_dloop *d)
 {
     natsMsg *msg;
     while ((msg = jb_dpull_unpark(d->pull)) != NULL) {
@@ -869,7 +785,7 @@ static void unpark_all(jb_disp *d)
 static void on_finish_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
-    jb_disp *d = arg;
+    jb_dloop *d = arg;
     bool waiting = !jb_dpull_inbox_drained(d->pull) || natsConnection_Buffered(d->lnc) > 0;
     if (waiting && jb_nats_connected(d->lnc) && jb_now_monotonic_ns() < d->finish_deadline_ns) {
         struct timeval tv = {0, 2000};
@@ -884,7 +800,7 @@ static void on_finish_tick(evutil_socket_t fd, short what, void *arg)
         d->done(d->done_ud);
 }
 
-static void check_stopped(jb_disp *d)
+static void check_stopped(jb_dloop *d)
 {
     if (!d->stopping || d->finished || d->ninflight > 0)
         return;
@@ -896,18 +812,16 @@ static void check_stopped(jb_disp *d)
     evtimer_add(d->finish_ev, &now);
 }
 
-void jb_disp_stop_gracefully(jb_disp *d, void (*done)(void *ud), void *ud)
+void jb_dloop_stop(jb_dloop *d, void (*done)(void *ud), void *ud)
 {
     if (d->stopping)
         return;
     d->stopping = true;
     d->done = done;
     d->done_ud = ud;
-    /* Closed: what the inbox receives from now on is NAKed by its callback, and a
-     * reconciler waiting for room gives up; the workers' replies still come. Then
-     * the reconciler, so no consumer_ready arrives while we stop. */
+    /* Closed (the process closed it already, before stopping the reconciler):
+     * a reconciler waiting for room gives up; the workers' replies still come. */
     jb_mailbox_close(d->mb);
-    stop_reconciler(d);
     jb_dpull_stop_requests(d->pull);
     for (dconsumer *c = d->table.list; c != NULL; c = c->next)
         stop_consumer(d, c);
@@ -918,17 +832,18 @@ void jb_disp_stop_gracefully(jb_disp *d, void (*done)(void *ud), void *ud)
         struct timeval tv = {g / 1000, (g % 1000) * 1000};
         evtimer_add(d->grace_ev, &tv);
     }
-    jb_log(JB_LOG_INFO, "dispatcher", "stopping", NULL);
+    char idx[16];
+    snprintf(idx, sizeof(idx), "%d", d->idx);
+    jb_log(JB_LOG_INFO, "dispatcher", "stopping", "loop", idx, NULL);
     check_stopped(d);
 }
 
-/* What was handed over and never handled (destroy): a message goes straight back
- * to JetStream for another dispatcher. Replies run their own functions. */
+/* What was handed over and never handled (destroy). Replies run their own
+ * functions. */
 static void drop_mail(jb_mail *m, void *ud)
 {
-    jb_disp *d = ud;
     jb_sub_consumer *info = m->ptr;
-    (void)d;
+    (void)ud;
     switch ((qkind)m->kind) {
     case Q_READY:
     case Q_REMOVED:
@@ -938,7 +853,7 @@ static void drop_mail(jb_mail *m, void *ud)
     }
 }
 
-void jb_disp_destroy(jb_disp *d)
+void jb_dloop_halt(jb_dloop *d)
 {
     if (d == NULL)
         return;
@@ -946,19 +861,21 @@ void jb_disp_destroy(jb_disp *d)
     d->stopping = true;
     if (d->mb != NULL)
         jb_mailbox_close(d->mb);
-    stop_reconciler(d);
     if (d->pull != NULL) {
         jb_dpull_stop_requests(d->pull);
         for (dconsumer *c = d->table.list; c != NULL; c = c->next)
             stop_consumer(d, c);
     }
-    /* The workers stop (what they never did answers through the mailbox), the
-     * inbox closes (what the server sent meanwhile is NAKed by its callback: the
-     * mailbox is closed). */
-    jb_ddlq_stop(d->dlq);
-    jb_dinfo_stop(d->info);
+}
+
+void jb_dloop_destroy(jb_dloop *d)
+{
+    if (d == NULL)
+        return;
+    /* The workers stopped (what they never did answered into the mailbox); the
+     * inbox closes (what the server sent meanwhile is NAKed). */
     natsMsg *left;
-    while ((left = jb_dpull_close_inbox(d->pull)) != NULL) {
+    while (d->pull != NULL && (left = jb_dpull_close_inbox(d->pull)) != NULL) {
         jb_disp_nak(d->lnc, left, 1);
         natsMsg_Destroy(left);
     }
@@ -973,9 +890,6 @@ void jb_disp_destroy(jb_disp *d)
     jb_dacks_free(&d->acks);
     while (d->table.list != NULL)
         free_consumer(d, d->table.list);
-    if (d->nc != NULL)
-        natsConnection_FlushTimeout(d->nc, 1000);
-    jb_ddlq_destroy(d->dlq);
     jb_dinfo_destroy(d->info);
     jb_dpull_destroy(d->pull);
     d->pull = NULL;
@@ -984,7 +898,6 @@ void jb_disp_destroy(jb_disp *d)
     jb_nats_close(d->lnc, NULL);
     jb_dhttp_destroy(d->http);
     jb_dauth_destroy(d->auth);
-    jb_dguard_destroy(d->guard);
     jb_mailbox_destroy(d->mb, drop_mail, d);
     if (d->status_ev != NULL)
         event_free(d->status_ev);
@@ -996,6 +909,5 @@ void jb_disp_destroy(jb_disp *d)
         event_free(d->grace_ev);
     if (d->finish_ev != NULL)
         event_free(d->finish_ev);
-    pthread_mutex_destroy(&d->rec_mu);
     free(d);
 }

@@ -139,18 +139,26 @@ void jb_dpull_tick(jb_dpull *p);
 
 /* ------------------------------------------------ consumer info (info.c) */
 
-/* The consumer-info worker: its own thread and mailbox. */
+/* The consumer-info worker: its own thread and mailbox, one per process. */
+typedef struct jb_dinfow jb_dinfow;
+/* pending, ack_pending: the gauges it sets (may be NULL). loops: how many loops
+ * hand it passes (each at most one at a time). */
+jb_status jb_dinfow_create(const jb_cfg *cfg, jsCtx *js, jb_metric *pending, jb_metric *ack_pending,
+                           size_t loops, jb_dinfow **out, jb_err *err);
+/* Stops the thread; a pass not run still replies (drain the loops' mailboxes
+ * afterwards). */
+void jb_dinfow_stop(jb_dinfow *w);
+void jb_dinfow_destroy(jb_dinfow *w);
+
+/* One loop's client of the worker. Replies come through reply_to (the loop's
+ * mailbox); lost(ud) runs on the loop when a pass found a consumer gone. w is
+ * borrowed. NULL when out of memory. */
 typedef struct jb_dinfo jb_dinfo;
-/* pending, ack_pending: the gauges it sets (may be NULL). Replies come through
- * reply_to (the loop's mailbox); lost(ud) runs on the loop when a pass found a
- * consumer gone. */
-jb_status jb_dinfo_create(const jb_cfg *cfg, jsCtx *js, jb_metric *pending, jb_metric *ack_pending,
-                          jb_mailbox *reply_to, void (*lost)(void *ud), void *ud, jb_dinfo **out,
-                          jb_err *err);
-/* Starts a pass over t's consumers unless one is still running (loop). */
+jb_dinfo *jb_dinfo_create(jb_dinfow *w, jb_mailbox *reply_to, void (*lost)(void *ud), void *ud);
+/* Starts a pass over t's consumers unless one of this loop's is still running
+ * (loop). */
 void jb_dinfo_pass(jb_dinfo *i, const jb_dtable *t);
-/* Stops the thread; a pass not run still replies (drain reply_to afterwards). */
-void jb_dinfo_stop(jb_dinfo *i);
+/* Frees (after the worker stopped and reply_to was drained). */
 void jb_dinfo_destroy(jb_dinfo *i);
 
 /* --------------------------------------------------- dead letters (dlq.c) */
@@ -188,42 +196,49 @@ typedef struct disp_metrics {
     jb_metric *last_err_code; /* jetbridge_dispatcher_last_error_code */
 } disp_metrics;
 
-/* The loop's dispatcher: intake from the mailbox, consumers, deliveries and their
- * settling. Loop only, except rec (under rec_mu) and what jb_mailbox guards. */
-struct jb_disp {
+/* What every loop shares, owned by the process (process.c) and read-only for the
+ * loops: borrowed, it outlives them. */
+typedef struct jb_dshared {
     const jb_cfg *cfg;
-    struct event_base *base;
-    jb_metrics *metrics;
-    disp_metrics m;
-    natsConnection *nc; /* the host's (nats.c's threads): reconciler and workers */
+    disp_metrics m;     /* registered once; jb_metric_* is thread-safe */
+    natsConnection *nc; /* the host's (nats.c's threads): workers, dead letters */
     jsCtx *js;
-    natsConnection *lnc; /* the loop's own: inbox, pull requests, acks, NAKs */
-    jb_nats_loop lnc_loop;
-    struct event *finish_ev; /* stopping: waits for the inbox drain and the last write */
-    int64_t finish_deadline_ns;
-    pthread_mutex_t rec_mu; /* guards rec against the stop */
-    jb_sub_reconciler *rec; /* set before start; cleared under rec_mu when stopping */
-    jb_dhttp *http;
-    jb_dguard *guard; /* SINK_DENY_NETWORKS and friends, for every request */
-    jb_dauth *auth;   /* sink credentials: secret files and OAuth2 tokens */
-    jb_mailbox *mb;   /* to the loop: messages, statuses, consumers, worker replies */
-    jb_dtable table;
-    jb_dpull *pull;
-    jb_dinfo *info;
-    jb_ddlq *dlq;
-    jb_dacks acks; /* acks sent at the end of the loop turn */
-    struct event *info_ev;
-    struct event *info_soon_ev; /* a pass shortly after new consumers came */
-    inflight *inflight_head;
-    size_t ninflight;
-    bool started;
-    bool stopping;
-    bool finished;
-    struct event *grace_ev;
-    struct event *status_ev;
-    void (*done)(void *ud);
-    void *done_ud;
-    uint64_t rng;
-};
+    const jb_dguard *guard; /* SINK_DENY_NETWORKS and friends, immutable */
+    jb_ddlq *dlq;           /* set by jb_disp_start before any loop delivers */
+    jb_dinfow *info;        /* idem */
+    void (*kick)(void *ud); /* asks the reconciler for a pass (any thread) */
+    void *kick_ud;
+} jb_dshared;
+
+/* ------------------------------------------------------- one loop (disp.c) */
+
+/* One dispatcher loop: its own event_base (the caller's for loop 0), its own
+ * loop-owned NATS connection, curl multi, mailbox, consumer table, pull requests
+ * and in-flight deliveries, with a share `max` of DISPATCHER_MAX_CONCURRENT. Every
+ * function below runs on the loop's thread, or while its loop does not run,
+ * unless it says otherwise. */
+typedef struct jb_dloop jb_dloop;
+/* sh is borrowed. idx names the loop in logs. */
+jb_status jb_dloop_create(const jb_dshared *sh, int idx, struct event_base *base, int max,
+                          jb_dloop **out, jb_err *err);
+/* Subscribes the inbox, starts the timers; sh->dlq and sh->info are set. */
+jb_status jb_dloop_start(jb_dloop *l, jb_err *err);
+/* Where the reconciler's consumer changes for this loop go (Q_READY/Q_REMOVED,
+ * ptr a jb_sub_consumer * the loop frees; post_wait). Any thread. */
+jb_mailbox *jb_dloop_mailbox(jb_dloop *l);
+/* Its loop-owned connection is connected. Any thread. */
+bool jb_dloop_connected(jb_dloop *l);
+/* Graceful stop on the loop's thread; done(ud) runs there once when nothing is in
+ * flight and acks/NAKs were written. */
+void jb_dloop_stop(jb_dloop *l, void (*done)(void *ud), void *ud);
+/* Teardown in two steps around the shared workers' stop (their replies land in
+ * the loops' mailboxes): halt closes the mailbox and the consumers; destroy
+ * settles what is left and frees. Loop not running. NULL is fine. */
+void jb_dloop_halt(jb_dloop *l);
+void jb_dloop_destroy(jb_dloop *l);
+
+/* Which of n loops owns consumer name: FNV-1a of the name, stable for the life of
+ * the process (and across processes). */
+int jb_dloop_of(const char *name, int n);
 
 #endif

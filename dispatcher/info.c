@@ -1,6 +1,7 @@
-/* The consumer-info worker: one thread, whatever the number of consumers, reads
- * each consumer's info (for the pending gauges) and notices lost consumers. The
- * loop hands it one pass at a time; the pass's answer comes back on the loop. */
+/* The consumer-info worker: one thread, whatever the number of consumers and
+ * loops, reads each consumer's info (for the pending gauges) and notices lost
+ * consumers. Each loop hands it one pass at a time over its own consumers; the
+ * pass's answer comes back on that loop. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,15 +18,21 @@ typedef struct pass {
     size_t n;
 } pass;
 
-struct jb_dinfo {
+/* The worker, shared by every loop of the process (one thread, one pacing). */
+struct jb_dinfow {
     const jb_cfg *cfg;
     jsCtx *js;
     jb_metric *pending, *ack_pending;
+    jb_worker *w;
+};
+
+/* One loop's side: where its passes answer. Loop only. */
+struct jb_dinfo {
+    jb_dinfow *w;
     jb_mailbox *reply_to;
     void (*lost)(void *ud); /* on the loop: a pass found a lost consumer */
     void *ud;
-    jb_worker *w;
-    bool busy; /* loop: a pass was posted and has not come back */
+    bool busy; /* a pass was posted and has not come back */
 };
 
 static void free_pass(pass *p)
@@ -42,7 +49,7 @@ static void free_pass(pass *p)
 }
 
 /* Worker thread. Returns false when the consumer is lost. */
-static bool report_one(jb_dinfo *i, const infojob *j)
+static bool report_one(jb_dinfow *i, const infojob *j)
 {
     jsConsumerInfo *ci = NULL;
     jsErrCode jerr = 0;
@@ -64,7 +71,7 @@ static bool report_one(jb_dinfo *i, const infojob *j)
 /* Worker thread: one pass, paced; answers with val 1 when a consumer was lost. */
 static void run_pass(jb_mail *m, void *ud)
 {
-    jb_dinfo *i = ud;
+    jb_dinfow *i = ud;
     pass *p = m->ptr;
     bool lost = false;
     for (size_t k = 0; k < p->n && !jb_worker_stopping(i->w); k++) {
@@ -98,22 +105,45 @@ static void on_never_ran(jb_mail *m, void *ud)
     jb_mail_reply(m);
 }
 
-jb_status jb_dinfo_create(const jb_cfg *cfg, jsCtx *js, jb_metric *pending, jb_metric *ack_pending,
-                          jb_mailbox *reply_to, void (*lost)(void *ud), void *ud, jb_dinfo **out,
-                          jb_err *err)
+jb_status jb_dinfow_create(const jb_cfg *cfg, jsCtx *js, jb_metric *pending, jb_metric *ack_pending,
+                           size_t loops, jb_dinfow **out, jb_err *err)
 {
-    jb_dinfo *i = calloc(1, sizeof(*i));
+    jb_dinfow *i = calloc(1, sizeof(*i));
     if (i == NULL)
         return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
-    *i = (jb_dinfo){cfg, js, pending, ack_pending, reply_to, lost, ud, NULL, false};
-    /* One pass at a time (busy): a mailbox of one is enough. */
-    jb_status st = jb_worker_start("jb-disp-info", 1, run_pass, NULL, 0, i, &i->w, err);
+    *i = (jb_dinfow){cfg, js, pending, ack_pending, NULL};
+    /* One pass at a time per loop (busy): a mailbox of one per loop is enough. */
+    jb_status st = jb_worker_start("jb-disp-info", loops, run_pass, NULL, 0, i, &i->w, err);
     if (st != JB_OK) {
         free(i);
         return st;
     }
     *out = i;
     return JB_OK;
+}
+
+void jb_dinfow_stop(jb_dinfow *i)
+{
+    if (i == NULL || i->w == NULL)
+        return;
+    jb_worker_stop(i->w, on_never_ran, NULL);
+    i->w = NULL;
+}
+
+void jb_dinfow_destroy(jb_dinfow *i)
+{
+    if (i == NULL)
+        return;
+    jb_dinfow_stop(i);
+    free(i);
+}
+
+jb_dinfo *jb_dinfo_create(jb_dinfow *w, jb_mailbox *reply_to, void (*lost)(void *ud), void *ud)
+{
+    jb_dinfo *i = calloc(1, sizeof(*i));
+    if (i != NULL)
+        *i = (jb_dinfo){w, reply_to, lost, ud, false};
+    return i;
 }
 
 static pass *build_pass(const jb_dtable *t)
@@ -150,25 +180,14 @@ void jb_dinfo_pass(jb_dinfo *i, const jb_dtable *t)
     if (p == NULL)
         return;
     jb_mail m = {.ptr = p, .reply_to = i->reply_to, .reply = on_pass_done, .reply_ud = i};
-    if (jb_mailbox_post(jb_worker_mailbox(i->w), &m) != JB_OK) {
+    if (i->w->w == NULL || jb_mailbox_post(jb_worker_mailbox(i->w->w), &m) != JB_OK) {
         free_pass(p);
         return;
     }
     i->busy = true;
 }
 
-void jb_dinfo_stop(jb_dinfo *i)
-{
-    if (i == NULL || i->w == NULL)
-        return;
-    jb_worker_stop(i->w, on_never_ran, NULL);
-    i->w = NULL;
-}
-
 void jb_dinfo_destroy(jb_dinfo *i)
 {
-    if (i == NULL)
-        return;
-    jb_dinfo_stop(i);
     free(i);
 }
