@@ -117,7 +117,7 @@ valgrind: build
 # uninstrumented nats.c and libevent internals (it holds no rule today). -O1 as TSan
 # advises (CMakeLists.txt says why warnings do not stop this build).
 BUILD_TSAN  := build/tsan
-TSAN_SUITES ?= disp_delivery disp_resilience disp_threads pub_api pub_faults integrity \
+TSAN_SUITES ?= disp_delivery disp_resilience disp_threads disp_loops pub_api pub_faults integrity \
                app_registry sub_reconcile id_admin kube_failover
 TSAN_EMPTY  :=
 TSAN_SPACE  := $(TSAN_EMPTY) $(TSAN_EMPTY)

@@ -699,7 +699,7 @@ jb_status jb_dloop_create(const jb_dshared *sh, int idx, struct event_base *base
         goto out;
     st = JB_ERR_NOMEM;
     d->http = jb_dhttp_create(base, max, sh->guard);
-    d->auth = jb_dauth_create(base, d->http, cfg);
+    d->auth = jb_dauth_create(base, d->http, sh->secrets, cfg);
     d->status_ev = event_new(base, -1, EV_PERSIST, on_status_tick, d);
     d->info_ev = event_new(base, -1, EV_PERSIST, on_info_tick, d);
     d->info_soon_ev = evtimer_new(base, on_info_tick, d);

@@ -206,6 +206,7 @@ typedef struct jb_dshared {
     const jb_dguard *guard; /* SINK_DENY_NETWORKS and friends, immutable */
     jb_ddlq *dlq;           /* set by jb_disp_start before any loop delivers */
     jb_dinfow *info;        /* idem */
+    jb_dsecrets *secrets;   /* the Secret reader thread (started when first needed) */
     void (*kick)(void *ud); /* asks the reconciler for a pass (any thread) */
     void *kick_ud;
 } jb_dshared;

@@ -44,10 +44,21 @@ typedef struct jb_dhttp jb_dhttp;
  * OAuth2 tokens (fetched on http, whose SSRF guard applies). Loop thread only.
  * base, http and cfg are borrowed and must outlive it. NULL when out of memory. */
 typedef struct jb_dauth jb_dauth;
-jb_dauth *jb_dauth_create(struct event_base *base, jb_dhttp *http, const struct jb_cfg *cfg);
-/* Stops the reader thread and frees; pending waits end without a call. Call it
- * after jb_dhttp_destroy of http (which cancels token requests without calling
- * back) or while the loop does not run. */
+/* The Secret reader thread, one per process whatever the number of loops,
+ * started with the first Secret a loop needs; its answers go to the asking
+ * loop's jb_dauth. loops: how many jb_dauth use it. NULL when out of memory. */
+typedef struct jb_dsecrets jb_dsecrets;
+jb_dsecrets *jb_dsecrets_create(const struct jb_cfg *cfg, size_t loops);
+/* Stops the thread (a read in progress sees it); requests it never handled are
+ * dropped. Before jb_dauth_destroy of any loop. Any thread. */
+void jb_dsecrets_stop(jb_dsecrets *r);
+void jb_dsecrets_destroy(jb_dsecrets *r);
+/* reader is borrowed and must outlive the jb_dauth. */
+jb_dauth *jb_dauth_create(struct event_base *base, jb_dhttp *http, jb_dsecrets *reader,
+                          const struct jb_cfg *cfg);
+/* Frees; pending waits end without a call. Call it after jb_dsecrets_stop of its
+ * reader and jb_dhttp_destroy of http (which cancels token requests without
+ * calling back) or while the loop does not run. */
 void jb_dauth_destroy(jb_dauth *a);
 
 /* A delivery waiting for its credentials (a token or a Secret being fetched). */

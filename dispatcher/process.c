@@ -61,21 +61,21 @@ static void register_metrics(jb_metrics *m, disp_metrics *dm)
         jb_metrics_histogram(m, "eventing_ec_nats_subscriber_dispatch_duration_seconds",
                              "Duration of sending an event to its sink", 6, dl, buckets, 10);
     dm->subscribed = jb_metrics_gauge(m, "eventing_ec_event_type_subscribed_total",
-                                       "Event types subscribed by the subscriptions", 4, sl);
+                                      "Event types subscribed by the subscriptions", 4, sl);
     dm->health = jb_metrics_gauge(m, "eventing_ec_health",
-                                   "1 when the dispatcher is connected to NATS", 0, NULL);
+                                  "1 when the dispatcher is connected to NATS", 0, NULL);
     dm->sub_status = jb_metrics_gauge(m, "eventing_ec_subscription_status",
-                                       "1 when the subscription's consumer is active", 5, stl);
+                                      "1 when the subscription's consumer is active", 5, stl);
     dm->retries = jb_metrics_counter(m, "jetbridge_dispatcher_retries_total",
-                                      "Deliveries NAKed for a later retry", 3, cl);
+                                     "Deliveries NAKed for a later retry", 3, cl);
     dm->dead = jb_metrics_counter(m, "jetbridge_dispatcher_dead_letters_total",
-                                   "Events moved to the dead-letter stream", 4, rl);
+                                  "Events moved to the dead-letter stream", 4, rl);
     dm->pending = jb_metrics_gauge(m, "jetbridge_consumer_pending",
-                                    "Messages not yet delivered to the consumer", 3, cl);
+                                   "Messages not yet delivered to the consumer", 3, cl);
     dm->ack_pending = jb_metrics_gauge(m, "jetbridge_consumer_ack_pending",
-                                        "Messages delivered and awaiting an ack", 3, cl);
+                                       "Messages delivered and awaiting an ack", 3, cl);
     dm->in_flight = jb_metrics_gauge(m, "jetbridge_dispatcher_in_flight",
-                                      "HTTP deliveries in progress", 0, NULL);
+                                     "HTTP deliveries in progress", 0, NULL);
     dm->last_err_ts =
         jb_metrics_gauge(m, "jetbridge_dispatcher_last_error_timestamp_seconds",
                          "When a delivery of the consumer last failed (Unix time)", 3, cl);
@@ -231,6 +231,11 @@ jb_status jb_disp_create(const jb_cfg *cfg, struct event_base *base, jb_metrics 
     if (st != JB_OK)
         goto out;
     d->sh.guard = d->guard;
+    d->sh.secrets = jb_dsecrets_create(cfg, (size_t)d->n);
+    if (d->sh.secrets == NULL) {
+        st = jb_err_set(err, JB_ERR_NOMEM, "out of memory");
+        goto out;
+    }
     d->loops = calloc((size_t)d->n, sizeof(*d->loops));
     d->health_ev = event_new(base, -1, EV_PERSIST, on_health_tick, d);
     d->done_ev = event_new(base, -1, 0, on_all_done, d);
@@ -307,7 +312,7 @@ bool jb_disp_ready(void *ud)
  * mailboxes are closed first: a reconciler waiting for room there gives up. */
 static void stop_reconciler(jb_disp *d)
 {
-    for (int i = 0; i < d->n; i++)
+    for (int i = 0; d->loops != NULL && i < d->n; i++)
         if (d->loops[i].loop != NULL)
             jb_mailbox_close(jb_dloop_mailbox(d->loops[i].loop));
     pthread_mutex_lock(&d->rec_mu);
@@ -351,6 +356,7 @@ void jb_disp_destroy(jb_disp *d)
     /* The workers stop; what they never did answers into the loops' mailboxes. */
     jb_ddlq_stop(d->sh.dlq);
     jb_dinfow_stop(d->sh.info);
+    jb_dsecrets_stop(d->sh.secrets);
     for (int i = 0; d->loops != NULL && i < d->n; i++) {
         dthread *t = &d->loops[i];
         jb_dloop_destroy(t->loop);
@@ -364,6 +370,7 @@ void jb_disp_destroy(jb_disp *d)
         natsConnection_FlushTimeout(d->sh.nc, 1000);
     jb_ddlq_destroy(d->sh.dlq);
     jb_dinfow_destroy(d->sh.info);
+    jb_dsecrets_destroy(d->sh.secrets);
     jb_dguard_destroy(d->guard);
     if (d->health_ev != NULL)
         event_free(d->health_ev);

@@ -16,6 +16,7 @@
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,12 +113,21 @@ struct jb_dauth {
     jb_dauth_wait *waiters;
     uint64_t round;
 
-    /* The Secret reader: a worker started with the first Secret needed. Its
-     * requests (at most SECRETS_MAX: one per pending entry) are answered into
-     * answers, a mailbox on the loop. ks and kerr are the worker's alone. */
-    jb_worker *reader;
+    /* The Secret reader (shared by every loop) answers this loop's requests (at
+     * most SECRETS_MAX: one per pending entry) into answers, a mailbox on the
+     * loop. */
+    jb_dsecrets *reader;
     jb_mailbox *answers;
     bool destroying; /* answers drained at destroy only free their job */
+};
+
+/* The Secret reader: one worker for the process, started with the first Secret
+ * any loop needs. ks and kerr are the worker's alone; mu guards the start. */
+struct jb_dsecrets {
+    const jb_cfg *cfg;
+    size_t loops;
+    pthread_mutex_t mu;
+    jb_worker *w;
     atomic_bool stop;
     jb_kube_secrets *ks;
     bool ks_tried;
@@ -140,11 +150,50 @@ static void no_request(jb_mail *m, void *ud)
     (void)ud;
 }
 
-jb_dauth *jb_dauth_create(struct event_base *base, jb_dhttp *http, const jb_cfg *cfg)
+jb_dsecrets *jb_dsecrets_create(const jb_cfg *cfg, size_t loops)
+{
+    jb_dsecrets *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return NULL;
+    r->cfg = cfg;
+    r->loops = loops;
+    pthread_mutex_init(&r->mu, NULL);
+    return r;
+}
+
+/* A request the worker never handled: it owes no answer, so its job is freed here. */
+static void dispose_request(jb_mail *m, void *ud);
+
+void jb_dsecrets_stop(jb_dsecrets *r)
+{
+    if (r == NULL)
+        return;
+    /* An API request in progress sees stop. */
+    atomic_store(&r->stop, true);
+    pthread_mutex_lock(&r->mu);
+    jb_worker *w = r->w;
+    r->w = NULL;
+    pthread_mutex_unlock(&r->mu);
+    jb_worker_stop(w, dispose_request, NULL);
+}
+
+void jb_dsecrets_destroy(jb_dsecrets *r)
+{
+    if (r == NULL)
+        return;
+    jb_dsecrets_stop(r);
+    jb_kube_secrets_destroy(r->ks);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+}
+
+jb_dauth *jb_dauth_create(struct event_base *base, jb_dhttp *http, jb_dsecrets *reader,
+                          const jb_cfg *cfg)
 {
     jb_dauth *a = calloc(1, sizeof(*a));
     if (a == NULL)
         return NULL;
+    a->reader = reader;
     a->cfg = cfg;
     a->base = base;
     a->http = http;
@@ -217,9 +266,6 @@ void jb_dauth_destroy(jb_dauth *a)
     /* The worker first (an API request in progress sees stop), then the answers it
      * gave: their reply functions only free the job now. */
     a->destroying = true;
-    atomic_store(&a->stop, true);
-    jb_worker_stop(a->reader, dispose_request, NULL);
-    jb_kube_secrets_destroy(a->ks);
     jb_mailbox_destroy(a->answers, NULL, NULL);
     while (a->waiters != NULL) {
         jb_dauth_wait *w = a->waiters;
@@ -355,7 +401,7 @@ hit:
  * at the first request and kept. */
 static void read_secret(jb_mail *m, void *ud)
 {
-    jb_dauth *a = ud;
+    jb_dsecrets *a = ud;
     secret_job *j = m->ptr;
     if (!a->ks_tried) {
         a->ks_tried = true;
@@ -378,12 +424,18 @@ static void on_secret_answer(jb_mail *m, void *ud);
 /* Queues a read of e (e->pending was false). */
 static jb_status secret_fetch(jb_dauth *a, secret_ent *e, jb_err *err)
 {
-    if (a->reader == NULL) {
-        jb_status st = jb_worker_start("jb-disp-secret", SECRETS_MAX, read_secret, NULL, 0, a,
-                                       &a->reader, err);
-        if (st != JB_OK)
-            return st;
-    }
+    jb_dsecrets *r = a->reader;
+    pthread_mutex_lock(&r->mu);
+    jb_status st = JB_OK;
+    if (r->w == NULL && !atomic_load(&r->stop))
+        st = jb_worker_start("jb-disp-secret", SECRETS_MAX * r->loops, read_secret, NULL, 0, r,
+                             &r->w, err);
+    else if (r->w == NULL)
+        st = jb_err_set(err, JB_ERR_CLOSED, "stopping");
+    jb_worker *w = r->w;
+    pthread_mutex_unlock(&r->mu);
+    if (st != JB_OK)
+        return st;
     secret_job *j = calloc(1, sizeof(*j));
     if (j != NULL) {
         j->ns = strdup(e->ns);
@@ -397,7 +449,7 @@ static jb_status secret_fetch(jb_dauth *a, secret_ent *e, jb_err *err)
     }
     j->e = e;
     jb_mail m = {.ptr = j, .reply_to = a->answers, .reply = on_secret_answer, .reply_ud = a};
-    jb_status posted = jb_mailbox_post(jb_worker_mailbox(a->reader), &m);
+    jb_status posted = jb_mailbox_post(jb_worker_mailbox(w), &m);
     if (posted != JB_OK) { /* cannot happen: one request per entry, SECRETS_MAX entries */
         job_free(j);
         return jb_err_set(err, posted, "the Secret reader is busy");

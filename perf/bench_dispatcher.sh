@@ -7,7 +7,10 @@
 #  (e) the dispatcher alone at fixed rates (LAT_RATES): events stored straight into
 #      the stream with plain nats.c, latency from the publish to arrival at the sink,
 #  (d) end to end: `jetbridge publisher` + `jetbridge dispatcher`, events POSTed at
-#      fixed rates (E2E_RATES) for E2E_SECONDS, latency from POST to arrival at the sink.
+#      fixed rates (E2E_RATES) for E2E_SECONDS, latency from POST to arrival at the sink,
+#  (f) with LOOPS set: for each loop count L in LOOPS, the dispatcher with
+#      DISPATCH_LOOPS=L delivering N pre-stored events spread over TYPES consumers
+#      (one subscription with TYPES types, maxInFlightMessages C each).
 # Prints events/s of each, dispatcher/ceiling with ceiling = 1/(1/a + 1/b) (both
 # settings), the dispatcher's CPU time per event and its peak RSS, and p50/p90/p99
 # latency of (e) and (d).
@@ -16,7 +19,9 @@
 # Env:   BUILD=build/perf (built RelWithDebInfo if missing), ROUNDS=3, PREFETCH=64
 #        (0 skips (c+)), LAT_RATES="1000 10000", LAT_SECONDS=5 (0 skips (e)),
 #        E2E_RATES="1000 10000" (RATE=R: just R), E2E_SECONDS=10 (0 skips (d)),
-#        KEEP=1 keeps the temp dir.
+#        LOOPS="1 2" runs (f) for those loop counts (unset: no (f)), TYPES=8,
+#        KEEP=1 keeps the temp dir. (f) alone:
+#        ROUNDS=0 LAT_SECONDS=0 E2E_SECONDS=0 LOOPS="1 2" perf/bench_dispatcher.sh
 set -euo pipefail
 
 N=${1:-20000}
@@ -119,9 +124,47 @@ if [[ $PF == 0 ]]; then RATIOS+=("$(tail -1 "$TMP/ratio")"); else PF_RATIOS+=("$
 done
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-echo "dispatcher/ceiling per round: ${RATIOS[*]}; median: $(median "${RATIOS[@]}")"
+if [[ ${#RATIOS[@]} -gt 0 ]]; then
+  echo "dispatcher/ceiling per round: ${RATIOS[*]}; median: $(median "${RATIOS[@]}")"
+fi
 if [[ ${#PF_RATIOS[@]} -gt 0 ]]; then
   echo "dispatcher/ceiling with DISPATCH_PREFETCH=${PREFETCH:-64} per round: ${PF_RATIOS[*]}; median: $(median "${PF_RATIOS[@]}")"
+fi
+
+# (f) the loop count: N events over TYPES consumers, DISPATCH_LOOPS=L for each L.
+if [[ -n ${LOOPS:-} ]]; then
+  TYPES=${TYPES:-8}
+  "$BUILD/disp_load" apply "$NATS_URL" "$SINK_URL" "$C" "$TYPES"
+  "$BUILD/jetbridge" dispatcher >"$TMP/disp_loops0.log" 2>&1 &
+  D=$!
+  "$BUILD/disp_load" wait "$NATS_URL" "$TYPES"
+  kill -TERM "$D"; wait "$D" || true
+  for L in $LOOPS; do
+    "$BUILD/disp_load" publish "$NATS_URL" "$N" "loops$L-$$" "$TYPES"
+    curl -s "http://127.0.0.1:$SINK_PORT/reset" >/dev/null
+    DISPATCH_LOOPS=$L "$BUILD/jetbridge" dispatcher >"$TMP/disp_loops$L.log" 2>&1 &
+    D=$!
+    for _ in $(seq 1 2400); do
+      [[ $(sink_count) -ge $N ]] && break
+      sleep 0.05
+    done
+    read -r COUNT FIRST LAST < <(curl -s "http://127.0.0.1:$SINK_PORT/stats")
+    CPU_TICKS=$(awk '{print $14+$15}' "/proc/$D/stat")
+    THREADS=$(awk '/^Threads:/ {print $2}' "/proc/$D/status")
+    kill -TERM "$D"; wait "$D" || true
+    python3 - "$L" "$TYPES" "$N" "$COUNT" "$FIRST" "$LAST" "$CPU_TICKS" "$(getconf CLK_TCK)" "$THREADS" <<'PY'
+import sys
+l, k, n, count, first, last, ticks, hz, threads = sys.argv[1:]
+n, count = int(n), int(count)
+secs = (int(last) - int(first)) / 1e9 if count > 1 else float("nan")
+rate = (count - 1) / secs if count > 1 else 0.0
+cpu_us = int(ticks) / int(hz) * 1e6 / max(count, 1)
+print(f"(f) DISPATCH_LOOPS={l}: {count} events over {k} consumers in {secs:.3f} s = {rate:.0f} events/s; "
+      f"CPU {cpu_us:.1f} us/event (whole process); {threads} threads")
+if count < n:
+    print(f"WARNING: only {count} of {n} delivered")
+PY
+  done
 fi
 
 # (e) the dispatcher alone at fixed rates: plain nats.c stores, the dispatcher

@@ -86,8 +86,8 @@ static int loops_used(jb_tproc *p, int max)
              at = strstr(at + 1, "consumer ready")) {
             const char *eol = strchr(at, '\n');
             const char *f = strstr(at, want);
-            if (f != NULL && (eol == NULL || f < eol) && (f[strlen(want)] < '0' ||
-                                                          f[strlen(want)] > '9')) {
+            if (f != NULL && (eol == NULL || f < eol) &&
+                (f[strlen(want)] < '0' || f[strlen(want)] > '9')) {
                 used++;
                 break;
             }
@@ -116,7 +116,8 @@ static bool world_start(world *w, int loops, const char *config, const char *con
         char name[32], type[64], prefix[16];
         names(i, name, type, prefix);
         w->sinks[i] = jb_tsink_start();
-        if (w->sinks[i] == NULL || !denv_apply(&w->e, name, type, config, jb_tsink_url(w->sinks[i])))
+        if (w->sinks[i] == NULL ||
+            !denv_apply(&w->e, name, type, config, jb_tsink_url(w->sinks[i])))
             return false;
     }
     char lenv[32];
@@ -299,8 +300,8 @@ static void test_update_and_delete_while_running(void)
     /* Update shard-1: same consumer, a new sink. */
     jb_tsink *moved = jb_tsink_start();
     CU_ASSERT_PTR_NOT_NULL_FATAL(moved);
-    CU_ASSERT_TRUE_FATAL(denv_apply(&w.e, "shard-1", "shard1.created.v1", NULL,
-                                    jb_tsink_url(moved)));
+    CU_ASSERT_TRUE_FATAL(
+        denv_apply(&w.e, "shard-1", "shard1.created.v1", NULL, jb_tsink_url(moved)));
     /* Delete shard-2 (the CLI, as a user would). */
     const char *del[] = {"sub", "delete", "shard-2", "-n", "default", NULL};
     const char *env[] = {w.e.url_env, NULL};
@@ -333,7 +334,7 @@ static void test_update_and_delete_while_running(void)
     jb_sleep_ms(1500);
     /* The old sink got no event of the second batch. */
     CU_ASSERT_EQUAL(count_prefix(w.sinks[1], "t1-"), 0);
-    CU_ASSERT_EQUAL(jb_tsink_count(w.sinks[2]), 10);        /* nothing after the delete */
+    CU_ASSERT_EQUAL(jb_tsink_count(w.sinks[2]), 10); /* nothing after the delete */
     for (int i = 0; i < NSUBS; i++) {
         if (i == 1 || i == 2)
             continue;
@@ -416,8 +417,9 @@ static void test_bad_values(void)
     denv e;
     CU_ASSERT_TRUE_FATAL(denv_start(&e));
     char *out = NULL, *err = NULL;
-    const char *argv[] = {"dispatcher", "--dispatch-loops", "4", "--dispatcher-max-concurrent",
-                          "3", "--metrics-addr", "127.0.0.1:0", NULL};
+    const char *argv[] = {
+        "dispatcher", "--dispatch-loops", "4",           "--dispatcher-max-concurrent",
+        "3",          "--metrics-addr",   "127.0.0.1:0", NULL};
     const char *env[] = {e.url_env, NULL};
     CU_ASSERT_EQUAL(jb_trun_capture(argv, env, &out, &err, 30000), 1);
     CU_ASSERT_TRUE(err != NULL && strstr(err, "DISPATCH_LOOPS (4) is larger than "

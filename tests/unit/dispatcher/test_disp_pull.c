@@ -2,6 +2,7 @@
  * dispatcher parses itself since it pulls through a plain subscription. */
 #include <string.h>
 
+#include "dispatcher/disp_core.h"
 #include "dispatcher/disp_internal.h"
 #include "jb_cunit.h"
 
@@ -57,11 +58,37 @@ static void test_length_bounds(void)
     CU_ASSERT_FALSE(jb_disp_parse_ack_subject(s, strlen(s) - 7, &m));
 }
 
+/* DISPATCH_LOOPS: the loop that owns a consumer is FNV-1a of its name mod N, the
+ * same in every process and every build (a consumer never moves), always in
+ * range, and 1 loop takes everything. */
+static void test_loop_of_consumer(void)
+{
+    /* FNV-1a 32 of "a" is 0xe40c292c = 3826002220. */
+    CU_ASSERT_EQUAL(jb_dloop_of("a", 64), (int)(3826002220u % 64));
+    CU_ASSERT_EQUAL(jb_dloop_of("a", 3), (int)(3826002220u % 3));
+    CU_ASSERT_EQUAL(jb_dloop_of("", 7), (int)(2166136261u % 7)); /* the offset basis */
+    int used[64] = {0};
+    for (unsigned i = 0; i < 640; i++) {
+        char name[33];
+        snprintf(name, sizeof(name), "%032x", i * 2654435761u);
+        CU_ASSERT_EQUAL(jb_dloop_of(name, 1), 0);
+        int l = jb_dloop_of(name, 64);
+        CU_ASSERT_TRUE(l >= 0 && l < 64);
+        if (l >= 0 && l < 64)
+            used[l]++;
+        CU_ASSERT_EQUAL(jb_dloop_of(name, 64), l); /* stable */
+    }
+    /* Spread: 640 names over 64 loops leave none empty. */
+    for (int l = 0; l < 64; l++)
+        CU_ASSERT_TRUE(used[l] > 0);
+}
+
 int main(void)
 {
     static const jb_test_case cases[] = {
         {"ack_subjects", test_ack_subjects},
         {"length_bounds", test_length_bounds},
+        {"loop_of_consumer", test_loop_of_consumer},
     };
     return jb_cunit_main("dispatcher_pull", NULL, NULL, cases, JB_CASES_N(cases));
 }
