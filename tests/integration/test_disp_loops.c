@@ -51,8 +51,10 @@ static char *sink_record(jb_tsink *s)
     size_t total = 1;
     for (size_t i = 0; i < n; i++) {
         jb_treq r;
-        if (!jb_tsink_get(s, i, &r))
+        if (!jb_tsink_get(s, i, &r)) {
+            lines[i] = strdup("?\n");
             continue;
+        }
         const char *id = jb_treq_header(&r, "ce-id");
         const char *ty = jb_treq_header(&r, "ce-type");
         const char *ct = jb_treq_header(&r, "content-type");
@@ -65,9 +67,13 @@ static char *sink_record(jb_tsink *s)
     }
     qsort(lines, n, sizeof(*lines), cmp_str);
     char *out = calloc(1, total);
+    size_t used = 0;
     for (size_t i = 0; i < n; i++) {
-        if (lines[i] != NULL)
-            strcat(out, lines[i]);
+        if (lines[i] != NULL) {
+            size_t l = strlen(lines[i]);
+            memcpy(out + used, lines[i], l);
+            used += l;
+        }
         free(lines[i]);
     }
     free(lines);
