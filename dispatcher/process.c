@@ -32,6 +32,7 @@ struct jb_disp {
     struct event *health_ev;
     struct event *done_ev; /* activated by the last loop that finished its stop */
     atomic_int running_loops;
+    bool started; /* every loop runs */
     bool stopping;
     void (*done)(void *ud);
     void *done_ud;
@@ -281,16 +282,17 @@ jb_status jb_disp_start(jb_disp *d, jb_err *err)
     for (int i = 0; i < d->n; i++)
         if ((st = jb_dloop_start(d->loops[i].loop, err)) != JB_OK)
             return st;
+    atomic_store(&d->running_loops, d->n);
     for (int i = 1; i < d->n; i++) {
         dthread *t = &d->loops[i];
         if (pthread_create(&t->tid, NULL, loop_main, t) != 0)
             return jb_err_set(err, JB_ERR_IO, "cannot start dispatcher loop thread %d", i);
         t->running = true;
     }
-    atomic_store(&d->running_loops, d->n);
     st = jb_sub_reconciler_start(d->rec, 0, err);
     if (st != JB_OK)
         return st;
+    d->started = true;
     if (d->n > 1) {
         char n[16];
         snprintf(n, sizeof(n), "%d", d->n);
@@ -331,6 +333,11 @@ void jb_disp_stop_gracefully(jb_disp *d, void (*done)(void *ud), void *ud)
     d->done_ud = ud;
     /* No consumer change arrives while the loops stop. */
     stop_reconciler(d);
+    if (!d->started) {
+        /* Nothing ever ran: nothing to drain. */
+        event_active(d->done_ev, EV_TIMEOUT, 0);
+        return;
+    }
     /* Each loop stops on its own thread; the last one to finish says done here. */
     for (int i = 0; i < d->n; i++)
         event_active(d->loops[i].stop_ev, EV_TIMEOUT, 0);
