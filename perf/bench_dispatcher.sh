@@ -86,7 +86,9 @@ echo "(b) $B_LINE"
 B=$(awk '{print $4}' <<<"$B_LINE")
 
 # (c) the dispatcher on N pre-stored events; (c+) the same with DISPATCH_PREFETCH
-for PF in 0 ${PREFETCH:-64}; do
+PFS="0"
+[[ ${PREFETCH:-64} != 0 ]] && PFS="0 ${PREFETCH:-64}"
+for PF in $PFS; do
 if [[ $PF != 0 ]]; then echo "(c+) DISPATCH_PREFETCH=$PF"; fi
 "$BUILD/disp_load" publish "$NATS_URL" "$N" "r$ROUND-p$PF-$$"
 curl -s "http://127.0.0.1:$SINK_PORT/reset" >/dev/null
