@@ -1,14 +1,15 @@
 /* dispatcher/: delivery to sinks with retry, backoff and dead letters (docs/contract.md
  * section 4).
  *
- * Threading: a jb_disp lives on one libevent loop (the caller's). The loop publishes
- * pull requests; one inbox subscription (its callback on a nats.c thread) hands the
- * messages to the loop through the loop's bounded mailbox (common/jb_mailbox.h);
- * HTTP runs on the loop through libcurl multi (OAuth2 token requests too). Besides, one
- * dead-letter worker, one consumer-info worker and, once a subscription names a
- * Kubernetes Secret, one Secret reader thread: the thread count does not depend on the number of
- * consumers. Every jb_disp_* function below is called from the loop's thread
- * unless it says otherwise. */
+ * Threading: a jb_disp runs DISPATCH_LOOPS libevent loops: loop 0 is the caller's,
+ * loops 1..N-1 are threads of its own with an event_base each. Each loop owns a
+ * share of the consumers (by a hash of the consumer name), its own loop-owned NATS
+ * connection (pull requests, the inbox, acks) and its own libcurl multi (OAuth2
+ * token requests too). Besides, one reconciler, one dead-letter worker, one
+ * consumer-info worker and, once a subscription names a Kubernetes Secret, one
+ * Secret reader thread serve every loop: the thread count does not depend on the
+ * number of consumers. Every jb_disp_* function below is called from the caller's
+ * loop thread unless it says otherwise. */
 #ifndef JB_DISP_H
 #define JB_DISP_H
 
@@ -41,12 +42,13 @@ int jb_disp_replay(const struct jb_cfg *cfg, jb_ce *ce, const char *sink, bool s
 
 typedef struct jb_disp jb_disp;
 
-/* Creates a dispatcher on base. cfg, base, metrics, nc and js are borrowed and must
- * outlive the dispatcher; metrics may be NULL (no metrics). nc must use nats.c's
- * own threads (jb_nats_connect with base NULL): the dead-letter and info threads
- * make blocking requests.
- * Nothing runs until jb_disp_start. On success *out is the caller's, freed with
- * jb_disp_destroy. */
+/* Creates a dispatcher on base (its loop 0) and, with DISPATCH_LOOPS > 1, the other
+ * loops' event_bases. cfg, base, metrics, nc and js are borrowed and must outlive
+ * the dispatcher; metrics may be NULL (no metrics). nc must use nats.c's own
+ * threads (jb_nats_connect with base NULL): the dead-letter and info threads make
+ * blocking requests. JB_ERR_CONFIG when DISPATCH_LOOPS exceeds
+ * DISPATCHER_MAX_CONCURRENT. Nothing runs until jb_disp_start (which starts the
+ * loop threads). On success *out is the caller's, freed with jb_disp_destroy. */
 jb_status jb_disp_create(const struct jb_cfg *cfg, struct event_base *base, jb_metrics *metrics,
                          natsConnection *nc, jsCtx *js, jb_disp **out, jb_err *err);
 
@@ -59,15 +61,17 @@ jb_status jb_disp_start(jb_disp *d, jb_err *err);
  * and the reconciler completed a pass. Thread-safe. */
 bool jb_disp_ready(void *d);
 
-/* Graceful stop: stops fetching, lets in-flight deliveries finish, and NAKs (with a
- * short delay) whatever is still in flight after cfg->shutdown_grace_ms. done(ud)
- * is called once on the loop when nothing is in flight any more and acks/NAKs were
- * flushed to NATS; the caller then usually breaks the loop. */
+/* Graceful stop of every loop: stops fetching, lets in-flight deliveries finish, and
+ * NAKs (with a short delay) whatever is still in flight after
+ * cfg->shutdown_grace_ms. done(ud) is called once on the caller's loop when no loop
+ * has anything in flight any more and each wrote its acks/NAKs to NATS; the caller
+ * then usually breaks the loop. */
 void jb_disp_stop_gracefully(jb_disp *d, void (*done)(void *ud), void *ud);
 
-/* Frees. Call after done ran (or without start). Blocks until the worker threads
- * exited and the inbox subscription closed (at most a few seconds); messages that
- * arrived and were not delivered are NAKed. NULL is fine. */
+/* Frees. Call after done ran (or without start), with base's loop not running.
+ * Blocks until the loop and worker threads exited and the inbox subscriptions
+ * closed (at most a few seconds); messages that arrived and were not delivered are
+ * NAKed. NULL is fine. */
 void jb_disp_destroy(jb_disp *d);
 
 /* ----------------------------------------- pure rules (exposed for tests) */
