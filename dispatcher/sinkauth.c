@@ -130,7 +130,8 @@ struct token_req {
     jb_dhttp_req *http;
     jb_capbuf body;
     char *form;
-    char *shown; /* tokenUrl without userinfo */
+    struct curl_slist *hdrs; /* lent to the request, like form */
+    char *shown;             /* tokenUrl without userinfo */
 };
 
 /* Nothing posts requests to the answers mailbox: it only receives replies. */
@@ -169,6 +170,7 @@ static void token_req_free(token_req *r)
     if (r == NULL)
         return;
     free(r->form);
+    curl_slist_free_all(r->hdrs);
     free(r->shown);
     if (r->body.data != NULL)
         jb_secret_free(r->body.data);
@@ -721,7 +723,9 @@ static jb_status token_start(jb_dauth *a, token_ent *t, const jb_sub_auth *au, c
         !add_header(&hdrs, "Accept", "application/json"))
         goto out;
     jb_dhttp_capture(a->http, &r->body);
-    st = jb_dhttp_post(a->http, au->token_url, &hdrs, r->form, strlen(r->form), TOKEN_TIMEOUT_MS,
+    r->hdrs = hdrs;
+    hdrs = NULL;
+    st = jb_dhttp_post(a->http, au->token_url, r->hdrs, r->form, strlen(r->form), TOKEN_TIMEOUT_MS,
                        on_token_done, r, &r->http);
     if (st == JB_OK) {
         t->req = r;
