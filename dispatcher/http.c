@@ -43,7 +43,8 @@ struct jb_dhttp_req {
     CURL *easy;
     bool ready;     /* the options set once are set on easy */
     char *url;      /* the URL set on easy (NULL: none), so an unchanged one is */
-    size_t url_cap; /* not copied again by curl */
+    size_t url_cap; /* neither copied nor parsed again by curl */
+    CURLU *uh;      /* url, parsed: curl copies it per transfer instead of parsing */
 };
 
 struct jb_dhttp {
@@ -279,6 +280,7 @@ static void req_destroy(jb_dhttp_req *r)
 {
     if (r->easy != NULL)
         curl_easy_cleanup(r->easy);
+    curl_url_cleanup(r->uh);
     free(r->url);
     free(r);
 }
@@ -431,11 +433,20 @@ static bool set_url(jb_dhttp_req *r, const char *url)
         r->url = u;
         r->url_cap = n;
     }
-    if (curl_easy_setopt(r->easy, CURLOPT_URL, url) != CURLE_OK) {
-        r->url[0] = '\0'; /* no longer known to match */
+    r->url[0] = '\0'; /* no longer known to match until set */
+    if (r->uh == NULL)
+        r->uh = curl_url();
+    /* curl's own flags for a URL given as a string. A URL it cannot parse is set
+     * only as the string: the transfer then fails as it always did. */
+    bool parsed =
+        r->uh != NULL && curl_url_set(r->uh, CURLUPART_URL, url,
+                                      CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK;
+    /* Both: the string is what curl reports and logs, the handle what it connects to. */
+    if (curl_easy_setopt(r->easy, CURLOPT_URL, url) != CURLE_OK ||
+        curl_easy_setopt(r->easy, CURLOPT_CURLU, parsed ? r->uh : NULL) != CURLE_OK)
         return false;
-    }
-    memcpy(r->url, url, n);
+    if (parsed)
+        memcpy(r->url, url, n);
     return true;
 }
 
