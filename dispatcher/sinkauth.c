@@ -165,12 +165,20 @@ static void file_clear(file_ent *f)
     memset(f, 0, sizeof(*f));
 }
 
+/* Frees a header list whose lines hold credentials, wiping them first. */
+static void free_wiped(struct curl_slist *l)
+{
+    for (struct curl_slist *x = l; x != NULL; x = x->next)
+        explicit_bzero(x->data, strlen(x->data));
+    curl_slist_free_all(l);
+}
+
 static void token_req_free(token_req *r)
 {
     if (r == NULL)
         return;
     free(r->form);
-    curl_slist_free_all(r->hdrs);
+    free_wiped(r->hdrs); /* Authorization: Basic with the client secret */
     free(r->shown);
     if (r->body.data != NULL)
         jb_secret_free(r->body.data);
@@ -735,7 +743,7 @@ out:
     if (st != JB_OK)
         jb_err_set(err, st, st == JB_ERR_NOMEM ? "out of memory" : "cannot start a token request");
     token_req_free(r);
-    curl_slist_free_all(hdrs);
+    free_wiped(hdrs);
     jb_secret_free(basic);
     if (sec != NULL) {
         explicit_bzero(sec, strlen(sec));
@@ -869,12 +877,6 @@ static jb_status sign(jb_dauth *a, const char *ns, const jb_sub_auth *au, const 
 }
 
 /* Frees a header list whose lines held credentials, clearing them first. */
-static void free_wiped(struct curl_slist *l)
-{
-    for (struct curl_slist *x = l; x != NULL; x = x->next)
-        explicit_bzero(x->data, strlen(x->data));
-    curl_slist_free_all(l);
-}
 
 jb_status jb_dauth_prepare(jb_dauth *a, const char *ns, const jb_sub_auth *au, const char *msg_id,
                            const void *body, size_t len, struct curl_slist **headers,
