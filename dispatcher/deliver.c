@@ -19,11 +19,36 @@ static const struct {
     {"b3sampled", "X-B3-Sampled"},           {"b3flags", "X-B3-Flags"},
 };
 
+/* Header lines are collected here ("name: value" each, NUL-terminated) and become
+ * one allocation at the end (finish_headers): a list built with curl_slist_append
+ * costs two allocations per header, a dozen per event. */
+#define HDR_STACK 2048
+
 typedef struct hdr_ctx {
-    struct curl_slist *list;
+    char *buf; /* stack, or malloc'd once the lines outgrow it */
+    size_t len, cap, n;
     bool content_type;
     bool failed;
+    char stack[HDR_STACK];
 } hdr_ctx;
+
+/* Room for more bytes of lines; false (and c->failed) when out of memory. */
+static bool reserve(hdr_ctx *c, size_t more)
+{
+    if (more <= c->cap - c->len)
+        return true;
+    size_t cap = c->cap * 2 > c->len + more ? c->cap * 2 : c->len + more;
+    char *b = c->buf == c->stack ? malloc(cap) : realloc(c->buf, cap);
+    if (b == NULL) {
+        c->failed = true;
+        return false;
+    }
+    if (c->buf == c->stack)
+        memcpy(b, c->stack, c->len);
+    c->buf = b;
+    c->cap = cap;
+    return true;
+}
 
 /* Adds "name: value". An empty value removes a header curl would add itself
  * (Content-Type, Expect) unless keep_empty, which sends it empty ("name;" is
@@ -34,33 +59,55 @@ static void add_header_line(hdr_ctx *c, const char *name, const char *value, siz
     if (c->failed)
         return;
     /* A value with a line break would inject headers; the publisher refuses such
-     * values with this same rule, this is the last line of defence. */
+     * values with this same rule, this is the last line of defence. It also
+     * refuses NUL, which would end the line early. */
     if (len > 0 && !jb_ce_http_value_ok(value, len))
         return;
     size_t nlen = strlen(name);
-    char stackbuf[1024];
-    char *line = nlen + len + 3 <= sizeof(stackbuf) ? stackbuf : malloc(nlen + len + 3);
-    if (line == NULL) {
-        c->failed = true;
+    if (!reserve(c, nlen + len + 3))
         return;
-    }
+    char *line = c->buf + c->len;
     memcpy(line, name, nlen);
     if (len == 0 && keep_empty) {
         memcpy(line + nlen, ";", 2);
+        c->len += nlen + 2;
     } else {
         memcpy(line + nlen, ": ", 2);
         memcpy(line + nlen + 2, value, len);
         line[nlen + 2 + len] = '\0';
+        c->len += nlen + len + 3;
     }
-    struct curl_slist *n = curl_slist_append(c->list, line);
-    if (n == NULL)
-        c->failed = true;
-    else
-        c->list = n;
-    if (line != stackbuf)
-        free(line);
-    if (strcasecmp(name, "content-type") == 0)
+    c->n++;
+    if (nlen == 12 && strcasecmp(name, "content-type") == 0)
         c->content_type = true;
+}
+
+/* The collected lines as one block: the list nodes, then the lines they point
+ * to. On success sets out's headers, hblock and hlast (all NULL for no lines). */
+static jb_status finish_headers(const hdr_ctx *c, jb_dreq *out)
+{
+    if (c->n == 0) {
+        out->headers = out->hlast = NULL;
+        out->hblock = NULL;
+        return JB_OK;
+    }
+    size_t nodes = c->n * sizeof(struct curl_slist);
+    char *block = malloc(nodes + c->len);
+    if (block == NULL)
+        return JB_ERR_NOMEM;
+    struct curl_slist *l = (struct curl_slist *)(void *)block;
+    char *text = block + nodes;
+    memcpy(text, c->buf, c->len);
+    size_t off = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        l[i].data = text + off;
+        l[i].next = i + 1 < c->n ? &l[i + 1] : NULL;
+        off += strlen(text + off) + 1;
+    }
+    out->headers = l;
+    out->hlast = &l[c->n - 1];
+    out->hblock = block;
+    return JB_OK;
 }
 
 static void add_header(hdr_ctx *c, const char *name, const char *value, size_t len)
@@ -96,7 +143,11 @@ static void restore_producer_view(jb_ce *ce, hdr_ctx *c)
 jb_status jb_dreq_build(jb_ce *ce, bool structured, jb_dreq *out)
 {
     jb_status st = JB_ERR_NOMEM;
-    hdr_ctx c = {0};
+    hdr_ctx c;
+    c.buf = c.stack;
+    c.len = c.n = 0;
+    c.cap = sizeof(c.stack);
+    c.content_type = c.failed = false;
     char *json = NULL;
     size_t json_len = 0;
     restore_producer_view(ce, &c);
@@ -113,14 +164,12 @@ jb_status jb_dreq_build(jb_ce *ce, bool structured, jb_dreq *out)
         if (!c.content_type)
             add_header(&c, "Content-Type", "", 0);
     }
-    /* No "Expect: 100-continue" round trip for bodies over 1 KiB. */
+    /* No "Expect: 100-continue" round trip for large bodies (curl asks for one
+     * past 1 MiB). */
     add_header(&c, "Expect", "", 0);
-    if (c.failed) {
-        st = JB_ERR_NOMEM;
+    st = c.failed ? JB_ERR_NOMEM : finish_headers(&c, out);
+    if (st != JB_OK)
         goto out;
-    }
-    out->headers = c.list;
-    c.list = NULL;
     out->body = json;
     if (structured) {
         out->data = (const uint8_t *)json;
@@ -129,16 +178,22 @@ jb_status jb_dreq_build(jb_ce *ce, bool structured, jb_dreq *out)
         out->data = jb_ce_data(ce, &out->len);
     }
     json = NULL;
-    st = JB_OK;
 out:
-    curl_slist_free_all(c.list);
+    if (c.buf != c.stack)
+        free(c.buf);
     free(json);
     return st;
 }
 
 void jb_dreq_free(jb_dreq *r)
 {
-    curl_slist_free_all(r->headers);
+    /* What was appended after the built block (the sink's credentials: wiped),
+     * then the block; a list without a block was appended to an empty one. */
+    struct curl_slist *tail = r->hblock != NULL ? r->hlast->next : r->headers;
+    for (struct curl_slist *x = tail; x != NULL; x = x->next)
+        explicit_bzero(x->data, strlen(x->data));
+    curl_slist_free_all(tail);
+    free(r->hblock);
     free(r->body);
     memset(r, 0, sizeof(*r));
 }

@@ -309,7 +309,7 @@ static bool send_to_dlsink(inflight *f)
         JB_OK)
         return false;
     f->stage = ST_DLSINK;
-    return jb_dhttp_post(d->http, f->delivery.dead_letter_sink, &f->req.headers, f->req.data,
+    return jb_dhttp_post(d->http, f->delivery.dead_letter_sink, f->req.headers, f->req.data,
                          f->req.len, f->delivery.timeout_ms, on_dlsink_done, f, &f->http) == JB_OK;
 }
 
@@ -448,7 +448,7 @@ static void send_to_sink(inflight *f)
             return; /* waiting, or settled by add_credentials */
     }
     jb_dhttp_client_cert(d->http, c->info.auth.client_cert_file, c->info.auth.client_key_file);
-    jb_status st = jb_dhttp_post(d->http, f->sink, &f->req.headers, f->req.data, f->req.len,
+    jb_status st = jb_dhttp_post(d->http, f->sink, f->req.headers, f->req.data, f->req.len,
                                  f->delivery.timeout_ms, on_sink_done, f, &f->http);
     if (st != JB_OK) {
         finish(f, SETTLE_NAK, 1000);

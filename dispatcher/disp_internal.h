@@ -117,11 +117,11 @@ jb_dhttp *jb_dhttp_create(struct event_base *base, long max_idle, const jb_dguar
 /* Cancels what is still running (without callbacks) and frees. NULL is fine. */
 void jb_dhttp_destroy(jb_dhttp *h);
 
-/* POSTs body[0..len) to url with headers (ownership passes: *headers is set to
- * NULL, also on failure). body must stay valid until done runs or the request is
- * cancelled. timeout_ms bounds the whole request. *out (may be NULL) identifies the
- * request for jb_dhttp_cancel. */
-jb_status jb_dhttp_post(jb_dhttp *h, const char *url, struct curl_slist **headers, const void *body,
+/* POSTs body[0..len) to url with headers (may be NULL). Both are borrowed: they
+ * must stay valid until done runs or the request is cancelled (the caller frees
+ * them after that). timeout_ms bounds the whole request. *out (may be NULL)
+ * identifies the request for jb_dhttp_cancel. */
+jb_status jb_dhttp_post(jb_dhttp *h, const char *url, struct curl_slist *headers, const void *body,
                         size_t len, int64_t timeout_ms, jb_dhttp_done_fn done, void *ud,
                         jb_dhttp_req **out);
 /* A client certificate and key (PEM files) for the next jb_dhttp_post on h (mutual
@@ -140,7 +140,12 @@ size_t jb_dhttp_active(const jb_dhttp *h);
 /* ----------------------------------------- CloudEvent -> HTTP (deliver.c) */
 
 typedef struct jb_dreq {
+    /* The list starts with the built headers, all in one allocation (hblock, its
+     * last node hlast); nodes appended after hlast (curl_slist_append, the sink's
+     * credentials) are separate allocations. jb_dreq_free frees both kinds. */
     struct curl_slist *headers;
+    void *hblock;
+    struct curl_slist *hlast;
     char *body;          /* malloc'd copy only for structured mode, else NULL */
     const uint8_t *data; /* what to send: body, or the event's data */
     size_t len;

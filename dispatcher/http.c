@@ -13,19 +13,22 @@
 #include "dispatcher/disp_internal.h"
 #include "dispatcher/jb_disp.h"
 
-/* Finished easy handles and request records kept for the next request: saves
- * their set-up, and a record is over 1 KiB, the size at which glibc consolidates
- * its free lists on every allocation. */
-#define FREE_EASY_MAX 256
+/* Finished request records, each with its easy handle, kept for the next request:
+ * saves their set-up, and a record is over 1 KiB, the size at which glibc
+ * consolidates its free lists on every allocation. */
+#define FREE_REQ_MAX 256
 /* Connection sockets below this descriptor number stay registered with the loop
  * while their connection waits in curl's cache (above it: as any other socket). */
 #define SOCK_TABLE_MAX 65536
 
+/* A request record and its easy handle stay paired for their whole life: the
+ * options that point into the record (callback data, error buffer, the guard's
+ * record) and every option that is the same for all requests are set once, when
+ * the handle is new or was reset (ready false), not per request. */
 struct jb_dhttp_req {
     struct jb_dhttp *h;
     struct jb_dhttp_req *prev, *next; /* the active list, for destroy */
-    CURL *easy;
-    struct curl_slist *headers;
+    struct curl_slist *headers;       /* borrowed from the caller */
     jb_dhttp_done_fn done;
     void *ud;
     int64_t retry_after_ms;
@@ -36,6 +39,12 @@ struct jb_dhttp_req {
     bool cert_set;      /* a client certificate was set: reset the handle after it */
     char body[JB_DHTTP_BODY_KEEP];
     char errbuf[CURL_ERROR_SIZE];
+    /* Kept across requests (not cleared per request). */
+    CURL *easy;
+    bool ready;     /* the options set once are set on easy */
+    char *url;      /* the URL set on easy (NULL: none), so an unchanged one is */
+    size_t url_cap; /* neither copied nor parsed again by curl */
+    CURLU *uh;      /* url, parsed: curl copies it per transfer instead of parsing */
 };
 
 struct jb_dhttp {
@@ -47,9 +56,7 @@ struct jb_dhttp {
     struct event *timer;
     size_t active;
     jb_dhttp_req *head;
-    CURL *free_easy[FREE_EASY_MAX];
-    size_t nfree;
-    jb_dhttp_req *free_req[FREE_EASY_MAX];
+    jb_dhttp_req *free_req[FREE_REQ_MAX];
     size_t nfree_req;
     /* Connection sockets by descriptor: kept registered across reuse. */
     struct sock_ctx **socks;
@@ -268,38 +275,48 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *ud)
     return n;
 }
 
-/* Back to the pool. Every request sets the same options again (set_options), so a
- * handle is reset only when its request set one that others do not (a client
- * certificate): curl_easy_reset frees and re-makes its defaults, about five
- * allocations a request. */
-static void release_easy(jb_dhttp *h, CURL *easy, bool reset)
+/* Frees r and its handle for good. */
+static void req_destroy(jb_dhttp_req *r)
 {
-    if (h->nfree < FREE_EASY_MAX) {
-        if (reset)
-            curl_easy_reset(easy);
-        h->free_easy[h->nfree++] = easy;
-    } else {
-        curl_easy_cleanup(easy);
+    if (r->easy != NULL)
+        curl_easy_cleanup(r->easy);
+    curl_url_cleanup(r->uh);
+    free(r->url);
+    free(r);
+}
+
+/* r (not in the active list, not in the multi handle) back to the pool. A handle
+ * whose request set an option the others do not (a client certificate) is reset:
+ * curl_easy_reset frees and re-makes its defaults, so it is not done otherwise. */
+static void req_release(jb_dhttp *h, jb_dhttp_req *r, bool reset)
+{
+    r->headers = NULL; /* borrowed */
+    if (h->nfree_req >= FREE_REQ_MAX || r->easy == NULL) {
+        req_destroy(r);
+        return;
     }
+    if (reset) {
+        curl_easy_reset(r->easy);
+        r->ready = false;
+        free(r->url);
+        r->url = NULL;
+        r->url_cap = 0;
+    }
+    h->free_req[h->nfree_req++] = r;
 }
 
 static void req_free(jb_dhttp_req *r)
 {
+    jb_dhttp *h = r->h;
     if (r->prev != NULL)
         r->prev->next = r->next;
     else
-        r->h->head = r->next;
+        h->head = r->next;
     if (r->next != NULL)
         r->next->prev = r->prev;
-    curl_multi_remove_handle(r->h->multi, r->easy);
-    release_easy(r->h, r->easy, r->cert_set);
-    curl_slist_free_all(r->headers);
-    r->h->active--;
-    jb_dhttp *h = r->h;
-    if (h->nfree_req < FREE_EASY_MAX)
-        h->free_req[h->nfree_req++] = r;
-    else
-        free(r);
+    curl_multi_remove_handle(h->multi, r->easy);
+    h->active--;
+    req_release(h, r, r->cert_set);
 }
 
 static void finish(jb_dhttp_req *r, CURLcode code)
@@ -367,10 +384,8 @@ void jb_dhttp_destroy(jb_dhttp *h)
     /* Cancel whatever is still running; its owner was told to stop already. */
     while (h->head != NULL)
         req_free(h->head);
-    for (size_t i = 0; i < h->nfree; i++)
-        curl_easy_cleanup(h->free_easy[i]);
     for (size_t i = 0; i < h->nfree_req; i++)
-        free(h->free_req[i]);
+        req_destroy(h->free_req[i]);
     if (h->multi != NULL)
         curl_multi_cleanup(h->multi); /* closes the cached connections: their sockets go */
     for (size_t i = 0; i < h->nsocks; i++)
@@ -382,19 +397,12 @@ void jb_dhttp_destroy(jb_dhttp *h)
     free(h);
 }
 
-static void set_options(jb_dhttp_req *r, const char *url, const void *body, size_t len,
-                        int64_t timeout_ms)
+/* The options that are the same for every request on r's handle. */
+static void set_fixed_options(jb_dhttp_req *r)
 {
     CURL *e = r->easy;
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    r->guard.guard = r->h->guard;
     jb_dguard_apply(&r->guard, e);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
-    /* A NULL body would make curl read the request body from stdin. */
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body != NULL ? body : "");
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(timeout_ms > 0 ? timeout_ms : 30000));
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
@@ -408,12 +416,63 @@ static void set_options(jb_dhttp_req *r, const char *url, const void *body, size
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_socket_cb);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, r->h);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    r->ready = true;
+}
+
+/* The URL, unless the handle has it already (curl copies and frees it on every
+ * setopt). false when out of memory. */
+static bool set_url(jb_dhttp_req *r, const char *url)
+{
+    if (r->url != NULL && strcmp(r->url, url) == 0)
+        return true;
+    size_t n = strlen(url) + 1;
+    if (n > r->url_cap) {
+        char *u = realloc(r->url, n);
+        if (u == NULL)
+            return false;
+        r->url = u;
+        r->url_cap = n;
+    }
+    r->url[0] = '\0'; /* no longer known to match until set */
+    if (r->uh == NULL)
+        r->uh = curl_url();
+    /* curl's own flags for a URL given as a string. A URL it cannot parse is set
+     * only as the string: the transfer then fails as it always did. */
+    bool parsed =
+        r->uh != NULL && curl_url_set(r->uh, CURLUPART_URL, url,
+                                      CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK;
+    /* Both: the string is what curl reports and logs, the handle what it connects to. */
+    if (curl_easy_setopt(r->easy, CURLOPT_URL, url) != CURLE_OK ||
+        curl_easy_setopt(r->easy, CURLOPT_CURLU, parsed ? r->uh : NULL) != CURLE_OK)
+        return false;
+    if (parsed)
+        memcpy(r->url, url, n);
+    return true;
+}
+
+static bool set_options(jb_dhttp_req *r, const char *url, const void *body, size_t len,
+                        int64_t timeout_ms)
+{
+    CURL *e = r->easy;
+    /* The record's per-request part was cleared (no verdict yet); the guard's
+     * callback keeps reading this record, so it learns the guard again. */
+    r->guard.guard = r->h->guard;
+    if (!r->ready)
+        set_fixed_options(r);
+    if (!set_url(r, url))
+        return false;
+    /* A NULL body would make curl read the request body from stdin. */
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body != NULL ? body : "");
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(timeout_ms > 0 ? timeout_ms : 30000));
     r->capture = r->h->capture;
     if (r->h->cert != NULL) {
         curl_easy_setopt(e, CURLOPT_SSLCERT, r->h->cert);
         curl_easy_setopt(e, CURLOPT_SSLKEY, r->h->key);
         r->cert_set = true;
     }
+    return true;
 }
 
 void jb_dhttp_capture(jb_dhttp *h, jb_capbuf *into)
@@ -427,30 +486,42 @@ void jb_dhttp_client_cert(jb_dhttp *h, const char *cert_file, const char *key_fi
     h->key = key_file;
 }
 
-jb_status jb_dhttp_post(jb_dhttp *h, const char *url, struct curl_slist **headers, const void *body,
+/* A record with its handle: from the pool, else new (ready false). */
+static jb_dhttp_req *req_get(jb_dhttp *h)
+{
+    if (h->nfree_req > 0)
+        return h->free_req[--h->nfree_req];
+    jb_dhttp_req *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return NULL;
+    r->easy = curl_easy_init();
+    if (r->easy == NULL) {
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+jb_status jb_dhttp_post(jb_dhttp *h, const char *url, struct curl_slist *headers, const void *body,
                         size_t len, int64_t timeout_ms, jb_dhttp_done_fn done, void *ud,
                         jb_dhttp_req **out)
 {
     jb_status st = JB_ERR_NOMEM;
-    jb_dhttp_req *r = h->nfree_req > 0 ? h->free_req[--h->nfree_req] : malloc(sizeof(*r));
+    jb_dhttp_req *r = req_get(h);
     if (r == NULL)
         goto out;
-    /* Only the header part: body and errbuf are written before they are read. */
+    /* Only the per-request part: body and errbuf are written before they are
+     * read, and what follows them is kept with the handle. */
     memset(r, 0, offsetof(jb_dhttp_req, body));
     r->errbuf[0] = '\0';
     r->h = h;
-    r->headers = *headers;
-    *headers = NULL;
+    r->headers = headers;
     r->done = done;
     r->ud = ud;
     r->retry_after_ms = -1;
     r->start_ns = jb_now_monotonic_ns();
-    r->easy = h->nfree > 0 ? h->free_easy[--h->nfree] : curl_easy_init();
-    if (r->easy == NULL)
+    if (!set_options(r, url, body, len, timeout_ms))
         goto out;
-    set_options(r, url, body, len, timeout_ms);
-    h->cert = h->key = NULL;
-    h->capture = NULL;
     if (curl_multi_add_handle(h->multi, r->easy) != CURLM_OK) {
         st = JB_ERR_INTERNAL;
         goto out;
@@ -467,16 +538,8 @@ jb_status jb_dhttp_post(jb_dhttp *h, const char *url, struct curl_slist **header
 out:
     h->cert = h->key = NULL;
     h->capture = NULL;
-    if (r != NULL) {
-        if (r->easy != NULL)
-            release_easy(h, r->easy, true);
-        curl_slist_free_all(r->headers);
-        free(r);
-    }
-    if (*headers != NULL) {
-        curl_slist_free_all(*headers);
-        *headers = NULL;
-    }
+    if (r != NULL)
+        req_release(h, r, true);
     return st;
 }
 

@@ -14,9 +14,21 @@
 
 /* A number token of an ack subject: decimal, at most 19 digits (what a uint64 sequence
  * needs in practice; a longer token is not one the server wrote). */
+/* A decimal of 1 to 19 digits: it always fits in 64 bits, so no overflow check
+ * per digit (this runs twice for every delivered event). */
 static bool ack_number(const char *s, size_t len, uint64_t *out)
 {
-    return len <= 19 && jb_parse_uint(s, len, UINT64_MAX, out);
+    if (len == 0 || len > 19)
+        return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned d = (unsigned)(unsigned char)s[i] - '0';
+        if (d > 9)
+            return false;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return true;
 }
 
 bool jb_disp_parse_ack_subject(const char *reply, size_t len, jb_disp_meta *out)

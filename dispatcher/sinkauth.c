@@ -140,7 +140,8 @@ struct token_req {
     jb_dhttp_req *http;
     jb_capbuf body;
     char *form;
-    char *shown; /* tokenUrl without userinfo */
+    struct curl_slist *hdrs; /* lent to the request, like form */
+    char *shown;             /* tokenUrl without userinfo */
 };
 
 /* Nothing posts requests to the answers mailbox: it only receives replies. */
@@ -213,11 +214,20 @@ static void file_clear(file_ent *f)
     memset(f, 0, sizeof(*f));
 }
 
+/* Frees a header list whose lines hold credentials, wiping them first. */
+static void free_wiped(struct curl_slist *l)
+{
+    for (struct curl_slist *x = l; x != NULL; x = x->next)
+        explicit_bzero(x->data, strlen(x->data));
+    curl_slist_free_all(l);
+}
+
 static void token_req_free(token_req *r)
 {
     if (r == NULL)
         return;
     free(r->form);
+    free_wiped(r->hdrs); /* Authorization: Basic with the client secret */
     free(r->shown);
     if (r->body.data != NULL)
         jb_secret_free(r->body.data);
@@ -773,7 +783,9 @@ static jb_status token_start(jb_dauth *a, token_ent *t, const jb_sub_auth *au, c
         !add_header(&hdrs, "Accept", "application/json"))
         goto out;
     jb_dhttp_capture(a->http, &r->body);
-    st = jb_dhttp_post(a->http, au->token_url, &hdrs, r->form, strlen(r->form), TOKEN_TIMEOUT_MS,
+    r->hdrs = hdrs;
+    hdrs = NULL;
+    st = jb_dhttp_post(a->http, au->token_url, r->hdrs, r->form, strlen(r->form), TOKEN_TIMEOUT_MS,
                        on_token_done, r, &r->http);
     if (st == JB_OK) {
         t->req = r;
@@ -783,7 +795,7 @@ out:
     if (st != JB_OK)
         jb_err_set(err, st, st == JB_ERR_NOMEM ? "out of memory" : "cannot start a token request");
     token_req_free(r);
-    curl_slist_free_all(hdrs);
+    free_wiped(hdrs);
     jb_secret_free(basic);
     if (sec != NULL) {
         explicit_bzero(sec, strlen(sec));
@@ -917,12 +929,6 @@ static jb_status sign(jb_dauth *a, const char *ns, const jb_sub_auth *au, const 
 }
 
 /* Frees a header list whose lines held credentials, clearing them first. */
-static void free_wiped(struct curl_slist *l)
-{
-    for (struct curl_slist *x = l; x != NULL; x = x->next)
-        explicit_bzero(x->data, strlen(x->data));
-    curl_slist_free_all(l);
-}
 
 jb_status jb_dauth_prepare(jb_dauth *a, const char *ns, const jb_sub_auth *au, const char *msg_id,
                            const void *body, size_t len, struct curl_slist **headers,

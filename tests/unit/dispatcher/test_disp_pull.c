@@ -21,7 +21,13 @@ static void test_ack_subjects(void)
         {"$JS.ACK.hub.ACCHASH.sap.c1.1.7.7.1700000000000000000.0", true, "c1", 1, 7},
         {"$JS.ACK.hub.ACCHASH.sap.c1.2.8.8.1700000000000000000.0.xyz", true, "c1", 2, 8},
         {"$JS.ACK.sap.c1.18446744073709551615.1.1.1.0", false, NULL, 0, 0}, /* 20 digits */
-        {"$JS.ACK.sap.c1.0.1.1.1.0", false, NULL, 0, 0},                    /* delivered 0 */
+        /* 19 digits always fit in 64 bits */
+        {"$JS.ACK.sap.c1.9999999999999999999.1.1.1.0", true, "c1", 9999999999999999999ULL, 1},
+        {"$JS.ACK.sap.c1.1.+1.1.1.0", false, NULL, 0, 0},
+        {"$JS.ACK.sap.c1.1.-1.1.1.0", false, NULL, 0, 0},
+        {"$JS.ACK.sap.c1.1.1.1./.0", false, NULL, 0, 0}, /* the byte before '0' */
+        {"$JS.ACK.sap.c1.1.1.1.:.0", false, NULL, 0, 0}, /* the byte after '9' */
+        {"$JS.ACK.sap.c1.0.1.1.1.0", false, NULL, 0, 0}, /* delivered 0 */
         {"$JS.ACK.sap.c1.x.1.1.1.0", false, NULL, 0, 0},
         {"$JS.ACK.sap.c1.1.1.1.1", false, NULL, 0, 0}, /* too few tokens */
         {"$JS.ACK.sap..1.1.1.1.0", false, NULL, 0, 0}, /* empty token */

@@ -137,6 +137,43 @@ static void test_header_injection_dropped(void)
     jb_ce_destroy(ce);
 }
 
+/* Headers past the first 2 KiB of lines (a long extension value) and headers
+ * appended afterwards (the sink's credentials) all reach the list, in order, and
+ * jb_dreq_free frees both kinds (LeakSanitizer checks). */
+static void test_long_and_appended_headers(void)
+{
+    jb_ce *ce = stored_event(base_attrs, "{}");
+    char big[3000];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    jb_ce_set_str(ce, "bigext", big);
+    jb_ce_set_str(ce, "b3spanid", "a2fb4a1d1a96d312");
+    jb_dreq r = {0};
+    CU_ASSERT_EQUAL_FATAL(jb_dreq_build(ce, false, &r), JB_OK);
+    const char *v = header(r.headers, "ce-bigext");
+    CU_ASSERT_TRUE(v != NULL && strcmp(v, big) == 0);
+    CU_ASSERT_STRING_EQUAL(header(r.headers, "X-B3-SpanId"), "a2fb4a1d1a96d312");
+    CU_ASSERT_STRING_EQUAL(header(r.headers, "ce-id"), "e1");
+    struct curl_slist *l = curl_slist_append(r.headers, "Authorization: Bearer t0ken");
+    CU_ASSERT_PTR_EQUAL_FATAL(l, r.headers);
+    CU_ASSERT_PTR_NOT_NULL(curl_slist_append(r.headers, "X-Sig: s"));
+    CU_ASSERT_STRING_EQUAL(header(r.headers, "Authorization"), "Bearer t0ken");
+    CU_ASSERT_STRING_EQUAL(header(r.headers, "X-Sig"), "s");
+    size_t n = 0;
+    const char *last = NULL;
+    for (const struct curl_slist *x = r.headers; x != NULL; x = x->next, n++)
+        last = x->data;
+    CU_ASSERT_TRUE(n >= 8);
+    CU_ASSERT_STRING_EQUAL(last, "X-Sig: s");
+    jb_dreq_free(&r);
+    CU_ASSERT_PTR_NULL(r.headers);
+    /* Appended to a request without built headers: freed as well. */
+    jb_dreq e = {0};
+    e.headers = curl_slist_append(NULL, "Authorization: Basic cGE1NQ==");
+    jb_dreq_free(&e);
+    jb_ce_destroy(ce);
+}
+
 int main(void)
 {
     static const jb_test_case cases[] = {
@@ -144,6 +181,7 @@ int main(void)
         {"no_content_type_means_none", test_no_content_type_means_none},
         {"structured", test_structured},
         {"header_injection_dropped", test_header_injection_dropped},
+        {"long_and_appended_headers", test_long_and_appended_headers},
     };
     return jb_cunit_main("dispatcher_request", NULL, NULL, cases, JB_CASES_N(cases));
 }
