@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 
 #include "application/jb_app.h"
 #include "publisher/pub_thread.h"
@@ -46,6 +47,27 @@ static jb_status collect_headers(struct evhttp_request *req, jb_ce_header *stack
     if (ct != NULL)
         *ct = c;
     return JB_OK;
+}
+
+/* Moves the ce-* headers of the request (read into views already) from evhttp's
+ * input list to *taken; the caller frees them with evhttp_clear_headers once the
+ * views are no longer used. After the handler, libevent still looks up
+ * "Connection" in the input list three times per request (keep-alive and close
+ * checks), each a case-insensitive compare with every entry: a list without the
+ * event's attributes makes those scans about half as long. */
+static void take_ce_headers(struct evhttp_request *req, struct evkeyvalq *taken)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    TAILQ_INIT(taken);
+    struct evkeyval *kv = TAILQ_FIRST(in);
+    while (kv != NULL) {
+        struct evkeyval *next = TAILQ_NEXT(kv, next);
+        if ((kv->key[0] | 0x20) == 'c' && (kv->key[1] | 0x20) == 'e' && kv->key[2] == '-') {
+            TAILQ_REMOVE(in, kv, next);
+            TAILQ_INSERT_TAIL(taken, kv, next);
+        }
+        kv = next;
+    }
 }
 
 /* A common mistake: a structured event (a JSON object with "specversion") sent
@@ -193,11 +215,13 @@ static void handle_publish(pub_thread *t, struct evhttp_request *req, jb_pub_rou
     char **subjects = NULL, **types = NULL;
     char(*ids)[JB_PUB_MSG_ID_LEN + 1] = NULL;
     jb_err err = {{0}};
+    struct evkeyvalq taken;
     jb_status rc = collect_headers(req, hstack, &hheap, &h, &nh, &ct);
     if (rc != JB_OK) {
         pub_send_text(t, req, r, start, 500, "out of memory");
         return;
     }
+    take_ce_headers(req, &taken);
     jb_ce_http_mode mode = jb_ce_http_detect(ct, ct != NULL ? strlen(ct) : 0);
     if (mode == JB_CE_HTTP_UNSUPPORTED) {
         pub_send_text(t, req, r, start, 415,
@@ -261,6 +285,7 @@ done:
     else if (ces != NULL)
         jb_ce_batch_free(ces, n);
     free(hheap);
+    evhttp_clear_headers(&taken);
 }
 
 static void legacy_error(pub_thread *t, struct evhttp_request *req, int64_t start, int code,
