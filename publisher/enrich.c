@@ -201,6 +201,11 @@ static const struct {
 jb_status jb_pub_apply_tracing(jb_ce *ce, const jb_ce_header *hdrs, size_t n, jb_err *err)
 {
     for (size_t i = 0; i < n; i++) {
+        /* Every tracing header starts with 't' or 'x': the others (most of a
+         * request's headers) are passed over without comparing names. */
+        char first = (char)(hdrs[i].name_len > 0 ? hdrs[i].name[0] | 0x20 : 0);
+        if (first != 't' && first != 'x')
+            continue;
         for (size_t k = 0; k < sizeof(tracing_map) / sizeof(tracing_map[0]); k++) {
             size_t hl = strlen(tracing_map[k].header);
             if (hdrs[i].name_len != hl || strncasecmp(hdrs[i].name, tracing_map[k].header, hl))
