@@ -71,15 +71,7 @@ start_nats() {
   wait_port "$NPORT"
 }
 
-cat >"$work/binary.lua" <<'EOF'
-local body, tag, n
-function init(args) body = string.rep("x", tonumber(args[1])); tag = args[2]; n = 0 end
-function request()
-  n = n + 1
-  return wrk.format("POST", "/publish", {["ce-specversion"] = "1.0", ["ce-id"] = n .. "-" .. tag,
-    ["ce-source"] = "bench", ["ce-type"] = "order.created.v1", ["Content-Type"] = "text/plain"}, body)
-end
-EOF
+cp "$root/perf/publish_binary.lua" "$work/binary.lua"
 cat >"$work/structured.lua" <<'EOF'
 local data, tag, n
 function init(args) data = string.rep("x", tonumber(args[1])); tag = args[2]; n = 0 end

@@ -66,18 +66,32 @@ jb_ce_http_mode jb_ce_http_detect(const char *content_type, size_t len)
 
 static const char hexdig[] = "0123456789ABCDEF";
 
+/* Bytes written as %XX: controls, space, DEL and above, '"' and '%'. */
+static const bool pct_escaped[256] = {
+    [0x00 ... 0x20] = 1,
+    ['"'] = 1,
+    ['%'] = 1,
+    [0x7F ... 0xFF] = 1,
+};
+
 size_t jb_ce_pct_encode_into(const char *in, size_t len, char *out)
 {
-    size_t j = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)in[i];
-        if (c <= 0x20 || c >= 0x7F || c == '"' || c == '%') {
-            out[j++] = '%';
-            out[j++] = hexdig[c >> 4];
-            out[j++] = hexdig[c & 15];
-        } else {
-            out[j++] = (char)c;
-        }
+    /* Runs of bytes that stay as they are are copied at once: values are
+     * mostly plain (every attribute of every event goes through here). */
+    size_t j = 0, i = 0;
+    while (i < len) {
+        size_t run = i;
+        while (run < len && !pct_escaped[(unsigned char)in[run]])
+            run++;
+        memcpy(out + j, in + i, run - i);
+        j += run - i;
+        if (run == len)
+            break;
+        unsigned char c = (unsigned char)in[run];
+        out[j++] = '%';
+        out[j++] = hexdig[c >> 4];
+        out[j++] = hexdig[c & 15];
+        i = run + 1;
     }
     out[j] = '\0';
     return j;
@@ -146,7 +160,14 @@ jb_status jb_ce_header_decode_into(const char *in, size_t len, char *out, size_t
         len = ql;
     }
     size_t j = 0;
-    for (size_t i = 0; i < len; i++) {
+    if (memchr(in, '%', len) == NULL) {
+        /* Nothing to decode (the common case): one copy. */
+        if (len >= cap)
+            return jb_err_set(err, JB_ERR_INVALID, "value longer than %zu bytes", cap - 1);
+        memcpy(out, in, len);
+        j = len;
+    }
+    for (size_t i = j; i < len; i++) {
         if (j + 1 >= cap)
             return jb_err_set(err, JB_ERR_INVALID, "value longer than %zu bytes", cap - 1);
         char c = in[i];
@@ -211,7 +232,7 @@ jb_status jb_ce_add_header_attr(jb_ce *ce, const char *name, size_t nlen, const 
     jb_err sub;
     if (jb_ce_header_decode_into(value, vlen, buf, sizeof(buf), &len, &sub) != JB_OK)
         return jb_err_set(err, JB_ERR_INVALID, "%.*s: %s", (int)nlen, lname, sub.msg);
-    jb_status st = jb_ce_set_n(ce, lname, nlen, buf, len);
+    jb_status st = jb_ce_add_n(ce, lname, nlen, buf, len);
     if (st == JB_ERR_INVALID)
         return limit_err(err);
     if (st != JB_OK)
@@ -241,8 +262,8 @@ jb_status jb_ce_set_content_type(jb_ce *ce, const char *v, size_t len, jb_err *e
     return JB_OK;
 }
 
-jb_status jb_ce_from_http_binary(const jb_ce_header *hdrs, size_t n, const uint8_t *body,
-                                 size_t len, jb_ce **out, jb_err *err)
+static jb_status from_binary(const jb_ce_header *hdrs, size_t n, const uint8_t *body, size_t len,
+                             bool borrow, jb_ce **out, jb_err *err)
 {
     jb_status st = JB_OK;
     jb_ce *ce = jb_ce_create();
@@ -251,12 +272,13 @@ jb_status jb_ce_from_http_binary(const jb_ce_header *hdrs, size_t n, const uint8
     const jb_ce_header *ct = NULL;
     for (size_t i = 0; i < n; i++) {
         const jb_ce_header *h = &hdrs[i];
-        if (h->name_len > 3 && jb_ce_ieq(h->name, 3, "ce-")) {
+        if (h->name_len > 3 && (h->name[0] | 0x20) == 'c' && (h->name[1] | 0x20) == 'e' &&
+            h->name[2] == '-') {
             st = jb_ce_add_header_attr(ce, h->name + 3, h->name_len - 3, h->value, h->value_len,
                                        err);
             if (st != JB_OK)
                 goto done;
-        } else if (jb_ce_ieq(h->name, h->name_len, "content-type")) {
+        } else if (h->name_len == 12 && jb_ce_ieq(h->name, h->name_len, "content-type")) {
             if (ct != NULL) {
                 st = jb_err_set(err, JB_ERR_INVALID, "datacontenttype: duplicate attribute");
                 goto done;
@@ -274,8 +296,12 @@ jb_status jb_ce_from_http_binary(const jb_ce_header *hdrs, size_t n, const uint8
     if (len > 0) {
         size_t ctl;
         const char *ctv = jb_ce_get(ce, "datacontenttype", &ctl);
-        bool json = ctv != NULL && jb_ce_is_json_media(ctv, ctl);
-        st = jb_ce_set_data(ce, json ? JB_CE_DATA_JSON : JB_CE_DATA_BINARY, body, len);
+        jb_ce_data_kind kind =
+            ctv != NULL && jb_ce_is_json_media(ctv, ctl) ? JB_CE_DATA_JSON : JB_CE_DATA_BINARY;
+        if (borrow)
+            jb_ce_borrow_data(ce, kind, body, len);
+        else
+            st = jb_ce_set_data(ce, kind, body, len);
         if (st != JB_OK) {
             jb_err_set(err, st, "out of memory");
             goto done;
@@ -288,6 +314,18 @@ done:
     }
     *out = ce;
     return JB_OK;
+}
+
+jb_status jb_ce_from_http_binary(const jb_ce_header *hdrs, size_t n, const uint8_t *body,
+                                 size_t len, jb_ce **out, jb_err *err)
+{
+    return from_binary(hdrs, n, body, len, false, out, err);
+}
+
+jb_status jb_ce_from_http_binary_borrow(const jb_ce_header *hdrs, size_t n, const uint8_t *body,
+                                        size_t len, jb_ce **out, jb_err *err)
+{
+    return from_binary(hdrs, n, body, len, true, out, err);
 }
 
 bool jb_ce_http_value_ok(const char *value, size_t len)

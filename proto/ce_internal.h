@@ -23,6 +23,8 @@
 
 /* Like jb_ce_set with a sized name (not NUL-terminated). */
 jb_status jb_ce_set_n(jb_ce *ce, const char *name, size_t name_len, const char *value, size_t len);
+/* jb_ce_set_n for a name the caller knows is not set yet (no search). */
+jb_status jb_ce_add_n(jb_ce *ce, const char *name, size_t name_len, const char *value, size_t len);
 /* Looks up a sized name; NULL when unset. */
 const char *jb_ce_get_n(const jb_ce *ce, const char *name, size_t name_len, size_t *len);
 

@@ -107,7 +107,20 @@ bool jb_ce_is_absolute_uri(const char *s, size_t len)
 /* Is there a control character (C0, DEL, C1) in valid UTF-8 s? */
 static bool has_control(const uint8_t *s, size_t len)
 {
-    for (size_t i = 0; i < len; i++) {
+    static const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    size_t i = 0;
+    /* Eight bytes at once while they are all printable ASCII (no high bit, none
+     * below 0x20, no DEL): the word tests are exact for bytes below 0x80. */
+    while (len - i >= 8) {
+        uint64_t w, d;
+        memcpy(&w, s + i, 8);
+        d = w ^ (0x7F * ones);
+        if ((w & highs) != 0 || ((w - 0x20 * ones) & ~w & highs) != 0 ||
+            ((d - ones) & ~d & highs) != 0)
+            break;
+        i += 8;
+    }
+    for (; i < len; i++) {
         if (s[i] < 0x20 || s[i] == 0x7F)
             return true;
         /* C1 controls U+0080..U+009F are encoded C2 80..C2 9F. */

@@ -59,6 +59,10 @@ void jb_ce_attr_at(const jb_ce *ce, size_t i, const char **name, const char **va
 jb_status jb_ce_set_data(jb_ce *ce, jb_ce_data_kind kind, const void *data, size_t len);
 /* Takes ownership of a malloc'd buffer (*data is set to NULL). */
 void jb_ce_take_data(jb_ce *ce, jb_ce_data_kind kind, void **data, size_t len);
+/* Points the event at the caller's data without copying it: data must stay valid
+ * and unchanged until the event is destroyed or its data replaced (jb_ce_clone
+ * copies it). */
+void jb_ce_borrow_data(jb_ce *ce, jb_ce_data_kind kind, const void *data, size_t len);
 const uint8_t *jb_ce_data(const jb_ce *ce, size_t *len);
 jb_ce_data_kind jb_ce_data_kind_of(const jb_ce *ce);
 
@@ -130,6 +134,10 @@ typedef struct jb_ce_header {
  * body becomes the data (JSON kind when the content type is JSON, else binary). */
 jb_status jb_ce_from_http_binary(const jb_ce_header *hdrs, size_t n, const uint8_t *body,
                                  size_t len, jb_ce **out, jb_err *err);
+/* The same, except that the event borrows body (jb_ce_borrow_data) instead of
+ * copying it: body must outlive the event. */
+jb_status jb_ce_from_http_binary_borrow(const jb_ce_header *hdrs, size_t n, const uint8_t *body,
+                                        size_t len, jb_ce **out, jb_err *err);
 
 /* Binary mode encode: calls emit for Content-Type (from datacontenttype) and each
  * "ce-<name>" header with a percent-encoded value. The body is jb_ce_data(). */

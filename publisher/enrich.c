@@ -201,6 +201,11 @@ static const struct {
 jb_status jb_pub_apply_tracing(jb_ce *ce, const jb_ce_header *hdrs, size_t n, jb_err *err)
 {
     for (size_t i = 0; i < n; i++) {
+        /* Every tracing header starts with 't' or 'x': the others (most of a
+         * request's headers) are passed over without comparing names. */
+        char first = (char)(hdrs[i].name_len > 0 ? hdrs[i].name[0] | 0x20 : 0);
+        if (first != 't' && first != 'x')
+            continue;
         for (size_t k = 0; k < sizeof(tracing_map) / sizeof(tracing_map[0]); k++) {
             size_t hl = strlen(tracing_map[k].header);
             if (hdrs[i].name_len != hl || strncasecmp(hdrs[i].name, tracing_map[k].header, hl))
@@ -226,12 +231,18 @@ jb_status jb_pub_apply_tracing(jb_ce *ce, const jb_ce_header *hdrs, size_t n, jb
 void jb_pub_msg_id(const char *source, size_t slen, const char *id, size_t ilen,
                    const char *subject, char out[JB_PUB_MSG_ID_LEN + 1])
 {
+    jb_pub_msg_id_ctx(NULL, source, slen, id, ilen, subject, out);
+}
+
+void jb_pub_msg_id_ctx(EVP_MD_CTX *keep, const char *source, size_t slen, const char *id,
+                       size_t ilen, const char *subject, char out[JB_PUB_MSG_ID_LEN + 1])
+{
     static const char hexdig[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     /* Streaming digest: the parts are separated by NUL so that ("ab","c") and
      * ("a","bc") differ, and nothing is copied however long the parts are. */
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_MD_CTX *ctx = keep != NULL ? keep : EVP_MD_CTX_new();
     bool ok = ctx != NULL && EVP_DigestInit_ex(ctx, jb_sha256_md(), NULL) == 1 &&
               EVP_DigestUpdate(ctx, source, slen) == 1 && EVP_DigestUpdate(ctx, "", 1) == 1 &&
               EVP_DigestUpdate(ctx, id, ilen) == 1;
@@ -239,7 +250,8 @@ void jb_pub_msg_id(const char *source, size_t slen, const char *id, size_t ilen,
         ok = EVP_DigestUpdate(ctx, "", 1) == 1 &&
              EVP_DigestUpdate(ctx, subject, strlen(subject)) == 1;
     ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen * 2 >= JB_PUB_MSG_ID_LEN;
-    EVP_MD_CTX_free(ctx);
+    if (keep == NULL)
+        EVP_MD_CTX_free(ctx);
     if (!ok) {
         /* Only out of memory gets here: an empty id disables deduplication for this
          * one event instead of failing the request. */

@@ -11,27 +11,63 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 
 #include "application/jb_app.h"
 #include "publisher/pub_thread.h"
 
-/* The request's headers as jb_ce_header views (libevent keeps them NUL-terminated).
- * *out is malloc'd; NULL with *n 0 when there are none. */
-static jb_status collect_headers(struct evhttp_request *req, jb_ce_header **out, size_t *n)
+/* Header views kept on the stack; a request with more headers gets an allocation. */
+#define HDR_STACK 24
+
+/* The request's headers as jb_ce_header views (libevent keeps them NUL-terminated),
+ * in one walk over evhttp's list: into stack[HDR_STACK] when they fit, else into
+ * *heap (malloc'd, the caller frees it). *ct is the first Content-Type value or
+ * NULL, so that the caller needs no evhttp_find_header of its own. */
+static jb_status collect_headers(struct evhttp_request *req, jb_ce_header *stack,
+                                 jb_ce_header **heap, const jb_ce_header **out, size_t *n,
+                                 const char **ct)
 {
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);
     size_t cnt = 0;
     for (struct evkeyval *kv = in->tqh_first; kv != NULL; kv = kv->next.tqe_next)
         cnt++;
-    jb_ce_header *h = calloc(cnt > 0 ? cnt : 1, sizeof(*h));
-    if (h == NULL)
+    jb_ce_header *h = stack;
+    if (cnt > HDR_STACK && (h = *heap = malloc(cnt * sizeof(*h))) == NULL)
         return JB_ERR_NOMEM;
     size_t i = 0;
-    for (struct evkeyval *kv = in->tqh_first; kv != NULL; kv = kv->next.tqe_next, i++)
-        h[i] = (jb_ce_header){kv->key, strlen(kv->key), kv->value, strlen(kv->value)};
+    const char *c = NULL;
+    for (struct evkeyval *kv = in->tqh_first; kv != NULL; kv = kv->next.tqe_next, i++) {
+        size_t nl = strlen(kv->key);
+        h[i] = (jb_ce_header){kv->key, nl, kv->value, strlen(kv->value)};
+        if (c == NULL && nl == 12 && strcasecmp(kv->key, "Content-Type") == 0)
+            c = kv->value;
+    }
     *out = h;
     *n = cnt;
+    if (ct != NULL)
+        *ct = c;
     return JB_OK;
+}
+
+/* Moves the ce-* headers of the request (read into views already) from evhttp's
+ * input list to *taken; the caller frees them with evhttp_clear_headers once the
+ * views are no longer used. After the handler, libevent still looks up
+ * "Connection" in the input list three times per request (keep-alive and close
+ * checks), each a case-insensitive compare with every entry: a list without the
+ * event's attributes makes those scans about half as long. */
+static void take_ce_headers(struct evhttp_request *req, struct evkeyvalq *taken)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    TAILQ_INIT(taken);
+    struct evkeyval *kv = TAILQ_FIRST(in);
+    while (kv != NULL) {
+        struct evkeyval *next = TAILQ_NEXT(kv, next);
+        if ((kv->key[0] | 0x20) == 'c' && (kv->key[1] | 0x20) == 'e' && kv->key[2] == '-') {
+            TAILQ_REMOVE(in, kv, next);
+            TAILQ_INSERT_TAIL(taken, kv, next);
+        }
+        kv = next;
+    }
 }
 
 /* A common mistake: a structured event (a JSON object with "specversion") sent
@@ -48,26 +84,28 @@ static bool looks_structured(const jb_ce_header *h, size_t nh, const uint8_t *bo
     return i < len && body[i] == '{' && memmem(body, len, "\"specversion\"", 13) != NULL;
 }
 
-/* Decodes the body by content mode into a malloc'd array of events. */
+/* Decodes the body by content mode into an array of events: a batch into a
+ * malloc'd array, a single event into one[0] (*ces = one). A binary-mode event
+ * borrows body, which outlives it (the events are destroyed before the request). */
 static jb_status decode_events(jb_ce_http_mode mode, const jb_ce_header *h, size_t nh,
-                               const uint8_t *body, size_t len, jb_ce ***ces, size_t *n,
-                               jb_err *err)
+                               const uint8_t *body, size_t len, jb_ce *one[1], jb_ce ***ces,
+                               size_t *n, jb_err *err)
 {
-    jb_ce *one = NULL;
     jb_status rc;
+    one[0] = NULL;
     switch (mode) {
     case JB_CE_HTTP_BATCH_JSON:
         return jb_ce_batch_from_json((const char *)body, len, ces, n, err);
     case JB_CE_HTTP_BATCH_PROTOBUF:
         return jb_ce_batch_from_protobuf(body, len, ces, n, err);
     case JB_CE_HTTP_STRUCTURED_JSON:
-        rc = jb_ce_from_json((const char *)body, len, &one, err);
+        rc = jb_ce_from_json((const char *)body, len, &one[0], err);
         break;
     case JB_CE_HTTP_STRUCTURED_PROTOBUF:
-        rc = jb_ce_from_protobuf(body, len, &one, err);
+        rc = jb_ce_from_protobuf(body, len, &one[0], err);
         break;
     case JB_CE_HTTP_BINARY:
-        rc = jb_ce_from_http_binary(h, nh, body, len, &one, err);
+        rc = jb_ce_from_http_binary_borrow(h, nh, body, len, &one[0], err);
         break;
     case JB_CE_HTTP_UNSUPPORTED:
     default:
@@ -75,13 +113,7 @@ static jb_status decode_events(jb_ce_http_mode mode, const jb_ce_header *h, size
     }
     if (rc != JB_OK)
         return rc;
-    jb_ce **arr = malloc(sizeof(*arr));
-    if (arr == NULL) {
-        jb_ce_destroy(one);
-        return JB_ERR_NOMEM;
-    }
-    arr[0] = one;
-    *ces = arr;
+    *ces = one;
     *n = 1;
     return JB_OK;
 }
@@ -89,9 +121,10 @@ static jb_status decode_events(jb_ce_http_mode mode, const jb_ce_header *h, size
 /* Validates and enriches every event; fills subjects and ids. On failure err says
  * which event (batch index) and why. */
 static jb_status prepare_events(const jb_pub_names *names, struct jb_app_registry *apps,
-                                jb_ce **ces, size_t n, const jb_ce_header *h, size_t nh,
-                                char **subjects, char (*ids)[JB_PUB_MSG_ID_LEN + 1],
-                                char **sent_types, bool batch, jb_err *err)
+                                struct evp_md_ctx_st *md, jb_ce **ces, size_t n,
+                                const jb_ce_header *h, size_t nh, char **subjects,
+                                char (*ids)[JB_PUB_MSG_ID_LEN + 1], char **sent_types, bool batch,
+                                jb_err *err)
 {
     for (size_t i = 0; i < n; i++) {
         jb_err e = {{0}};
@@ -103,7 +136,7 @@ static jb_status prepare_events(const jb_pub_names *names, struct jb_app_registr
         const char *src = jb_ce_get(ces[i], "source", &sl);
         const char *id = jb_ce_get(ces[i], "id", &il);
         if (rc == JB_OK && src != NULL && id != NULL)
-            jb_pub_msg_id(src, sl, id, il, NULL, ids[i]);
+            jb_pub_msg_id_ctx(md, src, sl, id, il, NULL, ids[i]);
         if (rc == JB_OK && (sent_types[i] = strdup(jb_ce_get(ces[i], "type", NULL))) == NULL)
             rc = JB_ERR_NOMEM;
         if (rc == JB_OK)
@@ -172,24 +205,32 @@ static bool check_events(pub_thread *t, struct evhttp_request *req, jb_pub_route
 static void handle_publish(pub_thread *t, struct evhttp_request *req, jb_pub_route r, int64_t start,
                            const uint8_t *body, size_t len, const jb_app *app)
 {
-    const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+    jb_ce_header hstack[HDR_STACK], *hheap = NULL;
+    const jb_ce_header *h = NULL;
+    const char *ct = NULL;
+    size_t nh = 0, n = 0;
+    jb_ce *one[1] = {NULL}, **ces = NULL;
+    /* A single event (the common case) keeps its per-event arrays on the stack. */
+    char *subject1[1] = {NULL}, *type1[1] = {NULL}, id1[1][JB_PUB_MSG_ID_LEN + 1];
+    char **subjects = NULL, **types = NULL;
+    char(*ids)[JB_PUB_MSG_ID_LEN + 1] = NULL;
+    jb_err err = {{0}};
+    struct evkeyvalq taken;
+    jb_status rc = collect_headers(req, hstack, &hheap, &h, &nh, &ct);
+    if (rc != JB_OK) {
+        pub_send_text(t, req, r, start, 500, "out of memory");
+        return;
+    }
+    take_ce_headers(req, &taken);
     jb_ce_http_mode mode = jb_ce_http_detect(ct, ct != NULL ? strlen(ct) : 0);
     if (mode == JB_CE_HTTP_UNSUPPORTED) {
         pub_send_text(t, req, r, start, 415,
                       "unsupported structured format: use application/cloudevents+json, "
                       "application/cloudevents-batch+json, application/cloudevents+protobuf or "
                       "application/cloudevents-batch+protobuf");
-        return;
+        goto done;
     }
-    jb_ce_header *h = NULL;
-    size_t nh = 0, n = 0;
-    jb_ce **ces = NULL;
-    char **subjects = NULL, **types = NULL;
-    char(*ids)[JB_PUB_MSG_ID_LEN + 1] = NULL;
-    jb_err err = {{0}};
-    jb_status rc = collect_headers(req, &h, &nh);
-    if (rc == JB_OK)
-        rc = decode_events(mode, h, nh, body, len, &ces, &n, &err);
+    rc = decode_events(mode, h, nh, body, len, one, &ces, &n, &err);
     bool batch = mode == JB_CE_HTTP_BATCH_JSON || mode == JB_CE_HTTP_BATCH_PROTOBUF;
     if (rc == JB_OK && n == 0) {
         pub_send_text(t, req, r, start, 204, "");
@@ -197,14 +238,21 @@ static void handle_publish(pub_thread *t, struct evhttp_request *req, jb_pub_rou
     }
     if (rc == JB_OK && app != NULL && !check_events(t, req, r, start, app, ces, n))
         goto done;
-    if (rc == JB_OK) {
+    if (rc == JB_OK && ces == one) {
+        subjects = subject1;
+        types = type1;
+        ids = id1;
+        memset(id1, 0, sizeof(id1));
+    } else if (rc == JB_OK) {
         subjects = calloc(n, sizeof(*subjects));
         ids = calloc(n, sizeof(*ids));
         types = calloc(n, sizeof(*types));
-        rc = subjects && ids && types ? prepare_events(&t->p->names, t->p->apps, ces, n, h, nh,
-                                                       subjects, ids, types, batch, &err)
-                                      : JB_ERR_NOMEM;
+        if (subjects == NULL || ids == NULL || types == NULL)
+            rc = JB_ERR_NOMEM;
     }
+    if (rc == JB_OK)
+        rc = prepare_events(&t->p->names, t->p->apps, t->md, ces, n, h, nh, subjects, ids, types,
+                            batch, &err);
     if (rc == JB_ERR_NOMEM) {
         pub_send_text(t, req, r, start, 500, "out of memory");
     } else if (rc != JB_OK && mode == JB_CE_HTTP_BINARY && looks_structured(h, nh, body, len)) {
@@ -227,12 +275,17 @@ done:
         free(subjects != NULL ? subjects[i] : NULL);
         free(types != NULL ? types[i] : NULL);
     }
-    free(subjects);
-    free(types);
-    free(ids);
-    if (ces != NULL)
+    if (subjects != subject1) {
+        free(subjects);
+        free(types);
+        free(ids);
+    }
+    if (ces == one)
+        jb_ce_destroy(one[0]);
+    else if (ces != NULL)
         jb_ce_batch_free(ces, n);
-    free(h);
+    free(hheap);
+    evhttp_clear_headers(&taken);
 }
 
 static void legacy_error(pub_thread *t, struct evhttp_request *req, int64_t start, int code,
@@ -259,7 +312,8 @@ static void handle_legacy(pub_thread *t, struct evhttp_request *req, int64_t sta
     char *types[2] = {NULL, NULL}; /* as sent, for the metric */
     char ids[2][JB_PUB_MSG_ID_LEN + 1];
     jb_err err = {{0}};
-    jb_ce_header *h = NULL;
+    jb_ce_header hstack[HDR_STACK], *hheap = NULL;
+    const jb_ce_header *h = NULL;
     size_t nh = 0, n = 1;
     const jb_app *known = NULL;
     if (jb_pub_legacy_parse(app, app_len, (const char *)body, len, &lg) != JB_OK) {
@@ -282,7 +336,7 @@ static void handle_legacy(pub_thread *t, struct evhttp_request *req, int64_t sta
     /* The application segment becomes the source: it must be a URI reference. */
     jb_status rc = jb_ce_validate(ces[0], &err);
     if (rc == JB_OK)
-        rc = collect_headers(req, &h, &nh);
+        rc = collect_headers(req, hstack, &hheap, &h, &nh, NULL);
     if (rc == JB_OK)
         rc = jb_pub_apply_tracing(ces[0], h, nh, &err);
     /* A known application's application-type label replaces its name in both copies
@@ -314,7 +368,7 @@ static void handle_legacy(pub_thread *t, struct evhttp_request *req, int64_t sta
         size_t sl = 0, il = 0;
         const char *src = jb_ce_get(ces[i], "source", &sl);
         const char *id = jb_ce_get(ces[i], "id", &il);
-        jb_pub_msg_id(src, sl, id, il, subjects[i], ids[i]);
+        jb_pub_msg_id_ctx(t->md, src, sl, id, il, subjects[i], ids[i]);
     }
     pub_req *pr = pub_req_new(t, req, R_LEGACY, n, start);
     if (pr == NULL) {
@@ -329,7 +383,7 @@ done:
         free(subjects[i]);
         free(types[i]);
     }
-    free(h);
+    free(hheap);
     jb_app_release(known);
     jb_pub_legacy_free(&lg);
 }

@@ -61,6 +61,11 @@ jb_status jb_pub_apply_tracing(jb_ce *ce, const jb_ce_header *hdrs, size_t n, jb
 #define JB_PUB_MSG_ID_LEN 32
 void jb_pub_msg_id(const char *source, size_t slen, const char *id, size_t ilen,
                    const char *subject, char out[JB_PUB_MSG_ID_LEN + 1]);
+/* The same with a digest context the caller keeps (an HTTP thread reuses one
+ * instead of allocating and freeing one per event); NULL: one is made. */
+struct evp_md_ctx_st;
+void jb_pub_msg_id_ctx(struct evp_md_ctx_st *ctx, const char *source, size_t slen, const char *id,
+                       size_t ilen, const char *subject, char out[JB_PUB_MSG_ID_LEN + 1]);
 
 /* ------------------------------------------------- application-type labels */
 

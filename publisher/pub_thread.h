@@ -82,7 +82,8 @@ struct pub_thread {
     time_t date_sec;     /* date holds the Date header of this second */
     char date[48];
 
-    pub_ackmap *acks; /* messages published and not settled */
+    pub_ackmap *acks;         /* messages published and not settled */
+    struct evp_md_ctx_st *md; /* reused for every event's Nats-Msg-Id */
     size_t pending_ctl;
 
     /* Connection counting (conns.c; libevent 2.1 has no evhttp_set_max_connections). */

@@ -335,7 +335,8 @@ void pub_submit(pub_thread *t, pub_req *pr, jb_ce *const *ces, char *const *subj
     /* Encode every event before publishing any, so that an event NATS headers
      * cannot carry is a 400 with nothing stored, as for any other invalid event.
      * Message i is sequence seq0 + i: its ack comes back to <inbox><seq>. */
-    natsMsg **msgs = calloc(pr->n, sizeof(*msgs));
+    natsMsg *msg1[1] = {NULL};
+    natsMsg **msgs = pr->n == 1 ? msg1 : calloc(pr->n, sizeof(*msgs));
     if (msgs == NULL) {
         window_release(p, (int)pr->n);
         pub_reject(t, pr->req, pr->r, pr->start_ns, "internal", 500, "out of memory");
@@ -352,7 +353,8 @@ void pub_submit(pub_thread *t, pub_req *pr, jb_ce *const *ces, char *const *subj
         if (rc != JB_OK) {
             for (size_t k = 0; k < i; k++)
                 natsMsg_Destroy(msgs[k]);
-            free(msgs);
+            if (msgs != msg1)
+                free(msgs);
             window_release(p, (int)pr->n);
             bool bad = rc == JB_ERR_UNSUPPORTED || rc == JB_ERR_INVALID;
             pub_reject(t, pr->req, pr->r, pr->start_ns, bad ? "unencodable" : "internal",
@@ -387,7 +389,8 @@ void pub_submit(pub_thread *t, pub_req *pr, jb_ce *const *ces, char *const *subj
         }
         pr->remaining++;
     }
-    free(msgs);
+    if (msgs != msg1)
+        free(msgs);
     if (pr->remaining == 0)
         pub_req_finish(pr);
 }

@@ -5,6 +5,7 @@
  * answers back and the host asks the thread to stop. Only this thread touches
  * its libevent objects.
  */
+#include <openssl/evp.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <event2/http.h>
@@ -176,10 +177,11 @@ jb_status pub_thread_create(jb_pub *p, int idx, int listen_fd,
     t->on_fail = pub_fail_in_flight;
     size_t max = (size_t)p->cfg->publish_max_in_flight;
     t->acks = pub_ackmap_create(max);
+    t->md = EVP_MD_CTX_new();
     t->new_bevs_cap = (size_t)p->conns_per_thread + 64;
     t->new_bevs = calloc(t->new_bevs_cap, sizeof(*t->new_bevs));
     jb_status rc = JB_ERR_NOMEM;
-    if (t->acks == NULL || t->new_bevs == NULL) {
+    if (t->acks == NULL || t->new_bevs == NULL || t->md == NULL) {
         close(listen_fd);
         jb_err_set(err, rc, "out of memory");
         goto fail;
@@ -241,6 +243,7 @@ void pub_thread_destroy(pub_thread *t)
     if (t->base != NULL)
         event_base_free(t->base);
     pub_ackmap_destroy(t->acks);
+    EVP_MD_CTX_free(t->md);
     free(t->new_bevs);
     free(t);
 }

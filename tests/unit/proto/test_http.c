@@ -74,6 +74,20 @@ static void test_pct_encode(void)
     CU_ASSERT_EQUAL(jb_ce_pct_encode("a\0b", 3, &o, &ol), JB_OK);
     CU_ASSERT_STRING_EQUAL(o, "a%00b");
     free(o);
+    /* Every byte value, alone and between plain runs, against the rule itself:
+     * controls, space, '"', '%', DEL and above are %XX (upper-case hex). */
+    for (int c = 0; c < 256; c++) {
+        char in[5] = {'a', 'b', (char)c, 'c', '\0'}, want[16];
+        bool esc = c <= 0x20 || c >= 0x7F || c == '"' || c == '%';
+        if (esc)
+            snprintf(want, sizeof(want), "ab%%%02X%c", c, 'c');
+        else
+            snprintf(want, sizeof(want), "ab%cc", c);
+        CU_ASSERT_EQUAL_FATAL(jb_ce_pct_encode(in, 4, &o, &ol), JB_OK);
+        CU_ASSERT_STRING_EQUAL(o, want);
+        CU_ASSERT_EQUAL(ol, strlen(want));
+        free(o);
+    }
 }
 
 static void test_header_decode(void)
@@ -97,6 +111,10 @@ static void test_header_decode(void)
         {"%F4%90%80%80", NULL, "not valid UTF-8 after percent-decoding"}, /* > U+10FFFF */
         {"%E2%82", NULL, "not valid UTF-8 after percent-decoding"},       /* truncated */
         {"\xC3", NULL, "not valid UTF-8 after percent-decoding"},         /* raw, too */
+        /* Past the eight-byte ASCII steps of the UTF-8 check. */
+        {"0123456789abcdef\xC3", NULL, "not valid UTF-8 after percent-decoding"},
+        {"0123456789abcdef%C0%A0", NULL, "not valid UTF-8 after percent-decoding"},
+        {"01234567€89abcdefgh", "01234567€89abcdefgh", NULL},
         {"%zz", NULL, "invalid percent-encoding"},
         {"abc%", NULL, "invalid percent-encoding"},
         {"abc%4", NULL, "invalid percent-encoding"},

@@ -114,6 +114,78 @@ static void test_data(void)
     jb_ce_destroy(ce);
 }
 
+/* Attribute text lives in the event's arena until it is full, then in allocations
+ * of its own: values stay right however they are mixed, replaced and removed
+ * (ASan checks that nothing leaks or is freed twice). */
+static void test_arena_and_heap_values(void)
+{
+    jb_ce *ce = jb_ce_create();
+    char name[16], want[64][200];
+    /* 40 attributes of up to ~150 bytes: far more than the arena holds. */
+    for (int i = 0; i < 40; i++) {
+        snprintf(name, sizeof(name), "a%d", i);
+        size_t len = (size_t)(i * 37 % 150);
+        memset(want[i], 'a' + i % 26, len);
+        want[i][len] = '\0';
+        CU_ASSERT_EQUAL_FATAL(jb_ce_set(ce, name, want[i], len), JB_OK);
+    }
+    /* Replace every third value (arena bytes are not reused), remove every fifth. */
+    for (int r = 0; r < 3; r++)
+        for (int i = 0; i < 40; i += 3) {
+            snprintf(name, sizeof(name), "a%d", i);
+            snprintf(want[i], sizeof(want[i]), "round %d of attribute %d", r, i);
+            CU_ASSERT_EQUAL(jb_ce_set_str(ce, name, want[i]), JB_OK);
+        }
+    for (int i = 0; i < 40; i += 5) {
+        snprintf(name, sizeof(name), "a%d", i);
+        jb_ce_unset(ce, name);
+        want[i][0] = '\x01'; /* removed */
+    }
+    jb_ce *c = jb_ce_clone(ce);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    for (int i = 0; i < 40; i++) {
+        snprintf(name, sizeof(name), "a%d", i);
+        size_t len = 0;
+        const char *v = jb_ce_get(ce, name, &len);
+        if (want[i][0] == '\x01') {
+            CU_ASSERT_PTR_NULL(v);
+            continue;
+        }
+        CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+        CU_ASSERT_EQUAL(len, strlen(want[i]));
+        CU_ASSERT_STRING_EQUAL(v, want[i]);
+        CU_ASSERT_STRING_EQUAL(jb_ce_get(c, name, NULL), want[i]);
+    }
+    CU_ASSERT(jb_ce_equal(ce, c));
+    jb_ce_destroy(c);
+    jb_ce_destroy(ce);
+}
+
+/* A borrowed body is not copied and not freed by the event; a clone copies it;
+ * replacing it with owned data works either way. */
+static void test_borrowed_data(void)
+{
+    char body[] = "borrowed bytes";
+    jb_ce *ce = jb_ce_create();
+    jb_ce_borrow_data(ce, JB_CE_DATA_BINARY, body, 8);
+    size_t len = 0;
+    CU_ASSERT_PTR_EQUAL(jb_ce_data(ce, &len), (const uint8_t *)body);
+    CU_ASSERT_EQUAL(len, 8);
+    CU_ASSERT_EQUAL(jb_ce_data_kind_of(ce), JB_CE_DATA_BINARY);
+    jb_ce *c = jb_ce_clone(ce);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT(jb_ce_data(c, NULL) != (const uint8_t *)body);
+    CU_ASSERT(t_data_is(c, "borrowed", 8));
+    jb_ce_destroy(c);
+    CU_ASSERT_EQUAL(jb_ce_set_data(ce, JB_CE_DATA_TEXT, "own", 3), JB_OK);
+    CU_ASSERT(t_data_is(ce, "own", 3));
+    jb_ce_borrow_data(ce, JB_CE_DATA_JSON, body, 0); /* empty: no data */
+    CU_ASSERT(t_data_is(ce, "", 0));
+    jb_ce_borrow_data(ce, JB_CE_DATA_BINARY, body, sizeof(body) - 1);
+    jb_ce_destroy(ce); /* must not free body (ASan would say so) */
+    CU_ASSERT_STRING_EQUAL(body, "borrowed bytes");
+}
+
 static void test_equal_and_clone(void)
 {
     static const char *const a[] = {"id", "1", "source", "/s", "x", "y", NULL};
@@ -244,6 +316,9 @@ int main(void)
         {"name and value length limits", test_limits},
         {"at most JB_CE_MAX_ATTRS attributes; order past inline slots", test_max_attrs},
         {"data: set, take ownership, kinds", test_data},
+        {"attribute text in the arena and past it: replace, unset, clone",
+         test_arena_and_heap_values},
+        {"borrowed data: not copied, not freed, copied by clone", test_borrowed_data},
         {"equality ignores order; clone is deep", test_equal_and_clone},
         {"base64 RFC 4648 vectors, strict decoding", test_base64},
         {"base64 forms: unpadded base64url, lenient kubeconfig data", test_base64_forms},

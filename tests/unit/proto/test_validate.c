@@ -58,6 +58,16 @@ static void test_validate_messages(void)
         {"ext", "nul\x01", "ext: MUST NOT contain control characters"},
         {"ext", "del\x7f", "ext: MUST NOT contain control characters"},
         {"ext", "c1\xc2\x85", "ext: MUST NOT contain control characters"},
+        /* After whole printable eight-byte words, and at every place in one. */
+        {"ext", "0123456789abcdef\x1f", "ext: MUST NOT contain control characters"},
+        {"ext", "01234567\x7f", "ext: MUST NOT contain control characters"},
+        {"ext", "0123456789abcdef\xc2\x9f", "ext: MUST NOT contain control characters"},
+        {"ext",
+         "0123\x01"
+         "567",
+         "ext: MUST NOT contain control characters"},
+        {"ext", "0123456789abcdef ~!", NULL},
+        {"ext", "01234567ü9abcdefgh", NULL},
         {"ext", "bad\xc0\xa0utf8", "ext: MUST be valid UTF-8"},
         {"ext", "Euro € 😀", NULL},
         {"type", "tab\there", "type: MUST NOT contain control characters"},
