@@ -1,8 +1,8 @@
 /* The outbound policy of every HTTP request the dispatcher makes (sinks, dead-letter
  * sinks, `dlq replay`): only http and https, no redirects, TLS verification on with
- * SINK_CA_BUNDLE added to the system's CAs, and no connection to an address in
- * SINK_DENY_NETWORKS. The address is checked in curl's open-socket callback, on the
- * address curl is about to connect to after its own DNS lookup: a name that
+ * SINK_CA_BUNDLE added to the system's CAs, no proxy from the environment, and no
+ * connection to an address in SINK_DENY_NETWORKS. The address is checked in curl's open-socket
+ * callback, on the address curl is about to connect to after its own DNS lookup: a name that
  * resolves to a denied address (or is re-bound to one) is refused, and so is a
  * literal address. */
 #include <arpa/inet.h>
@@ -183,6 +183,10 @@ void jb_dguard_apply(jb_dguard_ctx *c, CURL *e)
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    /* No proxy, whatever http_proxy, https_proxy or ALL_PROXY say: through a proxy
+     * curl connects to the proxy's address, so the deny list below would check
+     * that instead of the sink's, and the proxy would reach any address. */
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
     if (c->guard == NULL)
         return;
     if (c->guard->ca_bundle != NULL) {

@@ -48,6 +48,7 @@ typedef struct guard {
     int64_t started_ns; /* when the current request's first bytes were seen */
     bool in_request, half_closed;
     bool deadline_armed; /* the timer is pending for a request's deadline */
+    bool timeout_off;    /* evhttp's timeout is suspended (evhttp_timeout) */
 } guard;
 
 /* ------------------------------------------------------------ head checks */
@@ -392,11 +393,31 @@ static void on_output_added(struct evbuffer *buf, const struct evbuffer_cb_info 
 
 /* ---------------------------------------------------------------- framing */
 
+/* evhttp's connection timeout (one for reading a request and for waiting on the
+ * next) is not restarted by the bytes a filter passes on: on a kept-alive
+ * connection it ran from the previous answer and closed a slowly sent request
+ * without an answer, before its own deadline. While a request is in the guard,
+ * the guard's deadline alone governs (408); once the request is passed on,
+ * evhttp's timeout is back (restarted) for the answer and the idle wait. */
+static void evhttp_timeout(guard *g, bool on)
+{
+    if (on == !g->timeout_off)
+        return;
+    g->timeout_off = !on;
+    int64_t ms = g->cfg->conn_timeout_ms;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    if (on && ms > 0)
+        bufferevent_set_timeouts(g->bev, &tv, &tv);
+    else
+        bufferevent_set_timeouts(g->bev, NULL, NULL);
+}
+
 static void request_done(guard *g)
 {
     g->st = G_HEAD;
     g->scan = 0;
     g->in_request = false;
+    evhttp_timeout(g, true);
 }
 
 /* G_HEAD: true when a head was passed on (or refused). */
@@ -565,6 +586,10 @@ static enum bufferevent_filter_result guard_in(struct evbuffer *src, struct evbu
             break;
         any = g->st != G_REJECTED || any;
     }
+    /* Only a request still incomplete after this read suspends evhttp's timeout:
+     * one that arrives whole (the common case) costs no timer change. */
+    if (g->in_request && g->st != G_REJECTED)
+        evhttp_timeout(g, false);
     return any ? BEV_OK : BEV_NEED_MORE;
 }
 

@@ -101,8 +101,13 @@ jb_status jb_pub_create(const jb_cfg *cfg, jb_metrics *metrics, natsConnection *
         p->conns_per_thread = 1;
     set_dest_service(p);
     jb_status rc = register_metrics(p, err);
+    /* libevent 2.1 has one timeout per connection for reading a request and for
+     * waiting on the next one: the stricter of the two keys applies to both. */
+    int64_t conn_to = cfg->http_read_timeout_ms;
+    if (cfg->http_idle_timeout_ms > 0 && cfg->http_idle_timeout_ms < conn_to)
+        conn_to = cfg->http_idle_timeout_ms;
     p->guard = (pub_guard_cfg){cfg->max_request_size, cfg->max_header_size,
-                               cfg->http_read_timeout_ms, p->m.rejected};
+                               cfg->http_read_timeout_ms, conn_to, p->m.rejected};
     if (rc == JB_OK)
         rc = pub_tls_create(cfg, &p->tls, err);
     if (rc == JB_OK)

@@ -7,7 +7,11 @@
  * every byte). The guard frames every request itself, exactly as evhttp will
  * (request line, header lines, Content-Length or chunked body), and refuses what is
  * ambiguous or over a limit before evhttp sees a byte of it: it answers itself
- * and closes the connection.
+ * and closes the connection. It also owns the whole-request deadline: while it
+ * holds an incomplete request, evhttp's connection timeout is suspended (behind a
+ * filter it is not restarted by the bytes passed on, and on a kept-alive
+ * connection it closed a slow request without an answer); evhttp gets it back,
+ * restarted, once the request is passed on.
  */
 #ifndef JB_PUB_GUARD_H
 #define JB_PUB_GUARD_H
@@ -24,6 +28,8 @@ typedef struct pub_guard_cfg {
     int64_t max_body;         /* MAX_REQUEST_SIZE: larger bodies get 413 at once */
     int64_t max_head;         /* MAX_HEADER_SIZE: request line and headers together */
     int64_t deadline_ms;      /* HTTP_READ_TIMEOUT: from a request's first byte to its last */
+    int64_t conn_timeout_ms;  /* evhttp's one connection timeout: the smaller of
+                                 HTTP_READ_TIMEOUT and HTTP_IDLE_TIMEOUT */
     struct jb_metric *reject; /* jetbridge_publisher_rejected_total{reason} */
 } pub_guard_cfg;
 

@@ -112,11 +112,8 @@ static jb_status setup_http(pub_thread *t, int listen_fd, jb_err *err)
      * per connection stays bounded. */
     evhttp_set_max_body_size(t->http, (ev_ssize_t)(cfg->max_request_size * 2 + 1024));
     evhttp_set_max_headers_size(t->http, (ev_ssize_t)cfg->max_header_size);
-    /* libevent 2.1 has one timeout per connection for reading a request and for
-     * waiting on the next one: the stricter of the two keys applies to both. */
-    int64_t to = cfg->http_read_timeout_ms;
-    if (cfg->http_idle_timeout_ms > 0 && cfg->http_idle_timeout_ms < to)
-        to = cfg->http_idle_timeout_ms;
+    /* The guard suspends this timeout while it holds a request (pub_guard.h). */
+    int64_t to = t->p->guard.conn_timeout_ms;
     struct timeval tv = {(time_t)(to / 1000), (suseconds_t)(to % 1000) * 1000};
     evhttp_set_timeout_tv(t->http, &tv);
     evhttp_set_allowed_methods(t->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |

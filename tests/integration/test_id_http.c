@@ -119,35 +119,118 @@ static void test_over_limit_content_length_at_once(void)
     pe_stop(&e);
 }
 
+/* Reads from fd until want answers have arrived (or the connection ends). */
+static size_t read_answers(int fd, char *buf, size_t cap, int want)
+{
+    size_t got = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < 100 && id_count_responses(buf) < want; i++) {
+        ssize_t r = recv(fd, buf + got, cap - got - 1, 0);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+        buf[got] = '\0';
+    }
+    return got;
+}
+
+/* Sends a slow request's head, then a byte of its body every 200 ms until the
+ * publisher answers or closes; returns what it answered (NULL: nothing). */
+static char *slow_request(int fd, const char *id)
+{
+    char *head = NULL;
+    int n = asprintf(&head,
+                     "POST /publish HTTP/1.1\r\nHost: x\r\nce-specversion: 1.0\r\n"
+                     "ce-id: %s\r\nce-source: s\r\nce-type: slow.event.v1\r\n"
+                     "Content-Type: application/json\r\nContent-Length: 200\r\n\r\n",
+                     id);
+    CU_ASSERT_FATAL(n > 0);
+    CU_ASSERT_TRUE(id_send(fd, head, (size_t)n));
+    free(head);
+    bool ended = false;
+    for (int i = 0; i < 150 && !ended; i++) {
+        jb_sleep_ms(200);
+        if (!id_send(fd, " ", 1))
+            ended = true;
+        char peek[64];
+        ssize_t r = recv(fd, peek, sizeof(peek) - 1, MSG_DONTWAIT | MSG_PEEK);
+        if (r >= 0)
+            ended = true; /* an answer, or the connection closed */
+    }
+    CU_ASSERT_TRUE(ended);
+    char *all = NULL;
+    id_read_all(fd, &all);
+    return all;
+}
+
 static void test_whole_request_deadline(void)
 {
     pubenv e;
     CU_ASSERT_TRUE_FATAL(pe_start(&e, env_small));
     int fd = id_connect(e.port, 20000);
     CU_ASSERT_FATAL(fd >= 0);
-    const char *head = "POST /publish HTTP/1.1\r\nHost: x\r\nce-specversion: 1.0\r\n"
-                       "ce-id: slow-1\r\nce-source: s\r\nce-type: slow.event.v1\r\n"
-                       "Content-Type: application/json\r\nContent-Length: 200\r\n\r\n";
-    CU_ASSERT_TRUE(id_send(fd, head, strlen(head)));
     /* One byte every 200 ms keeps any per-read timeout from firing; the whole
      * request must still be refused once HTTP_READ_TIMEOUT (3 s) has passed. */
-    bool refused = false;
-    for (int i = 0; i < 150 && !refused; i++) {
-        jb_sleep_ms(200);
-        if (!id_send(fd, " ", 1))
-            refused = true;
-        char peek[64];
-        ssize_t r = recv(fd, peek, sizeof(peek) - 1, MSG_DONTWAIT | MSG_PEEK);
-        if (r > 0)
-            refused = true;
-    }
-    CU_ASSERT_TRUE(refused);
-    char *all = NULL;
-    id_read_all(fd, &all);
+    char *all = slow_request(fd, "slow-1");
     CU_ASSERT_PTR_NOT_NULL(all ? strstr(all, "HTTP/1.1 408 ") : NULL);
     free(all);
     close(fd);
     CU_ASSERT_EQUAL(pe_stream_msgs(&e), 0);
+    pe_stop(&e);
+}
+
+static void test_deadline_on_kept_alive_connection(void)
+{
+    pubenv e;
+    CU_ASSERT_TRUE_FATAL(pe_start(&e, env_small));
+    int fd = id_connect(e.port, 20000);
+    CU_ASSERT_FATAL(fd >= 0);
+    /* One request answered, the connection kept alive... */
+    char *first = valid_publish("ka-1");
+    CU_ASSERT_TRUE(id_send(fd, first, strlen(first)));
+    char buf[4096];
+    read_answers(fd, buf, sizeof(buf), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "HTTP/1.1 204 "));
+    /* ...then, 1.5 s later, a slow one: it gets the 408 of its own deadline. It
+     * used to be closed without an answer 3 s after the previous answer (evhttp's
+     * timeout ran from there, not restarted by the bytes the guard passed on). */
+    jb_sleep_ms(1500);
+    char *all = slow_request(fd, "ka-slow");
+    CU_ASSERT_PTR_NOT_NULL(all ? strstr(all, "HTTP/1.1 408 ") : NULL);
+    free(all);
+    free(first);
+    close(fd);
+    CU_ASSERT_EQUAL(pe_stream_msgs(&e), 1);
+    pe_stop(&e);
+}
+
+static void test_idle_timeout_still_closes(void)
+{
+    static const char *const env_idle[] = {"JS_STREAM_RETENTION_POLICY=limits",
+                                           "HTTP_READ_TIMEOUT=30s", "HTTP_IDLE_TIMEOUT=1s", NULL};
+    pubenv e;
+    CU_ASSERT_TRUE_FATAL(pe_start(&e, env_idle));
+    int fd = id_connect(e.port, 20000);
+    CU_ASSERT_FATAL(fd >= 0);
+    /* A request that arrives in two reads (the guard held it incomplete in
+     * between), answered; then the connection sits idle: HTTP_IDLE_TIMEOUT closes
+     * it (the guard gave evhttp its timeout back). */
+    char *req = valid_publish("idle-1");
+    size_t n = strlen(req);
+    CU_ASSERT_TRUE(id_send(fd, req, n - 1));
+    jb_sleep_ms(300);
+    CU_ASSERT_TRUE(id_send(fd, req + n - 1, 1));
+    char buf[4096];
+    read_answers(fd, buf, sizeof(buf), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "HTTP/1.1 204 "));
+    /* Closed by the server: recv returns 0 (generous bound: 20 s). */
+    struct timeval tv = {20, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char c;
+    CU_ASSERT_EQUAL(recv(fd, &c, 1, 0), 0);
+    close(fd);
+    free(req);
+    CU_ASSERT_EQUAL(pe_stream_msgs(&e), 1);
     pe_stop(&e);
 }
 
@@ -233,6 +316,9 @@ int main(void)
         {"raw NUL in a header line: 400, nothing stored", test_raw_nul_in_header},
         {"over-limit Content-Length: 413 at once", test_over_limit_content_length_at_once},
         {"whole-request deadline: slow body gets 408", test_whole_request_deadline},
+        {"kept-alive connection: a slow request still gets its 408",
+         test_deadline_on_kept_alive_connection},
+        {"idle timeout closes a kept-alive connection", test_idle_timeout_still_closes},
         {"HTTP/1.1 needs one Host; nosniff on errors", test_host_and_nosniff},
         {"chunked, keep-alive and pipelining still work", test_wellformed_shapes_still_work},
     };

@@ -82,6 +82,40 @@ static void test_denied_sink_dead_lettered_with_reason(void)
     denv_stop(&e);
 }
 
+/* Proxy settings in the dispatcher's environment are ignored for sinks: through a
+ * proxy curl would connect to the proxy's (allowed) address and the guard would
+ * never see the sink's. The "proxy" here is a loopback sink that would answer 204. */
+static void test_proxy_environment_ignored(void)
+{
+    denv e;
+    CU_ASSERT_TRUE_FATAL(denv_start(&e));
+    jb_tsink *proxy = jb_tsink_start();
+    CU_ASSERT_TRUE_FATAL(proxy != NULL);
+    char sink[128], px[4][128];
+    snprintf(sink, sizeof(sink), "http://127.0.0.2:%d/", jb_tsink_port(e.sink));
+    const char *names[] = {"http_proxy", "https_proxy", "HTTPS_PROXY", "ALL_PROXY"};
+    for (int i = 0; i < 4; i++)
+        snprintf(px[i], sizeof(px[i]), "%s=http://127.0.0.1:%d", names[i], jb_tsink_port(proxy));
+    CU_ASSERT_TRUE_FATAL(denv_apply(&e, "orders", TYPE, "\"maxDeliver\":\"50\"", sink));
+    const char *extra[] = {DENY, px[0], px[1], px[2], px[3], NULL};
+    jb_tproc *p = denv_dispatcher(&e, NULL, extra);
+    CU_ASSERT_TRUE_FATAL(p != NULL && denv_wait_consumer(&e, "orders", TYPE, 15000));
+    CU_ASSERT_TRUE(denv_publish(&e, TYPE, "ev-proxy", "{}", NULL));
+    cJSON *dlq = denv_dlq_wait(&e);
+    CU_ASSERT_EQUAL_FATAL(cJSON_GetArraySize(dlq), 1);
+    char *why =
+        b64_decode(cJSON_GetObjectItem(cJSON_GetArrayItem(dlq, 0), "errordata")->valuestring);
+    CU_ASSERT_TRUE(why != NULL &&
+                   strstr(why, "destination 127.0.0.2 is in SINK_DENY_NETWORKS") != NULL);
+    free(why);
+    cJSON_Delete(dlq);
+    CU_ASSERT_EQUAL(jb_tsink_count(proxy), 0);
+    CU_ASSERT_EQUAL(jb_tsink_count(e.sink), 0);
+    jb_tproc_stop(p);
+    jb_tsink_stop(proxy);
+    denv_stop(&e);
+}
+
 /* An allowed loopback sink still gets its events with the deny list set. */
 static void test_allowed_sink_delivers(void)
 {
@@ -234,6 +268,7 @@ int main(void)
     static const jb_test_case cases[] = {
         {"denied_sink_dead_lettered_with_reason", test_denied_sink_dead_lettered_with_reason},
         {"allowed_sink_delivers", test_allowed_sink_delivers},
+        {"proxy_environment_ignored", test_proxy_environment_ignored},
         {"bad_deny_list_stops_start", test_bad_deny_list_stops_start},
         {"name_resolving_to_denied_address", test_name_resolving_to_denied_address},
         {"redirect_and_token_url", test_redirect_and_token_url},
