@@ -191,8 +191,11 @@ jb_dslot_arrival jb_dslots_arrived(jb_dslots *s, jb_dslot *c, void *msg)
             c->req_open = false;
             jb_dslots_want(s, c);
         }
-    } else if (c->outstanding >= jb_dslots_window(s, c) || s->global_outstanding >= s->global_max) {
-        /* From a request taken as lost (a reconnect): never over the bounds. */
+    } else if (c->outstanding >= jb_dslots_window(s, c) ||
+               s->global_outstanding + s->global_requested >= s->global_max) {
+        /* From a request taken as lost (a reconnect, new settings): never over the
+         * bounds. The slots other consumers' open requests hold are taken: their
+         * batches may still arrive in full. */
         return JB_DSLOT_REFUSE;
     }
     c->outstanding++;

@@ -174,6 +174,29 @@ static void test_stale_arrivals(void)
     CU_ASSERT_EQUAL(s.global_outstanding, 2);
 }
 
+/* A stale message counts against the process-wide cap together with what other
+ * consumers' open requests hold: the slots B asked for are not A's to take (else
+ * the sink would see more than DISPATCHER_MAX_CONCURRENT once B's batch arrives). */
+static void test_stale_arrival_respects_others_requests(void)
+{
+    jb_dslots s;
+    jb_dslot a, b;
+    jb_dslots_init(&s, 4);
+    jb_dslot_init(&a, 10);
+    jb_dslot_init(&b, 10);
+    const jb_dslot *all[] = {&a, &b};
+    int m = 0;
+    CU_ASSERT_EQUAL(ask(&s, &a, NULL), 4);
+    jb_dslots_close(&s, &a); /* dropped (a reconnect, new settings) */
+    CU_ASSERT_EQUAL(ask(&s, &b, NULL), 4);
+    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &a, &m), JB_DSLOT_REFUSE);
+    check_bounds(&s, all, 2);
+    for (int i = 0; i < 4; i++)
+        CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &b, &m), JB_DSLOT_DELIVER);
+    check_bounds(&s, all, 2);
+    CU_ASSERT_EQUAL(s.global_outstanding, 4);
+}
+
 /* Stopped, backing off, or with a request open: no request. A consumer forgotten
  * while it is the pump list's tail leaves a consistent list behind. */
 static void test_no_request_and_forget(void)
@@ -358,6 +381,8 @@ int main(void)
         {"process-wide cap: starved consumers, first in first served", test_starved},
         {"long polls park when the cap is taken; unpark at stop", test_park},
         {"arrivals of dropped requests never exceed the bounds", test_stale_arrivals},
+        {"a stale arrival leaves the slots of others' requests alone",
+         test_stale_arrival_respects_others_requests},
         {"no request when stopped or backing off; forget keeps the list",
          test_no_request_and_forget},
         {"prefetch: window beyond maxInFlight, queue in order, sink bounded", test_prefetch_window},
