@@ -46,6 +46,27 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 1 100); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 sink_count() { curl -s "http://127.0.0.1:$SINK_PORT/stats" | awk '{print $1}'; }
+# Stores N events (ids PREFIX-i, over TYPES types; "" for the one bench type), starts
+# the dispatcher with the environment assignments that follow LOG, waits until the
+# sink has all N, and stops it. Sets COUNT FIRST LAST (the sink's clock), and the
+# dispatcher's CPU_TICKS, HWM_KB and THREADS.
+deliver_stored() {
+  local prefix=$1 types=$2 log=$3 d _
+  shift 3
+  "$BUILD/disp_load" publish "$NATS_URL" "$N" "$prefix" ${types:+"$types"}
+  curl -s "http://127.0.0.1:$SINK_PORT/reset" >/dev/null
+  env "$@" "$BUILD/jetbridge" dispatcher >"$log" 2>&1 &
+  d=$!
+  for _ in $(seq 1 2400); do
+    [[ $(sink_count) -ge $N ]] && break
+    sleep 0.05
+  done
+  read -r COUNT FIRST LAST < <(curl -s "http://127.0.0.1:$SINK_PORT/stats")
+  CPU_TICKS=$(awk '{print $14+$15}' "/proc/$d/stat")
+  HWM_KB=$(awk '/VmHWM/ {print $2}' "/proc/$d/status")
+  THREADS=$(awk '/^Threads:/ {print $2}' "/proc/$d/status")
+  kill -TERM "$d"; wait "$d" || true
+}
 
 NATS_PORT=$(free_port)
 SINK_PORT=$(free_port)
@@ -90,18 +111,7 @@ PFS="0"
 [[ ${PREFETCH:-64} != 0 ]] && PFS="0 ${PREFETCH:-64}"
 for PF in $PFS; do
 if [[ $PF != 0 ]]; then echo "(c+) DISPATCH_PREFETCH=$PF"; fi
-"$BUILD/disp_load" publish "$NATS_URL" "$N" "r$ROUND-p$PF-$$"
-curl -s "http://127.0.0.1:$SINK_PORT/reset" >/dev/null
-DISPATCH_PREFETCH=$PF "$BUILD/jetbridge" dispatcher >"$TMP/disp$ROUND-$PF.log" 2>&1 &
-D=$!
-for _ in $(seq 1 2400); do
-  [[ $(sink_count) -ge $N ]] && break
-  sleep 0.05
-done
-read -r COUNT FIRST LAST < <(curl -s "http://127.0.0.1:$SINK_PORT/stats")
-CPU_TICKS=$(awk '{print $14+$15}' "/proc/$D/stat")
-HWM_KB=$(awk '/VmHWM/ {print $2}' "/proc/$D/status")
-kill -TERM "$D"; wait "$D" || true
+deliver_stored "r$ROUND-p$PF-$$" "" "$TMP/disp$ROUND-$PF.log" DISPATCH_PREFETCH="$PF"
 
 python3 - "$A" "$B" "$N" "$COUNT" "$FIRST" "$LAST" "$CPU_TICKS" "$(getconf CLK_TCK)" "$HWM_KB" 2>"$TMP/ratio.raw" <<'PY'
 import sys
@@ -142,18 +152,7 @@ if [[ -n ${LOOPS:-} ]]; then
   "$BUILD/disp_load" wait "$NATS_URL" "$TYPES"
   kill -TERM "$D"; wait "$D" || true
   for L in $LOOPS; do
-    "$BUILD/disp_load" publish "$NATS_URL" "$N" "loops$L-$$" "$TYPES"
-    curl -s "http://127.0.0.1:$SINK_PORT/reset" >/dev/null
-    DISPATCH_LOOPS=$L "$BUILD/jetbridge" dispatcher >"$TMP/disp_loops$L.log" 2>&1 &
-    D=$!
-    for _ in $(seq 1 2400); do
-      [[ $(sink_count) -ge $N ]] && break
-      sleep 0.05
-    done
-    read -r COUNT FIRST LAST < <(curl -s "http://127.0.0.1:$SINK_PORT/stats")
-    CPU_TICKS=$(awk '{print $14+$15}' "/proc/$D/stat")
-    THREADS=$(awk '/^Threads:/ {print $2}' "/proc/$D/status")
-    kill -TERM "$D"; wait "$D" || true
+    deliver_stored "loops$L-$$" "$TYPES" "$TMP/disp_loops$L.log" DISPATCH_LOOPS="$L"
     python3 - "$L" "$TYPES" "$N" "$COUNT" "$FIRST" "$LAST" "$CPU_TICKS" "$(getconf CLK_TCK)" "$THREADS" <<'PY'
 import sys
 l, k, n, count, first, last, ticks, hz, threads = sys.argv[1:]
