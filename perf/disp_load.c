@@ -100,10 +100,12 @@ static int publish(jsCtx *js, long n, const char *prefix, int K)
         const char *data = "{\"order\":42,\"customer\":\"c-1\"}";
         jb_ce_set_data(ce, JB_CE_DATA_JSON, data, strlen(data));
         natsMsg *m = NULL;
-        if (jb_ce_to_nats(ce, subject, id, &m) != JB_OK ||
-            js_PublishMsgAsync(js, &m, NULL) != NATS_OK)
-            return 1;
+        bool ok = jb_ce_to_nats(ce, subject, id, &m) == JB_OK &&
+                  js_PublishMsgAsync(js, &m, NULL) == NATS_OK;
+        natsMsg_Destroy(m); /* NULL once the publish took it */
         jb_ce_destroy(ce);
+        if (!ok)
+            return 1;
     }
     jsPubOptions po;
     jsPubOptions_Init(&po);
