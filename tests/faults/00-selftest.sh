@@ -7,7 +7,9 @@
 #     every event must be reported lost, exit 1;
 #  3. --sink-only: a duplicate and an out-of-order delivery sent with curl are
 #     counted as such, and deliveries without the integrity attributes (or with
-#     other values) as corrupted.
+#     other values) as corrupted;
+#  4. the harness: fx_port hands out no port twice, and fx_nats replaces a port that
+#     was taken between the probe and nats-server's bind.
 #
 # Usage: tests/faults/00-selftest.sh [BUILD_DIR]
 # shellcheck source=tests/faults/lib.sh
@@ -65,6 +67,31 @@ fx_check "sink-only: 4 delivered, 1 duplicated, 1 out of order" \
     [ "$(jq -r '[.delivered, .duplicated, .out_of_order] | map(tostring) | join(" ")' "$FX_WORK/so.json")" = "4 1 1" ]
 fx_check "sink-only: the 4 deliveries without the integrity attributes are corrupted" \
     [ "$(jq -r .corrupted "$FX_WORK/so.json")" = 4 ]
+
+# 4. the harness itself: fx_port never hands out a port twice, and a nats-server whose
+# port was taken after fx_port probed it (a socket bound but not listening: the probe
+# sees the port free, the bind fails) starts again on another port.
+P1=$(fx_port)
+P2=$(fx_port)
+fx_check "fx_port: handed-out ports are remembered across subshells" \
+    [ "$(grep -cx "$P1" "$FX_WORK/.ports")" = 1 -a "$P1" != "$P2" ]
+HOLD=$(fx_port)
+python3 -c 'import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", int(sys.argv[1])))
+time.sleep(120)' "$HOLD" &
+FX_PIDS+=("$!")
+sleep 0.5
+eval "fx_port_random() $(declare -f fx_port | tail -n +2)"
+fx_port() { # the held port first, then random ones
+    if [ -e "$FX_WORK/.held-given" ]; then fx_port_random; else touch "$FX_WORK/.held-given"; echo "$HOLD"; fi
+}
+fx_nats held
+rc=$?
+fx_check "fx_nats: a port taken before the bind is replaced" \
+    [ "$rc" = 0 -a "$NATS_PORT_held" != "$HOLD" ]
+fx_check "fx_nats: the server answers on its new port" fx_port_busy "$NATS_PORT_held"
+fx_stop_pid "$NATS_PID_held"
 
 FX_KNOBS=""
 FX_NOTES="also: acked-but-undelivered events reported lost ($(fx_json loss lost) of $(fx_json loss acked), exit 1); duplicate and disorder counted"

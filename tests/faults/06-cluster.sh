@@ -16,12 +16,15 @@ fx_init cluster "${1:-}"
 RATE=${RATE:-200} DURATION=${DURATION:-25} KILL_AT=${KILL_AT:-8} DOWN=${DOWN:-5} DRAIN=${DRAIN:-90}
 
 declare -A CPORT MPORT
-for n in n1 n2 n3; do
-    printf -v "NATS_PORT_$n" '%s' "$(fx_port)"
-    CPORT[$n]=$(fx_port)
-    MPORT[$n]=$(fx_port)
-done
-ROUTES="nats-route://127.0.0.1:${CPORT[n1]}, nats-route://127.0.0.1:${CPORT[n2]}, nats-route://127.0.0.1:${CPORT[n3]}"
+pick_ports() {
+    local n
+    for n in n1 n2 n3; do
+        printf -v "NATS_PORT_$n" '%s' "$(fx_port)"
+        CPORT[$n]=$(fx_port)
+        MPORT[$n]=$(fx_port)
+    done
+    ROUTES="nats-route://127.0.0.1:${CPORT[n1]}, nats-route://127.0.0.1:${CPORT[n2]}, nats-route://127.0.0.1:${CPORT[n3]}"
+}
 node_conf() { # name
     local pv="NATS_PORT_$1"
     cat <<CONF
@@ -60,7 +63,27 @@ stream_leader() {
     done
 }
 
-for n in n1 n2 n3; do start_node "$n" || exit 1; done
+# Each node has three ports, and every node's configuration names the others' route
+# ports; a port taken by another process between fx_port's probe and a node's bind
+# therefore restarts the whole cluster on fresh ports (up to three times).
+start_cluster() {
+    local try n up
+    for try in 1 2 3; do
+        pick_ports
+        up=1
+        for n in n1 n2 n3; do start_node "$n" || { up=0; break; }; done
+        [ "$up" = 1 ] && return 0
+        fx_nats_bind_failed "$n" || return 1
+        fx_say "nats-server $n: a port was taken, starting the cluster again on fresh ports"
+        for n in n1 n2 n3; do
+            local pv="NATS_PID_$n"
+            fx_stop_pid "${!pv:-}"
+            rm -rf "${FX_WORK:?}/$n/store"
+        done
+    done
+    return 1
+}
+start_cluster || exit 1
 wait_meta 30 || { fx_say "no JetStream meta leader"; FX_FAIL=1; exit 1; }
 fx_say "JetStream cluster up, meta leader $(meta_leader n1)"
 

@@ -11,7 +11,6 @@ set -uo pipefail
 FX_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 FX_NATS_BIN=${NATS_SERVER:-$(command -v nats-server || echo /usr/sbin/nats-server)}
 FX_PIDS=()          # every process we started, for the trap
-FX_PORTS=" "        # ports handed out by fx_port in this run
 FX_FAIL=0           # set by fx_check
 FX_NOTES=""         # free text for the result row
 FX_WRAP=()          # command put in front of the jetbridge binary (valgrind)
@@ -69,15 +68,17 @@ fx_port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # A free loopback port not handed out before in this run. Taken below the kernel's
 # ephemeral range (ip_local_port_range, 32768-60999 here): a port there can be in use
 # as the local end of some outgoing connection, which a connect probe cannot see but
-# which makes bind fail.
+# which makes bind fail. The ports handed out are kept in a file, not a variable:
+# callers run fx_port in a subshell ($(fx_port)), where a variable would not last,
+# and two nodes given the same port would fail to bind.
 fx_port() {
-    local p lo
+    local p lo used="$FX_WORK/.ports"
     lo=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
     while :; do
         p=$((10000 + RANDOM % (lo - 10000)))
-        case "$FX_PORTS" in *" $p "*) continue ;; esac
+        grep -qx "$p" "$used" 2>/dev/null && continue
         fx_port_busy "$p" && continue
-        FX_PORTS="$FX_PORTS$p "
+        echo "$p" >>"$used"
         echo "$p"
         return
     done
@@ -109,8 +110,33 @@ fx_vmhwm() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0;
 
 # fx_nats NAME [CONF_TEXT]: starts nats-server -js on a free port with store
 # $FX_WORK/NAME/store. Sets NATS_PORT_<NAME>, NATS_PID_<NAME>. The same call again
-# (after a kill) restarts it on the same port and store.
+# (after a kill) restarts it on the same port and store. A first start whose port
+# was taken between fx_port's probe and nats-server's bind (another process can
+# take it in that window) tries again on a fresh port, up to three times.
 fx_nats() {
+    local name=$1 port_var="NATS_PORT_$1" try
+    if [ -n "${!port_var:-}" ] || [ -n "${2:-}" ]; then
+        fx_nats_start "$@"
+        return
+    fi
+    for try in 1 2 3; do
+        printf -v "$port_var" '%s' "$(fx_port)"
+        fx_nats_start "$@" && return 0
+        fx_nats_bind_failed "$name" || return 1
+        fx_say "nats-server $name: port ${!port_var} was taken, trying another"
+    done
+    return 1
+}
+
+# fx_nats_bind_failed NAME: true when NAME's last start failed on a taken port; its
+# log is set aside, so that the next attempt's log is read fresh.
+fx_nats_bind_failed() {
+    local log="$FX_WORK/$1/nats.log"
+    grep -q 'address already in use' "$log" 2>/dev/null || return 1
+    mv "$log" "$log.bind-failed.$(date +%s%N)"
+}
+
+fx_nats_start() {
     local name=$1 conf=${2:-} port_var="NATS_PORT_$1" pid_var="NATS_PID_$1" port
     port=${!port_var:-}
     [ -n "$port" ] || port=$(fx_port)
@@ -120,13 +146,27 @@ fx_nats() {
         printf '%s\n' "$conf" >"$FX_WORK/$name/nats.conf"
         args=(-c "$FX_WORK/$name/nats.conf")
     fi
-    "$FX_NATS_BIN" "${args[@]}" >>"$FX_WORK/$name/nats.log" 2>&1 &
+    local log="$FX_WORK/$name/nats.log" ready i
+    ready=$(grep -c 'Server is ready' "$log" 2>/dev/null) || ready=0
+    "$FX_NATS_BIN" "${args[@]}" >>"$log" 2>&1 &
     local pid=$!
     FX_PIDS+=("$pid")
     printf -v "$port_var" '%s' "$port"
     printf -v "$pid_var" '%s' "$pid"
-    fx_wait_port "$port" 15 || { fx_say "nats-server $name did not start"; tail -20 "$FX_WORK/$name/nats.log" >&2; return 1; }
-    fx_say "nats-server $name on :$port (pid $pid)"
+    # Ready when this start logged "Server is ready" (every listener bound) while the
+    # process lives: an open port alone may be some other process's listener.
+    for ((i = 0; i < 150; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        [ "$(grep -c 'Server is ready' "$log" 2>/dev/null)" -gt "$ready" ] && {
+            fx_say "nats-server $name on :$port (pid $pid)"
+            return 0
+        }
+        sleep 0.1
+    done
+    fx_say "nats-server $name did not start"
+    tail -20 "$log" >&2
+    fx_stop_pid "$pid"
+    return 1
 }
 
 # ------------------------------------------------------------------ jetbridge
