@@ -24,12 +24,24 @@ static double watched_cpu_s(void)
         fclose(f);
     if (!ok)
         return -1;
-    /* Fields after the command's closing parenthesis: state is field 3, utime 14, stime 15. */
+    /* Fields after the command's closing parenthesis, from field 3 (state) on:
+     * utime is field 14, stime 15. */
     const char *p = strrchr(line, ')');
-    unsigned long long ut = 0, st = 0;
-    if (p == NULL ||
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+    if (p == NULL)
         return -1;
+    unsigned long long ut = 0, st = 0;
+    for (int field = 3; field <= 15; field++) {
+        while (*p != '\0' && *p != ' ')
+            p++;
+        while (*p == ' ')
+            p++;
+        if (*p == '\0')
+            return -1;
+        if (field == 14)
+            ut = strtoull(p, NULL, 10);
+        else if (field == 15)
+            st = strtoull(p, NULL, 10);
+    }
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
