@@ -32,7 +32,7 @@ struct jb_dloop {
     jb_dtable table;
     jb_dpull *pull;
     jb_dinfo *info;
-    jb_dacks acks; /* acks sent with the next pull request, or within 1 ms */
+    jb_dacks acks; /* acks sent at the end of the loop turn */
     struct event *info_ev;
     struct event *info_soon_ev; /* a pass shortly after new consumers came */
     inflight *inflight_head;
@@ -151,7 +151,7 @@ static void finish(inflight *f, settle how, int64_t delay_ms)
     dconsumer *c = f->c;
     natsStatus s = NATS_OK;
     if (how == SETTLE_ACK && jb_dacks_add(&d->acks, f->msg))
-        f->msg = NULL; /* acked and destroyed with the next request, or within 1 ms */
+        f->msg = NULL; /* acked and destroyed at the end of this loop turn */
     else if (how == SETTLE_ACK)
         s = jb_disp_settle(d->lnc, f->msg, "+ACK");
     else if (how == SETTLE_NAK)
@@ -713,7 +713,6 @@ jb_status jb_dloop_create(const jb_dshared *sh, int idx, struct event_base *base
     st = jb_dpull_create(cfg, base, d->lnc, &d->table, max, cfg->dispatch_prefetch, &d->pull, err);
     if (st != JB_OK)
         goto out;
-    jb_dpull_set_acks(d->pull, &d->acks);
     *out = d;
     d = NULL;
 out:

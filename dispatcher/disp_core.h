@@ -90,8 +90,6 @@ typedef struct jb_dpull jb_dpull;
 jb_status jb_dpull_create(const jb_cfg *cfg, struct event_base *base, natsConnection *nc,
                           jb_dtable *table, int global_max, int prefetch, jb_dpull **out,
                           jb_err *err);
-/* The loop's ack batch, flushed before each pull request (borrowed). */
-void jb_dpull_set_acks(jb_dpull *p, jb_dacks *acks);
 /* Subscribes the inbox; JB_ERR_NATS when it cannot. */
 jb_status jb_dpull_start(jb_dpull *p, jb_err *err);
 /* The next message of a pull request that arrived (after a read of the loop-owned

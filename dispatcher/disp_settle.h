@@ -21,13 +21,8 @@ natsStatus jb_disp_settle(natsConnection *nc, natsMsg *msg, const char *what);
 /* "-NAK {"delay":...}": redelivered after delay_ms (at least 1). Any thread. */
 natsStatus jb_disp_nak(natsConnection *nc, natsMsg *msg, int64_t delay_ms);
 
-/* Acks are collected and sent together: with the next pull request of the loop
- * (jb_dpull flushes them first, so the server has them before it serves the
- * request) or JB_DISP_ACK_DELAY_US after the first one, whichever comes first.
- * An ack the server needs before it can deliver more (MaxAckPending) goes with
- * the request that asks for more; the rest only need to arrive well within
- * AckWait. At most cap wait. */
-#define JB_DISP_ACK_DELAY_US 1000
+/* Acks collected during a loop turn and sent together at its end: nats.c wakes its
+ * flusher thread once per burst instead of once per ack. At most cap wait. */
 typedef struct jb_dacks {
     natsConnection *nc;
     natsMsg **msgs;

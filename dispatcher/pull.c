@@ -34,7 +34,6 @@ struct jb_dpull {
     natsStatistics *stats;
     uint64_t reconnects;
     int64_t last_kick_ns;
-    jb_dacks *acks; /* sent before each pull request (jb_dpull_set_acks) */
 };
 
 /* ------------------------------------------------------------ requests */
@@ -65,10 +64,6 @@ static void request(jb_dpull *p, dconsumer *c, int64_t now)
     snprintf(reply, sizeof(reply), "%s.%s.%u", p->inbox, c->info.consumer, (unsigned)id);
     int blen = snprintf(body, sizeof(body), "{\"batch\":%d,\"expires\":%lld%s}", n,
                         (long long)expires_ms * 1000000LL, wait ? "" : ",\"no_wait\":true");
-    /* The acks first: the server counts them against MaxAckPending before it serves
-     * the request. */
-    if (p->acks != NULL)
-        jb_dacks_flush(p->acks);
     natsStatus s = natsConnection_PublishRequest(p->nc, subj, reply, body, blen);
     c->slot.req_id = id;
     if (s != NATS_OK) {
@@ -87,11 +82,6 @@ static void on_pump(evutil_socket_t fd, short what, void *arg)
     jb_dslot *s;
     while ((s = jb_dslots_next(&p->slots)) != NULL)
         request(p, DCONSUMER(s), now);
-}
-
-void jb_dpull_set_acks(jb_dpull *p, jb_dacks *acks)
-{
-    p->acks = acks;
 }
 
 void jb_dpull_want(jb_dpull *p, dconsumer *c)

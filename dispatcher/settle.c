@@ -113,7 +113,7 @@ jb_status jb_dacks_init(jb_dacks *a, struct event_base *base, natsConnection *nc
     a->cap = cap > 0 ? cap : 1;
     a->n = 0;
     a->msgs = calloc(a->cap, sizeof(*a->msgs));
-    a->ev = evtimer_new(base, on_flush, a);
+    a->ev = event_new(base, -1, 0, on_flush, a);
     return a->msgs != NULL && a->ev != NULL ? JB_OK : JB_ERR_NOMEM;
 }
 
@@ -121,18 +121,14 @@ bool jb_dacks_add(jb_dacks *a, natsMsg *msg)
 {
     if (a->n >= a->cap || a->ev == NULL)
         return false;
-    if (a->n == 0) {
-        struct timeval tv = {0, JB_DISP_ACK_DELAY_US};
-        evtimer_add(a->ev, &tv);
-    }
+    if (a->n == 0)
+        event_active(a->ev, 0, 0);
     a->msgs[a->n++] = msg;
     return true;
 }
 
 void jb_dacks_flush(jb_dacks *a)
 {
-    if (a->n > 0 && a->ev != NULL)
-        evtimer_del(a->ev);
     for (size_t i = 0; i < a->n; i++) {
         natsStatus s = jb_disp_settle(a->nc, a->msgs[i], "+ACK");
         if (s != NATS_OK)
