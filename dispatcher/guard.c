@@ -187,6 +187,10 @@ void jb_dguard_apply(jb_dguard_ctx *c, CURL *e)
      * curl connects to the proxy's address, so the deny list below would check
      * that instead of the sink's, and the proxy would reach any address. */
     curl_easy_setopt(e, CURLOPT_PROXY, "");
+    /* With no proxy, no_proxy is moot: set, curl 7.88 no longer reads no_proxy and
+     * NO_PROXY from the environment on every transfer (two getenv per delivery,
+     * ~0.6 % of the dispatcher's instructions). */
+    curl_easy_setopt(e, CURLOPT_NOPROXY, "");
     if (c->guard == NULL)
         return;
     if (c->guard->ca_bundle != NULL) {

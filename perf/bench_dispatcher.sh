@@ -13,7 +13,10 @@
 #      (one subscription with TYPES types, maxInFlightMessages C each).
 # Prints events/s of each, dispatcher/ceiling with ceiling = 1/(1/a + 1/b) (both
 # settings), the dispatcher's CPU time per event and its peak RSS, and p50/p90/p99
-# latency of (e) and (d).
+# latency of (e) and (d). Beside (a), (b) and (c): the CPU per event nats-server
+# ("watched" of (a)) and the sink ("watched" of (b)) spent meanwhile, and for (c)
+# both of theirs and how many of the cores the three processes kept busy. (c) waits
+# for the sink's N-th delivery with one request (GET /wait?n=N), not by polling.
 #
 # Usage: perf/bench_dispatcher.sh [N] [C]      (defaults N=20000, C=64 in flight)
 # Env:   BUILD=build/perf (built RelWithDebInfo if missing), ROUNDS=3, PREFETCH=64
@@ -45,24 +48,30 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 1 100); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
-sink_count() { curl -s "http://127.0.0.1:$SINK_PORT/stats" | awk '{print $1}'; }
+ticks() { awk '{sub(/.*\) /, ""); print $12+$13}' "/proc/$1/stat"; }
 # Stores N events (ids PREFIX-i, over TYPES types; "" for the one bench type), starts
 # the dispatcher with the environment assignments that follow LOG, waits until the
 # sink has all N, and stops it. Sets COUNT FIRST LAST (the sink's clock), and the
-# dispatcher's CPU_TICKS, HWM_KB and THREADS.
+# dispatcher's CPU_TICKS, HWM_KB and THREADS, and the ticks nats-server (NATS_TICKS)
+# and the sink (SINK_TICKS) spent from the dispatcher's start to the last delivery.
 deliver_stored() {
   local prefix=$1 types=$2 log=$3 d _
   shift 3
   "$BUILD/disp_load" publish "$NATS_URL" "$N" "$prefix" ${types:+"$types"}
   curl -s "http://127.0.0.1:$SINK_PORT/reset" >/dev/null
+  local n0 s0
+  n0=$(ticks "$NATS_PID")
+  s0=$(ticks "$SINK_PID")
   env "$@" "$BUILD/jetbridge" dispatcher >"$log" 2>&1 &
   d=$!
-  for _ in $(seq 1 2400); do
-    [[ $(sink_count) -ge $N ]] && break
-    sleep 0.05
-  done
+  # One request that the sink answers at the N-th delivery: polling with a curl
+  # process every 50 ms took about half a core from the dispatcher's 2 (each curl
+  # start costs ~20 ms of CPU), which (a) and (b) never paid.
+  curl -s --max-time 120 "http://127.0.0.1:$SINK_PORT/wait?n=$N" >/dev/null || true
   read -r COUNT FIRST LAST < <(curl -s "http://127.0.0.1:$SINK_PORT/stats")
-  CPU_TICKS=$(awk '{print $14+$15}' "/proc/$d/stat")
+  CPU_TICKS=$(ticks "$d")
+  NATS_TICKS=$(($(ticks "$NATS_PID") - n0))
+  SINK_TICKS=$(($(ticks "$SINK_PID") - s0))
   HWM_KB=$(awk '/VmHWM/ {print $2}' "/proc/$d/status")
   THREADS=$(awk '/^Threads:/ {print $2}' "/proc/$d/status")
   kill -TERM "$d"; wait "$d" || true
@@ -75,9 +84,11 @@ NATS_URL=nats://127.0.0.1:$NATS_PORT
 SINK_URL=http://127.0.0.1:$SINK_PORT/
 
 nats-server -js -a 127.0.0.1 -p "$NATS_PORT" -sd "$TMP/nats" >"$TMP/nats.log" 2>&1 &
-PIDS+=($!)
+NATS_PID=$!
+PIDS+=($NATS_PID)
 "$BUILD/disp_sink" "$SINK_PORT" &
-PIDS+=($!)
+SINK_PID=$!
+PIDS+=($SINK_PID)
 wait_port "$NATS_PORT"
 wait_port "$SINK_PORT"
 
@@ -97,12 +108,12 @@ PF_RATIOS=()
 for ROUND in $(seq 1 "$ROUNDS"); do
 echo "-- round $ROUND"
 # (a) NATS ceiling
-A_LINE=$("$BUILD/raw_fetch" "$NATS_URL" "$N" "$C")
+A_LINE=$(BENCH_WATCH_PID=$NATS_PID "$BUILD/raw_fetch" "$NATS_URL" "$N" "$C")
 echo "(a) $A_LINE"
 A=$(awk '{print $4}' <<<"$A_LINE")
 
 # (b) HTTP ceiling
-B_LINE=$("$BUILD/raw_curl" "$SINK_URL" "$N" "$C")
+B_LINE=$(BENCH_WATCH_PID=$SINK_PID "$BUILD/raw_curl" "$SINK_URL" "$N" "$C")
 echo "(b) $B_LINE"
 B=$(awk '{print $4}' <<<"$B_LINE")
 
@@ -113,9 +124,9 @@ for PF in $PFS; do
 if [[ $PF != 0 ]]; then echo "(c+) DISPATCH_PREFETCH=$PF"; fi
 deliver_stored "r$ROUND-p$PF-$$" "" "$TMP/disp$ROUND-$PF.log" DISPATCH_PREFETCH="$PF"
 
-python3 - "$A" "$B" "$N" "$COUNT" "$FIRST" "$LAST" "$CPU_TICKS" "$(getconf CLK_TCK)" "$HWM_KB" 2>"$TMP/ratio.raw" <<'PY'
+python3 - "$A" "$B" "$N" "$COUNT" "$FIRST" "$LAST" "$CPU_TICKS" "$(getconf CLK_TCK)" "$HWM_KB" "$NATS_TICKS" "$SINK_TICKS" 2>"$TMP/ratio.raw" <<'PY'
 import sys
-a, b, n, count, first, last, ticks, hz, hwm = sys.argv[1:]
+a, b, n, count, first, last, ticks, hz, hwm, nticks, sticks = sys.argv[1:]
 a, b, n, count = float(a), float(b), int(n), int(count)
 secs = (int(last) - int(first)) / 1e9 if count > 1 else float("nan")
 c = (count - 1) / secs if count > 1 else 0.0
@@ -126,6 +137,9 @@ print(f"ceiling = 1/(1/a+1/b) = {ceiling:.0f} events/s")
 print(f"dispatcher/ceiling = {c / ceiling:.2f}")
 print(f"RATIO {c / ceiling:.2f}", file=sys.stderr)
 print(f"dispatcher CPU = {cpu_us:.1f} us/event (whole process, start-up included)")
+per = 1e6 / int(hz) / max(count, 1)
+print(f"meanwhile nats-server {int(nticks) * per:.1f} us/event, sink {int(sticks) * per:.1f} us/event; "
+      f"the three together {(int(ticks) + int(nticks) + int(sticks)) / int(hz) / secs:.2f} cores busy (start-up included)")
 print(f"dispatcher peak RSS = {int(hwm) / 1024:.1f} MiB")
 if count < n:
     print(f"WARNING: only {count} of {n} delivered")

@@ -1,7 +1,9 @@
 /* Benchmark sink: answers every POST with 204 at once and counts them. GET /stats
  * answers "<count> <first_ns> <last_ns>" (monotonic clock of the first and last
- * POST); GET /reset starts counting again. So a benchmark measures delivery rate at the receiving
- * end. Usage: disp_sink PORT */
+ * POST); GET /reset starts counting again; GET /wait?n=N answers like /stats once N POSTs
+ * were counted (one waiter at a time: a benchmark waits with one request instead of
+ * starting a curl process every few milliseconds, which cost it half a core). So a
+ * benchmark measures delivery rate at the receiving end. Usage: disp_sink PORT */
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
@@ -14,7 +16,26 @@
 typedef struct stats {
     uint64_t count;
     int64_t first_ns, last_ns;
+    struct evhttp_request *waiter; /* GET /wait?n=N until count >= wait_n */
+    uint64_t wait_n;
 } stats;
+
+/* The waiter's client went away (its curl gave up): forget the request. */
+static void on_waiter_closed(struct evhttp_connection *conn, void *arg)
+{
+    stats *s = arg;
+    if (s->waiter != NULL && evhttp_request_get_connection(s->waiter) == conn)
+        s->waiter = NULL;
+}
+
+static void send_stats(struct evhttp_request *req, const stats *s)
+{
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add_printf(b, "%llu %lld %lld\n", (unsigned long long)s->count, (long long)s->first_ns,
+                        (long long)s->last_ns);
+    evhttp_send_reply(req, 200, "OK", b);
+    evbuffer_free(b);
+}
 
 static int64_t now_ns(void)
 {
@@ -33,12 +54,24 @@ static void on_request(struct evhttp_request *req, void *arg)
         evhttp_send_reply(req, 200, "OK", NULL);
         return;
     }
+    const char *uri = evhttp_request_get_uri(req);
+    if (evhttp_request_get_command(req) == EVHTTP_REQ_GET && strncmp(uri, "/wait?n=", 8) == 0) {
+        if (s->waiter != NULL) {
+            /* An earlier waiter (its client may have given up): answered now. */
+            struct evhttp_request *w = s->waiter;
+            s->waiter = NULL;
+            evhttp_connection_set_closecb(evhttp_request_get_connection(w), NULL, NULL);
+            send_stats(w, s);
+        }
+        s->wait_n = strtoull(uri + 8, NULL, 10);
+        if (s->count < s->wait_n) {
+            s->waiter = req; /* answered by the POST that reaches wait_n */
+            evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_waiter_closed, s);
+            return;
+        }
+    }
     if (evhttp_request_get_command(req) == EVHTTP_REQ_GET) {
-        struct evbuffer *b = evbuffer_new();
-        evbuffer_add_printf(b, "%llu %lld %lld\n", (unsigned long long)s->count,
-                            (long long)s->first_ns, (long long)s->last_ns);
-        evhttp_send_reply(req, 200, "OK", b);
-        evbuffer_free(b);
+        send_stats(req, s);
         return;
     }
     int64_t t = now_ns();
@@ -47,6 +80,12 @@ static void on_request(struct evhttp_request *req, void *arg)
     s->last_ns = t;
     s->count++;
     evhttp_send_reply(req, 204, "No Content", NULL);
+    if (s->waiter != NULL && s->count >= s->wait_n) {
+        struct evhttp_request *w = s->waiter;
+        s->waiter = NULL;
+        evhttp_connection_set_closecb(evhttp_request_get_connection(w), NULL, NULL);
+        send_stats(w, s);
+    }
 }
 
 int main(int argc, char **argv)
@@ -58,7 +97,7 @@ int main(int argc, char **argv)
     int port = (int)strtol(argv[1], NULL, 10);
     struct event_base *base = event_base_new();
     struct evhttp *http = evhttp_new(base);
-    stats s = {0, 0, 0};
+    stats s = {0, 0, 0, NULL, 0};
     evhttp_set_max_body_size(http, 1 << 20);
     evhttp_set_max_headers_size(http, 64 << 10);
     evhttp_set_timeout(http, 60);

@@ -9,6 +9,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "proc_cpu.h"
+
 static const char body[] = "{\"order\":42,\"customer\":\"c-1\"}";
 
 static double now_s(void)
@@ -78,7 +80,7 @@ int main(int argc, char **argv)
     curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, c);
     long started = 0, done = 0, failed = 0;
     slot *slots = calloc((size_t)c, sizeof(*slots));
-    double t0 = now_s(), c0 = cpu_s();
+    double t0 = now_s(), c0 = cpu_s(), w0 = watched_cpu_s();
     for (long k = 0; k < c && started < n; k++)
         start(m, &slots[k], url, started++);
     while (done < n) {
@@ -105,9 +107,12 @@ int main(int argc, char **argv)
         if (done < n)
             curl_multi_poll(m, NULL, 0, 100, NULL);
     }
-    double secs = now_s() - t0, cpu = cpu_s() - c0;
-    printf("raw_curl %ld %.3f %.0f %.1f failed=%ld\n", n, secs, (double)n / secs,
+    double secs = now_s() - t0, cpu = cpu_s() - c0, w1 = watched_cpu_s();
+    printf("raw_curl %ld %.3f %.0f %.1f failed=%ld", n, secs, (double)n / secs,
            cpu * 1e6 / (double)n, failed);
+    if (w0 >= 0 && w1 >= 0) /* BENCH_WATCH_PID: the sink's CPU per event meanwhile */
+        printf(" watched=%.1f", (w1 - w0) * 1e6 / (double)n);
+    printf("\n");
     for (long k = 0; k < c; k++) {
         curl_easy_cleanup(slots[k].e);
         curl_slist_free_all(slots[k].h);

@@ -10,6 +10,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "proc_cpu.h"
+
 static const char body[] = "{\"order\":42,\"customer\":\"c-1\"}";
 
 static double now_s(void)
@@ -88,7 +90,7 @@ int main(int argc, char **argv)
         return 1;
     }
     long got = 0;
-    double t0 = now_s(), c0 = cpu_s();
+    double t0 = now_s(), c0 = cpu_s(), w0 = watched_cpu_s();
     while (got < n) {
         natsMsgList list = {0};
         natsStatus s = natsSubscription_Fetch(&list, sub, (int)c, 5000, NULL);
@@ -100,9 +102,11 @@ int main(int argc, char **argv)
         natsMsgList_Destroy(&list);
     }
     natsConnection_Flush(nc);
-    double secs = now_s() - t0, cpu = cpu_s() - c0;
-    printf("raw_fetch %ld %.3f %.0f %.1f\n", got, secs, (double)got / secs,
-           cpu * 1e6 / (double)got);
+    double secs = now_s() - t0, cpu = cpu_s() - c0, w1 = watched_cpu_s();
+    printf("raw_fetch %ld %.3f %.0f %.1f", got, secs, (double)got / secs, cpu * 1e6 / (double)got);
+    if (w0 >= 0 && w1 >= 0) /* BENCH_WATCH_PID: nats-server's CPU per event meanwhile */
+        printf(" watched=%.1f", (w1 - w0) * 1e6 / (double)got);
+    printf("\n");
     natsSubscription_Destroy(sub);
     js_DeleteStream(js, "benchraw", NULL, NULL);
     jsCtx_Destroy(js);
