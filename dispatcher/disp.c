@@ -67,6 +67,9 @@ struct inflight {
     int code;
     char *errbody;
     size_t errbody_len;
+    /* progress's storage (event_get_struct_event_size bytes): one allocation less
+     * per delivery than event_new */
+    _Alignas(max_align_t) unsigned char progress_ev[];
 };
 
 typedef enum settle { SETTLE_ACK, SETTLE_NAK, SETTLE_NONE } settle;
@@ -165,7 +168,7 @@ static void finish(inflight *f, settle how, int64_t delay_ms)
     if (f->wait != NULL)
         jb_dauth_cancel(d->auth, f->wait);
     if (f->progress != NULL)
-        event_free(f->progress);
+        event_del(f->progress);
     if (f->prev != NULL)
         f->prev->next = f->next;
     else
@@ -361,7 +364,7 @@ static void on_dlq_done(jb_mail *m, void *ud)
 
 static inflight *inflight_new(jb_dloop *d, dconsumer *c, natsMsg *msg)
 {
-    inflight *f = calloc(1, sizeof(*f));
+    inflight *f = calloc(1, sizeof(*f) + event_get_struct_event_size());
     if (f == NULL)
         return NULL;
     f->sink = strdup(c->info.sink);
@@ -398,9 +401,10 @@ static void arm_progress(inflight *f)
     /* Only a request that may outlive AckWait needs it. */
     if (f->delivery.timeout_ms < ack_wait / 2)
         return;
-    f->progress = event_new(d->base, -1, EV_PERSIST, on_progress, f);
-    if (f->progress == NULL)
+    struct event *ev = (struct event *)(void *)f->progress_ev;
+    if (event_assign(ev, d->base, -1, EV_PERSIST, on_progress, f) != 0)
         return;
+    f->progress = ev;
     int64_t every = ack_wait / 2;
     struct timeval tv = {every / 1000, (every % 1000) * 1000};
     event_add(f->progress, &tv);
