@@ -205,11 +205,9 @@ static series *lookup(jb_metric *f, const char *const *values, uint64_t h, bool 
 
 typedef enum op { OP_ADD, OP_SET, OP_OBSERVE } op;
 
-static void update(jb_metric *f, const char *const *values, op o, double v)
+/* h: hash_values(values, f->nlabels). */
+static void update_hashed(jb_metric *f, const char *const *values, uint64_t h, op o, double v)
 {
-    if (f == NULL || (f->nlabels > 0 && values == NULL))
-        return;
-    uint64_t h = hash_values(values, f->nlabels);
     size_t bucket = 0;
     if (o == OP_OBSERVE) {
         /* Prometheus buckets are "less or equal": the first bound >= v. */
@@ -232,15 +230,31 @@ static void update(jb_metric *f, const char *const *values, op o, double v)
     }
     pthread_mutex_unlock(&f->mu);
     if (dropped && f != f->reg->dropped)
-        update(f->reg->dropped, NULL, OP_ADD, 1);
+        update_hashed(f->reg->dropped, NULL, hash_values(NULL, 0), OP_ADD, 1);
+}
+
+static void update(jb_metric *f, const char *const *values, op o, double v)
+{
+    if (f == NULL || (f->nlabels > 0 && values == NULL))
+        return;
+    update_hashed(f, values, hash_values(values, f->nlabels), o, v);
+}
+
+/* A counter only goes up; a negative or NaN add would corrupt rate(). */
+static bool add_ok(const jb_metric *f, double v)
+{
+    return f != NULL && f->kind != KIND_HISTOGRAM && (f->kind != KIND_COUNTER || v >= 0);
+}
+
+static bool observe_ok(const jb_metric *f, double v)
+{
+    return f != NULL && f->kind == KIND_HISTOGRAM && !isnan(v);
 }
 
 void jb_metric_add(jb_metric *f, const char *const *label_values, double v)
 {
-    /* A counter only goes up; a negative or NaN add would corrupt rate(). */
-    if (f == NULL || f->kind == KIND_HISTOGRAM || (f->kind == KIND_COUNTER && !(v >= 0)))
-        return;
-    update(f, label_values, OP_ADD, v);
+    if (add_ok(f, v))
+        update(f, label_values, OP_ADD, v);
 }
 
 void jb_metric_set(jb_metric *f, const char *const *label_values, double v)
@@ -252,9 +266,24 @@ void jb_metric_set(jb_metric *f, const char *const *label_values, double v)
 
 void jb_metric_observe(jb_metric *f, const char *const *label_values, double v)
 {
-    if (f == NULL || f->kind != KIND_HISTOGRAM || isnan(v))
+    if (observe_ok(f, v))
+        update(f, label_values, OP_OBSERVE, v);
+}
+
+void jb_metric_add_observe(jb_metric *counter, jb_metric *hist, const char *const *label_values,
+                           double add, double observe)
+{
+    if (counter == NULL || hist == NULL || counter->nlabels != hist->nlabels ||
+        label_values == NULL) {
+        jb_metric_add(counter, label_values, add);
+        jb_metric_observe(hist, label_values, observe);
         return;
-    update(f, label_values, OP_OBSERVE, v);
+    }
+    uint64_t h = hash_values(label_values, counter->nlabels);
+    if (add_ok(counter, add))
+        update_hashed(counter, label_values, h, OP_ADD, add);
+    if (observe_ok(hist, observe))
+        update_hashed(hist, label_values, h, OP_OBSERVE, observe);
 }
 
 void jb_metric_reset(jb_metric *f)

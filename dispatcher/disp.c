@@ -99,8 +99,7 @@ static void count_delivery(inflight *f, int status, double seconds)
     snprintf(code, sizeof(code), "%d", status);
     const jb_sub_consumer *i = &f->c->info;
     const char *labels[] = {i->name, i->ns, i->clean_type, f->shown, code, i->consumer};
-    jb_metric_add(d->m.delivery, labels, 1);
-    jb_metric_observe(d->m.duration, labels, seconds);
+    jb_metric_add_observe(d->m.delivery, d->m.duration, labels, 1, seconds);
     if (status >= 200 && status < 300)
         return;
     /* The last error and when, per consumer: what `jetbridge stats` shows. */
