@@ -96,7 +96,7 @@ static void count_delivery(inflight *f, int status, double seconds)
     if (d->m.delivery == NULL)
         return;
     char code[16];
-    snprintf(code, sizeof(code), "%d", status);
+    jb_disp_status_text(status, code);
     const jb_sub_consumer *i = &f->c->info;
     const char *labels[] = {i->name, i->ns, i->clean_type, f->shown, code, i->consumer};
     jb_metric_add_observe(d->m.delivery, d->m.duration, labels, 1, seconds);
