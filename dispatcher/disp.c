@@ -181,8 +181,9 @@ static void finish(inflight *f, settle how, int64_t delay_ms)
     jb_dreq_free(&f->req);
     jb_ce_destroy(f->ce);
     natsMsg_Destroy(f->msg);
+    if (f->shown != f->sink)
+        free(f->shown);
     free(f->sink);
-    free(f->shown);
     free(f->errbody);
     free(f);
 
@@ -367,10 +368,14 @@ static inflight *inflight_new(jb_dloop *d, dconsumer *c, natsMsg *msg)
     if (f == NULL)
         return NULL;
     f->sink = strdup(c->info.sink);
-    f->shown = jb_redact_url(c->info.sink);
+    /* Without an '@' there is no userinfo to hide: the redacted form is the sink
+     * itself, not copied again (finish frees it once). */
+    f->shown =
+        f->sink != NULL && strchr(f->sink, '@') == NULL ? f->sink : jb_redact_url(c->info.sink);
     if (f->sink == NULL || f->shown == NULL) {
+        if (f->shown != f->sink)
+            free(f->shown);
         free(f->sink);
-        free(f->shown);
         free(f);
         return NULL;
     }
