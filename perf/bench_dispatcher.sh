@@ -49,6 +49,24 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 1 100); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 ticks() { awk '{sub(/.*\) /, ""); print $12+$13}' "/proc/$1/stat"; }
+# The same with shell builtins only, into TICKS: read while (c) runs, where a new
+# process would take CPU from what is measured.
+ticks_now() {
+  local line
+  read -r line <"/proc/$1/stat"
+  # shellcheck disable=SC2086  # the fields after "pid (comm) " are wanted split
+  set -- ${line##*) }
+  TICKS=$((${12} + ${13}))
+}
+# GET PATH from the sink with bash's /dev/tcp, into SINK_BODY ("count first last").
+sink_get() {
+  local line
+  exec 3<>"/dev/tcp/127.0.0.1/$SINK_PORT"
+  printf 'GET %s HTTP/1.0\r\n\r\n' "$1" >&3
+  SINK_BODY=
+  while IFS= read -r line <&3; do SINK_BODY=$line; done
+  exec 3<&-
+}
 # Stores N events (ids PREFIX-i, over TYPES types; "" for the one bench type), starts
 # the dispatcher with the environment assignments that follow LOG, waits until the
 # sink has all N, and stops it. Sets COUNT FIRST LAST (the sink's clock), and the
@@ -64,12 +82,21 @@ deliver_stored() {
   s0=$(ticks "$SINK_PID")
   env "$@" "$BUILD/jetbridge" dispatcher >"$log" 2>&1 &
   d=$!
+  # The dispatcher's CPU from its first delivery on, without its start-up: its ticks
+  # once the sink has one event, and the sink's count read after them (so that the
+  # events counted are never more than the CPU read covers).
+  sink_get "/wait?n=1"
+  ticks_now "$d"
+  local t1=$TICKS
+  sink_get /stats
+  read -r C1 _ <<<"$SINK_BODY"
   # One request that the sink answers at the N-th delivery: polling with a curl
   # process every 50 ms took about half a core from the dispatcher's 2 (each curl
   # start costs ~20 ms of CPU), which (a) and (b) never paid.
   curl -s --max-time 120 "http://127.0.0.1:$SINK_PORT/wait?n=$N" >/dev/null || true
   read -r COUNT FIRST LAST < <(curl -s "http://127.0.0.1:$SINK_PORT/stats")
   CPU_TICKS=$(ticks "$d")
+  RUN_TICKS=$((CPU_TICKS - t1))
   NATS_TICKS=$(($(ticks "$NATS_PID") - n0))
   SINK_TICKS=$(($(ticks "$SINK_PID") - s0))
   HWM_KB=$(awk '/VmHWM/ {print $2}' "/proc/$d/status")
@@ -105,6 +132,7 @@ kill -TERM "$D"; wait "$D" || true
 
 RATIOS=()
 PF_RATIOS=()
+RUNCPUS=()
 for ROUND in $(seq 1 "$ROUNDS"); do
 echo "-- round $ROUND"
 # (a) NATS ceiling
@@ -124,9 +152,9 @@ for PF in $PFS; do
 if [[ $PF != 0 ]]; then echo "(c+) DISPATCH_PREFETCH=$PF"; fi
 deliver_stored "r$ROUND-p$PF-$$" "" "$TMP/disp$ROUND-$PF.log" DISPATCH_PREFETCH="$PF"
 
-python3 - "$A" "$B" "$N" "$COUNT" "$FIRST" "$LAST" "$CPU_TICKS" "$(getconf CLK_TCK)" "$HWM_KB" "$NATS_TICKS" "$SINK_TICKS" 2>"$TMP/ratio.raw" <<'PY'
+python3 - "$A" "$B" "$N" "$COUNT" "$FIRST" "$LAST" "$CPU_TICKS" "$(getconf CLK_TCK)" "$HWM_KB" "$NATS_TICKS" "$SINK_TICKS" "$RUN_TICKS" "$C1" 2>"$TMP/ratio.raw" <<'PY'
 import sys
-a, b, n, count, first, last, ticks, hz, hwm, nticks, sticks = sys.argv[1:]
+a, b, n, count, first, last, ticks, hz, hwm, nticks, sticks, rticks, c1 = sys.argv[1:]
 a, b, n, count = float(a), float(b), int(n), int(count)
 secs = (int(last) - int(first)) / 1e9 if count > 1 else float("nan")
 c = (count - 1) / secs if count > 1 else 0.0
@@ -137,6 +165,11 @@ print(f"ceiling = 1/(1/a+1/b) = {ceiling:.0f} events/s")
 print(f"dispatcher/ceiling = {c / ceiling:.2f}")
 print(f"RATIO {c / ceiling:.2f}", file=sys.stderr)
 print(f"dispatcher CPU = {cpu_us:.1f} us/event (whole process, start-up included)")
+if count > int(c1):
+    run_us = int(rticks) / int(hz) * 1e6 / (count - int(c1))
+    print(f"dispatcher CPU while delivering = {run_us:.1f} us/event "
+          f"(whole process, {count - int(c1)} events from the first delivery on)")
+    print(f"RUNCPU {run_us:.1f}", file=sys.stderr)
 per = 1e6 / int(hz) / max(count, 1)
 print(f"meanwhile nats-server {int(nticks) * per:.1f} us/event, sink {int(sticks) * per:.1f} us/event; "
       f"the three together {(int(ticks) + int(nticks) + int(sticks)) / int(hz) / secs:.2f} cores busy (start-up included)")
@@ -147,6 +180,8 @@ if count < n:
 PY
 sed -n 's/^RATIO //p' "$TMP/ratio.raw" >"$TMP/ratio"
 if [[ $PF == 0 ]]; then RATIOS+=("$(tail -1 "$TMP/ratio")"); else PF_RATIOS+=("$(tail -1 "$TMP/ratio")"); fi
+RUNCPU=$(sed -n 's/^RUNCPU //p' "$TMP/ratio.raw")
+if [[ $PF == 0 && -n $RUNCPU ]]; then RUNCPUS+=("$RUNCPU"); fi
 done
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -155,6 +190,9 @@ if [[ ${#RATIOS[@]} -gt 0 ]]; then
 fi
 if [[ ${#PF_RATIOS[@]} -gt 0 ]]; then
   echo "dispatcher/ceiling with DISPATCH_PREFETCH=${PREFETCH:-64} per round: ${PF_RATIOS[*]}; median: $(median "${PF_RATIOS[@]}")"
+fi
+if [[ ${#RUNCPUS[@]} -gt 0 ]]; then
+  echo "dispatcher CPU while delivering per round: ${RUNCPUS[*]} us/event; median: $(median "${RUNCPUS[@]}")"
 fi
 
 # (f) the loop count: N events over TYPES consumers, DISPATCH_LOOPS=L for each L.
