@@ -77,6 +77,10 @@ jb_metric *jb_metrics_histogram(jb_metrics *m, const char *name, const char *hel
 void jb_metric_add(jb_metric *f, const char *const *label_values, double v);     /* counter/gauge */
 void jb_metric_set(jb_metric *f, const char *const *label_values, double v);     /* gauge */
 void jb_metric_observe(jb_metric *f, const char *const *label_values, double v); /* histogram */
+/* jb_metric_add(counter, ...) and jb_metric_observe(hist, ...) with the same label
+ * values, hashed once (a delivery's count and its duration). */
+void jb_metric_add_observe(jb_metric *counter, jb_metric *hist, const char *const *label_values,
+                           double add, double observe);
 /* Drops every series of a gauge family (for gauges rebuilt from scratch, such as
  * per-consumer pending counts). */
 void jb_metric_reset(jb_metric *f);

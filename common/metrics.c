@@ -61,18 +61,32 @@ struct jb_metrics {
 
 /* -------------------------------------------------------------- series */
 
+/* A word at a time: the hash runs twice per delivered event over six label values
+ * (the delivery counter and its duration histogram). Only the first LABEL_VALUE_MAX
+ * bytes count, as in same_values; the length closes each value, so ("ab","c") and
+ * ("a","bc") differ. The table index takes the low bits, so the end mixes the high
+ * bits down (a multiply only carries upwards). */
 static uint64_t hash_values(const char *const *values, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    const uint64_t k = 0x9E3779B97F4A7C15ULL;
+    uint64_t h = 1469598103934665603ULL;
     for (size_t i = 0; i < n; i++) {
-        const unsigned char *p = (const unsigned char *)(values[i] ? values[i] : "");
-        for (size_t j = 0; j < LABEL_VALUE_MAX && p[j] != '\0'; j++) {
-            h ^= p[j];
-            h *= 1099511628211ULL;
+        const char *p = values[i] ? values[i] : "";
+        size_t len = strnlen(p, LABEL_VALUE_MAX), j = 0;
+        for (; j + 8 <= len; j += 8) {
+            uint64_t w;
+            memcpy(&w, p + j, 8);
+            h = (h ^ w) * k;
+            h ^= h >> 29;
         }
-        h ^= 0xff; /* separator: ("ab","c") and ("a","bc") differ */
-        h *= 1099511628211ULL;
+        uint64_t tail = 0;
+        memcpy(&tail, p + j, len - j);
+        h = (h ^ tail ^ ((uint64_t)len << 56)) * k;
+        h ^= h >> 29;
     }
+    h ^= h >> 32;
+    h *= 0xD6E8FEB86659FD93ULL;
+    h ^= h >> 32;
     return h;
 }
 
@@ -191,11 +205,9 @@ static series *lookup(jb_metric *f, const char *const *values, uint64_t h, bool 
 
 typedef enum op { OP_ADD, OP_SET, OP_OBSERVE } op;
 
-static void update(jb_metric *f, const char *const *values, op o, double v)
+/* h: hash_values(values, f->nlabels). */
+static void update_hashed(jb_metric *f, const char *const *values, uint64_t h, op o, double v)
 {
-    if (f == NULL || (f->nlabels > 0 && values == NULL))
-        return;
-    uint64_t h = hash_values(values, f->nlabels);
     size_t bucket = 0;
     if (o == OP_OBSERVE) {
         /* Prometheus buckets are "less or equal": the first bound >= v. */
@@ -218,15 +230,31 @@ static void update(jb_metric *f, const char *const *values, op o, double v)
     }
     pthread_mutex_unlock(&f->mu);
     if (dropped && f != f->reg->dropped)
-        update(f->reg->dropped, NULL, OP_ADD, 1);
+        update_hashed(f->reg->dropped, NULL, hash_values(NULL, 0), OP_ADD, 1);
+}
+
+static void update(jb_metric *f, const char *const *values, op o, double v)
+{
+    if (f == NULL || (f->nlabels > 0 && values == NULL))
+        return;
+    update_hashed(f, values, hash_values(values, f->nlabels), o, v);
+}
+
+/* A counter only goes up; a negative or NaN add would corrupt rate(). */
+static bool add_ok(const jb_metric *f, double v)
+{
+    return f != NULL && f->kind != KIND_HISTOGRAM && (f->kind != KIND_COUNTER || v >= 0);
+}
+
+static bool observe_ok(const jb_metric *f, double v)
+{
+    return f != NULL && f->kind == KIND_HISTOGRAM && !isnan(v);
 }
 
 void jb_metric_add(jb_metric *f, const char *const *label_values, double v)
 {
-    /* A counter only goes up; a negative or NaN add would corrupt rate(). */
-    if (f == NULL || f->kind == KIND_HISTOGRAM || (f->kind == KIND_COUNTER && !(v >= 0)))
-        return;
-    update(f, label_values, OP_ADD, v);
+    if (add_ok(f, v))
+        update(f, label_values, OP_ADD, v);
 }
 
 void jb_metric_set(jb_metric *f, const char *const *label_values, double v)
@@ -238,9 +266,24 @@ void jb_metric_set(jb_metric *f, const char *const *label_values, double v)
 
 void jb_metric_observe(jb_metric *f, const char *const *label_values, double v)
 {
-    if (f == NULL || f->kind != KIND_HISTOGRAM || isnan(v))
+    if (observe_ok(f, v))
+        update(f, label_values, OP_OBSERVE, v);
+}
+
+void jb_metric_add_observe(jb_metric *counter, jb_metric *hist, const char *const *label_values,
+                           double add, double observe)
+{
+    if (counter == NULL || hist == NULL || counter->nlabels != hist->nlabels ||
+        label_values == NULL) {
+        jb_metric_add(counter, label_values, add);
+        jb_metric_observe(hist, label_values, observe);
         return;
-    update(f, label_values, OP_OBSERVE, v);
+    }
+    uint64_t h = hash_values(label_values, counter->nlabels);
+    if (add_ok(counter, add))
+        update_hashed(counter, label_values, h, OP_ADD, add);
+    if (observe_ok(hist, observe))
+        update_hashed(hist, label_values, h, OP_OBSERVE, observe);
 }
 
 void jb_metric_reset(jb_metric *f)

@@ -18,6 +18,22 @@ jb_disp_verdict jb_disp_verdict_of(int status)
     return JB_DISP_DEAD;
 }
 
+void jb_disp_status_text(int status, char *out)
+{
+    char rev[10];
+    size_t n = 0, o = 0;
+    unsigned u = status < 0 ? 0u - (unsigned)status : (unsigned)status;
+    do {
+        rev[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (status < 0)
+        out[o++] = '-';
+    while (n > 0)
+        out[o++] = rev[--n];
+    out[o] = '\0';
+}
+
 int64_t jb_disp_backoff_ms(const jb_sub_delivery *d, uint64_t attempt, uint64_t rnd)
 {
     int64_t base = d->backoff_delay_ms > 0 ? d->backoff_delay_ms : 1;

@@ -122,21 +122,45 @@ static void emit(void *ud, const char *name, const char *value, size_t value_len
     add_header_line(ud, name, value, value_len, true);
 }
 
+#define NTRACING (sizeof(tracing) / sizeof(tracing[0]))
+
 static void restore_producer_view(jb_ce *ce, hdr_ctx *c)
 {
-    size_t len;
-    const char *orig = jb_ce_get(ce, "originaltype", &len);
-    if (orig != NULL && len > 0) {
-        if (jb_ce_set(ce, "type", orig, len) != JB_OK)
+    /* One pass over the attributes finds what seven lookups by name found (names
+     * are unique; values stay where they are until their own attribute changes);
+     * the changes then follow in the same order. */
+    const char *orig = NULL, *tv[NTRACING] = {NULL};
+    size_t olen = 0, tl[NTRACING] = {0};
+    size_t n = jb_ce_attr_count(ce);
+    for (size_t i = 0; i < n; i++) {
+        const char *an, *av;
+        size_t al;
+        jb_ce_attr_at(ce, i, &an, &av, &al);
+        if (an[0] == 'o' && strcmp(an, "originaltype") == 0) {
+            orig = av;
+            olen = al;
+            continue;
+        }
+        if (an[0] != 't' && an[0] != 'b')
+            continue;
+        for (size_t k = 0; k < NTRACING; k++) {
+            if (an[0] == tracing[k].ext[0] && strcmp(an, tracing[k].ext) == 0) {
+                tv[k] = av;
+                tl[k] = al;
+                break;
+            }
+        }
+    }
+    if (orig != NULL && olen > 0) {
+        if (jb_ce_set(ce, "type", orig, olen) != JB_OK)
             c->failed = true;
         jb_ce_unset(ce, "originaltype");
     }
-    for (size_t i = 0; i < sizeof(tracing) / sizeof(tracing[0]); i++) {
-        const char *v = jb_ce_get(ce, tracing[i].ext, &len);
-        if (v == NULL)
+    for (size_t k = 0; k < NTRACING; k++) {
+        if (tv[k] == NULL)
             continue;
-        add_header(c, tracing[i].header, v, len);
-        jb_ce_unset(ce, tracing[i].ext);
+        add_header(c, tracing[k].header, tv[k], tl[k]);
+        jb_ce_unset(ce, tracing[k].ext);
     }
 }
 

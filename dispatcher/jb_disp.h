@@ -85,6 +85,9 @@ typedef enum jb_disp_verdict {
 /* The verdict for an HTTP status; 0 means a transport error or a timeout. 2xx ack;
  * 0, 5xx, 404, 408, 409, 429 retry; every other status dead-letters. */
 jb_disp_verdict jb_disp_verdict_of(int status);
+/* status as "%d" writes it (the delivery metric's response_code label), without
+ * snprintf: it runs once per delivered event. out holds at least 12 bytes. */
+void jb_disp_status_text(int status, char *out);
 
 /* The backoff before attempt `attempt + 1` after `attempt` (>= 1) failed, in ms.
  * exponential: a uniformly random delay in [backoffDelay, min(backoffMax,

@@ -113,6 +113,50 @@ static void test_histogram(void)
     jb_metrics_destroy(m);
 }
 
+/* jb_metric_add_observe is jb_metric_add plus jb_metric_observe: the same text, the
+ * same series, the same refusals (negative add, NaN, wrong kinds), and past the
+ * series cap both count into "other". */
+static void test_add_observe(void)
+{
+    static const char *const labels[] = {"code", "sink"};
+    static const double b[] = {0.01, 1};
+    char *want = NULL;
+    for (int combined = 0; combined < 2; combined++) {
+        jb_metrics *m = jb_metrics_create(2);
+        jb_metric *c = jb_metrics_counter(m, "n_total", "N.", 2, labels);
+        jb_metric *h = jb_metrics_histogram(m, "d_seconds", "D.", 2, labels, b, 2);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+        const char *const v[][2] = {
+            {"200", "http://a/"}, {"500", "http://a/"}, {"200", "http://a/"}, {"503", "http://b/"}};
+        const double add[] = {1, 1, -1, 2}, obs[] = {0.005, 0.5, 0.0 / 0.0, 3};
+        for (size_t i = 0; i < 4; i++) {
+            if (combined) {
+                jb_metric_add_observe(c, h, v[i], add[i], obs[i]);
+            } else {
+                jb_metric_add(c, v[i], add[i]);
+                jb_metric_observe(h, v[i], obs[i]);
+            }
+        }
+        if (combined) {
+            jb_metric_add_observe(h, c, v[0], 1, 1); /* kinds swapped: both ignored */
+            jb_metric_add_observe(c, NULL, v[0], 1, 1);
+        } else {
+            jb_metric_add(c, v[0], 1);
+        }
+        char *got = render(m);
+        if (!combined) {
+            CU_ASSERT_PTR_NOT_NULL(strstr(got, "n_total{code=\"other\",sink=\"other\"} 2\n"));
+            want = got;
+        } else {
+            CU_ASSERT_STRING_EQUAL(got, want);
+            free(got);
+        }
+        jb_metrics_destroy(m);
+    }
+    free(want);
+}
+
 static void test_invalid_families(void)
 {
     jb_metrics *m = jb_metrics_create(10);
@@ -291,6 +335,7 @@ int main(void)
         {"empty registry shows the dropped-series counter", test_empty_registry},
         {"counters and gauges: exact text, order, type checks", test_counter_gauge},
         {"histograms: cumulative buckets, +Inf, sum, count", test_histogram},
+        {"add_observe: one hash, the same as add and observe", test_add_observe},
         {"invalid metric and label names are refused", test_invalid_families},
         {"escaping of label values and help", test_escaping},
         {"number formatting", test_numbers},

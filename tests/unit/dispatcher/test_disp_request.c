@@ -87,6 +87,73 @@ static void test_binary_cases(void)
     }
 }
 
+/* Every header line in order, for an event with the tracing extensions in an order of
+ * their own, originaltype and extensions whose names start like theirs: the whole list
+ * the sink receives, not only single headers. */
+static void test_all_headers_in_order(void)
+{
+    static const char *const attrs[] = {"specversion",
+                                        "1.0",
+                                        "b3flags",
+                                        "1",
+                                        "id",
+                                        "e3",
+                                        "traceparent",
+                                        "00-ab-cd-01",
+                                        "source",
+                                        "app",
+                                        "b3spanid",
+                                        "s1",
+                                        "tracex",
+                                        "keep",
+                                        "type",
+                                        "kyma.app.t.v1",
+                                        "b3traceid",
+                                        "t1",
+                                        "originaltype",
+                                        "t.v1",
+                                        "b3sampled",
+                                        "0",
+                                        "bx",
+                                        "keep2",
+                                        "b3parentspanid",
+                                        "p1",
+                                        "datacontenttype",
+                                        "application/json",
+                                        "o",
+                                        "keep3",
+                                        NULL};
+    static const char *const want[] = {"traceparent: 00-ab-cd-01",
+                                       "X-B3-TraceId: t1",
+                                       "X-B3-ParentSpanId: p1",
+                                       "X-B3-SpanId: s1",
+                                       "X-B3-Sampled: 0",
+                                       "X-B3-Flags: 1",
+                                       "Content-Type: application/json",
+                                       "ce-specversion: 1.0",
+                                       "ce-id: e3",
+                                       "ce-source: app",
+                                       "ce-tracex: keep",
+                                       "ce-type: t.v1",
+                                       "ce-bx: keep2",
+                                       "ce-o: keep3",
+                                       "Expect: ",
+                                       NULL};
+    jb_ce *ce = stored_event(attrs, "{}");
+    jb_dreq r = {0};
+    CU_ASSERT_EQUAL_FATAL(jb_dreq_build(ce, false, &r), JB_OK);
+    size_t i = 0;
+    for (const struct curl_slist *l = r.headers; l != NULL; l = l->next, i++) {
+        if (want[i] == NULL || strcmp(l->data, want[i]) != 0)
+            fprintf(stderr, "header %zu: %s, want %s\n", i, l->data, want[i] ? want[i] : "(end)");
+        CU_ASSERT_TRUE_FATAL(want[i] != NULL);
+        CU_ASSERT_STRING_EQUAL(l->data, want[i]);
+    }
+    CU_ASSERT_PTR_NULL(want[i]);
+    jb_dreq_free(&r);
+    jb_ce_destroy(ce);
+}
+
 static void test_no_content_type_means_none(void)
 {
     jb_ce *ce = stored_event(base_attrs, NULL);
@@ -178,6 +245,7 @@ int main(void)
 {
     static const jb_test_case cases[] = {
         {"binary_cases", test_binary_cases},
+        {"all_headers_in_order", test_all_headers_in_order},
         {"no_content_type_means_none", test_no_content_type_means_none},
         {"structured", test_structured},
         {"header_injection_dropped", test_header_injection_dropped},

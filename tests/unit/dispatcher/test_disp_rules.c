@@ -1,4 +1,6 @@
 /* dispatcher/: verdicts, backoff and Retry-After (the pure rules of DESIGN.md 4). */
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "dispatcher/jb_disp.h"
@@ -36,6 +38,20 @@ static void test_verdicts(void)
         if (jb_disp_verdict_of(cases[i].status) != cases[i].v)
             fprintf(stderr, "status %d\n", cases[i].status);
         CU_ASSERT_EQUAL(jb_disp_verdict_of(cases[i].status), cases[i].v);
+    }
+}
+
+/* The response_code label: what snprintf("%d") wrote before. */
+static void test_status_text(void)
+{
+    static const int cases[] = {0,   1,   9,    10,    99, 100, 200,     404,
+                                599, 999, 1000, 65535, -1, -42, INT_MAX, INT_MIN};
+    for (size_t i = 0; i < JB_CASES_N(cases); i++) {
+        char got[16], want[16];
+        memset(got, 'x', sizeof(got));
+        jb_disp_status_text(cases[i], got);
+        snprintf(want, sizeof(want), "%d", cases[i]);
+        CU_ASSERT_STRING_EQUAL(got, want);
     }
 }
 
@@ -153,6 +169,7 @@ int main(void)
 {
     static const jb_test_case cases[] = {
         {"verdicts", test_verdicts},
+        {"status_text", test_status_text},
         {"backoff_fixed", test_backoff_fixed},
         {"backoff_exponential_bounds", test_backoff_exponential_bounds},
         {"retry_after_parse", test_retry_after_parse},
