@@ -48,9 +48,8 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 1 100); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
-ticks() { awk '{sub(/.*\) /, ""); print $12+$13}' "/proc/$1/stat"; }
-# The same with shell builtins only, into TICKS: read while (c) runs, where a new
-# process would take CPU from what is measured.
+# The CPU ticks (user + system) of process $1, into TICKS, with shell builtins only:
+# read while (c) runs, where a new process would take CPU from what is measured.
 ticks_now() {
   local line
   read -r line <"/proc/$1/stat"
@@ -58,13 +57,14 @@ ticks_now() {
   set -- ${line##*) }
   TICKS=$((${12} + ${13}))
 }
-# GET PATH from the sink with bash's /dev/tcp, into SINK_BODY ("count first last").
+# GET PATH from the sink with bash's /dev/tcp, into SINK_BODY ("count first last";
+# empty when the sink did not answer within 120 s, as curl --max-time 120 below).
 sink_get() {
   local line
   exec 3<>"/dev/tcp/127.0.0.1/$SINK_PORT"
   printf 'GET %s HTTP/1.0\r\n\r\n' "$1" >&3
   SINK_BODY=
-  while IFS= read -r line <&3; do SINK_BODY=$line; done
+  while IFS= read -r -t 120 line <&3; do SINK_BODY=$line; done
   exec 3<&-
 }
 # Stores N events (ids PREFIX-i, over TYPES types; "" for the one bench type), starts
@@ -78,8 +78,10 @@ deliver_stored() {
   "$BUILD/disp_load" publish "$NATS_URL" "$N" "$prefix" ${types:+"$types"}
   curl -s "http://127.0.0.1:$SINK_PORT/reset" >/dev/null
   local n0 s0
-  n0=$(ticks "$NATS_PID")
-  s0=$(ticks "$SINK_PID")
+  ticks_now "$NATS_PID"
+  n0=$TICKS
+  ticks_now "$SINK_PID"
+  s0=$TICKS
   env "$@" "$BUILD/jetbridge" dispatcher >"$log" 2>&1 &
   d=$!
   # The dispatcher's CPU from its first delivery on, without its start-up: its ticks
@@ -90,15 +92,19 @@ deliver_stored() {
   local t1=$TICKS
   sink_get /stats
   read -r C1 _ <<<"$SINK_BODY"
+  C1=${C1:-0}
   # One request that the sink answers at the N-th delivery: polling with a curl
   # process every 50 ms took about half a core from the dispatcher's 2 (each curl
   # start costs ~20 ms of CPU), which (a) and (b) never paid.
   curl -s --max-time 120 "http://127.0.0.1:$SINK_PORT/wait?n=$N" >/dev/null || true
   read -r COUNT FIRST LAST < <(curl -s "http://127.0.0.1:$SINK_PORT/stats")
-  CPU_TICKS=$(ticks "$d")
+  ticks_now "$d"
+  CPU_TICKS=$TICKS
   RUN_TICKS=$((CPU_TICKS - t1))
-  NATS_TICKS=$(($(ticks "$NATS_PID") - n0))
-  SINK_TICKS=$(($(ticks "$SINK_PID") - s0))
+  ticks_now "$NATS_PID"
+  NATS_TICKS=$((TICKS - n0))
+  ticks_now "$SINK_PID"
+  SINK_TICKS=$((TICKS - s0))
   HWM_KB=$(awk '/VmHWM/ {print $2}' "/proc/$d/status")
   THREADS=$(awk '/^Threads:/ {print $2}' "/proc/$d/status")
   kill -TERM "$d"; wait "$d" || true
