@@ -590,10 +590,12 @@ static void *thread_main(void *arg)
         uint64_t rc = reconnects(r->nc);
         if (conn && (!ls.was_connected || rc != ls.reconnects)) {
             ls.reconnects = rc;
-            /* After a reconnect the server may have lost consumers or the watch. */
-            if (ls.w != NULL)
-                kvWatcher_Destroy(ls.w);
-            ls.w = NULL;
+            /* After a reconnect the server may have lost consumers: a full pass. The
+             * watcher stays. Its ordered consumer is re-created by nats.c from the
+             * next sequence, on a thread of its own, right after the reconnect; a
+             * kvWatcher_Destroy meanwhile deletes that consumer by a name nats.c
+             * frees under it (docs/subscriptions.md, "The store watcher across
+             * reconnects"). */
             ls.next_full_ms = 0;
         }
         ls.was_connected = conn;

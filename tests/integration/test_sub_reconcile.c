@@ -1,8 +1,8 @@
 /*
  * The subscription store and the reconciler against a real nats-server: apply,
  * change, delete, invalid manifests, consumer settings as JetStream reports them,
- * statuses, a restarted reconciler converging, NATS restarting mid-way, two
- * reconcilers at once, the --subscriptions directory watcher, the stream.
+ * statuses, a restarted reconciler converging, NATS restarting mid-way and in a
+ * loop, two reconcilers at once, the --subscriptions directory watcher, the stream.
  */
 #include <nats/nats.h>
 #include <pthread.h>
@@ -432,6 +432,66 @@ static void test_nats_restart(void)
     env_stop(&e);
 }
 
+/* True once r recorded exactly one "+consumer" (at most WAIT_MS). */
+static bool wait_announced(rec *r, const char *consumer)
+{
+    for (int t = 0; t < WAIT_MS / 50 && count_events(r, '+', consumer) == 0; t++)
+        jb_sleep_ms(50);
+    return count_events(r, '+', consumer) == 1;
+}
+
+/* NATS restarts again and again while several reconcilers run, each with its store
+ * watcher: a KV watcher is an ordered consumer that nats.c re-creates on a thread of
+ * its own after every reconnect. Changes made right after each restart arrive, and
+ * so does one made long after the last: with no resync due, through every
+ * reconciler's watcher. Under ThreadSanitizer this is the case that showed watchers
+ * torn down while nats.c was re-creating their consumers (docs/subscriptions.md, "The
+ * store watcher across reconnects"); 16 watchers and 8 rounds make that window
+ * likely (2 of 3 runs reported it). */
+static void test_nats_restart_loop(void)
+{
+    enum { RECONCILERS = 16, ROUNDS = 8 };
+    env e;
+    CU_ASSERT_FATAL(env_start(&e));
+    jb_sub_reconciler *rc[RECONCILERS] = {0};
+    rec *seen = calloc(RECONCILERS, sizeof(*seen));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(seen);
+    jb_err err = {{0}};
+    for (int i = 0; i < RECONCILERS; i++) {
+        pthread_mutex_init(&seen[i].mu, NULL);
+        jb_sub_reconciler_callbacks cb = {on_ready, on_removed, &seen[i]};
+        CU_ASSERT_EQUAL_FATAL(jb_sub_reconciler_create(e.cfg, e.nc, e.js, &cb, &rc[i], &err),
+                              JB_OK);
+        CU_ASSERT_EQUAL_FATAL(jb_sub_reconciler_start(rc[i], 600000, &err), JB_OK);
+    }
+    char name[16], c[33];
+    for (int round = 0; round < ROUNDS; round++) {
+        CU_ASSERT_TRUE_FATAL(jb_tnats_kill(e.n));
+        jb_sleep_ms(200);
+        CU_ASSERT_TRUE_FATAL(jb_tnats_restart(e.n));
+        for (int i = 0; i < WAIT_MS / 50 && !jb_nats_connected(e.nc); i++)
+            jb_sleep_ms(50);
+        CU_ASSERT_TRUE_FATAL(jb_nats_connected(e.nc));
+        snprintf(name, sizeof(name), "r%02d", round);
+        CU_ASSERT_EQUAL(apply(&e, name, SPEC2, NULL), JB_OK);
+        snprintf(c, sizeof(c), "%s", consumer_for(name, "kyma.commerce.order.created.v1"));
+        CU_ASSERT_TRUE(wait_for(consumer_exists, &e, c, true));
+        CU_ASSERT_TRUE(wait_for(status_ready, &e, name, true));
+        /* Every reconciler follows, before the next restart. */
+        for (int i = 0; i < RECONCILERS; i++)
+            CU_ASSERT_TRUE(wait_announced(&seen[i], c));
+    }
+    jb_sleep_ms(2000); /* the passes after the last reconnect are over */
+    CU_ASSERT_EQUAL(apply(&e, "last", SPEC2, NULL), JB_OK);
+    snprintf(c, sizeof(c), "%s", consumer_for("last", "kyma.commerce.order.created.v1"));
+    for (int i = 0; i < RECONCILERS; i++)
+        CU_ASSERT_TRUE(wait_announced(&seen[i], c));
+    for (int i = 0; i < RECONCILERS; i++)
+        jb_sub_reconciler_destroy(rc[i]);
+    free(seen);
+    env_stop(&e);
+}
+
 static void test_two_reconcilers(void)
 {
     env e;
@@ -573,6 +633,7 @@ int main(void)
         {"reconciler thread follows the store", test_watch_thread},
         {"restarted reconciler converges", test_restart_converges},
         {"NATS restarts mid-way", test_nats_restart},
+        {"NATS restarts in a loop, 16 reconcilers", test_nats_restart_loop},
         {"two reconcilers at once", test_two_reconcilers},
         {"--subscriptions directory", test_dirwatch},
         {"stream and subscribed event types", test_stream_and_subscribed},
