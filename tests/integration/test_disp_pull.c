@@ -42,7 +42,7 @@ static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *m, vo
         int len = natsMsg_GetDataLength(m);
         snprintf(body, sizeof(body), "%.*s", len < 255 ? len : 255, natsMsg_GetData(m));
         const char *b = strstr(body, "\"batch\":");
-        add('R', b != NULL ? atoi(b + 8) : 0, strstr(body, "no_wait") != NULL);
+        add('R', b != NULL ? (int)strtol(b + 8, NULL, 10) : 0, strstr(body, "no_wait") != NULL);
     }
     natsMsg_Destroy(m);
 }
