@@ -22,12 +22,23 @@
 
 struct event;
 
-/* How long one pull request waits on the server for messages. An idle consumer
- * costs one request per this period. */
+/* How long an idle consumer's long poll (one message) waits on the server. An
+ * idle consumer costs one request per this period. */
 #define JB_DISP_PULL_EXPIRES_MS 30000
+/* How long a busy consumer's request waits on the server: one held open across
+ * events ends when filled or at this expiry (with a 408); a no_wait one, when the
+ * process-wide cap is contended, ends right after what it brought (nats-server
+ * 2.9 holds it up to this expiry when nothing is pending). Also the longest a
+ * consumer starved for the process-wide cap waits for slots an open request holds. */
+#define JB_DISP_PULL_BUSY_EXPIRES_MS 500
 /* A request with no end seen (no status, not filled) this long after its expiry
- * is taken as lost (the 408 went missing). */
-#define JB_DISP_PULL_GRACE_MS 5000
+ * is taken as lost and asked again. nats-server 2.9.10 drops a request silently
+ * when a message is ready between its expiry and its expiry timer (consumer.go
+ * nextWaiting), so this bounds how long a consumer waits after such an end. */
+#define JB_DISP_PULL_GRACE_MS 250
+/* Deadlines are checked on a timer, at most this often (and every second by
+ * jb_dpull_tick). */
+#define JB_DISP_PULL_SCAN_MS 50
 /* Buckets of the consumer-name hash (chained: any number of consumers fits). */
 #define JB_DISP_BUCKETS 1024
 /* Consumer info for the pending metrics and lost-consumer detection: this often. */

@@ -78,6 +78,12 @@ jb_dslot *jb_dslots_next(jb_dslots *s);
  * waits on the starved list until a slot frees). *long_poll: ask with a long wait
  * for one message (the consumer was idle). */
 int jb_dslots_plan(jb_dslots *s, jb_dslot *c, int64_t now_ns, bool *long_poll);
+/* Whether c's planned request of n (not a long poll) may be held open on the
+ * server across events (no no_wait: it ends when filled or at its expiry) rather
+ * than end right after the first messages it brings. Its slots cannot be taken
+ * back before it ends, so only while no consumer waits for the process-wide cap
+ * and n leaves some of that cap free. */
+bool jb_dslots_hold_open(const jb_dslots *s, const jb_dslot *c, int n);
 /* The request planned was published (deadline_ns: past it, it is taken as lost). */
 void jb_dslots_opened(jb_dslots *s, jb_dslot *c, int n, bool long_poll, int64_t deadline_ns);
 /* Ends c's open request (lost, dropped, or c stops): unused slots go back. */

@@ -27,14 +27,18 @@ struct jb_dpull {
     jb_dtable *table;
     jb_dslots slots;
     struct event *pump_ev;
-    bool stopping;         /* no new request */
-    char inbox[64];        /* _INBOX.<nuid>; replies go to <inbox>.<consumer>.<req id> */
-    natsSubscription *sub; /* synchronous: taken on the loop after each read */
+    struct event *deadline_ev; /* the earliest open request's deadline */
+    int64_t deadline_at;       /* when deadline_ev fires; 0: not armed */
+    bool stopping;             /* no new request */
+    char inbox[64];            /* _INBOX.<nuid>; replies go to <inbox>.<consumer>.<req id> */
+    natsSubscription *sub;     /* synchronous: taken on the loop after each read */
     bool draining;
     natsStatistics *stats;
     uint64_t reconnects;
     int64_t last_kick_ns;
 };
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg);
 
 /* ------------------------------------------------------------ requests */
 
@@ -44,10 +48,23 @@ static void pump_soon(jb_dpull *p)
         event_active(p->pump_ev, 0, 0);
 }
 
+/* deadline_ev fires at `at` (or earlier, if it is armed for earlier already). */
+static void arm_deadline(jb_dpull *p, int64_t at, int64_t now)
+{
+    if (at == 0 || (p->deadline_at != 0 && p->deadline_at <= at))
+        return;
+    p->deadline_at = at;
+    int64_t us = at > now ? (at - now) / 1000 : 0;
+    struct timeval tv = {(time_t)(us / 1000000), (suseconds_t)(us % 1000000)};
+    evtimer_add(p->deadline_ev, &tv);
+}
+
 /* Publishes one pull request for c, of the size slots.c plans. A consumer that had
- * messages last time asks without waiting (no_wait: the server answers at once);
- * one that found nothing waits on the server for a single message (expires 30 s),
- * so that an idle consumer costs one request per 30 s. */
+ * messages last time asks for its free slots with a short expiry: held open across
+ * events (no no_wait: it ends when filled or with a 408 at the expiry) while the
+ * process-wide cap is not contended, else no_wait (ended right after what it
+ * brought). One that found nothing waits on the server for a single message
+ * (expires 30 s), so that an idle consumer costs one request per 30 s. */
 static void request(jb_dpull *p, dconsumer *c, int64_t now)
 {
     if (p->stopping || !jb_nats_connected(p->nc))
@@ -56,22 +73,24 @@ static void request(jb_dpull *p, dconsumer *c, int64_t now)
     int n = jb_dslots_plan(&p->slots, &c->slot, now, &wait);
     if (n <= 0)
         return;
-    int64_t expires_ms = wait ? JB_DISP_PULL_EXPIRES_MS : 1000;
+    bool held = wait || jb_dslots_hold_open(&p->slots, &c->slot, n);
+    int64_t expires_ms = wait ? JB_DISP_PULL_EXPIRES_MS : JB_DISP_PULL_BUSY_EXPIRES_MS;
     char subj[300], reply[200], body[128];
     uint32_t id = c->slot.req_id + 1;
     snprintf(subj, sizeof(subj), "$JS.API.CONSUMER.MSG.NEXT.%s.%s", p->cfg->stream_name,
              c->info.consumer);
     snprintf(reply, sizeof(reply), "%s.%s.%u", p->inbox, c->info.consumer, (unsigned)id);
     int blen = snprintf(body, sizeof(body), "{\"batch\":%d,\"expires\":%lld%s}", n,
-                        (long long)expires_ms * 1000000LL, wait ? "" : ",\"no_wait\":true");
+                        (long long)expires_ms * 1000000LL, held ? "" : ",\"no_wait\":true");
     natsStatus s = natsConnection_PublishRequest(p->nc, subj, reply, body, blen);
     c->slot.req_id = id;
     if (s != NATS_OK) {
         c->slot.retry_at_ns = now + 500000000LL;
         return;
     }
-    jb_dslots_opened(&p->slots, &c->slot, n, wait,
-                     now + (expires_ms + JB_DISP_PULL_GRACE_MS) * 1000000LL);
+    int64_t deadline = now + (expires_ms + JB_DISP_PULL_GRACE_MS) * 1000000LL;
+    jb_dslots_opened(&p->slots, &c->slot, n, wait, deadline);
+    arm_deadline(p, deadline, now);
 }
 
 static void on_pump(evutil_socket_t fd, short what, void *arg)
@@ -274,7 +293,8 @@ jb_status jb_dpull_create(const jb_cfg *cfg, struct event_base *base, natsConnec
     p->slots.prefetch = prefetch;
     natsInbox *inbox = NULL;
     p->pump_ev = event_new(base, -1, 0, on_pump, p);
-    if (p->pump_ev == NULL || natsInbox_Create(&inbox) != NATS_OK ||
+    p->deadline_ev = evtimer_new(base, on_deadline, p);
+    if (p->pump_ev == NULL || p->deadline_ev == NULL || natsInbox_Create(&inbox) != NATS_OK ||
         natsStatistics_Create(&p->stats) != NATS_OK) {
         natsInbox_Destroy(inbox);
         jb_dpull_destroy(p);
@@ -337,8 +357,43 @@ void jb_dpull_destroy(jb_dpull *p)
     natsSubscription_Destroy(p->sub);
     if (p->pump_ev != NULL)
         event_free(p->pump_ev);
+    if (p->deadline_ev != NULL)
+        event_free(p->deadline_ev);
     natsStatistics_Destroy(p->stats);
     free(p);
+}
+
+/* Closes the open requests past their deadline (all of them: reset) and lets
+ * their consumers ask again (every consumer without one: want_all). Returns the
+ * earliest deadline still ahead, 0 when none. */
+static int64_t close_lost(jb_dpull *p, int64_t now, bool reset, bool want_all)
+{
+    int64_t next = 0;
+    for (dconsumer *c = p->table->list; c != NULL; c = c->next) {
+        if (c->slot.stop)
+            continue;
+        bool was_open = c->slot.req_open;
+        if (was_open && (reset || now > c->slot.deadline_ns))
+            jb_dslots_close(&p->slots, &c->slot);
+        if (!c->slot.req_open && (want_all || was_open))
+            jb_dslots_want(&p->slots, &c->slot);
+        if (c->slot.req_open && (next == 0 || c->slot.deadline_ns < next))
+            next = c->slot.deadline_ns;
+    }
+    return next;
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    jb_dpull *p = arg;
+    int64_t now = jb_now_monotonic_ns();
+    p->deadline_at = 0;
+    int64_t next = close_lost(p, now, false, false);
+    /* Many consumers: one look at all of them per JB_DISP_PULL_SCAN_MS at most. */
+    int64_t soonest = now + JB_DISP_PULL_SCAN_MS * 1000000LL;
+    arm_deadline(p, next != 0 && next < soonest ? soonest : next, now);
+    pump_soon(p);
 }
 
 void jb_dpull_tick(jb_dpull *p)
@@ -351,13 +406,6 @@ void jb_dpull_tick(jb_dpull *p)
     bool reset = rc != p->reconnects;
     p->reconnects = rc;
     jb_dslots_wake_starved(&p->slots); /* heals any missed wake-up */
-    for (dconsumer *c = p->table->list; c != NULL; c = c->next) {
-        if (c->slot.stop)
-            continue;
-        if (c->slot.req_open && (reset || now > c->slot.deadline_ns))
-            jb_dslots_close(&p->slots, &c->slot);
-        if (!c->slot.req_open)
-            jb_dslots_want(&p->slots, &c->slot);
-    }
+    arm_deadline(p, close_lost(p, now, reset, true), now);
     pump_soon(p);
 }

@@ -95,6 +95,14 @@ int jb_dslots_plan(jb_dslots *s, jb_dslot *c, int64_t now_ns, bool *long_poll)
     return n > JB_DISP_FETCH_BATCH_MAX ? JB_DISP_FETCH_BATCH_MAX : n;
 }
 
+bool jb_dslots_hold_open(const jb_dslots *s, const jb_dslot *c, int n)
+{
+    if (c->last_empty || n <= 0 || s->starved != NULL)
+        return false;
+    int all = s->global_max - s->global_outstanding - s->global_requested - s->nparked;
+    return n < all;
+}
+
 void jb_dslots_opened(jb_dslots *s, jb_dslot *c, int n, bool long_poll, int64_t deadline_ns)
 {
     c->req_open = true;

@@ -374,6 +374,70 @@ static void test_prefetch_parked_keeps_order(void)
     check_bounds(&s, all, 2);
 }
 
+/* A busy consumer's request is held open on the server only while nobody waits for
+ * the process-wide cap and the request leaves some of it free: its slots come back
+ * only when it fills or expires. An idle consumer long-polls instead. */
+static void test_hold_open(void)
+{
+    static const int windows[] = {10, 25, 10};
+    jb_dslots s;
+    jb_dslot cs[3];
+    jb_dslots_init(&s, 30);
+    for (size_t i = 0; i < 3; i++)
+        jb_dslot_init(&cs[i], windows[i]);
+    jb_dslot *a = &cs[0], *b = &cs[1], *idle = &cs[2];
+    const jb_dslot *all[] = {a, b, idle};
+    bool lp = false;
+    int n = jb_dslots_plan(&s, a, 0, &lp);
+    CU_ASSERT_EQUAL(n, 10);
+    CU_ASSERT_TRUE(jb_dslots_hold_open(&s, a, n)); /* 10 of 30: 20 stay free */
+    jb_dslots_opened(&s, a, n, lp, 1000);
+    /* b's window is 25 but 20 are free: the cap limits it, so its request must end
+     * right after what it brings (no_wait). */
+    n = jb_dslots_plan(&s, b, 0, &lp);
+    CU_ASSERT_EQUAL(n, 20);
+    CU_ASSERT_FALSE(jb_dslots_hold_open(&s, b, n));
+    jb_dslots_opened(&s, b, n, lp, 1000);
+    check_bounds(&s, all, 3);
+    /* a's batch filled and was settled; a asks again and a third consumer c finds
+     * the cap taken and waits on the starved list: while it does, nobody (here the
+     * third slot, busy) holds a request open. */
+    int msg = 0;
+    for (int i = 0; i < 10; i++)
+        CU_ASSERT_EQUAL(jb_dslots_arrived(&s, a, &msg), JB_DSLOT_DELIVER);
+    jb_dslot *owner = NULL;
+    for (int i = 0; i < 10; i++)
+        CU_ASSERT_PTR_NULL(jb_dslots_release(&s, a, &owner));
+    CU_ASSERT_PTR_EQUAL(jb_dslots_next(&s), a);
+    CU_ASSERT_PTR_NULL(jb_dslots_next(&s));
+    jb_dslot c;
+    jb_dslot_init(&c, 10);
+    CU_ASSERT_EQUAL(jb_dslots_plan(&s, a, 0, &lp), 10);
+    jb_dslots_opened(&s, a, 10, false, 1000);
+    CU_ASSERT_EQUAL(jb_dslots_plan(&s, &c, 0, &lp), 0); /* the cap: c is starved */
+    CU_ASSERT_TRUE(c.in_starved);
+    CU_ASSERT_FALSE(jb_dslots_hold_open(&s, idle, 1));
+    /* b's no_wait request ended with a 408 after bringing nothing: b is idle and
+     * long-polls for one message, never held. */
+    jb_dslots_ended(&s, b);
+    CU_ASSERT_TRUE(b->last_empty);
+    CU_ASSERT_FALSE(jb_dslots_hold_open(&s, b, 1));
+    n = jb_dslots_plan(&s, b, 0, &lp);
+    CU_ASSERT_EQUAL(n, 1);
+    CU_ASSERT_TRUE(lp);
+    jb_dslots_opened(&s, b, n, lp, 1000);
+    check_bounds(&s, all, 3);
+    /* The starved consumer gets its look; once it has asked, nobody is starved and a
+     * busy consumer with room to spare holds its request open again. */
+    jb_dslots_wake_starved(&s);
+    CU_ASSERT_PTR_EQUAL(jb_dslots_next(&s), &c);
+    n = jb_dslots_plan(&s, &c, 0, &lp);
+    CU_ASSERT_EQUAL(n, 10);
+    CU_ASSERT_TRUE(jb_dslots_hold_open(&s, &c, 9));
+    CU_ASSERT_FALSE(jb_dslots_hold_open(&s, &c, 0));
+    CU_ASSERT_FALSE(jb_dslots_hold_open(&s, &c, 20)); /* all that is free */
+}
+
 int main(void)
 {
     static const jb_test_case cases[] = {
@@ -389,6 +453,7 @@ int main(void)
         {"prefetch 0 never queues", test_prefetch_zero_never_queues},
         {"prefetch counts against the process cap; unqueue at stop", test_prefetch_cap_and_unqueue},
         {"prefetch with a parked long poll keeps the order", test_prefetch_parked_keeps_order},
+        {"a request is held open only while the cap is not contended", test_hold_open},
     };
     return jb_cunit_main("disp_slots", NULL, NULL, cases, JB_CASES_N(cases));
 }
