@@ -32,7 +32,8 @@ struct jb_dloop {
     jb_dtable table;
     jb_dpull *pull;
     jb_dinfo *info;
-    jb_dacks acks; /* acks sent at the end of the loop turn */
+    jb_dacks acks;   /* acks sent at the end of the loop turn */
+    jb_dgrave grave; /* finished messages, destroyed in batches */
     struct event *info_ev;
     struct event *info_soon_ev; /* a pass shortly after new consumers came */
     inflight *inflight_head;
@@ -180,7 +181,7 @@ static void finish(inflight *f, settle how, int64_t delay_ms)
         jb_metric_add(d->m.in_flight, NULL, -1);
     jb_dreq_free(&f->req);
     jb_ce_destroy(f->ce);
-    natsMsg_Destroy(f->msg);
+    jb_dgrave_bury(&d->grave, f->msg);
     if (f->shown != f->sink)
         free(f->shown);
     free(f->sink);
@@ -472,7 +473,7 @@ static void deliver(jb_dloop *d, dconsumer *c, natsMsg *msg)
     inflight *f = inflight_new(d, c, msg);
     if (f == NULL) {
         jb_disp_nak(d->lnc, msg, 1000);
-        natsMsg_Destroy(msg);
+        jb_dgrave_bury(&d->grave, msg);
         release_slot(d, c);
         return;
     }
@@ -563,7 +564,7 @@ static void stop_consumer(jb_dloop *d, dconsumer *c)
     natsMsg *msg;
     while ((msg = jb_dpull_unqueue(d->pull, c)) != NULL) {
         jb_disp_nak(d->lnc, msg, 1);
-        natsMsg_Destroy(msg);
+        jb_dgrave_bury(&d->grave, msg);
     }
 }
 
@@ -609,7 +610,7 @@ static void on_arrival(jb_dloop *d, natsMsg *msg)
         /* Its consumer is gone, or it would exceed the in-flight bounds: give it
          * back at once for whoever may take it. */
         jb_disp_nak(d->lnc, msg, 1);
-        natsMsg_Destroy(msg);
+        jb_dgrave_bury(&d->grave, msg);
         return;
     }
 }
@@ -712,8 +713,10 @@ jb_status jb_dloop_create(const jb_dshared *sh, int idx, struct event_base *base
     d->info_ev = event_new(base, -1, EV_PERSIST, on_info_tick, d);
     d->info_soon_ev = evtimer_new(base, on_info_tick, d);
     d->finish_ev = evtimer_new(base, on_finish_tick, d);
-    if (jb_dacks_init(&d->acks, base, d->lnc, (size_t)max) != JB_OK || d->info_ev == NULL ||
-        d->info_soon_ev == NULL || d->finish_ev == NULL || d->http == NULL ||
+    if (jb_dgrave_init(&d->grave, base, JB_DGRAVE_MAX, JB_DGRAVE_MAX_BYTES, JB_DGRAVE_MS) !=
+            JB_OK ||
+        jb_dacks_init(&d->acks, base, d->lnc, (size_t)max, &d->grave) != JB_OK ||
+        d->info_ev == NULL || d->info_soon_ev == NULL || d->finish_ev == NULL || d->http == NULL ||
         d->status_ev == NULL || d->auth == NULL) {
         st = jb_err_set(err, JB_ERR_NOMEM, "out of memory");
         goto out;
@@ -783,7 +786,7 @@ static void unpark_all(jb_dloop *d)
     natsMsg *msg;
     while ((msg = jb_dpull_unpark(d->pull)) != NULL) {
         jb_disp_nak(d->lnc, msg, 1);
-        natsMsg_Destroy(msg);
+        jb_dgrave_bury(&d->grave, msg);
     }
 }
 
@@ -800,6 +803,8 @@ static void on_finish_tick(evutil_socket_t fd, short what, void *arg)
         evtimer_add(d->finish_ev, &tv);
         return;
     }
+    /* What was NAKed meanwhile goes to nats.c now, not at the timer. */
+    jb_dgrave_flush(&d->grave);
     /* Dead-letter publishes went out on the host's connection. */
     natsConnection_FlushTimeout(d->nc, 2000);
     if (d->grace_ev != NULL)
@@ -814,6 +819,7 @@ static void check_stopped(jb_dloop *d)
         return;
     d->finished = true;
     jb_dacks_flush(&d->acks);
+    jb_dgrave_flush(&d->grave);
     jb_dpull_drain_inbox(d->pull);
     d->finish_deadline_ns = jb_now_monotonic_ns() + 3000000000LL;
     struct timeval now = {0, 0};
@@ -885,7 +891,7 @@ void jb_dloop_destroy(jb_dloop *d)
     natsMsg *left;
     while (d->pull != NULL && (left = jb_dpull_close_inbox(d->pull)) != NULL) {
         jb_disp_nak(d->lnc, left, 1);
-        natsMsg_Destroy(left);
+        jb_dgrave_bury(&d->grave, left);
     }
     /* Nothing posts any more: settle what was handed over but not delivered, and
      * take the workers' last replies. */
@@ -901,6 +907,9 @@ void jb_dloop_destroy(jb_dloop *d)
     jb_dinfo_destroy(d->info);
     jb_dpull_destroy(d->pull);
     d->pull = NULL;
+    /* Every message of this loop is settled: the last batch goes to nats.c, whose
+     * collector frees it before nats_Close returns. */
+    jb_dgrave_free(&d->grave);
     /* Its events leave the base with it; what it still buffered is written by the
      * close when the server is reachable. */
     jb_nats_close(d->lnc, NULL);
