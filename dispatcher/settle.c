@@ -102,6 +102,18 @@ natsStatus jb_disp_nak(natsConnection *nc, natsMsg *msg, int64_t delay_ms)
 
 /* ---------------------------------------------------------- the graveyard */
 
+/* nats.c 3.4.1's own free of a received message (its headers, then the block), what
+ * its collector thread runs for each message natsMsg_Destroy hands it. Exported by
+ * libnats but not declared in nats.h: a weak reference, NULL when absent. */
+extern void natsMsg_free(void *object) __attribute__((weak));
+
+bool jb_dgrave_direct_available(void)
+{
+    /* Only the release whose natsMsg_Destroy is known to do no more than hand the
+     * message to natsMsg_free (via the collector). */
+    return natsMsg_free != NULL && (nats_GetVersionNumber() >> 8) == 0x0304;
+}
+
 static void on_grave_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
@@ -112,6 +124,7 @@ jb_status jb_dgrave_init(jb_dgrave *g, struct event_base *base, size_t cap, size
                          int64_t ms)
 {
     *g = (jb_dgrave){0};
+    g->direct = jb_dgrave_direct_available();
     g->cap = cap > 0 ? cap : 1;
     g->max_bytes = max_bytes;
     g->ms = ms > 0 ? ms : 1;
@@ -127,6 +140,11 @@ void jb_dgrave_bury(jb_dgrave *g, natsMsg *msg)
 {
     if (msg == NULL)
         return;
+    if (g != NULL && g->direct) {
+        /* On this thread, now: no collector, no cross-thread free. */
+        natsMsg_free(msg);
+        return;
+    }
     if (g == NULL || g->msgs == NULL) {
         natsMsg_Destroy(msg);
         return;

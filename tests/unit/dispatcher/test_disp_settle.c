@@ -1,6 +1,8 @@
-/* dispatcher/settle.c: the graveyard (finished messages destroyed in batches, so
- * nats.c's garbage-collector thread wakes once per batch) and the ack batch that
- * buries into it, with messages received from a real nats-server. Leaks and double
+/* dispatcher/settle.c: the graveyard (finished messages freed on the loop thread
+ * with nats.c 3.4's natsMsg_free, or else destroyed in batches so that nats.c's
+ * garbage-collector thread wakes once per batch) and the ack batch that buries into
+ * it, with messages received from a real nats-server. The batch tests switch the
+ * direct way off (g.direct) to test the batches on this machine too. Leaks and double
  * frees are ASan's to find: every message here is buried exactly once, and
  * nats_CloseAndWait at the end lets nats.c's collector free the last batch. */
 #include <event2/event.h>
@@ -49,6 +51,7 @@ static void test_count_bound(void)
     jb_dgrave g;
     natsMsg *m[9] = {0};
     CU_ASSERT_FATAL(base != NULL && jb_dgrave_init(&g, base, 4, 1u << 20, 10000) == JB_OK);
+    g.direct = false;
     CU_ASSERT_FATAL(receive(9, 10, NULL, m));
     for (size_t i = 0; i < 9; i++) {
         jb_dgrave_bury(&g, m[i]);
@@ -73,6 +76,7 @@ static void test_byte_bound(void)
     natsMsg *m[8] = {0};
     const size_t len = 20000, max = 64 * 1024;
     CU_ASSERT_FATAL(base != NULL && jb_dgrave_init(&g, base, 256, max, 10000) == JB_OK);
+    g.direct = false;
     CU_ASSERT_FATAL(receive(8, len, NULL, m));
     size_t before = 0;
     for (size_t i = 0; i < 8; i++) {
@@ -104,6 +108,7 @@ static void test_timer(void)
     jb_dgrave g;
     natsMsg *m[2] = {0};
     CU_ASSERT_FATAL(base != NULL && jb_dgrave_init(&g, base, 256, 1u << 20, 100) == JB_OK);
+    g.direct = false;
     CU_ASSERT_FATAL(receive(2, 10, NULL, m));
     run_for_ms(base, 20);
     CU_ASSERT_EQUAL(g.flushes, 0);
@@ -144,6 +149,7 @@ static void test_acks_bury(void)
     natsMsg *m[3] = {0};
     natsSubscription *acks = NULL;
     CU_ASSERT_FATAL(base != NULL && jb_dgrave_init(&g, base, 256, 1u << 20, 10000) == JB_OK);
+    g.direct = false;
     CU_ASSERT_FATAL(jb_dacks_init(&a, base, nc, 8, &g) == JB_OK);
     CU_ASSERT_FATAL(natsConnection_SubscribeSync(&acks, nc, "grave.acks") == NATS_OK);
     CU_ASSERT_FATAL(receive(3, 10, "grave.acks", m));
@@ -171,6 +177,33 @@ static void test_acks_bury(void)
     event_base_free(base);
 }
 
+/* The direct way (nats.c 3.4.x, this machine's libnats 3.4.1): each burial frees
+ * the message at once on this thread; nothing is kept, no timer is armed, nothing
+ * reaches nats.c's collector. ASan sees every message freed exactly once. */
+static void test_direct(void)
+{
+    CU_ASSERT_TRUE_FATAL(jb_dgrave_direct_available());
+    struct event_base *base = event_base_new();
+    jb_dgrave g;
+    jb_dacks a;
+    natsMsg *m[4] = {0};
+    CU_ASSERT_FATAL(base != NULL && jb_dgrave_init(&g, base, 2, 1u << 20, 100) == JB_OK);
+    CU_ASSERT_TRUE(g.direct);
+    CU_ASSERT_FATAL(jb_dacks_init(&a, base, nc, 8, &g) == JB_OK);
+    CU_ASSERT_FATAL(receive(4, 10, NULL, m));
+    for (size_t i = 0; i < 3; i++) {
+        jb_dgrave_bury(&g, m[i]);
+        CU_ASSERT_EQUAL(g.n, 0);
+    }
+    CU_ASSERT_EQUAL(event_base_get_num_events(base, EV_TIMEOUT), 0);
+    CU_ASSERT_TRUE(jb_dacks_add(&a, m[3]));
+    jb_dacks_free(&a); /* acked, then freed */
+    CU_ASSERT_EQUAL(g.n, 0);
+    CU_ASSERT_EQUAL(g.flushes, 0);
+    jb_dgrave_free(&g);
+    event_base_free(base);
+}
+
 static int init(void)
 {
     srv = jb_tnats_start();
@@ -194,6 +227,7 @@ int main(void)
         {"timer", test_timer},
         {"unset", test_unset},
         {"acks bury", test_acks_bury},
+        {"direct", test_direct},
     };
     return jb_cunit_main("dispatcher_settle", init, cleanup, cases, JB_CASES_N(cases));
 }
