@@ -32,11 +32,17 @@ struct jb_dloop {
     jb_dtable table;
     jb_dpull *pull;
     jb_dinfo *info;
-    jb_dacks acks; /* acks sent at the end of the loop turn */
+    jb_dacks acks;   /* acks sent at the end of the loop turn */
+    jb_dgrave grave; /* finished messages, destroyed in batches */
     struct event *info_ev;
     struct event *info_soon_ev; /* a pass shortly after new consumers came */
     inflight *inflight_head;
     size_t ninflight;
+    /* The deliveries that may outlive AckWait (+WPI every AckWait/2), in the order
+     * they were armed: with one period for all, that is deadline order. One timer,
+     * for the first. */
+    inflight *wpi_head, *wpi_tail;
+    struct event *wpi_ev;
     bool stopping;
     bool finished;
     struct event *grace_ev;
@@ -54,7 +60,8 @@ struct inflight {
     jb_ce *ce; /* NULL for a poison message */
     jb_dreq req;
     jb_dhttp_req *http;
-    struct event *progress;
+    inflight *wpi_prev, *wpi_next; /* on d's +WPI list when wpi_due_ns > 0 */
+    int64_t wpi_due_ns;
     stage stage;
     uint64_t attempt;
     jb_sub_delivery delivery; /* a snapshot: settings may change meanwhile */
@@ -67,9 +74,6 @@ struct inflight {
     int code;
     char *errbody;
     size_t errbody_len;
-    /* progress's storage (event_get_struct_event_size bytes): one allocation less
-     * per delivery than event_new */
-    _Alignas(max_align_t) unsigned char progress_ev[];
 };
 
 typedef enum settle { SETTLE_ACK, SETTLE_NAK, SETTLE_NONE } settle;
@@ -135,6 +139,68 @@ static void count_simple(jb_metric *m, inflight *f, const char *reason)
 
 static void reap(jb_dloop *d, dconsumer *c);
 
+/* ------------------------------------------------- in progress (+WPI) */
+
+static int64_t wpi_every_ns(const jb_dloop *d)
+{
+    int64_t every = d->cfg->ack_wait_ms / 2;
+    return (every > 0 ? every : 1) * 1000000;
+}
+
+static void wpi_unlink(jb_dloop *d, inflight *f)
+{
+    if (f->wpi_prev != NULL)
+        f->wpi_prev->wpi_next = f->wpi_next;
+    else
+        d->wpi_head = f->wpi_next;
+    if (f->wpi_next != NULL)
+        f->wpi_next->wpi_prev = f->wpi_prev;
+    else
+        d->wpi_tail = f->wpi_prev;
+    f->wpi_prev = f->wpi_next = NULL;
+    f->wpi_due_ns = 0;
+}
+
+static void wpi_append(jb_dloop *d, inflight *f, int64_t due)
+{
+    f->wpi_due_ns = due > 0 ? due : 1;
+    f->wpi_prev = d->wpi_tail;
+    f->wpi_next = NULL;
+    if (d->wpi_tail != NULL)
+        d->wpi_tail->wpi_next = f;
+    else
+        d->wpi_head = f;
+    d->wpi_tail = f;
+}
+
+/* The timer for the first deadline (a finished first one is not taken off it: the
+ * timer then comes early and sets itself again). */
+static void wpi_schedule(jb_dloop *d, int64_t now)
+{
+    if (d->wpi_head == NULL)
+        return;
+    int64_t wait = d->wpi_head->wpi_due_ns - now;
+    if (wait < 0)
+        wait = 0;
+    struct timeval tv = {(time_t)(wait / 1000000000), (suseconds_t)(wait % 1000000000 / 1000)};
+    evtimer_add(d->wpi_ev, &tv);
+}
+
+static void on_wpi_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    jb_dloop *d = arg;
+    int64_t now = jb_now_monotonic_ns();
+    inflight *f;
+    while ((f = d->wpi_head) != NULL && f->wpi_due_ns <= now) {
+        /* The sink is slower than AckWait: keep the message ours. */
+        jb_disp_settle(d->lnc, f->msg, "+WPI");
+        wpi_unlink(d, f);
+        wpi_append(d, f, now + wpi_every_ns(d));
+    }
+    wpi_schedule(d, now);
+}
+
 /* c's message was settled: its slot goes back, and a message parked for want of
  * a process-wide slot may take it. */
 static void release_slot(jb_dloop *d, dconsumer *c)
@@ -166,8 +232,8 @@ static void finish(inflight *f, settle how, int64_t delay_ms)
         jb_dhttp_cancel(d->http, f->http);
     if (f->wait != NULL)
         jb_dauth_cancel(d->auth, f->wait);
-    if (f->progress != NULL)
-        event_del(f->progress);
+    if (f->wpi_due_ns > 0)
+        wpi_unlink(d, f);
     if (f->prev != NULL)
         f->prev->next = f->next;
     else
@@ -180,7 +246,7 @@ static void finish(inflight *f, settle how, int64_t delay_ms)
         jb_metric_add(d->m.in_flight, NULL, -1);
     jb_dreq_free(&f->req);
     jb_ce_destroy(f->ce);
-    natsMsg_Destroy(f->msg);
+    jb_dgrave_bury(&d->grave, f->msg);
     if (f->shown != f->sink)
         free(f->shown);
     free(f->sink);
@@ -190,14 +256,6 @@ static void finish(inflight *f, settle how, int64_t delay_ms)
     release_slot(d, c);
     reap(d, c);
     check_stopped(d);
-}
-
-static void on_progress(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd, (void)what;
-    inflight *f = arg;
-    /* The sink is slower than AckWait: keep the message ours. */
-    jb_disp_settle(f->d->lnc, f->msg, "+WPI");
 }
 
 static void retry_or_dead(inflight *f, int status, int64_t retry_after_ms, const char *body,
@@ -364,7 +422,7 @@ static void on_dlq_done(jb_mail *m, void *ud)
 
 static inflight *inflight_new(jb_dloop *d, dconsumer *c, natsMsg *msg)
 {
-    inflight *f = calloc(1, sizeof(*f) + event_get_struct_event_size());
+    inflight *f = calloc(1, sizeof(*f));
     if (f == NULL)
         return NULL;
     f->sink = strdup(c->info.sink);
@@ -405,13 +463,11 @@ static void arm_progress(inflight *f)
     /* Only a request that may outlive AckWait needs it. */
     if (f->delivery.timeout_ms < ack_wait / 2)
         return;
-    struct event *ev = (struct event *)(void *)f->progress_ev;
-    if (event_assign(ev, d->base, -1, EV_PERSIST, on_progress, f) != 0)
-        return;
-    f->progress = ev;
-    int64_t every = ack_wait / 2;
-    struct timeval tv = {every / 1000, (every % 1000) * 1000};
-    event_add(f->progress, &tv);
+    int64_t now = jb_now_monotonic_ns();
+    bool first = d->wpi_head == NULL;
+    wpi_append(d, f, now + wpi_every_ns(d));
+    if (first && !evtimer_pending(d->wpi_ev, NULL))
+        wpi_schedule(d, now);
 }
 
 static void send_to_sink(inflight *f);
@@ -463,7 +519,7 @@ static void send_to_sink(inflight *f)
         return;
     }
     f->stage = ST_SINK;
-    if (f->progress == NULL)
+    if (f->wpi_due_ns == 0)
         arm_progress(f);
 }
 
@@ -472,7 +528,7 @@ static void deliver(jb_dloop *d, dconsumer *c, natsMsg *msg)
     inflight *f = inflight_new(d, c, msg);
     if (f == NULL) {
         jb_disp_nak(d->lnc, msg, 1000);
-        natsMsg_Destroy(msg);
+        jb_dgrave_bury(&d->grave, msg);
         release_slot(d, c);
         return;
     }
@@ -563,7 +619,7 @@ static void stop_consumer(jb_dloop *d, dconsumer *c)
     natsMsg *msg;
     while ((msg = jb_dpull_unqueue(d->pull, c)) != NULL) {
         jb_disp_nak(d->lnc, msg, 1);
-        natsMsg_Destroy(msg);
+        jb_dgrave_bury(&d->grave, msg);
     }
 }
 
@@ -609,7 +665,7 @@ static void on_arrival(jb_dloop *d, natsMsg *msg)
         /* Its consumer is gone, or it would exceed the in-flight bounds: give it
          * back at once for whoever may take it. */
         jb_disp_nak(d->lnc, msg, 1);
-        natsMsg_Destroy(msg);
+        jb_dgrave_bury(&d->grave, msg);
         return;
     }
 }
@@ -712,9 +768,12 @@ jb_status jb_dloop_create(const jb_dshared *sh, int idx, struct event_base *base
     d->info_ev = event_new(base, -1, EV_PERSIST, on_info_tick, d);
     d->info_soon_ev = evtimer_new(base, on_info_tick, d);
     d->finish_ev = evtimer_new(base, on_finish_tick, d);
-    if (jb_dacks_init(&d->acks, base, d->lnc, (size_t)max) != JB_OK || d->info_ev == NULL ||
-        d->info_soon_ev == NULL || d->finish_ev == NULL || d->http == NULL ||
-        d->status_ev == NULL || d->auth == NULL) {
+    d->wpi_ev = evtimer_new(base, on_wpi_tick, d);
+    if (jb_dgrave_init(&d->grave, base, JB_DGRAVE_MAX, JB_DGRAVE_MAX_BYTES, JB_DGRAVE_MS) !=
+            JB_OK ||
+        jb_dacks_init(&d->acks, base, d->lnc, (size_t)max, &d->grave) != JB_OK ||
+        d->info_ev == NULL || d->info_soon_ev == NULL || d->finish_ev == NULL ||
+        d->wpi_ev == NULL || d->http == NULL || d->status_ev == NULL || d->auth == NULL) {
         st = jb_err_set(err, JB_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -783,7 +842,7 @@ static void unpark_all(jb_dloop *d)
     natsMsg *msg;
     while ((msg = jb_dpull_unpark(d->pull)) != NULL) {
         jb_disp_nak(d->lnc, msg, 1);
-        natsMsg_Destroy(msg);
+        jb_dgrave_bury(&d->grave, msg);
     }
 }
 
@@ -800,6 +859,8 @@ static void on_finish_tick(evutil_socket_t fd, short what, void *arg)
         evtimer_add(d->finish_ev, &tv);
         return;
     }
+    /* What was NAKed meanwhile goes to nats.c now, not at the timer. */
+    jb_dgrave_flush(&d->grave);
     /* Dead-letter publishes went out on the host's connection. */
     natsConnection_FlushTimeout(d->nc, 2000);
     if (d->grace_ev != NULL)
@@ -814,6 +875,7 @@ static void check_stopped(jb_dloop *d)
         return;
     d->finished = true;
     jb_dacks_flush(&d->acks);
+    jb_dgrave_flush(&d->grave);
     jb_dpull_drain_inbox(d->pull);
     d->finish_deadline_ns = jb_now_monotonic_ns() + 3000000000LL;
     struct timeval now = {0, 0};
@@ -885,7 +947,7 @@ void jb_dloop_destroy(jb_dloop *d)
     natsMsg *left;
     while (d->pull != NULL && (left = jb_dpull_close_inbox(d->pull)) != NULL) {
         jb_disp_nak(d->lnc, left, 1);
-        natsMsg_Destroy(left);
+        jb_dgrave_bury(&d->grave, left);
     }
     /* Nothing posts any more: settle what was handed over but not delivered, and
      * take the workers' last replies. */
@@ -901,6 +963,9 @@ void jb_dloop_destroy(jb_dloop *d)
     jb_dinfo_destroy(d->info);
     jb_dpull_destroy(d->pull);
     d->pull = NULL;
+    /* Every message of this loop is settled: the last batch goes to nats.c, whose
+     * collector frees it before nats_Close returns. */
+    jb_dgrave_free(&d->grave);
     /* Its events leave the base with it; what it still buffered is written by the
      * close when the server is reachable. */
     jb_nats_close(d->lnc, NULL);
@@ -917,5 +982,7 @@ void jb_dloop_destroy(jb_dloop *d)
         event_free(d->grace_ev);
     if (d->finish_ev != NULL)
         event_free(d->finish_ev);
+    if (d->wpi_ev != NULL)
+        event_free(d->wpi_ev);
     free(d);
 }

@@ -2,6 +2,7 @@
  * in-progress published to it, and the acks of one loop turn sent together. Beside
  * the verdict (backoff.c decides, this file carries the decision out). */
 #include <event2/event.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,93 @@ natsStatus jb_disp_nak(natsConnection *nc, natsMsg *msg, int64_t delay_ms)
     return natsConnection_Publish(nc, reply, body, n);
 }
 
+/* ---------------------------------------------------------- the graveyard */
+
+/* nats.c 3.4.1's own free of a received message (its headers, then the block), what
+ * its collector thread runs for each message natsMsg_Destroy hands it. Exported by
+ * libnats but not declared in nats.h: a weak reference, NULL when absent. */
+extern void natsMsg_free(void *object) __attribute__((weak));
+
+bool jb_dgrave_direct_available(void)
+{
+    /* Only the release whose natsMsg_Destroy is known to do no more than hand the
+     * message to natsMsg_free (via the collector). */
+    return natsMsg_free != NULL && (nats_GetVersionNumber() >> 8) == 0x0304;
+}
+
+static void on_grave_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    jb_dgrave_flush(arg);
+}
+
+jb_status jb_dgrave_init(jb_dgrave *g, struct event_base *base, size_t cap, size_t max_bytes,
+                         int64_t ms)
+{
+    *g = (jb_dgrave){0};
+    g->direct = jb_dgrave_direct_available();
+    g->cap = cap > 0 ? cap : 1;
+    g->max_bytes = max_bytes;
+    g->ms = ms > 0 ? ms : 1;
+    g->ev = evtimer_new(base, on_grave_timer, g);
+    g->msgs = calloc(g->cap, sizeof(*g->msgs));
+    if (g->ev != NULL && g->msgs != NULL)
+        return JB_OK;
+    jb_dgrave_free(g);
+    return JB_ERR_NOMEM;
+}
+
+void jb_dgrave_bury(jb_dgrave *g, natsMsg *msg)
+{
+    if (msg == NULL)
+        return;
+    if (g != NULL && g->direct) {
+        /* On this thread, now: no collector, no cross-thread free. */
+        natsMsg_free(msg);
+        return;
+    }
+    if (g == NULL || g->msgs == NULL) {
+        natsMsg_Destroy(msg);
+        return;
+    }
+    g->msgs[g->n++] = msg;
+    g->bytes += malloc_usable_size(msg) + JB_DGRAVE_MAP_BYTES;
+    if (g->n >= g->cap || g->bytes >= g->max_bytes) {
+        jb_dgrave_flush(g);
+        return;
+    }
+    if (g->n == 1) {
+        struct timeval tv = {g->ms / 1000, (g->ms % 1000) * 1000};
+        evtimer_add(g->ev, &tv);
+    }
+}
+
+void jb_dgrave_flush(jb_dgrave *g)
+{
+    if (g->n == 0)
+        return;
+    /* One burst: nats.c's collector is signalled for the first of them only (it
+     * takes the whole list when it wakes). */
+    for (size_t i = 0; i < g->n; i++)
+        natsMsg_Destroy(g->msgs[i]);
+    g->n = 0;
+    g->bytes = 0;
+    g->flushes++;
+    if (g->ev != NULL)
+        evtimer_del(g->ev);
+}
+
+void jb_dgrave_free(jb_dgrave *g)
+{
+    if (g->msgs != NULL)
+        jb_dgrave_flush(g);
+    if (g->ev != NULL)
+        event_free(g->ev);
+    free(g->msgs);
+    g->ev = NULL;
+    g->msgs = NULL;
+}
+
 /* ---------------------------------------------------------- the ack batch */
 
 static void on_flush(evutil_socket_t fd, short what, void *arg)
@@ -107,9 +195,11 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
     jb_dacks_flush(arg);
 }
 
-jb_status jb_dacks_init(jb_dacks *a, struct event_base *base, natsConnection *nc, size_t cap)
+jb_status jb_dacks_init(jb_dacks *a, struct event_base *base, natsConnection *nc, size_t cap,
+                        jb_dgrave *grave)
 {
     a->nc = nc;
+    a->grave = grave;
     a->cap = cap > 0 ? cap : 1;
     a->n = 0;
     a->msgs = calloc(a->cap, sizeof(*a->msgs));
@@ -135,7 +225,7 @@ void jb_dacks_flush(jb_dacks *a)
             /* Not connected: JetStream redelivers after AckWait, nothing is lost. */
             jb_log(JB_LOG_WARN, "dispatcher", "cannot ack message", "error", natsStatus_GetText(s),
                    NULL);
-        natsMsg_Destroy(a->msgs[i]);
+        jb_dgrave_bury(a->grave, a->msgs[i]);
     }
     a->n = 0;
 }

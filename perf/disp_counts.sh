@@ -6,7 +6,11 @@
 #              malloc/calloc/realloc/free and poll (valgrind --instr-atstart=no,
 #              switched on and off with callgrind_control around the N events);
 #   strace:    system calls per event (strace -c -f attached after the warm-up).
-# Usage: perf/disp_counts.sh callgrind|strace [N=2000] [C=64] [W=500]
+#   threads:   per thread of the dispatcher, while the N are delivered: CPU (µs per
+#              event, from /proc/PID/task/TID/stat) and wake-ups (voluntary context
+#              switches per event, /proc/PID/task/TID/status), each thread named by
+#              the function at the bottom of its stack (gdb, after the count).
+# Usage: perf/disp_counts.sh callgrind|strace|threads [N=2000] [C=64] [W=500]
 # Env:   BUILD=build/release, KEEP=1 keeps the temp dir (callgrind.out for callgrind_annotate).
 set -euo pipefail
 MODE=${1:?callgrind or strace}
@@ -43,8 +47,8 @@ callgrind)
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$TMP/callgrind.out" \
     "$BUILD/jetbridge" dispatcher >"$TMP/disp.log" 2>&1 &
   ;;
-strace) "$BUILD/jetbridge" dispatcher >"$TMP/disp.log" 2>&1 & ;;
-*) echo "mode: callgrind or strace" >&2; exit 2 ;;
+strace | threads) "$BUILD/jetbridge" dispatcher >"$TMP/disp.log" 2>&1 & ;;
+*) echo "mode: callgrind, strace or threads" >&2; exit 2 ;;
 esac
 D=$!
 PIDS+=($D)
@@ -52,8 +56,17 @@ PIDS+=($D)
 "$BUILD/disp_load" publish "$NATS_URL" "$W" "warm-$$"
 wait_count "$W"
 curl -s "http://127.0.0.1:$SINK_PORT/reset" >/dev/null
+# tid utime+stime(ticks) voluntary nonvoluntary, one line per thread of $D
+thread_stats() {
+  local t
+  for t in /proc/"$D"/task/*; do
+    echo "${t##*/} $(awk '{sub(/^.*\) /, ""); print $12 + $13}' "$t/stat") $(awk '/^voluntary_ctxt/ {v=$2} /^nonvoluntary_ctxt/ {n=$2} END {print v, n}' "$t/status")"
+  done
+}
 if [[ $MODE == callgrind ]]; then
   callgrind_control -i on "$D" >/dev/null
+elif [[ $MODE == threads ]]; then
+  thread_stats >"$TMP/threads0"
 else
   strace -c -f -p "$D" -o "$TMP/strace.txt" 2>/dev/null &
   S=$!
@@ -61,7 +74,58 @@ else
 fi
 "$BUILD/disp_load" publish "$NATS_URL" "$N" "count-$$"
 wait_count "$N"
-if [[ $MODE == callgrind ]]; then
+if [[ $MODE == threads ]]; then
+  thread_stats >"$TMP/threads1"
+  # Which thread is which: the outermost function of jetbridge or nats.c on each
+  # stack (start_thread, clone and nats.c's trampoline are below it); nats.c's own
+  # threads run static functions, named here by their return address in libnats (the garbage collector of
+  # nats.c 3.4.1 is the thread waiting at libnats+0x371c4).
+  gdb -p "$D" -batch -ex 'thread apply all bt' >"$TMP/bt" 2>/dev/null || true
+  cp "/proc/$D/maps" "$TMP/maps"
+  kill -TERM "$D"; wait "$D" || true
+  python3 - "$TMP" "$N" "$(getconf CLK_TCK)" <<'PY'
+import re, sys
+tmp, n, hz = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+base = None
+for line in open(f"{tmp}/maps"):
+    if "libnats" in line and base is None:
+        base = int(line.split("-")[0], 16)
+names, tid, frames = {}, None, []
+def close():
+    if tid is None:
+        return
+    keep = [f for f in frames if not re.search(r"start_thread|clone|__libc_start|_start ", f)]
+    if len(keep) > 1 and keep[-1].startswith("libnats+"):
+        keep.pop()  # nats.c's thread trampoline: the function it runs is above it
+    names[tid] = keep[-1] if keep else "?"
+for line in open(f"{tmp}/bt"):
+    m = re.match(r"Thread \d+ .*\(LWP (\d+)\)", line)
+    if m:
+        close()
+        tid, frames = m.group(1), []
+        continue
+    m = re.match(r"#\d+ +(?:0x([0-9a-f]+) in )?(\S+)", line)
+    if m and tid is not None:
+        f = m.group(2)
+        if f == "??" and m.group(1) and "libnats" in line and base is not None:
+            f = f"libnats+{int(m.group(1), 16) - base:#x}"
+        frames.append(f)
+close()
+def stats(path):
+    return {l.split()[0]: [int(x) for x in l.split()[1:]] for l in open(path)}
+t0, t1 = stats(f"{tmp}/threads0"), stats(f"{tmp}/threads1")
+tot = [0, 0]
+for t, (c, v, i) in sorted(t1.items()):
+    c0, v0, i0 = t0.get(t, [0, 0, 0])
+    name = names.get(t, "?")
+    if name == "libnats+0x371c4":
+        name = "nats.c GC (libnats+0x371c4)"
+    tot[0] += c - c0; tot[1] += v - v0
+    print(f"{t:<8} {name:<30} cpu {(c - c0) / hz * 1e6 / n:6.2f} us/event  "
+          f"wake-ups {(v - v0) / n:7.4f}/event  preempted {(i - i0) / n:7.4f}/event")
+print(f"{'all':<8} {'':<30} cpu {tot[0] / hz * 1e6 / n:6.2f} us/event  wake-ups {tot[1] / n:7.4f}/event")
+PY
+elif [[ $MODE == callgrind ]]; then
   callgrind_control -i off "$D" >/dev/null
   kill -TERM "$D"; wait "$D" || true
   python3 - "$TMP/callgrind.out" "$N" <<'PY'
