@@ -139,17 +139,20 @@ kill -TERM "$D"; wait "$D" || true
 RATIOS=()
 PF_RATIOS=()
 RUNCPUS=()
+CPURATIOS=()
 for ROUND in $(seq 1 "$ROUNDS"); do
 echo "-- round $ROUND"
 # (a) NATS ceiling
 A_LINE=$(BENCH_WATCH_PID=$NATS_PID "$BUILD/raw_fetch" "$NATS_URL" "$N" "$C")
 echo "(a) $A_LINE"
 A=$(awk '{print $4}' <<<"$A_LINE")
+A_CPU=$(awk '{print $5}' <<<"$A_LINE")
 
 # (b) HTTP ceiling
 B_LINE=$(BENCH_WATCH_PID=$SINK_PID "$BUILD/raw_curl" "$SINK_URL" "$N" "$C")
 echo "(b) $B_LINE"
 B=$(awk '{print $4}' <<<"$B_LINE")
+B_CPU=$(awk '{print $5}' <<<"$B_LINE")
 
 # (c) the dispatcher on N pre-stored events; (c+) the same with DISPATCH_PREFETCH
 PFS="0"
@@ -158,9 +161,9 @@ for PF in $PFS; do
 if [[ $PF != 0 ]]; then echo "(c+) DISPATCH_PREFETCH=$PF"; fi
 deliver_stored "r$ROUND-p$PF-$$" "" "$TMP/disp$ROUND-$PF.log" DISPATCH_PREFETCH="$PF"
 
-python3 - "$A" "$B" "$N" "$COUNT" "$FIRST" "$LAST" "$CPU_TICKS" "$(getconf CLK_TCK)" "$HWM_KB" "$NATS_TICKS" "$SINK_TICKS" "$RUN_TICKS" "$C1" 2>"$TMP/ratio.raw" <<'PY'
+python3 - "$A" "$B" "$N" "$COUNT" "$FIRST" "$LAST" "$CPU_TICKS" "$(getconf CLK_TCK)" "$HWM_KB" "$NATS_TICKS" "$SINK_TICKS" "$RUN_TICKS" "$C1" "$A_CPU" "$B_CPU" 2>"$TMP/ratio.raw" <<'PY'
 import sys
-a, b, n, count, first, last, ticks, hz, hwm, nticks, sticks, rticks, c1 = sys.argv[1:]
+a, b, n, count, first, last, ticks, hz, hwm, nticks, sticks, rticks, c1, acpu, bcpu = sys.argv[1:]
 a, b, n, count = float(a), float(b), int(n), int(count)
 secs = (int(last) - int(first)) / 1e9 if count > 1 else float("nan")
 c = (count - 1) / secs if count > 1 else 0.0
@@ -176,6 +179,13 @@ if count > int(c1):
     print(f"dispatcher CPU while delivering = {run_us:.1f} us/event "
           f"(whole process, {count - int(c1)} events from the first delivery on)")
     print(f"RUNCPU {run_us:.1f}", file=sys.stderr)
+    # The same round's raw clients, one NATS operation and one HTTP request per
+    # event each: what the machine charged for the work the dispatcher composes.
+    raw = float(acpu) + float(bcpu)
+    if raw > 0:
+        print(f"dispatcher CPU while delivering / (raw fetch + raw curl CPU, "
+              f"{float(acpu):.1f} + {float(bcpu):.1f} us) = {run_us / raw:.2f}")
+        print(f"CPURATIO {run_us / raw:.2f}", file=sys.stderr)
 per = 1e6 / int(hz) / max(count, 1)
 print(f"meanwhile nats-server {int(nticks) * per:.1f} us/event, sink {int(sticks) * per:.1f} us/event; "
       f"the three together {(int(ticks) + int(nticks) + int(sticks)) / int(hz) / secs:.2f} cores busy (start-up included)")
@@ -188,6 +198,8 @@ sed -n 's/^RATIO //p' "$TMP/ratio.raw" >"$TMP/ratio"
 if [[ $PF == 0 ]]; then RATIOS+=("$(tail -1 "$TMP/ratio")"); else PF_RATIOS+=("$(tail -1 "$TMP/ratio")"); fi
 RUNCPU=$(sed -n 's/^RUNCPU //p' "$TMP/ratio.raw")
 if [[ $PF == 0 && -n $RUNCPU ]]; then RUNCPUS+=("$RUNCPU"); fi
+CPURATIO=$(sed -n 's/^CPURATIO //p' "$TMP/ratio.raw")
+if [[ $PF == 0 && -n $CPURATIO ]]; then CPURATIOS+=("$CPURATIO"); fi
 done
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -199,6 +211,9 @@ if [[ ${#PF_RATIOS[@]} -gt 0 ]]; then
 fi
 if [[ ${#RUNCPUS[@]} -gt 0 ]]; then
   echo "dispatcher CPU while delivering per round: ${RUNCPUS[*]} us/event; median: $(median "${RUNCPUS[@]}")"
+fi
+if [[ ${#CPURATIOS[@]} -gt 0 ]]; then
+  echo "dispatcher CPU / raw clients' CPU per round: ${CPURATIOS[*]}; median: $(median "${CPURATIOS[@]}")"
 fi
 
 # (f) the loop count: N events over TYPES consumers, DISPATCH_LOOPS=L for each L.
