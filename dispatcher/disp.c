@@ -78,7 +78,7 @@ struct inflight {
 
 typedef enum settle { SETTLE_ACK, SETTLE_NAK, SETTLE_NONE } settle;
 
-static void deliver(jb_dloop *d, dconsumer *c, natsMsg *msg);
+static void deliver(jb_dloop *d, dconsumer *c, natsMsg *msg, uint64_t attempt);
 static void info_soon(jb_dloop *d);
 static void dead_letter(inflight *f, int code, const char *body, size_t len);
 static void check_stopped(jb_dloop *d);
@@ -206,10 +206,11 @@ static void on_wpi_tick(evutil_socket_t fd, short what, void *arg)
 static void release_slot(jb_dloop *d, dconsumer *c)
 {
     dconsumer *owner = NULL;
-    natsMsg *next = jb_dpull_release(d->pull, c, &owner);
+    uint64_t attempt = 1;
+    natsMsg *next = jb_dpull_release(d->pull, c, &owner, &attempt);
     while (next != NULL) {
-        deliver(d, owner, next);
-        next = jb_dpull_release(d->pull, NULL, &owner);
+        deliver(d, owner, next, attempt);
+        next = jb_dpull_release(d->pull, NULL, &owner, &attempt);
     }
 }
 
@@ -420,7 +421,8 @@ static void on_dlq_done(jb_mail *m, void *ud)
 
 /* ------------------------------------------------------------ delivery */
 
-static inflight *inflight_new(jb_dloop *d, dconsumer *c, natsMsg *msg)
+/* attempt: the delivery count pull.c parsed from the reply subject. */
+static inflight *inflight_new(jb_dloop *d, dconsumer *c, natsMsg *msg, uint64_t attempt)
 {
     inflight *f = calloc(1, sizeof(*f));
     if (f == NULL)
@@ -441,11 +443,7 @@ static inflight *inflight_new(jb_dloop *d, dconsumer *c, natsMsg *msg)
     f->c = c;
     f->msg = msg;
     f->delivery = c->info.delivery;
-    f->attempt = 1;
-    const char *reply = natsMsg_GetReply(msg);
-    jb_disp_meta meta;
-    if (reply != NULL && jb_disp_parse_ack_subject(reply, strlen(reply), &meta))
-        f->attempt = meta.delivered;
+    f->attempt = attempt;
     f->next = d->inflight_head;
     if (f->next != NULL)
         f->next->prev = f;
@@ -523,9 +521,9 @@ static void send_to_sink(inflight *f)
         arm_progress(f);
 }
 
-static void deliver(jb_dloop *d, dconsumer *c, natsMsg *msg)
+static void deliver(jb_dloop *d, dconsumer *c, natsMsg *msg, uint64_t attempt)
 {
-    inflight *f = inflight_new(d, c, msg);
+    inflight *f = inflight_new(d, c, msg, attempt);
     if (f == NULL) {
         jb_disp_nak(d->lnc, msg, 1000);
         jb_dgrave_bury(&d->grave, msg);
@@ -654,9 +652,10 @@ static void reap(jb_dloop *d, dconsumer *c)
 static void on_arrival(jb_dloop *d, natsMsg *msg)
 {
     dconsumer *c = NULL;
-    switch (jb_dpull_arrived(d->pull, msg, &c)) {
+    uint64_t attempt = 1;
+    switch (jb_dpull_arrived(d->pull, msg, &c, &attempt)) {
     case JB_DSLOT_DELIVER:
-        deliver(d, c, msg);
+        deliver(d, c, msg, attempt);
         return;
     case JB_DSLOT_PARKED:
     case JB_DSLOT_QUEUED:
