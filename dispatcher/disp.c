@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "dispatcher/disp_core.h"
+#include "dispatcher/disp_list.h"
 #include "proto/jb_ce.h"
 
 typedef enum stage { ST_SINK, ST_DLSINK, ST_DLQ } stage;
@@ -36,12 +37,12 @@ struct jb_dloop {
     jb_dgrave grave; /* finished messages, destroyed in batches */
     struct event *info_ev;
     struct event *info_soon_ev; /* a pass shortly after new consumers came */
-    inflight *inflight_head;
+    jb_dlist inflight;          /* of inflight.link */
     size_t ninflight;
     /* The deliveries that may outlive AckWait (+WPI every AckWait/2), in the order
      * they were armed: with one period for all, that is deadline order. One timer,
      * for the first. */
-    inflight *wpi_head, *wpi_tail;
+    jb_dlist wpi; /* of inflight.wpi_link */
     struct event *wpi_ev;
     bool stopping;
     bool finished;
@@ -55,12 +56,12 @@ struct jb_dloop {
 struct inflight {
     jb_dloop *d;
     dconsumer *c;
-    inflight *prev, *next;
+    jb_dlink link; /* on d's in-flight list */
     natsMsg *msg;
     jb_ce *ce; /* NULL for a poison message */
     jb_dreq req;
     jb_dhttp_req *http;
-    inflight *wpi_prev, *wpi_next; /* on d's +WPI list when wpi_due_ns > 0 */
+    jb_dlink wpi_link; /* on d's +WPI list when wpi_due_ns > 0 */
     int64_t wpi_due_ns;
     stage stage;
     uint64_t attempt;
@@ -149,37 +150,30 @@ static int64_t wpi_every_ns(const jb_dloop *d)
 
 static void wpi_unlink(jb_dloop *d, inflight *f)
 {
-    if (f->wpi_prev != NULL)
-        f->wpi_prev->wpi_next = f->wpi_next;
-    else
-        d->wpi_head = f->wpi_next;
-    if (f->wpi_next != NULL)
-        f->wpi_next->wpi_prev = f->wpi_prev;
-    else
-        d->wpi_tail = f->wpi_prev;
-    f->wpi_prev = f->wpi_next = NULL;
+    jb_dlist_unlink(&d->wpi, &f->wpi_link);
     f->wpi_due_ns = 0;
 }
 
 static void wpi_append(jb_dloop *d, inflight *f, int64_t due)
 {
     f->wpi_due_ns = due > 0 ? due : 1;
-    f->wpi_prev = d->wpi_tail;
-    f->wpi_next = NULL;
-    if (d->wpi_tail != NULL)
-        d->wpi_tail->wpi_next = f;
-    else
-        d->wpi_head = f;
-    d->wpi_tail = f;
+    jb_dlist_append(&d->wpi, &f->wpi_link);
+}
+
+/* The delivery whose +WPI is due first, or NULL. */
+static inflight *wpi_first(const jb_dloop *d)
+{
+    return d->wpi.head != NULL ? JB_DLIST_ENTRY(d->wpi.head, inflight, wpi_link) : NULL;
 }
 
 /* The timer for the first deadline (a finished first one is not taken off it: the
  * timer then comes early and sets itself again). */
 static void wpi_schedule(jb_dloop *d, int64_t now)
 {
-    if (d->wpi_head == NULL)
+    inflight *first = wpi_first(d);
+    if (first == NULL)
         return;
-    int64_t wait = d->wpi_head->wpi_due_ns - now;
+    int64_t wait = first->wpi_due_ns - now;
     if (wait < 0)
         wait = 0;
     struct timeval tv = {(time_t)(wait / 1000000000), (suseconds_t)(wait % 1000000000 / 1000)};
@@ -192,7 +186,7 @@ static void on_wpi_tick(evutil_socket_t fd, short what, void *arg)
     jb_dloop *d = arg;
     int64_t now = jb_now_monotonic_ns();
     inflight *f;
-    while ((f = d->wpi_head) != NULL && f->wpi_due_ns <= now) {
+    while ((f = wpi_first(d)) != NULL && f->wpi_due_ns <= now) {
         /* The sink is slower than AckWait: keep the message ours. */
         jb_disp_settle(d->lnc, f->msg, "+WPI");
         wpi_unlink(d, f);
@@ -235,12 +229,7 @@ static void finish(inflight *f, settle how, int64_t delay_ms)
         jb_dauth_cancel(d->auth, f->wait);
     if (f->wpi_due_ns > 0)
         wpi_unlink(d, f);
-    if (f->prev != NULL)
-        f->prev->next = f->next;
-    else
-        d->inflight_head = f->next;
-    if (f->next != NULL)
-        f->next->prev = f->prev;
+    jb_dlist_unlink(&d->inflight, &f->link);
     d->ninflight--;
     /* Process-wide: every loop adds its own. */
     if (d->m.in_flight != NULL)
@@ -444,10 +433,7 @@ static inflight *inflight_new(jb_dloop *d, dconsumer *c, natsMsg *msg, uint64_t 
     f->msg = msg;
     f->delivery = c->info.delivery;
     f->attempt = attempt;
-    f->next = d->inflight_head;
-    if (f->next != NULL)
-        f->next->prev = f;
-    d->inflight_head = f;
+    jb_dlist_append(&d->inflight, &f->link);
     d->ninflight++;
     if (d->m.in_flight != NULL)
         jb_metric_add(d->m.in_flight, NULL, 1);
@@ -462,7 +448,7 @@ static void arm_progress(inflight *f)
     if (f->delivery.timeout_ms < ack_wait / 2)
         return;
     int64_t now = jb_now_monotonic_ns();
-    bool first = d->wpi_head == NULL;
+    bool first = d->wpi.head == NULL;
     wpi_append(d, f, now + wpi_every_ns(d));
     if (first && !evtimer_pending(d->wpi_ev, NULL))
         wpi_schedule(d, now);
@@ -826,12 +812,13 @@ static void on_grace(evutil_socket_t fd, short what, void *arg)
     jb_dloop *d = arg;
     /* Past the grace period: give back what is still at a sink. Dead letters being
      * published finish on their own (bounded by their timeout). */
-    inflight *f = d->inflight_head;
-    while (f != NULL) {
-        inflight *next = f->next;
+    jb_dlink *l = d->inflight.head;
+    while (l != NULL) {
+        jb_dlink *next = l->next;
+        inflight *f = JB_DLIST_ENTRY(l, inflight, link);
         if (f->stage != ST_DLQ)
             finish(f, SETTLE_NAK, 1);
-        f = next;
+        l = next;
     }
 }
 
@@ -954,8 +941,8 @@ void jb_dloop_destroy(jb_dloop *d)
         jb_mailbox_drain(d->mb, drop_mail, d);
     if (d->pull != NULL)
         unpark_all(d);
-    while (d->inflight_head != NULL)
-        finish(d->inflight_head, SETTLE_NAK, 1);
+    while (d->inflight.head != NULL)
+        finish(JB_DLIST_ENTRY(d->inflight.head, inflight, link), SETTLE_NAK, 1);
     jb_dacks_free(&d->acks);
     while (d->table.list != NULL)
         free_consumer(d, d->table.list);
