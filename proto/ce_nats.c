@@ -335,14 +335,21 @@ done:
  * into one when it parses a received message (see jb_ce_nats_key_hash), so their
  * values cannot be trusted: an error rather than a wrong event. jb_ce_to_nats never
  * writes such keys. */
+/* "ce-" without case, checked inline: x | 0x20 is 'c' only for 'C' and 'c' (and
+ * 'e' only for 'E' and 'e'). Every key of every event goes through it. */
+static bool ce_prefix(const char *k, size_t kl)
+{
+    return kl > 3 && (k[0] | 0x20) == 'c' && (k[1] | 0x20) == 'e' && k[2] == '-';
+}
+
 static jb_status check_folded(const char **keys, int nkeys, matter *m, jb_err *err)
 {
     nats_key h[MATTER_MAX];
     m->n = 0;
     for (int i = 0; i < nkeys; i++) {
         size_t kl = strlen(keys[i]);
-        bool ce = kl > 3 && jb_ce_ieq(keys[i], 3, "ce-");
-        if (!ce && !jb_ce_ieq(keys[i], kl, "content-type"))
+        bool ce = ce_prefix(keys[i], kl);
+        if (!ce && (kl != 12 || !jb_ce_ieq(keys[i], kl, "content-type")))
             continue;
         size_t n = m->n;
         if (n == MATTER_MAX)
