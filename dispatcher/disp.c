@@ -14,6 +14,14 @@
 
 typedef enum stage { ST_SINK, ST_DLSINK, ST_DLQ } stage;
 
+/* In-flight records are reused: a finished one waits for the next delivery (at
+ * most INFLIGHT_POOL per loop), and keeps its sink URL (when shorter than
+ * INFLIGHT_SINK) and its request's header block (when it fits in INFLIGHT_HBUF)
+ * inside itself, so a delivery of a typical event allocates none of the three. */
+#define INFLIGHT_POOL 64
+#define INFLIGHT_SINK 256
+#define INFLIGHT_HBUF 1024
+
 /* Loop only, except what jb_mailbox guards. */
 struct jb_dloop {
     const jb_dshared *sh;
@@ -39,6 +47,8 @@ struct jb_dloop {
     struct event *info_soon_ev; /* a pass shortly after new consumers came */
     jb_dlist inflight;          /* of inflight.link */
     size_t ninflight;
+    inflight *pool; /* finished records for reuse (pool_next), at most INFLIGHT_POOL */
+    size_t npool;
     /* The deliveries that may outlive AckWait (+WPI every AckWait/2), in the order
      * they were armed: with one period for all, that is deadline order. One timer,
      * for the first. */
@@ -75,6 +85,10 @@ struct inflight {
     int code;
     char *errbody;
     size_t errbody_len;
+    inflight *pool_next; /* on d's pool */
+    /* Not cleared when the record is reused: written before they are read. */
+    char sink_buf[INFLIGHT_SINK];              /* the sink, when it fits */
+    _Alignas(void *) char hbuf[INFLIGHT_HBUF]; /* the request's header block, when it fits */
 };
 
 typedef enum settle { SETTLE_ACK, SETTLE_NAK, SETTLE_NONE } settle;
@@ -208,6 +222,24 @@ static void release_slot(jb_dloop *d, dconsumer *c)
     }
 }
 
+/* f is done with: what it allocated is freed, and the record itself goes back to
+ * the pool (or is freed when the pool is full). */
+static void inflight_put(jb_dloop *d, inflight *f)
+{
+    if (f->shown != f->sink)
+        free(f->shown);
+    if (f->sink != f->sink_buf)
+        free(f->sink);
+    free(f->errbody);
+    if (d->npool >= INFLIGHT_POOL) {
+        free(f);
+        return;
+    }
+    f->pool_next = d->pool;
+    d->pool = f;
+    d->npool++;
+}
+
 static void finish(inflight *f, settle how, int64_t delay_ms)
 {
     jb_dloop *d = f->d;
@@ -237,11 +269,7 @@ static void finish(inflight *f, settle how, int64_t delay_ms)
     jb_dreq_free(&f->req);
     jb_ce_destroy(f->ce);
     jb_dgrave_bury(&d->grave, f->msg);
-    if (f->shown != f->sink)
-        free(f->shown);
-    free(f->sink);
-    free(f->errbody);
-    free(f);
+    inflight_put(d, f);
 
     release_slot(d, c);
     reap(d, c);
@@ -356,8 +384,8 @@ static bool send_to_dlsink(inflight *f)
     jb_ce_set_str(f->ce, "errorattempts", att);
     free(b64);
     jb_dreq_free(&f->req);
-    if (jb_dreq_build(f->ce, f->delivery.content_mode == JB_SUB_CONTENT_STRUCTURED, &f->req) !=
-        JB_OK)
+    if (jb_dreq_build_in(f->ce, f->delivery.content_mode == JB_SUB_CONTENT_STRUCTURED, f->hbuf,
+                         sizeof(f->hbuf), &f->req) != JB_OK)
         return false;
     f->stage = ST_DLSINK;
     return jb_dhttp_post(d->http, f->delivery.dead_letter_sink, f->req.headers, f->req.data,
@@ -413,19 +441,23 @@ static void on_dlq_done(jb_mail *m, void *ud)
 /* attempt: the delivery count pull.c parsed from the reply subject. */
 static inflight *inflight_new(jb_dloop *d, dconsumer *c, natsMsg *msg, uint64_t attempt)
 {
-    inflight *f = calloc(1, sizeof(*f));
-    if (f == NULL)
+    inflight *f = d->pool;
+    if (f != NULL) {
+        d->pool = f->pool_next;
+        d->npool--;
+    } else if ((f = malloc(sizeof(*f))) == NULL) {
         return NULL;
-    f->sink = strdup(c->info.sink);
+    }
+    memset(f, 0, offsetof(inflight, sink_buf));
+    size_t sl = strlen(c->info.sink);
+    f->sink =
+        sl < sizeof(f->sink_buf) ? memcpy(f->sink_buf, c->info.sink, sl + 1) : strdup(c->info.sink);
     /* Without an '@' there is no userinfo to hide: the redacted form is the sink
-     * itself, not copied again (finish frees it once). */
+     * itself, not copied again (inflight_put frees it once). */
     f->shown =
         f->sink != NULL && strchr(f->sink, '@') == NULL ? f->sink : jb_redact_url(c->info.sink);
     if (f->sink == NULL || f->shown == NULL) {
-        if (f->shown != f->sink)
-            free(f->shown);
-        free(f->sink);
-        free(f);
+        inflight_put(d, f);
         return NULL;
     }
     f->d = d;
@@ -533,8 +565,8 @@ static void deliver(jb_dloop *d, dconsumer *c, natsMsg *msg, uint64_t attempt)
     }
     /* f->ce becomes the delivered form (the body points into it in binary mode);
      * a dead letter is made from the stored message, not from f->ce. */
-    if (jb_dreq_build(f->ce, f->delivery.content_mode == JB_SUB_CONTENT_STRUCTURED, &f->req) !=
-        JB_OK) {
+    if (jb_dreq_build_in(f->ce, f->delivery.content_mode == JB_SUB_CONTENT_STRUCTURED, f->hbuf,
+                         sizeof(f->hbuf), &f->req) != JB_OK) {
         finish(f, SETTLE_NAK, 1000);
         return;
     }
@@ -943,6 +975,11 @@ void jb_dloop_destroy(jb_dloop *d)
         unpark_all(d);
     while (d->inflight.head != NULL)
         finish(JB_DLIST_ENTRY(d->inflight.head, inflight, link), SETTLE_NAK, 1);
+    while (d->pool != NULL) {
+        inflight *f = d->pool;
+        d->pool = f->pool_next;
+        free(f);
+    }
     jb_dacks_free(&d->acks);
     while (d->table.list != NULL)
         free_consumer(d, d->table.list);
