@@ -49,6 +49,9 @@ struct jb_dloop {
     size_t ninflight;
     inflight *pool; /* finished records for reuse (pool_next), at most INFLIGHT_POOL */
     size_t npool;
+    /* The in-flight gauge's change not applied yet: once per loop turn (gauge_ev). */
+    int64_t gauge_delta;
+    struct event *gauge_ev;
     /* The deliveries that may outlive AckWait (+WPI every AckWait/2), in the order
      * they were armed: with one period for all, that is deadline order. One timer,
      * for the first. */
@@ -148,6 +151,31 @@ static void count_simple(jb_metric *m, inflight *f, const char *reason)
         return;
     const char *labels[] = {f->c->info.ns, f->c->info.name, f->c->info.consumer, reason};
     jb_metric_add(m, labels, 1);
+}
+
+/* jetbridge_dispatcher_in_flight is process-wide (every loop adds its own) and
+ * takes a lock per change: a loop adds its net change once per loop turn, at the
+ * end of the turn, instead of +1 and -1 for every event. */
+static void on_gauge(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    jb_dloop *d = arg;
+    if (d->gauge_delta != 0 && d->m.in_flight != NULL)
+        jb_metric_add(d->m.in_flight, NULL, (double)d->gauge_delta);
+    d->gauge_delta = 0;
+}
+
+static void gauge_add(jb_dloop *d, int64_t delta)
+{
+    if (d->m.in_flight == NULL)
+        return;
+    if (d->gauge_ev == NULL) {
+        jb_metric_add(d->m.in_flight, NULL, (double)delta);
+        return;
+    }
+    if (d->gauge_delta == 0)
+        event_active(d->gauge_ev, 0, 0);
+    d->gauge_delta += delta;
 }
 
 /* ---------------------------------------------------------- settling */
@@ -263,9 +291,7 @@ static void finish(inflight *f, settle how, int64_t delay_ms)
         wpi_unlink(d, f);
     jb_dlist_unlink(&d->inflight, &f->link);
     d->ninflight--;
-    /* Process-wide: every loop adds its own. */
-    if (d->m.in_flight != NULL)
-        jb_metric_add(d->m.in_flight, NULL, -1);
+    gauge_add(d, -1);
     jb_dreq_free(&f->req);
     jb_ce_destroy(f->ce);
     jb_dgrave_bury(&d->grave, f->msg);
@@ -467,8 +493,7 @@ static inflight *inflight_new(jb_dloop *d, dconsumer *c, natsMsg *msg, uint64_t 
     f->attempt = attempt;
     jb_dlist_append(&d->inflight, &f->link);
     d->ninflight++;
-    if (d->m.in_flight != NULL)
-        jb_metric_add(d->m.in_flight, NULL, 1);
+    gauge_add(d, 1);
     return f;
 }
 
@@ -786,11 +811,13 @@ jb_status jb_dloop_create(const jb_dshared *sh, int idx, struct event_base *base
     d->info_soon_ev = evtimer_new(base, on_info_tick, d);
     d->finish_ev = evtimer_new(base, on_finish_tick, d);
     d->wpi_ev = evtimer_new(base, on_wpi_tick, d);
+    d->gauge_ev = event_new(base, -1, 0, on_gauge, d);
     if (jb_dgrave_init(&d->grave, base, JB_DGRAVE_MAX, JB_DGRAVE_MAX_BYTES, JB_DGRAVE_MS) !=
             JB_OK ||
         jb_dacks_init(&d->acks, base, d->lnc, (size_t)max, &d->grave) != JB_OK ||
         d->info_ev == NULL || d->info_soon_ev == NULL || d->finish_ev == NULL ||
-        d->wpi_ev == NULL || d->http == NULL || d->status_ev == NULL || d->auth == NULL) {
+        d->wpi_ev == NULL || d->gauge_ev == NULL || d->http == NULL || d->status_ev == NULL ||
+        d->auth == NULL) {
         st = jb_err_set(err, JB_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -1007,5 +1034,9 @@ void jb_dloop_destroy(jb_dloop *d)
         event_free(d->finish_ev);
     if (d->wpi_ev != NULL)
         event_free(d->wpi_ev);
+    if (d->gauge_ev != NULL) {
+        on_gauge(-1, 0, d); /* what the last turn changed */
+        event_free(d->gauge_ev);
+    }
     free(d);
 }
