@@ -579,7 +579,10 @@ static void deliver(jb_dloop *d, dconsumer *c, natsMsg *msg, uint64_t attempt)
         return;
     }
     jb_err err = {{0}};
-    if (jb_ce_from_nats(msg, &f->ce, &err) != JB_OK || jb_ce_validate(f->ce, &err) != JB_OK) {
+    /* The event borrows the message's payload: msg stays until finish, which
+     * destroys the event first. */
+    if (jb_ce_from_nats_borrow(msg, &f->ce, &err) != JB_OK ||
+        jb_ce_validate(f->ce, &err) != JB_OK) {
         jb_ce_destroy(f->ce);
         f->ce = NULL;
         /* Poison: it will never parse, so no retry. errordata carries why. */

@@ -288,8 +288,9 @@ typedef struct matter {
     size_t n;
 } matter;
 
-static jb_status decode_binary(natsMsg *msg, const matter *m, const char *ct, jb_ce **out,
-                               jb_err *err)
+/* borrow: the event's data points into msg (jb_ce_borrow_data) instead of a copy. */
+static jb_status decode_binary(natsMsg *msg, const matter *m, const char *ct, bool borrow,
+                               jb_ce **out, jb_err *err)
 {
     jb_status st = JB_OK;
     jb_ce *ce = jb_ce_create();
@@ -316,11 +317,15 @@ static jb_status decode_binary(natsMsg *msg, const matter *m, const char *ct, jb
     if (dl > 0) {
         size_t ctl;
         const char *ctv = jb_ce_get(ce, "datacontenttype", &ctl);
-        bool json = ctv != NULL && jb_ce_is_json_media(ctv, ctl);
-        st = jb_ce_set_data(ce, json ? JB_CE_DATA_JSON : JB_CE_DATA_BINARY, natsMsg_GetData(msg),
-                            (size_t)dl);
-        if (st != JB_OK)
-            jb_err_set(err, st, "out of memory");
+        jb_ce_data_kind kind =
+            ctv != NULL && jb_ce_is_json_media(ctv, ctl) ? JB_CE_DATA_JSON : JB_CE_DATA_BINARY;
+        if (borrow) {
+            jb_ce_borrow_data(ce, kind, natsMsg_GetData(msg), (size_t)dl);
+        } else {
+            st = jb_ce_set_data(ce, kind, natsMsg_GetData(msg), (size_t)dl);
+            if (st != JB_OK)
+                jb_err_set(err, st, "out of memory");
+        }
     }
 done:
     if (st != JB_OK) {
@@ -372,7 +377,7 @@ static jb_status check_folded(const char **keys, int nkeys, matter *m, jb_err *e
     return JB_OK;
 }
 
-jb_status jb_ce_from_nats(natsMsg *msg, jb_ce **out, jb_err *err)
+static jb_status from_nats(natsMsg *msg, bool borrow, jb_ce **out, jb_err *err)
 {
     const char **keys = NULL;
     int nkeys = 0;
@@ -404,7 +409,7 @@ jb_status jb_ce_from_nats(natsMsg *msg, jb_ce **out, jb_err *err)
     size_t dl = (size_t)natsMsg_GetDataLength(msg);
     switch (mode) {
     case JB_CE_HTTP_BINARY:
-        st = decode_binary(msg, &m, ct, out, err);
+        st = decode_binary(msg, &m, ct, borrow, out, err);
         break;
     case JB_CE_HTTP_STRUCTURED_JSON:
         st = jb_ce_from_json(data != NULL ? data : "", dl, out, err);
@@ -422,4 +427,14 @@ jb_status jb_ce_from_nats(natsMsg *msg, jb_ce **out, jb_err *err)
 done:
     free((void *)keys);
     return st;
+}
+
+jb_status jb_ce_from_nats(natsMsg *msg, jb_ce **out, jb_err *err)
+{
+    return from_nats(msg, false, out, err);
+}
+
+jb_status jb_ce_from_nats_borrow(natsMsg *msg, jb_ce **out, jb_err *err)
+{
+    return from_nats(msg, true, out, err);
 }
