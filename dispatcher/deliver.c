@@ -83,18 +83,24 @@ static void add_header_line(hdr_ctx *c, const char *name, const char *value, siz
 }
 
 /* The collected lines as one block: the list nodes, then the lines they point
- * to. On success sets out's headers, hblock and hlast (all NULL for no lines). */
-static jb_status finish_headers(const hdr_ctx *c, jb_dreq *out)
+ * to, in buf[0..cap) when they fit, else allocated. On success sets out's headers,
+ * hblock, hblock_own and hlast (all NULL for no lines). */
+static jb_status finish_headers(const hdr_ctx *c, void *buf, size_t cap, jb_dreq *out)
 {
+    out->hblock_own = false;
     if (c->n == 0) {
         out->headers = out->hlast = NULL;
         out->hblock = NULL;
         return JB_OK;
     }
     size_t nodes = c->n * sizeof(struct curl_slist);
-    char *block = malloc(nodes + c->len);
-    if (block == NULL)
-        return JB_ERR_NOMEM;
+    char *block = buf;
+    if (buf == NULL || nodes + c->len > cap) {
+        block = malloc(nodes + c->len);
+        if (block == NULL)
+            return JB_ERR_NOMEM;
+        out->hblock_own = true;
+    }
     struct curl_slist *l = (struct curl_slist *)(void *)block;
     char *text = block + nodes;
     memcpy(text, c->buf, c->len);
@@ -166,6 +172,11 @@ static void restore_producer_view(jb_ce *ce, hdr_ctx *c)
 
 jb_status jb_dreq_build(jb_ce *ce, bool structured, jb_dreq *out)
 {
+    return jb_dreq_build_in(ce, structured, NULL, 0, out);
+}
+
+jb_status jb_dreq_build_in(jb_ce *ce, bool structured, void *buf, size_t cap, jb_dreq *out)
+{
     jb_status st = JB_ERR_NOMEM;
     hdr_ctx c;
     c.buf = c.stack;
@@ -191,7 +202,7 @@ jb_status jb_dreq_build(jb_ce *ce, bool structured, jb_dreq *out)
     /* No "Expect: 100-continue" round trip for large bodies (curl asks for one
      * past 1 MiB). */
     add_header(&c, "Expect", "", 0);
-    st = c.failed ? JB_ERR_NOMEM : finish_headers(&c, out);
+    st = c.failed ? JB_ERR_NOMEM : finish_headers(&c, buf, cap, out);
     if (st != JB_OK)
         goto out;
     out->body = json;
@@ -217,7 +228,8 @@ void jb_dreq_free(jb_dreq *r)
     for (struct curl_slist *x = tail; x != NULL; x = x->next)
         explicit_bzero(x->data, strlen(x->data));
     curl_slist_free_all(tail);
-    free(r->hblock);
+    if (r->hblock_own)
+        free(r->hblock);
     free(r->body);
     memset(r, 0, sizeof(*r));
 }

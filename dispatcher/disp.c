@@ -9,9 +9,18 @@
 #include <unistd.h>
 
 #include "dispatcher/disp_core.h"
+#include "dispatcher/disp_list.h"
 #include "proto/jb_ce.h"
 
 typedef enum stage { ST_SINK, ST_DLSINK, ST_DLQ } stage;
+
+/* In-flight records are reused: a finished one waits for the next delivery (at
+ * most INFLIGHT_POOL per loop), and keeps its sink URL (when shorter than
+ * INFLIGHT_SINK) and its request's header block (when it fits in INFLIGHT_HBUF)
+ * inside itself, so a delivery of a typical event allocates none of the three. */
+#define INFLIGHT_POOL 64
+#define INFLIGHT_SINK 256
+#define INFLIGHT_HBUF 1024
 
 /* Loop only, except what jb_mailbox guards. */
 struct jb_dloop {
@@ -36,12 +45,17 @@ struct jb_dloop {
     jb_dgrave grave; /* finished messages, destroyed in batches */
     struct event *info_ev;
     struct event *info_soon_ev; /* a pass shortly after new consumers came */
-    inflight *inflight_head;
+    jb_dlist inflight;          /* of inflight.link */
     size_t ninflight;
+    inflight *pool; /* finished records for reuse (pool_next), at most INFLIGHT_POOL */
+    size_t npool;
+    /* The in-flight gauge's change not applied yet: once per loop turn (gauge_ev). */
+    int64_t gauge_delta;
+    struct event *gauge_ev;
     /* The deliveries that may outlive AckWait (+WPI every AckWait/2), in the order
      * they were armed: with one period for all, that is deadline order. One timer,
      * for the first. */
-    inflight *wpi_head, *wpi_tail;
+    jb_dlist wpi; /* of inflight.wpi_link */
     struct event *wpi_ev;
     bool stopping;
     bool finished;
@@ -55,12 +69,12 @@ struct jb_dloop {
 struct inflight {
     jb_dloop *d;
     dconsumer *c;
-    inflight *prev, *next;
+    jb_dlink link; /* on d's in-flight list */
     natsMsg *msg;
     jb_ce *ce; /* NULL for a poison message */
     jb_dreq req;
     jb_dhttp_req *http;
-    inflight *wpi_prev, *wpi_next; /* on d's +WPI list when wpi_due_ns > 0 */
+    jb_dlink wpi_link; /* on d's +WPI list when wpi_due_ns > 0 */
     int64_t wpi_due_ns;
     stage stage;
     uint64_t attempt;
@@ -74,11 +88,15 @@ struct inflight {
     int code;
     char *errbody;
     size_t errbody_len;
+    inflight *pool_next; /* on d's pool */
+    /* Not cleared when the record is reused: written before they are read. */
+    char sink_buf[INFLIGHT_SINK];              /* the sink, when it fits */
+    _Alignas(void *) char hbuf[INFLIGHT_HBUF]; /* the request's header block, when it fits */
 };
 
 typedef enum settle { SETTLE_ACK, SETTLE_NAK, SETTLE_NONE } settle;
 
-static void deliver(jb_dloop *d, dconsumer *c, natsMsg *msg);
+static void deliver(jb_dloop *d, dconsumer *c, natsMsg *msg, uint64_t attempt);
 static void info_soon(jb_dloop *d);
 static void dead_letter(inflight *f, int code, const char *body, size_t len);
 static void check_stopped(jb_dloop *d);
@@ -135,6 +153,31 @@ static void count_simple(jb_metric *m, inflight *f, const char *reason)
     jb_metric_add(m, labels, 1);
 }
 
+/* jetbridge_dispatcher_in_flight is process-wide (every loop adds its own) and
+ * takes a lock per change: a loop adds its net change once per loop turn, at the
+ * end of the turn, instead of +1 and -1 for every event. */
+static void on_gauge(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    jb_dloop *d = arg;
+    if (d->gauge_delta != 0 && d->m.in_flight != NULL)
+        jb_metric_add(d->m.in_flight, NULL, (double)d->gauge_delta);
+    d->gauge_delta = 0;
+}
+
+static void gauge_add(jb_dloop *d, int64_t delta)
+{
+    if (d->m.in_flight == NULL)
+        return;
+    if (d->gauge_ev == NULL) {
+        jb_metric_add(d->m.in_flight, NULL, (double)delta);
+        return;
+    }
+    if (d->gauge_delta == 0)
+        event_active(d->gauge_ev, 0, 0);
+    d->gauge_delta += delta;
+}
+
 /* ---------------------------------------------------------- settling */
 
 static void reap(jb_dloop *d, dconsumer *c);
@@ -149,37 +192,30 @@ static int64_t wpi_every_ns(const jb_dloop *d)
 
 static void wpi_unlink(jb_dloop *d, inflight *f)
 {
-    if (f->wpi_prev != NULL)
-        f->wpi_prev->wpi_next = f->wpi_next;
-    else
-        d->wpi_head = f->wpi_next;
-    if (f->wpi_next != NULL)
-        f->wpi_next->wpi_prev = f->wpi_prev;
-    else
-        d->wpi_tail = f->wpi_prev;
-    f->wpi_prev = f->wpi_next = NULL;
+    jb_dlist_unlink(&d->wpi, &f->wpi_link);
     f->wpi_due_ns = 0;
 }
 
 static void wpi_append(jb_dloop *d, inflight *f, int64_t due)
 {
     f->wpi_due_ns = due > 0 ? due : 1;
-    f->wpi_prev = d->wpi_tail;
-    f->wpi_next = NULL;
-    if (d->wpi_tail != NULL)
-        d->wpi_tail->wpi_next = f;
-    else
-        d->wpi_head = f;
-    d->wpi_tail = f;
+    jb_dlist_append(&d->wpi, &f->wpi_link);
+}
+
+/* The delivery whose +WPI is due first, or NULL. */
+static inflight *wpi_first(const jb_dloop *d)
+{
+    return d->wpi.head != NULL ? JB_DLIST_ENTRY(d->wpi.head, inflight, wpi_link) : NULL;
 }
 
 /* The timer for the first deadline (a finished first one is not taken off it: the
  * timer then comes early and sets itself again). */
 static void wpi_schedule(jb_dloop *d, int64_t now)
 {
-    if (d->wpi_head == NULL)
+    inflight *first = wpi_first(d);
+    if (first == NULL)
         return;
-    int64_t wait = d->wpi_head->wpi_due_ns - now;
+    int64_t wait = first->wpi_due_ns - now;
     if (wait < 0)
         wait = 0;
     struct timeval tv = {(time_t)(wait / 1000000000), (suseconds_t)(wait % 1000000000 / 1000)};
@@ -192,7 +228,7 @@ static void on_wpi_tick(evutil_socket_t fd, short what, void *arg)
     jb_dloop *d = arg;
     int64_t now = jb_now_monotonic_ns();
     inflight *f;
-    while ((f = d->wpi_head) != NULL && f->wpi_due_ns <= now) {
+    while ((f = wpi_first(d)) != NULL && f->wpi_due_ns <= now) {
         /* The sink is slower than AckWait: keep the message ours. */
         jb_disp_settle(d->lnc, f->msg, "+WPI");
         wpi_unlink(d, f);
@@ -206,11 +242,30 @@ static void on_wpi_tick(evutil_socket_t fd, short what, void *arg)
 static void release_slot(jb_dloop *d, dconsumer *c)
 {
     dconsumer *owner = NULL;
-    natsMsg *next = jb_dpull_release(d->pull, c, &owner);
+    uint64_t attempt = 1;
+    natsMsg *next = jb_dpull_release(d->pull, c, &owner, &attempt);
     while (next != NULL) {
-        deliver(d, owner, next);
-        next = jb_dpull_release(d->pull, NULL, &owner);
+        deliver(d, owner, next, attempt);
+        next = jb_dpull_release(d->pull, NULL, &owner, &attempt);
     }
+}
+
+/* f is done with: what it allocated is freed, and the record itself goes back to
+ * the pool (or is freed when the pool is full). */
+static void inflight_put(jb_dloop *d, inflight *f)
+{
+    if (f->shown != f->sink)
+        free(f->shown);
+    if (f->sink != f->sink_buf)
+        free(f->sink);
+    free(f->errbody);
+    if (d->npool >= INFLIGHT_POOL) {
+        free(f);
+        return;
+    }
+    f->pool_next = d->pool;
+    d->pool = f;
+    d->npool++;
 }
 
 static void finish(inflight *f, settle how, int64_t delay_ms)
@@ -234,24 +289,13 @@ static void finish(inflight *f, settle how, int64_t delay_ms)
         jb_dauth_cancel(d->auth, f->wait);
     if (f->wpi_due_ns > 0)
         wpi_unlink(d, f);
-    if (f->prev != NULL)
-        f->prev->next = f->next;
-    else
-        d->inflight_head = f->next;
-    if (f->next != NULL)
-        f->next->prev = f->prev;
+    jb_dlist_unlink(&d->inflight, &f->link);
     d->ninflight--;
-    /* Process-wide: every loop adds its own. */
-    if (d->m.in_flight != NULL)
-        jb_metric_add(d->m.in_flight, NULL, -1);
+    gauge_add(d, -1);
     jb_dreq_free(&f->req);
     jb_ce_destroy(f->ce);
     jb_dgrave_bury(&d->grave, f->msg);
-    if (f->shown != f->sink)
-        free(f->shown);
-    free(f->sink);
-    free(f->errbody);
-    free(f);
+    inflight_put(d, f);
 
     release_slot(d, c);
     reap(d, c);
@@ -366,8 +410,8 @@ static bool send_to_dlsink(inflight *f)
     jb_ce_set_str(f->ce, "errorattempts", att);
     free(b64);
     jb_dreq_free(&f->req);
-    if (jb_dreq_build(f->ce, f->delivery.content_mode == JB_SUB_CONTENT_STRUCTURED, &f->req) !=
-        JB_OK)
+    if (jb_dreq_build_in(f->ce, f->delivery.content_mode == JB_SUB_CONTENT_STRUCTURED, f->hbuf,
+                         sizeof(f->hbuf), &f->req) != JB_OK)
         return false;
     f->stage = ST_DLSINK;
     return jb_dhttp_post(d->http, f->delivery.dead_letter_sink, f->req.headers, f->req.data,
@@ -420,39 +464,36 @@ static void on_dlq_done(jb_mail *m, void *ud)
 
 /* ------------------------------------------------------------ delivery */
 
-static inflight *inflight_new(jb_dloop *d, dconsumer *c, natsMsg *msg)
+/* attempt: the delivery count pull.c parsed from the reply subject. */
+static inflight *inflight_new(jb_dloop *d, dconsumer *c, natsMsg *msg, uint64_t attempt)
 {
-    inflight *f = calloc(1, sizeof(*f));
-    if (f == NULL)
+    inflight *f = d->pool;
+    if (f != NULL) {
+        d->pool = f->pool_next;
+        d->npool--;
+    } else if ((f = malloc(sizeof(*f))) == NULL) {
         return NULL;
-    f->sink = strdup(c->info.sink);
+    }
+    memset(f, 0, offsetof(inflight, sink_buf));
+    size_t sl = strlen(c->info.sink);
+    f->sink =
+        sl < sizeof(f->sink_buf) ? memcpy(f->sink_buf, c->info.sink, sl + 1) : strdup(c->info.sink);
     /* Without an '@' there is no userinfo to hide: the redacted form is the sink
-     * itself, not copied again (finish frees it once). */
+     * itself, not copied again (inflight_put frees it once). */
     f->shown =
         f->sink != NULL && strchr(f->sink, '@') == NULL ? f->sink : jb_redact_url(c->info.sink);
     if (f->sink == NULL || f->shown == NULL) {
-        if (f->shown != f->sink)
-            free(f->shown);
-        free(f->sink);
-        free(f);
+        inflight_put(d, f);
         return NULL;
     }
     f->d = d;
     f->c = c;
     f->msg = msg;
     f->delivery = c->info.delivery;
-    f->attempt = 1;
-    const char *reply = natsMsg_GetReply(msg);
-    jb_disp_meta meta;
-    if (reply != NULL && jb_disp_parse_ack_subject(reply, strlen(reply), &meta))
-        f->attempt = meta.delivered;
-    f->next = d->inflight_head;
-    if (f->next != NULL)
-        f->next->prev = f;
-    d->inflight_head = f;
+    f->attempt = attempt;
+    jb_dlist_append(&d->inflight, &f->link);
     d->ninflight++;
-    if (d->m.in_flight != NULL)
-        jb_metric_add(d->m.in_flight, NULL, 1);
+    gauge_add(d, 1);
     return f;
 }
 
@@ -464,7 +505,7 @@ static void arm_progress(inflight *f)
     if (f->delivery.timeout_ms < ack_wait / 2)
         return;
     int64_t now = jb_now_monotonic_ns();
-    bool first = d->wpi_head == NULL;
+    bool first = d->wpi.head == NULL;
     wpi_append(d, f, now + wpi_every_ns(d));
     if (first && !evtimer_pending(d->wpi_ev, NULL))
         wpi_schedule(d, now);
@@ -523,9 +564,9 @@ static void send_to_sink(inflight *f)
         arm_progress(f);
 }
 
-static void deliver(jb_dloop *d, dconsumer *c, natsMsg *msg)
+static void deliver(jb_dloop *d, dconsumer *c, natsMsg *msg, uint64_t attempt)
 {
-    inflight *f = inflight_new(d, c, msg);
+    inflight *f = inflight_new(d, c, msg, attempt);
     if (f == NULL) {
         jb_disp_nak(d->lnc, msg, 1000);
         jb_dgrave_bury(&d->grave, msg);
@@ -538,7 +579,10 @@ static void deliver(jb_dloop *d, dconsumer *c, natsMsg *msg)
         return;
     }
     jb_err err = {{0}};
-    if (jb_ce_from_nats(msg, &f->ce, &err) != JB_OK || jb_ce_validate(f->ce, &err) != JB_OK) {
+    /* The event borrows the message's payload: msg stays until finish, which
+     * destroys the event first. */
+    if (jb_ce_from_nats_borrow(msg, &f->ce, &err) != JB_OK ||
+        jb_ce_validate(f->ce, &err) != JB_OK) {
         jb_ce_destroy(f->ce);
         f->ce = NULL;
         /* Poison: it will never parse, so no retry. errordata carries why. */
@@ -549,8 +593,8 @@ static void deliver(jb_dloop *d, dconsumer *c, natsMsg *msg)
     }
     /* f->ce becomes the delivered form (the body points into it in binary mode);
      * a dead letter is made from the stored message, not from f->ce. */
-    if (jb_dreq_build(f->ce, f->delivery.content_mode == JB_SUB_CONTENT_STRUCTURED, &f->req) !=
-        JB_OK) {
+    if (jb_dreq_build_in(f->ce, f->delivery.content_mode == JB_SUB_CONTENT_STRUCTURED, f->hbuf,
+                         sizeof(f->hbuf), &f->req) != JB_OK) {
         finish(f, SETTLE_NAK, 1000);
         return;
     }
@@ -654,9 +698,10 @@ static void reap(jb_dloop *d, dconsumer *c)
 static void on_arrival(jb_dloop *d, natsMsg *msg)
 {
     dconsumer *c = NULL;
-    switch (jb_dpull_arrived(d->pull, msg, &c)) {
+    uint64_t attempt = 1;
+    switch (jb_dpull_arrived(d->pull, msg, &c, &attempt)) {
     case JB_DSLOT_DELIVER:
-        deliver(d, c, msg);
+        deliver(d, c, msg, attempt);
         return;
     case JB_DSLOT_PARKED:
     case JB_DSLOT_QUEUED:
@@ -769,11 +814,13 @@ jb_status jb_dloop_create(const jb_dshared *sh, int idx, struct event_base *base
     d->info_soon_ev = evtimer_new(base, on_info_tick, d);
     d->finish_ev = evtimer_new(base, on_finish_tick, d);
     d->wpi_ev = evtimer_new(base, on_wpi_tick, d);
+    d->gauge_ev = event_new(base, -1, 0, on_gauge, d);
     if (jb_dgrave_init(&d->grave, base, JB_DGRAVE_MAX, JB_DGRAVE_MAX_BYTES, JB_DGRAVE_MS) !=
             JB_OK ||
         jb_dacks_init(&d->acks, base, d->lnc, (size_t)max, &d->grave) != JB_OK ||
         d->info_ev == NULL || d->info_soon_ev == NULL || d->finish_ev == NULL ||
-        d->wpi_ev == NULL || d->http == NULL || d->status_ev == NULL || d->auth == NULL) {
+        d->wpi_ev == NULL || d->gauge_ev == NULL || d->http == NULL || d->status_ev == NULL ||
+        d->auth == NULL) {
         st = jb_err_set(err, JB_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -827,12 +874,13 @@ static void on_grace(evutil_socket_t fd, short what, void *arg)
     jb_dloop *d = arg;
     /* Past the grace period: give back what is still at a sink. Dead letters being
      * published finish on their own (bounded by their timeout). */
-    inflight *f = d->inflight_head;
-    while (f != NULL) {
-        inflight *next = f->next;
+    jb_dlink *l = d->inflight.head;
+    while (l != NULL) {
+        jb_dlink *next = l->next;
+        inflight *f = JB_DLIST_ENTRY(l, inflight, link);
         if (f->stage != ST_DLQ)
             finish(f, SETTLE_NAK, 1);
-        f = next;
+        l = next;
     }
 }
 
@@ -955,8 +1003,13 @@ void jb_dloop_destroy(jb_dloop *d)
         jb_mailbox_drain(d->mb, drop_mail, d);
     if (d->pull != NULL)
         unpark_all(d);
-    while (d->inflight_head != NULL)
-        finish(d->inflight_head, SETTLE_NAK, 1);
+    while (d->inflight.head != NULL)
+        finish(JB_DLIST_ENTRY(d->inflight.head, inflight, link), SETTLE_NAK, 1);
+    while (d->pool != NULL) {
+        inflight *f = d->pool;
+        d->pool = f->pool_next;
+        free(f);
+    }
     jb_dacks_free(&d->acks);
     while (d->table.list != NULL)
         free_consumer(d, d->table.list);
@@ -984,5 +1037,9 @@ void jb_dloop_destroy(jb_dloop *d)
         event_free(d->finish_ev);
     if (d->wpi_ev != NULL)
         event_free(d->wpi_ev);
+    if (d->gauge_ev != NULL) {
+        on_gauge(-1, 0, d); /* what the last turn changed */
+        event_free(d->gauge_ev);
+    }
     free(d);
 }

@@ -131,15 +131,17 @@ void jb_dpull_stop_consumer(jb_dpull *p, dconsumer *c);
 natsMsg *jb_dpull_unqueue(jb_dpull *p, dconsumer *c);
 /* Takes c out of every list (before it is freed). */
 void jb_dpull_forget(jb_dpull *p, dconsumer *c);
-/* A message arrived. DELIVER: deliver it now (*out is its consumer); PARKED or
- * QUEUED: taken, it comes back from jb_dpull_release; REFUSE: no consumer, or over
- * the bounds: the caller gives it back. */
-jb_dslot_arrival jb_dpull_arrived(jb_dpull *p, natsMsg *msg, dconsumer **out);
+/* A message arrived. DELIVER: deliver it now (*out is its consumer, *delivered
+ * its delivery count); PARKED or QUEUED: taken, it comes back from
+ * jb_dpull_release; REFUSE: its reply subject is not an ack subject, no consumer,
+ * or over the bounds: the caller gives it back. The reply subject is parsed here
+ * only: the count travels with the message. */
+jb_dslot_arrival jb_dpull_arrived(jb_dpull *p, natsMsg *msg, dconsumer **out, uint64_t *delivered);
 /* A message of c was settled. Returns a message that now may go to its sink (one
  * of c's that waited, or one parked for want of a process-wide slot; the caller
- * delivers it; *owner is its consumer), or NULL. Call again with c NULL until it
- * returns NULL. */
-natsMsg *jb_dpull_release(jb_dpull *p, dconsumer *c, dconsumer **owner);
+ * delivers it; *owner is its consumer, *delivered its delivery count), or NULL.
+ * Call again with c NULL until it returns NULL. */
+natsMsg *jb_dpull_release(jb_dpull *p, dconsumer *c, dconsumer **owner, uint64_t *delivered);
 /* One parked message taken back (stop), or NULL: the caller NAKs it. */
 natsMsg *jb_dpull_unpark(jb_dpull *p);
 /* A pull request ended with a status message (takes msg). True: the consumer

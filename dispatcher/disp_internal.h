@@ -140,11 +140,14 @@ size_t jb_dhttp_active(const jb_dhttp *h);
 /* ----------------------------------------- CloudEvent -> HTTP (deliver.c) */
 
 typedef struct jb_dreq {
-    /* The list starts with the built headers, all in one allocation (hblock, its
-     * last node hlast); nodes appended after hlast (curl_slist_append, the sink's
-     * credentials) are separate allocations. jb_dreq_free frees both kinds. */
+    /* The list starts with the built headers, all in one block (hblock, its last
+     * node hlast): the caller's buffer when they fit (jb_dreq_build_in), else one
+     * allocation (hblock_own); nodes appended after hlast (curl_slist_append, the
+     * sink's credentials) are separate allocations. jb_dreq_free frees what was
+     * allocated. */
     struct curl_slist *headers;
     void *hblock;
+    bool hblock_own;
     struct curl_slist *hlast;
     char *body;          /* malloc'd copy only for structured mode, else NULL */
     const uint8_t *data; /* what to send: body, or the event's data */
@@ -156,6 +159,10 @@ typedef struct jb_dreq {
  * application/cloudevents+json. On success *out is filled; free with
  * jb_dreq_free (ce must outlive it in binary mode: the body points into it). */
 jb_status jb_dreq_build(jb_ce *ce, bool structured, jb_dreq *out);
+/* The same, with the header block in buf[0..cap) when it fits there (no
+ * allocation; buf must outlive the request and be aligned for pointers), else
+ * allocated as by jb_dreq_build. */
+jb_status jb_dreq_build_in(jb_ce *ce, bool structured, void *buf, size_t cap, jb_dreq *out);
 void jb_dreq_free(jb_dreq *r);
 
 /* -------------------------------------- JetStream ack subjects (settle.c) */

@@ -49,6 +49,7 @@ typedef struct jb_dparked {
     struct jb_dparked *next;
     jb_dslot *slot;
     void *msg;
+    uint64_t tag; /* the caller's, handed back with msg (pull.c: its delivery count) */
 } jb_dparked;
 
 /* The process-wide accounting. */
@@ -98,13 +99,15 @@ typedef enum jb_dslot_arrival {
     JB_DSLOT_QUEUED,  /* taken: it waits for a place at the sink (jb_dslots_release) */
     JB_DSLOT_REFUSE,  /* over the bounds (its request was dropped): give it back */
 } jb_dslot_arrival;
-/* A message for c arrived. */
-jb_dslot_arrival jb_dslots_arrived(jb_dslots *s, jb_dslot *c, void *msg);
+/* A message for c arrived; tag is the caller's and comes back with it from
+ * jb_dslots_release (the dispatcher carries the delivery count it parsed once). */
+jb_dslot_arrival jb_dslots_arrived(jb_dslots *s, jb_dslot *c, void *msg, uint64_t tag);
 /* A message of c was settled: its slots go back. Returns a message that may now
  * go to its sink (the caller delivers it; *owner is its consumer): first one of
  * c's queue, else one parked for want of a process-wide slot; NULL when none.
- * Call again with c NULL (nothing settled) until it returns NULL. */
-void *jb_dslots_release(jb_dslots *s, jb_dslot *c, jb_dslot **owner);
+ * Call again with c NULL (nothing settled) until it returns NULL. *tag (may be
+ * NULL) is the message's tag from jb_dslots_arrived. */
+void *jb_dslots_release(jb_dslots *s, jb_dslot *c, jb_dslot **owner, uint64_t *tag);
 /* Takes one message of c's queue back (c stops): its slots are returned; the
  * caller gives it back. NULL when none is left. */
 void *jb_dslots_unqueue(jb_dslots *s, jb_dslot *c);

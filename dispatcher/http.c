@@ -11,6 +11,7 @@
 
 #include "common/jb_common.h"
 #include "dispatcher/disp_internal.h"
+#include "dispatcher/disp_list.h"
 #include "dispatcher/jb_disp.h"
 
 /* Finished request records, each with its easy handle, kept for the next request:
@@ -27,8 +28,8 @@
  * the handle is new or was reset (ready false), not per request. */
 struct jb_dhttp_req {
     struct jb_dhttp *h;
-    struct jb_dhttp_req *prev, *next; /* the active list, for destroy */
-    struct curl_slist *headers;       /* borrowed from the caller */
+    jb_dlink link;              /* on the list of requests in progress, for destroy */
+    struct curl_slist *headers; /* borrowed from the caller */
     jb_dhttp_done_fn done;
     void *ud;
     int64_t retry_after_ms;
@@ -55,7 +56,7 @@ struct jb_dhttp {
     CURLM *multi;
     struct event *timer;
     size_t active;
-    jb_dhttp_req *head;
+    jb_dlist reqs; /* in progress (jb_dhttp_req.link) */
     jb_dhttp_req *free_req[FREE_REQ_MAX];
     size_t nfree_req;
     /* Connection sockets by descriptor: kept registered across reuse. */
@@ -308,12 +309,7 @@ static void req_release(jb_dhttp *h, jb_dhttp_req *r, bool reset)
 static void req_free(jb_dhttp_req *r)
 {
     jb_dhttp *h = r->h;
-    if (r->prev != NULL)
-        r->prev->next = r->next;
-    else
-        h->head = r->next;
-    if (r->next != NULL)
-        r->next->prev = r->prev;
+    jb_dlist_unlink(&h->reqs, &r->link);
     curl_multi_remove_handle(h->multi, r->easy);
     h->active--;
     req_release(h, r, r->cert_set);
@@ -382,8 +378,8 @@ void jb_dhttp_destroy(jb_dhttp *h)
     if (h == NULL)
         return;
     /* Cancel whatever is still running; its owner was told to stop already. */
-    while (h->head != NULL)
-        req_free(h->head);
+    while (h->reqs.head != NULL)
+        req_free(JB_DLIST_ENTRY(h->reqs.head, jb_dhttp_req, link));
     for (size_t i = 0; i < h->nfree_req; i++)
         req_destroy(h->free_req[i]);
     if (h->multi != NULL)
@@ -527,10 +523,7 @@ jb_status jb_dhttp_post(jb_dhttp *h, const char *url, struct curl_slist *headers
         goto out;
     }
     h->active++;
-    r->next = h->head;
-    if (h->head != NULL)
-        h->head->prev = r;
-    h->head = r;
+    jb_dlist_append(&h->reqs, &r->link);
     if (out != NULL)
         *out = r;
     r = NULL;

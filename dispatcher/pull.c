@@ -141,7 +141,7 @@ void jb_dpull_stop_requests(jb_dpull *p)
 
 /* ------------------------------------------------------------ arrivals */
 
-jb_dslot_arrival jb_dpull_arrived(jb_dpull *p, natsMsg *msg, dconsumer **out)
+jb_dslot_arrival jb_dpull_arrived(jb_dpull *p, natsMsg *msg, dconsumer **out, uint64_t *delivered)
 {
     const char *reply = natsMsg_GetReply(msg);
     jb_disp_meta m;
@@ -150,17 +150,19 @@ jb_dslot_arrival jb_dpull_arrived(jb_dpull *p, natsMsg *msg, dconsumer **out)
     dconsumer *c = jb_dtable_find(p->table, m.consumer, m.consumer_len);
     if (c == NULL)
         return JB_DSLOT_REFUSE;
-    jb_dslot_arrival a = jb_dslots_arrived(&p->slots, &c->slot, msg);
+    jb_dslot_arrival a = jb_dslots_arrived(&p->slots, &c->slot, msg, m.delivered);
     pump_soon(p);
-    if (a == JB_DSLOT_DELIVER)
+    if (a == JB_DSLOT_DELIVER) {
         *out = c;
+        *delivered = m.delivered;
+    }
     return a;
 }
 
-natsMsg *jb_dpull_release(jb_dpull *p, dconsumer *c, dconsumer **owner)
+natsMsg *jb_dpull_release(jb_dpull *p, dconsumer *c, dconsumer **owner, uint64_t *delivered)
 {
     jb_dslot *o = NULL;
-    natsMsg *msg = jb_dslots_release(&p->slots, c != NULL ? &c->slot : NULL, &o);
+    natsMsg *msg = jb_dslots_release(&p->slots, c != NULL ? &c->slot : NULL, &o, delivered);
     pump_soon(p);
     if (msg != NULL)
         *owner = DCONSUMER(o);

@@ -133,12 +133,13 @@ void jb_dslots_ended(jb_dslots *s, jb_dslot *c)
     jb_dslots_close(s, c);
 }
 
-static jb_dparked *node(jb_dslot *c, void *msg)
+static jb_dparked *node(jb_dslot *c, void *msg, uint64_t tag)
 {
     jb_dparked *p = calloc(1, sizeof(*p));
     if (p != NULL) {
         p->slot = c;
         p->msg = msg;
+        p->tag = tag;
     }
     return p;
 }
@@ -166,7 +167,7 @@ static jb_dparked *pop(jb_dparked **head, jb_dparked **tail)
 
 /* msg (its slots counted) goes to the sink if c has room there, else to the end
  * of c's queue. False: no memory for the queue. */
-static bool to_sink_or_queue(jb_dslot *c, void *msg, jb_dparked *reuse, bool *queued)
+static bool to_sink_or_queue(jb_dslot *c, void *msg, uint64_t tag, jb_dparked *reuse, bool *queued)
 {
     *queued = false;
     if (c->at_sink < c->max_in_flight) {
@@ -174,17 +175,18 @@ static bool to_sink_or_queue(jb_dslot *c, void *msg, jb_dparked *reuse, bool *qu
         free(reuse);
         return true;
     }
-    jb_dparked *p = reuse != NULL ? reuse : node(c, msg);
+    jb_dparked *p = reuse != NULL ? reuse : node(c, msg, tag);
     if (p == NULL)
         return false;
     p->slot = c;
     p->msg = msg;
+    p->tag = tag;
     append(&c->queue, &c->queue_tail, p);
     *queued = true;
     return true;
 }
 
-jb_dslot_arrival jb_dslots_arrived(jb_dslots *s, jb_dslot *c, void *msg)
+jb_dslot_arrival jb_dslots_arrived(jb_dslots *s, jb_dslot *c, void *msg, uint64_t tag)
 {
     bool counted = c->requested > 0;
     bool long_poll = counted && c->req_long;
@@ -210,7 +212,7 @@ jb_dslot_arrival jb_dslots_arrived(jb_dslots *s, jb_dslot *c, void *msg)
     if (long_poll && s->global_outstanding >= s->global_max) {
         /* A long poll holds no process-wide slot: the message waits for one. At most
          * one per consumer, and its consumer's own slot is taken. */
-        jb_dparked *p = node(c, msg);
+        jb_dparked *p = node(c, msg, tag);
         if (p == NULL) {
             c->outstanding--;
             return JB_DSLOT_REFUSE;
@@ -222,7 +224,7 @@ jb_dslot_arrival jb_dslots_arrived(jb_dslots *s, jb_dslot *c, void *msg)
     }
     s->global_outstanding++;
     bool queued = false;
-    if (!to_sink_or_queue(c, msg, NULL, &queued)) {
+    if (!to_sink_or_queue(c, msg, tag, NULL, &queued)) {
         c->outstanding--;
         s->global_outstanding--;
         return JB_DSLOT_REFUSE;
@@ -230,7 +232,7 @@ jb_dslot_arrival jb_dslots_arrived(jb_dslots *s, jb_dslot *c, void *msg)
     return queued ? JB_DSLOT_QUEUED : JB_DSLOT_DELIVER;
 }
 
-void *jb_dslots_release(jb_dslots *s, jb_dslot *c, jb_dslot **owner)
+void *jb_dslots_release(jb_dslots *s, jb_dslot *c, jb_dslot **owner, uint64_t *tag)
 {
     if (c != NULL) {
         c->outstanding--;
@@ -243,6 +245,8 @@ void *jb_dslots_release(jb_dslots *s, jb_dslot *c, jb_dslot **owner)
         jb_dparked *q = pop(&c->queue, &c->queue_tail);
         if (q != NULL) {
             void *msg = q->msg;
+            if (tag != NULL)
+                *tag = q->tag;
             free(q);
             c->at_sink++;
             *owner = c;
@@ -256,13 +260,16 @@ void *jb_dslots_release(jb_dslots *s, jb_dslot *c, jb_dslot **owner)
         s->global_outstanding++;
         jb_dslot *o = p->slot;
         void *msg = p->msg;
+        uint64_t t = p->tag;
         o->has_parked = false;
         jb_dslots_want(s, o);
         bool queued = false;
         /* Reusing the node cannot fail. */
-        (void)to_sink_or_queue(o, msg, p, &queued);
+        (void)to_sink_or_queue(o, msg, t, p, &queued);
         if (!queued) {
             *owner = o;
+            if (tag != NULL)
+                *tag = t;
             return msg;
         }
     }

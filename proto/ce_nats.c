@@ -288,8 +288,9 @@ typedef struct matter {
     size_t n;
 } matter;
 
-static jb_status decode_binary(natsMsg *msg, const matter *m, const char *ct, jb_ce **out,
-                               jb_err *err)
+/* borrow: the event's data points into msg (jb_ce_borrow_data) instead of a copy. */
+static jb_status decode_binary(natsMsg *msg, const matter *m, const char *ct, bool borrow,
+                               jb_ce **out, jb_err *err)
 {
     jb_status st = JB_OK;
     jb_ce *ce = jb_ce_create();
@@ -316,11 +317,15 @@ static jb_status decode_binary(natsMsg *msg, const matter *m, const char *ct, jb
     if (dl > 0) {
         size_t ctl;
         const char *ctv = jb_ce_get(ce, "datacontenttype", &ctl);
-        bool json = ctv != NULL && jb_ce_is_json_media(ctv, ctl);
-        st = jb_ce_set_data(ce, json ? JB_CE_DATA_JSON : JB_CE_DATA_BINARY, natsMsg_GetData(msg),
-                            (size_t)dl);
-        if (st != JB_OK)
-            jb_err_set(err, st, "out of memory");
+        jb_ce_data_kind kind =
+            ctv != NULL && jb_ce_is_json_media(ctv, ctl) ? JB_CE_DATA_JSON : JB_CE_DATA_BINARY;
+        if (borrow) {
+            jb_ce_borrow_data(ce, kind, natsMsg_GetData(msg), (size_t)dl);
+        } else {
+            st = jb_ce_set_data(ce, kind, natsMsg_GetData(msg), (size_t)dl);
+            if (st != JB_OK)
+                jb_err_set(err, st, "out of memory");
+        }
     }
 done:
     if (st != JB_OK) {
@@ -335,14 +340,21 @@ done:
  * into one when it parses a received message (see jb_ce_nats_key_hash), so their
  * values cannot be trusted: an error rather than a wrong event. jb_ce_to_nats never
  * writes such keys. */
+/* "ce-" without case, checked inline: x | 0x20 is 'c' only for 'C' and 'c' (and
+ * 'e' only for 'E' and 'e'). Every key of every event goes through it. */
+static bool ce_prefix(const char *k, size_t kl)
+{
+    return kl > 3 && (k[0] | 0x20) == 'c' && (k[1] | 0x20) == 'e' && k[2] == '-';
+}
+
 static jb_status check_folded(const char **keys, int nkeys, matter *m, jb_err *err)
 {
     nats_key h[MATTER_MAX];
     m->n = 0;
     for (int i = 0; i < nkeys; i++) {
         size_t kl = strlen(keys[i]);
-        bool ce = kl > 3 && jb_ce_ieq(keys[i], 3, "ce-");
-        if (!ce && !jb_ce_ieq(keys[i], kl, "content-type"))
+        bool ce = ce_prefix(keys[i], kl);
+        if (!ce && (kl != 12 || !jb_ce_ieq(keys[i], kl, "content-type")))
             continue;
         size_t n = m->n;
         if (n == MATTER_MAX)
@@ -365,7 +377,7 @@ static jb_status check_folded(const char **keys, int nkeys, matter *m, jb_err *e
     return JB_OK;
 }
 
-jb_status jb_ce_from_nats(natsMsg *msg, jb_ce **out, jb_err *err)
+static jb_status from_nats(natsMsg *msg, bool borrow, jb_ce **out, jb_err *err)
 {
     const char **keys = NULL;
     int nkeys = 0;
@@ -397,7 +409,7 @@ jb_status jb_ce_from_nats(natsMsg *msg, jb_ce **out, jb_err *err)
     size_t dl = (size_t)natsMsg_GetDataLength(msg);
     switch (mode) {
     case JB_CE_HTTP_BINARY:
-        st = decode_binary(msg, &m, ct, out, err);
+        st = decode_binary(msg, &m, ct, borrow, out, err);
         break;
     case JB_CE_HTTP_STRUCTURED_JSON:
         st = jb_ce_from_json(data != NULL ? data : "", dl, out, err);
@@ -415,4 +427,14 @@ jb_status jb_ce_from_nats(natsMsg *msg, jb_ce **out, jb_err *err)
 done:
     free((void *)keys);
     return st;
+}
+
+jb_status jb_ce_from_nats(natsMsg *msg, jb_ce **out, jb_err *err)
+{
+    return from_nats(msg, false, out, err);
+}
+
+jb_status jb_ce_from_nats_borrow(natsMsg *msg, jb_ce **out, jb_err *err)
+{
+    return from_nats(msg, true, out, err);
 }

@@ -198,6 +198,9 @@ uint32_t jb_ce_nats_key_hash(const char *key, size_t len);
 /* Decodes either mode (structured when Content-Type is application/cloudevents+json,
  * else binary). Does not validate. */
 jb_status jb_ce_from_nats(natsMsg *msg, jb_ce **out, jb_err *err);
+/* The same, except that a binary-mode event borrows the message's payload
+ * (jb_ce_borrow_data) instead of copying it: msg must outlive the event. */
+jb_status jb_ce_from_nats_borrow(natsMsg *msg, jb_ce **out, jb_err *err);
 
 /* Base64 (standard alphabet, padded). *out malloc'd and NUL-terminated. */
 jb_status jb_base64_encode(const uint8_t *in, size_t len, char **out, size_t *out_len);

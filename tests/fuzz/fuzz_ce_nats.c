@@ -41,8 +41,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         i = end + 1;
     }
     jb_ce *ce = NULL;
-    jb_err err;
-    if (jb_ce_from_nats(msg, &ce, &err) == JB_OK) {
+    jb_err err = {{0}};
+    jb_status st = jb_ce_from_nats(msg, &ce, &err);
+    /* Borrowing the payload decodes the same event, or fails the same way. */
+    jb_ce *borrowed = NULL;
+    jb_err berr = {{0}};
+    if (jb_ce_from_nats_borrow(msg, &borrowed, &berr) != st ||
+        (st == JB_OK &&
+         (!jb_ce_equal(ce, borrowed) || jb_ce_data_kind_of(ce) != jb_ce_data_kind_of(borrowed))) ||
+        (st != JB_OK && strcmp(err.msg, berr.msg) != 0))
+        abort();
+    jb_ce_destroy(borrowed);
+    if (st == JB_OK) {
         rt_nats(ce);
         check_event(ce);
         jb_ce_destroy(ce);

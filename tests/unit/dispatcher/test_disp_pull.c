@@ -20,6 +20,14 @@ static void test_ack_subjects(void)
         /* newer servers: domain and account hash in front, and a random token */
         {"$JS.ACK.hub.ACCHASH.sap.c1.1.7.7.1700000000000000000.0", true, "c1", 1, 7},
         {"$JS.ACK.hub.ACCHASH.sap.c1.2.8.8.1700000000000000000.0.xyz", true, "c1", 2, 8},
+        /* no domain: the server writes "_" */
+        {"$JS.ACK._.ACCHASH.sap.c1.5.9.9.1700000000000000000.0.xyz", true, "c1", 5, 9},
+        /* the smallest numbers nats-server 2.9.10's "%d.%d.%d.%d.%d" writes */
+        {"$JS.ACK.s.c.1.1.1.0.0", true, "c", 1, 1},
+        {"$JS.ACK.s.c.1.1.1.0.0 ", false, NULL, 0, 0}, /* a byte after the last digit */
+        {"$JS.ACK.s.c.1.1.1.0", false, NULL, 0, 0},    /* 4 numbers: not an ack subject */
+        {"$JS.ACK.hub.ACCHASH.sap.c1.1.7.7.1", false, NULL, 0, 0}, /* 8 tokens */
+        {"$JS.ACKX.sap.c1.1.1.1.1.0", false, NULL, 0, 0},
         {"$JS.ACK.sap.c1.18446744073709551615.1.1.1.0", false, NULL, 0, 0}, /* 20 digits */
         /* 19 digits always fit in 64 bits */
         {"$JS.ACK.sap.c1.9999999999999999999.1.1.1.0", true, "c1", 9999999999999999999ULL, 1},

@@ -241,6 +241,43 @@ static void test_long_and_appended_headers(void)
     jb_ce_destroy(ce);
 }
 
+/* jb_dreq_build_in: the header block in the caller's buffer when it fits (nothing
+ * allocated for it), else allocated; either way the same list as jb_dreq_build, and
+ * credentials appended afterwards are freed (LeakSanitizer checks). */
+static void test_build_in_buffer(void)
+{
+    jb_ce *ce = stored_event(base_attrs, "{}");
+    jb_ce_set_str(ce, "traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    jb_dreq want = {0};
+    CU_ASSERT_EQUAL_FATAL(jb_dreq_build(ce, false, &want), JB_OK);
+    CU_ASSERT_TRUE(want.hblock_own);
+    static _Alignas(void *) char big[1024], small[64];
+    char *bufs[] = {big, small};
+    size_t caps[] = {sizeof(big), sizeof(small)};
+    for (size_t i = 0; i < 2; i++) {
+        jb_ce *c2 = stored_event(base_attrs, "{}");
+        jb_ce_set_str(c2, "traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        jb_dreq r = {0};
+        CU_ASSERT_EQUAL_FATAL(jb_dreq_build_in(c2, false, bufs[i], caps[i], &r), JB_OK);
+        /* Fits in 1 KiB; 64 bytes is too small. */
+        CU_ASSERT_EQUAL(r.hblock == bufs[i], i == 0);
+        CU_ASSERT_EQUAL(r.hblock_own, i == 1);
+        const struct curl_slist *a = want.headers, *b = r.headers;
+        for (; a != NULL && b != NULL; a = a->next, b = b->next)
+            CU_ASSERT_STRING_EQUAL(a->data, b->data);
+        CU_ASSERT_PTR_NULL(a);
+        CU_ASSERT_PTR_NULL(b);
+        CU_ASSERT_PTR_NOT_NULL(curl_slist_append(r.headers, "Authorization: Bearer t0ken"));
+        CU_ASSERT_STRING_EQUAL(header(r.headers, "Authorization"), "Bearer t0ken");
+        jb_dreq_free(&r);
+        CU_ASSERT_PTR_NULL(r.hblock);
+        CU_ASSERT_FALSE(r.hblock_own);
+        jb_ce_destroy(c2);
+    }
+    jb_dreq_free(&want);
+    jb_ce_destroy(ce);
+}
+
 int main(void)
 {
     static const jb_test_case cases[] = {
@@ -250,6 +287,7 @@ int main(void)
         {"structured", test_structured},
         {"header_injection_dropped", test_header_injection_dropped},
         {"long_and_appended_headers", test_long_and_appended_headers},
+        {"build_in_buffer", test_build_in_buffer},
     };
     return jb_cunit_main("dispatcher_request", NULL, NULL, cases, JB_CASES_N(cases));
 }

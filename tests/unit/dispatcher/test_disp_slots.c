@@ -56,12 +56,12 @@ static void test_window(void)
         CU_ASSERT_EQUAL(ask(&s, &c, NULL), 0); /* one open request at a time */
         int msg = 0;
         for (int i = 0; i < n; i++)
-            CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &msg), JB_DSLOT_DELIVER);
+            CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &msg, 0), JB_DSLOT_DELIVER);
         check_bounds(&s, all, 1);
         CU_ASSERT_FALSE(c.req_open); /* the batch filled: it ended */
         CU_ASSERT_EQUAL(c.outstanding, n);
         jb_dslot *owner = NULL;
-        CU_ASSERT_PTR_NULL(jb_dslots_release(&s, &c, &owner));
+        CU_ASSERT_PTR_NULL(jb_dslots_release(&s, &c, &owner, NULL));
         check_bounds(&s, all, 1);
         bool lp;
         int again = jb_dslots_plan(&s, &c, 0, &lp);
@@ -85,7 +85,7 @@ static void test_starved(void)
     CU_ASSERT_FALSE(jb_dslots_pump_waiting(&s));
     int msg = 0;
     for (int i = 0; i < 3; i++)
-        CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &a, &msg), JB_DSLOT_DELIVER);
+        CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &a, &msg, 0), JB_DSLOT_DELIVER);
     check_bounds(&s, all, 2);
     /* a's batch filled: it is looked at again, but the cap leaves it nothing. */
     CU_ASSERT_PTR_EQUAL(jb_dslots_next(&s), &a);
@@ -93,7 +93,7 @@ static void test_starved(void)
     CU_ASSERT_EQUAL(ask(&s, &a, NULL), 0);
     CU_ASSERT_TRUE(a.in_starved);
     jb_dslot *owner = NULL;
-    jb_dslots_release(&s, &a, &owner);
+    jb_dslots_release(&s, &a, &owner, NULL);
     CU_ASSERT_TRUE(jb_dslots_pump_waiting(&s));
     /* Both starved get another look, in the order they came to the list. */
     jb_dslot *first = jb_dslots_next(&s), *second = jb_dslots_next(&s);
@@ -128,18 +128,20 @@ static void test_park(void)
     jb_dslots_ended(&s, &idle);
     CU_ASSERT_TRUE(idle.last_empty);
     CU_ASSERT_EQUAL(ask(&s, &busy, NULL), 1);
-    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &busy, &m1), JB_DSLOT_DELIVER);
+    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &busy, &m1, 0), JB_DSLOT_DELIVER);
     bool lp = false;
     CU_ASSERT_EQUAL(ask(&s, &idle, &lp), 1);
     CU_ASSERT_TRUE(lp);
     CU_ASSERT_EQUAL(s.global_requested, 0); /* a long poll holds no process-wide slot */
-    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &idle, &m2), JB_DSLOT_PARKED);
+    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &idle, &m2, 7), JB_DSLOT_PARKED);
     CU_ASSERT_EQUAL(s.nparked, 1);
     CU_ASSERT_EQUAL(idle.outstanding, 1);
     check_bounds(&s, all, 2);
     jb_dslot *owner = NULL;
-    CU_ASSERT_PTR_EQUAL(jb_dslots_release(&s, &busy, &owner), &m2);
+    uint64_t tag = 0;
+    CU_ASSERT_PTR_EQUAL(jb_dslots_release(&s, &busy, &owner, &tag), &m2);
     CU_ASSERT_PTR_EQUAL(owner, &idle);
+    CU_ASSERT_EQUAL(tag, 7); /* unparked straight to the sink, with its tag */
     CU_ASSERT_EQUAL(s.global_outstanding, 1);
     CU_ASSERT_EQUAL(s.nparked, 0);
     check_bounds(&s, all, 2);
@@ -148,7 +150,7 @@ static void test_park(void)
     busy.last_empty = true;                   /* as after an empty request */
     CU_ASSERT_EQUAL(ask(&s, &busy, &lp), 1);
     CU_ASSERT_TRUE(lp);
-    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &busy, &m3), JB_DSLOT_PARKED);
+    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &busy, &m3, 0), JB_DSLOT_PARKED);
     check_bounds(&s, all, 2);
     CU_ASSERT_PTR_EQUAL(jb_dslots_unpark(&s), &m3);
     CU_ASSERT_PTR_NULL(jb_dslots_unpark(&s));
@@ -167,9 +169,9 @@ static void test_stale_arrivals(void)
     int m = 0;
     CU_ASSERT_EQUAL(ask(&s, &c, NULL), 2);
     jb_dslots_close(&s, &c); /* dropped */
-    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &m), JB_DSLOT_DELIVER);
-    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &m), JB_DSLOT_DELIVER);
-    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &m), JB_DSLOT_REFUSE);
+    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &m, 0), JB_DSLOT_DELIVER);
+    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &m, 0), JB_DSLOT_DELIVER);
+    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &m, 0), JB_DSLOT_REFUSE);
     CU_ASSERT_EQUAL(c.outstanding, 2);
     CU_ASSERT_EQUAL(s.global_outstanding, 2);
 }
@@ -189,10 +191,10 @@ static void test_stale_arrival_respects_others_requests(void)
     CU_ASSERT_EQUAL(ask(&s, &a, NULL), 4);
     jb_dslots_close(&s, &a); /* dropped (a reconnect, new settings) */
     CU_ASSERT_EQUAL(ask(&s, &b, NULL), 4);
-    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &a, &m), JB_DSLOT_REFUSE);
+    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &a, &m, 0), JB_DSLOT_REFUSE);
     check_bounds(&s, all, 2);
     for (int i = 0; i < 4; i++)
-        CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &b, &m), JB_DSLOT_DELIVER);
+        CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &b, &m, 0), JB_DSLOT_DELIVER);
     check_bounds(&s, all, 2);
     CU_ASSERT_EQUAL(s.global_outstanding, 4);
 }
@@ -247,7 +249,7 @@ static void test_prefetch_window(void)
         CU_ASSERT_EQUAL(n, window);
         int msgs[128];
         for (int i = 0; i < n; i++) {
-            jb_dslot_arrival a = jb_dslots_arrived(&s, &c, &msgs[i]);
+            jb_dslot_arrival a = jb_dslots_arrived(&s, &c, &msgs[i], 0);
             CU_ASSERT_EQUAL(a, i < cases[k].max_in_flight ? JB_DSLOT_DELIVER : JB_DSLOT_QUEUED);
             check_bounds(&s, all, 1);
         }
@@ -256,15 +258,15 @@ static void test_prefetch_window(void)
         /* Settling one at a time: the queued ones reach the sink in arrival order. */
         for (int i = cases[k].max_in_flight; i < n; i++) {
             jb_dslot *owner = NULL;
-            CU_ASSERT_PTR_EQUAL(jb_dslots_release(&s, &c, &owner), &msgs[i]);
+            CU_ASSERT_PTR_EQUAL(jb_dslots_release(&s, &c, &owner, NULL), &msgs[i]);
             CU_ASSERT_PTR_EQUAL(owner, &c);
-            CU_ASSERT_PTR_NULL(jb_dslots_release(&s, NULL, &owner));
+            CU_ASSERT_PTR_NULL(jb_dslots_release(&s, NULL, &owner, NULL));
             CU_ASSERT_EQUAL(c.at_sink, cases[k].max_in_flight);
             check_bounds(&s, all, 1);
         }
         for (int i = 0; i < cases[k].max_in_flight; i++) {
             jb_dslot *owner = NULL;
-            CU_ASSERT_PTR_NULL(jb_dslots_release(&s, &c, &owner));
+            CU_ASSERT_PTR_NULL(jb_dslots_release(&s, &c, &owner, NULL));
             check_bounds(&s, all, 1);
         }
         CU_ASSERT_EQUAL(c.outstanding, 0);
@@ -285,18 +287,18 @@ static void test_prefetch_zero_never_queues(void)
     for (int round = 0; round < 5; round++) {
         int n = ask(&s, &c, NULL);
         for (int i = 0; i < n; i++)
-            CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &m), JB_DSLOT_DELIVER);
+            CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &m, 0), JB_DSLOT_DELIVER);
         check_bounds(&s, all, 1);
         jb_dslot *owner = NULL;
         while (c.outstanding > 0)
-            CU_ASSERT_PTR_NULL(jb_dslots_release(&s, &c, &owner));
+            CU_ASSERT_PTR_NULL(jb_dslots_release(&s, &c, &owner, NULL));
     }
     /* A stale arrival beyond the window is refused, not queued. */
     CU_ASSERT_EQUAL(ask(&s, &c, NULL), 3);
     jb_dslots_close(&s, &c);
     for (int i = 0; i < 3; i++)
-        CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &m), JB_DSLOT_DELIVER);
-    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &m), JB_DSLOT_REFUSE);
+        CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &m, 0), JB_DSLOT_DELIVER);
+    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &m, 0), JB_DSLOT_REFUSE);
     check_bounds(&s, all, 1);
 }
 
@@ -316,7 +318,7 @@ static void test_prefetch_cap_and_unqueue(void)
     CU_ASSERT_EQUAL(ask(&s, &b, NULL), 0); /* the cap is taken */
     CU_ASSERT_TRUE(b.in_starved);
     for (int i = 0; i < 6; i++)
-        jb_dslots_arrived(&s, &a, &m[i]);
+        jb_dslots_arrived(&s, &a, &m[i], 0);
     check_bounds(&s, all, 2);
     CU_ASSERT_EQUAL(a.at_sink, 2);
     /* a stops: its four queued messages come back, oldest first. */
@@ -346,15 +348,16 @@ static void test_prefetch_parked_keeps_order(void)
     const jb_dslot *all[] = {&c, &other};
     int m1 = 1, m2 = 2, m3 = 3;
     CU_ASSERT_EQUAL(ask(&s, &c, NULL), 2);
-    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &m1), JB_DSLOT_DELIVER);
-    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &m2), JB_DSLOT_QUEUED);
+    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &m1, 0), JB_DSLOT_DELIVER);
+    /* The tags (the dispatcher's delivery counts) come back with their messages. */
+    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &m2, 22), JB_DSLOT_QUEUED);
     /* c's next request brings nothing: then a long poll. */
     CU_ASSERT_EQUAL(ask(&s, &c, NULL), 0); /* the process-wide cap (2) is taken */
     c.last_empty = true;
     bool lp = false;
     CU_ASSERT_EQUAL(ask(&s, &c, &lp), 1);
     CU_ASSERT_TRUE(lp);
-    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &m3), JB_DSLOT_PARKED);
+    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &m3, 33), JB_DSLOT_PARKED);
     CU_ASSERT_TRUE(c.has_parked);
     c.last_empty = false;
     CU_ASSERT_EQUAL(ask(&s, &c, NULL), 0); /* nothing newer while m3 waits */
@@ -362,13 +365,16 @@ static void test_prefetch_parked_keeps_order(void)
     /* m1 settles: m2 goes to the sink, then m3 takes the freed process-wide slot
      * and waits behind it. */
     jb_dslot *owner = NULL;
-    CU_ASSERT_PTR_EQUAL(jb_dslots_release(&s, &c, &owner), &m2);
-    CU_ASSERT_PTR_NULL(jb_dslots_release(&s, NULL, &owner));
+    uint64_t tag = 0;
+    CU_ASSERT_PTR_EQUAL(jb_dslots_release(&s, &c, &owner, &tag), &m2);
+    CU_ASSERT_EQUAL(tag, 22);
+    CU_ASSERT_PTR_NULL(jb_dslots_release(&s, NULL, &owner, NULL));
     CU_ASSERT_FALSE(c.has_parked);
     CU_ASSERT_EQUAL(c.at_sink, 1);
     check_bounds(&s, all, 2);
-    CU_ASSERT_PTR_EQUAL(jb_dslots_release(&s, &c, &owner), &m3);
-    CU_ASSERT_PTR_NULL(jb_dslots_release(&s, &c, &owner));
+    CU_ASSERT_PTR_EQUAL(jb_dslots_release(&s, &c, &owner, &tag), &m3);
+    CU_ASSERT_EQUAL(tag, 33); /* parked, then queued: the tag went along */
+    CU_ASSERT_PTR_NULL(jb_dslots_release(&s, &c, &owner, NULL));
     CU_ASSERT_EQUAL(c.outstanding, 0);
     CU_ASSERT_EQUAL(s.global_outstanding, 0);
     check_bounds(&s, all, 2);
@@ -404,10 +410,10 @@ static void test_hold_open(void)
      * third slot, busy) holds a request open. */
     int msg = 0;
     for (int i = 0; i < 10; i++)
-        CU_ASSERT_EQUAL(jb_dslots_arrived(&s, a, &msg), JB_DSLOT_DELIVER);
+        CU_ASSERT_EQUAL(jb_dslots_arrived(&s, a, &msg, 0), JB_DSLOT_DELIVER);
     jb_dslot *owner = NULL;
     for (int i = 0; i < 10; i++)
-        CU_ASSERT_PTR_NULL(jb_dslots_release(&s, a, &owner));
+        CU_ASSERT_PTR_NULL(jb_dslots_release(&s, a, &owner, NULL));
     CU_ASSERT_PTR_EQUAL(jb_dslots_next(&s), a);
     CU_ASSERT_PTR_NULL(jb_dslots_next(&s));
     jb_dslot c;

@@ -158,6 +158,31 @@ static void test_decode_any_case(void)
     CU_ASSERT_EQUAL(jb_ce_data_kind_of(ce), JB_CE_DATA_JSON);
     jb_ce_destroy(ce);
     natsMsg_Destroy(m);
+    /* Keys that only look like ce-* or Content-Type are not attributes: the
+     * decoder's case-blind "ce-" check takes C/c, E/e and the dash only. */
+    static const char *const h3[] = {
+        "ce-id",       "1", "ce_x",          "2", "cf-y", "3", "Ce-",  "4", "ce.z", "5",
+        "Content-Typ", "6", "Content-Types", "7", "CE-w", "8", "#E-v", "9", NULL};
+    m = mkmsg(h3, NULL, 0);
+    CU_ASSERT_EQUAL_FATAL(jb_ce_from_nats(m, &ce, &err), JB_OK);
+    static const char *const want3[] = {"id", "1", "w", "8", NULL};
+    CU_ASSERT(t_has(ce, want3));
+    CU_ASSERT_EQUAL(jb_ce_attr_count(ce), 2);
+    jb_ce_destroy(ce);
+    natsMsg_Destroy(m);
+    /* Borrowed: the same event, its data the message's own bytes (no copy). */
+    m = mkmsg(h, "hi", 2);
+    jb_ce *copied = NULL;
+    CU_ASSERT_EQUAL_FATAL(jb_ce_from_nats(m, &copied, &err), JB_OK);
+    CU_ASSERT_EQUAL_FATAL(jb_ce_from_nats_borrow(m, &ce, &err), JB_OK);
+    CU_ASSERT_TRUE(jb_ce_equal(ce, copied));
+    size_t dlen = 0;
+    CU_ASSERT_PTR_EQUAL(jb_ce_data(ce, &dlen), (const uint8_t *)natsMsg_GetData(m));
+    CU_ASSERT_EQUAL(dlen, 2);
+    CU_ASSERT_PTR_NOT_EQUAL(jb_ce_data(copied, NULL), (const uint8_t *)natsMsg_GetData(m));
+    jb_ce_destroy(ce);
+    jb_ce_destroy(copied);
+    natsMsg_Destroy(m);
     /* No headers at all: an empty event (validation will say what is missing). */
     m = mkmsg((const char *const[]){NULL}, NULL, 0);
     CU_ASSERT_EQUAL_FATAL(jb_ce_from_nats(m, &ce, &err), JB_OK);
