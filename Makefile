@@ -118,7 +118,7 @@ valgrind: build
 # advises (CMakeLists.txt says why warnings do not stop this build).
 BUILD_TSAN  := build/tsan
 TSAN_SUITES ?= disp_delivery disp_resilience disp_threads disp_loops pub_api pub_faults integrity \
-               app_registry sub_reconcile id_admin kube_failover
+               app_registry sub_reconcile id_admin kube_failover kv_list
 TSAN_EMPTY  :=
 TSAN_SPACE  := $(TSAN_EMPTY) $(TSAN_EMPTY)
 .PHONY: build-tsan tsan

@@ -18,6 +18,7 @@
 #define TOKEN_RANDOM 32
 
 struct jb_app_store {
+    jsCtx *js; /* the caller's; jb_kv_each lists through it */
     kvStore *apps;
     kvStore *tokens;
 };
@@ -34,6 +35,7 @@ jb_status jb_app_store_open(const struct jb_cfg *cfg, jsCtx *js, jb_app_store **
     jb_app_store *st = calloc(1, sizeof(*st));
     if (st == NULL)
         return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
+    st->js = js;
     jb_status rc = app_kv_open(cfg, js, JB_APP_BUCKET, &st->apps, err);
     if (rc == JB_OK)
         rc = app_kv_open(cfg, js, JB_APP_TOKEN_BUCKET, &st->tokens, err);
@@ -137,13 +139,13 @@ jb_status jb_app_store_get(jb_app_store *st, const char *name, jb_app **out, jb_
     return rc;
 }
 
-static jb_status list_one(kvEntry *e, void *ud, jb_err *err)
+static jb_status list_one(const jb_kv_item *it, void *ud, jb_err *err)
 {
     jb_app *a = NULL;
     jb_err perr;
-    if (jb_app_from_json(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), &a, &perr) != JB_OK) {
+    if (jb_app_from_json(it->value, it->len, &a, &perr) != JB_OK) {
         jb_log(JB_LOG_WARN, "application", "skipping unparseable stored application", "key",
-               kvEntry_Key(e), "error", perr.msg, NULL);
+               it->key, "error", perr.msg, NULL);
         return JB_OK;
     }
     jb_status rc = jb_app_vec_push(ud, a);
@@ -159,7 +161,7 @@ jb_status jb_app_store_list(jb_app_store *st, jb_app_vec *out, jb_err *err)
 {
     size_t n0 = out->n;
     bool had_items = out->items != NULL;
-    jb_status rc = jb_kv_each(st->apps, "listing applications", list_one, out, err);
+    jb_status rc = jb_kv_each(st->js, st->apps, "listing applications", list_one, out, err);
     if (rc == JB_OK && out->n - n0 > 1)
         qsort(out->items + n0, out->n - n0, sizeof(jb_app *), cmp_app);
     if (rc != JB_OK)
@@ -242,9 +244,9 @@ jb_status jb_app_token_create(jb_app_store *st, const char *name, char **token_o
 }
 
 /* The application a token entry belongs to, or NULL (caller frees). */
-static char *token_owner(kvEntry *e)
+static char *token_owner(const jb_kv_item *it)
 {
-    cJSON *j = cJSON_ParseWithLength(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e));
+    cJSON *j = cJSON_ParseWithLength(it->value, it->len);
     const cJSON *app = cJSON_GetObjectItemCaseSensitive(j, "application");
     char *name = cJSON_IsString(app) ? strdup(app->valuestring) : NULL;
     cJSON_Delete(j);
@@ -258,16 +260,16 @@ typedef struct token_scan {
     kvStore *kv;
 } token_scan;
 
-static jb_status scan_token(kvEntry *e, void *ud, jb_err *err)
+static jb_status scan_token(const jb_kv_item *it, void *ud, jb_err *err)
 {
     token_scan *t = ud;
-    char *owner = token_owner(e);
+    char *owner = token_owner(it);
     bool mine = owner != NULL && strcmp(owner, t->name) == 0;
     free(owner);
     if (!mine)
         return JB_OK;
     if (t->revoke) {
-        natsStatus s = kvStore_Delete(t->kv, kvEntry_Key(e));
+        natsStatus s = kvStore_Delete(t->kv, it->key);
         if (s != NATS_OK)
             return jb_nats_err(s, "revoking a token", err);
     }
@@ -278,7 +280,7 @@ static jb_status scan_token(kvEntry *e, void *ud, jb_err *err)
 jb_status jb_app_token_revoke(jb_app_store *st, const char *name, size_t *n, jb_err *err)
 {
     token_scan t = {name, 0, true, st->tokens};
-    jb_status rc = jb_kv_each(st->tokens, "listing tokens", scan_token, &t, err);
+    jb_status rc = jb_kv_each(st->js, st->tokens, "listing tokens", scan_token, &t, err);
     if (n != NULL)
         *n = t.n;
     return rc;
@@ -287,7 +289,7 @@ jb_status jb_app_token_revoke(jb_app_store *st, const char *name, size_t *n, jb_
 jb_status jb_app_token_count(jb_app_store *st, const char *name, size_t *n, jb_err *err)
 {
     token_scan t = {name, 0, false, st->tokens};
-    jb_status rc = jb_kv_each(st->tokens, "listing tokens", scan_token, &t, err);
+    jb_status rc = jb_kv_each(st->js, st->tokens, "listing tokens", scan_token, &t, err);
     if (rc == JB_OK)
         *n = t.n;
     return rc;

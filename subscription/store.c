@@ -9,6 +9,7 @@
 #include "subscription/sub_internal.h"
 
 struct jb_sub_store {
+    jsCtx *js; /* the caller's; jb_kv_each lists through it */
     kvStore *subs;
     kvStore *status;
 };
@@ -26,6 +27,7 @@ jb_status jb_sub_store_open(const jb_cfg *cfg, jsCtx *js, jb_sub_store **out, jb
     jb_sub_store *st = calloc(1, sizeof(*st));
     if (st == NULL)
         return jb_err_set(err, JB_ERR_NOMEM, "out of memory");
+    st->js = js;
     jb_status rc = open_bucket(cfg, js, JB_SUB_BUCKET, &st->subs, err);
     if (rc == JB_OK)
         rc = open_bucket(cfg, js, JB_SUB_STATUS_BUCKET, &st->status, err);
@@ -202,15 +204,14 @@ typedef struct list_ctx {
     jb_sub_vec *out;
 } list_ctx;
 
-static jb_status list_one(kvEntry *e, void *ud, jb_err *err)
+static jb_status list_one(const jb_kv_item *it, void *ud, jb_err *err)
 {
     list_ctx *l = ud;
     jb_sub *sub = NULL;
     jb_err perr;
-    if (sub_from_entry(kvEntry_Key(e), kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), &sub,
-                       &perr) != JB_OK) {
-        jb_log(JB_LOG_WARN, "subscription", "skipping invalid stored subscription", "key",
-               kvEntry_Key(e), "error", perr.msg, NULL);
+    if (sub_from_entry(it->key, it->value, it->len, &sub, &perr) != JB_OK) {
+        jb_log(JB_LOG_WARN, "subscription", "skipping invalid stored subscription", "key", it->key,
+               "error", perr.msg, NULL);
         return JB_OK;
     }
     if (l->ns != NULL && strcmp(sub->ns, l->ns) != 0) {
@@ -226,7 +227,7 @@ jb_status jb_sub_store_list(jb_sub_store *st, const char *ns, jb_sub_vec *out, j
     size_t n0 = out->n;
     bool had_items = out->items != NULL;
     list_ctx l = {ns, out};
-    jb_status rc = jb_kv_each(st->subs, "listing subscriptions", list_one, &l, err);
+    jb_status rc = jb_kv_each(st->js, st->subs, "listing subscriptions", list_one, &l, err);
     if (rc == JB_OK && out->n - n0 > 1)
         qsort(out->items + n0, out->n - n0, sizeof(jb_sub *), cmp_sub);
     if (rc != JB_OK)

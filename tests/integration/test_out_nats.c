@@ -122,6 +122,51 @@ static int run_role(const role *r, const char *const *argv, char **out, char **e
     return jb_trun_capture(argv, r->env, out, err, 30000);
 }
 
+/* A nats.c client of the secured server as user (mutual TLS), with JetStream. */
+typedef struct client {
+    natsOptions *o;
+    natsConnection *nc;
+    jsCtx *js;
+} client;
+
+static bool client_connect(tenv *e, client *c, const char *user, const char *password)
+{
+    char url[64];
+    snprintf(url, sizeof(url), "tls://127.0.0.1:%d", e->port);
+    memset(c, 0, sizeof(*c));
+    return natsOptions_Create(&c->o) == NATS_OK && natsOptions_SetURL(c->o, url) == NATS_OK &&
+           natsOptions_SetSecure(c->o, true) == NATS_OK &&
+           natsOptions_LoadCATrustedCertificates(c->o, e->path[CA]) == NATS_OK &&
+           natsOptions_LoadCertificatesChain(c->o, e->path[CLI_CERT], e->path[CLI_KEY]) ==
+               NATS_OK &&
+           natsOptions_SetUserInfo(c->o, user, password) == NATS_OK &&
+           natsConnection_Connect(&c->nc, c->o) == NATS_OK &&
+           natsConnection_JetStream(&c->js, c->nc, NULL) == NATS_OK;
+}
+
+static void client_close(client *c)
+{
+    jsCtx_Destroy(c->js);
+    natsConnection_Destroy(c->nc);
+    natsOptions_Destroy(c->o);
+}
+
+/* The number of consumers on stream, read with the operator's STREAM.INFO; -1 when
+ * it cannot be read. */
+static int64_t stream_consumers(tenv *e, const char *stream)
+{
+    client c;
+    int64_t n = -1;
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    if (client_connect(e, &c, "operator", PASSWORD) &&
+        js_GetStreamInfo(&si, c.js, stream, NULL, &jerr) == NATS_OK)
+        n = (int64_t)si->State.Consumers;
+    jsStreamInfo_Destroy(si);
+    client_close(&c);
+    return n;
+}
+
 static bool publish_event(int port, const char *id)
 {
     char hdr[256];
@@ -168,6 +213,16 @@ static void test_roles_end_to_end(void)
     CU_ASSERT_TRUE_FATAL(out_write_file(mpath, manifest));
     const char *apply[] = {"sub", "apply", "-f", mpath, NULL};
     CU_ASSERT_EQUAL_FATAL(run_role(&op, apply, NULL, NULL), 0);
+    /* The operator lists the store (jb_kv_each: an ephemeral pull consumer on
+     * KV_jetbridge-subscriptions, its info, a fetch, its deletion): the subscription
+     * comes back, and no consumer is left on the bucket's stream. */
+    const char *get[] = {"sub", "get", NULL};
+    char *out = NULL;
+    CU_ASSERT_EQUAL(run_role(&op, get, &out, NULL), 0);
+    CU_ASSERT_TRUE(out != NULL && strstr(out, "orders") != NULL);
+    free(out);
+    out = NULL;
+    CU_ASSERT_EQUAL(stream_consumers(&e, "KV_jetbridge-subscriptions"), 0);
 
     const char *dargv[] = {"dispatcher", NULL};
     const char *pargv[] = {"publisher", NULL};
@@ -191,7 +246,6 @@ static void test_roles_end_to_end(void)
     CU_ASSERT_TRUE(jb_tsink_wait(e.sink, before + 1, 15000) >= before + 1);
 
     const char *list[] = {"dlq", "list", NULL};
-    char *out = NULL;
     for (int i = 0; i < 50; i++) {
         free(out);
         out = NULL;
@@ -206,10 +260,13 @@ static void test_roles_end_to_end(void)
     const char *rep[] = {"dlq", "replay", "--republish", NULL};
     CU_ASSERT_EQUAL(run_role(&op, rep, NULL, NULL), 0);
     CU_ASSERT_TRUE(jb_tsink_wait(e.sink, before + 1, 15000) >= before + 1);
-    const char *get[] = {"sub", "get", NULL};
     const char *stats[] = {"stats", NULL};
     CU_ASSERT_EQUAL(run_role(&op, get, NULL, NULL), 0);
     CU_ASSERT_EQUAL(run_role(&op, stats, NULL, NULL), 0);
+    /* The dispatcher's reconciler listed the store at start (its first full pass). */
+    char *dlog = jb_tproc_log(d);
+    CU_ASSERT_TRUE(dlog != NULL && strstr(dlog, "listing subscriptions") == NULL);
+    free(dlog);
 
     char *slog = jb_tproc_log(e.server);
     CU_ASSERT_TRUE(slog != NULL && strstr(slog, "Violation") == NULL);
@@ -237,19 +294,9 @@ static void test_publisher_least_privilege(void)
     const char *get[] = {"sub", "get", NULL};
     CU_ASSERT_EQUAL(run_role(&op, get, NULL, NULL), 0);
 
-    natsOptions *o = NULL;
-    natsConnection *nc = NULL;
-    jsCtx *js = NULL;
-    char url[64];
-    snprintf(url, sizeof(url), "tls://127.0.0.1:%d", e.port);
-    CU_ASSERT_TRUE_FATAL(
-        natsOptions_Create(&o) == NATS_OK && natsOptions_SetURL(o, url) == NATS_OK &&
-        natsOptions_SetSecure(o, true) == NATS_OK &&
-        natsOptions_LoadCATrustedCertificates(o, e.path[CA]) == NATS_OK &&
-        natsOptions_LoadCertificatesChain(o, e.path[CLI_CERT], e.path[CLI_KEY]) == NATS_OK &&
-        natsOptions_SetUserInfo(o, "publisher", "Publ1sher-pw") == NATS_OK &&
-        natsConnection_Connect(&nc, o) == NATS_OK &&
-        natsConnection_JetStream(&js, nc, NULL) == NATS_OK);
+    client c;
+    CU_ASSERT_TRUE_FATAL(client_connect(&e, &c, "publisher", "Publ1sher-pw"));
+    jsCtx *js = c.js;
     jsStreamConfig sc;
     jsStreamConfig_Init(&sc);
     sc.Name = "sap";
@@ -277,9 +324,7 @@ static void test_publisher_least_privilege(void)
     natsMsg *m = NULL;
     CU_ASSERT_NOT_EQUAL(js_GetMsg(&m, js, "KV_jetbridge-subscriptions", 1, NULL, &jerr), NATS_OK);
     natsMsg_Destroy(m);
-    jsCtx_Destroy(js);
-    natsConnection_Destroy(nc);
-    natsOptions_Destroy(o);
+    client_close(&c);
     /* And the CLI with it cannot list subscriptions. */
     char *err = NULL;
     CU_ASSERT_NOT_EQUAL(run_role(&pub, get, NULL, &err), 0);
