@@ -23,7 +23,9 @@
 #        (0 skips (c+)), LAT_RATES="1000 10000", LAT_SECONDS=5 (0 skips (e)),
 #        E2E_RATES="1000 10000" (RATE=R: just R), E2E_SECONDS=10 (0 skips (d)),
 #        LOOPS="1 2" runs (f) for those loop counts (unset: no (f)), TYPES=8,
-#        KEEP=1 keeps the temp dir. (f) alone:
+#        KEEP=1 keeps the temp dir, E2E_WINDOW_MS=100 makes (e) and (d) print a line
+#        per 100 ms of each run to stderr (latency by send time; deliveries and new
+#        sink connections by arrival: how a run ramps up). (f) alone:
 #        ROUNDS=0 LAT_SECONDS=0 E2E_SECONDS=0 LOOPS="1 2" perf/bench_dispatcher.sh
 set -euo pipefail
 

@@ -9,6 +9,11 @@
  * publishes, as the publisher stores them), timed from just before the publish;
  * no publisher process is involved. Then the line starts with "lat".
  *
+ * With E2E_WINDOW_MS=W (> 0) it also prints, to stderr, one line per W ms of the run
+ * (by send time): events sent in it, their p50/p99/max latency, and by arrival time
+ * the deliveries and the new connections the sink saw in it (a peer port not seen
+ * before: the sender's connections to its sink), to show how the run ramps up.
+ *
  * Usage: disp_e2e PUBLISH_URL|NATS_URL SINK_PORT RATE SECONDS */
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -41,7 +46,15 @@ typedef struct sink {
     int64_t *lat;
     size_t n, cap;
     struct event_base *base;
+    /* E2E_WINDOW_MS only: each event's send and arrival time (lat[i] is their
+     * difference), and each new connection's first arrival. */
+    int64_t *sent, *arr;
+    int64_t *conn_at;
+    size_t nconn;
+    unsigned char *port_seen; /* 65,536 bits */
 } sink;
+
+#define CONN_MAX 65536
 
 static void on_request(struct evhttp_request *req, void *arg)
 {
@@ -51,9 +64,24 @@ static void on_request(struct evhttp_request *req, void *arg)
     if (id != NULL && id[0] == 't') {
         int64_t sent = strtoll(id + 1, NULL, 10);
         pthread_mutex_lock(&s->mu);
-        if (s->n < s->cap)
+        if (s->n < s->cap) {
+            if (s->sent != NULL) {
+                s->sent[s->n] = sent;
+                s->arr[s->n] = t;
+            }
             s->lat[s->n++] = t - sent;
+        }
         pthread_mutex_unlock(&s->mu);
+    }
+    if (s->port_seen != NULL) {
+        char *addr = NULL;
+        ev_uint16_t port = 0;
+        evhttp_connection_get_peer(evhttp_request_get_connection(req), &addr, &port);
+        if (!(s->port_seen[port / 8] & (1u << (port % 8)))) {
+            s->port_seen[port / 8] |= (unsigned char)(1u << (port % 8));
+            if (s->nconn < CONN_MAX)
+                s->conn_at[s->nconn++] = t;
+        }
     }
     evhttp_send_reply(req, 204, "No Content", NULL);
 }
@@ -275,6 +303,41 @@ static int cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* E2E_WINDOW_MS: one line per window of w_ns from t0 (by send time: the events sent
+ * in it and their latency; by arrival time: deliveries and new connections). */
+static void print_windows(const sink *s, int64_t t0, int64_t w_ns)
+{
+    int64_t end = t0;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->arr[i] > end)
+            end = s->arr[i];
+    size_t nw = (size_t)((end - t0) / w_ns) + 1;
+    int64_t *buf = malloc(s->n * sizeof(*buf) + 1);
+    if (buf == NULL)
+        return;
+    fprintf(stderr, "window_ms sent p50_ms p99_ms max_ms | arrived new_conns\n");
+    for (size_t w = 0; w < nw; w++) {
+        int64_t lo = t0 + (int64_t)w * w_ns, hi = lo + w_ns;
+        size_t k = 0, arrived = 0, conns = 0;
+        for (size_t i = 0; i < s->n; i++) {
+            if (s->sent[i] >= lo && s->sent[i] < hi)
+                buf[k++] = s->lat[i];
+            if (s->arr[i] >= lo && s->arr[i] < hi)
+                arrived++;
+        }
+        for (size_t i = 0; i < s->nconn; i++)
+            if (s->conn_at[i] >= lo && s->conn_at[i] < hi)
+                conns++;
+        qsort(buf, k, sizeof(*buf), cmp);
+        double p50 = k ? (double)buf[k / 2] / 1e6 : 0,
+               p99 = k ? (double)buf[k * 99 / 100] / 1e6 : 0, mx = k ? (double)buf[k - 1] / 1e6 : 0;
+        fprintf(stderr, "%6lld %5zu %7.2f %7.2f %7.2f | %5zu %4zu\n",
+                (long long)((int64_t)w * w_ns / 1000000), k, p50, p99, mx, arrived, conns);
+    }
+    fprintf(stderr, "connections seen by the sink: %zu\n", s->nconn);
+    free(buf);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 5) {
@@ -286,16 +349,36 @@ int main(int argc, char **argv)
     long rate = strtol(argv[3], NULL, 10), secs = strtol(argv[4], NULL, 10);
     long total = rate * secs;
     evthread_use_pthreads(); /* loopbreak comes from the main thread */
-    sink s = {PTHREAD_MUTEX_INITIALIZER, calloc((size_t)total, sizeof(int64_t)), 0, (size_t)total,
-              event_base_new()};
+    sink s = {.mu = PTHREAD_MUTEX_INITIALIZER,
+              .lat = calloc((size_t)total, sizeof(int64_t)),
+              .cap = (size_t)total,
+              .base = event_base_new()};
     struct evhttp *http = evhttp_new(s.base);
     evhttp_set_gencb(http, on_request, &s);
     if (evhttp_bind_socket(http, "127.0.0.1", (uint16_t)port) != 0) {
         fprintf(stderr, "disp_e2e: cannot bind %d\n", port);
         return 1;
     }
+    const char *wenv = getenv("E2E_WINDOW_MS");
+    long window_ms = wenv != NULL ? strtol(wenv, NULL, 10) : 0;
+    if (window_ms > 0) {
+        s.sent = calloc((size_t)total, sizeof(int64_t));
+        s.arr = calloc((size_t)total, sizeof(int64_t));
+        s.conn_at = calloc(CONN_MAX, sizeof(int64_t));
+        s.port_seen = calloc(65536 / 8, 1);
+        if (s.sent == NULL || s.arr == NULL || s.conn_at == NULL || s.port_seen == NULL) {
+            free(s.sent);
+            free(s.arr);
+            free(s.conn_at);
+            free(s.port_seen);
+            s.sent = s.arr = s.conn_at = NULL;
+            s.port_seen = NULL;
+            window_ms = 0;
+        }
+    }
     pthread_t t;
     pthread_create(&t, NULL, sink_main, &s);
+    int64_t t0 = now_ns();
 
     bool direct = strncmp(url, "nats://", 7) == 0;
     long sent = 0;
@@ -312,6 +395,8 @@ int main(int argc, char **argv)
     }
     event_base_loopbreak(s.base);
     pthread_join(t, NULL);
+    if (window_ms > 0)
+        print_windows(&s, t0, window_ms * 1000000LL);
     qsort(s.lat, s.n, sizeof(int64_t), cmp);
     double p50 = 0, p90 = 0, p99 = 0, max = 0;
     if (s.n > 0) {
@@ -325,5 +410,9 @@ int main(int argc, char **argv)
     evhttp_free(http);
     event_base_free(s.base);
     free(s.lat);
+    free(s.sent);
+    free(s.arr);
+    free(s.conn_at);
+    free(s.port_seen);
     return s.n == (size_t)sent && errors == 0 ? 0 : 1;
 }
