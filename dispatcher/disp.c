@@ -726,6 +726,9 @@ static void on_nats_read(void *ud)
     natsMsg *msg;
     while ((msg = jb_dpull_next(d->pull, &kick)) != NULL)
         on_arrival(d, msg);
+    /* A status among them may have given slots back to a parked message. */
+    if (jb_dpull_room_for_parked(d->pull))
+        release_slot(d, NULL);
     if (kick)
         d->sh->kick(d->sh->kick_ud);
 }
@@ -768,6 +771,9 @@ static void on_status_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     jb_dloop *d = arg;
     jb_dpull_tick(d->pull);
+    /* Requests closed at their deadline or at a reconnect gave their slots back. */
+    if (jb_dpull_room_for_parked(d->pull))
+        release_slot(d, NULL);
 }
 
 /* ------------------------------------------------------------ the loop's API */

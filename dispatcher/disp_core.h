@@ -144,6 +144,9 @@ jb_dslot_arrival jb_dpull_arrived(jb_dpull *p, natsMsg *msg, dconsumer **out, ui
 natsMsg *jb_dpull_release(jb_dpull *p, dconsumer *c, dconsumer **owner, uint64_t *delivered);
 /* One parked message taken back (stop), or NULL: the caller NAKs it. */
 natsMsg *jb_dpull_unpark(jb_dpull *p);
+/* A parked message may take a slot that open requests gave back (a status, a
+ * deadline): the loop then calls jb_dpull_release with c NULL. */
+bool jb_dpull_room_for_parked(const jb_dpull *p);
 /* A pull request ended with a status message (takes msg). True: the consumer
  * looks lost, the caller asks the reconciler for a pass (at most every 2 s). */
 bool jb_dpull_status(jb_dpull *p, natsMsg *msg);

@@ -108,6 +108,11 @@ jb_dslot_arrival jb_dslots_arrived(jb_dslots *s, jb_dslot *c, void *msg, uint64_
  * Call again with c NULL (nothing settled) until it returns NULL. *tag (may be
  * NULL) is the message's tag from jb_dslots_arrived. */
 void *jb_dslots_release(jb_dslots *s, jb_dslot *c, jb_dslot **owner, uint64_t *tag);
+/* A parked message could take a process-wide slot now (one neither in flight nor
+ * held by an open request): call jb_dslots_release with c NULL. Open requests
+ * giving slots back (a 408, a deadline, a stop) make this true without any
+ * delivery settling. */
+bool jb_dslots_has_room_for_parked(const jb_dslots *s);
 /* Takes one message of c's queue back (c stops): its slots are returned; the
  * caller gives it back. NULL when none is left. */
 void *jb_dslots_unqueue(jb_dslots *s, jb_dslot *c);

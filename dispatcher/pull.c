@@ -174,6 +174,11 @@ natsMsg *jb_dpull_unqueue(jb_dpull *p, dconsumer *c)
     return jb_dslots_unqueue(&p->slots, &c->slot);
 }
 
+bool jb_dpull_room_for_parked(const jb_dpull *p)
+{
+    return jb_dslots_has_room_for_parked(&p->slots);
+}
+
 natsMsg *jb_dpull_unpark(jb_dpull *p)
 {
     return jb_dslots_unpark(&p->slots);

@@ -209,9 +209,11 @@ jb_dslot_arrival jb_dslots_arrived(jb_dslots *s, jb_dslot *c, void *msg, uint64_
         return JB_DSLOT_REFUSE;
     }
     c->outstanding++;
-    if (long_poll && s->global_outstanding >= s->global_max) {
-        /* A long poll holds no process-wide slot: the message waits for one. At most
-         * one per consumer, and its consumer's own slot is taken. */
+    if (long_poll && s->global_outstanding + s->global_requested >= s->global_max) {
+        /* A long poll holds no process-wide slot: the message waits for one, counting
+         * the slots other consumers' open requests hold (their batches may still
+         * arrive in full). At most one per consumer, and its consumer's own slot is
+         * taken. */
         jb_dparked *p = node(c, msg, tag);
         if (p == NULL) {
             c->outstanding--;
@@ -253,8 +255,10 @@ void *jb_dslots_release(jb_dslots *s, jb_dslot *c, jb_dslot **owner, uint64_t *t
             return msg;
         }
     }
-    /* A message parked for want of a process-wide slot takes a free one. */
-    while (s->parked != NULL && s->global_outstanding < s->global_max) {
+    /* A message parked for want of a process-wide slot takes a free one: one neither
+     * in flight nor held by an open request. Called with c NULL when an open request
+     * gave slots back (jb_dslots_has_room_for_parked). */
+    while (jb_dslots_has_room_for_parked(s)) {
         jb_dparked *p = pop(&s->parked, &s->parked_tail);
         s->nparked--;
         s->global_outstanding++;
@@ -274,6 +278,11 @@ void *jb_dslots_release(jb_dslots *s, jb_dslot *c, jb_dslot **owner, uint64_t *t
         }
     }
     return NULL;
+}
+
+bool jb_dslots_has_room_for_parked(const jb_dslots *s)
+{
+    return s->parked != NULL && s->global_outstanding + s->global_requested < s->global_max;
 }
 
 void *jb_dslots_unqueue(jb_dslots *s, jb_dslot *c)

@@ -158,6 +158,72 @@ static void test_park(void)
     CU_ASSERT_EQUAL(s.nparked, 0);
 }
 
+/* A long poll's message counts the slots other consumers' open requests hold: when
+ * their batches arrive in full, the deliveries in flight stay within the cap. When an
+ * open request gives its slots back unused (a 408), the parked message takes one
+ * without any delivery settling. */
+static void test_park_counts_open_requests(void)
+{
+    jb_dslots s;
+    jb_dslot busy, idle;
+    jb_dslots_init(&s, 2);
+    jb_dslot_init(&busy, 5);
+    jb_dslot_init(&idle, 5);
+    const jb_dslot *all[] = {&busy, &idle};
+    int m1 = 1, m2 = 2, m3 = 3;
+    CU_ASSERT_EQUAL(ask(&s, &idle, NULL), 2); /* the cap allows 2 */
+    jb_dslots_ended(&s, &idle);               /* brought nothing: idle long-polls next */
+    bool lp = false;
+    CU_ASSERT_EQUAL(ask(&s, &idle, &lp), 1);
+    CU_ASSERT_TRUE(lp);
+    CU_ASSERT_EQUAL(ask(&s, &busy, NULL), 2); /* the whole cap, held by busy's request */
+    CU_ASSERT_EQUAL(s.global_outstanding, 0);
+    CU_ASSERT_FALSE(jb_dslots_has_room_for_parked(&s));
+    /* Nothing is in flight, but both slots are busy's: idle's message waits. */
+    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &idle, &m1, 11), JB_DSLOT_PARKED);
+    check_bounds(&s, all, 2);
+    CU_ASSERT_FALSE(jb_dslots_has_room_for_parked(&s));
+    /* busy's batch arrives in full: two in flight, the cap, not three. */
+    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &busy, &m2, 0), JB_DSLOT_DELIVER);
+    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &busy, &m3, 0), JB_DSLOT_DELIVER);
+    CU_ASSERT_EQUAL(s.global_outstanding, 2);
+    check_bounds(&s, all, 2);
+    /* One settles: the parked message takes its slot. */
+    jb_dslot *owner = NULL;
+    uint64_t tag = 0;
+    CU_ASSERT_PTR_EQUAL(jb_dslots_release(&s, &busy, &owner, &tag), &m1);
+    CU_ASSERT_PTR_EQUAL(owner, &idle);
+    CU_ASSERT_EQUAL(tag, 11);
+    CU_ASSERT_EQUAL(s.global_outstanding, 2);
+    check_bounds(&s, all, 2);
+
+    /* Again, and this time busy's request ends with a 408 and brings nothing: the
+     * slots it gives back are the parked message's without any settle. */
+    jb_dslots s2;
+    jb_dslot b2, i2;
+    jb_dslots_init(&s2, 2);
+    jb_dslot_init(&b2, 5);
+    jb_dslot_init(&i2, 5);
+    const jb_dslot *all2[] = {&b2, &i2};
+    CU_ASSERT_EQUAL(ask(&s2, &i2, NULL), 2);
+    jb_dslots_ended(&s2, &i2);
+    CU_ASSERT_EQUAL(ask(&s2, &i2, &lp), 1);
+    CU_ASSERT_EQUAL(ask(&s2, &b2, NULL), 2);
+    CU_ASSERT_EQUAL(jb_dslots_arrived(&s2, &i2, &m1, 12), JB_DSLOT_PARKED);
+    jb_dslots_ended(&s2, &b2); /* 408, nothing brought */
+    check_bounds(&s2, all2, 2);
+    CU_ASSERT_TRUE(jb_dslots_has_room_for_parked(&s2));
+    owner = NULL;
+    CU_ASSERT_PTR_EQUAL(jb_dslots_release(&s2, NULL, &owner, &tag), &m1);
+    CU_ASSERT_PTR_EQUAL(owner, &i2);
+    CU_ASSERT_EQUAL(tag, 12);
+    CU_ASSERT_PTR_NULL(jb_dslots_release(&s2, NULL, &owner, &tag));
+    CU_ASSERT_FALSE(jb_dslots_has_room_for_parked(&s2));
+    CU_ASSERT_EQUAL(s2.global_outstanding, 1);
+    CU_ASSERT_EQUAL(s2.nparked, 0);
+    check_bounds(&s2, all2, 2);
+}
+
 /* A message from a request already dropped (a reconnect) counts only when there
  * is room; otherwise it is refused and nothing is counted. */
 static void test_stale_arrivals(void)
@@ -450,6 +516,8 @@ int main(void)
         {"window per consumer, asking again after an eighth", test_window},
         {"process-wide cap: starved consumers, first in first served", test_starved},
         {"long polls park when the cap is taken; unpark at stop", test_park},
+        {"a long poll's message counts others' open requests; a 408 unparks it",
+         test_park_counts_open_requests},
         {"arrivals of dropped requests never exceed the bounds", test_stale_arrivals},
         {"a stale arrival leaves the slots of others' requests alone",
          test_stale_arrival_respects_others_requests},
