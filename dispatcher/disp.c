@@ -707,9 +707,9 @@ static void on_arrival(jb_dloop *d, natsMsg *msg)
     case JB_DSLOT_QUEUED:
         return;
     case JB_DSLOT_REFUSE:
-        /* Its consumer is gone, or it would exceed the in-flight bounds: give it
-         * back at once for whoever may take it. */
-        jb_disp_nak(d->lnc, msg, 1);
+        /* Its consumer is gone: give it back at once for whoever may take it. Over
+         * its consumer's bounds: a little later. */
+        jb_disp_nak(d->lnc, msg, c != NULL && !c->slot.stop ? JB_DISP_REFUSE_DELAY_MS : 1);
         jb_dgrave_bury(&d->grave, msg);
         return;
     }

@@ -31,6 +31,9 @@ struct event;
  * 2.9 holds it up to this expiry when nothing is pending). Also the longest a
  * consumer starved for the process-wide cap waits for slots an open request holds. */
 #define JB_DISP_PULL_BUSY_EXPIRES_MS 500
+/* A busy consumer's stream is relayed (a fresh request takes over) this long
+ * before its expiry: more than a round trip and the deadline scan's period. */
+#define JB_DISP_STREAM_RELAY_MS 150
 /* A request with no end seen (no status, not filled) this long after its expiry
  * is taken as lost and asked again. nats-server 2.9.10 drops a request silently
  * when a message is ready between its expiry and its expiry timer (consumer.go
@@ -57,6 +60,10 @@ struct event;
  * long poll) and the requests' end statuses wait there until the loop takes them
  * after the read that brought them. */
 #define JB_DISP_MAILBOX_SPARE 1024
+/* A message over its consumer's bounds goes back with this delay: a stream open on
+ * the server would otherwise bring it straight back (only a copy redelivered while
+ * the first is still at the sink gets there). */
+#define JB_DISP_REFUSE_DELAY_MS 100
 
 typedef struct jb_disp jb_disp;
 typedef struct dconsumer dconsumer;
@@ -133,9 +140,10 @@ natsMsg *jb_dpull_unqueue(jb_dpull *p, dconsumer *c);
 void jb_dpull_forget(jb_dpull *p, dconsumer *c);
 /* A message arrived. DELIVER: deliver it now (*out is its consumer, *delivered
  * its delivery count); PARKED or QUEUED: taken, it comes back from
- * jb_dpull_release; REFUSE: its reply subject is not an ack subject, no consumer,
- * or over the bounds: the caller gives it back. The reply subject is parsed here
- * only: the count travels with the message. */
+ * jb_dpull_release; REFUSE: its reply subject is not an ack subject, no consumer
+ * (*out NULL), or over its consumer's bounds (*out that consumer): the caller
+ * gives it back. The reply subject is parsed here only: the count travels with
+ * the message. */
 jb_dslot_arrival jb_dpull_arrived(jb_dpull *p, natsMsg *msg, dconsumer **out, uint64_t *delivered);
 /* A message of c was settled. Returns a message that now may go to its sink (one
  * of c's that waited, or one parked for want of a process-wide slot; the caller

@@ -23,6 +23,10 @@
 
 /* Most messages one pull request asks for. */
 #define JB_DISP_FETCH_BATCH_MAX 256
+/* The batch of a stream (jb_dslots_hold_open): what the server may send on one
+ * request, paced by the consumer's MaxAckPending (its window), before the
+ * consumer asks again. Not a memory bound: the window is. */
+#define JB_DISP_STREAM_BATCH 4096
 
 /* One consumer's accounting; embedded in the consumer that owns it. */
 typedef struct jb_dslot {
@@ -37,6 +41,10 @@ typedef struct jb_dslot {
     int requested;                         /* asked for by the open request and not arrived */
     bool req_open;                         /* a request is waiting on the server */
     bool req_long;       /* ... a long poll for one message (the consumer was idle) */
+    bool req_stream;     /* ... a stream: its slots are the whole window (hold_open) */
+    int req_left;        /* what the open stream may still bring (of its batch) */
+    int64_t relay_ns;    /* a stream: when a fresh request takes over (0: let it end) */
+    bool restream;       /* the last stream filled its batch: ask again at once */
     bool last_empty;     /* the last request brought nothing: next time, a long poll */
     int req_got;         /* messages the open request brought */
     uint32_t req_id;     /* in the request's reply subject: tells stale ends apart */
@@ -79,14 +87,30 @@ jb_dslot *jb_dslots_next(jb_dslots *s);
  * waits on the starved list until a slot frees). *long_poll: ask with a long wait
  * for one message (the consumer was idle). */
 int jb_dslots_plan(jb_dslots *s, jb_dslot *c, int64_t now_ns, bool *long_poll);
-/* Whether c's planned request of n (not a long poll) may be held open on the
- * server across events (no no_wait: it ends when filled or at its expiry) rather
- * than end right after the first messages it brings. Its slots cannot be taken
- * back before it ends, so only while no consumer waits for the process-wide cap
- * and n leaves some of that cap free. */
-bool jb_dslots_hold_open(const jb_dslots *s, const jb_dslot *c, int n);
+/* Whether c's planned request (not a long poll) may be a stream: held open on
+ * the server across events (no no_wait) with a batch of JB_DISP_STREAM_BATCH,
+ * which JetStream paces by the consumer's MaxAckPending (= the window): each ack
+ * lets the server send the next message at once, with no request round trip. The
+ * stream takes c's whole free window from the process-wide cap, and every slot a
+ * settled message frees stays reserved for the next arrival until the stream ends
+ * (filled, or its expiry). So only while no consumer waits for the cap, no
+ * message is parked, and the window leaves some of the cap free. */
+bool jb_dslots_hold_open(const jb_dslots *s, const jb_dslot *c);
 /* The request planned was published (deadline_ns: past it, it is taken as lost). */
 void jb_dslots_opened(jb_dslots *s, jb_dslot *c, int n, bool long_poll, int64_t deadline_ns);
+/* A stream of batch messages was published instead (jb_dslots_hold_open); at
+ * relay_ns (before its expiry) a fresh request should take over. */
+void jb_dslots_opened_stream(jb_dslots *s, jb_dslot *c, int batch, int64_t relay_ns,
+                             int64_t deadline_ns);
+/* c's stream is due for relay at now: true when a fresh stream request should be
+ * published now, taking over the same slots before the open one expires (on
+ * nats-server 2.9 a request that expires while a message is ready ends without a
+ * status, and the consumer would wait for its deadline). False when c's stream
+ * brought nothing since it was opened or relayed, or a consumer waits for the cap
+ * or a message is parked: then the stream is left to end and give its slots back. */
+bool jb_dslots_relay(jb_dslots *s, jb_dslot *c, int64_t now_ns);
+/* The fresh request of jb_dslots_relay was published. */
+void jb_dslots_relayed(jb_dslot *c, int batch, int64_t relay_ns, int64_t deadline_ns);
 /* Ends c's open request (lost, dropped, or c stops): unused slots go back. */
 void jb_dslots_close(jb_dslots *s, jb_dslot *c);
 /* The open request ended with a status: when it brought nothing, the next one is a

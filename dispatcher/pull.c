@@ -60,11 +60,39 @@ static void arm_deadline(jb_dpull *p, int64_t at, int64_t now)
 }
 
 /* Publishes one pull request for c, of the size slots.c plans. A consumer that had
- * messages last time asks for its free slots with a short expiry: held open across
- * events (no no_wait: it ends when filled or with a 408 at the expiry) while the
- * process-wide cap is not contended, else no_wait (ended right after what it
- * brought). One that found nothing waits on the server for a single message
- * (expires 30 s), so that an idle consumer costs one request per 30 s. */
+ * messages last time asks with a short expiry: while the process-wide cap is not
+ * contended, for a stream (a batch of JB_DISP_STREAM_BATCH, held open across
+ * events: it ends when filled or with a 408 at the expiry; JetStream sends at most
+ * MaxAckPending = the window unacknowledged, and the next as each ack arrives),
+ * else for its free slots with no_wait (ended right after what it brought). One
+ * that found nothing waits on the server for a single message (expires 30 s), so
+ * that an idle consumer costs one request per 30 s. */
+/* Publishes a pull request for c with a new id (held: no no_wait); false when
+ * it could not be (c then waits 0.5 s). */
+static bool publish(jb_dpull *p, dconsumer *c, int batch, int64_t expires_ms, bool held,
+                    int64_t now)
+{
+    char subj[300], reply[200], body[128];
+    uint32_t id = c->slot.req_id + 1;
+    snprintf(subj, sizeof(subj), "$JS.API.CONSUMER.MSG.NEXT.%s.%s", p->cfg->stream_name,
+             c->info.consumer);
+    snprintf(reply, sizeof(reply), "%s.%s.%u", p->inbox, c->info.consumer, (unsigned)id);
+    int blen = snprintf(body, sizeof(body), "{\"batch\":%d,\"expires\":%lld%s}", batch,
+                        (long long)expires_ms * 1000000LL, held ? "" : ",\"no_wait\":true");
+    natsStatus s = natsConnection_PublishRequest(p->nc, subj, reply, body, blen);
+    c->slot.req_id = id;
+    if (s != NATS_OK) {
+        c->slot.retry_at_ns = now + 500000000LL;
+        return false;
+    }
+    return true;
+}
+
+static int64_t ms_from(int64_t now, int64_t ms)
+{
+    return now + ms * 1000000LL;
+}
+
 static void request(jb_dpull *p, dconsumer *c, int64_t now)
 {
     if (p->stopping || !jb_nats_connected(p->nc))
@@ -73,24 +101,34 @@ static void request(jb_dpull *p, dconsumer *c, int64_t now)
     int n = jb_dslots_plan(&p->slots, &c->slot, now, &wait);
     if (n <= 0)
         return;
-    bool held = wait || jb_dslots_hold_open(&p->slots, &c->slot, n);
+    bool stream = !wait && jb_dslots_hold_open(&p->slots, &c->slot);
     int64_t expires_ms = wait ? JB_DISP_PULL_EXPIRES_MS : JB_DISP_PULL_BUSY_EXPIRES_MS;
-    char subj[300], reply[200], body[128];
-    uint32_t id = c->slot.req_id + 1;
-    snprintf(subj, sizeof(subj), "$JS.API.CONSUMER.MSG.NEXT.%s.%s", p->cfg->stream_name,
-             c->info.consumer);
-    snprintf(reply, sizeof(reply), "%s.%s.%u", p->inbox, c->info.consumer, (unsigned)id);
-    int blen = snprintf(body, sizeof(body), "{\"batch\":%d,\"expires\":%lld%s}", n,
-                        (long long)expires_ms * 1000000LL, held ? "" : ",\"no_wait\":true");
-    natsStatus s = natsConnection_PublishRequest(p->nc, subj, reply, body, blen);
-    c->slot.req_id = id;
-    if (s != NATS_OK) {
-        c->slot.retry_at_ns = now + 500000000LL;
+    int batch = stream ? JB_DISP_STREAM_BATCH : n;
+    if (!publish(p, c, batch, expires_ms, wait || stream, now))
         return;
+    int64_t deadline = ms_from(now, expires_ms + JB_DISP_PULL_GRACE_MS);
+    if (stream) {
+        int64_t relay = ms_from(now, expires_ms - JB_DISP_STREAM_RELAY_MS);
+        jb_dslots_opened_stream(&p->slots, &c->slot, batch, relay, deadline);
+        arm_deadline(p, relay, now);
+    } else {
+        jb_dslots_opened(&p->slots, &c->slot, n, wait, deadline);
+        arm_deadline(p, deadline, now);
     }
-    int64_t deadline = now + (expires_ms + JB_DISP_PULL_GRACE_MS) * 1000000LL;
-    jb_dslots_opened(&p->slots, &c->slot, n, wait, deadline);
-    arm_deadline(p, deadline, now);
+}
+
+/* c's stream is about to expire: a fresh one takes over its slots (or, idle or
+ * the cap wanted, it is left to end). */
+static void relay(jb_dpull *p, dconsumer *c, int64_t now)
+{
+    if (p->stopping || !jb_nats_connected(p->nc) || !jb_dslots_relay(&p->slots, &c->slot, now))
+        return;
+    int64_t ms = JB_DISP_PULL_BUSY_EXPIRES_MS;
+    if (publish(p, c, JB_DISP_STREAM_BATCH, ms, true, now))
+        jb_dslots_relayed(&c->slot, JB_DISP_STREAM_BATCH, ms_from(now, ms - JB_DISP_STREAM_RELAY_MS),
+                          ms_from(now, ms + JB_DISP_PULL_GRACE_MS));
+    else
+        c->slot.relay_ns = 0; /* the open one ends by itself */
 }
 
 static void on_pump(evutil_socket_t fd, short what, void *arg)
@@ -152,7 +190,7 @@ jb_dslot_arrival jb_dpull_arrived(jb_dpull *p, natsMsg *msg, dconsumer **out, ui
         return JB_DSLOT_REFUSE;
     jb_dslot_arrival a = jb_dslots_arrived(&p->slots, &c->slot, msg, m.delivered);
     pump_soon(p);
-    if (a == JB_DSLOT_DELIVER) {
+    if (a == JB_DSLOT_DELIVER || a == JB_DSLOT_REFUSE) {
         *out = c;
         *delivered = m.delivered;
     }
@@ -370,9 +408,9 @@ void jb_dpull_destroy(jb_dpull *p)
     free(p);
 }
 
-/* Closes the open requests past their deadline (all of them: reset) and lets
- * their consumers ask again (every consumer without one: want_all). Returns the
- * earliest deadline still ahead, 0 when none. */
+/* Relays the streams due, closes the open requests past their deadline (all of
+ * them: reset) and lets their consumers ask again (every consumer without one:
+ * want_all). Returns the earliest relay or deadline still ahead, 0 when none. */
 static int64_t close_lost(jb_dpull *p, int64_t now, bool reset, bool want_all)
 {
     int64_t next = 0;
@@ -380,12 +418,15 @@ static int64_t close_lost(jb_dpull *p, int64_t now, bool reset, bool want_all)
         if (c->slot.stop)
             continue;
         bool was_open = c->slot.req_open;
+        if (was_open && !reset)
+            relay(p, c, now);
         if (was_open && (reset || now > c->slot.deadline_ns))
             jb_dslots_close(&p->slots, &c->slot);
         if (!c->slot.req_open && (want_all || was_open))
             jb_dslots_want(&p->slots, &c->slot);
-        if (c->slot.req_open && (next == 0 || c->slot.deadline_ns < next))
-            next = c->slot.deadline_ns;
+        int64_t due = c->slot.relay_ns != 0 ? c->slot.relay_ns : c->slot.deadline_ns;
+        if (c->slot.req_open && (next == 0 || due < next))
+            next = due;
     }
     return next;
 }

@@ -62,6 +62,13 @@ int jb_dslots_window(const jb_dslots *s, const jb_dslot *c)
     return c->max_in_flight + (s->prefetch > 0 ? s->prefetch : 0);
 }
 
+/* Process-wide slots neither in flight, nor held by open requests, nor promised to
+ * parked messages. */
+static int free_global(const jb_dslots *s)
+{
+    return s->global_max - s->global_outstanding - s->global_requested - s->nparked;
+}
+
 int jb_dslots_plan(jb_dslots *s, jb_dslot *c, int64_t now_ns, bool *long_poll)
 {
     *long_poll = false;
@@ -76,7 +83,7 @@ int jb_dslots_plan(jb_dslots *s, jb_dslot *c, int64_t now_ns, bool *long_poll)
         *long_poll = mine > 0;
         return mine > 0 ? 1 : 0;
     }
-    int all = s->global_max - s->global_outstanding - s->global_requested - s->nparked;
+    int all = free_global(s);
     if (all <= 0) {
         /* The process-wide cap: wait for any slot to come back. */
         if (!c->in_starved && !c->in_pump) {
@@ -89,29 +96,63 @@ int jb_dslots_plan(jb_dslots *s, jb_dslot *c, int64_t now_ns, bool *long_poll)
     int n = mine < all ? mine : all;
     /* Every request is a round trip: wait for an eighth of the window to be free
      * rather than asking for one message per completion, unless nothing is in
-     * flight or the process-wide cap is what limits. */
-    if (n <= 0 || !(n >= window / 8 || c->outstanding == 0 || n == all))
+     * flight, the process-wide cap is what limits, or a stream just filled its
+     * batch (a backlog: the next stream keeps the server sending). */
+    if (n <= 0 || !(n >= window / 8 || c->outstanding == 0 || n == all || c->restream))
         return 0;
     return n > JB_DISP_FETCH_BATCH_MAX ? JB_DISP_FETCH_BATCH_MAX : n;
 }
 
-bool jb_dslots_hold_open(const jb_dslots *s, const jb_dslot *c, int n)
+bool jb_dslots_hold_open(const jb_dslots *s, const jb_dslot *c)
 {
-    if (c->last_empty || n <= 0 || s->starved != NULL)
+    if (c->last_empty || s->starved != NULL || s->parked != NULL)
         return false;
-    int all = s->global_max - s->global_outstanding - s->global_requested - s->nparked;
-    return n < all;
+    int mine = jb_dslots_window(s, c) - c->outstanding;
+    return mine > 0 && mine < free_global(s);
 }
 
 void jb_dslots_opened(jb_dslots *s, jb_dslot *c, int n, bool long_poll, int64_t deadline_ns)
 {
     c->req_open = true;
     c->req_long = long_poll;
+    c->req_stream = false;
+    c->restream = false;
+    c->relay_ns = 0;
     c->req_got = 0;
     c->requested = n;
+    c->req_left = n;
     c->deadline_ns = deadline_ns;
     if (!long_poll)
         s->global_requested += n;
+}
+
+void jb_dslots_opened_stream(jb_dslots *s, jb_dslot *c, int batch, int64_t relay_ns,
+                             int64_t deadline_ns)
+{
+    /* The server may send the whole free window before anything settles. */
+    jb_dslots_opened(s, c, jb_dslots_window(s, c) - c->outstanding, false, deadline_ns);
+    c->req_stream = true;
+    c->req_left = batch;
+    c->relay_ns = relay_ns;
+}
+
+bool jb_dslots_relay(jb_dslots *s, jb_dslot *c, int64_t now_ns)
+{
+    if (!c->req_open || !c->req_stream || c->relay_ns == 0 || now_ns < c->relay_ns)
+        return false;
+    if (c->req_got > 0 && s->starved == NULL && s->parked == NULL && !c->stop)
+        return true;
+    c->relay_ns = 0;
+    return false;
+}
+
+void jb_dslots_relayed(jb_dslot *c, int batch, int64_t relay_ns, int64_t deadline_ns)
+{
+    /* The same slots: the server paces both requests by one MaxAckPending. */
+    c->req_left = batch;
+    c->req_got = 0;
+    c->relay_ns = relay_ns;
+    c->deadline_ns = deadline_ns;
 }
 
 void jb_dslots_close(jb_dslots *s, jb_dslot *c)
@@ -121,6 +162,7 @@ void jb_dslots_close(jb_dslots *s, jb_dslot *c)
         s->global_requested -= c->requested;
     c->requested = 0;
     c->req_open = false;
+    c->req_stream = false;
     /* Slots asked for and not used go back to everyone. */
     if (freed)
         jb_dslots_wake_starved(s);
@@ -186,6 +228,23 @@ static bool to_sink_or_queue(jb_dslot *c, void *msg, uint64_t tag, jb_dparked *r
     return true;
 }
 
+/* One more message of c's open request arrived: when its batch is filled, the
+ * server ended it without a status. */
+static void took_one(jb_dslots *s, jb_dslot *c)
+{
+    if (!c->req_open || --c->req_left > 0)
+        return;
+    if (c->req_stream) {
+        /* Slots still reserved go back; a backlog may remain: ask again at once. */
+        s->global_requested -= c->requested;
+        c->requested = 0;
+        c->req_stream = false;
+        c->restream = true;
+    }
+    c->req_open = false;
+    jb_dslots_want(s, c);
+}
+
 jb_dslot_arrival jb_dslots_arrived(jb_dslots *s, jb_dslot *c, void *msg, uint64_t tag)
 {
     bool counted = c->requested > 0;
@@ -196,16 +255,17 @@ jb_dslot_arrival jb_dslots_arrived(jb_dslots *s, jb_dslot *c, void *msg, uint64_
         c->last_empty = false;
         if (!c->req_long)
             s->global_requested--;
-        if (c->requested == 0 && c->req_open) {
-            /* The batch is filled: the server ends the request without a status. */
-            c->req_open = false;
-            jb_dslots_want(s, c);
-        }
-    } else if (c->outstanding >= jb_dslots_window(s, c) ||
-               s->global_outstanding + s->global_requested >= s->global_max) {
-        /* From a request taken as lost (a reconnect, new settings): never over the
-         * bounds. The slots other consumers' open requests hold are taken: their
-         * batches may still arrive in full. */
+        took_one(s, c);
+    } else if (c->req_stream) {
+        /* Past the window (a redelivered copy of a message still held): the
+         * stream's batch counts it all the same. */
+        took_one(s, c);
+    }
+    if (!counted && (c->outstanding >= jb_dslots_window(s, c) ||
+                     s->global_outstanding + s->global_requested >= s->global_max)) {
+        /* From a request taken as lost (a reconnect, new settings) or past a stream's
+         * window: never over the bounds. The slots other consumers' open requests
+         * hold are taken: their batches may still arrive in full. */
         return JB_DSLOT_REFUSE;
     }
     c->outstanding++;
@@ -240,8 +300,15 @@ void *jb_dslots_release(jb_dslots *s, jb_dslot *c, jb_dslot **owner, uint64_t *t
         c->outstanding--;
         c->at_sink--;
         s->global_outstanding--;
-        jb_dslots_wake_starved(s);
-        jb_dslots_want(s, c);
+        if (c->req_stream && c->req_open) {
+            /* The server sends the next message as soon as it sees the ack: the slot
+             * stays c's, and nothing is asked for. */
+            c->requested++;
+            s->global_requested++;
+        } else {
+            jb_dslots_wake_starved(s);
+            jb_dslots_want(s, c);
+        }
         /* The oldest of c's waiting messages takes its place at the sink (its
          * process-wide slot was counted when it arrived). */
         jb_dparked *q = pop(&c->queue, &c->queue_tail);

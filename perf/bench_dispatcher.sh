@@ -8,6 +8,10 @@
 #      the stream with plain nats.c, latency from the publish to arrival at the sink,
 #  (d) end to end: `jetbridge publisher` + `jetbridge dispatcher`, events POSTed at
 #      fixed rates (E2E_RATES) for E2E_SECONDS, latency from POST to arrival at the sink,
+#  (g) with SLOW_MS set: the dispatcher delivering N pre-stored events to a sink that
+#      answers each POST SLOW_MS ms after it arrived: at most C / SLOW_MS events/s
+#      can be delivered (C in flight), so dispatcher/ideal shows the time the
+#      window's slots wait for messages (the pull cycle), not CPU,
 #  (f) with LOOPS set: for each loop count L in LOOPS, the dispatcher with
 #      DISPATCH_LOOPS=L delivering N pre-stored events spread over TYPES consumers
 #      (one subscription with TYPES types, maxInFlightMessages C each).
@@ -23,6 +27,7 @@
 #        (0 skips (c+)), LAT_RATES="1000 10000", LAT_SECONDS=5 (0 skips (e)),
 #        E2E_RATES="1000 10000" (RATE=R: just R), E2E_SECONDS=10 (0 skips (d)),
 #        LOOPS="1 2" runs (f) for those loop counts (unset: no (f)), TYPES=8,
+#        SLOW_MS=20 runs (g) with that sink delay (unset: no (g)),
 #        KEEP=1 keeps the temp dir, E2E_WINDOW_MS=100 makes (e) and (d) print a line
 #        per 100 ms of each run to stderr (latency by send time; deliveries and new
 #        sink connections by arrival: how a run ramps up). (f) alone:
@@ -241,6 +246,35 @@ if count < n:
     print(f"WARNING: only {count} of {n} delivered")
 PY
   done
+fi
+
+# (g) a slow sink: the same N, each POST answered SLOW_MS ms after it arrived.
+if [[ ${SLOW_MS:-0} != 0 ]]; then
+  SLOW_PORT=$(free_port)
+  "$BUILD/disp_sink" "$SLOW_PORT" "$SLOW_MS" &
+  SLOW_PID=$!
+  PIDS+=($SLOW_PID)
+  wait_port "$SLOW_PORT"
+  "$BUILD/disp_load" apply "$NATS_URL" "http://127.0.0.1:$SLOW_PORT/" "$C"
+  FAST_PORT=$SINK_PORT FAST_PID=$SINK_PID
+  SINK_PORT=$SLOW_PORT SINK_PID=$SLOW_PID
+  for PF in 0 ${PREFETCH:-64}; do
+    deliver_stored "slow-p$PF-$$" "" "$TMP/disp_slow$PF.log" DISPATCH_PREFETCH="$PF"
+    python3 - "$SLOW_MS" "$C" "$PF" "$N" "$COUNT" "$FIRST" "$LAST" <<'PY'
+import sys
+ms, c, pf, n, count, first, last = (int(v) for v in sys.argv[1:])
+secs = (last - first) / 1e9 if count > 1 else float("nan")
+rate = (count - 1) / secs if count > 1 else 0.0
+ideal = c * 1000.0 / ms
+print(f"(g) slow sink ({ms} ms a POST), DISPATCH_PREFETCH={pf}: {count} in {secs:.3f} s = {rate:.0f} events/s; "
+      f"ideal {c} in flight / {ms} ms = {ideal:.0f}; dispatcher/ideal = {rate / ideal:.2f}")
+if count < n:
+    print(f"WARNING: only {count} of {n} delivered")
+PY
+    [[ ${PREFETCH:-64} == 0 ]] && break
+  done
+  SINK_PORT=$FAST_PORT SINK_PID=$FAST_PID
+  kill "$SLOW_PID" 2>/dev/null || true
 fi
 
 # (e) the dispatcher alone at fixed rates: plain nats.c stores, the dispatcher

@@ -3,7 +3,9 @@
  * POST); GET /reset starts counting again; GET /wait?n=N answers like /stats once N POSTs
  * were counted (one waiter at a time: a benchmark waits with one request instead of
  * starting a curl process every few milliseconds, which cost it half a core). So a
- * benchmark measures delivery rate at the receiving end. Usage: disp_sink PORT */
+ * benchmark measures delivery rate at the receiving end. Usage: disp_sink PORT [DELAY_MS]:
+ * with DELAY_MS, every POST is answered that long after it arrived (a slow sink;
+ * counted on arrival). */
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
@@ -14,6 +16,8 @@
 #include <time.h>
 
 typedef struct stats {
+    struct event_base *base;
+    struct timeval delay; /* before a POST's answer; 0: at once */
     uint64_t count;
     int64_t first_ns, last_ns;
     struct evhttp_request *waiter; /* GET /wait?n=N until count >= wait_n */
@@ -42,6 +46,35 @@ static int64_t now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+typedef struct later {
+    struct evhttp_request *req;
+    struct event *ev;
+} later;
+
+static void on_later(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    later *l = arg;
+    evhttp_send_reply(l->req, 204, "No Content", NULL);
+    event_free(l->ev);
+    free(l);
+}
+
+/* Answers a POST now, or after the sink's delay. */
+static void answer_post(stats *s, struct evhttp_request *req)
+{
+    later *l = NULL;
+    if (s->delay.tv_sec != 0 || s->delay.tv_usec != 0)
+        l = malloc(sizeof(*l));
+    if (l != NULL && (l->ev = evtimer_new(s->base, on_later, l)) != NULL) {
+        l->req = req;
+        evtimer_add(l->ev, &s->delay);
+        return;
+    }
+    free(l);
+    evhttp_send_reply(req, 204, "No Content", NULL);
 }
 
 static void on_request(struct evhttp_request *req, void *arg)
@@ -79,7 +112,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         s->first_ns = t;
     s->last_ns = t;
     s->count++;
-    evhttp_send_reply(req, 204, "No Content", NULL);
+    answer_post(s, req);
     if (s->waiter != NULL && s->count >= s->wait_n) {
         struct evhttp_request *w = s->waiter;
         s->waiter = NULL;
@@ -90,14 +123,17 @@ static void on_request(struct evhttp_request *req, void *arg)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: disp_sink PORT\n");
+    if (argc != 2 && argc != 3) {
+        fprintf(stderr, "usage: disp_sink PORT [DELAY_MS]\n");
         return 2;
     }
     int port = (int)strtol(argv[1], NULL, 10);
+    long delay_ms = argc == 3 ? strtol(argv[2], NULL, 10) : 0;
     struct event_base *base = event_base_new();
     struct evhttp *http = evhttp_new(base);
-    stats s = {0, 0, 0, NULL, 0};
+    stats s = {.base = base};
+    if (delay_ms > 0)
+        s.delay = (struct timeval){delay_ms / 1000, (delay_ms % 1000) * 1000};
     evhttp_set_max_body_size(http, 1 << 20);
     evhttp_set_max_headers_size(http, 64 << 10);
     evhttp_set_timeout(http, 60);

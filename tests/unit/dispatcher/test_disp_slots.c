@@ -446,9 +446,10 @@ static void test_prefetch_parked_keeps_order(void)
     check_bounds(&s, all, 2);
 }
 
-/* A busy consumer's request is held open on the server only while nobody waits for
- * the process-wide cap and the request leaves some of it free: its slots come back
- * only when it fills or expires. An idle consumer long-polls instead. */
+/* A busy consumer's request is a stream (held open on the server) only while nobody
+ * waits for the process-wide cap, nothing is parked and its free window leaves
+ * some of the cap free: its slots come back only when it fills or expires. An idle
+ * consumer long-polls instead. */
 static void test_hold_open(void)
 {
     static const int windows[] = {10, 25, 10};
@@ -462,13 +463,13 @@ static void test_hold_open(void)
     bool lp = false;
     int n = jb_dslots_plan(&s, a, 0, &lp);
     CU_ASSERT_EQUAL(n, 10);
-    CU_ASSERT_TRUE(jb_dslots_hold_open(&s, a, n)); /* 10 of 30: 20 stay free */
+    CU_ASSERT_TRUE(jb_dslots_hold_open(&s, a)); /* 10 of 30: 20 stay free */
     jb_dslots_opened(&s, a, n, lp, 1000);
     /* b's window is 25 but 20 are free: the cap limits it, so its request must end
      * right after what it brings (no_wait). */
     n = jb_dslots_plan(&s, b, 0, &lp);
     CU_ASSERT_EQUAL(n, 20);
-    CU_ASSERT_FALSE(jb_dslots_hold_open(&s, b, n));
+    CU_ASSERT_FALSE(jb_dslots_hold_open(&s, b));
     jb_dslots_opened(&s, b, n, lp, 1000);
     check_bounds(&s, all, 3);
     /* a's batch filled and was settled; a asks again and a third consumer c finds
@@ -488,26 +489,267 @@ static void test_hold_open(void)
     jb_dslots_opened(&s, a, 10, false, 1000);
     CU_ASSERT_EQUAL(jb_dslots_plan(&s, &c, 0, &lp), 0); /* the cap: c is starved */
     CU_ASSERT_TRUE(c.in_starved);
-    CU_ASSERT_FALSE(jb_dslots_hold_open(&s, idle, 1));
+    CU_ASSERT_FALSE(jb_dslots_hold_open(&s, idle));
     /* b's no_wait request ended with a 408 after bringing nothing: b is idle and
-     * long-polls for one message, never held. */
+     * long-polls for one message, never held as a stream. */
     jb_dslots_ended(&s, b);
     CU_ASSERT_TRUE(b->last_empty);
-    CU_ASSERT_FALSE(jb_dslots_hold_open(&s, b, 1));
+    CU_ASSERT_FALSE(jb_dslots_hold_open(&s, b));
     n = jb_dslots_plan(&s, b, 0, &lp);
     CU_ASSERT_EQUAL(n, 1);
     CU_ASSERT_TRUE(lp);
     jb_dslots_opened(&s, b, n, lp, 1000);
     check_bounds(&s, all, 3);
     /* The starved consumer gets its look; once it has asked, nobody is starved and a
-     * busy consumer with room to spare holds its request open again. */
+     * busy consumer whose window leaves room to spare streams again. */
     jb_dslots_wake_starved(&s);
     CU_ASSERT_PTR_EQUAL(jb_dslots_next(&s), &c);
     n = jb_dslots_plan(&s, &c, 0, &lp);
     CU_ASSERT_EQUAL(n, 10);
-    CU_ASSERT_TRUE(jb_dslots_hold_open(&s, &c, 9));
-    CU_ASSERT_FALSE(jb_dslots_hold_open(&s, &c, 0));
-    CU_ASSERT_FALSE(jb_dslots_hold_open(&s, &c, 20)); /* all that is free */
+    CU_ASSERT_TRUE(jb_dslots_hold_open(&s, &c)); /* 10 of the 20 free */
+    c.max_in_flight = 20;
+    CU_ASSERT_FALSE(jb_dslots_hold_open(&s, &c)); /* all that is free */
+}
+
+/* Settles n of c's messages; none has a successor waiting. */
+static void settle(jb_dslots *s, jb_dslot *c, int n)
+{
+    jb_dslot *owner = NULL;
+    for (int i = 0; i < n; i++)
+        CU_ASSERT_PTR_NULL(jb_dslots_release(s, c, &owner, NULL));
+}
+
+/* A stream takes the consumer's whole free window; each settled message keeps its
+ * slot reserved for the next arrival (the server sends it on the ack) and asks for
+ * nothing; an arrival past the window is refused; when the batch is filled the
+ * reserved slots go back and the consumer asks again at once, even for fewer than
+ * an eighth of its window. */
+static void test_stream(void)
+{
+    jb_dslots s;
+    jb_dslot c, other;
+    jb_dslots_init(&s, 100);
+    jb_dslot_init(&c, 64);
+    jb_dslot_init(&other, 64);
+    const jb_dslot *all[] = {&c, &other};
+    bool lp = false;
+    CU_ASSERT_EQUAL(jb_dslots_plan(&s, &c, 0, &lp), 64);
+    CU_ASSERT_TRUE(jb_dslots_hold_open(&s, &c));
+    int batch = 200;
+    jb_dslots_opened_stream(&s, &c, batch, 500, 1000);
+    CU_ASSERT_EQUAL(c.requested, 64);
+    CU_ASSERT_EQUAL(s.global_requested, 64);
+    /* The other consumer gets what the stream leaves, and cannot stream itself. */
+    CU_ASSERT_EQUAL(jb_dslots_plan(&s, &other, 0, &lp), 36);
+    CU_ASSERT_FALSE(jb_dslots_hold_open(&s, &other));
+    int msg = 0, got = 0;
+    for (; got < 64; got++)
+        CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &msg, 0), JB_DSLOT_DELIVER);
+    check_bounds(&s, all, 2);
+    CU_ASSERT_TRUE(c.req_open);
+    /* A 65th (a redelivered copy) is over the window. */
+    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &msg, 0), JB_DSLOT_REFUSE);
+    got++;
+    check_bounds(&s, all, 2);
+    /* Settling keeps the slots: nothing to ask for, nothing woken. */
+    while (jb_dslots_next(&s) != NULL)
+        ;
+    settle(&s, &c, 10);
+    CU_ASSERT_EQUAL(c.requested, 10);
+    CU_ASSERT_EQUAL(c.outstanding, 54);
+    CU_ASSERT_EQUAL(s.global_requested + s.global_outstanding, 64);
+    CU_ASSERT_FALSE(jb_dslots_pump_waiting(&s));
+    /* The server keeps sending as acks arrive, until the batch is filled. */
+    while (got < batch) {
+        CU_ASSERT_TRUE(c.req_open);
+        if (c.requested == 0)
+            settle(&s, &c, 1);
+        CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &msg, 0), JB_DSLOT_DELIVER);
+        got++;
+        check_bounds(&s, all, 2);
+    }
+    CU_ASSERT_FALSE(c.req_open);
+    CU_ASSERT_EQUAL(c.requested, 0);
+    CU_ASSERT_EQUAL(s.global_requested, 0);
+    CU_ASSERT_EQUAL(c.outstanding, 64);
+    CU_ASSERT_PTR_EQUAL(jb_dslots_next(&s), &c);
+    /* One settled: the next stream goes out at once for a backlog. */
+    settle(&s, &c, 1);
+    CU_ASSERT_EQUAL(jb_dslots_plan(&s, &c, 0, &lp), 1);
+    CU_ASSERT_TRUE(jb_dslots_hold_open(&s, &c));
+    jb_dslots_opened_stream(&s, &c, batch, 500, 1000);
+    CU_ASSERT_FALSE(c.restream);
+    CU_ASSERT_EQUAL(c.requested, 1);
+    check_bounds(&s, all, 2);
+    /* A 408 after it brought one: a stream again, once an eighth is free. */
+    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &msg, 0), JB_DSLOT_DELIVER);
+    jb_dslots_ended(&s, &c);
+    CU_ASSERT_FALSE(c.last_empty);
+    CU_ASSERT_EQUAL(s.global_requested, 0);
+    CU_ASSERT_EQUAL(jb_dslots_plan(&s, &c, 0, &lp), 0);
+    settle(&s, &c, 7);
+    CU_ASSERT_EQUAL(jb_dslots_plan(&s, &c, 0, &lp), 0);
+    settle(&s, &c, 1);
+    CU_ASSERT_EQUAL(jb_dslots_plan(&s, &c, 0, &lp), 8);
+    CU_ASSERT_FALSE(lp);
+    /* While a message is parked, nobody streams. */
+    jb_dslot idle;
+    jb_dslot_init(&idle, 1);
+    s.global_outstanding += 100 - s.global_outstanding; /* the cap taken */
+    idle.last_empty = true;
+    CU_ASSERT_EQUAL(jb_dslots_plan(&s, &idle, 0, &lp), 1);
+    jb_dslots_opened(&s, &idle, 1, lp, 1000);
+    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &idle, &msg, 0), JB_DSLOT_PARKED);
+    s.global_outstanding = c.outstanding;
+    CU_ASSERT_FALSE(jb_dslots_hold_open(&s, &c));
+    CU_ASSERT_PTR_EQUAL(jb_dslots_unpark(&s), &msg);
+    CU_ASSERT_TRUE(jb_dslots_hold_open(&s, &c));
+}
+
+/* Before its expiry a busy stream is relayed: a fresh request with the same
+ * slots and a new batch. One that brought nothing since, or while a consumer
+ * waits for the cap, is left to end and give its slots back. */
+static void test_stream_relay(void)
+{
+    jb_dslots s;
+    jb_dslot c, other;
+    jb_dslots_init(&s, 30);
+    jb_dslot_init(&c, 10);
+    jb_dslot_init(&other, 25);
+    const jb_dslot *all[] = {&c, &other};
+    bool lp = false;
+    CU_ASSERT_EQUAL(jb_dslots_plan(&s, &c, 0, &lp), 10);
+    CU_ASSERT_TRUE(jb_dslots_hold_open(&s, &c));
+    jb_dslots_opened_stream(&s, &c, 5, 350, 750);
+    int msg = 0;
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &msg, 0), JB_DSLOT_DELIVER);
+    CU_ASSERT_FALSE(jb_dslots_relay(&s, &c, 349)); /* not yet */
+    CU_ASSERT_TRUE(jb_dslots_relay(&s, &c, 350));
+    jb_dslots_relayed(&c, 5, 700, 1100);
+    CU_ASSERT_TRUE(c.req_open);
+    CU_ASSERT_EQUAL(c.requested, 7); /* the same slots */
+    CU_ASSERT_EQUAL(c.req_got, 0);
+    CU_ASSERT_EQUAL(c.deadline_ns, 1100);
+    check_bounds(&s, all, 2);
+    /* The new batch counts from the relay: 5 more fill it. */
+    settle(&s, &c, 3);
+    for (int i = 0; i < 4; i++)
+        CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &msg, 0), JB_DSLOT_DELIVER);
+    CU_ASSERT_TRUE(c.req_open);
+    /* Nothing more arrives: at the relay time it is left to end. */
+    CU_ASSERT_TRUE(jb_dslots_relay(&s, &c, 700));
+    jb_dslots_relayed(&c, 5, 1050, 1450);
+    CU_ASSERT_FALSE(jb_dslots_relay(&s, &c, 1050));
+    CU_ASSERT_EQUAL(c.relay_ns, 0);
+    CU_ASSERT_FALSE(jb_dslots_relay(&s, &c, 2000));
+    /* A busy one is left to end too while another consumer waits for the cap. */
+    CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &msg, 0), JB_DSLOT_DELIVER);
+    c.relay_ns = 1200;
+    CU_ASSERT_EQUAL(jb_dslots_plan(&s, &other, 0, &lp), 20);
+    jb_dslots_opened(&s, &other, 20, lp, 1000);
+    jb_dslot third;
+    jb_dslot_init(&third, 1);
+    CU_ASSERT_EQUAL(jb_dslots_plan(&s, &third, 0, &lp), 0);
+    CU_ASSERT_TRUE(third.in_starved);
+    CU_ASSERT_FALSE(jb_dslots_relay(&s, &c, 1200));
+    check_bounds(&s, all, 2);
+    /* It ends (a 408): its slots go back and wake the starved. */
+    jb_dslots_ended(&s, &c);
+    CU_ASSERT_FALSE(third.in_starved);
+    CU_ASSERT_EQUAL(s.global_requested, 20);
+}
+
+/* Random steps of two streaming consumers and one that is not, under a small
+ * cap: every bound holds after each step, and at the end, with every request
+ * closed and every message settled, all slots are back. */
+static void test_stream_random(void)
+{
+    jb_dslots s;
+    jb_dslot cs[3];
+    jb_dslots_init(&s, 40);
+    s.prefetch = 4;
+    jb_dslot_init(&cs[0], 8);
+    jb_dslot_init(&cs[1], 16);
+    jb_dslot_init(&cs[2], 1);
+    const jb_dslot *all[] = {&cs[0], &cs[1], &cs[2]};
+    int at_sink[3] = {0}, queued[3] = {0};
+    unsigned seed = 12345;
+    int msg = 0;
+    for (int step = 0; step < 20000; step++) {
+        seed = seed * 1103515245u + 12345u;
+        unsigned r = seed >> 8;
+        jb_dslot *c = &cs[r % 3];
+        int k = (int)(c - cs);
+        switch ((r / 3) % 6) {
+        case 0: { /* the pump looks at c */
+            bool lp = false;
+            int n = jb_dslots_plan(&s, c, 0, &lp);
+            if (n > 0 && !lp && jb_dslots_hold_open(&s, c))
+                jb_dslots_opened_stream(&s, c, 1 + (int)(r % 50), 500, 1000);
+            else if (n > 0)
+                jb_dslots_opened(&s, c, n, lp, 1000);
+            break;
+        }
+        case 1:
+        case 2: { /* a message arrives (the server's pacing is not trusted) */
+            jb_dslot_arrival a = jb_dslots_arrived(&s, c, &msg, 0);
+            if (a == JB_DSLOT_DELIVER)
+                at_sink[k]++;
+            else if (a == JB_DSLOT_QUEUED)
+                queued[k]++;
+            break;
+        }
+        case 3:
+        case 4: /* one of c's messages settles */
+            if (at_sink[k] > 0) {
+                jb_dslot *owner = NULL;
+                at_sink[k]--;
+                void *m = jb_dslots_release(&s, c, &owner, NULL);
+                while (m != NULL) {
+                    int o = (int)(owner - cs);
+                    if (owner == c && queued[o] > 0)
+                        queued[o]--;
+                    at_sink[o]++;
+                    m = jb_dslots_release(&s, NULL, &owner, NULL);
+                }
+            }
+            break;
+        case 5: /* the open request ends with a status, is taken as lost, or relayed */
+            if (r % 3 == 0)
+                jb_dslots_ended(&s, c);
+            else if (r % 3 == 1)
+                jb_dslots_close(&s, c);
+            else if (jb_dslots_relay(&s, c, c->relay_ns))
+                jb_dslots_relayed(c, 1 + (int)(r % 50), c->relay_ns + 1, 1000);
+            break;
+        }
+        check_bounds(&s, all, 3);
+        CU_ASSERT_TRUE(s.global_requested >= 0 && s.global_outstanding >= 0);
+        for (int i = 0; i < 3; i++)
+            CU_ASSERT_EQUAL(cs[i].at_sink, at_sink[i]);
+    }
+    for (int i = 0; i < 3; i++) {
+        jb_dslots_close(&s, &cs[i]);
+        while (at_sink[i] > 0) {
+            jb_dslot *owner = NULL;
+            at_sink[i]--;
+            void *m = jb_dslots_release(&s, &cs[i], &owner, NULL);
+            while (m != NULL) {
+                at_sink[owner - cs]++;
+                m = jb_dslots_release(&s, NULL, &owner, NULL);
+            }
+        }
+    }
+    while (jb_dslots_unpark(&s) != NULL)
+        ;
+    for (int i = 0; i < 3; i++) {
+        while (jb_dslots_unqueue(&s, &cs[i]) != NULL)
+            ;
+        CU_ASSERT_EQUAL(cs[i].requested, 0);
+    }
+    CU_ASSERT_EQUAL(s.global_requested, 0);
+    CU_ASSERT_EQUAL(s.global_outstanding, 0);
 }
 
 int main(void)
@@ -528,6 +770,10 @@ int main(void)
         {"prefetch counts against the process cap; unqueue at stop", test_prefetch_cap_and_unqueue},
         {"prefetch with a parked long poll keeps the order", test_prefetch_parked_keeps_order},
         {"a request is held open only while the cap is not contended", test_hold_open},
+        {"a stream keeps its window's slots until it fills; then asks at once", test_stream},
+        {"a busy stream is relayed before its expiry; an idle one ends", test_stream_relay},
+        {"random steps with streams: every bound holds, every slot comes back",
+         test_stream_random},
     };
     return jb_cunit_main("disp_slots", NULL, NULL, cases, JB_CASES_N(cases));
 }
