@@ -125,7 +125,8 @@ static void relay(jb_dpull *p, dconsumer *c, int64_t now)
         return;
     int64_t ms = JB_DISP_PULL_BUSY_EXPIRES_MS;
     if (publish(p, c, JB_DISP_STREAM_BATCH, ms, true, now))
-        jb_dslots_relayed(&c->slot, JB_DISP_STREAM_BATCH, ms_from(now, ms - JB_DISP_STREAM_RELAY_MS),
+        jb_dslots_relayed(&c->slot, JB_DISP_STREAM_BATCH,
+                          ms_from(now, ms - JB_DISP_STREAM_RELAY_MS),
                           ms_from(now, ms + JB_DISP_PULL_GRACE_MS));
     else
         c->slot.relay_ns = 0; /* the open one ends by itself */

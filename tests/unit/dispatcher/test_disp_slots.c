@@ -772,8 +772,7 @@ int main(void)
         {"a request is held open only while the cap is not contended", test_hold_open},
         {"a stream keeps its window's slots until it fills; then asks at once", test_stream},
         {"a busy stream is relayed before its expiry; an idle one ends", test_stream_relay},
-        {"random steps with streams: every bound holds, every slot comes back",
-         test_stream_random},
+        {"random steps with streams: every bound holds, every slot comes back", test_stream_random},
     };
     return jb_cunit_main("disp_slots", NULL, NULL, cases, JB_CASES_N(cases));
 }
