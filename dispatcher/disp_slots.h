@@ -14,7 +14,9 @@
  * poll asks for one message with its own slot only; if that message arrives while
  * the process-wide slots are all taken it is parked (at most one per consumer,
  * its consumer's slot taken, and the consumer asks for nothing more meanwhile, so
- * the order holds) until one frees. */
+ * the order holds) until one frees. A busy consumer's stream (jb_dslots_hold_open)
+ * reserves its whole free window and keeps each settled slot reserved until the
+ * stream ends: JetStream paces it by MaxAckPending, the bounds do not rely on it. */
 #ifndef JB_DISP_SLOTS_H
 #define JB_DISP_SLOTS_H
 

@@ -6,9 +6,12 @@
  * (jb_dpull_next), so a message crosses no thread at all. The loop asks for
  * messages by publishing pull requests ($JS.API.CONSUMER.MSG.NEXT.<stream>.
  * <consumer>) with the reply subject <inbox>.<consumer>.<request id> and a batch of
- * at most the consumer's free slots (slots.c decides how many). A consumer has at
- * most one open request; it ends when its batch is filled or with a status message
- * (408 expired, 409, 503 no responders) sent to its reply subject. Nothing here
+ * at most the consumer's free slots (slots.c decides how many; a busy consumer's
+ * stream asks for JB_DISP_STREAM_BATCH, paced by the consumer's MaxAckPending). A
+ * consumer has one open request (a stream is relayed by a fresh one shortly before
+ * it expires, the old one then ends on its own); it ends when its batch is filled
+ * or with a status message (408 expired, 409, 503 no responders) sent to its reply
+ * subject. Nothing here
  * calls up into the loop's delivery: every function returns what the loop must do
  * (deliver this message, kick the reconciler). */
 #include <event2/event.h>
