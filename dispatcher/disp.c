@@ -250,6 +250,14 @@ static void release_slot(jb_dloop *d, dconsumer *c)
     }
 }
 
+/* Open requests that ended gave slots back with nothing settled: a message parked
+ * for want of a process-wide slot may take one. */
+static void unpark(jb_dloop *d)
+{
+    if (jb_dpull_room_for_parked(d->pull))
+        release_slot(d, NULL);
+}
+
 /* f is done with: what it allocated is freed, and the record itself goes back to
  * the pool (or is freed when the pool is full). */
 static void inflight_put(jb_dloop *d, inflight *f)
@@ -361,6 +369,14 @@ static void on_sink_done(void *ud, const jb_dhttp_result *r)
     }
 }
 
+/* f->ce as the request its sink (or dead-letter sink) receives, in f->req, with
+ * the header block in f->hbuf while it fits. */
+static jb_status build_request(inflight *f)
+{
+    return jb_dreq_build_in(f->ce, f->delivery.content_mode == JB_SUB_CONTENT_STRUCTURED, f->hbuf,
+                            sizeof(f->hbuf), &f->req);
+}
+
 /* ------------------------------------------------------- dead letters */
 
 static void on_dlq_done(jb_mail *m, void *ud);
@@ -410,8 +426,7 @@ static bool send_to_dlsink(inflight *f)
     jb_ce_set_str(f->ce, "errorattempts", att);
     free(b64);
     jb_dreq_free(&f->req);
-    if (jb_dreq_build_in(f->ce, f->delivery.content_mode == JB_SUB_CONTENT_STRUCTURED, f->hbuf,
-                         sizeof(f->hbuf), &f->req) != JB_OK)
+    if (build_request(f) != JB_OK)
         return false;
     f->stage = ST_DLSINK;
     return jb_dhttp_post(d->http, f->delivery.dead_letter_sink, f->req.headers, f->req.data,
@@ -593,8 +608,7 @@ static void deliver(jb_dloop *d, dconsumer *c, natsMsg *msg, uint64_t attempt)
     }
     /* f->ce becomes the delivered form (the body points into it in binary mode);
      * a dead letter is made from the stored message, not from f->ce. */
-    if (jb_dreq_build_in(f->ce, f->delivery.content_mode == JB_SUB_CONTENT_STRUCTURED, f->hbuf,
-                         sizeof(f->hbuf), &f->req) != JB_OK) {
+    if (build_request(f) != JB_OK) {
         finish(f, SETTLE_NAK, 1000);
         return;
     }
@@ -726,9 +740,8 @@ static void on_nats_read(void *ud)
     natsMsg *msg;
     while ((msg = jb_dpull_next(d->pull, &kick)) != NULL)
         on_arrival(d, msg);
-    /* A status among them may have given slots back to a parked message. */
-    if (jb_dpull_room_for_parked(d->pull))
-        release_slot(d, NULL);
+    /* A status among them may have given slots back. */
+    unpark(d);
     if (kick)
         d->sh->kick(d->sh->kick_ud);
 }
@@ -772,8 +785,7 @@ static void on_status_tick(evutil_socket_t fd, short what, void *arg)
     jb_dloop *d = arg;
     jb_dpull_tick(d->pull);
     /* Requests closed at their deadline or at a reconnect gave their slots back. */
-    if (jb_dpull_room_for_parked(d->pull))
-        release_slot(d, NULL);
+    unpark(d);
 }
 
 /* ------------------------------------------------------------ the loop's API */

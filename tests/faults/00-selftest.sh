@@ -79,9 +79,11 @@ HOLD=$(fx_port)
 python3 -c 'import socket, sys, time
 s = socket.socket()
 s.bind(("127.0.0.1", int(sys.argv[1])))
-time.sleep(120)' "$HOLD" &
+open(sys.argv[2], "w").close()
+time.sleep(120)' "$HOLD" "$FX_WORK/.held-bound" &
 FX_PIDS+=("$!")
-sleep 0.5
+# Bound before nats-server starts (a fixed sleep lost that race on a loaded machine).
+for _ in $(seq 1 100); do [ -e "$FX_WORK/.held-bound" ] && break; sleep 0.1; done
 eval "fx_port_random() $(declare -f fx_port | tail -n +2)"
 fx_port() { # the held port first, then random ones
     if [ -e "$FX_WORK/.held-given" ]; then fx_port_random; else touch "$FX_WORK/.held-given"; echo "$HOLD"; fi
