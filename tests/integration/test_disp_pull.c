@@ -1,6 +1,8 @@
 /* Dispatcher pull requests against a real nats-server: a busy consumer's request
  * stays open across events (far fewer requests and 408s than events at a low rate),
- * and a request the server ends at its expiry is followed by a new one at once.
+ * a request the server ends at its expiry is followed by a new one at once, a
+ * backlog streams on one request paced by MaxAckPending, and a busy stream is
+ * relayed by a fresh request before it expires.
  * The test's own connection sees every pull request ($JS.API.CONSUMER.MSG.NEXT.>)
  * and everything sent to the dispatcher's reply subjects (_INBOX.>), through one
  * subscription: one delivery thread records them in the order nats-server sent them
@@ -18,6 +20,7 @@ typedef struct seen {
     char kind; /* 'R' pull request, 'T' 408, 'S' other status, 'M' anything else */
     int batch;
     bool no_wait;
+    long id; /* R: the request id in its reply subject; T: the id its subject names */
 } seen;
 
 static struct {
@@ -27,11 +30,14 @@ static struct {
     char consumer[33];
 } rec = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-static void add(char kind, int batch, bool no_wait)
+static void add(char kind, int batch, bool no_wait, const char *subject)
 {
+    /* <inbox>.<consumer>.<request id> */
+    const char *dot = subject != NULL ? strrchr(subject, '.') : NULL;
+    long id = dot != NULL ? strtol(dot + 1, NULL, 10) : -1;
     pthread_mutex_lock(&rec.mu);
     if (rec.n < MAXR)
-        rec.r[rec.n++] = (seen){jb_now_monotonic_ns(), kind, batch, no_wait};
+        rec.r[rec.n++] = (seen){jb_now_monotonic_ns(), kind, batch, no_wait, id};
     pthread_mutex_unlock(&rec.mu);
 }
 
@@ -44,7 +50,8 @@ static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *m, vo
         int len = natsMsg_GetDataLength(m);
         snprintf(body, sizeof(body), "%.*s", len < 255 ? len : 255, natsMsg_GetData(m));
         const char *b = strstr(body, "\"batch\":");
-        add('R', b != NULL ? (int)strtol(b + 8, NULL, 10) : 0, strstr(body, "no_wait") != NULL);
+        add('R', b != NULL ? (int)strtol(b + 8, NULL, 10) : 0, strstr(body, "no_wait") != NULL,
+            natsMsg_GetReply(m));
     }
     natsMsg_Destroy(m);
 }
@@ -56,9 +63,9 @@ static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *m, void
     if (strstr(natsMsg_GetSubject(m), rec.consumer) != NULL) {
         const char *st = NULL;
         if (natsMsgHeader_Get(m, "Status", &st) == NATS_OK && natsMsg_GetDataLength(m) == 0)
-            add(strcmp(st, "408") == 0 ? 'T' : 'S', 0, false);
+            add(strcmp(st, "408") == 0 ? 'T' : 'S', 0, false, natsMsg_GetSubject(m));
         else
-            add('M', 0, false);
+            add('M', 0, false, NULL);
     }
     natsMsg_Destroy(m);
 }
@@ -208,11 +215,82 @@ static void test_expiry_followed_at_once(void)
     teardown(&e, p, subs);
 }
 
+/* A backlog of 400 events (maxInFlightMessages 20) stored at once: the consumer's
+ * stream (a batch of 4096) brings them on far fewer requests than one per window's
+ * worth: each ack lets the server send the next on the open request. */
+static void test_backlog_streams(void)
+{
+    denv e;
+    natsSubscription *subs[2] = {NULL, NULL};
+    jb_tproc *p = setup(&e, subs);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    int64_t t0 = jb_now_monotonic_ns();
+    size_t ok = 0;
+    for (size_t i = 0; i < 2 * N; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "burst-%zu", i);
+        ok += denv_publish(&e, TYPE, id, "{}", NULL);
+    }
+    CU_ASSERT_EQUAL(ok, 2 * N);
+    CU_ASSERT_EQUAL(denv_wait_distinct(&e, "burst", 2 * N, 30000), 2 * N);
+    int64_t t1 = jb_now_monotonic_ns();
+    size_t req = count('R', t0, t1), streams = 0;
+    pthread_mutex_lock(&rec.mu);
+    for (size_t i = 0; i < rec.n; i++)
+        streams += rec.r[i].kind == 'R' && rec.r[i].batch == 4096 && !rec.r[i].no_wait;
+    pthread_mutex_unlock(&rec.mu);
+    fprintf(stderr, "  %d events stored at once: %zu pull requests (%zu streams) in %.0f ms\n",
+            2 * N, req, streams, (double)(t1 - t0) / 1e6);
+    CU_ASSERT_TRUE(streams >= 1);
+    /* With at most a window (20) per request, 400 events need 20 requests. */
+    CU_ASSERT_TRUE(req < (size_t)(2 * N / 20));
+    denv_dump_log(p);
+    teardown(&e, p, subs);
+}
+
+/* Events at 20 a second for 3 s (a window of 20 is not filled within a request's
+ * 0.5 s): the busy stream is relayed, i.e. the request after it is sent before
+ * the server ends it with its 408, not in answer to that 408. */
+static void test_busy_stream_relayed(void)
+{
+    denv e;
+    natsSubscription *subs[2] = {NULL, NULL};
+    jb_tproc *p = setup(&e, subs);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    for (size_t i = 0; i < 60; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "paced-%zu", i);
+        CU_ASSERT_TRUE(denv_publish(&e, TYPE, id, "{}", NULL));
+        jb_sleep_ms(50);
+    }
+    CU_ASSERT_EQUAL(denv_wait_distinct(&e, "paced", 60, 30000), 60);
+    jb_sleep_ms(1000);
+    size_t relayed = 0, answered = 0;
+    pthread_mutex_lock(&rec.mu);
+    for (size_t i = 0; i < rec.n; i++) {
+        if (rec.r[i].kind != 'T' || rec.r[i].id < 0)
+            continue;
+        bool before = false;
+        for (size_t j = 0; j < i; j++)
+            before = before || (rec.r[j].kind == 'R' && rec.r[j].id == rec.r[i].id + 1);
+        relayed += before;
+        answered += !before;
+    }
+    pthread_mutex_unlock(&rec.mu);
+    fprintf(stderr, "  60 events at 20/s: %zu 408s after their successor was sent, %zu before\n",
+            relayed, answered);
+    CU_ASSERT_TRUE(relayed >= 1);
+    denv_dump_log(p);
+    teardown(&e, p, subs);
+}
+
 int main(void)
 {
     static const jb_test_case cases[] = {
         {"few_requests_at_a_low_rate", test_few_requests_at_a_low_rate},
         {"expiry_followed_at_once", test_expiry_followed_at_once},
+        {"backlog_streams", test_backlog_streams},
+        {"busy_stream_relayed", test_busy_stream_relayed},
     };
     return denv_main("disp_pull", cases, JB_CASES_N(cases));
 }
