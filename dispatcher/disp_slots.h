@@ -108,15 +108,17 @@ void jb_dslots_opened_stream(jb_dslots *s, jb_dslot *c, int batch, int64_t relay
  * published now, taking over the same slots before the open one expires (on
  * nats-server 2.9 a request that expires while a message is ready ends without a
  * status, and the consumer would wait for its deadline). False when c's stream
- * brought nothing since it was opened or relayed, or a consumer waits for the cap
- * or a message is parked: then the stream is left to end and give its slots back. */
+ * brought nothing since it was opened or relayed though it had free slots (idle),
+ * or a consumer waits for the cap or a message is parked: then the stream is left
+ * to end and give its slots back. */
 bool jb_dslots_relay(jb_dslots *s, jb_dslot *c, int64_t now_ns);
 /* The fresh request of jb_dslots_relay was published. */
 void jb_dslots_relayed(jb_dslot *c, int batch, int64_t relay_ns, int64_t deadline_ns);
 /* Ends c's open request (lost, dropped, or c stops): unused slots go back. */
 void jb_dslots_close(jb_dslots *s, jb_dslot *c);
-/* The open request ended with a status: when it brought nothing, the next one is a
- * long poll. Then as jb_dslots_close. */
+/* The open request ended with a status: when it brought nothing (and was not a
+ * stream with the whole window out), the next one is a long poll. Then as
+ * jb_dslots_close. */
 void jb_dslots_ended(jb_dslots *s, jb_dslot *c);
 
 typedef enum jb_dslot_arrival {

@@ -62,14 +62,6 @@ static void arm_deadline(jb_dpull *p, int64_t at, int64_t now)
     evtimer_add(p->deadline_ev, &tv);
 }
 
-/* Publishes one pull request for c, of the size slots.c plans. A consumer that had
- * messages last time asks with a short expiry: while the process-wide cap is not
- * contended, for a stream (a batch of JB_DISP_STREAM_BATCH, held open across
- * events: it ends when filled or with a 408 at the expiry; JetStream sends at most
- * MaxAckPending = the window unacknowledged, and the next as each ack arrives),
- * else for its free slots with no_wait (ended right after what it brought). One
- * that found nothing waits on the server for a single message (expires 30 s), so
- * that an idle consumer costs one request per 30 s. */
 /* Publishes a pull request for c with a new id (held: no no_wait); false when
  * it could not be (c then waits 0.5 s). */
 static bool publish(jb_dpull *p, dconsumer *c, int batch, int64_t expires_ms, bool held,
@@ -96,6 +88,14 @@ static int64_t ms_from(int64_t now, int64_t ms)
     return now + ms * 1000000LL;
 }
 
+/* Publishes one pull request for c, of the size slots.c plans. A consumer that had
+ * messages last time asks with a short expiry: while the process-wide cap is not
+ * contended, for a stream (a batch of JB_DISP_STREAM_BATCH, held open across
+ * events: it ends when filled or with a 408 at the expiry; JetStream sends at most
+ * MaxAckPending = the window unacknowledged, and the next as each ack arrives),
+ * else for its free slots with no_wait (ended right after what it brought). One
+ * that found nothing waits on the server for a single message (expires 30 s), so
+ * that an idle consumer costs one request per 30 s. */
 static void request(jb_dpull *p, dconsumer *c, int64_t now)
 {
     if (p->stopping || !jb_nats_connected(p->nc))
@@ -124,15 +124,16 @@ static void request(jb_dpull *p, dconsumer *c, int64_t now)
  * the cap wanted, it is left to end). */
 static void relay(jb_dpull *p, dconsumer *c, int64_t now)
 {
-    if (p->stopping || !jb_nats_connected(p->nc) || !jb_dslots_relay(&p->slots, &c->slot, now))
+    if (!jb_dslots_relay(&p->slots, &c->slot, now))
         return;
     int64_t ms = JB_DISP_PULL_BUSY_EXPIRES_MS;
-    if (publish(p, c, JB_DISP_STREAM_BATCH, ms, true, now))
-        jb_dslots_relayed(&c->slot, JB_DISP_STREAM_BATCH,
-                          ms_from(now, ms - JB_DISP_STREAM_RELAY_MS),
-                          ms_from(now, ms + JB_DISP_PULL_GRACE_MS));
-    else
+    if (p->stopping || !jb_nats_connected(p->nc) ||
+        !publish(p, c, JB_DISP_STREAM_BATCH, ms, true, now)) {
         c->slot.relay_ns = 0; /* the open one ends by itself */
+        return;
+    }
+    jb_dslots_relayed(&c->slot, JB_DISP_STREAM_BATCH, ms_from(now, ms - JB_DISP_STREAM_RELAY_MS),
+                      ms_from(now, ms + JB_DISP_PULL_GRACE_MS));
 }
 
 static void on_pump(evutil_socket_t fd, short what, void *arg)

@@ -140,7 +140,10 @@ bool jb_dslots_relay(jb_dslots *s, jb_dslot *c, int64_t now_ns)
 {
     if (!c->req_open || !c->req_stream || c->relay_ns == 0 || now_ns < c->relay_ns)
         return false;
-    if (c->req_got > 0 && s->starved == NULL && s->parked == NULL && !c->stop)
+    /* Busy: it brought something, or it could not (the whole window is out, at a
+     * slow sink): the next ack should find a request waiting. */
+    bool busy = c->req_got > 0 || c->requested == 0;
+    if (busy && s->starved == NULL && s->parked == NULL && !c->stop)
         return true;
     c->relay_ns = 0;
     return false;
@@ -170,7 +173,9 @@ void jb_dslots_close(jb_dslots *s, jb_dslot *c)
 
 void jb_dslots_ended(jb_dslots *s, jb_dslot *c)
 {
-    if (c->req_got == 0)
+    /* Brought nothing: idle, unless it was a stream that could not bring anything
+     * (the whole window out). */
+    if (c->req_got == 0 && !(c->req_stream && c->requested == 0))
         c->last_empty = true;
     jb_dslots_close(s, c);
 }

@@ -660,6 +660,38 @@ static void test_stream_relay(void)
     CU_ASSERT_EQUAL(s.global_requested, 20);
 }
 
+/* A stream whose whole window is out (a slow sink) brings nothing because it
+ * cannot: it is relayed all the same, and a 408 of it does not make the consumer
+ * idle (no long poll for one message while all its slots are busy). */
+static void test_stream_full_window(void)
+{
+    jb_dslots s;
+    jb_dslot c;
+    jb_dslots_init(&s, 100);
+    jb_dslot_init(&c, 4);
+    const jb_dslot *all[] = {&c};
+    bool lp = false;
+    CU_ASSERT_EQUAL(jb_dslots_plan(&s, &c, 0, &lp), 4);
+    jb_dslots_opened_stream(&s, &c, 100, 350, 750);
+    int msg = 0;
+    for (int i = 0; i < 4; i++)
+        CU_ASSERT_EQUAL(jb_dslots_arrived(&s, &c, &msg, 0), JB_DSLOT_DELIVER);
+    CU_ASSERT_TRUE(jb_dslots_relay(&s, &c, 350));
+    jb_dslots_relayed(&c, 100, 700, 1100);
+    /* Nothing settles: nothing can arrive, and it is still relayed. */
+    CU_ASSERT_TRUE(jb_dslots_relay(&s, &c, 700));
+    jb_dslots_relayed(&c, 100, 1050, 1450);
+    check_bounds(&s, all, 1);
+    /* Had it ended with a 408 meanwhile, the consumer stays busy. */
+    jb_dslots_ended(&s, &c);
+    CU_ASSERT_FALSE(c.last_empty);
+    CU_ASSERT_EQUAL(jb_dslots_plan(&s, &c, 0, &lp), 0); /* no free slot */
+    settle(&s, &c, 1);
+    CU_ASSERT_EQUAL(jb_dslots_plan(&s, &c, 0, &lp), 1);
+    CU_ASSERT_FALSE(lp); /* a busy request, not a long poll */
+    CU_ASSERT_TRUE(jb_dslots_hold_open(&s, &c));
+}
+
 /* Random steps of two streaming consumers and one that is not, under a small
  * cap: every bound holds after each step, and at the end, with every request
  * closed and every message settled, all slots are back. */
@@ -772,6 +804,8 @@ int main(void)
         {"a request is held open only while the cap is not contended", test_hold_open},
         {"a stream keeps its window's slots until it fills; then asks at once", test_stream},
         {"a busy stream is relayed before its expiry; an idle one ends", test_stream_relay},
+        {"a stream with its whole window out is busy: relayed, never idle",
+         test_stream_full_window},
         {"random steps with streams: every bound holds, every slot comes back", test_stream_random},
     };
     return jb_cunit_main("disp_slots", NULL, NULL, cases, JB_CASES_N(cases));
