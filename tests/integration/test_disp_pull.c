@@ -110,6 +110,21 @@ static jb_tproc *setup(denv *e, natsSubscription **subs)
     return p;
 }
 
+/* Publishes n events with ids <prefix>-<i>, gap_ms apart (0: at once); returns how
+ * many were stored. */
+static size_t publish_paced(denv *e, const char *prefix, size_t n, int gap_ms)
+{
+    size_t ok = 0;
+    for (size_t i = 0; i < n; i++) {
+        char id[48];
+        snprintf(id, sizeof(id), "%s-%zu", prefix, i);
+        ok += denv_publish(e, TYPE, id, "{}", NULL);
+        if (gap_ms > 0)
+            jb_sleep_ms(gap_ms);
+    }
+    return ok;
+}
+
 static void teardown(denv *e, jb_tproc *p, natsSubscription **subs)
 {
     jb_tproc_stop(p);
@@ -128,14 +143,7 @@ static void test_few_requests_at_a_low_rate(void)
     jb_tproc *p = setup(&e, subs);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
     int64_t t0 = jb_now_monotonic_ns();
-    size_t ok = 0;
-    for (size_t i = 0; i < N; i++) {
-        char id[32];
-        snprintf(id, sizeof(id), "slow-%zu", i);
-        ok += denv_publish(&e, TYPE, id, "{}", NULL);
-        jb_sleep_ms(10);
-    }
-    CU_ASSERT_EQUAL(ok, N);
+    CU_ASSERT_EQUAL(publish_paced(&e, "slow", N, 10), N);
     CU_ASSERT_EQUAL(denv_wait_distinct(&e, "slow", N, 30000), N);
     int64_t t1 = jb_now_monotonic_ns();
     size_t req = count('R', t0, t1), t408 = count('T', t0, t1);
@@ -164,14 +172,9 @@ static void test_expiry_followed_at_once(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
     for (int round = 0; round < 3; round++) {
         int64_t t0 = jb_now_monotonic_ns();
-        for (size_t i = 0; i < 5; i++) {
-            char id[32];
-            snprintf(id, sizeof(id), "r%d-%zu", round, i);
-            CU_ASSERT_TRUE(denv_publish(&e, TYPE, id, "{}", NULL));
-            jb_sleep_ms(20);
-        }
         char prefix[8];
         snprintf(prefix, sizeof(prefix), "r%d", round);
+        CU_ASSERT_EQUAL(publish_paced(&e, prefix, 5, 20), 5);
         CU_ASSERT_EQUAL(denv_wait_distinct(&e, prefix, 5, 15000), 5);
         /* The expiry (0.5 s) of the request open after the burst, the 408 of the one
          * after it (nothing arrived), and the long poll that follows. */
@@ -225,13 +228,7 @@ static void test_backlog_streams(void)
     jb_tproc *p = setup(&e, subs);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
     int64_t t0 = jb_now_monotonic_ns();
-    size_t ok = 0;
-    for (size_t i = 0; i < 2 * N; i++) {
-        char id[32];
-        snprintf(id, sizeof(id), "burst-%zu", i);
-        ok += denv_publish(&e, TYPE, id, "{}", NULL);
-    }
-    CU_ASSERT_EQUAL(ok, 2 * N);
+    CU_ASSERT_EQUAL(publish_paced(&e, "burst", 2 * N, 0), 2 * N);
     CU_ASSERT_EQUAL(denv_wait_distinct(&e, "burst", 2 * N, 30000), 2 * N);
     int64_t t1 = jb_now_monotonic_ns();
     size_t req = count('R', t0, t1), streams = 0;
@@ -257,12 +254,7 @@ static void test_busy_stream_relayed(void)
     natsSubscription *subs[2] = {NULL, NULL};
     jb_tproc *p = setup(&e, subs);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-    for (size_t i = 0; i < 60; i++) {
-        char id[32];
-        snprintf(id, sizeof(id), "paced-%zu", i);
-        CU_ASSERT_TRUE(denv_publish(&e, TYPE, id, "{}", NULL));
-        jb_sleep_ms(50);
-    }
+    CU_ASSERT_EQUAL(publish_paced(&e, "paced", 60, 50), 60);
     CU_ASSERT_EQUAL(denv_wait_distinct(&e, "paced", 60, 30000), 60);
     jb_sleep_ms(1000);
     size_t relayed = 0, answered = 0;
