@@ -10,59 +10,10 @@
 #include <unistd.h>
 
 #include "common/jb_common.h"
+#include "dispatcher/disp_http.h"
 #include "dispatcher/disp_internal.h"
 #include "dispatcher/disp_list.h"
 #include "dispatcher/jb_disp.h"
-
-/* Finished request records, each with its easy handle, kept for the next request:
- * saves their set-up, and a record is over 1 KiB, the size at which glibc
- * consolidates its free lists on every allocation. */
-#define FREE_REQ_MAX 256
-/* Connection sockets below this descriptor number stay registered with the loop
- * while their connection waits in curl's cache (above it: as any other socket). */
-#define SOCK_TABLE_MAX 65536
-
-/* A request record and its easy handle stay paired for their whole life: the
- * options that point into the record (callback data, error buffer, the guard's
- * record) and every option that is the same for all requests are set once, when
- * the handle is new or was reset (ready false), not per request. */
-struct jb_dhttp_req {
-    struct jb_dhttp *h;
-    jb_dlink link;              /* on the list of requests in progress, for destroy */
-    struct curl_slist *headers; /* borrowed from the caller */
-    jb_dhttp_done_fn done;
-    void *ud;
-    int64_t retry_after_ms;
-    int64_t start_ns;
-    size_t body_len;
-    jb_dguard_ctx guard;
-    jb_capbuf *capture; /* the whole body goes here instead (token requests) */
-    bool cert_set;      /* a client certificate was set: reset the handle after it */
-    char body[JB_DHTTP_BODY_KEEP];
-    char errbuf[CURL_ERROR_SIZE];
-    /* Kept across requests (not cleared per request). */
-    CURL *easy;
-    bool ready;     /* the options set once are set on easy */
-    char *url;      /* the URL set on easy (NULL: none), so an unchanged one is */
-    size_t url_cap; /* neither copied nor parsed again by curl */
-    CURLU *uh;      /* url, parsed: curl copies it per transfer instead of parsing */
-};
-
-struct jb_dhttp {
-    struct event_base *base;
-    const jb_dguard *guard;
-    const char *cert, *key; /* for the next post only */
-    jb_capbuf *capture;     /* for the next post only */
-    CURLM *multi;
-    struct event *timer;
-    size_t active;
-    jb_dlist reqs; /* in progress (jb_dhttp_req.link) */
-    jb_dhttp_req *free_req[FREE_REQ_MAX];
-    size_t nfree_req;
-    /* Connection sockets by descriptor: kept registered across reuse. */
-    struct sock_ctx **socks;
-    size_t nsocks;
-};
 
 /* One watched socket. A connection socket (conn) keeps its event while curl's
  * connection cache holds it (watched false): reusing the connection then costs no
@@ -279,6 +230,8 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *ud)
 /* Frees r and its handle for good. */
 static void req_destroy(jb_dhttp_req *r)
 {
+    if (r->timer != NULL)
+        event_free(r->timer);
     if (r->easy != NULL)
         curl_easy_cleanup(r->easy);
     curl_url_cleanup(r->uh);
@@ -310,7 +263,10 @@ static void req_free(jb_dhttp_req *r)
 {
     jb_dhttp *h = r->h;
     jb_dlist_unlink(&h->reqs, &r->link);
-    curl_multi_remove_handle(h->multi, r->easy);
+    if (r->conn != NULL)
+        jb_h1_abort(r);
+    else
+        curl_multi_remove_handle(h->multi, r->easy);
     h->active--;
     req_release(h, r, r->cert_set);
 }
@@ -331,11 +287,8 @@ static void finish(jb_dhttp_req *r, CURLcode code)
     res.body = r->body;
     res.body_len = r->body_len;
     res.seconds = (double)(jb_now_monotonic_ns() - r->start_ns) / 1e9;
-    jb_dhttp_done_fn done = r->done;
-    void *ud = r->ud;
     /* The result points into r: call back first, free after. */
-    done(ud, &res);
-    req_free(r);
+    jb_dhttp_complete(r, &res);
 }
 
 static void check_done(jb_dhttp *h)
@@ -347,7 +300,9 @@ static void check_done(jb_dhttp *h)
             continue;
         jb_dhttp_req *r = NULL;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-        if (r != NULL)
+        if (r != NULL && r->conn != NULL)
+            jb_h1_connected(r, m->data.result); /* the lane's connection is open (or not) */
+        else if (r != NULL)
             finish(r, m->data.result);
     }
 }
@@ -359,6 +314,7 @@ jb_dhttp *jb_dhttp_create(struct event_base *base, long max_idle, const jb_dguar
         return NULL;
     h->base = base;
     h->guard = guard;
+    h->max_idle = (size_t)(max_idle > 0 ? max_idle : 64);
     h->multi = curl_multi_init();
     h->timer = evtimer_new(base, on_timer, h);
     if (h->multi == NULL || h->timer == NULL) {
@@ -382,6 +338,7 @@ void jb_dhttp_destroy(jb_dhttp *h)
         req_free(JB_DLIST_ENTRY(h->reqs.head, jb_dhttp_req, link));
     for (size_t i = 0; i < h->nfree_req; i++)
         req_destroy(h->free_req[i]);
+    jb_h1_close_idle(h);
     if (h->multi != NULL)
         curl_multi_cleanup(h->multi); /* closes the cached connections: their sockets go */
     for (size_t i = 0; i < h->nsocks; i++)
@@ -516,11 +473,18 @@ jb_status jb_dhttp_post(jb_dhttp *h, const char *url, struct curl_slist *headers
     r->ud = ud;
     r->retry_after_ms = -1;
     r->start_ns = jb_now_monotonic_ns();
-    if (!set_options(r, url, body, len, timeout_ms))
-        goto out;
-    if (curl_multi_add_handle(h->multi, r->easy) != CURLM_OK) {
-        st = JB_ERR_INTERNAL;
-        goto out;
+    if (jb_h1_takes(h, url)) {
+        st = jb_h1_start(r, url, body, len, timeout_ms);
+        if (st != JB_OK)
+            goto out;
+    } else {
+        st = JB_ERR_NOMEM;
+        if (!set_options(r, url, body, len, timeout_ms))
+            goto out;
+        if (curl_multi_add_handle(h->multi, r->easy) != CURLM_OK) {
+            st = JB_ERR_INTERNAL;
+            goto out;
+        }
     }
     h->active++;
     jb_dlist_append(&h->reqs, &r->link);
@@ -534,6 +498,22 @@ out:
     if (r != NULL)
         req_release(h, r, true);
     return st;
+}
+
+void jb_dhttp_conn_options(jb_dhttp *h, CURL *e)
+{
+    curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, sockopt_cb);
+    curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, h);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_socket_cb);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, h);
+}
+
+void jb_dhttp_complete(jb_dhttp_req *r, const jb_dhttp_result *res)
+{
+    jb_dhttp_done_fn done = r->done;
+    void *ud = r->ud;
+    done(ud, res);
+    req_free(r);
 }
 
 void jb_dhttp_cancel(jb_dhttp *h, jb_dhttp_req *r)
