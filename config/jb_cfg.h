@@ -30,6 +30,7 @@ typedef enum jb_cfg_sink_validation {
     JB_SINK_KUBERNETES,
     JB_SINK_ALLOWLIST
 } jb_cfg_sink_validation;
+typedef enum jb_cfg_sink_client { JB_SINK_CLIENT_BUILTIN, JB_SINK_CLIENT_CURL } jb_cfg_sink_client;
 
 /* All durations are in milliseconds, all sizes in bytes. Strings are owned by the
  * jb_cfg and never NULL (empty when unset). */
@@ -90,6 +91,7 @@ typedef struct jb_cfg {
     char *sink_allowed_hosts;               /* SINK_ALLOWED_HOSTS "" comma-separated */
     char *sink_ca_bundle;                   /* SINK_CA_BUNDLE "" (extra CAs for sinks) */
     char *sink_deny_networks;               /* SINK_DENY_NETWORKS 169.254.0.0/16,fe80::/10 */
+    jb_cfg_sink_client sink_http_client;    /* SINK_HTTP_CLIENT builtin */
     char *subscriptions_dir;                /* SUBSCRIPTIONS "" (--subscriptions DIR) */
     int64_t ack_wait_ms;                    /* JS_CONSUMER_ACK_WAIT 30s */
     int dispatcher_max_concurrent; /* DISPATCHER_MAX_CONCURRENT 1024: HTTP requests in flight per

@@ -173,6 +173,10 @@
       "comma-separated CIDR networks (IPv4 or IPv6); empty denies none",                           \
       "Addresses sinks, dead-letter sinks and token URLs may not connect to (SSRF guard).",        \
       CFG_STRING, sink_deny_networks, 0, 0, NULL)                                                  \
+    X("SINK_HTTP_CLIENT", "--sink-http-client", "builtin", "builtin|curl",                         \
+      "Who carries plain http:// deliveries: the dispatcher's own HTTP/1.1 client (curl opens "    \
+      "the connection) or curl alone; https and everything else always go through curl.",          \
+      CFG_ENUM, sink_http_client, 0, 0, "builtin|curl")                                            \
     X("SUBSCRIPTIONS", "--subscriptions", "", "directory path",                                    \
       "Directory of Subscription manifests that run/dispatcher apply and watch.", CFG_STRING,      \
       subscriptions_dir, 0, 0, NULL)                                                               \

@@ -826,6 +826,8 @@ jb_status jb_dloop_create(const jb_dshared *sh, int idx, struct event_base *base
         goto out;
     st = JB_ERR_NOMEM;
     d->http = jb_dhttp_create(base, max, sh->guard);
+    if (d->http != NULL)
+        jb_dhttp_builtin(d->http, cfg->sink_http_client == JB_SINK_CLIENT_BUILTIN);
     d->auth = jb_dauth_create(base, d->http, sh->secrets, cfg);
     d->status_ev = event_new(base, -1, EV_PERSIST, on_status_tick, d);
     d->info_ev = event_new(base, -1, EV_PERSIST, on_info_tick, d);

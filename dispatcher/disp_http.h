@@ -48,10 +48,10 @@ struct jb_dhttp_req {
     char errbuf[CURL_ERROR_SIZE];
     /* Kept across requests (not cleared per request). */
     CURL *easy;
-    bool ready;     /* the options set once are set on easy */
-    char *url;      /* the URL set on easy (NULL: none), so an unchanged one is */
-    size_t url_cap; /* neither copied nor parsed again by curl */
-    CURLU *uh;      /* url, parsed: curl copies it per transfer instead of parsing */
+    bool ready;          /* the options set once are set on easy */
+    char *url;           /* the URL set on easy (NULL: none), so an unchanged one is */
+    size_t url_cap;      /* neither copied nor parsed again by curl */
+    CURLU *uh;           /* url, parsed: curl copies it per transfer instead of parsing */
     struct event *timer; /* the plain lane's timeout (NULL until its first request) */
 };
 

@@ -116,6 +116,9 @@ typedef void (*jb_dhttp_done_fn)(void *ud, const jb_dhttp_result *r);
 jb_dhttp *jb_dhttp_create(struct event_base *base, long max_idle, const jb_dguard *guard);
 /* Cancels what is still running (without callbacks) and frees. NULL is fine. */
 void jb_dhttp_destroy(jb_dhttp *h);
+/* SINK_HTTP_CLIENT: false sends every request through curl (by default, plain
+ * http:// requests use the dispatcher's own HTTP/1.1 client, h1conn.c). */
+void jb_dhttp_builtin(jb_dhttp *h, bool on);
 
 /* POSTs body[0..len) to url with headers (may be NULL). Both are borrowed: they
  * must stay valid until done runs or the request is cancelled (the caller frees

@@ -65,8 +65,8 @@ typedef struct target {
 
 static bool host_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '-' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '-' || c == '_';
 }
 
 /* Plain printable ASCII, no space: the characters a request line may carry as they are. */
@@ -306,8 +306,8 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
         if (st == JB_H1_DONE) {
             /* An answer before the whole request was written, or bytes after
              * it: the connection is not in a state to carry another request. */
-            bool clean = used == (size_t)n && c->head_off == c->head_len &&
-                         c->body_off == c->body_len;
+            bool clean =
+                used == (size_t)n && c->head_off == c->head_len && c->body_off == c->body_len;
             answered(r, &c->parser, c->parser.keep_alive && clean);
             return;
         }
@@ -519,10 +519,10 @@ void jb_h1_connected(jb_dhttp_req *r, CURLcode code)
         res.retry_after_ms = -1;
         res.timed_out = code == CURLE_OPERATION_TIMEDOUT;
         res.refused = code != CURLE_OK && r->guard.refused;
-        res.error = res.refused          ? r->guard.why
-                    : code == CURLE_OK   ? "the connection to the sink was lost"
+        res.error = res.refused         ? r->guard.why
+                    : code == CURLE_OK  ? "the connection to the sink was lost"
                     : r->errbuf[0] != 0 ? r->errbuf
-                                         : curl_easy_strerror(code);
+                                        : curl_easy_strerror(code);
         end_request(r, &res, false);
         return;
     }

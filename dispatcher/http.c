@@ -500,6 +500,11 @@ out:
     return st;
 }
 
+void jb_dhttp_builtin(jb_dhttp *h, bool on)
+{
+    h->h1_off = !on;
+}
+
 void jb_dhttp_conn_options(jb_dhttp *h, CURL *e)
 {
     curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, sockopt_cb);

@@ -3,7 +3,8 @@
 #  (a) raw nats.c pull-fetch-ack of N pre-stored events (the NATS ceiling),
 #  (b) raw libcurl multi posting N requests to the same trivial sink (the HTTP ceiling),
 #  (c) `jetbridge dispatcher` delivering N pre-stored events to that sink, at the
-#      default (DISPATCH_PREFETCH=0) and, (c+), with DISPATCH_PREFETCH=PREFETCH,
+#      default (DISPATCH_PREFETCH=0, its own HTTP/1.1 client), (c curl) with
+#      SINK_HTTP_CLIENT=curl, and, (c+), with DISPATCH_PREFETCH=PREFETCH,
 #  (e) the dispatcher alone at fixed rates (LAT_RATES): events stored straight into
 #      the stream with plain nats.c, latency from the publish to arrival at the sink,
 #  (d) end to end: `jetbridge publisher` + `jetbridge dispatcher`, events POSTed at
@@ -24,7 +25,7 @@
 #
 # Usage: perf/bench_dispatcher.sh [N] [C]      (defaults N=20000, C=64 in flight)
 # Env:   BUILD=build/perf (built RelWithDebInfo if missing), ROUNDS=3, PREFETCH=64
-#        (0 skips (c+)), LAT_RATES="1000 10000", LAT_SECONDS=5 (0 skips (e)),
+#        (0 skips (c+)), CURL_AB=1 (0 skips (c curl)), LAT_RATES="1000 10000", LAT_SECONDS=5 (0 skips (e)),
 #        E2E_RATES="1000 10000" (RATE=R: just R), E2E_SECONDS=10 (0 skips (d)),
 #        LOOPS="1 2" runs (f) for those loop counts (unset: no (f)), TYPES=8,
 #        SLOW_MS=20 runs (g) with that sink delay (unset: no (g)),
@@ -145,6 +146,8 @@ kill -TERM "$D"; wait "$D" || true
 
 RATIOS=()
 PF_RATIOS=()
+CURL_RATIOS=()
+CURL_RUNCPUS=()
 RUNCPUS=()
 CPURATIOS=()
 for ROUND in $(seq 1 "$ROUNDS"); do
@@ -161,12 +164,17 @@ echo "(b) $B_LINE"
 B=$(awk '{print $4}' <<<"$B_LINE")
 B_CPU=$(awk '{print $5}' <<<"$B_LINE")
 
-# (c) the dispatcher on N pre-stored events; (c+) the same with DISPATCH_PREFETCH
-PFS="0"
-[[ ${PREFETCH:-64} != 0 ]] && PFS="0 ${PREFETCH:-64}"
-for PF in $PFS; do
+# (c) the dispatcher on N pre-stored events; (c curl) the same with
+# SINK_HTTP_CLIENT=curl; (c+) with DISPATCH_PREFETCH
+VARIANTS="0"
+[[ ${CURL_AB:-1} == 1 ]] && VARIANTS="$VARIANTS curl"
+[[ ${PREFETCH:-64} != 0 ]] && VARIANTS="$VARIANTS ${PREFETCH:-64}"
+for V in $VARIANTS; do
+PF=$V
+CLIENT=builtin
+if [[ $V == curl ]]; then PF=0; CLIENT=curl; echo "(c curl) SINK_HTTP_CLIENT=curl"; fi
 if [[ $PF != 0 ]]; then echo "(c+) DISPATCH_PREFETCH=$PF"; fi
-deliver_stored "r$ROUND-p$PF-$$" "" "$TMP/disp$ROUND-$PF.log" DISPATCH_PREFETCH="$PF"
+deliver_stored "r$ROUND-p$V-$$" "" "$TMP/disp$ROUND-$V.log" DISPATCH_PREFETCH="$PF" SINK_HTTP_CLIENT="$CLIENT"
 
 python3 - "$A" "$B" "$N" "$COUNT" "$FIRST" "$LAST" "$CPU_TICKS" "$(getconf CLK_TCK)" "$HWM_KB" "$NATS_TICKS" "$SINK_TICKS" "$RUN_TICKS" "$C1" "$A_CPU" "$B_CPU" 2>"$TMP/ratio.raw" <<'PY'
 import sys
@@ -202,16 +210,29 @@ if count < n:
     sys.exit(1)
 PY
 sed -n 's/^RATIO //p' "$TMP/ratio.raw" >"$TMP/ratio"
-if [[ $PF == 0 ]]; then RATIOS+=("$(tail -1 "$TMP/ratio")"); else PF_RATIOS+=("$(tail -1 "$TMP/ratio")"); fi
 RUNCPU=$(sed -n 's/^RUNCPU //p' "$TMP/ratio.raw")
-if [[ $PF == 0 && -n $RUNCPU ]]; then RUNCPUS+=("$RUNCPU"); fi
 CPURATIO=$(sed -n 's/^CPURATIO //p' "$TMP/ratio.raw")
-if [[ $PF == 0 && -n $CPURATIO ]]; then CPURATIOS+=("$CPURATIO"); fi
+if [[ $V == curl ]]; then
+  CURL_RATIOS+=("$(tail -1 "$TMP/ratio")")
+  if [[ -n $RUNCPU ]]; then CURL_RUNCPUS+=("$RUNCPU"); fi
+elif [[ $PF == 0 ]]; then
+  RATIOS+=("$(tail -1 "$TMP/ratio")")
+  if [[ -n $RUNCPU ]]; then RUNCPUS+=("$RUNCPU"); fi
+  if [[ -n $CPURATIO ]]; then CPURATIOS+=("$CPURATIO"); fi
+else
+  PF_RATIOS+=("$(tail -1 "$TMP/ratio")")
+fi
 done
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 if [[ ${#RATIOS[@]} -gt 0 ]]; then
   echo "dispatcher/ceiling per round: ${RATIOS[*]}; median: $(median "${RATIOS[@]}")"
+fi
+if [[ ${#CURL_RATIOS[@]} -gt 0 ]]; then
+  echo "dispatcher/ceiling with SINK_HTTP_CLIENT=curl per round: ${CURL_RATIOS[*]}; median: $(median "${CURL_RATIOS[@]}")"
+fi
+if [[ ${#CURL_RUNCPUS[@]} -gt 0 ]]; then
+  echo "dispatcher CPU while delivering with SINK_HTTP_CLIENT=curl per round: ${CURL_RUNCPUS[*]} us/event; median: $(median "${CURL_RUNCPUS[@]}")"
 fi
 if [[ ${#PF_RATIOS[@]} -gt 0 ]]; then
   echo "dispatcher/ceiling with DISPATCH_PREFETCH=${PREFETCH:-64} per round: ${PF_RATIOS[*]}; median: $(median "${PF_RATIOS[@]}")"
