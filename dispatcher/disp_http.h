@@ -92,10 +92,13 @@ void jb_dhttp_complete(jb_dhttp_req *r, const jb_dhttp_result *res);
  * connection (CURLOPT_CONNECT_ONLY: its DNS, the SSRF guard, its connect
  * timeout and errors) and the lane writes the request and reads the answer
  * itself (h1.c), keeping the connection open for the next request to the same
- * host and port. */
+ * host and port. Whether a request to url may take the lane (the URL's form
+ * aside: jb_h1_start says). */
 bool jb_h1_takes(const jb_dhttp *h, const char *url);
 /* Starts r (its callback, start time and guard set) on an idle connection or a
- * new one. JB_ERR_NOMEM or JB_ERR_INTERNAL: nothing started, r is the caller's. */
+ * new one. JB_ERR_UNSUPPORTED: a URL for curl (userinfo, a fragment, an odd host,
+ * port or character); JB_ERR_NOMEM or JB_ERR_INTERNAL: nothing started, r is the
+ * caller's. */
 jb_status jb_h1_start(jb_dhttp_req *r, const char *url, const void *body, size_t len,
                       int64_t timeout_ms);
 /* curl finished opening r's connection (code: how). */

@@ -75,6 +75,22 @@ static bool path_char(char c)
     return c > ' ' && c < 0x7f && c != '#';
 }
 
+/* Writes sep and n in decimal, then a NUL, at out; returns what it wrote but the NUL. */
+static size_t put_uint(char *out, char sep, uint64_t n)
+{
+    char digits[20];
+    size_t k = 0;
+    do {
+        digits[k++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n > 0);
+    out[0] = sep;
+    for (size_t i = 0; i < k; i++)
+        out[1 + i] = digits[k - 1 - i];
+    out[1 + k] = '\0';
+    return 1 + k;
+}
+
 /* false for anything curl should carry: userinfo, a fragment, an odd host or
  * port, a character a request line cannot carry as it is. */
 static bool parse_target(const char *url, target *t)
@@ -118,19 +134,21 @@ static bool parse_target(const char *url, target *t)
         return false;
     for (size_t i = 0; i < hlen; i++)
         t->key[i] = (char)(a[i] >= 'A' && a[i] <= 'Z' ? a[i] | 0x20 : a[i]);
-    snprintf(t->key + hlen, sizeof(t->key) - hlen, ":%u", port);
-    if (port_given && port != 80)
-        memcpy(t->host, t->key, strlen(t->key) + 1);
-    else
-        snprintf(t->host, sizeof(t->host), "%.*s", (int)hlen, t->key);
+    size_t klen = hlen + put_uint(t->key + hlen, ':', port);
+    if (port_given && port != 80) {
+        memcpy(t->host, t->key, klen + 1);
+    } else {
+        memcpy(t->host, t->key, hlen);
+        t->host[hlen] = '\0';
+    }
     t->path = *p != '\0' ? p : NULL;
     return true;
 }
 
 bool jb_h1_takes(const jb_dhttp *h, const char *url)
 {
-    target t;
-    return !h->h1_off && h->cert == NULL && h->capture == NULL && parse_target(url, &t);
+    return !h->h1_off && h->cert == NULL && h->capture == NULL &&
+           strncasecmp(url, "http://", 7) == 0;
 }
 
 /* ------------------------------------------------------------- connections */
@@ -436,7 +454,7 @@ static bool head_header(jb_h1conn *c, const char *line)
 
 static bool build_head(jb_h1conn *c, const target *t, const struct curl_slist *headers, size_t len)
 {
-    char num[32];
+    char num[48];
     c->head_len = c->head_off = 0;
     if (!head_add(c, "POST ", 5) || !head_str(c, t->path != NULL ? t->path : "/") ||
         !head_str(c, " HTTP/1.1\r\nHost: ") || !head_str(c, t->host) ||
@@ -445,8 +463,9 @@ static bool build_head(jb_h1conn *c, const target *t, const struct curl_slist *h
     for (const struct curl_slist *l = headers; l != NULL; l = l->next)
         if (!head_header(c, l->data))
             return false;
-    int n = snprintf(num, sizeof(num), "Content-Length: %zu\r\n\r\n", len);
-    return head_add(c, num, (size_t)n);
+    size_t n = put_uint(num, ' ', len);
+    memcpy(num + n, "\r\n\r\n", 4);
+    return head_str(c, "Content-Length:") && head_add(c, num, n + 4);
 }
 
 /* Sends r on c (connected, not idle, its head built): at once, or when the socket
@@ -541,7 +560,7 @@ jb_status jb_h1_start(jb_dhttp_req *r, const char *url, const void *body, size_t
     jb_dhttp *h = r->h;
     target t;
     if (!parse_target(url, &t))
-        return JB_ERR_INTERNAL;
+        return JB_ERR_UNSUPPORTED;
     r->h1_timeout_ms = timeout_ms > 0 ? timeout_ms : 30000;
     if (r->timer == NULL)
         r->timer = evtimer_new(h->base, on_timeout, r);

@@ -473,11 +473,10 @@ jb_status jb_dhttp_post(jb_dhttp *h, const char *url, struct curl_slist *headers
     r->ud = ud;
     r->retry_after_ms = -1;
     r->start_ns = jb_now_monotonic_ns();
-    if (jb_h1_takes(h, url)) {
-        st = jb_h1_start(r, url, body, len, timeout_ms);
-        if (st != JB_OK)
-            goto out;
-    } else {
+    st = jb_h1_takes(h, url) ? jb_h1_start(r, url, body, len, timeout_ms) : JB_ERR_UNSUPPORTED;
+    if (st != JB_OK && st != JB_ERR_UNSUPPORTED)
+        goto out;
+    if (st == JB_ERR_UNSUPPORTED) {
         st = JB_ERR_NOMEM;
         if (!set_options(r, url, body, len, timeout_ms))
             goto out;
