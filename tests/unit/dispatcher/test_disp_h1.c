@@ -222,6 +222,12 @@ static void test_framing_body(void)
          "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\n\x1f\x8b\x08\r\n0\r\n"
          "\r\n",
          DONE, false, 200, true, -1, "\x1f\x8b\x08", 0, NULL},
+        {"empty codings are not codings",
+         "HTTP/1.1 200 OK\r\nTransfer-Encoding: ,chunked, \r\n\r\n1\r\nz\r\n0\r\n\r\n", DONE, false,
+         200, true, -1, "z", 0, NULL},
+        {"an empty Transfer-Encoding: Content-Length frames",
+         "HTTP/1.1 200 OK\r\nTransfer-Encoding:\r\nContent-Length: 1\r\n\r\nz", DONE, false, 200,
+         true, -1, "z", 0, NULL},
         {"codings on two lines, chunked last",
          "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
          "1\r\nz\r\n0\r\n\r\n",
