@@ -478,8 +478,9 @@ static void send_on(jb_h1conn *c, jb_dhttp_req *r, bool in_start)
     c->head_off = 0;
     c->body_off = 0;
     c->in_start = in_start;
-    write_some(c);
-    c->in_start = false;
+    /* false: the request ended and c is gone (never when in_start). */
+    if (write_some(c))
+        c->in_start = false;
 }
 
 /* curl opens a connection for r to key (CONNECT_ONLY); r->conn is it. */
