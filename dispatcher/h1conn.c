@@ -456,9 +456,12 @@ static bool build_head(jb_h1conn *c, const target *t, const struct curl_slist *h
 {
     char num[48];
     c->head_len = c->head_off = 0;
-    if (!head_add(c, "POST ", 5) || !head_str(c, t->path != NULL ? t->path : "/") ||
-        !head_str(c, " HTTP/1.1\r\nHost: ") || !head_str(c, t->host) ||
-        !head_str(c, "\r\nAccept: */*\r\n"))
+    /* An origin-form target starts with "/", also for a URL with a query and no
+     * path (curl writes http://h?q as "/?q"). */
+    const char *slash = t->path == NULL || t->path[0] == '?' ? "/" : "";
+    if (!head_add(c, "POST ", 5) || !head_str(c, slash) ||
+        !head_str(c, t->path != NULL ? t->path : "") || !head_str(c, " HTTP/1.1\r\nHost: ") ||
+        !head_str(c, t->host) || !head_str(c, "\r\nAccept: */*\r\n"))
         return false;
     for (const struct curl_slist *l = headers; l != NULL; l = l->next)
         if (!head_header(c, l->data))
