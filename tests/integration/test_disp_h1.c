@@ -474,6 +474,10 @@ static void url_of(char *buf, size_t n, const srv *s, const char *path)
     snprintf(buf, n, "http://127.0.0.1:%d%s", s->port, path);
 }
 
+/* More than the socket buffers of a loopback connection hold (tcp_wmem's
+ * maximum is 4 MiB): written in parts, and still being written when nobody reads. */
+#define HUGE_LEN ((size_t)16 << 20)
+
 /* ------------------------------------------------------------ scripts */
 
 #define OK_204 "HTTP/1.1 204 No Content\r\n\r\n"
@@ -492,6 +496,16 @@ static const answer DROP = {"", 0, A_DROP};
 static const answer OK_200_CLOSE = {OK_200, 0, A_CLOSE};
 /* Bytes after an answer. */
 static const answer TRAILING = {OK_200 "HTTP/1.1 200 OK\r\n", 0, A_KEEP};
+
+/* A sink that reads a request's head, then nothing more and never answers, with a
+ * client for it; url (of n bytes) is set to it. */
+static srv *start_deaf(client *cl, char *url, size_t n)
+{
+    srv *s = start_both((srv_opts){.fixed = SILENT, .early = ""}, cl, 8, NULL);
+    if (s != NULL)
+        url_of(url, n, s, "/deaf");
+    return s;
+}
 
 /* ------------------------------------------------------------ 1: the request */
 
@@ -953,6 +967,40 @@ static void test_timeout(void)
     /* The connection that timed out is not kept: the server sees it closed. */
     CU_ASSERT_TRUE(wait_count(&cl, s, &s->eofs, 1));
     stop_both(&cl, s);
+
+    /* A sink that reads nothing while 16 MiB are being written: the timeout ends
+     * the write too. */
+    s = start_deaf(&cl, url, sizeof(url));
+    CU_ASSERT_TRUE_FATAL(s != NULL);
+    char *more = calloc(1, HUGE_LEN);
+    CU_ASSERT_TRUE(post_wait(&cl, url, NULL, more, HUGE_LEN, 300, &c));
+    free(more);
+    CU_ASSERT_TRUE(c.timed_out);
+    CU_ASSERT_EQUAL(c.status, 0);
+    stop_both(&cl, s);
+
+    /* A listener that never accepts, its queue already full (Linux drops the
+     * handshakes beyond it): timed out as well, whether the connection is left
+     * half-made or made and never read. */
+    CU_ASSERT_TRUE_FATAL(client_start(&cl, 8, NULL));
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof(a);
+    CU_ASSERT_TRUE_FATAL(bind(lfd, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(lfd, 0) == 0 &&
+                         getsockname(lfd, (struct sockaddr *)&a, &alen) == 0);
+    int fill[4];
+    for (int i = 0; i < 4; i++) {
+        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        (void)!connect(fill[i], (struct sockaddr *)&a, sizeof(a));
+    }
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/never", ntohs(a.sin_port));
+    CU_ASSERT_TRUE(post_wait(&cl, url, NULL, "{}", 2, 300, &c));
+    CU_ASSERT_TRUE(c.timed_out);
+    CU_ASSERT_EQUAL(c.status, 0);
+    for (int i = 0; i < 4; i++)
+        close(fill[i]);
+    close(lfd);
+    client_stop(&cl);
 }
 
 /* ------------------------------------------------------------ 6: a large body */
@@ -992,9 +1040,8 @@ static void test_large_body(void)
         &cl, 8, NULL);
     CU_ASSERT_TRUE_FATAL(s != NULL);
     url_of(url, sizeof(url), s, "/big");
-    size_t huge = (size_t)16 << 20;
-    char *more = calloc(1, huge);
-    CU_ASSERT_TRUE(post_wait(&cl, url, NULL, more, huge, WAIT_MS, &c));
+    char *more = calloc(1, HUGE_LEN);
+    CU_ASSERT_TRUE(post_wait(&cl, url, NULL, more, HUGE_LEN, WAIT_MS, &c));
     free(more);
     CU_ASSERT_EQUAL(c.status, 413);
     CU_ASSERT_TRUE(c.body_len == 3 && memcmp(c.body, "big", 3) == 0);
@@ -1068,6 +1115,25 @@ static void test_cancel_and_destroy(void)
     jb_dhttp_cancel(cl.http, r);
     CU_ASSERT_TRUE(run_until(&cl, none_open, s));
     CU_ASSERT_EQUAL(c.n, 0);
+    stop_both(&cl, s);
+
+    /* Cancelled while its body is being written to a sink that reads nothing. */
+    s = start_deaf(&cl, url, sizeof(url));
+    CU_ASSERT_TRUE_FATAL(s != NULL);
+    char *more = calloc(1, HUGE_LEN);
+    CU_ASSERT_EQUAL_FATAL(
+        jb_dhttp_post(cl.http, url, NULL, more, HUGE_LEN, WAIT_MS, on_done, &c, &r), JB_OK);
+    CU_ASSERT_TRUE(wait_count(&cl, s, &s->accepted, 1));
+    run_for(&cl, 100);
+    jb_dhttp_cancel(cl.http, r);
+    run_for(&cl, 100);
+    CU_ASSERT_EQUAL(c.n, 0);
+    CU_ASSERT_EQUAL(jb_dhttp_active(cl.http), 0);
+    free(more);
+    stop_both(&cl, s);
+    s = start_both((srv_opts){.fixed = SILENT}, &cl, 8, NULL);
+    CU_ASSERT_TRUE_FATAL(s != NULL);
+    url_of(url, sizeof(url), s, "/c");
 
     /* Destroyed with requests in flight: on the lane (waiting for answers, and one
      * being connected) and through curl (userinfo). */
