@@ -243,6 +243,9 @@ static void *srv_main(void *arg)
         if ((p[1].revents & POLLIN) != 0) {
             int fd = accept(s->lfd, NULL, NULL);
             if (fd >= 0 && s->o.rst_accept) {
+                /* After 0 to 255 us: some resets land between the client's
+                 * check that it is connected and its first send. */
+                usleep((useconds_t)(s->accepted * 37 % 256));
                 struct linger l = {1, 0};
                 setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
                 close(fd);
