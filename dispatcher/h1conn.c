@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,7 @@ typedef struct jb_h1conn {
     bool idle;               /* on h->h1_idle */
     bool in_start;           /* being started inside jb_dhttp_post: no callback may run */
     char key[AUTH_MAX];      /* "host:port", lower case */
+    uint32_t key_hash;       /* of key: the idle list is searched by it first */
     /* The request being written: head[off..len), then body[boff..blen). */
     char *head;
     size_t head_len, head_cap, head_off;
@@ -196,12 +198,23 @@ static void conn_release(jb_h1conn *c, bool keep)
     c->reused = true;
 }
 
+/* FNV-1a: the idle list (up to max_idle long, connections to every sink of the
+ * loop) is compared by a number, and by the string only when that matches. */
+static uint32_t key_hash(const char *key)
+{
+    uint32_t x = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)key; *p != '\0'; p++)
+        x = (x ^ *p) * 16777619u;
+    return x;
+}
+
 /* The most recently used idle connection to key, taken off the idle list. */
 static jb_h1conn *conn_take_idle(jb_dhttp *h, const char *key)
 {
+    uint32_t hash = key_hash(key);
     for (jb_dlink *l = h->h1_idle.tail; l != NULL; l = l->prev) {
         jb_h1conn *c = JB_DLIST_ENTRY(l, jb_h1conn, link);
-        if (strcmp(c->key, key) == 0) {
+        if (c->key_hash == hash && strcmp(c->key, key) == 0) {
             jb_dlist_unlink(&h->h1_idle, l);
             h->h1_nidle--;
             c->idle = false;
@@ -499,6 +512,7 @@ static jb_status connect_new(jb_dhttp_req *r, const char *key, int64_t timeout_m
     c->h = h;
     c->fd = -1;
     snprintf(c->key, sizeof(c->key), "%s", key);
+    c->key_hash = key_hash(c->key);
     char url[AUTH_MAX + 16];
     snprintf(url, sizeof(url), "http://%s/", key);
     r->guard.guard = h->guard;
