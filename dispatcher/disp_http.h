@@ -74,16 +74,14 @@ struct jb_dhttp {
     size_t h1_nidle;
     size_t max_idle;
     bool h1_off; /* SINK_HTTP_CLIENT=curl: every request goes through curl */
+    /* What the lane needs of http.c, as hooks set by jb_dhttp_create: calls go one
+     * way between the files (http.c calls h1conn.c by name, never the reverse). */
+    /* The socket callbacks every connection curl opens for h gets (so that
+     * curl's sockets leave the loop before they are closed). */
+    void (*conn_options)(jb_dhttp *h, CURL *e);
+    /* Calls r's callback with res, then frees r (its connection detached first). */
+    void (*complete)(jb_dhttp_req *r, const jb_dhttp_result *res);
 };
-
-/* ---------------------------------------------------- http.c, for the lane */
-
-/* The socket callbacks every connection curl opens for h gets (so that curl's
- * sockets leave the loop before they are closed). */
-void jb_dhttp_conn_options(jb_dhttp *h, CURL *e);
-/* Calls r's callback with res, then frees r (its connection is the caller's
- * business: detached from r first). */
-void jb_dhttp_complete(jb_dhttp_req *r, const jb_dhttp_result *res);
 
 /* ------------------------------------------------------------- h1conn.c */
 

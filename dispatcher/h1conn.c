@@ -238,7 +238,7 @@ static void end_request(jb_dhttp_req *r, jb_dhttp_result *res, bool keep)
         res->error = "";
     if (c != NULL)
         conn_release(c, keep);
-    jb_dhttp_complete(r, res);
+    r->h->complete(r, res);
 }
 
 static void fail(jb_dhttp_req *r, const char *error, bool timed_out)
@@ -517,7 +517,7 @@ static jb_status connect_new(jb_dhttp_req *r, const char *key, int64_t timeout_m
     snprintf(url, sizeof(url), "http://%s/", key);
     r->guard.guard = h->guard;
     jb_dguard_apply(&r->guard, e);
-    jb_dhttp_conn_options(h, e);
+    h->conn_options(h, e);
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);

@@ -29,6 +29,8 @@ typedef struct sock_ctx {
 } sock_ctx;
 
 static void check_done(jb_dhttp *h);
+static void conn_options(jb_dhttp *h, CURL *e);
+static void complete(jb_dhttp_req *r, const jb_dhttp_result *res);
 
 static void on_socket_event(evutil_socket_t fd, short what, void *arg)
 {
@@ -288,7 +290,7 @@ static void finish(jb_dhttp_req *r, CURLcode code)
     res.body_len = r->body_len;
     res.seconds = (double)(jb_now_monotonic_ns() - r->start_ns) / 1e9;
     /* The result points into r: call back first, free after. */
-    jb_dhttp_complete(r, &res);
+    complete(r, &res);
 }
 
 static void check_done(jb_dhttp *h)
@@ -315,6 +317,8 @@ jb_dhttp *jb_dhttp_create(struct event_base *base, long max_idle, const jb_dguar
     h->base = base;
     h->guard = guard;
     h->max_idle = (size_t)(max_idle > 0 ? max_idle : 64);
+    h->conn_options = conn_options;
+    h->complete = complete;
     h->multi = curl_multi_init();
     h->timer = evtimer_new(base, on_timer, h);
     if (h->multi == NULL || h->timer == NULL) {
@@ -504,7 +508,7 @@ void jb_dhttp_builtin(jb_dhttp *h, bool on)
     h->h1_off = !on;
 }
 
-void jb_dhttp_conn_options(jb_dhttp *h, CURL *e)
+static void conn_options(jb_dhttp *h, CURL *e)
 {
     curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, sockopt_cb);
     curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, h);
@@ -512,7 +516,7 @@ void jb_dhttp_conn_options(jb_dhttp *h, CURL *e)
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, h);
 }
 
-void jb_dhttp_complete(jb_dhttp_req *r, const jb_dhttp_result *res)
+static void complete(jb_dhttp_req *r, const jb_dhttp_result *res)
 {
     jb_dhttp_done_fn done = r->done;
     void *ud = r->ud;
