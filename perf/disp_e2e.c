@@ -2,7 +2,10 @@
  * receives them on its own sink (the subscription's), recording for each the time
  * from just before the POST to its arrival at the sink (both on this machine's
  * monotonic clock; the send time travels in ce-id). Prints
- * "e2e RATE SENT RECEIVED p50_ms p90_ms p99_ms max_ms publish_errors".
+ * "e2e RATE SENT RECEIVED p50_ms p90_ms p99_ms max_ms publish_errors warm_p99_ms warm_n":
+ * the last two are the p99 of the events sent after the first second (E2E_WARM_MS, 1000)
+ * and how many those were, i.e. without the start from idle (new sink connections, an
+ * idle consumer's first requests).
  *
  * With a nats:// URL instead of the publisher's, the dispatcher alone: events are
  * stored straight into the stream with plain nats.c (asynchronous JetStream
@@ -46,8 +49,8 @@ typedef struct sink {
     int64_t *lat;
     size_t n, cap;
     struct event_base *base;
-    /* E2E_WINDOW_MS only: each event's send and arrival time (lat[i] is their
-     * difference), and each new connection's first arrival. */
+    /* Each event's send time (lat[i] is arrival minus it); E2E_WINDOW_MS only: its
+     * arrival time, and each new connection's first arrival. */
     int64_t *sent, *arr;
     int64_t *conn_at;
     size_t nconn;
@@ -65,10 +68,10 @@ static void on_request(struct evhttp_request *req, void *arg)
         int64_t sent = strtoll(id + 1, NULL, 10);
         pthread_mutex_lock(&s->mu);
         if (s->n < s->cap) {
-            if (s->sent != NULL) {
+            if (s->sent != NULL)
                 s->sent[s->n] = sent;
+            if (s->arr != NULL)
                 s->arr[s->n] = t;
-            }
             s->lat[s->n++] = t - sent;
         }
         pthread_mutex_unlock(&s->mu);
@@ -361,17 +364,16 @@ int main(int argc, char **argv)
     }
     const char *wenv = getenv("E2E_WINDOW_MS");
     long window_ms = wenv != NULL ? strtol(wenv, NULL, 10) : 0;
+    s.sent = calloc((size_t)total, sizeof(int64_t));
     if (window_ms > 0) {
-        s.sent = calloc((size_t)total, sizeof(int64_t));
         s.arr = calloc((size_t)total, sizeof(int64_t));
         s.conn_at = calloc(CONN_MAX, sizeof(int64_t));
         s.port_seen = calloc(65536 / 8, 1);
         if (s.sent == NULL || s.arr == NULL || s.conn_at == NULL || s.port_seen == NULL) {
-            free(s.sent);
             free(s.arr);
             free(s.conn_at);
             free(s.port_seen);
-            s.sent = s.arr = s.conn_at = NULL;
+            s.arr = s.conn_at = NULL;
             s.port_seen = NULL;
             window_ms = 0;
         }
@@ -397,6 +399,21 @@ int main(int argc, char **argv)
     pthread_join(t, NULL);
     if (window_ms > 0)
         print_windows(&s, t0, window_ms * 1000000LL);
+    /* The events sent after the warm-up: their p99 (before lat is sorted). */
+    const char *wm = getenv("E2E_WARM_MS");
+    int64_t warm_ns = (wm != NULL ? strtoll(wm, NULL, 10) : 1000) * 1000000LL;
+    size_t warm_n = 0;
+    double warm_p99 = 0;
+    int64_t *warm = s.sent != NULL ? malloc(s.n * sizeof(*warm) + 1) : NULL;
+    if (warm != NULL) {
+        for (size_t i = 0; i < s.n; i++)
+            if (s.sent[i] >= t0 + warm_ns)
+                warm[warm_n++] = s.lat[i];
+        qsort(warm, warm_n, sizeof(int64_t), cmp);
+        if (warm_n > 0)
+            warm_p99 = (double)warm[warm_n * 99 / 100] / 1e6;
+        free(warm);
+    }
     qsort(s.lat, s.n, sizeof(int64_t), cmp);
     double p50 = 0, p90 = 0, p99 = 0, max = 0;
     if (s.n > 0) {
@@ -405,8 +422,8 @@ int main(int argc, char **argv)
         p99 = (double)s.lat[s.n * 99 / 100] / 1e6;
         max = (double)s.lat[s.n - 1] / 1e6;
     }
-    printf("%s %ld %ld %zu %.2f %.2f %.2f %.2f %ld\n", direct ? "lat" : "e2e", rate, sent, s.n, p50,
-           p90, p99, max, errors);
+    printf("%s %ld %ld %zu %.2f %.2f %.2f %.2f %ld %.2f %zu\n", direct ? "lat" : "e2e", rate, sent,
+           s.n, p50, p90, p99, max, errors, warm_p99, warm_n);
     evhttp_free(http);
     event_base_free(s.base);
     free(s.lat);
