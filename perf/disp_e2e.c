@@ -341,6 +341,28 @@ static void print_windows(const sink *s, int64_t t0, int64_t w_ns)
     free(buf);
 }
 
+/* The p99 (ms) of the events sent E2E_WARM_MS (1000) or later after t0, and how many
+ * those were; lat must not be sorted yet. */
+static double p99_after_warmup(const sink *s, int64_t t0, size_t *n_out)
+{
+    const char *wm = getenv("E2E_WARM_MS");
+    int64_t warm_ns = (wm != NULL ? strtoll(wm, NULL, 10) : 1000) * 1000000LL;
+    size_t n = 0;
+    double p99 = 0;
+    int64_t *warm = s->sent != NULL ? malloc(s->n * sizeof(*warm) + 1) : NULL;
+    if (warm != NULL) {
+        for (size_t i = 0; i < s->n; i++)
+            if (s->sent[i] >= t0 + warm_ns)
+                warm[n++] = s->lat[i];
+        qsort(warm, n, sizeof(int64_t), cmp);
+        if (n > 0)
+            p99 = (double)warm[n * 99 / 100] / 1e6;
+        free(warm);
+    }
+    *n_out = n;
+    return p99;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 5) {
@@ -399,21 +421,8 @@ int main(int argc, char **argv)
     pthread_join(t, NULL);
     if (window_ms > 0)
         print_windows(&s, t0, window_ms * 1000000LL);
-    /* The events sent after the warm-up: their p99 (before lat is sorted). */
-    const char *wm = getenv("E2E_WARM_MS");
-    int64_t warm_ns = (wm != NULL ? strtoll(wm, NULL, 10) : 1000) * 1000000LL;
     size_t warm_n = 0;
-    double warm_p99 = 0;
-    int64_t *warm = s.sent != NULL ? malloc(s.n * sizeof(*warm) + 1) : NULL;
-    if (warm != NULL) {
-        for (size_t i = 0; i < s.n; i++)
-            if (s.sent[i] >= t0 + warm_ns)
-                warm[warm_n++] = s.lat[i];
-        qsort(warm, warm_n, sizeof(int64_t), cmp);
-        if (warm_n > 0)
-            warm_p99 = (double)warm[warm_n * 99 / 100] / 1e6;
-        free(warm);
-    }
+    double warm_p99 = p99_after_warmup(&s, t0, &warm_n);
     qsort(s.lat, s.n, sizeof(int64_t), cmp);
     double p50 = 0, p90 = 0, p99 = 0, max = 0;
     if (s.n > 0) {
