@@ -246,6 +246,13 @@ bool jb_nkey_user_seed(const uint8_t raw_seed[32], char out[JB_NKEY_SEED_LEN + 1
  * updates *cap; NULL when out of memory (the array and *cap are unchanged). */
 void *jb_array_grow(void *items, size_t n, size_t *cap, size_t elem);
 
+/* v in decimal ("%" PRIu64 / "%" PRId64 without the printf family, for hot paths),
+ * NUL-terminated, at out (room for JB_DEC_MAX bytes); returns the length without the
+ * NUL. */
+#define JB_DEC_MAX 21
+size_t jb_dec_u64(char *out, uint64_t v);
+size_t jb_dec_i64(char *out, int64_t v);
+
 /* Monotonic and wall-clock time. */
 int64_t jb_now_monotonic_ns(void);
 int64_t jb_now_wall_ms(void);

@@ -80,6 +80,28 @@ void jb_sha256_hex(const void *data, size_t len, char out[65])
     out[64] = '\0';
 }
 
+size_t jb_dec_u64(char *out, uint64_t v)
+{
+    char rev[20];
+    size_t k = 0, n = 0;
+    do {
+        rev[k++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    while (k > 0)
+        out[n++] = rev[--k];
+    out[n] = '\0';
+    return n;
+}
+
+size_t jb_dec_i64(char *out, int64_t v)
+{
+    if (v >= 0)
+        return jb_dec_u64(out, (uint64_t)v);
+    out[0] = '-';
+    return 1 + jb_dec_u64(out + 1, 0u - (uint64_t)v);
+}
+
 int64_t jb_now_monotonic_ns(void)
 {
     struct timespec ts;

@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 #include <string.h>
 
+#include "common/jb_common.h"
 #include "dispatcher/jb_disp.h"
 
 jb_disp_verdict jb_disp_verdict_of(int status)
@@ -20,18 +21,7 @@ jb_disp_verdict jb_disp_verdict_of(int status)
 
 void jb_disp_status_text(int status, char *out)
 {
-    char rev[10];
-    size_t n = 0, o = 0;
-    unsigned u = status < 0 ? 0u - (unsigned)status : (unsigned)status;
-    do {
-        rev[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    if (status < 0)
-        out[o++] = '-';
-    while (n > 0)
-        out[o++] = rev[--n];
-    out[o] = '\0';
+    jb_dec_i64(out, status);
 }
 
 int64_t jb_disp_backoff_ms(const jb_sub_delivery *d, uint64_t attempt, uint64_t rnd)

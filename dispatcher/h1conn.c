@@ -77,22 +77,6 @@ static bool path_char(char c)
     return c > ' ' && c < 0x7f && c != '#';
 }
 
-/* Writes sep and n in decimal, then a NUL, at out; returns what it wrote but the NUL. */
-static size_t put_uint(char *out, char sep, uint64_t n)
-{
-    char digits[20];
-    size_t k = 0;
-    do {
-        digits[k++] = (char)('0' + n % 10);
-        n /= 10;
-    } while (n > 0);
-    out[0] = sep;
-    for (size_t i = 0; i < k; i++)
-        out[1 + i] = digits[k - 1 - i];
-    out[1 + k] = '\0';
-    return 1 + k;
-}
-
 /* false for anything curl should carry: userinfo, a fragment, an odd host or
  * port, a character a request line cannot carry as it is. */
 static bool parse_target(const char *url, target *t)
@@ -136,7 +120,8 @@ static bool parse_target(const char *url, target *t)
         return false;
     for (size_t i = 0; i < hlen; i++)
         t->key[i] = (char)(a[i] >= 'A' && a[i] <= 'Z' ? a[i] | 0x20 : a[i]);
-    size_t klen = hlen + put_uint(t->key + hlen, ':', port);
+    t->key[hlen] = ':';
+    size_t klen = hlen + 1 + jb_dec_u64(t->key + hlen + 1, port);
     if (port_given && port != 80) {
         memcpy(t->host, t->key, klen + 1);
     } else {
@@ -282,16 +267,13 @@ static void died(jb_h1conn *c, const char *error)
     }
     /* The new connection takes the request as written for c. */
     r->h1_retried = true;
-    jb_h1conn *n = r->conn;
-    char *head = n->head;
-    size_t cap = n->head_cap;
+    jb_h1conn *n = r->conn; /* new: no head of its own yet */
     n->head = c->head;
     n->head_cap = c->head_cap;
     n->head_len = c->head_len;
     n->body = c->body;
     n->body_len = c->body_len;
-    c->head = head;
-    c->head_cap = cap;
+    c->head = NULL;
     c->req = NULL;
     conn_close(c);
 }
@@ -467,7 +449,7 @@ static bool head_header(jb_h1conn *c, const char *line)
 
 static bool build_head(jb_h1conn *c, const target *t, const struct curl_slist *headers, size_t len)
 {
-    char num[48];
+    char num[JB_DEC_MAX + 4];
     c->head_len = c->head_off = 0;
     /* An origin-form target starts with "/", also for a URL with a query and no
      * path (curl writes http://h?q as "/?q"). */
@@ -479,9 +461,9 @@ static bool build_head(jb_h1conn *c, const target *t, const struct curl_slist *h
     for (const struct curl_slist *l = headers; l != NULL; l = l->next)
         if (!head_header(c, l->data))
             return false;
-    size_t n = put_uint(num, ' ', len);
+    size_t n = jb_dec_u64(num, len);
     memcpy(num + n, "\r\n\r\n", 4);
-    return head_str(c, "Content-Length:") && head_add(c, num, n + 4);
+    return head_str(c, "Content-Length: ") && head_add(c, num, n + 4);
 }
 
 /* Sends r on c (connected, not idle, its head built): at once, or when the socket

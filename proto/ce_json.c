@@ -11,6 +11,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "common/jb_common.h"
 #include "proto/ce_internal.h"
 #include "proto/jb_ce.h"
 
@@ -132,20 +133,9 @@ static jb_status decode_attr(jb_ce *ce, const cJSON *m, const js_span *sp, jb_er
     if (cJSON_IsNumber(m)) {
         double d = m->valuedouble;
         if (d >= -2147483648.0 && d <= 2147483647.0 && (double)(int32_t)d == d) {
-            char buf[16];
-            int32_t v = (int32_t)d;
-            /* Decimal by hand: no printf family on the decoding path. */
-            char tmp[12];
-            size_t k = 0, j = 0;
-            int64_t w = v < 0 ? -(int64_t)v : v;
-            do {
-                tmp[k++] = (char)('0' + w % 10);
-                w /= 10;
-            } while (w > 0);
-            if (v < 0)
-                buf[j++] = '-';
-            while (k > 0)
-                buf[j++] = tmp[--k];
+            /* No printf family on the decoding path. */
+            char buf[JB_DEC_MAX];
+            size_t j = jb_dec_i64(buf, (int32_t)d);
             return jb_ce_set_decoded(ce, name, buf, j, err);
         }
     }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/jb_common.h"
 #include "proto/ce_internal.h"
 #include "proto/cloudevents.pb-c.h"
 #include "proto/jb_ce.h"
@@ -34,18 +35,7 @@ static jb_status decode_value(jb_ce *ce, const char *name, const pb_value *v, jb
         return jb_ce_set_decoded(ce, name, v->ce_boolean ? "true" : "false", v->ce_boolean ? 4 : 5,
                                  err);
     case V(CE_INTEGER): {
-        int64_t w = v->ce_integer < 0 ? -(int64_t)v->ce_integer : v->ce_integer;
-        char tmp[12];
-        size_t k = 0;
-        n = 0;
-        do {
-            tmp[k++] = (char)('0' + w % 10);
-            w /= 10;
-        } while (w > 0);
-        if (v->ce_integer < 0)
-            buf[n++] = '-';
-        while (k > 0)
-            buf[n++] = tmp[--k];
+        n = jb_dec_i64(buf, v->ce_integer);
         return jb_ce_set_decoded(ce, name, buf, n, err);
     }
     case V(CE_STRING):

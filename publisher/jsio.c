@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/jb_common.h"
 #include "config/jb_cfg.h"
 #include "publisher/pub_thread.h"
 
@@ -132,14 +133,5 @@ bool pub_js_connected(pub_thread *t)
 void pub_js_reply(const pub_thread *t, uint64_t seq, char buf[PUB_INBOX_MAX + 24])
 {
     memcpy(buf, t->inbox_pfx, t->inbox_len);
-    char digits[24];
-    size_t n = 0;
-    do {
-        digits[n++] = (char)('0' + seq % 10);
-        seq /= 10;
-    } while (seq > 0);
-    char *o = buf + t->inbox_len;
-    while (n > 0)
-        *o++ = digits[--n];
-    *o = '\0';
+    jb_dec_u64(buf + t->inbox_len, seq);
 }

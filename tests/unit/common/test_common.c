@@ -1,4 +1,6 @@
-/* common/: status strings, UUIDs, hashing. */
+/* common/: status strings, UUIDs, hashing, decimal numbers. */
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/jb_common.h"
@@ -44,12 +46,31 @@ static void test_sha256(void)
     CU_ASSERT_NSTRING_EQUAL(h, "5ddf41966d8084724770dca95a2f7452", 32);
 }
 
+/* jb_dec_u64 / jb_dec_i64 write what printf writes, at the extremes too. */
+static void test_decimal(void)
+{
+    static const uint64_t u[] = {0, 7, 10, 99, 100, 65535, 4294967296ULL, UINT64_MAX};
+    static const int64_t s[] = {0, -1, 9, -10, 429, -2147483648LL, INT64_MAX, INT64_MIN};
+    char got[JB_DEC_MAX], want[32];
+    for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++) {
+        snprintf(want, sizeof(want), "%" PRIu64, u[i]);
+        CU_ASSERT_EQUAL(jb_dec_u64(got, u[i]), strlen(want));
+        CU_ASSERT_STRING_EQUAL(got, want);
+    }
+    for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
+        snprintf(want, sizeof(want), "%" PRId64, s[i]);
+        CU_ASSERT_EQUAL(jb_dec_i64(got, s[i]), strlen(want));
+        CU_ASSERT_STRING_EQUAL(got, want);
+    }
+}
+
 int main(void)
 {
     static const jb_test_case cases[] = {
         {"status strings are complete", test_status_str_complete},
         {"uuid v4 generation and validation", test_uuid},
         {"sha256 hex (consumer name example)", test_sha256},
+        {"decimal numbers as printf writes them", test_decimal},
     };
     return jb_cunit_main("common", NULL, NULL, cases, JB_CASES_N(cases));
 }
