@@ -13,6 +13,12 @@
 #      answers each POST SLOW_MS ms after it arrived: at most C / SLOW_MS events/s
 #      can be delivered (C in flight), so dispatcher/ideal shows the time the
 #      window's slots wait for messages (the pull cycle), not CPU,
+#  (e0), (d0) the floor under (e) and (d) (FLOOR=0 skips them): `hop_chain`, records
+#      sent at the same rate and for as long through as many relay processes as the
+#      measured path has (2 for (e): nats-server, dispatcher; 3 for (d): publisher,
+#      nats-server, dispatcher), each relay forwarding at once and answering with an
+#      ack, doing nothing else: what the machine's scheduler alone adds to the
+#      hops, and (e)/(d) p99 over it,
 #  (f) with LOOPS set: for each loop count L in LOOPS, the dispatcher with
 #      DISPATCH_LOOPS=L delivering N pre-stored events spread over TYPES consumers
 #      (one subscription with TYPES types, maxInFlightMessages C each).
@@ -27,6 +33,7 @@
 # Env:   BUILD=build/perf (built RelWithDebInfo if missing), ROUNDS=3, PREFETCH=64
 #        (0 skips (c+)), CURL_AB=1 (0 skips (c curl)), LAT_RATES="1000 10000", LAT_SECONDS=5 (0 skips (e)),
 #        E2E_RATES="1000 10000" (RATE=R: just R), E2E_SECONDS=10 (0 skips (d)),
+#        FLOOR=1 (0 skips (e0) and (d0)),
 #        LOOPS="1 2" runs (f) for those loop counts (unset: no (f)), TYPES=8,
 #        SLOW_MS=20 runs (g) with that sink delay (unset: no (g)),
 #        KEEP=1 keeps the temp dir, E2E_WARM_MS=1000 (the later p99 that (e) and (d)
@@ -44,8 +51,27 @@ BUILD=${BUILD:-$ROOT/build/perf}
 
 if [[ ! -x $BUILD/jetbridge || ! -x $BUILD/raw_fetch || ! -x $BUILD/disp_e2e ]]; then
   cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJB_TESTS=OFF >/dev/null
-  cmake --build "$BUILD" -j2 --target jetbridge raw_fetch raw_curl disp_sink disp_load disp_e2e >/dev/null
+  cmake --build "$BUILD" -j2 --target jetbridge raw_fetch raw_curl disp_sink disp_load disp_e2e hop_chain >/dev/null
 fi
+[[ -x $BUILD/hop_chain ]] || cmake --build "$BUILD" --target hop_chain >/dev/null
+
+# The floor under a latency run: hop_chain RATE SECONDS HOPS, printed as (TAG), its p99
+# into FLOOR_P99 (empty with FLOOR=0).
+FLOOR_P99=
+floor_run() {
+  FLOOR_P99=
+  [[ ${FLOOR:-1} == 0 ]] && return 0
+  local line
+  line=$("$BUILD/hop_chain" "$2" "$3" "$4" || true)
+  read -r _ _ _ FR FP50 FP90 FP99 FMAX _ FWP99 _ <<<"$line"
+  echo "($1) floor, $4 relay processes at $2 ev/s for ${3}s: received $FR; latency p50 ${FP50} ms, p90 ${FP90} ms, p99 ${FP99} ms, max ${FMAX} ms; after the first 1000 ms: p99 ${FWP99} ms"
+  FLOOR_P99=$FP99
+}
+# " (p99 X of the floor)" after a latency line, when the floor ran.
+over_floor() {
+  [[ -n $FLOOR_P99 ]] || return 0
+  python3 -c "import sys; f=float(sys.argv[2]); print(f'; p99 {float(sys.argv[1])/f:.2f} x the floor' if f > 0 else '')" "$1" "$FLOOR_P99"
+}
 
 TMP=$(mktemp -d /tmp/jb-bench-disp.XXXXXX)
 PIDS=()
@@ -311,9 +337,10 @@ if [[ $LAT_SECONDS -gt 0 ]]; then
   PIDS+=($LD)
   sleep 1 # the dispatcher's reconciler applies the new sink
   for R in ${LAT_RATES:-1000 10000}; do
+    floor_run e0 "$R" "$LAT_SECONDS" 2
     L_LINE=$("$BUILD/disp_e2e" "$NATS_URL" "$LAT_PORT" "$R" "$LAT_SECONDS" || true)
     read -r _ LR SENT RECV P50 P90 P99 MAX ERRS WP99 WN <<<"$L_LINE"
-    echo "(e) dispatcher alone at $LR ev/s for ${LAT_SECONDS}s: stored $SENT, received $RECV, store errors $ERRS; latency p50 ${P50} ms, p90 ${P90} ms, p99 ${P99} ms, max ${MAX} ms; after the first ${E2E_WARM_MS:-1000} ms: p99 ${WP99} ms (${WN} events)"
+    echo "(e) dispatcher alone at $LR ev/s for ${LAT_SECONDS}s: stored $SENT, received $RECV, store errors $ERRS; latency p50 ${P50} ms, p90 ${P90} ms, p99 ${P99} ms, max ${MAX} ms; after the first ${E2E_WARM_MS:-1000} ms: p99 ${WP99} ms (${WN} events)$(over_floor "$P99")"
   done
   kill -TERM "$LD"; wait "$LD" || true
 fi
@@ -332,8 +359,9 @@ if [[ $E2E_SECONDS -gt 0 ]]; then
   wait_port "$INGRESS"
   sleep 1 # the dispatcher's reconciler applies the new sink
   for R in $E2E_RATES; do
+    floor_run d0 "$R" "$E2E_SECONDS" 3
     E_LINE=$("$BUILD/disp_e2e" "http://127.0.0.1:$INGRESS/publish" "$E2E_PORT" "$R" "$E2E_SECONDS" || true)
     read -r _ ER SENT RECV P50 P90 P99 MAX ERRS WP99 WN <<<"$E_LINE"
-    echo "(d) end to end at $ER ev/s for ${E2E_SECONDS}s: sent $SENT, received $RECV, publish errors $ERRS; latency p50 ${P50} ms, p90 ${P90} ms, p99 ${P99} ms, max ${MAX} ms; after the first ${E2E_WARM_MS:-1000} ms: p99 ${WP99} ms (${WN} events)"
+    echo "(d) end to end at $ER ev/s for ${E2E_SECONDS}s: sent $SENT, received $RECV, publish errors $ERRS; latency p50 ${P50} ms, p90 ${P90} ms, p99 ${P99} ms, max ${MAX} ms; after the first ${E2E_WARM_MS:-1000} ms: p99 ${WP99} ms (${WN} events)$(over_floor "$P99")"
   done
 fi
