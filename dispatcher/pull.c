@@ -88,6 +88,18 @@ static int64_t ms_from(int64_t now, int64_t ms)
     return now + ms * 1000000LL;
 }
 
+/* A request published at now that expires in expires_ms is taken as lost at its
+ * deadline; a stream (expires_ms JB_DISP_PULL_BUSY_EXPIRES_MS) is relayed before. */
+static int64_t deadline_of(int64_t now, int64_t expires_ms)
+{
+    return ms_from(now, expires_ms + JB_DISP_PULL_GRACE_MS);
+}
+
+static int64_t relay_of(int64_t now)
+{
+    return ms_from(now, JB_DISP_PULL_BUSY_EXPIRES_MS - JB_DISP_STREAM_RELAY_MS);
+}
+
 /* Publishes one pull request for c, of the size slots.c plans. A consumer that had
  * messages last time asks with a short expiry: while the process-wide cap is not
  * contended, for a stream (a batch of JB_DISP_STREAM_BATCH, held open across
@@ -109,11 +121,10 @@ static void request(jb_dpull *p, dconsumer *c, int64_t now)
     int batch = stream ? JB_DISP_STREAM_BATCH : n;
     if (!publish(p, c, batch, expires_ms, wait || stream, now))
         return;
-    int64_t deadline = ms_from(now, expires_ms + JB_DISP_PULL_GRACE_MS);
+    int64_t deadline = deadline_of(now, expires_ms);
     if (stream) {
-        int64_t relay = ms_from(now, expires_ms - JB_DISP_STREAM_RELAY_MS);
-        jb_dslots_opened_stream(&p->slots, &c->slot, batch, relay, deadline);
-        arm_deadline(p, relay, now);
+        jb_dslots_opened_stream(&p->slots, &c->slot, batch, relay_of(now), deadline);
+        arm_deadline(p, relay_of(now), now);
     } else {
         jb_dslots_opened(&p->slots, &c->slot, n, wait, deadline);
         arm_deadline(p, deadline, now);
@@ -132,8 +143,7 @@ static void relay(jb_dpull *p, dconsumer *c, int64_t now)
         c->slot.relay_ns = 0; /* the open one ends by itself */
         return;
     }
-    jb_dslots_relayed(&c->slot, JB_DISP_STREAM_BATCH, ms_from(now, ms - JB_DISP_STREAM_RELAY_MS),
-                      ms_from(now, ms + JB_DISP_PULL_GRACE_MS));
+    jb_dslots_relayed(&c->slot, JB_DISP_STREAM_BATCH, relay_of(now), deadline_of(now, ms));
 }
 
 static void on_pump(evutil_socket_t fd, short what, void *arg)

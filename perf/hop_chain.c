@@ -29,8 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define REC 64   /* one record: its send time, then padding (a small event's size class) */
-#define ACK 8    /* one acknowledgement */
+#define REC      64 /* one record: its send time, then padding (a small event's size class) */
+#define ACK      8  /* one acknowledgement */
 #define HOPS_MAX 8
 
 static int64_t now_ns(void)
@@ -214,7 +214,8 @@ static int64_t send_paced(int out, long rate, size_t total)
         int64_t due = start + (int64_t)i * gap, t0;
         while ((t0 = now_ns()) < due) {
             struct pollfd p = {.fd = out, .events = POLLIN};
-            struct timespec ts = {(time_t)((due - t0) / 1000000000LL), (long)((due - t0) % 1000000000LL)};
+            struct timespec ts = {(time_t)((due - t0) / 1000000000LL),
+                                  (long)((due - t0) % 1000000000LL)};
             if (ppoll(&p, 1, &ts, NULL) > 0) {
                 char acks[ACK * 256];
                 if (read(out, acks, sizeof(acks)) <= 0)
@@ -265,7 +266,9 @@ int main(int argc, char **argv)
     pid_t kids[HOPS_MAX];
     spawn_relays(hops, lfd, port, kids);
     size_t total = (size_t)(rate * secs);
-    sinkst s = {.lat = calloc(total, sizeof(int64_t)), .sent = calloc(total, sizeof(int64_t)), .cap = total};
+    sinkst s = {.lat = calloc(total, sizeof(int64_t)),
+                .sent = calloc(total, sizeof(int64_t)),
+                .cap = total};
     if (s.lat == NULL || s.sent == NULL)
         die("hop_chain: memory");
     int out = dial(port[0]);
