@@ -18,7 +18,9 @@
 #      measured path has (2 for (e): nats-server, dispatcher; 3 for (d): publisher,
 #      nats-server, dispatcher), each relay forwarding at once and answering with an
 #      ack, doing nothing else: what the machine's scheduler alone adds to the
-#      hops, and (e)/(d) p99 over it,
+#      hops, and (e)/(d) p99 over it; after each (e) and (d) run, the CPU that
+#      nats-server, the publisher, the dispatcher and the generator spent per event
+#      meanwhile and how idle the machine was,
 #  (f) with LOOPS set: for each loop count L in LOOPS, the dispatcher with
 #      DISPATCH_LOOPS=L delivering N pre-stored events spread over TYPES consumers
 #      (one subscription with TYPES types, maxInFlightMessages C each).
@@ -66,6 +68,44 @@ floor_run() {
   read -r _ _ _ FR FP50 FP90 FP99 FMAX _ FWP99 _ <<<"$line"
   echo "($1) floor, $4 relay processes at $2 ev/s for ${3}s: received $FR; latency p50 ${FP50} ms, p90 ${FP90} ms, p99 ${FP99} ms, max ${FMAX} ms; after the first 1000 ms: p99 ${FWP99} ms"
   FLOOR_P99=$FP99
+}
+# Before a latency run: the CPU ticks of the processes $@ (into CPU_PIDS, CPU_T0) and
+# the wall clock.
+cpu_start() {
+  CPU_PIDS=("$@")
+  CPU_T0=()
+  for p in "${CPU_PIDS[@]}"; do
+    ticks_now "$p"
+    CPU_T0+=("$TICKS")
+  done
+  CPU_W0=$EPOCHREALTIME
+}
+# After it: "(TAG) CPU meanwhile: NAME X us/event, ..., the generator Y us/event; all
+# together Z of the N cores" for TAG $1, EVENTS $2, the generator's own CPU seconds $3
+# and names $4.. of CPU_PIDS. Each process's own figures (/proc/PID/stat, getrusage):
+# on this VM /proc/stat's machine-wide busy time misses most of the short wake-ups.
+cpu_report() {
+  local tag=$1 events=$2 gen=$3 i args=()
+  shift 3
+  for ((i = 0; i < ${#CPU_PIDS[@]}; i++)); do
+    ticks_now "${CPU_PIDS[$i]}"
+    args+=("$1" "$((TICKS - CPU_T0[i]))")
+    shift
+  done
+  python3 - "$tag" "$events" "${gen:-0}" "$(getconf CLK_TCK)" "$CPU_W0" "$EPOCHREALTIME" "$(nproc)" "${args[@]}" <<'PY'
+import sys
+tag, events, gen, hz, w0, w1, cores = sys.argv[1:8]
+events, gen, hz = int(events), float(gen), int(hz)
+rest = sys.argv[8:]
+parts, total = [], gen
+for name, ticks in zip(rest[0::2], rest[1::2]):
+    sec = int(ticks) / hz
+    total += sec
+    parts.append(f"{name} {sec * 1e6 / events:.0f} us/event")
+wall = float(w1) - float(w0)
+print(f"({tag}) CPU meanwhile: {', '.join(parts)}, the generator (sender and sink) "
+      f"{gen * 1e6 / events:.0f} us/event; all together {total / wall:.2f} of the {cores} cores")
+PY
 }
 # " (p99 X of the floor)" after a latency line, when the floor ran.
 over_floor() {
@@ -338,9 +378,12 @@ if [[ $LAT_SECONDS -gt 0 ]]; then
   sleep 1 # the dispatcher's reconciler applies the new sink
   for R in ${LAT_RATES:-1000 10000}; do
     floor_run e0 "$R" "$LAT_SECONDS" 2
+    cpu_start "$NATS_PID" "$LD"
     L_LINE=$("$BUILD/disp_e2e" "$NATS_URL" "$LAT_PORT" "$R" "$LAT_SECONDS" || true)
-    read -r _ LR SENT RECV P50 P90 P99 MAX ERRS WP99 WN <<<"$L_LINE"
+    read -r _ LR SENT RECV P50 P90 P99 MAX ERRS WP99 WN GCPU <<<"$L_LINE"
+    CPU_LINE=$(cpu_report e "$((R * LAT_SECONDS))" "$GCPU" nats-server dispatcher)
     echo "(e) dispatcher alone at $LR ev/s for ${LAT_SECONDS}s: stored $SENT, received $RECV, store errors $ERRS; latency p50 ${P50} ms, p90 ${P90} ms, p99 ${P99} ms, max ${MAX} ms; after the first ${E2E_WARM_MS:-1000} ms: p99 ${WP99} ms (${WN} events)$(over_floor "$P99")"
+    echo "$CPU_LINE"
   done
   kill -TERM "$LD"; wait "$LD" || true
 fi
@@ -353,15 +396,20 @@ if [[ $E2E_SECONDS -gt 0 ]]; then
   INGRESS=$(free_port)
   "$BUILD/disp_load" apply "$NATS_URL" "http://127.0.0.1:$E2E_PORT/" "$C"
   METRICS_ADDR=127.0.0.1:$(free_port) INGRESS_PORT=$INGRESS "$BUILD/jetbridge" publisher >"$TMP/pub.log" 2>&1 &
-  PIDS+=($!)
+  E2E_PUB=$!
+  PIDS+=($E2E_PUB)
   "$BUILD/jetbridge" dispatcher >"$TMP/disp_e2e.log" 2>&1 &
-  PIDS+=($!)
+  E2E_DISP=$!
+  PIDS+=($E2E_DISP)
   wait_port "$INGRESS"
   sleep 1 # the dispatcher's reconciler applies the new sink
   for R in $E2E_RATES; do
     floor_run d0 "$R" "$E2E_SECONDS" 3
+    cpu_start "$NATS_PID" "$E2E_PUB" "$E2E_DISP"
     E_LINE=$("$BUILD/disp_e2e" "http://127.0.0.1:$INGRESS/publish" "$E2E_PORT" "$R" "$E2E_SECONDS" || true)
-    read -r _ ER SENT RECV P50 P90 P99 MAX ERRS WP99 WN <<<"$E_LINE"
+    read -r _ ER SENT RECV P50 P90 P99 MAX ERRS WP99 WN GCPU <<<"$E_LINE"
+    CPU_LINE=$(cpu_report d "$((R * E2E_SECONDS))" "$GCPU" nats-server publisher dispatcher)
     echo "(d) end to end at $ER ev/s for ${E2E_SECONDS}s: sent $SENT, received $RECV, publish errors $ERRS; latency p50 ${P50} ms, p90 ${P90} ms, p99 ${P99} ms, max ${MAX} ms; after the first ${E2E_WARM_MS:-1000} ms: p99 ${WP99} ms (${WN} events)$(over_floor "$P99")"
+    echo "$CPU_LINE"
   done
 fi

@@ -2,10 +2,11 @@
  * receives them on its own sink (the subscription's), recording for each the time
  * from just before the POST to its arrival at the sink (both on this machine's
  * monotonic clock; the send time travels in ce-id). Prints
- * "e2e RATE SENT RECEIVED p50_ms p90_ms p99_ms max_ms publish_errors warm_p99_ms warm_n":
- * the last two are the p99 of the events sent after the first second (E2E_WARM_MS, 1000)
- * and how many those were, i.e. without the start from idle (new sink connections, an
- * idle consumer's first requests).
+ * "e2e RATE SENT RECEIVED p50_ms p90_ms p99_ms max_ms publish_errors warm_p99_ms warm_n
+ * cpu_s": warm_p99_ms and warm_n are the p99 of the events sent after the first second
+ * (E2E_WARM_MS, 1000) and how many those were, i.e. without the start from idle (new
+ * sink connections, an idle consumer's first requests); cpu_s is this program's own CPU
+ * time (sender and sink), a share of the machine the measured processes did not have.
  *
  * With a nats:// URL instead of the publisher's, the dispatcher alone: events are
  * stored straight into the stream with plain nats.c (asynchronous JetStream
@@ -32,6 +33,7 @@
 #include <time.h>
 
 #include "common/jb_common.h"
+#include "proc_cpu.h"
 #include "proto/jb_ce.h"
 
 /* The subject disp_load apply subscribes the bench consumer to. */
@@ -431,8 +433,8 @@ int main(int argc, char **argv)
         p99 = (double)s.lat[s.n * 99 / 100] / 1e6;
         max = (double)s.lat[s.n - 1] / 1e6;
     }
-    printf("%s %ld %ld %zu %.2f %.2f %.2f %.2f %ld %.2f %zu\n", direct ? "lat" : "e2e", rate, sent,
-           s.n, p50, p90, p99, max, errors, warm_p99, warm_n);
+    printf("%s %ld %ld %zu %.2f %.2f %.2f %.2f %ld %.2f %zu %.3f\n", direct ? "lat" : "e2e", rate,
+           sent, s.n, p50, p90, p99, max, errors, warm_p99, warm_n, self_cpu_s());
     evhttp_free(http);
     event_base_free(s.base);
     free(s.lat);

@@ -1,7 +1,7 @@
-/* CPU time (user + system, seconds) of another process from /proc/PID/stat, for the
- * benchmarks that report what a peer (nats-server, the sink) spent per event.
- * BENCH_WATCH_PID in the environment names the peer; without it, or when it cannot
- * be read, the figure is -1. */
+/* CPU time (user + system, seconds) of this process, and of another one from
+ * /proc/PID/stat, for the benchmarks that report what they and a peer (nats-server,
+ * the sink) spent per event. BENCH_WATCH_PID in the environment names the peer;
+ * without it, or when it cannot be read, the figure is -1. */
 #ifndef JB_PERF_PROC_CPU_H
 #define JB_PERF_PROC_CPU_H
 
@@ -9,9 +9,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
-static double watched_cpu_s(void)
+static inline double self_cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static inline double watched_cpu_s(void)
 {
     const char *pid = getenv("BENCH_WATCH_PID");
     if (pid == NULL || *pid == '\0')

@@ -20,14 +20,6 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static double cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
 static size_t discard(char *p, size_t s, size_t n, void *u)
 {
     (void)p, (void)u;
@@ -80,7 +72,7 @@ int main(int argc, char **argv)
     curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, c);
     long started = 0, done = 0, failed = 0;
     slot *slots = calloc((size_t)c, sizeof(*slots));
-    double t0 = now_s(), c0 = cpu_s(), w0 = watched_cpu_s();
+    double t0 = now_s(), c0 = self_cpu_s(), w0 = watched_cpu_s();
     for (long k = 0; k < c && started < n; k++)
         start(m, &slots[k], url, started++);
     while (done < n) {
@@ -107,7 +99,7 @@ int main(int argc, char **argv)
         if (done < n)
             curl_multi_poll(m, NULL, 0, 100, NULL);
     }
-    double secs = now_s() - t0, cpu = cpu_s() - c0, w1 = watched_cpu_s();
+    double secs = now_s() - t0, cpu = self_cpu_s() - c0, w1 = watched_cpu_s();
     printf("raw_curl %ld %.3f %.0f %.1f failed=%ld", n, secs, (double)n / secs,
            cpu * 1e6 / (double)n, failed);
     if (w0 >= 0 && w1 >= 0) /* BENCH_WATCH_PID: the sink's CPU per event meanwhile */

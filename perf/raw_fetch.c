@@ -21,14 +21,6 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static double cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
 static int store(jsCtx *js, long n)
 {
     jsStreamConfig sc;
@@ -90,7 +82,7 @@ int main(int argc, char **argv)
         return 1;
     }
     long got = 0;
-    double t0 = now_s(), c0 = cpu_s(), w0 = watched_cpu_s();
+    double t0 = now_s(), c0 = self_cpu_s(), w0 = watched_cpu_s();
     while (got < n) {
         natsMsgList list = {0};
         natsStatus s = natsSubscription_Fetch(&list, sub, (int)c, 5000, NULL);
@@ -102,7 +94,7 @@ int main(int argc, char **argv)
         natsMsgList_Destroy(&list);
     }
     natsConnection_Flush(nc);
-    double secs = now_s() - t0, cpu = cpu_s() - c0, w1 = watched_cpu_s();
+    double secs = now_s() - t0, cpu = self_cpu_s() - c0, w1 = watched_cpu_s();
     printf("raw_fetch %ld %.3f %.0f %.1f", got, secs, (double)got / secs, cpu * 1e6 / (double)got);
     if (w0 >= 0 && w1 >= 0) /* BENCH_WATCH_PID: nats-server's CPU per event meanwhile */
         printf(" watched=%.1f", (w1 - w0) * 1e6 / (double)got);
