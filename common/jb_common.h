@@ -15,6 +15,7 @@
 struct event_base;
 typedef struct __natsConnection natsConnection;
 typedef struct __jsCtx jsCtx;
+typedef struct __natsMsg natsMsg;
 
 /* ---------------------------------------------------------------- logging */
 
@@ -184,6 +185,15 @@ void jb_event_threads_init(void);
 
 /* True when the connection is currently connected. */
 bool jb_nats_connected(natsConnection *nc);
+
+/* True when jb_nats_msg_free frees on the calling thread: this libnats is 3.4.x and
+ * exports natsMsg_free (the function its collector thread runs per message). */
+bool jb_nats_msg_free_direct(void);
+/* Frees a message nats.c received or natsMsg_Create made (NULL: nothing), once
+ * nats.c is done with it: on this thread, now, when
+ * jb_nats_msg_free_direct(), else natsMsg_Destroy, which hands it to nats.c's
+ * collector thread and wakes it when it sleeps (at low rates, once per message). */
+void jb_nats_msg_free(natsMsg *msg);
 
 /* ---------------------------------------------------------------- helpers */
 

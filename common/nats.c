@@ -430,3 +430,25 @@ bool jb_nats_connected(natsConnection *nc)
 {
     return nc != NULL && natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED;
 }
+
+/* nats.c 3.4.1's own free of a received message (its headers, then the block), what
+ * its collector thread runs for each message natsMsg_Destroy hands it. Exported by
+ * libnats but not declared in nats.h: a weak reference, NULL when absent. */
+extern void natsMsg_free(void *object) __attribute__((weak));
+
+bool jb_nats_msg_free_direct(void)
+{
+    /* Only the release whose natsMsg_Destroy is known to do no more than hand the
+     * message to natsMsg_free (via the collector). */
+    return natsMsg_free != NULL && (nats_GetVersionNumber() >> 8) == 0x0304;
+}
+
+void jb_nats_msg_free(natsMsg *msg)
+{
+    if (msg == NULL)
+        return;
+    if (jb_nats_msg_free_direct())
+        natsMsg_free(msg);
+    else
+        natsMsg_Destroy(msg);
+}

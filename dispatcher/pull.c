@@ -297,7 +297,7 @@ bool jb_dpull_status(jb_dpull *p, natsMsg *msg)
         goto out;
     kick = ended(p, c, code, desc, jb_now_monotonic_ns());
 out:
-    natsMsg_Destroy(msg);
+    jb_nats_msg_free(msg);
     return kick;
 }
 

@@ -102,16 +102,9 @@ natsStatus jb_disp_nak(natsConnection *nc, natsMsg *msg, int64_t delay_ms)
 
 /* ---------------------------------------------------------- the graveyard */
 
-/* nats.c 3.4.1's own free of a received message (its headers, then the block), what
- * its collector thread runs for each message natsMsg_Destroy hands it. Exported by
- * libnats but not declared in nats.h: a weak reference, NULL when absent. */
-extern void natsMsg_free(void *object) __attribute__((weak));
-
 bool jb_dgrave_direct_available(void)
 {
-    /* Only the release whose natsMsg_Destroy is known to do no more than hand the
-     * message to natsMsg_free (via the collector). */
-    return natsMsg_free != NULL && (nats_GetVersionNumber() >> 8) == 0x0304;
+    return jb_nats_msg_free_direct();
 }
 
 static void on_grave_timer(evutil_socket_t fd, short what, void *arg)
@@ -142,7 +135,7 @@ void jb_dgrave_bury(jb_dgrave *g, natsMsg *msg)
         return;
     if (g != NULL && g->direct) {
         /* On this thread, now: no collector, no cross-thread free. */
-        natsMsg_free(msg);
+        jb_nats_msg_free(msg);
         return;
     }
     if (g == NULL || g->msgs == NULL) {

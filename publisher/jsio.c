@@ -64,7 +64,9 @@ static void after_read(void *ud)
         if (s != NATS_OK)
             break;
         on_ack_msg(t, m);
-        natsMsg_Destroy(m);
+        /* Here, not by nats.c's collector thread: at low rates that thread slept
+         * between acks and was woken for each one. */
+        jb_nats_msg_free(m);
     }
     if (no_responders) {
         /* The stream is gone (every subject we publish to is the stream's): the

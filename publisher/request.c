@@ -352,7 +352,7 @@ void pub_submit(pub_thread *t, pub_req *pr, jb_ce *const *ces, char *const *subj
             jb_ce_to_nats_reply(ces[i], subjects[i], rsubj, ids[i][0] ? ids[i] : NULL, &msgs[i]);
         if (rc != JB_OK) {
             for (size_t k = 0; k < i; k++)
-                natsMsg_Destroy(msgs[k]);
+                jb_nats_msg_free(msgs[k]);
             if (msgs != msg1)
                 free(msgs);
             window_release(p, (int)pr->n);
@@ -372,14 +372,15 @@ void pub_submit(pub_thread *t, pub_req *pr, jb_ce *const *ces, char *const *subj
          * cannot arrive before this function returns. The map holds the whole
          * window, so "full" only guards a broken bound. */
         if (!pub_ackmap_put(t->acks, key, pr, i, now)) {
-            natsMsg_Destroy(msgs[i]);
+            jb_nats_msg_free(msgs[i]);
             record_outcome(pr, i, 503, strdup("publisher busy: in-flight window full"));
             window_release(p, 1);
             continue;
         }
-        /* nats.c copies the message into its write buffer: it is ours again. */
+        /* nats.c copies the message into its write buffer: it is ours again, and
+         * freed here rather than by nats.c's collector thread (jb_nats_msg_free). */
         natsStatus s = natsConnection_PublishMsg(t->nc, msgs[i]);
-        natsMsg_Destroy(msgs[i]);
+        jb_nats_msg_free(msgs[i]);
         if (s != NATS_OK) {
             pub_ack_slot gone;
             pub_ackmap_take(t->acks, key, &gone);
