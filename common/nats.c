@@ -438,9 +438,16 @@ extern void natsMsg_free(void *object) __attribute__((weak));
 
 bool jb_nats_msg_free_direct(void)
 {
-    /* Only the release whose natsMsg_Destroy is known to do no more than hand the
-     * message to natsMsg_free (via the collector). */
-    return natsMsg_free != NULL && (nats_GetVersionNumber() >> 8) == 0x0304;
+    /* Asked once (0: not yet, 1: yes, 2: no), not for every message freed. Only the
+     * release whose natsMsg_Destroy is known to do no more than hand the message to
+     * natsMsg_free (via the collector). */
+    static int direct;
+    int d = __atomic_load_n(&direct, __ATOMIC_RELAXED);
+    if (d == 0) {
+        d = natsMsg_free != NULL && (nats_GetVersionNumber() >> 8) == 0x0304 ? 1 : 2;
+        __atomic_store_n(&direct, d, __ATOMIC_RELAXED);
+    }
+    return d == 1;
 }
 
 void jb_nats_msg_free(natsMsg *msg)

@@ -51,8 +51,6 @@ typedef struct jb_dgrave {
     struct event *ev;
     uint64_t flushes; /* batches handed to nats.c so far (tests, counts) */
 } jb_dgrave;
-/* True when this libnats offers the direct way. */
-bool jb_dgrave_direct_available(void);
 jb_status jb_dgrave_init(jb_dgrave *g, struct event_base *base, size_t cap, size_t max_bytes,
                          int64_t ms);
 /* Takes msg (NULL: nothing) to be destroyed with the others; destroys them all now

@@ -123,8 +123,9 @@ static void request(jb_dpull *p, dconsumer *c, int64_t now)
         return;
     int64_t deadline = deadline_of(now, expires_ms);
     if (stream) {
-        jb_dslots_opened_stream(&p->slots, &c->slot, batch, relay_of(now), deadline);
-        arm_deadline(p, relay_of(now), now);
+        int64_t relay = relay_of(now);
+        jb_dslots_opened_stream(&p->slots, &c->slot, batch, relay, deadline);
+        arm_deadline(p, relay, now);
     } else {
         jb_dslots_opened(&p->slots, &c->slot, n, wait, deadline);
         arm_deadline(p, deadline, now);

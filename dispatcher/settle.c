@@ -102,11 +102,6 @@ natsStatus jb_disp_nak(natsConnection *nc, natsMsg *msg, int64_t delay_ms)
 
 /* ---------------------------------------------------------- the graveyard */
 
-bool jb_dgrave_direct_available(void)
-{
-    return jb_nats_msg_free_direct();
-}
-
 static void on_grave_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
@@ -117,7 +112,7 @@ jb_status jb_dgrave_init(jb_dgrave *g, struct event_base *base, size_t cap, size
                          int64_t ms)
 {
     *g = (jb_dgrave){0};
-    g->direct = jb_dgrave_direct_available();
+    g->direct = jb_nats_msg_free_direct();
     g->cap = cap > 0 ? cap : 1;
     g->max_bytes = max_bytes;
     g->ms = ms > 0 ? ms : 1;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/jb_common.h"
 #include "config/jb_cfg.h"
 #include "dispatcher/disp_settle.h"
 #include "jb_cunit.h"
@@ -182,7 +183,7 @@ static void test_acks_bury(void)
  * reaches nats.c's collector. ASan sees every message freed exactly once. */
 static void test_direct(void)
 {
-    CU_ASSERT_TRUE_FATAL(jb_dgrave_direct_available());
+    CU_ASSERT_TRUE_FATAL(jb_nats_msg_free_direct());
     struct event_base *base = event_base_new();
     jb_dgrave g;
     jb_dacks a;
