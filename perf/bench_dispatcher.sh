@@ -20,7 +20,7 @@
 #      ack, doing nothing else: what the machine's scheduler alone adds to the
 #      hops, and (e)/(d) p99 over it; after each (e) and (d) run, the CPU that
 #      nats-server, the publisher, the dispatcher and the generator spent per event
-#      meanwhile and how idle the machine was,
+#      meanwhile and how many cores they kept busy together,
 #  (f) with LOOPS set: for each loop count L in LOOPS, the dispatcher with
 #      DISPATCH_LOOPS=L delivering N pre-stored events spread over TYPES consumers
 #      (one subscription with TYPES types, maxInFlightMessages C each).
@@ -66,7 +66,7 @@ floor_run() {
   local line
   line=$("$BUILD/hop_chain" "$2" "$3" "$4" || true)
   read -r _ _ _ FR FP50 FP90 FP99 FMAX _ FWP99 _ <<<"$line"
-  echo "($1) floor, $4 relay processes at $2 ev/s for ${3}s: received $FR; latency p50 ${FP50} ms, p90 ${FP90} ms, p99 ${FP99} ms, max ${FMAX} ms; after the first 1000 ms: p99 ${FWP99} ms"
+  echo "($1) floor, $4 relay processes at $2 ev/s for ${3}s: received $FR; latency p50 ${FP50} ms, p90 ${FP90} ms, p99 ${FP99} ms, max ${FMAX} ms; after the first ${E2E_WARM_MS:-1000} ms: p99 ${FWP99} ms"
   FLOOR_P99=$FP99
 }
 # Before a latency run: the CPU ticks of the processes $@ (into CPU_PIDS, CPU_T0) and
@@ -107,7 +107,7 @@ print(f"({tag}) CPU meanwhile: {', '.join(parts)}, the generator (sender and sin
       f"{gen * 1e6 / events:.0f} us/event; all together {total / wall:.2f} of the {cores} cores")
 PY
 }
-# " (p99 X of the floor)" after a latency line, when the floor ran.
+# "; p99 X x the floor" after a latency line, when the floor ran.
 over_floor() {
   [[ -n $FLOOR_P99 ]] || return 0
   python3 -c "import sys; f=float(sys.argv[2]); print(f'; p99 {float(sys.argv[1])/f:.2f} x the floor' if f > 0 else '')" "$1" "$FLOOR_P99"

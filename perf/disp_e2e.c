@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "common/jb_common.h"
+#include "lat_stats.h"
 #include "proc_cpu.h"
 #include "proto/jb_ce.h"
 
@@ -302,12 +303,6 @@ static long run_http(const char *url, long rate, long total, long *sent_out)
     return errors;
 }
 
-static int cmp(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
 /* E2E_WINDOW_MS: one line per window of w_ns from t0 (by send time: the events sent
  * in it and their latency; by arrival time: deliveries and new connections). */
 static void print_windows(const sink *s, int64_t t0, int64_t w_ns)
@@ -333,36 +328,14 @@ static void print_windows(const sink *s, int64_t t0, int64_t w_ns)
         for (size_t i = 0; i < s->nconn; i++)
             if (s->conn_at[i] >= lo && s->conn_at[i] < hi)
                 conns++;
-        qsort(buf, k, sizeof(*buf), cmp);
-        double p50 = k ? (double)buf[k / 2] / 1e6 : 0,
-               p99 = k ? (double)buf[k * 99 / 100] / 1e6 : 0, mx = k ? (double)buf[k - 1] / 1e6 : 0;
+        qsort(buf, k, sizeof(*buf), lat_cmp);
+        double p50 = lat_pct_ms(buf, k, 50), p99 = lat_pct_ms(buf, k, 99),
+               mx = lat_pct_ms(buf, k, 100);
         fprintf(stderr, "%6lld %5zu %7.2f %7.2f %7.2f | %5zu %4zu\n",
                 (long long)((int64_t)w * w_ns / 1000000), k, p50, p99, mx, arrived, conns);
     }
     fprintf(stderr, "connections seen by the sink: %zu\n", s->nconn);
     free(buf);
-}
-
-/* The p99 (ms) of the events sent E2E_WARM_MS (1000) or later after t0, and how many
- * those were; lat must not be sorted yet. */
-static double p99_after_warmup(const sink *s, int64_t t0, size_t *n_out)
-{
-    const char *wm = getenv("E2E_WARM_MS");
-    int64_t warm_ns = (wm != NULL ? strtoll(wm, NULL, 10) : 1000) * 1000000LL;
-    size_t n = 0;
-    double p99 = 0;
-    int64_t *warm = s->sent != NULL ? malloc(s->n * sizeof(*warm) + 1) : NULL;
-    if (warm != NULL) {
-        for (size_t i = 0; i < s->n; i++)
-            if (s->sent[i] >= t0 + warm_ns)
-                warm[n++] = s->lat[i];
-        qsort(warm, n, sizeof(int64_t), cmp);
-        if (n > 0)
-            p99 = (double)warm[n * 99 / 100] / 1e6;
-        free(warm);
-    }
-    *n_out = n;
-    return p99;
 }
 
 int main(int argc, char **argv)
@@ -424,15 +397,11 @@ int main(int argc, char **argv)
     if (window_ms > 0)
         print_windows(&s, t0, window_ms * 1000000LL);
     size_t warm_n = 0;
-    double warm_p99 = p99_after_warmup(&s, t0, &warm_n);
-    qsort(s.lat, s.n, sizeof(int64_t), cmp);
-    double p50 = 0, p90 = 0, p99 = 0, max = 0;
-    if (s.n > 0) {
-        p50 = (double)s.lat[s.n / 2] / 1e6;
-        p90 = (double)s.lat[s.n * 9 / 10] / 1e6;
-        p99 = (double)s.lat[s.n * 99 / 100] / 1e6;
-        max = (double)s.lat[s.n - 1] / 1e6;
-    }
+    /* The warm p99 first: it needs lat in arrival order, beside sent. */
+    double warm_p99 = lat_p99_from(s.lat, s.sent, s.n, lat_warm_from(t0), &warm_n);
+    qsort(s.lat, s.n, sizeof(int64_t), lat_cmp);
+    double p50 = lat_pct_ms(s.lat, s.n, 50), p90 = lat_pct_ms(s.lat, s.n, 90),
+           p99 = lat_pct_ms(s.lat, s.n, 99), max = lat_pct_ms(s.lat, s.n, 100);
     printf("%s %ld %ld %zu %.2f %.2f %.2f %.2f %ld %.2f %zu %.3f\n", direct ? "lat" : "e2e", rate,
            sent, s.n, p50, p90, p99, max, errors, warm_p99, warm_n, self_cpu_s());
     evhttp_free(http);

@@ -11,7 +11,8 @@
  * early only by the acks.
  *
  * Prints "hops RATE SENT RECEIVED p50_ms p90_ms p99_ms max_ms 0 warm_p99_ms warm_n"
- * (the fields of disp_e2e's line; warm: the records sent after the first second).
+ * (the fields of disp_e2e's line; warm: the records sent after the first E2E_WARM_MS,
+ * 1000, as there).
  *
  * Usage: hop_chain RATE SECONDS [HOPS]   (HOPS 3 by default, 1..8) */
 #include <arpa/inet.h>
@@ -28,6 +29,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "lat_stats.h"
 
 #define REC      64 /* one record: its send time, then padding (a small event's size class) */
 #define ACK      8  /* one acknowledgement */
@@ -170,17 +173,6 @@ static void *sink_main(void *arg)
     }
 }
 
-static int cmp64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
-static double pct(const int64_t *sorted, size_t n, int p)
-{
-    return n > 0 ? (double)sorted[n * (size_t)p / 100] / 1e6 : 0;
-}
-
 /* Forks the hops relays (relay i: from listener i to listener i+1); listener hops,
  * the sink's, stays open here; the kids' pids into kids. */
 static void spawn_relays(int hops, int lfd[], const int port[], pid_t kids[])
@@ -232,18 +224,11 @@ static int64_t send_paced(int out, long rate, size_t total)
 static void report(long rate, size_t total, sinkst *s, int64_t start)
 {
     size_t n = s->n, warm_n = 0;
-    int64_t *warm = malloc(n * sizeof(int64_t) + 1);
-    if (warm == NULL)
-        die("hop_chain: memory");
-    for (size_t i = 0; i < n; i++)
-        if (s->sent[i] >= start + 1000000000LL)
-            warm[warm_n++] = s->lat[i];
-    qsort(warm, warm_n, sizeof(int64_t), cmp64);
-    qsort(s->lat, n, sizeof(int64_t), cmp64);
-    printf("hops %ld %zu %zu %.2f %.2f %.2f %.2f 0 %.2f %zu\n", rate, total, n, pct(s->lat, n, 50),
-           pct(s->lat, n, 90), pct(s->lat, n, 99), n > 0 ? (double)s->lat[n - 1] / 1e6 : 0,
-           pct(warm, warm_n, 99), warm_n);
-    free(warm);
+    double warm_p99 = lat_p99_from(s->lat, s->sent, n, lat_warm_from(start), &warm_n);
+    qsort(s->lat, n, sizeof(int64_t), lat_cmp);
+    printf("hops %ld %zu %zu %.2f %.2f %.2f %.2f 0 %.2f %zu\n", rate, total, n,
+           lat_pct_ms(s->lat, n, 50), lat_pct_ms(s->lat, n, 90), lat_pct_ms(s->lat, n, 99),
+           lat_pct_ms(s->lat, n, 100), warm_p99, warm_n);
 }
 
 int main(int argc, char **argv)
