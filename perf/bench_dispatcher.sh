@@ -63,11 +63,28 @@ FLOOR_P99=
 floor_run() {
   FLOOR_P99=
   [[ ${FLOOR:-1} == 0 ]] && return 0
-  local line
+  local line s0
+  steal_ticks
+  s0=$STEAL
   line=$("$BUILD/hop_chain" "$2" "$3" "$4" || true)
   read -r _ _ _ FR FP50 FP90 FP99 FMAX _ FWP99 _ <<<"$line"
-  echo "($1) floor, $4 relay processes at $2 ev/s for ${3}s: received $FR; latency p50 ${FP50} ms, p90 ${FP90} ms, p99 ${FP99} ms, max ${FMAX} ms; after the first ${E2E_WARM_MS:-1000} ms: p99 ${FWP99} ms"
+  echo "($1) floor, $4 relay processes at $2 ev/s for ${3}s: received $FR; latency p50 ${FP50} ms, p90 ${FP90} ms, p99 ${FP99} ms, max ${FMAX} ms; after the first ${E2E_WARM_MS:-1000} ms: p99 ${FWP99} ms$(steal_since "$s0")"
   FLOOR_P99=$FP99
+}
+# The machine's steal time so far (/proc/stat, all CPUs, in ticks) into STEAL: time the
+# host gave to others while this VM's vCPUs wanted to run. A latency run during which
+# the host took ~100 ms has a p99 of that order whatever ran in it.
+steal_ticks() {
+  local _cpu _u _n _s _i _w _q _sq st _rest
+  read -r _cpu _u _n _s _i _w _q _sq st _rest </proc/stat
+  STEAL=${st:-0}
+}
+# "; the host took X ms (steal)" since the steal ticks $1, when it took any.
+steal_since() {
+  steal_ticks
+  local ms=$(((STEAL - $1) * 1000 / $(getconf CLK_TCK)))
+  [[ $ms -gt 0 ]] && echo "; the host took $ms ms of the vCPUs meanwhile (steal)"
+  return 0
 }
 # Before a latency run: the CPU ticks of the processes $@ (into CPU_PIDS, CPU_T0) and
 # the wall clock.
@@ -79,10 +96,13 @@ cpu_start() {
     CPU_T0+=("$TICKS")
   done
   CPU_W0=$EPOCHREALTIME
+  steal_ticks
+  CPU_S0=$STEAL
 }
 # After it: "(TAG) CPU meanwhile: NAME X us/event, ..., the generator Y us/event; all
 # together Z of the N cores" for TAG $1, EVENTS $2, the generator's own CPU seconds $3
-# and names $4.. of CPU_PIDS. Each process's own figures (/proc/PID/stat, getrusage):
+# and names $4.. of CPU_PIDS, then the host's steal time meanwhile when there was any.
+# Each process's own figures (/proc/PID/stat, getrusage):
 # on this VM /proc/stat's machine-wide busy time misses most of the short wake-ups.
 cpu_report() {
   local tag=$1 events=$2 gen=$3 i args=()
@@ -104,8 +124,10 @@ for name, ticks in zip(rest[0::2], rest[1::2]):
     parts.append(f"{name} {sec * 1e6 / events:.0f} us/event")
 wall = float(w1) - float(w0)
 print(f"({tag}) CPU meanwhile: {', '.join(parts)}, the generator (sender and sink) "
-      f"{gen * 1e6 / events:.0f} us/event; all together {total / wall:.2f} of the {cores} cores")
+      f"{gen * 1e6 / events:.0f} us/event; all together {total / wall:.2f} of the {cores} cores", end="")
 PY
+  steal_since "$CPU_S0"
+  echo
 }
 # "; p99 X x the floor" after a latency line, when the floor ran.
 over_floor() {
