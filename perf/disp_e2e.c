@@ -166,7 +166,8 @@ static bool serve(sink *s, sconn *c, const char *id, size_t idlen, int64_t t)
 static bool on_readable(sink *s, sconn *c)
 {
     for (;;) {
-        ssize_t r = recv(c->fd, c->buf + c->len, SINK_BUF - c->len, 0);
+        size_t room = SINK_BUF - c->len;
+        ssize_t r = recv(c->fd, c->buf + c->len, room, 0);
         if (r == 0)
             return false;
         if (r < 0)
@@ -195,6 +196,8 @@ static bool on_readable(sink *s, sconn *c)
             c->len -= hend + blen;
             memmove(c->buf, c->buf + hend + blen, c->len);
         }
+        if ((size_t)r < room)
+            return true; /* drained: no recv just to hear EAGAIN (epoll says when there is more) */
     }
 bad:
     s->errors++;
