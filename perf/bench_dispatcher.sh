@@ -6,7 +6,8 @@
 #      default (DISPATCH_PREFETCH=0, its own HTTP/1.1 client), (c curl) with
 #      SINK_HTTP_CLIENT=curl, and, (c+), with DISPATCH_PREFETCH=PREFETCH,
 #  (e) the dispatcher alone at fixed rates (LAT_RATES): events stored straight into
-#      the stream with plain nats.c, latency from the publish to arrival at the sink,
+#      the stream by `disp_e2e` (JetStream publishes with acks), latency from the
+#      publish to arrival at disp_e2e's own sink,
 #  (d) end to end: `jetbridge publisher` + `jetbridge dispatcher`, events POSTed at
 #      fixed rates (E2E_RATES) for E2E_SECONDS, latency from POST to arrival at the sink,
 #  (g) with SLOW_MS set: the dispatcher delivering N pre-stored events to a sink that
@@ -128,6 +129,17 @@ print(f"({tag}) CPU meanwhile: {', '.join(parts)}, the generator (sender and sin
 PY
   steal_since "$CPU_S0"
   echo
+}
+# " in X s" after a latency run's sent count: how long its generator took to send $1
+# events (seconds $2, disp_e2e's last field) at rate $3, and the rate it reached when it
+# fell behind (then each event is timed from when it left, later than it was due, and
+# the run measured a lower rate than its label).
+sent_in() {
+  awk -v n="$1" -v s="${2:-0}" -v want="$3" 'BEGIN {
+    if (s <= 0) exit
+    printf " in %.2f s", s
+    if (n / s < want * 0.98) printf " (%.0f ev/s: the generator fell behind the rate)", n / s
+  }'
 }
 # "; p99 X x the floor" after a latency line, when the floor ran.
 over_floor() {
@@ -388,8 +400,8 @@ PY
   kill "$SLOW_PID" 2>/dev/null || true
 fi
 
-# (e) the dispatcher alone at fixed rates: plain nats.c stores, the dispatcher
-# delivers to disp_e2e's own sink.
+# (e) the dispatcher alone at fixed rates: disp_e2e stores the events straight into
+# the stream, the dispatcher delivers them to disp_e2e's own sink.
 LAT_SECONDS=${LAT_SECONDS:-5}
 if [[ $LAT_SECONDS -gt 0 ]]; then
   LAT_PORT=$(free_port)
@@ -402,9 +414,9 @@ if [[ $LAT_SECONDS -gt 0 ]]; then
     floor_run e0 "$R" "$LAT_SECONDS" 2
     cpu_start "$NATS_PID" "$LD"
     L_LINE=$("$BUILD/disp_e2e" "$NATS_URL" "$LAT_PORT" "$R" "$LAT_SECONDS" || true)
-    read -r _ LR SENT RECV P50 P90 P99 MAX ERRS WP99 WN GCPU <<<"$L_LINE"
+    read -r _ LR SENT RECV P50 P90 P99 MAX ERRS WP99 WN GCPU SENDS <<<"$L_LINE"
     CPU_LINE=$(cpu_report e "$((R * LAT_SECONDS))" "$GCPU" nats-server dispatcher)
-    echo "(e) dispatcher alone at $LR ev/s for ${LAT_SECONDS}s: stored $SENT, received $RECV, store errors $ERRS; latency p50 ${P50} ms, p90 ${P90} ms, p99 ${P99} ms, max ${MAX} ms; after the first ${E2E_WARM_MS:-1000} ms: p99 ${WP99} ms (${WN} events)$(over_floor "$P99")"
+    echo "(e) dispatcher alone at $LR ev/s for ${LAT_SECONDS}s: stored $SENT$(sent_in "$SENT" "$SENDS" "$R"), received $RECV, store errors $ERRS; latency p50 ${P50} ms, p90 ${P90} ms, p99 ${P99} ms, max ${MAX} ms; after the first ${E2E_WARM_MS:-1000} ms: p99 ${WP99} ms (${WN} events)$(over_floor "$P99")"
     echo "$CPU_LINE"
   done
   kill -TERM "$LD"; wait "$LD" || true
@@ -429,9 +441,9 @@ if [[ $E2E_SECONDS -gt 0 ]]; then
     floor_run d0 "$R" "$E2E_SECONDS" 3
     cpu_start "$NATS_PID" "$E2E_PUB" "$E2E_DISP"
     E_LINE=$("$BUILD/disp_e2e" "http://127.0.0.1:$INGRESS/publish" "$E2E_PORT" "$R" "$E2E_SECONDS" || true)
-    read -r _ ER SENT RECV P50 P90 P99 MAX ERRS WP99 WN GCPU <<<"$E_LINE"
+    read -r _ ER SENT RECV P50 P90 P99 MAX ERRS WP99 WN GCPU SENDS <<<"$E_LINE"
     CPU_LINE=$(cpu_report d "$((R * E2E_SECONDS))" "$GCPU" nats-server publisher dispatcher)
-    echo "(d) end to end at $ER ev/s for ${E2E_SECONDS}s: sent $SENT, received $RECV, publish errors $ERRS; latency p50 ${P50} ms, p90 ${P90} ms, p99 ${P99} ms, max ${MAX} ms; after the first ${E2E_WARM_MS:-1000} ms: p99 ${WP99} ms (${WN} events)$(over_floor "$P99")"
+    echo "(d) end to end at $ER ev/s for ${E2E_SECONDS}s: sent $SENT$(sent_in "$SENT" "$SENDS" "$R"), received $RECV, publish errors $ERRS; latency p50 ${P50} ms, p90 ${P90} ms, p99 ${P99} ms, max ${MAX} ms; after the first ${E2E_WARM_MS:-1000} ms: p99 ${WP99} ms (${WN} events)$(over_floor "$P99")"
     echo "$CPU_LINE"
   done
 fi

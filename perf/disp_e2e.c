@@ -3,10 +3,11 @@
  * from just before the POST to its arrival at the sink (both on this machine's
  * monotonic clock; the send time travels in ce-id). Prints
  * "e2e RATE SENT RECEIVED p50_ms p90_ms p99_ms max_ms publish_errors warm_p99_ms warm_n
- * cpu_s": warm_p99_ms and warm_n are the p99 of the events sent after the first second
- * (E2E_WARM_MS, 1000) and how many those were, i.e. without the start from idle (new
- * sink connections, an idle consumer's first requests); cpu_s is this program's own CPU
- * time (sender and sink), a share of the machine the measured processes did not have.
+ * cpu_s send_s": warm_p99_ms and warm_n are the p99 of the events sent after the first
+ * second (E2E_WARM_MS, 1000) and how many those were, i.e. without the start from idle
+ * (new sink connections, an idle consumer's first requests); cpu_s is this program's own
+ * CPU time (sender and sink), a share of the machine the measured processes did not
+ * have; send_s is how long sending took (SECONDS when the generator kept the rate).
  *
  * With a nats:// URL instead of the publisher's, the dispatcher alone: events are
  * stored straight into the stream, each a JetStream publish asking for its ack as the
@@ -59,6 +60,10 @@ static int64_t now_ns(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
+
+/* When the last event left (its publish or POST): how long sending took shows whether
+ * the generator kept the rate (an event sent late is timed from when it left). */
+static int64_t last_send_ns;
 
 #define CONN_MAX 65536
 
@@ -364,6 +369,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         g->sent++;
     }
     if (g->sent == g->total) {
+        last_send_ns = now_ns();
         struct timeval tv = {10, 0};
         event_base_loopexit(g->base, &tv);
         take_acks(g);
@@ -629,7 +635,8 @@ static long run_http(const char *url, long rate, long total, long *sent_out)
                 c->errors++;
                 c->done++;
             }
-            sent++;
+            if (++sent == total)
+                last_send_ns = now_ns();
         }
         if (sent == total && c->done >= sent)
             break;
@@ -764,8 +771,9 @@ int main(int argc, char **argv)
     qsort(s.lat, s.n, sizeof(int64_t), lat_cmp);
     double p50 = lat_pct_ms(s.lat, s.n, 50), p90 = lat_pct_ms(s.lat, s.n, 90),
            p99 = lat_pct_ms(s.lat, s.n, 99), max = lat_pct_ms(s.lat, s.n, 100);
-    printf("%s %ld %ld %zu %.2f %.2f %.2f %.2f %ld %.2f %zu %.3f\n", direct ? "lat" : "e2e", rate,
-           sent, s.n, p50, p90, p99, max, errors, warm_p99, warm_n, self_cpu_s());
+    double send_s = last_send_ns > t0 ? (double)(last_send_ns - t0) / 1e9 : 0;
+    printf("%s %ld %ld %zu %.2f %.2f %.2f %.2f %ld %.2f %zu %.3f %.3f\n", direct ? "lat" : "e2e",
+           rate, sent, s.n, p50, p90, p99, max, errors, warm_p99, warm_n, self_cpu_s(), send_s);
     close(s.lfd);
     close(s.ep);
     close(s.stopfd);
