@@ -107,15 +107,17 @@ static const char NO_CONTENT[] = "HTTP/1.1 204 No Content\r\n\r\n";
 typedef struct hdr_want {
     const char *name;
     const char *v;
-    size_t vlen;
+    size_t vlen, nlen;
 } hdr_want;
 
 /* One pass over the header block h[0..n) (its first line, the request or status
  * line, has no colon before its end and is passed over like any line without one). */
 static void scan_head(const char *h, size_t n, hdr_want *w, size_t nw)
 {
-    for (size_t k = 0; k < nw; k++)
+    for (size_t k = 0; k < nw; k++) {
         w[k].v = NULL;
+        w[k].nlen = strlen(w[k].name);
+    }
     const char *end = h + n;
     for (const char *p = h, *eol; p < end; p = eol + 1) {
         eol = memchr(p, '\n', (size_t)(end - p));
@@ -125,7 +127,7 @@ static void scan_head(const char *h, size_t n, hdr_want *w, size_t nw)
         if (colon == NULL)
             continue;
         for (size_t k = 0; k < nw; k++) {
-            if (strlen(w[k].name) != (size_t)(colon - p) ||
+            if (w[k].nlen != (size_t)(colon - p) ||
                 strncasecmp(p, w[k].name, (size_t)(colon - p)) != 0)
                 continue;
             const char *v = colon + 1, *ve = eol;
@@ -137,6 +139,25 @@ static void scan_head(const char *h, size_t n, hdr_want *w, size_t nw)
             w[k].vlen = (size_t)(ve - v);
         }
     }
+}
+
+/* Frames the HTTP/1.1 message (a request to the sink, an answer to the client) at the
+ * start of buf[0..len), headers and body at most cap bytes: scans its header lines for
+ * w[0..nw), of which w[0] must be Content-Length (the body's length; none when absent).
+ * Returns the message's size with its header block's into *hend, 0 while it is still
+ * incomplete, -1 when it cannot be framed (headers that fill cap, a bad Content-Length
+ * or a body that would not fit). */
+static ssize_t frame(const char *buf, size_t len, size_t cap, hdr_want *w, size_t nw, size_t *hend)
+{
+    const char *end = memmem(buf, len, "\r\n\r\n", 4);
+    if (end == NULL)
+        return len == cap ? -1 : 0;
+    *hend = (size_t)(end - buf) + 4;
+    scan_head(buf, *hend, w, nw);
+    uint64_t blen = 0;
+    if (w[0].v != NULL && !jb_parse_uint(w[0].v, w[0].vlen, cap - *hend, &blen))
+        return -1;
+    return len < *hend + blen ? 0 : (ssize_t)(*hend + blen);
 }
 
 /* One complete request on c, its ce-id id[0..idlen) (NULL: none): recorded and
@@ -180,26 +201,18 @@ static bool on_readable(sink *s, sconn *c)
         c->len += (size_t)r;
         int64_t t = now_ns();
         for (;;) {
-            char *end = memmem(c->buf, c->len, "\r\n\r\n", 4);
-            if (end == NULL) {
-                if (c->len == SINK_BUF)
-                    goto bad; /* headers larger than the buffer */
-                break;
-            }
-            size_t hend = (size_t)(end - c->buf) + 4;
             hdr_want w[] = {
-                {.name = "ce-id"}, {.name = "content-length"}, {.name = "transfer-encoding"}};
-            scan_head(c->buf, hend, w, 3);
-            uint64_t blen = 0;
-            if (w[2].v != NULL ||
-                (w[1].v != NULL && !jb_parse_uint(w[1].v, w[1].vlen, SINK_BUF - hend, &blen)))
-                goto bad; /* a chunked body, a bad or too large Content-Length */
-            if (c->len < hend + blen)
-                break; /* the rest of the body is still on its way */
-            if (!serve(s, c, w[0].v, w[0].vlen, t))
+                {.name = "content-length"}, {.name = "ce-id"}, {.name = "transfer-encoding"}};
+            size_t hend = 0;
+            ssize_t m = frame(c->buf, c->len, SINK_BUF, w, 3, &hend);
+            if (m == 0)
+                break;                   /* the rest is still on its way */
+            if (m < 0 || w[2].v != NULL) /* a chunked body is refused too */
                 goto bad;
-            c->len -= hend + blen;
-            memmove(c->buf, c->buf + hend + blen, c->len);
+            if (!serve(s, c, w[1].v, w[1].vlen, t))
+                goto bad;
+            c->len -= (size_t)m;
+            memmove(c->buf, c->buf + m, c->len);
         }
         if ((size_t)r < room)
             return true; /* drained: no recv just to hear EAGAIN (epoll says when there is more) */
@@ -576,33 +589,24 @@ static void on_answer(client *c, int i)
         if (r < 0)
             return;
         p->len += (size_t)r;
-        char *end = memmem(p->buf, p->len, "\r\n\r\n", 4);
-        if (end == NULL) {
-            if (p->len == RESP_BUF || !p->busy) {
-                conn_drop(c, i); /* too long, or bytes nobody asked for */
-                return;
-            }
-            continue;
-        }
-        size_t hend = (size_t)(end - p->buf) + 4;
-        uint64_t status = 0, blen = 0;
         hdr_want w[] = {{.name = "content-length"}, {.name = "connection"}};
-        scan_head(p->buf, hend, w, 2);
-        /* "HTTP/1.x NNN ...", a body that fits */
-        if (!p->busy || hend < 12 || strncmp(p->buf, "HTTP/1.", 7) != 0 || p->buf[8] != ' ' ||
-            !jb_parse_uint(p->buf + 9, 3, 999, &status) ||
-            (w[0].v != NULL && !jb_parse_uint(w[0].v, w[0].vlen, RESP_BUF - hend, &blen))) {
+        size_t hend = 0;
+        uint64_t status = 0;
+        ssize_t m = frame(p->buf, p->len, RESP_BUF, w, 2, &hend);
+        if (m == 0 && p->busy)
+            continue;
+        /* Too long, bytes nobody asked for, or not "HTTP/1.x NNN ..." */
+        if (m <= 0 || !p->busy || hend < 12 || strncmp(p->buf, "HTTP/1.", 7) != 0 ||
+            p->buf[8] != ' ' || !jb_parse_uint(p->buf + 9, 3, 999, &status)) {
             conn_drop(c, i);
             return;
         }
-        if (p->len < hend + blen)
-            continue;
         bool close_it = w[1].v != NULL && w[1].vlen == 5 && strncasecmp(w[1].v, "close", 5) == 0;
         p->busy = false;
         c->done++;
         if (status / 100 != 2)
             c->errors++;
-        p->len -= hend + blen;
+        p->len -= (size_t)m;
         if (close_it || p->len != 0) { /* nothing may follow an answer */
             conn_drop(c, i);
             return;
