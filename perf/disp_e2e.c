@@ -47,6 +47,7 @@
 
 #include "common/jb_common.h"
 #include "common/jb_text.h"
+#include "config/jb_cfg.h"
 #include "lat_stats.h"
 #include "proc_cpu.h"
 #include "proto/jb_ce.h"
@@ -405,32 +406,28 @@ static long run_nats(const char *url, long rate, long total, long *sent)
 {
     jb_event_threads_init(); /* before the base: nats.c touches it from its threads */
     sender g = {.rate = rate, .total = total};
-    struct event_config *cfg = event_config_new();
-    if (cfg != NULL) {
+    struct event_config *ecfg = event_config_new();
+    if (ecfg != NULL) {
         /* timerfd: the 0.5 ms pace, not epoll's whole milliseconds. */
-        event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
-        g.base = event_base_new_with_config(cfg);
-        event_config_free(cfg);
+        event_config_set_flag(ecfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+        g.base = event_base_new_with_config(ecfg);
+        event_config_free(ecfg);
     }
     jb_nats_loop loop = {.after_read = take_acks, .ud = &g};
-    jb_nats_opts no = {.url = url,
-                       .creds = "",
-                       .nkey_seed = "",
-                       .user = "",
-                       .password_file = "",
-                       .token_file = "",
-                       .tls_ca = "",
-                       .tls_cert = "",
-                       .tls_key = "",
-                       .max_reconnects = 0,
-                       .reconnect_wait_ms = 1000,
-                       .request_timeout_ms = 5000,
-                       .publish_max_in_flight = 0};
+    /* The options the publisher's connection gets, from the defaults with this URL. */
+    jb_cfg *cfg = jb_cfg_defaults();
+    jb_nats_opts no = {0};
+    if (cfg != NULL) {
+        free(cfg->nats_url);
+        cfg->nats_url = strdup(url);
+        jb_cfg_nats_opts(cfg, &no);
+    }
     jb_err err = {0};
     natsInbox *inbox = NULL;
     natsStatus st = NATS_ERR;
     loop.base = g.base;
-    if (g.base != NULL && (g.tick = evtimer_new(g.base, on_tick, &g)) != NULL &&
+    if (g.base != NULL && (g.tick = evtimer_new(g.base, on_tick, &g)) != NULL && cfg != NULL &&
+        cfg->nats_url != NULL &&
         jb_nats_connect_loop(&no, &loop, "disp_e2e", false, &g.nc, &err) == JB_OK &&
         natsInbox_Create(&inbox) == NATS_OK) {
         snprintf(g.inbox, sizeof(g.inbox), "%s", (const char *)inbox);
@@ -460,6 +457,7 @@ static long run_nats(const char *url, long rate, long total, long *sent)
         event_free(g.tick);
     if (g.base != NULL)
         event_base_free(g.base);
+    jb_cfg_destroy(cfg);
     *sent = g.sent;
     return errors;
 }
