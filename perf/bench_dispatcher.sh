@@ -36,7 +36,8 @@
 # Env:   BUILD=build/perf (built RelWithDebInfo if missing), ROUNDS=3, PREFETCH=64
 #        (0 skips (c+)), CURL_AB=1 (0 skips (c curl)), LAT_RATES="1000 10000", LAT_SECONDS=5 (0 skips (e)),
 #        E2E_RATES="1000 10000" (RATE=R: just R), E2E_SECONDS=10 (0 skips (d)),
-#        FLOOR=1 (0 skips (e0) and (d0)),
+#        FLOOR=1 (0 skips (e0) and (d0)), LAT_RUNS=3 (each (e) and (d) rate runs that
+#        many times after its floor, and their p99s and median are printed),
 #        LOOPS="1 2" runs (f) for those loop counts (unset: no (f)), TYPES=8,
 #        SLOW_MS=20 runs (g) with that sink delay (unset: no (g)),
 #        KEEP=1 keeps the temp dir, E2E_WARM_MS=1000 (the later p99 that (e) and (d)
@@ -140,6 +141,22 @@ sent_in() {
     printf " in %.2f s", s
     if (n / s < want * 0.98) printf " (%.0f ev/s: the generator fell behind the rate)", n / s
   }'
+}
+# ", run I of N" in a latency line when LAT_RUNS > 1.
+run_of() {
+  [[ $2 -gt 1 ]] && echo ", run $1 of $2"
+  return 0
+}
+# The p99 of every run of (e) or (d) at one rate ($1 e|d, $2 the rate, then the
+# p99s) and their median, when there was more than one.
+runs_median() {
+  local k=$1 r=$2
+  shift 2
+  [[ $# -gt 1 ]] || return 0
+  python3 -c 'import statistics, sys
+k, r, v = sys.argv[1], sys.argv[2], [float(x) for x in sys.argv[3:]]
+each = " / ".join("%.2f" % x for x in v)
+print("(%s) at %s ev/s, p99 per run: %s ms; median: %.2f ms" % (k, r, each, statistics.median(v)))' "$k" "$r" "$@"
 }
 # "; p99 X x the floor" after a latency line, when the floor ran.
 over_floor() {
@@ -403,6 +420,7 @@ fi
 # (e) the dispatcher alone at fixed rates: disp_e2e stores the events straight into
 # the stream, the dispatcher delivers them to disp_e2e's own sink.
 LAT_SECONDS=${LAT_SECONDS:-5}
+LAT_RUNS=${LAT_RUNS:-3}
 if [[ $LAT_SECONDS -gt 0 ]]; then
   LAT_PORT=$(free_port)
   "$BUILD/disp_load" apply "$NATS_URL" "http://127.0.0.1:$LAT_PORT/" "$C"
@@ -412,12 +430,17 @@ if [[ $LAT_SECONDS -gt 0 ]]; then
   sleep 1 # the dispatcher's reconciler applies the new sink
   for R in ${LAT_RATES:-1000 10000}; do
     floor_run e0 "$R" "$LAT_SECONDS" 2
-    cpu_start "$NATS_PID" "$LD"
-    L_LINE=$("$BUILD/disp_e2e" "$NATS_URL" "$LAT_PORT" "$R" "$LAT_SECONDS" || true)
-    read -r _ LR SENT RECV P50 P90 P99 MAX ERRS WP99 WN GCPU SENDS <<<"$L_LINE"
-    CPU_LINE=$(cpu_report e "$((R * LAT_SECONDS))" "$GCPU" nats-server dispatcher)
-    echo "(e) dispatcher alone at $LR ev/s for ${LAT_SECONDS}s: stored $SENT$(sent_in "$SENT" "$SENDS" "$R"), received $RECV, store errors $ERRS; latency p50 ${P50} ms, p90 ${P90} ms, p99 ${P99} ms, max ${MAX} ms; after the first ${E2E_WARM_MS:-1000} ms: p99 ${WP99} ms (${WN} events)$(over_floor "$P99")"
-    echo "$CPU_LINE"
+    P99S=()
+    for RUN in $(seq 1 "$LAT_RUNS"); do
+      cpu_start "$NATS_PID" "$LD"
+      L_LINE=$("$BUILD/disp_e2e" "$NATS_URL" "$LAT_PORT" "$R" "$LAT_SECONDS" || true)
+      read -r _ LR SENT RECV P50 P90 P99 MAX ERRS WP99 WN GCPU SENDS <<<"$L_LINE"
+      CPU_LINE=$(cpu_report e "$((R * LAT_SECONDS))" "$GCPU" nats-server dispatcher)
+      echo "(e) dispatcher alone at $LR ev/s for ${LAT_SECONDS}s$(run_of "$RUN" "$LAT_RUNS"): stored $SENT$(sent_in "$SENT" "$SENDS" "$R"), received $RECV, store errors $ERRS; latency p50 ${P50} ms, p90 ${P90} ms, p99 ${P99} ms, max ${MAX} ms; after the first ${E2E_WARM_MS:-1000} ms: p99 ${WP99} ms (${WN} events)$(over_floor "$P99")"
+      echo "$CPU_LINE"
+      P99S+=("$P99")
+    done
+    runs_median e "$R" "${P99S[@]}"
   done
   kill -TERM "$LD"; wait "$LD" || true
 fi
@@ -439,11 +462,16 @@ if [[ $E2E_SECONDS -gt 0 ]]; then
   sleep 1 # the dispatcher's reconciler applies the new sink
   for R in $E2E_RATES; do
     floor_run d0 "$R" "$E2E_SECONDS" 3
-    cpu_start "$NATS_PID" "$E2E_PUB" "$E2E_DISP"
-    E_LINE=$("$BUILD/disp_e2e" "http://127.0.0.1:$INGRESS/publish" "$E2E_PORT" "$R" "$E2E_SECONDS" || true)
-    read -r _ ER SENT RECV P50 P90 P99 MAX ERRS WP99 WN GCPU SENDS <<<"$E_LINE"
-    CPU_LINE=$(cpu_report d "$((R * E2E_SECONDS))" "$GCPU" nats-server publisher dispatcher)
-    echo "(d) end to end at $ER ev/s for ${E2E_SECONDS}s: sent $SENT$(sent_in "$SENT" "$SENDS" "$R"), received $RECV, publish errors $ERRS; latency p50 ${P50} ms, p90 ${P90} ms, p99 ${P99} ms, max ${MAX} ms; after the first ${E2E_WARM_MS:-1000} ms: p99 ${WP99} ms (${WN} events)$(over_floor "$P99")"
-    echo "$CPU_LINE"
+    P99S=()
+    for RUN in $(seq 1 "$LAT_RUNS"); do
+      cpu_start "$NATS_PID" "$E2E_PUB" "$E2E_DISP"
+      E_LINE=$("$BUILD/disp_e2e" "http://127.0.0.1:$INGRESS/publish" "$E2E_PORT" "$R" "$E2E_SECONDS" || true)
+      read -r _ ER SENT RECV P50 P90 P99 MAX ERRS WP99 WN GCPU SENDS <<<"$E_LINE"
+      CPU_LINE=$(cpu_report d "$((R * E2E_SECONDS))" "$GCPU" nats-server publisher dispatcher)
+      echo "(d) end to end at $ER ev/s for ${E2E_SECONDS}s$(run_of "$RUN" "$LAT_RUNS"): sent $SENT$(sent_in "$SENT" "$SENDS" "$R"), received $RECV, publish errors $ERRS; latency p50 ${P50} ms, p90 ${P90} ms, p99 ${P99} ms, max ${MAX} ms; after the first ${E2E_WARM_MS:-1000} ms: p99 ${WP99} ms (${WN} events)$(over_floor "$P99")"
+      echo "$CPU_LINE"
+      P99S+=("$P99")
+    done
+    runs_median d "$R" "${P99S[@]}"
   done
 fi
