@@ -38,6 +38,8 @@
 #        E2E_RATES="1000 10000" (RATE=R: just R), E2E_SECONDS=10 (0 skips (d)),
 #        FLOOR=1 (0 skips (e0) and (d0)), LAT_RUNS=3 (each (e) and (d) rate runs that
 #        many times after its floor, and their p99s and median are printed),
+#        SCRAPE_MS=1000 (during (e) and (d) the processes' /metrics are scraped this
+#        often, perf/scrape.sh, and their peak RSS over the runs printed; 0: no scraping),
 #        LOOPS="1 2" runs (f) for those loop counts (unset: no (f)), TYPES=8,
 #        SLOW_MS=20 runs (g) with that sink delay (unset: no (g)),
 #        KEEP=1 keeps the temp dir, E2E_WARM_MS=1000 (the later p99 that (e) and (d)
@@ -142,6 +144,19 @@ sent_in() {
     if (n / s < want * 0.98) printf " (%.0f ev/s: the generator fell behind the rate)", n / s
   }'
 }
+# "(e) peak RSS ..." after the runs of (e) or (d) ($1), for each pid and name that
+# follow: the processes' VmHWM over all those runs, during which their /metrics
+# were scraped (SCRAPES, SCRAPE_BYTES from scrape_stop).
+peak_rss_line() {
+  local k=$1 out="" kb
+  shift
+  while [[ $# -ge 2 ]]; do
+    kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0)
+    out+="${out:+, }$2 $(awk -v k="${kb:-0}" 'BEGIN{printf "%.1f", k / 1024}') MiB"
+    shift 2
+  done
+  echo "($k) peak RSS over its runs: $out; /metrics scraped $SCRAPES times meanwhile (largest answer $SCRAPE_BYTES bytes)"
+}
 # ", run I of N" in a latency line when LAT_RUNS > 1.
 run_of() {
   [[ $2 -gt 1 ]] && echo ", run $1 of $2"
@@ -163,6 +178,9 @@ over_floor() {
   [[ -n $FLOOR_P99 ]] || return 0
   python3 -c "import sys; f=float(sys.argv[2]); print(f'; p99 {float(sys.argv[1])/f:.2f} x the floor' if f > 0 else '')" "$1" "$FLOOR_P99"
 }
+
+# shellcheck source=perf/scrape.sh
+. "$ROOT/perf/scrape.sh"
 
 TMP=$(mktemp -d /tmp/jb-bench-disp.XXXXXX)
 PIDS=()
@@ -428,6 +446,7 @@ if [[ $LAT_SECONDS -gt 0 ]]; then
   LD=$!
   PIDS+=($LD)
   sleep 1 # the dispatcher's reconciler applies the new sink
+  scrape_start "$ADMIN_PORT"
   for R in ${LAT_RATES:-1000 10000}; do
     floor_run e0 "$R" "$LAT_SECONDS" 2
     P99S=()
@@ -442,6 +461,8 @@ if [[ $LAT_SECONDS -gt 0 ]]; then
     done
     runs_median e "$R" "${P99S[@]}"
   done
+  scrape_stop
+  peak_rss_line e "$LD" dispatcher
   kill -TERM "$LD"; wait "$LD" || true
 fi
 
@@ -452,7 +473,8 @@ if [[ $E2E_SECONDS -gt 0 ]]; then
   E2E_PORT=$(free_port)
   INGRESS=$(free_port)
   "$BUILD/disp_load" apply "$NATS_URL" "http://127.0.0.1:$E2E_PORT/" "$C"
-  METRICS_ADDR=127.0.0.1:$(free_port) INGRESS_PORT=$INGRESS "$BUILD/jetbridge" publisher >"$TMP/pub.log" 2>&1 &
+  PUB_ADMIN=$(free_port)
+  METRICS_ADDR=127.0.0.1:$PUB_ADMIN INGRESS_PORT=$INGRESS "$BUILD/jetbridge" publisher >"$TMP/pub.log" 2>&1 &
   E2E_PUB=$!
   PIDS+=($E2E_PUB)
   "$BUILD/jetbridge" dispatcher >"$TMP/disp_e2e.log" 2>&1 &
@@ -460,6 +482,7 @@ if [[ $E2E_SECONDS -gt 0 ]]; then
   PIDS+=($E2E_DISP)
   wait_port "$INGRESS"
   sleep 1 # the dispatcher's reconciler applies the new sink
+  scrape_start "$PUB_ADMIN" "$ADMIN_PORT"
   for R in $E2E_RATES; do
     floor_run d0 "$R" "$E2E_SECONDS" 3
     P99S=()
@@ -474,4 +497,6 @@ if [[ $E2E_SECONDS -gt 0 ]]; then
     done
     runs_median d "$R" "${P99S[@]}"
   done
+  scrape_stop
+  peak_rss_line d "$E2E_PUB" publisher "$E2E_DISP" dispatcher
 fi

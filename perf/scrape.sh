@@ -1,0 +1,46 @@
+# Sourced by perf/bench_publisher.sh and perf/bench_dispatcher.sh: scrapes a
+# process's /metrics (admin port) in the background while a measurement runs, so
+# that the peak RSS the benchmark prints includes what rendering the metrics takes.
+# Shell builtins only (bash's /dev/tcp), so the scraper costs the measured machine
+# next to nothing: one GET every SCRAPE_MS ms (default 1000; 0 turns scraping off).
+#
+#   scrape_start PORT...   start one scraper for these admin ports
+#   scrape_stop            stop it; sets SCRAPES (answers read) and SCRAPE_BYTES
+#                          (the largest answer, bytes); a failed GET counts nothing
+
+# One GET /metrics on 127.0.0.1:$1; prints the answer's size in bytes (0: failed).
+scrape_once() {
+  local n=0 line
+  { exec 7<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || { echo 0; return; }
+  printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&7
+  while IFS= read -r -u 7 line; do n=$((n + ${#line} + 1)); done
+  exec 7<&-
+  echo "$n"
+}
+
+SCRAPER_PID=
+scrape_start() {
+  SCRAPE_FILE=$(mktemp "${TMPDIR:-/tmp}/jb-scrape.XXXXXX")
+  [[ ${SCRAPE_MS:-1000} -gt 0 ]] || return 0
+  local every
+  every=$(awk -v ms="${SCRAPE_MS:-1000}" 'BEGIN{printf "%.3f", ms / 1000}')
+  (
+    trap 'exit 0' TERM
+    while :; do
+      for p in "$@"; do echo "$p $(scrape_once "$p")" >>"$SCRAPE_FILE"; done
+      sleep "$every"
+    done
+  ) &
+  SCRAPER_PID=$!
+}
+
+scrape_stop() {
+  if [[ -n $SCRAPER_PID ]]; then
+    kill -TERM "$SCRAPER_PID" 2>/dev/null || true
+    wait "$SCRAPER_PID" 2>/dev/null || true
+  fi
+  SCRAPER_PID=
+  SCRAPES=$(awk '$2 > 0 {n++} END {print n + 0}' "$SCRAPE_FILE")
+  SCRAPE_BYTES=$(awk '$2 > m {m = $2} END {print m + 0}' "$SCRAPE_FILE")
+  rm -f "$SCRAPE_FILE"
+}
