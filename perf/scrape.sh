@@ -24,12 +24,16 @@ scrape_start() {
   [[ ${SCRAPE_MS:-1000} -gt 0 ]] || return 0
   local every
   every=$(awk -v ms="${SCRAPE_MS:-1000}" 'BEGIN{printf "%.3f", ms / 1000}')
+  local parent=$$ # in the subshell, $$ is still the benchmark's shell
   (
     trap 'exit 0' TERM
-    while :; do
+    # A benchmark that exits without scrape_stop (an error under set -e, a signal)
+    # leaves no scraper behind: it ends within one period of its parent.
+    while kill -0 "$parent" 2>/dev/null; do
       for p in "$@"; do echo "$p $(scrape_once "$p")" >>"$SCRAPE_FILE"; done
       sleep "$every"
     done
+    rm -f "$SCRAPE_FILE"
   ) &
   SCRAPER_PID=$!
 }
