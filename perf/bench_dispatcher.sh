@@ -163,15 +163,14 @@ run_of() {
   return 0
 }
 # The p99 of every run of (e) or (d) at one rate ($1 e|d, $2 the rate, then the
-# p99s) and their median, when there was more than one.
+# p99s, as disp_e2e printed them) and their median (median(), below, as for the
+# rounds), when there was more than one.
 runs_median() {
-  local k=$1 r=$2
+  local k=$1 r=$2 each
   shift 2
   [[ $# -gt 1 ]] || return 0
-  python3 -c 'import statistics, sys
-k, r, v = sys.argv[1], sys.argv[2], [float(x) for x in sys.argv[3:]]
-each = " / ".join("%.2f" % x for x in v)
-print("(%s) at %s ev/s, p99 per run: %s ms; median: %.2f ms" % (k, r, each, statistics.median(v)))' "$k" "$r" "$@"
+  each=$(printf ' / %s' "$@")
+  echo "($k) at $r ev/s, p99 per run: ${each:3} ms; median: $(median "$@") ms"
 }
 # "; p99 X x the floor" after a latency line, when the floor ran.
 over_floor() {

@@ -9,11 +9,13 @@
 #                          (the largest answer, bytes); a failed GET counts nothing
 
 # One GET /metrics on 127.0.0.1:$1; prints the answer's size in bytes (0: failed).
+# A line that takes more than 5 s ends the read, so a process that stops answering
+# cannot hold the scraper (and scrape_stop's wait) forever.
 scrape_once() {
   local n=0 line
   { exec 7<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || { echo 0; return; }
   printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&7
-  while IFS= read -r -u 7 line; do n=$((n + ${#line} + 1)); done
+  while IFS= read -r -t 5 -u 7 line; do n=$((n + ${#line} + 1)); done
   exec 7<&-
   echo "$n"
 }
