@@ -151,7 +151,7 @@ peak_rss_line() {
   local k=$1 out="" kb
   shift
   while [[ $# -ge 2 ]]; do
-    kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0)
+    kb=$(peak_rss_kib "$1")
     out+="${out:+, }$2 $(awk -v k="${kb:-0}" 'BEGIN{printf "%.1f", k / 1024}') MiB"
     shift 2
   done
@@ -171,6 +171,38 @@ runs_median() {
   [[ $# -gt 1 ]] || return 0
   each=$(printf ' / %s' "$@")
   echo "($k) at $r ev/s, p99 per run: ${each:3} ms; median: $(median "$@") ms"
+}
+# The LAT_RUNS runs of (e) or (d) ($1) at rate $2 for $3 s each: disp_e2e sends to $4
+# (the stream's NATS URL for (e), the publisher's /publish for (d)) and is the sink on
+# port $5; the processes measured beside nats-server follow as PID NAME pairs. For
+# each run its latency line (with the store's own answer times: no event reaches the
+# sink before it is stored) and its CPU line; then the median of the runs' p99s.
+latency_runs() {
+  local k=$1 r=$2 secs=$3 url=$4 port=$5 line what sent_as errs_as
+  shift 5
+  local pids=() names=()
+  while [[ $# -ge 2 ]]; do
+    pids+=("$1")
+    names+=("$2")
+    shift 2
+  done
+  if [[ $k == e ]]; then
+    what="dispatcher alone" sent_as=stored errs_as="store errors"
+  else
+    what="end to end" sent_as=sent errs_as="publish errors"
+  fi
+  local p99s=() run
+  for run in $(seq 1 "$LAT_RUNS"); do
+    cpu_start "$NATS_PID" "${pids[@]}"
+    line=$("$BUILD/disp_e2e" "$url" "$port" "$r" "$secs" || true)
+    read -r _ LR SENT RECV P50 P90 P99 MAX ERRS WP99 WN GCPU SENDS SP50 SP99 <<<"$line"
+    local cpu_line
+    cpu_line=$(cpu_report "$k" "$((r * secs))" "$GCPU" nats-server "${names[@]}")
+    echo "($k) $what at $LR ev/s for ${secs}s$(run_of "$run" "$LAT_RUNS"): $sent_as $SENT$(sent_in "$SENT" "$SENDS" "$r"), received $RECV, $errs_as $ERRS; latency p50 ${P50} ms, p90 ${P90} ms, p99 ${P99} ms, max ${MAX} ms; after the first ${E2E_WARM_MS:-1000} ms: p99 ${WP99} ms (${WN} events)$(over_floor "$P99"); each event's store (its publish to the answer): p50 ${SP50} ms, p99 ${SP99} ms"
+    echo "$cpu_line"
+    p99s+=("$P99")
+  done
+  runs_median "$k" "$r" "${p99s[@]}"
 }
 # "; p99 X x the floor" after a latency line, when the floor ran.
 over_floor() {
@@ -249,7 +281,7 @@ deliver_stored() {
   NATS_TICKS=$((TICKS - n0))
   ticks_now "$SINK_PID"
   SINK_TICKS=$((TICKS - s0))
-  HWM_KB=$(awk '/VmHWM/ {print $2}' "/proc/$d/status")
+  HWM_KB=$(peak_rss_kib "$d")
   THREADS=$(awk '/^Threads:/ {print $2}' "/proc/$d/status")
   kill -TERM "$d"; wait "$d" || true
 }
@@ -448,17 +480,7 @@ if [[ $LAT_SECONDS -gt 0 ]]; then
   scrape_start "$ADMIN_PORT"
   for R in ${LAT_RATES:-1000 10000}; do
     floor_run e0 "$R" "$LAT_SECONDS" 2
-    P99S=()
-    for RUN in $(seq 1 "$LAT_RUNS"); do
-      cpu_start "$NATS_PID" "$LD"
-      L_LINE=$("$BUILD/disp_e2e" "$NATS_URL" "$LAT_PORT" "$R" "$LAT_SECONDS" || true)
-      read -r _ LR SENT RECV P50 P90 P99 MAX ERRS WP99 WN GCPU SENDS <<<"$L_LINE"
-      CPU_LINE=$(cpu_report e "$((R * LAT_SECONDS))" "$GCPU" nats-server dispatcher)
-      echo "(e) dispatcher alone at $LR ev/s for ${LAT_SECONDS}s$(run_of "$RUN" "$LAT_RUNS"): stored $SENT$(sent_in "$SENT" "$SENDS" "$R"), received $RECV, store errors $ERRS; latency p50 ${P50} ms, p90 ${P90} ms, p99 ${P99} ms, max ${MAX} ms; after the first ${E2E_WARM_MS:-1000} ms: p99 ${WP99} ms (${WN} events)$(over_floor "$P99")"
-      echo "$CPU_LINE"
-      P99S+=("$P99")
-    done
-    runs_median e "$R" "${P99S[@]}"
+    latency_runs e "$R" "$LAT_SECONDS" "$NATS_URL" "$LAT_PORT" "$LD" dispatcher
   done
   scrape_stop
   peak_rss_line e "$LD" dispatcher
@@ -484,17 +506,8 @@ if [[ $E2E_SECONDS -gt 0 ]]; then
   scrape_start "$PUB_ADMIN" "$ADMIN_PORT"
   for R in $E2E_RATES; do
     floor_run d0 "$R" "$E2E_SECONDS" 3
-    P99S=()
-    for RUN in $(seq 1 "$LAT_RUNS"); do
-      cpu_start "$NATS_PID" "$E2E_PUB" "$E2E_DISP"
-      E_LINE=$("$BUILD/disp_e2e" "http://127.0.0.1:$INGRESS/publish" "$E2E_PORT" "$R" "$E2E_SECONDS" || true)
-      read -r _ ER SENT RECV P50 P90 P99 MAX ERRS WP99 WN GCPU SENDS <<<"$E_LINE"
-      CPU_LINE=$(cpu_report d "$((R * E2E_SECONDS))" "$GCPU" nats-server publisher dispatcher)
-      echo "(d) end to end at $ER ev/s for ${E2E_SECONDS}s$(run_of "$RUN" "$LAT_RUNS"): sent $SENT$(sent_in "$SENT" "$SENDS" "$R"), received $RECV, publish errors $ERRS; latency p50 ${P50} ms, p90 ${P90} ms, p99 ${P99} ms, max ${MAX} ms; after the first ${E2E_WARM_MS:-1000} ms: p99 ${WP99} ms (${WN} events)$(over_floor "$P99")"
-      echo "$CPU_LINE"
-      P99S+=("$P99")
-    done
-    runs_median d "$R" "${P99S[@]}"
+    latency_runs d "$R" "$E2E_SECONDS" "http://127.0.0.1:$INGRESS/publish" "$E2E_PORT" \
+      "$E2E_PUB" publisher "$E2E_DISP" dispatcher
   done
   scrape_stop
   peak_rss_line d "$E2E_PUB" publisher "$E2E_DISP" dispatcher

@@ -3,11 +3,15 @@
  * from just before the POST to its arrival at the sink (both on this machine's
  * monotonic clock; the send time travels in ce-id). Prints
  * "e2e RATE SENT RECEIVED p50_ms p90_ms p99_ms max_ms publish_errors warm_p99_ms warm_n
- * cpu_s send_s": warm_p99_ms and warm_n are the p99 of the events sent after the first
- * second (E2E_WARM_MS, 1000) and how many those were, i.e. without the start from idle
- * (new sink connections, an idle consumer's first requests); cpu_s is this program's own
- * CPU time (sender and sink), a share of the machine the measured processes did not
- * have; send_s is how long sending took (SECONDS when the generator kept the rate).
+ * cpu_s send_s store_p50_ms store_p99_ms": warm_p99_ms and warm_n are the p99 of the events sent
+ * after the first second (E2E_WARM_MS, 1000) and how many those were, i.e. without the start from
+ * idle (new sink connections, an idle consumer's first requests); cpu_s is this program's own CPU
+ * time (sender and sink), a share of the machine the measured processes did not have; send_s is how
+ * long sending took (SECONDS when the generator kept the rate); store_p50_ms and store_p99_ms are
+ * over each stored event's time from just before its publish (or POST) to its answer: JetStream's
+ * ack (or the publisher's 2xx, sent after that ack). An event is delivered only once it is stored,
+ * so in a run whose store p99 is S the delivery p99 is about S or more, whatever the dispatcher
+ * does.
  *
  * With a nats:// URL instead of the publisher's, the dispatcher alone: events are
  * stored straight into the stream, each a JetStream publish asking for its ack as the
@@ -65,6 +69,17 @@ static int64_t now_ns(void)
 /* When the last event left (its publish or POST): how long sending took shows whether
  * the generator kept the rate (an event sent late is timed from when it left). */
 static int64_t last_send_ns;
+
+/* Each stored event's time from its publish (or POST) to its answer, in the order
+ * the answers came (store_n of them; store_cap: one per event). */
+static int64_t *store_lat;
+static size_t store_n, store_cap;
+
+static void stored(int64_t since)
+{
+    if (store_n < store_cap)
+        store_lat[store_n++] = now_ns() - since;
+}
 
 #define CONN_MAX 65536
 
@@ -304,11 +319,11 @@ static int sink_open(sink *s, int port)
     return 0;
 }
 /* One event as the publisher stores it (binary mode, ce- headers), with reply: where
- * JetStream sends its ack. */
-static natsStatus publish(natsConnection *nc, const char *reply)
+ * JetStream sends its ack; its id carries t (now). */
+static natsStatus publish(natsConnection *nc, const char *reply, int64_t t)
 {
     char id[64];
-    snprintf(id, sizeof(id), "t%lld", (long long)now_ns());
+    snprintf(id, sizeof(id), "t%lld", (long long)t);
     jb_ce *ce = jb_ce_create();
     if (ce == NULL)
         return NATS_NO_MEMORY;
@@ -348,6 +363,7 @@ typedef struct sender {
     char inbox[96];
     long rate, total, sent, acked, errors, failed;
     int64_t start, gap;
+    int64_t *pub_ns; /* each event's publish time, by its number (its reply's last token) */
 } sender;
 
 /* Takes the acks that arrived (no wait): counts them, and the negative ones; stops
@@ -358,8 +374,12 @@ static void take_acks(void *ud)
     natsMsg *m = NULL;
     while (natsSubscription_NextMsg(&m, g->sub, 0) == NATS_OK) {
         const char *d = natsMsg_GetData(m);
+        const char *subj = natsMsg_GetSubject(m), *dot = strrchr(subj, '.');
+        uint64_t i = 0;
         if (d == NULL || strstr(d, "\"seq\"") == NULL || strstr(d, "\"error\"") != NULL)
             g->errors++;
+        else if (dot != NULL && jb_parse_uint(dot + 1, strlen(dot + 1), (uint64_t)g->sent - 1, &i))
+            stored(g->pub_ns[i]);
         g->acked++;
         jb_nats_msg_free(m);
     }
@@ -378,7 +398,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     while (g->sent < g->total && g->start + g->sent * g->gap <= now) {
         char reply[128];
         snprintf(reply, sizeof(reply), "%s.%ld", g->inbox, g->sent);
-        if (publish(g->nc, reply) != NATS_OK)
+        g->pub_ns[g->sent] = now_ns();
+        if (publish(g->nc, reply, g->pub_ns[g->sent]) != NATS_OK)
             g->failed++;
         g->sent++;
     }
@@ -405,7 +426,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 static long run_nats(const char *url, long rate, long total, long *sent)
 {
     jb_event_threads_init(); /* before the base: nats.c touches it from its threads */
-    sender g = {.rate = rate, .total = total};
+    sender g = {.rate = rate, .total = total, .pub_ns = calloc((size_t)total, sizeof(int64_t))};
     struct event_config *ecfg = event_config_new();
     if (ecfg != NULL) {
         /* timerfd: the 0.5 ms pace, not epoll's whole milliseconds. */
@@ -438,7 +459,7 @@ static long run_nats(const char *url, long rate, long total, long *sent)
             st = natsSubscription_SetPendingLimits(g.sub, -1, -1);
     }
     natsInbox_Destroy(inbox);
-    if (st == NATS_OK) {
+    if (st == NATS_OK && g.pub_ns != NULL) {
         g.start = now_ns();
         g.gap = 1000000000LL / rate;
         event_active(g.tick, EV_TIMEOUT, 0);
@@ -458,6 +479,7 @@ static long run_nats(const char *url, long rate, long total, long *sent)
     if (g.base != NULL)
         event_base_free(g.base);
     jb_cfg_destroy(cfg);
+    free(g.pub_ns);
     *sent = g.sent;
     return errors;
 }
@@ -474,6 +496,7 @@ static long run_nats(const char *url, long rate, long total, long *sent)
 typedef struct pconn {
     int fd; /* -1: a free slot */
     bool busy, in_idle;
+    int64_t sent_ns; /* when its POST left */
     size_t len;
     char buf[RESP_BUF];
 } pconn;
@@ -562,7 +585,8 @@ static bool post(client *c)
                      "POST %s HTTP/1.1\r\nHost: %s\r\nce-specversion: 1.0\r\nce-id: t%lld\r\n"
                      "ce-source: myapp\r\nce-type: order.created.v1\r\n"
                      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-                     c->path, c->host, (long long)now_ns(), sizeof(body) - 1, body);
+                     c->path, c->host, (long long)(c->conn[i].sent_ns = now_ns()), sizeof(body) - 1,
+                     body);
     c->conn[i].busy = true;
     if (n <= 0 || (size_t)n >= sizeof(req) ||
         send(c->conn[i].fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
@@ -604,6 +628,8 @@ static void on_answer(client *c, int i)
         c->done++;
         if (status / 100 != 2)
             c->errors++;
+        else
+            stored(p->sent_ns);
         p->len -= (size_t)m;
         if (close_it || p->len != 0) { /* nothing may follow an answer */
             conn_drop(c, i);
@@ -740,6 +766,12 @@ int main(int argc, char **argv)
             window_ms = 0;
         }
     }
+    store_cap = (size_t)total;
+    store_lat = calloc(store_cap, sizeof(int64_t));
+    if (store_lat == NULL) {
+        fprintf(stderr, "disp_e2e: out of memory\n");
+        return 1;
+    }
     pthread_t t;
     pthread_create(&t, NULL, sink_main, &s);
     int64_t t0 = now_ns();
@@ -774,8 +806,11 @@ int main(int argc, char **argv)
     double p50 = lat_pct_ms(s.lat, s.n, 50), p90 = lat_pct_ms(s.lat, s.n, 90),
            p99 = lat_pct_ms(s.lat, s.n, 99), max = lat_pct_ms(s.lat, s.n, 100);
     double send_s = last_send_ns > t0 ? (double)(last_send_ns - t0) / 1e9 : 0;
-    printf("%s %ld %ld %zu %.2f %.2f %.2f %.2f %ld %.2f %zu %.3f %.3f\n", direct ? "lat" : "e2e",
-           rate, sent, s.n, p50, p90, p99, max, errors, warm_p99, warm_n, self_cpu_s(), send_s);
+    qsort(store_lat, store_n, sizeof(int64_t), lat_cmp);
+    printf("%s %ld %ld %zu %.2f %.2f %.2f %.2f %ld %.2f %zu %.3f %.3f %.2f %.2f\n",
+           direct ? "lat" : "e2e", rate, sent, s.n, p50, p90, p99, max, errors, warm_p99, warm_n,
+           self_cpu_s(), send_s, lat_pct_ms(store_lat, store_n, 50),
+           lat_pct_ms(store_lat, store_n, 99));
     close(s.lfd);
     close(s.ep);
     close(s.stopfd);
@@ -783,5 +818,6 @@ int main(int argc, char **argv)
     free(s.sent);
     free(s.arr);
     free(s.conn_at);
+    free(store_lat);
     return s.n == (size_t)sent && errors == 0 && s.errors == 0 ? 0 : 1;
 }

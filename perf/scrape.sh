@@ -7,6 +7,9 @@
 #   scrape_start PORT...   start one scraper for these admin ports
 #   scrape_stop            stop it; sets SCRAPES (answers read) and SCRAPE_BYTES
 #                          (the largest answer, bytes); a failed GET counts nothing
+#   peak_rss_kib PID       the process's peak RSS so far (VmHWM, KiB; 0: gone)
+
+peak_rss_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 # One GET /metrics on 127.0.0.1:$1; prints the answer's size in bytes (0: failed).
 # A line that takes more than 5 s ends the read, so a process that stops answering
