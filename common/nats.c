@@ -341,28 +341,46 @@ jb_status jb_nats_connect_loop(const jb_nats_opts *no, const jb_nats_loop *loop,
 
 /* ------------------------------------------------ loop-owned connections */
 
-/* Our own adapter (nats.c's libevent one, plus the after_read hook). */
+/* Our own adapter: nats.c's libevent one, plus the after_read hook, and writes
+ * without epoll. nats.c asks for write interest at the first publish after each
+ * write; instead of adding the socket to epoll (an epoll_ctl, an epoll_wait that
+ * only says the socket has room, and an epoll_ctl to take it out again: three
+ * syscalls per write, most loop turns of a busy dispatcher or publisher), the write
+ * event is made active, so that it runs after the callbacks the loop turn already
+ * has, and writes what all of them published. Only a socket that did not take
+ * everything is watched by epoll until it has room. */
 typedef struct loop_io {
     natsConnection *nc;
     jb_nats_loop l;
     struct event *read, *write;
+    bool in_cb;    /* in loop_io_cb, where nats.c may detach */
+    bool detached; /* detached meanwhile: loop_io_cb frees io when it returns */
 } loop_io;
 
 static void loop_io_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     loop_io *io = arg;
-    /* Copied first: a read that ends in a final close detaches (frees io). */
     natsConnection *nc = io->nc;
     void (*after)(void *) = io->l.after_read;
     void *ud = io->l.ud;
-    if (what & EV_WRITE)
+    io->in_cb = true;
+    if (what & EV_WRITE) {
         natsConnection_ProcessWriteEvent(nc);
-    if (what & EV_READ) {
-        natsConnection_ProcessReadEvent(nc);
-        if (after != NULL)
-            after(ud);
+        /* Bytes left: the socket is full, epoll says when it has room. */
+        if (!io->detached && natsConnection_Buffered(nc) > 0 &&
+            !event_pending(io->write, EV_WRITE, NULL))
+            event_add(io->write, NULL);
     }
+    if ((what & EV_READ) && !io->detached)
+        natsConnection_ProcessReadEvent(nc);
+    io->in_cb = false;
+    if (io->detached) { /* a final close */
+        free(io);
+        return;
+    }
+    if ((what & EV_READ) && after != NULL)
+        after(ud);
 }
 
 static natsStatus loop_attach(void **user, void *loop, natsConnection *nc, natsSock sock)
@@ -400,8 +418,14 @@ static natsStatus loop_read(void *user, bool add)
 static natsStatus loop_write(void *user, bool add)
 {
     loop_io *io = user;
-    int r = add ? event_add(io->write, NULL) : event_del_noblock(io->write);
-    return r == 0 ? NATS_OK : NATS_ERR;
+    if (!add)
+        return event_del_noblock(io->write) == 0 ? NATS_OK : NATS_ERR;
+    /* Watched already (a full socket): epoll calls back. Else written in this
+     * loop turn (from nats.c's ping or reconnect thread: event_active wakes the
+     * loop). */
+    if (!event_pending(io->write, EV_WRITE, NULL))
+        event_active(io->write, EV_WRITE, 1);
+    return NATS_OK;
 }
 
 static natsStatus loop_detach(void *user)
@@ -411,7 +435,11 @@ static natsStatus loop_detach(void *user)
         event_free(io->read);
     if (io->write != NULL)
         event_free(io->write);
-    free(io);
+    io->read = io->write = NULL;
+    if (io->in_cb)
+        io->detached = true;
+    else
+        free(io);
     return NATS_OK;
 }
 
