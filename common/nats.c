@@ -375,10 +375,9 @@ static void loop_io_cb(evutil_socket_t fd, short what, void *arg)
     if ((what & EV_READ) && !io->detached)
         natsConnection_ProcessReadEvent(nc);
     io->in_cb = false;
-    if (io->detached) { /* a final close */
+    if (io->detached) /* a final close */
         free(io);
-        return;
-    }
+    /* Also after a final close: the owner takes what that last read brought. */
     if ((what & EV_READ) && after != NULL)
         after(ud);
 }

@@ -177,6 +177,136 @@ static void test_connect_libevent(void)
     jb_cfg_destroy(c);
 }
 
+/* A loop-owned connection (jb_nats_connect_loop). One loop turn publishes 32 MiB,
+ * far more than a loopback socket takes at once: the write leaves in that turn
+ * without epoll, the socket fills, and epoll carries the rest as it drains; every
+ * message reaches a subscriber on a connection with nats.c's own threads, in order.
+ * A reply to a request made on the loop connection comes back through after_read,
+ * on the loop thread. */
+enum { BULK_N = 2048, BULK_SIZE = 16384 };
+
+typedef struct bulk {
+    natsConnection *nc;
+    natsSubscription *inbox; /* synchronous, on the loop connection */
+    pthread_t loop_thread;
+    bool after_off_loop; /* after_read ran on another thread */
+    int replies, published;
+    char *body;
+} bulk;
+
+static void bulk_after_read(void *ud)
+{
+    bulk *b = ud;
+    if (!pthread_equal(pthread_self(), b->loop_thread))
+        b->after_off_loop = true;
+    natsMsg *m = NULL;
+    while (natsSubscription_NextMsg(&m, b->inbox, 0) == NATS_OK) {
+        __atomic_add_fetch(&b->replies, 1, __ATOMIC_SEQ_CST);
+        natsMsg_Destroy(m);
+    }
+}
+
+static void bulk_publish(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    bulk *b = arg;
+    for (int i = 0; i < BULK_N; i++) {
+        snprintf(b->body, 16, "%08d", i);
+        if (natsConnection_Publish(b->nc, "jb.bulk", b->body, BULK_SIZE) == NATS_OK)
+            b->published++;
+    }
+    /* Nothing has left yet: it all waits for the end of this turn. */
+    CU_ASSERT_TRUE(natsConnection_Buffered(b->nc) >= BULK_N * BULK_SIZE);
+    natsConnection_PublishRequest(b->nc, "jb.echo", "_INBOX.jbbulk.1", "ping", 4);
+}
+
+typedef struct bulk_sink {
+    int got, out_of_order;
+} bulk_sink;
+
+static void on_bulk(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    (void)nc, (void)sub;
+    bulk_sink *k = closure;
+    char want[16];
+    snprintf(want, sizeof(want), "%08d", __atomic_load_n(&k->got, __ATOMIC_SEQ_CST));
+    if (natsMsg_GetDataLength(msg) != BULK_SIZE || memcmp(natsMsg_GetData(msg), want, 8) != 0)
+        __atomic_add_fetch(&k->out_of_order, 1, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&k->got, 1, __ATOMIC_SEQ_CST);
+    natsMsg_Destroy(msg);
+}
+
+static void on_echo(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    (void)sub, (void)closure;
+    natsConnection_PublishString(nc, natsMsg_GetReply(msg), "pong");
+    natsMsg_Destroy(msg);
+}
+
+static void *bulk_loop_main(void *arg)
+{
+    event_base_dispatch(arg);
+    return NULL;
+}
+
+static void test_connect_loop(void)
+{
+    jb_event_threads_init();
+    jb_tnats *s = jb_tnats_start();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    jb_cfg *c = cfg_for(jb_tnats_url(s));
+    /* The receiving side: nats.c's own threads. */
+    natsConnection *rx = NULL;
+    jsCtx *js = NULL;
+    jb_err err = {{0}};
+    CU_ASSERT_EQUAL_FATAL(jb_cfg_nats_connect(c, NULL, "test-rx", false, &rx, &js, &err), JB_OK);
+    bulk_sink k = {0};
+    natsSubscription *sub = NULL, *echo = NULL;
+    CU_ASSERT_EQUAL_FATAL(natsConnection_Subscribe(&sub, rx, "jb.bulk", on_bulk, &k), NATS_OK);
+    CU_ASSERT_EQUAL(natsSubscription_SetPendingLimits(sub, -1, -1), NATS_OK);
+    CU_ASSERT_EQUAL_FATAL(natsConnection_Subscribe(&echo, rx, "jb.echo", on_echo, NULL), NATS_OK);
+    CU_ASSERT_EQUAL_FATAL(natsConnection_FlushTimeout(rx, 5000), NATS_OK);
+
+    struct event_base *base = event_base_new();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(base);
+    bulk b = {.body = calloc(1, BULK_SIZE)};
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b.body);
+    jb_nats_loop loop = {.base = base, .after_read = bulk_after_read, .ud = &b};
+    jb_nats_opts no = {0};
+    jb_cfg_nats_opts(c, &no);
+    CU_ASSERT_EQUAL_FATAL(jb_nats_connect_loop(&no, &loop, "test-loop", false, &b.nc, &err), JB_OK);
+    CU_ASSERT_EQUAL_FATAL(natsConnection_SubscribeSync(&b.inbox, b.nc, "_INBOX.jbbulk.*"), NATS_OK);
+    struct event *go = event_new(base, -1, 0, bulk_publish, &b);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(go);
+    event_active(go, EV_TIMEOUT, 1);
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&b.loop_thread, NULL, bulk_loop_main, base), 0);
+
+    /* 20 s: "does not hang", far beyond the second this takes. */
+    for (int i = 0; i < 400 && (__atomic_load_n(&k.got, __ATOMIC_SEQ_CST) < BULK_N ||
+                                __atomic_load_n(&b.replies, __ATOMIC_SEQ_CST) < 1);
+         i++)
+        sleep_ms(50);
+    CU_ASSERT_EQUAL(__atomic_load_n(&k.got, __ATOMIC_SEQ_CST), BULK_N);
+    CU_ASSERT_EQUAL(__atomic_load_n(&k.out_of_order, __ATOMIC_SEQ_CST), 0);
+    CU_ASSERT_EQUAL(__atomic_load_n(&b.replies, __ATOMIC_SEQ_CST), 1);
+
+    event_base_loopbreak(base);
+    pthread_join(b.loop_thread, NULL);
+    CU_ASSERT_EQUAL(b.published, BULK_N);
+    CU_ASSERT_FALSE(b.after_off_loop);
+    CU_ASSERT_EQUAL(natsConnection_Buffered(b.nc), 0);
+    natsSubscription_Destroy(b.inbox);
+    jb_nats_close(b.nc, NULL);
+    event_free(go);
+    event_base_free(base);
+    natsSubscription_Destroy(sub);
+    natsSubscription_Destroy(echo);
+    jb_nats_close(rx, js);
+    free(b.body);
+    jb_tnats_stop(s);
+    jb_cfg_destroy(c);
+}
+
 /* jb_nats_msg_free: on this machine's libnats (3.4.x, natsMsg_free exported) a
  * message made by natsMsg_Create, headers included, is freed on the calling thread
  * before the call returns; natsMsg_Destroy would hand it to nats.c's collector
@@ -221,6 +351,8 @@ int main(void)
         {"a comma-separated NATS_URL lists servers", test_connect_url_list},
         {"retry_on_failed_connect connects when the server appears", test_connect_retry},
         {"libevent adapter: publish and receive on the loop", test_connect_libevent},
+        {"loop-owned connection: a turn's 32 MiB leaves whole, replies via after_read",
+         test_connect_loop},
         {"jb_nats_msg_free frees on the calling thread, at once", test_msg_free},
     };
     return jb_cunit_main("nats", NULL, cleanup, cases, JB_CASES_N(cases));
