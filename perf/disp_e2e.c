@@ -378,7 +378,8 @@ static void take_acks(void *ud)
         uint64_t i = 0;
         if (d == NULL || strstr(d, "\"seq\"") == NULL || strstr(d, "\"error\"") != NULL)
             g->errors++;
-        else if (dot != NULL && jb_parse_uint(dot + 1, strlen(dot + 1), (uint64_t)g->sent - 1, &i))
+        else if (dot != NULL && g->sent > 0 &&
+                 jb_parse_uint(dot + 1, strlen(dot + 1), (uint64_t)g->sent - 1, &i))
             stored(g->pub_ns[i]);
         g->acked++;
         jb_nats_msg_free(m);
