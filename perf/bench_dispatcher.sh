@@ -216,6 +216,7 @@ over_floor() {
 TMP=$(mktemp -d /tmp/jb-bench-disp.XXXXXX)
 PIDS=()
 cleanup() {
+  scrape_abort
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   [[ ${KEEP:-0} == 1 ]] || rm -rf "$TMP"

@@ -57,6 +57,7 @@ command -v nats-server >/dev/null || { echo "nats-server is not installed" >&2; 
 work=$(mktemp -d)
 pids=()
 cleanup() {
+  scrape_abort
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$work"

@@ -7,6 +7,9 @@
 #   scrape_start PORT...   start one scraper for these admin ports
 #   scrape_stop            stop it; sets SCRAPES (answers read) and SCRAPE_BYTES
 #                          (the largest answer, bytes); a failed GET counts nothing
+#   scrape_abort           stop it without figures: a benchmark's EXIT trap calls it
+#                          before it waits for its children (the scraper runs as long
+#                          as the benchmark's shell, so that wait would never end)
 #   peak_rss_kib PID       the process's peak RSS so far (VmHWM, KiB; 0: gone)
 
 peak_rss_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
@@ -41,6 +44,17 @@ scrape_start() {
     rm -f "$SCRAPE_FILE"
   ) &
   SCRAPER_PID=$!
+}
+
+scrape_abort() {
+  if [[ -n ${SCRAPER_PID:-} ]]; then
+    kill -TERM "$SCRAPER_PID" 2>/dev/null || true
+  fi
+  SCRAPER_PID=
+  if [[ -n ${SCRAPE_FILE:-} ]]; then
+    rm -f "$SCRAPE_FILE"
+  fi
+  return 0
 }
 
 scrape_stop() {
