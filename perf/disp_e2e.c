@@ -3,15 +3,16 @@
  * from just before the POST to its arrival at the sink (both on this machine's
  * monotonic clock; the send time travels in ce-id). Prints
  * "e2e RATE SENT RECEIVED p50_ms p90_ms p99_ms max_ms publish_errors warm_p99_ms warm_n
- * cpu_s send_s store_p50_ms store_p99_ms": warm_p99_ms and warm_n are the p99 of the events sent
- * after the first second (E2E_WARM_MS, 1000) and how many those were, i.e. without the start from
- * idle (new sink connections, an idle consumer's first requests); cpu_s is this program's own CPU
- * time (sender and sink), a share of the machine the measured processes did not have; send_s is how
- * long sending took (SECONDS when the generator kept the rate); store_p50_ms and store_p99_ms are
- * over each stored event's time from just before its publish (or POST) to its answer: JetStream's
- * ack (or the publisher's 2xx, sent after that ack). An event is delivered only once it is stored,
- * so in a run whose store p99 is S the delivery p99 is about S or more, whatever the dispatcher
- * does.
+ * cpu_s send_s store_p50_ms store_p99_ms": warm_p99_ms and warm_n are the p99 of the
+ * events sent after the first second (E2E_WARM_MS, 1000) and how many those were, i.e.
+ * without the start from idle (new sink connections, an idle consumer's first
+ * requests); cpu_s is this program's own CPU time (sender and sink), a share of the
+ * machine the measured processes did not have; send_s is how long sending took (SECONDS
+ * when the generator kept the rate); store_p50_ms and store_p99_ms are over each stored
+ * event's time from just before its publish (or POST) to its answer: JetStream's ack
+ * (or the publisher's 2xx, sent after that ack). An event is delivered only once it is
+ * stored, so in a run whose store p99 is S the delivery p99 is about S or more, whatever
+ * the dispatcher does.
  *
  * With a nats:// URL instead of the publisher's, the dispatcher alone: events are
  * stored straight into the stream, each a JetStream publish asking for its ack as the

@@ -243,12 +243,6 @@ static void on_echo(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
     natsMsg_Destroy(msg);
 }
 
-static void *bulk_loop_main(void *arg)
-{
-    event_base_dispatch(arg);
-    return NULL;
-}
-
 static void test_connect_loop(void)
 {
     jb_event_threads_init();
@@ -279,7 +273,7 @@ static void test_connect_loop(void)
     struct event *go = event_new(base, -1, 0, bulk_publish, &b);
     CU_ASSERT_PTR_NOT_NULL_FATAL(go);
     event_active(go, EV_TIMEOUT, 1);
-    CU_ASSERT_EQUAL_FATAL(pthread_create(&b.loop_thread, NULL, bulk_loop_main, base), 0);
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&b.loop_thread, NULL, loop_main, base), 0);
 
     /* 20 s: "does not hang", far beyond the second this takes. */
     for (int i = 0; i < 400 && (__atomic_load_n(&k.got, __ATOMIC_SEQ_CST) < BULK_N ||
