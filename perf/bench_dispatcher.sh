@@ -42,7 +42,8 @@
 #        often, perf/scrape.sh, and their peak RSS over the runs printed; 0: no scraping),
 #        LOOPS="1 2" runs (f) for those loop counts (unset: no (f)), TYPES=8,
 #        SLOW_MS=20 runs (g) with that sink delay (unset: no (g)),
-#        KEEP=1 keeps the temp dir, E2E_WARM_MS=1000 (the later p99 that (e) and (d)
+#        NATS_GOGC, NATS_GOMEMLIMIT (nats-server's GOGC and GOMEMLIMIT; unset: Go's
+#        defaults), KEEP=1 keeps the temp dir, E2E_WARM_MS=1000 (the later p99 that (e) and (d)
 #        also print leaves out the events sent in the first E2E_WARM_MS: the start
 #        from idle), E2E_WINDOW_MS=100 makes (e) and (d) print a line
 #        per 100 ms of each run to stderr (latency by send time; deliveries and new
@@ -293,7 +294,12 @@ ADMIN_PORT=$(free_port)
 NATS_URL=nats://127.0.0.1:$NATS_PORT
 SINK_URL=http://127.0.0.1:$SINK_PORT/
 
-nats-server -js -a 127.0.0.1 -p "$NATS_PORT" -sd "$TMP/nats" >"$TMP/nats.log" 2>&1 &
+# NATS_GOGC and NATS_GOMEMLIMIT, when set, become nats-server's GOGC and GOMEMLIMIT (its
+# Go collector's settings; unset: Go's defaults, as a nats-server started without them).
+nats_env=()
+[[ -n ${NATS_GOGC:-} ]] && nats_env+=("GOGC=$NATS_GOGC")
+[[ -n ${NATS_GOMEMLIMIT:-} ]] && nats_env+=("GOMEMLIMIT=$NATS_GOMEMLIMIT")
+env "${nats_env[@]}" nats-server -js -a 127.0.0.1 -p "$NATS_PORT" -sd "$TMP/nats" >"$TMP/nats.log" 2>&1 &
 NATS_PID=$!
 PIDS+=($NATS_PID)
 "$BUILD/disp_sink" "$SINK_PORT" &
@@ -302,7 +308,7 @@ PIDS+=($SINK_PID)
 wait_port "$NATS_PORT"
 wait_port "$SINK_PORT"
 
-echo "N=$N in-flight=$C  (nats-server $(nats-server --version | awk '{print $2}'), $(nproc) cores)"
+echo "N=$N in-flight=$C  (nats-server $(nats-server --version | awk '{print $2}')${nats_env:+ with ${nats_env[*]}}, $(nproc) cores)"
 
 ROUNDS=${ROUNDS:-3}
 export NATS_URL METRICS_ADDR=127.0.0.1:$ADMIN_PORT APP_LOG_LEVEL=warn
@@ -513,3 +519,4 @@ if [[ $E2E_SECONDS -gt 0 ]]; then
   scrape_stop
   peak_rss_line d "$E2E_PUB" publisher "$E2E_DISP" dispatcher
 fi
+echo "nats-server peak RSS over the whole run: $(awk -v k="$(peak_rss_kib "$NATS_PID")" 'BEGIN{printf "%.1f", k / 1024}') MiB"
