@@ -149,11 +149,10 @@ sent_in() {
 # follow: the processes' VmHWM over all those runs, during which their /metrics
 # were scraped (SCRAPES, SCRAPE_BYTES from scrape_stop).
 peak_rss_line() {
-  local k=$1 out="" kb
+  local k=$1 out=""
   shift
   while [[ $# -ge 2 ]]; do
-    kb=$(peak_rss_kib "$1")
-    out+="${out:+, }$2 $(awk -v k="${kb:-0}" 'BEGIN{printf "%.1f", k / 1024}') MiB"
+    out+="${out:+, }$2 $(peak_rss_mib "$1") MiB"
     shift 2
   done
   echo "($k) peak RSS over its runs: $out; /metrics scraped $SCRAPES times meanwhile (largest answer $SCRAPE_BYTES bytes)"
@@ -519,4 +518,4 @@ if [[ $E2E_SECONDS -gt 0 ]]; then
   scrape_stop
   peak_rss_line d "$E2E_PUB" publisher "$E2E_DISP" dispatcher
 fi
-echo "nats-server peak RSS over the whole run: $(awk -v k="$(peak_rss_kib "$NATS_PID")" 'BEGIN{printf "%.1f", k / 1024}') MiB"
+echo "nats-server peak RSS over the whole run: $(peak_rss_mib "$NATS_PID") MiB"

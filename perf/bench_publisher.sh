@@ -141,11 +141,10 @@ for size in $SIZES; do
     scrape_start "$admin"
     read -r c c50 c99 cbad < <(run_wrk "$port" "$work/$mode.lua" "$size")
     scrape_stop
-    crss=$(peak_rss_kib "$pp"); stop_pid "$pp"; stop_pid "$NPID"
+    rssm=$(peak_rss_mib "$pp"); stop_pid "$pp"; stop_pid "$NPID"
     ra=$(awk -v c="$c" -v a="$a" 'BEGIN{printf "%.2f", c/a}')
     rb=$(awk -v c="$c" -v b="$b" 'BEGIN{printf "%.2f", c/b}')
     rc=$(awk -v c="$c" -v a="$a" -v b="$b" 'BEGIN{printf "%.2f", c*(1/a+1/b)}')
-    rssm=$(awk -v k="$crss" 'BEGIN{printf "%.1f", k/1024}')
     printf '%-6s %-11s %10.0f %8.2f %8.2f %8s %7s %7s %9s %s\n' "$size" "$mode" "$c" "$c50" "$c99" "$rssm" \
       "$ra" "$rb" "$rc" "non2xx=$cbad scrapes=$SCRAPES"
     results+=("$size $mode $rc $rssm $cbad")
@@ -246,10 +245,10 @@ EOF
       scrape_stop
       cpu=$(awk -v a="$t0" -v b="$(cpu_ticks "$pp")" -v c="$c" -v d="$DUR" -v u="$tick_us" \
         'BEGIN{printf "%.1f", (c > 0 ? (b - a) * u / (c * d) : 0)}')
-      crss=$(peak_rss_kib "$pp"); stop_tls_pub
+      cmib=$(peak_rss_mib "$pp"); stop_tls_pub
       rc=$(awk -v c="$c" -v a="$at" -v b="$b1k" 'BEGIN{printf "%.2f", c*(1/a+1/b)}')
       label=$([ "$mode" = tls ] && echo tls || echo tls+token)
-      tls_line "$label" "$c" "$c50" "$c99" "$(awk -v k="$crss" 'BEGIN{printf "%.1f", k/1024}')" \
+      tls_line "$label" "$c" "$c50" "$c99" "$cmib" \
         "$(awk -v c="$c" -v a="$at" 'BEGIN{printf "%.2f", c/a}')" \
         "$(awk -v c="$c" -v b="$b1k" 'BEGIN{printf "%.2f", c/b}')" "$rc" "non2xx=$cbad cpu_us/req=$cpu scrapes=$SCRAPES"
       med[$mode]+=" $c"; med[${mode}_rc]+=" $rc"; med[${mode}_cpu]+=" $cpu"
@@ -265,8 +264,8 @@ EOF
         read -r l l50 l99 lbad lcpu < <(run_tls_load)
       fi
       scrape_stop
-      lrss=$(peak_rss_kib "$pp"); stop_tls_pub
-      tls_line "$mode(load)" "$l" "$l50" "$l99" "$(awk -v k="$lrss" 'BEGIN{printf "%.1f", k/1024}')" - - - \
+      lmib=$(peak_rss_mib "$pp"); stop_tls_pub
+      tls_line "$mode(load)" "$l" "$l50" "$l99" "$lmib" - - - \
         "non2xx+errors=$lbad cpu_us/req=$lcpu scrapes=$SCRAPES"
       med[load_$mode]+=" $l"; med[load_${mode}_cpu]+=" $lcpu"
       [ "$lbad" = "0+0" ] || echo "note: $mode(load) had $lbad non-2xx answers or errors"

@@ -11,8 +11,10 @@
 #                          before it waits for its children (the scraper runs as long
 #                          as the benchmark's shell, so that wait would never end)
 #   peak_rss_kib PID       the process's peak RSS so far (VmHWM, KiB; 0: gone)
+#   peak_rss_mib PID       the same in MiB, one decimal (as the benchmarks print it)
 
 peak_rss_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+peak_rss_mib() { awk -v k="$(peak_rss_kib "$1")" 'BEGIN{printf "%.1f", k / 1024}'; }
 
 # One GET /metrics on 127.0.0.1:$1; prints the answer's size in bytes (0: failed).
 # A line that takes more than 5 s ends the read, so a process that stops answering
